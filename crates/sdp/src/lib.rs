@@ -1,0 +1,2 @@
+//! sdp
+#![warn(missing_docs)]

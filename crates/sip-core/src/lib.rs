@@ -1,0 +1,2 @@
+//! sip-core
+#![warn(missing_docs)]

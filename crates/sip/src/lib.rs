@@ -1,0 +1,2 @@
+//! sip
+#![warn(missing_docs)]
