@@ -1,0 +1,31 @@
+//! The base timer values of RFC 3261 §17.1.1.1 and table 4.
+
+use std::time::Duration;
+
+/// T1, T2 and T4 of RFC 3261 table 4; every other timer derives from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerConfig {
+    /// RTT estimate (default 500 ms).
+    pub t1: Duration,
+    /// Maximum retransmit interval for non-INVITE requests and INVITE responses (default 4 s).
+    pub t2: Duration,
+    /// Maximum duration a message remains in the network (default 5 s).
+    pub t4: Duration,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+impl TimerConfig {
+    /// 64*T1: timers B, F, H, J (unreliable), L, M, and the dialog 2xx give-up.
+    pub fn t1x64(&self) -> Duration {
+        self.t1 * 64
+    }
+}

@@ -1,0 +1,1 @@
+//! Transactions (RFC 3261 §17, RFC 6026).
