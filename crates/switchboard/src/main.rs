@@ -1,2 +1,67 @@
-//! The switchboard binary.
-fn main() {}
+//! The switchboard binary: command line, configuration and (with later
+//! issues) the sockets and tasks that drive the sans-IO protocol crates.
+
+mod sip_check;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// switchboard: a multi-tenant SBC and contact center for Microsoft Teams.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// SIP tools for operators.
+    Sip {
+        #[command(subcommand)]
+        command: SipCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SipCommand {
+    /// Lint captured SIP messages: each FILE holds one message as a UDP
+    /// datagram would carry it. Prints `FILE: ok` or `FILE: invalid: REASON`;
+    /// exits 1 if any message is invalid, 2 if a file cannot be read.
+    Check {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Largest message accepted, in bytes.
+        #[arg(long, default_value_t = sip::Limits::default().max_message_size)]
+        max_message_size: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sip {
+            command:
+                SipCommand::Check {
+                    files,
+                    max_message_size,
+                },
+        } => {
+            let limits = sip::Limits {
+                max_message_size,
+                ..sip::Limits::default()
+            };
+            let mut stdout = std::io::stdout().lock();
+            match sip_check::check_files(&files, &limits, &mut stdout) {
+                Ok(summary) => summary.exit_code(),
+                Err(err) => {
+                    eprintln!("switchboard: {err:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
