@@ -10,6 +10,16 @@ mod transaction;
 
 pub use timer::TimerConfig;
 // dialog engineer: edit only the next line
-pub use dialog::*;
+pub use dialog::{
+    fill_via_sent_by, unknown_dialog_response, Dialog, DialogConfig, DialogError, DialogEvent,
+    DialogId, DialogRole, DialogState, DialogTransmit, RequestVerdict, TerminationReason,
+    UacInvite, UacInviteEvent, UacInviteState, VIA_SENT_BY_PLACEHOLDER,
+};
 // transaction engineer: edit only the next line
-pub use transaction::*;
+pub use transaction::{
+    build_ack, build_cancel, is_rfc3261_branch, ClientInviteState, ClientInviteTransaction,
+    ClientNonInviteState, ClientNonInviteTransaction, LayerEvent, Role, ServerInviteState,
+    ServerInviteTransaction, ServerNonInviteState, ServerNonInviteTransaction, Timer,
+    TransactionError, TransactionEvent, TransactionKey, TransactionLayer, Transmit, MAGIC_COOKIE,
+    TRYING_DELAY,
+};

@@ -29,3 +29,36 @@ impl TimerConfig {
         self.t1 * 64
     }
 }
+
+/// Derived timers of RFC 3261 table 4 whose value depends on the transport.
+impl TimerConfig {
+    /// Timer D (client INVITE, Completed): at least 32 s on unreliable
+    /// transports (never less than 64*T1), zero on reliable ones.
+    pub fn timer_d(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t1x64().max(Duration::from_secs(32))
+        }
+    }
+
+    /// Timers I (server INVITE, Confirmed) and K (client non-INVITE,
+    /// Completed): T4 on unreliable transports, zero on reliable ones.
+    pub fn timer_i_k(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t4
+        }
+    }
+
+    /// Timer J (server non-INVITE, Completed): 64*T1 on unreliable
+    /// transports, zero on reliable ones.
+    pub fn timer_j(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t1x64()
+        }
+    }
+}

@@ -1,1 +1,33 @@
-//! Transactions (RFC 3261 §17, RFC 6026).
+//! Sans-IO SIP transactions: RFC 3261 §17 (client §17.1, server §17.2,
+//! matching §17.1.3 and §17.2.3, ACK §17.1.1.3, CANCEL §9.1) with the
+//! Accepted state and Timers L and M of RFC 6026.
+//!
+//! Each transaction type is usable alone; [`TransactionLayer`] holds many,
+//! routes incoming messages to them and multiplexes their timers.
+
+mod client_invite;
+mod client_non_invite;
+mod derived;
+mod error;
+mod event;
+mod key;
+mod layer;
+mod server_invite;
+mod server_non_invite;
+mod timers;
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod testing;
+
+pub use client_invite::{ClientInviteState, ClientInviteTransaction};
+pub use client_non_invite::{ClientNonInviteState, ClientNonInviteTransaction};
+pub use derived::{build_ack, build_cancel};
+pub use error::TransactionError;
+pub use event::{TransactionEvent, Transmit};
+pub use key::{is_rfc3261_branch, Role, TransactionKey, MAGIC_COOKIE};
+pub use layer::{LayerEvent, TransactionLayer};
+pub use server_invite::{ServerInviteState, ServerInviteTransaction, TRYING_DELAY};
+pub use server_non_invite::{ServerNonInviteState, ServerNonInviteTransaction};
+pub use timers::Timer;

@@ -1,0 +1,465 @@
+//! The header block of a message: header lines in order, each a name and a
+//! raw value that is a range into the received datagram until changed.
+//! Typed views (see the sibling modules) parse values lazily on access.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::name::HeaderName;
+use crate::error::HeaderError;
+use crate::text::{trim, Split};
+
+/// A header value: a range of the shared buffer, or bytes set later.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Span { start: u32, len: u32 },
+    Owned(Bytes),
+}
+
+/// One header line.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// For a parsed unknown header this is `Other` with empty bytes and the
+    /// name is in `written`.
+    pub(crate) name: HeaderName,
+    /// The name as written on the wire (start, len), if parsed.
+    pub(crate) written: Option<(u32, u32)>,
+    pub(crate) value: Text,
+}
+
+/// What a lookup by name compares against.
+enum Query<'n> {
+    Known(HeaderName),
+    Other(&'n [u8]),
+}
+
+impl<'n> Query<'n> {
+    fn new(name: &'n HeaderName) -> Query<'n> {
+        match name {
+            HeaderName::Other(n) => match HeaderName::lookup(n) {
+                Some(known) => Query::Known(known),
+                None => Query::Other(n),
+            },
+            known => Query::Known(known.clone()),
+        }
+    }
+}
+
+/// The headers of a message in wire order. Values are zero-copy slices of
+/// the received datagram; unknown headers are kept byte for byte. Folded
+/// lines (RFC 3261 §7.3.1) are unfolded to a single SP when parsed.
+#[derive(Clone, Default)]
+pub struct Headers {
+    buf: Bytes,
+    entries: Vec<Entry>,
+}
+
+impl Headers {
+    /// An empty header block.
+    pub fn new() -> Headers {
+        Headers::default()
+    }
+
+    pub(crate) fn from_parsed(buf: Bytes, entries: Vec<Entry>) -> Headers {
+        Headers { buf, entries }
+    }
+
+    fn value_of<'s>(&'s self, entry: &'s Entry) -> &'s [u8] {
+        value_of(&self.buf, entry)
+    }
+
+    fn name_of<'s>(&'s self, entry: &'s Entry) -> &'s [u8] {
+        name_of(&self.buf, entry)
+    }
+
+    fn matches(&self, entry: &Entry, query: &Query<'_>) -> bool {
+        matches(&self.buf, entry, query)
+    }
+
+    /// The first raw value of `name` (one header line; lists are not split).
+    pub fn get(&self, name: &HeaderName) -> Option<&[u8]> {
+        let query = Query::new(name);
+        self.entries.iter().find(|e| self.matches(e, &query)).map(|e| self.value_of(e))
+    }
+
+    /// The first value of `name` if it is UTF-8.
+    pub fn get_str(&self, name: &HeaderName) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// All raw values of `name`, one per header line, in order.
+    pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let query = Query::new(name);
+        self.entries.iter().filter(move |e| self.matches(e, &query)).map(|e| self.value_of(e))
+    }
+
+    /// All raw values of a known header (internal: no name normalization).
+    pub(crate) fn values(&self, name: HeaderName) -> impl Iterator<Item = &[u8]> + '_ {
+        self.entries.iter().filter(move |e| e.name == name).map(|e| self.value_of(e))
+    }
+
+    /// Whether a header of that name is present.
+    pub fn contains(&self, name: &HeaderName) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The number of header lines of that name.
+    pub fn count(&self, name: &HeaderName) -> usize {
+        self.get_all(name).count()
+    }
+
+    /// The number of header lines.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no headers.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// All header lines in order as (name, raw value). Names of parsed
+    /// unknown headers are given as written.
+    pub fn iter(&self) -> impl Iterator<Item = (HeaderName, &[u8])> + '_ {
+        self.entries.iter().map(|e| {
+            let name = match (&e.name, e.written) {
+                (HeaderName::Other(_), Some((start, len))) => {
+                    let start = start as usize;
+                    HeaderName::Other(self.buf.slice(start..start + len as usize))
+                }
+                (name, _) => name.clone(),
+            };
+            (name, self.value_of(e))
+        })
+    }
+
+    fn entry(name: HeaderName, value: Bytes) -> Entry {
+        Entry { name: name.normalized(), written: None, value: Text::Owned(sanitize(value)) }
+    }
+
+    /// Appends a header line. CR and LF in `value` are replaced by SP so a
+    /// value cannot inject header lines.
+    pub fn push(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        self.entries.push(Headers::entry(name, value.into()));
+    }
+
+    /// Inserts a header line before the first line of that name (at the top
+    /// if there is none): how a proxy adds its Via.
+    pub fn push_front(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        let entry = Headers::entry(name, value.into());
+        let query = Query::new(&entry.name);
+        let at = self.entries.iter().position(|e| self.matches(e, &query)).unwrap_or(0);
+        self.entries.insert(at, entry);
+    }
+
+    /// Removes every line of that name; returns how many were removed.
+    pub fn remove(&mut self, name: &HeaderName) -> usize {
+        let query = Query::new(name);
+        let before = self.entries.len();
+        let buf = &self.buf;
+        self.entries.retain(|e| !matches(buf, e, &query));
+        before - self.entries.len()
+    }
+
+    /// Removes the first line of that name (e.g. the top Via line).
+    pub fn remove_first(&mut self, name: &HeaderName) -> bool {
+        let query = Query::new(name);
+        match self.entries.iter().position(|e| self.matches(e, &query)) {
+            Some(at) => {
+                self.entries.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Replaces every line of that name with one line, placed where the
+    /// first one was (appended if there was none).
+    pub fn set(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        let entry = Headers::entry(name, value.into());
+        let name = entry.name.clone();
+        let query = Query::new(&name);
+        match self.entries.iter().position(|e| self.matches(e, &query)) {
+            Some(at) => {
+                let buf = &self.buf;
+                let mut index = 0;
+                self.entries.retain(|e| {
+                    let keep = index <= at || !matches(buf, e, &query);
+                    index += 1;
+                    keep
+                });
+                if let Some(slot) = self.entries.get_mut(at) {
+                    *slot = entry;
+                }
+            }
+            None => self.entries.push(entry),
+        }
+    }
+
+    /// Writes `Name: value\r\n` lines; Content-Length is written once, with
+    /// `body_len`, at the place of the first Content-Length line (or last).
+    pub(crate) fn write_to(&self, body_len: usize, out: &mut BytesMut) {
+        let mut wrote_length = false;
+        for e in &self.entries {
+            if e.name == HeaderName::ContentLength {
+                if !wrote_length {
+                    wrote_length = true;
+                    out.put_slice(self.name_of(e));
+                    write_length(body_len, out);
+                }
+                continue;
+            }
+            out.put_slice(self.name_of(e));
+            out.put_slice(b": ");
+            out.put_slice(self.value_of(e));
+            out.put_slice(b"\r\n");
+        }
+        if !wrote_length {
+            out.put_slice(b"Content-Length");
+            write_length(body_len, out);
+        }
+    }
+
+    /// Bytes `write_to` will produce, roughly (for reserving).
+    pub(crate) fn wire_len_hint(&self) -> usize {
+        self.entries.iter().map(|e| self.name_of(e).len() + self.value_of(e).len() + 4).sum::<usize>() + 24
+    }
+
+    // ---- helpers for the typed views ----
+
+    /// The first value of `name` as UTF-8, if present.
+    pub(crate) fn first_str(&self, name: HeaderName) -> Result<Option<&str>, HeaderError> {
+        match self.values(name.clone()).next() {
+            None => Ok(None),
+            Some(v) => std::str::from_utf8(v)
+                .map(|s| Some(trim(s)))
+                .map_err(|_| HeaderError::invalid(name.static_str(), "not valid UTF-8")),
+        }
+    }
+
+    /// The first value of a mandatory header.
+    pub(crate) fn required_str(&self, name: HeaderName) -> Result<&str, HeaderError> {
+        let label = name.static_str();
+        self.first_str(name)?.ok_or(HeaderError::Missing(label))
+    }
+
+    /// The comma-separated elements of every line of `name`, in order.
+    pub(crate) fn list_items(&self, name: HeaderName) -> ListItems<'_, impl Iterator<Item = &[u8]> + '_> {
+        let header = name.static_str();
+        ListItems { lines: self.values(name), current: None, header, failed: false }
+    }
+}
+
+fn slice(buf: &Bytes, start: u32, len: u32) -> &[u8] {
+    let start = start as usize;
+    buf.get(start..start + len as usize).unwrap_or_default()
+}
+
+fn value_of<'s>(buf: &'s Bytes, entry: &'s Entry) -> &'s [u8] {
+    match &entry.value {
+        Text::Span { start, len } => slice(buf, *start, *len),
+        Text::Owned(bytes) => bytes,
+    }
+}
+
+/// The name as written (parsed) or canonical (added later).
+fn name_of<'s>(buf: &'s Bytes, entry: &'s Entry) -> &'s [u8] {
+    match entry.written {
+        Some((start, len)) => slice(buf, start, len),
+        None => match &entry.name {
+            HeaderName::Other(name) => name,
+            known => known.as_str().as_bytes(),
+        },
+    }
+}
+
+fn matches(buf: &Bytes, entry: &Entry, query: &Query<'_>) -> bool {
+    match query {
+        Query::Known(name) => entry.name == *name,
+        Query::Other(name) => {
+            matches!(entry.name, HeaderName::Other(_)) && name_of(buf, entry).eq_ignore_ascii_case(name)
+        }
+    }
+}
+
+/// Iterator over the comma-separated elements of one or more header lines
+/// (RFC 3261 §7.3.1): quoted strings and `<...>` may hold commas. An empty
+/// header line has no elements; an empty element is an error.
+pub(crate) struct ListItems<'a, I> {
+    lines: I,
+    current: Option<Split<'a>>,
+    header: &'static str,
+    failed: bool,
+}
+
+impl<'a, I: Iterator<Item = &'a [u8]>> Iterator for ListItems<'a, I> {
+    type Item = Result<&'a str, HeaderError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(split) = &mut self.current {
+                match split.next() {
+                    Some(Ok(item)) => {
+                        let item = trim(item);
+                        if item.is_empty() {
+                            self.failed = true;
+                            return Some(Err(HeaderError::invalid(self.header, "empty list element")));
+                        }
+                        return Some(Ok(item));
+                    }
+                    Some(Err(reason)) => {
+                        self.failed = true;
+                        return Some(Err(HeaderError::invalid(self.header, reason)));
+                    }
+                    None => self.current = None,
+                }
+            }
+            let line = self.lines.next()?;
+            let Ok(line) = std::str::from_utf8(line) else {
+                self.failed = true;
+                return Some(Err(HeaderError::invalid(self.header, "not valid UTF-8")));
+            };
+            if !trim(line).is_empty() {
+                self.current = Some(Split::new(line, b','));
+            }
+        }
+    }
+}
+
+fn write_length(body_len: usize, out: &mut BytesMut) {
+    out.put_slice(b": ");
+    let mut digits = [0u8; 20];
+    let mut n = body_len;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[i..]);
+    out.put_slice(b"\r\n");
+}
+
+fn sanitize(value: Bytes) -> Bytes {
+    if memchr::memchr2(b'\r', b'\n', &value).is_none() {
+        return value;
+    }
+    let cleaned: Vec<u8> = value.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
+    Bytes::from(cleaned)
+}
+
+impl PartialEq for Headers {
+    /// Same header lines in the same order with the same values, names
+    /// compared case-insensitively and compact forms equal to full ones.
+    /// Content-Length is ignored: it is derived from the body.
+    fn eq(&self, other: &Headers) -> bool {
+        let mine = self.entries.iter().filter(|e| e.name != HeaderName::ContentLength);
+        let mut theirs = other.entries.iter().filter(|e| e.name != HeaderName::ContentLength);
+        for a in mine {
+            let Some(b) = theirs.next() else { return false };
+            let same_name = match (&a.name, &b.name) {
+                (HeaderName::Other(_), HeaderName::Other(_)) => {
+                    self.name_of(a).eq_ignore_ascii_case(other.name_of(b))
+                }
+                (x, y) => x == y,
+            };
+            if !same_name || self.value_of(a) != other.value_of(b) {
+                return false;
+            }
+        }
+        theirs.next().is_none()
+    }
+}
+
+impl Eq for Headers {}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| {
+                (
+                    String::from_utf8_lossy(self.name_of(e)),
+                    String::from_utf8_lossy(self.value_of(e)),
+                )
+            }))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn names(h: &Headers) -> Vec<String> {
+        h.iter().map(|(n, v)| format!("{}={}", n, String::from_utf8_lossy(v))).collect()
+    }
+
+    #[test]
+    fn push_get_remove_set() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Via, "SIP/2.0/UDP a");
+        h.push(HeaderName::To, "<sip:b@c>");
+        h.push(HeaderName::Via, "SIP/2.0/UDP b");
+        h.push("X-Foo".into(), "1");
+        assert_eq!(h.get(&HeaderName::Via), Some(&b"SIP/2.0/UDP a"[..]));
+        assert_eq!(h.get_all(&HeaderName::Via).count(), 2);
+        assert_eq!(h.get(&"x-foo".into()), Some(&b"1"[..]));
+        assert_eq!(h.get(&HeaderName::Other(Bytes::from_static(b"v"))), Some(&b"SIP/2.0/UDP a"[..]));
+        h.push_front(HeaderName::Via, "SIP/2.0/UDP top");
+        assert_eq!(names(&h)[0], "Via=SIP/2.0/UDP top");
+        assert!(h.remove_first(&HeaderName::Via));
+        assert_eq!(h.get(&HeaderName::Via), Some(&b"SIP/2.0/UDP a"[..]));
+        h.set(HeaderName::Via, "SIP/2.0/TCP only");
+        assert_eq!(names(&h), vec!["Via=SIP/2.0/TCP only", "To=<sip:b@c>", "X-Foo=1"]);
+        assert_eq!(h.remove(&HeaderName::Via), 1);
+        assert_eq!(h.remove(&HeaderName::Via), 0);
+        assert!(!h.remove_first(&HeaderName::Via));
+        h.set(HeaderName::CallId, "abc");
+        assert_eq!(names(&h), vec!["To=<sip:b@c>", "X-Foo=1", "Call-ID=abc"]);
+        h.push_front(HeaderName::Route, "<sip:r>");
+        assert_eq!(names(&h)[0], "Route=<sip:r>");
+        assert_eq!(h.len(), 4);
+    }
+
+    #[test]
+    fn values_cannot_inject_lines() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Subject, "hi\r\nVia: evil");
+        assert_eq!(h.get(&HeaderName::Subject), Some(&b"hi  Via: evil"[..]));
+    }
+
+    #[test]
+    fn write_keeps_content_length_consistent() {
+        let mut h = Headers::new();
+        h.push(HeaderName::ContentLength, "999");
+        h.push(HeaderName::CallId, "x");
+        h.push(HeaderName::ContentLength, "5");
+        let mut out = BytesMut::new();
+        h.write_to(12, &mut out);
+        assert_eq!(&out[..], b"Content-Length: 12\r\nCall-ID: x\r\n");
+        let mut out = BytesMut::new();
+        Headers::new().write_to(0, &mut out);
+        assert_eq!(&out[..], b"Content-Length: 0\r\n");
+    }
+
+    #[test]
+    fn list_items_split_lines_and_commas() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Supported, "timer, 100rel");
+        h.push(HeaderName::Supported, "");
+        h.push(HeaderName::Supported, "replaces");
+        let items: Vec<_> = h.list_items(HeaderName::Supported).collect();
+        assert_eq!(items, vec![Ok("timer"), Ok("100rel"), Ok("replaces")]);
+        h.push(HeaderName::Supported, "a,,b");
+        let last = h.list_items(HeaderName::Supported).last().unwrap();
+        assert_eq!(last, Err(HeaderError::invalid("Supported", "empty list element")));
+    }
+}

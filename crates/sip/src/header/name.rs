@@ -1,0 +1,281 @@
+//! Header field names (RFC 3261 §7.3, §20) with their compact forms
+//! (RFC 3261 §7.3.3 and the extensions that register one). Names compare
+//! case-insensitively.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
+
+macro_rules! header_names {
+    ($( $(#[$doc:meta])* $variant:ident = $canon:literal, $lower:literal $(| $compact:literal)?; )*) => {
+        /// A header field name. Known names are variants; parsing maps
+        /// compact forms and any letter case onto them.
+        #[derive(Clone)]
+        #[non_exhaustive]
+        pub enum HeaderName {
+            $( $(#[$doc])* $variant, )*
+            /// Any other header, as written.
+            Other(Bytes),
+        }
+
+        impl HeaderName {
+            /// The canonical spelling (for `Other`, as written).
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( HeaderName::$variant => $canon, )*
+                    HeaderName::Other(name) => std::str::from_utf8(name).unwrap_or("?"),
+                }
+            }
+
+            /// The canonical spelling, or "extension" for `Other` (for errors).
+            pub(crate) fn static_str(&self) -> &'static str {
+                match self {
+                    $( HeaderName::$variant => $canon, )*
+                    HeaderName::Other(_) => "extension",
+                }
+            }
+
+            fn from_lowercase(lower: &[u8]) -> Option<HeaderName> {
+                Some(match lower {
+                    $( $lower $(| $compact)? => HeaderName::$variant, )*
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+header_names! {
+    /// Via (RFC 3261 §20.42), compact `v`.
+    Via = "Via", b"via" | b"v";
+    /// From (§20.20), compact `f`.
+    From = "From", b"from" | b"f";
+    /// To (§20.39), compact `t`.
+    To = "To", b"to" | b"t";
+    /// Call-ID (§20.8), compact `i`.
+    CallId = "Call-ID", b"call-id" | b"i";
+    /// CSeq (§20.16).
+    CSeq = "CSeq", b"cseq";
+    /// Max-Forwards (§20.22).
+    MaxForwards = "Max-Forwards", b"max-forwards";
+    /// Contact (§20.10), compact `m`.
+    Contact = "Contact", b"contact" | b"m";
+    /// Route (§20.34).
+    Route = "Route", b"route";
+    /// Record-Route (§20.30).
+    RecordRoute = "Record-Route", b"record-route";
+    /// Content-Length (§20.14), compact `l`.
+    ContentLength = "Content-Length", b"content-length" | b"l";
+    /// Content-Type (§20.15), compact `c`.
+    ContentType = "Content-Type", b"content-type" | b"c";
+    /// Content-Encoding (§20.12), compact `e`.
+    ContentEncoding = "Content-Encoding", b"content-encoding" | b"e";
+    /// Content-Disposition (§20.11).
+    ContentDisposition = "Content-Disposition", b"content-disposition";
+    /// Content-Language (§20.13).
+    ContentLanguage = "Content-Language", b"content-language";
+    /// Accept (§20.1).
+    Accept = "Accept", b"accept";
+    /// Accept-Encoding (§20.2).
+    AcceptEncoding = "Accept-Encoding", b"accept-encoding";
+    /// Accept-Language (§20.3).
+    AcceptLanguage = "Accept-Language", b"accept-language";
+    /// Alert-Info (§20.4).
+    AlertInfo = "Alert-Info", b"alert-info";
+    /// Allow (§20.5).
+    Allow = "Allow", b"allow";
+    /// Authentication-Info (§20.6).
+    AuthenticationInfo = "Authentication-Info", b"authentication-info";
+    /// Authorization (§20.7).
+    Authorization = "Authorization", b"authorization";
+    /// Call-Info (§20.9).
+    CallInfo = "Call-Info", b"call-info";
+    /// Date (§20.17).
+    Date = "Date", b"date";
+    /// Error-Info (§20.18).
+    ErrorInfo = "Error-Info", b"error-info";
+    /// Expires (§20.19).
+    Expires = "Expires", b"expires";
+    /// In-Reply-To (§20.21).
+    InReplyTo = "In-Reply-To", b"in-reply-to";
+    /// MIME-Version (§20.24).
+    MimeVersion = "MIME-Version", b"mime-version";
+    /// Min-Expires (§20.23).
+    MinExpires = "Min-Expires", b"min-expires";
+    /// Organization (§20.25).
+    Organization = "Organization", b"organization";
+    /// Priority (§20.26).
+    Priority = "Priority", b"priority";
+    /// Proxy-Authenticate (§20.27).
+    ProxyAuthenticate = "Proxy-Authenticate", b"proxy-authenticate";
+    /// Proxy-Authorization (§20.28).
+    ProxyAuthorization = "Proxy-Authorization", b"proxy-authorization";
+    /// Proxy-Require (§20.29).
+    ProxyRequire = "Proxy-Require", b"proxy-require";
+    /// Reply-To (§20.31).
+    ReplyTo = "Reply-To", b"reply-to";
+    /// Require (§20.32).
+    Require = "Require", b"require";
+    /// Retry-After (§20.33).
+    RetryAfter = "Retry-After", b"retry-after";
+    /// Server (§20.35).
+    Server = "Server", b"server";
+    /// Subject (§20.36), compact `s`.
+    Subject = "Subject", b"subject" | b"s";
+    /// Supported (§20.37), compact `k`.
+    Supported = "Supported", b"supported" | b"k";
+    /// Timestamp (§20.38).
+    Timestamp = "Timestamp", b"timestamp";
+    /// Unsupported (§20.40).
+    Unsupported = "Unsupported", b"unsupported";
+    /// User-Agent (§20.41).
+    UserAgent = "User-Agent", b"user-agent";
+    /// Warning (§20.43).
+    Warning = "Warning", b"warning";
+    /// WWW-Authenticate (§20.44).
+    WwwAuthenticate = "WWW-Authenticate", b"www-authenticate";
+    /// RSeq (RFC 3262).
+    RSeq = "RSeq", b"rseq";
+    /// RAck (RFC 3262).
+    RAck = "RAck", b"rack";
+    /// Event (RFC 6665), compact `o`.
+    Event = "Event", b"event" | b"o";
+    /// Allow-Events (RFC 6665), compact `u`.
+    AllowEvents = "Allow-Events", b"allow-events" | b"u";
+    /// Subscription-State (RFC 6665).
+    SubscriptionState = "Subscription-State", b"subscription-state";
+    /// Refer-To (RFC 3515), compact `r`.
+    ReferTo = "Refer-To", b"refer-to" | b"r";
+    /// Referred-By (RFC 3892), compact `b`.
+    ReferredBy = "Referred-By", b"referred-by" | b"b";
+    /// Replaces (RFC 3891).
+    Replaces = "Replaces", b"replaces";
+    /// P-Asserted-Identity (RFC 3325).
+    PAssertedIdentity = "P-Asserted-Identity", b"p-asserted-identity";
+    /// P-Preferred-Identity (RFC 3325).
+    PPreferredIdentity = "P-Preferred-Identity", b"p-preferred-identity";
+    /// Privacy (RFC 3323).
+    Privacy = "Privacy", b"privacy";
+    /// History-Info (RFC 7044).
+    HistoryInfo = "History-Info", b"history-info";
+    /// Session-Expires (RFC 4028), compact `x`.
+    SessionExpires = "Session-Expires", b"session-expires" | b"x";
+    /// Min-SE (RFC 4028).
+    MinSe = "Min-SE", b"min-se";
+    /// Reason (RFC 3326).
+    Reason = "Reason", b"reason";
+    /// Path (RFC 3327).
+    Path = "Path", b"path";
+    /// Service-Route (RFC 3608).
+    ServiceRoute = "Service-Route", b"service-route";
+    /// Accept-Contact (RFC 3841), compact `a`.
+    AcceptContact = "Accept-Contact", b"accept-contact" | b"a";
+    /// Reject-Contact (RFC 3841), compact `j`.
+    RejectContact = "Reject-Contact", b"reject-contact" | b"j";
+    /// Request-Disposition (RFC 3841), compact `d`.
+    RequestDisposition = "Request-Disposition", b"request-disposition" | b"d";
+    /// Identity (RFC 8224), compact `y`.
+    Identity = "Identity", b"identity" | b"y";
+    /// Diversion (RFC 5806).
+    Diversion = "Diversion", b"diversion";
+    /// Refer-Sub (RFC 4488).
+    ReferSub = "Refer-Sub", b"refer-sub";
+}
+
+impl HeaderName {
+    /// Maps a name as written (any case, compact forms) to a `HeaderName`.
+    pub fn from_bytes(name: &[u8]) -> HeaderName {
+        HeaderName::lookup(name).unwrap_or_else(|| HeaderName::Other(Bytes::copy_from_slice(name)))
+    }
+
+    /// The known name spelled `name` (any case, compact forms), if any.
+    pub(crate) fn lookup(name: &[u8]) -> Option<HeaderName> {
+        let mut lower = [0u8; 24];
+        let lower = lower.get_mut(..name.len())?;
+        for (l, &c) in lower.iter_mut().zip(name) {
+            *l = c.to_ascii_lowercase();
+        }
+        HeaderName::from_lowercase(lower)
+    }
+
+    /// A known name unchanged; `Other` mapped to the known name it spells,
+    /// if any (so `Other("via")` finds Via headers).
+    pub(crate) fn normalized(self) -> HeaderName {
+        match &self {
+            HeaderName::Other(name) => HeaderName::lookup(name).unwrap_or(self),
+            _ => self,
+        }
+    }
+}
+
+impl From<&str> for HeaderName {
+    fn from(name: &str) -> HeaderName {
+        HeaderName::from_bytes(name.as_bytes())
+    }
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &HeaderName) -> bool {
+        match (self, other) {
+            (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        }
+    }
+}
+
+impl Eq for HeaderName {}
+
+impl Hash for HeaderName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        if let HeaderName::Other(name) = self {
+            for b in name.iter() {
+                state.write_u8(b.to_ascii_lowercase());
+            }
+        }
+    }
+}
+
+impl fmt::Debug for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HeaderName({:?})", self.as_str())
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_case_insensitive() {
+        assert_eq!(HeaderName::from_bytes(b"v"), HeaderName::Via);
+        assert_eq!(HeaderName::from_bytes(b"VIA"), HeaderName::Via);
+        assert_eq!(HeaderName::from_bytes(b"i"), HeaderName::CallId);
+        assert_eq!(HeaderName::from_bytes(b"cALL-iD"), HeaderName::CallId);
+        assert_eq!(HeaderName::from_bytes(b"l"), HeaderName::ContentLength);
+        assert_eq!(HeaderName::from_bytes(b"x"), HeaderName::SessionExpires);
+        assert_eq!(HeaderName::from_bytes(b"r"), HeaderName::ReferTo);
+        assert_eq!(HeaderName::from_bytes(b"b"), HeaderName::ReferredBy);
+        assert_eq!(HeaderName::from_bytes(b"k"), HeaderName::Supported);
+        assert_eq!(HeaderName::CallId.as_str(), "Call-ID");
+        assert_eq!(HeaderName::WwwAuthenticate.as_str(), "WWW-Authenticate");
+    }
+
+    #[test]
+    fn other_names_compare_case_insensitively() {
+        let a = HeaderName::from_bytes(b"X-Custom");
+        assert_eq!(a, HeaderName::Other(Bytes::from_static(b"x-CUSTOM")));
+        assert_ne!(a, HeaderName::Other(Bytes::from_static(b"x-other")));
+        assert_ne!(a, HeaderName::Via);
+        assert_eq!(a.as_str(), "X-Custom");
+        assert_eq!(HeaderName::Other(Bytes::from_static(b"t")).normalized(), HeaderName::To);
+        assert_eq!(HeaderName::from_bytes(b"a-very-long-unknown-header-name").as_str(), "a-very-long-unknown-header-name");
+    }
+}

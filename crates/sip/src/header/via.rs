@@ -1,0 +1,243 @@
+//! Via (RFC 3261 §20.42, §18.2.1 received, RFC 3581 rport, RFC 5118 IPv6).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use super::map::Headers;
+use super::name::HeaderName;
+use crate::error::HeaderError;
+use crate::host::{parse_host, Host};
+use crate::params::Params;
+use crate::text::{is_token_byte, is_wsp, trim};
+use crate::uri::parse_port;
+
+/// One Via value: `SIP/2.0/<transport> <host>[:<port>];params`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// The transport as written (`UDP`, `TCP`, `TLS`, `WS`, `WSS`, `SCTP`...).
+    pub transport: &'a str,
+    /// The sent-by host.
+    pub host: Host<'a>,
+    /// The sent-by port, if written.
+    pub port: Option<u16>,
+    /// The via-params.
+    pub params: Params<'a>,
+}
+
+impl<'a> Via<'a> {
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.value("branch")
+    }
+
+    /// The `received` parameter as written.
+    pub fn received(&self) -> Option<&'a str> {
+        self.params.value("received")
+    }
+
+    /// The `received` parameter as an address (validated when parsed).
+    pub fn received_ip(&self) -> Option<IpAddr> {
+        self.received().and_then(|r| parse_host(r, true)).and_then(|h| h.ip())
+    }
+
+    /// `None` without `rport`, `Some(None)` for a bare `;rport` (a request
+    /// to fill it in, RFC 3581), `Some(Some(port))` when filled in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params.get("rport").map(|v| v.and_then(|p| parse_port(p.as_bytes())))
+    }
+
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.params.value("maddr")
+    }
+
+    /// The `ttl` parameter.
+    pub fn ttl(&self) -> Option<u8> {
+        self.params.value("ttl").and_then(|t| t.parse().ok())
+    }
+
+    /// Whether the branch carries the RFC 3261 magic cookie `z9hG4bK`.
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch().is_some_and(|b| b.starts_with("z9hG4bK"))
+    }
+}
+
+impl fmt::Display for Via<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIP/2.0/{} {}", self.transport, self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        if !self.params.is_empty() {
+            write!(f, ";{}", self.params.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses one Via value (already split from its list).
+pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
+    let s = trim(s);
+    let (protocol, rest) = s.split_once('/').ok_or("missing sent-protocol")?;
+    if !trim(protocol).eq_ignore_ascii_case("SIP") {
+        return Err("protocol is not SIP");
+    }
+    let (version, rest) = rest.split_once('/').ok_or("missing transport")?;
+    if trim(version) != "2.0" {
+        return Err("protocol version is not 2.0");
+    }
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let transport_len = rest.bytes().position(|b| !is_token_byte(b)).unwrap_or(rest.len());
+    if transport_len == 0 {
+        return Err("missing transport");
+    }
+    let transport = &rest[..transport_len];
+    let rest = &rest[transport_len..];
+    if !rest.bytes().next().is_some_and(is_wsp) {
+        return Err("missing sent-by");
+    }
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let (sent_by, params) = match rest.find(';') {
+        Some(semi) => (trim(&rest[..semi]), Params::parse_header(&rest[semi + 1..])?),
+        None => (trim(rest), Params::default()),
+    };
+    let (host, port) = split_host_port(sent_by)?;
+    let host = parse_host(host, false).ok_or("invalid sent-by host")?;
+    let port = match port {
+        Some(p) => Some(parse_port(p.as_bytes()).ok_or("invalid sent-by port")?),
+        None => None,
+    };
+    for (name, value) in params.iter() {
+        if let Some((_, valid, reason)) = PARAM_RULES.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
+            if !valid(value) {
+                return Err(reason);
+            }
+        }
+    }
+    Ok(Via { transport, host, port, params })
+}
+
+/// Syntax of the via-params RFC 3261 §20.42 / RFC 3581 define.
+type ParamRule = (&'static str, fn(Option<&str>) -> bool, &'static str);
+const PARAM_RULES: [ParamRule; 5] = [
+    (
+        "received",
+        |v| v.and_then(|v| parse_host(v, true)).is_some_and(|h| h.ip().is_some()),
+        "received is not an IP address",
+    ),
+    ("rport", |v| v.is_none_or(|v| parse_port(v.as_bytes()).is_some()), "invalid rport"),
+    ("ttl", |v| v.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok()), "ttl is not in 0..=255"),
+    ("maddr", |v| v.and_then(|v| parse_host(v, false)).is_some(), "invalid maddr"),
+    ("branch", |v| v.is_some(), "branch without a value"),
+];
+
+/// `host [ COLON port ]`, with SWS allowed around the colon.
+fn split_host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if s.starts_with('[') {
+        let close = s.find(']').ok_or("unterminated IPv6 reference")?;
+        let (host, rest) = s.split_at(close + 1);
+        let rest = trim(rest);
+        if rest.is_empty() {
+            return Ok((host, None));
+        }
+        let port = rest.strip_prefix(':').ok_or("unexpected text after host")?;
+        return Ok((host, Some(trim(port))));
+    }
+    match s.split_once(':') {
+        Some((host, port)) => Ok((trim(host), Some(trim(port)))),
+        None => Ok((s, None)),
+    }
+}
+
+impl Headers {
+    /// Every Via value, comma lists split across lines, top first.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, HeaderError>> + '_ {
+        self.list_items(HeaderName::Via)
+            .map(|item| item.and_then(|v| parse_via(v).map_err(|r| HeaderError::invalid("Via", r))))
+    }
+
+    /// The topmost Via value.
+    pub fn top_via(&self) -> Result<Via<'_>, HeaderError> {
+        self.vias().next().unwrap_or(Err(HeaderError::Missing("Via")))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_via() {
+        let v = parse_via("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;received=198.51.100.7;rport=4711;ttl=16;maddr=224.2.0.1")
+            .unwrap();
+        assert_eq!(v.transport, "UDP");
+        assert_eq!(v.host, Host::Ipv4("192.0.2.1".parse().unwrap()));
+        assert_eq!(v.port, Some(5060));
+        assert_eq!(v.branch(), Some("z9hG4bK776"));
+        assert!(v.has_rfc3261_branch());
+        assert_eq!(v.received(), Some("198.51.100.7"));
+        assert_eq!(v.received_ip(), Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(v.rport(), Some(Some(4711)));
+        assert_eq!(v.ttl(), Some(16));
+        assert_eq!(v.maddr(), Some("224.2.0.1"));
+    }
+
+    #[test]
+    fn spacing_case_and_ipv6() {
+        let v = parse_via("sip / 2.0 / tcp   [2001:db8::9] : 5061 ; branch = z9hG4bKx ; rport").unwrap();
+        assert_eq!(v.transport, "tcp");
+        assert_eq!(v.host, Host::Ipv6("2001:db8::9".parse().unwrap()));
+        assert_eq!(v.port, Some(5061));
+        assert_eq!(v.branch(), Some("z9hG4bKx"));
+        assert_eq!(v.rport(), Some(None));
+        let v = parse_via("SIP/2.0/UDP [2001:db8::9];received=2001:db8::1").unwrap();
+        assert_eq!(v.received_ip(), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(v.port, None);
+        assert_eq!(v.rport(), None);
+    }
+
+    #[test]
+    fn display_round_trips() {
+        let v = parse_via("SIP/2.0/TLS pc.example.com:5061;branch=z9hG4bKa;rport").unwrap();
+        assert_eq!(v.to_string(), "SIP/2.0/TLS pc.example.com:5061;branch=z9hG4bKa;rport");
+        assert_eq!(parse_via(&v.to_string()).unwrap(), v);
+    }
+
+    #[test]
+    fn invalid_vias() {
+        let cases = [
+            ("", "missing sent-protocol"),
+            ("SIP/2.0 host", "missing transport"),
+            ("SIP/3.0/UDP host", "protocol version is not 2.0"),
+            ("XMPP/2.0/UDP host", "protocol is not SIP"),
+            ("SIP/2.0/UDP", "missing sent-by"),
+            ("SIP/2.0/UDPhost", "missing sent-by"),
+            ("SIP/2.0/UDP bad_host!", "invalid sent-by host"),
+            ("SIP/2.0/UDP host:70000", "invalid sent-by port"),
+            ("SIP/2.0/UDP host;received=example.com", "received is not an IP address"),
+            ("SIP/2.0/UDP host;rport=x", "invalid rport"),
+            ("SIP/2.0/UDP host;ttl=256", "ttl is not in 0..=255"),
+            ("SIP/2.0/UDP host;maddr=a..b", "invalid maddr"),
+            ("SIP/2.0/UDP host;branch", "branch without a value"),
+            ("SIP/2.0/UDP host;branch=\"x", "malformed quoted parameter value"),
+            ("SIP/2.0/UDP [::1", "unterminated IPv6 reference"),
+        ];
+        for (input, reason) in cases {
+            assert_eq!(parse_via(input), Err(reason), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn headers_vias_split_lists() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Via, "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2");
+        h.push(HeaderName::Via, "SIP/2.0/TCP c");
+        let hosts: Vec<_> = h.vias().map(|v| v.unwrap().host.to_string()).collect();
+        assert_eq!(hosts, vec!["a", "b", "c"]);
+        assert_eq!(h.top_via().unwrap().branch(), Some("z9hG4bK1"));
+        assert_eq!(Headers::new().top_via(), Err(HeaderError::Missing("Via")));
+        h.push_front(HeaderName::Via, "SIP/2.0/UDP bad;ttl=999");
+        assert!(matches!(h.top_via(), Err(HeaderError::Invalid { header: "Via", .. })));
+    }
+}

@@ -1,0 +1,115 @@
+//! Hosts of URIs and Via sent-by: hostname, IPv4address, IPv6reference
+//! (RFC 3261 §25.1, RFC 5118 for IPv6 forms).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A host as it appears in a URI or Via header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Host<'a> {
+    /// A domain name, as written.
+    Name(&'a str),
+    /// A dotted-quad IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 address (written as `[...]` in URIs and Via).
+    Ipv6(Ipv6Addr),
+}
+
+impl Host<'_> {
+    /// The address, if the host is an IP literal.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match *self {
+            Host::Name(_) => None,
+            Host::Ipv4(a) => Some(IpAddr::V4(a)),
+            Host::Ipv6(a) => Some(IpAddr::V6(a)),
+        }
+    }
+
+    /// RFC 3261 §19.1.4: names compare case-insensitively, addresses by value.
+    pub fn matches(&self, other: &Host<'_>) -> bool {
+        match (self, other) {
+            (Host::Name(a), Host::Name(b)) => a.eq_ignore_ascii_case(b),
+            (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
+            (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(n) => f.write_str(n),
+            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// Parses `host` (no port). IPv6 must be bracketed unless `bare_ipv6`
+/// (the Via `received` parameter may carry a bare IPv6address, RFC 5118).
+pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
+    let b = s.as_bytes();
+    if b.first() == Some(&b'[') {
+        let inner = s.strip_prefix('[')?.strip_suffix(']')?;
+        return inner.parse().ok().map(Host::Ipv6);
+    }
+    if bare_ipv6 && s.contains(':') {
+        return s.parse().ok().map(Host::Ipv6);
+    }
+    if b.is_empty() || b.len() > 255 {
+        return None;
+    }
+    if b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+        // All-numeric labels: this must be an IPv4address (a toplabel starts
+        // with a letter, RFC 3261 §25.1).
+        return s.parse().ok().map(Host::Ipv4);
+    }
+    let name = s.strip_suffix('.').unwrap_or(s);
+    for label in name.split('.') {
+        let lb = label.as_bytes();
+        let (Some(&first), Some(&last)) = (lb.first(), lb.last()) else {
+            return None;
+        };
+        if !first.is_ascii_alphanumeric()
+            || !last.is_ascii_alphanumeric()
+            || !lb.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        {
+            return None;
+        }
+    }
+    Some(Host::Name(s))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        assert_eq!(parse_host("example.COM", false), Some(Host::Name("example.COM")));
+        assert_eq!(parse_host("example.com.", false), Some(Host::Name("example.com.")));
+        assert_eq!(parse_host("192.0.2.1", false), Some(Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1))));
+        assert_eq!(parse_host("[2001:db8::1]", false), Some(Host::Ipv6("2001:db8::1".parse().unwrap())));
+        assert_eq!(parse_host("[::ffff:192.0.2.1]", false).map(|h| h.ip().is_some()), Some(true));
+        assert_eq!(parse_host("2001:db8::1", true), Some(Host::Ipv6("2001:db8::1".parse().unwrap())));
+    }
+
+    #[test]
+    fn invalid_hosts() {
+        for bad in ["", "256.1.1.1", "1.2.3", "a..b", "-a.com", "a-.com", "a b", "[2001:db8::1", "[xyz]",
+            "2001:db8::1", "exa mple.com", "ex@mple"]
+        {
+            assert_eq!(parse_host(bad, false), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn display_and_matching() {
+        let v6 = parse_host("[2001:DB8::1]", false).unwrap();
+        assert_eq!(v6.to_string(), "[2001:db8::1]");
+        assert!(Host::Name("A.example").matches(&Host::Name("a.EXAMPLE")));
+        assert!(!Host::Name("a").matches(&Host::Ipv4(Ipv4Addr::LOCALHOST)));
+    }
+}

@@ -1,0 +1,219 @@
+//! Lexical rules shared by the parsers (RFC 3261 §25.1): tokens, LWS,
+//! quoted strings, and splitting of comma/semicolon lists that respects
+//! quoted strings and `<...>`.
+
+use std::borrow::Cow;
+
+/// `token` characters: alphanum and `-.!%*_+`'~`.
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+}
+
+/// A non-empty `token`.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// SP or HTAB.
+pub(crate) fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Strips SP/HTAB on both sides (values are unfolded, so no CR/LF remain).
+pub(crate) fn trim(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+/// A non-empty run of ASCII digits as u32, or None (also on overflow).
+pub(crate) fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    u32::try_from(n).ok()
+}
+
+/// delta-seconds (RFC 3261 §25.1): digits; values above 2^32-1 are taken
+/// as 2^32-1 (RFC 3261 §20.19 / §10.2.1 treat them as "very long").
+pub(crate) fn parse_delta_seconds(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(parse_u32(s.trim_start_matches('0')).unwrap_or(if s.bytes().all(|b| b == b'0') {
+        0
+    } else {
+        u32::MAX
+    }))
+}
+
+/// Given `s` starting with `"`, the index just past the closing quote.
+pub(crate) fn quoted_end(s: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// If `s` is a complete quoted-string, its inner text (escapes kept).
+pub(crate) fn unquote(s: &str) -> Option<&str> {
+    if s.len() >= 2 && s.starts_with('"') && quoted_end(s.as_bytes()) == Some(s.len()) {
+        Some(&s[1..s.len() - 1])
+    } else {
+        None
+    }
+}
+
+/// Resolves the `\x` escapes of a quoted-string's inner text.
+pub fn unescape_quoted(inner: &str) -> Cow<'_, str> {
+    if !inner.contains('\\') {
+        return Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Given `s` starting with `(`, the index just past the matching `)`
+/// (comments nest and may hold quoted-pairs, RFC 3261 §25.1).
+pub(crate) fn comment_end(s: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'(' => depth += 1,
+            b')' => {
+                if depth == 0 {
+                    return None;
+                }
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b'\\' => i += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Splits at top-level `delim` bytes: not inside a quoted-string and not
+/// inside `<...>`. Yields `Err` once for an unterminated quote or `<`.
+#[derive(Debug, Clone)]
+pub(crate) struct Split<'a> {
+    rest: Option<&'a str>,
+    delim: u8,
+}
+
+impl<'a> Split<'a> {
+    pub(crate) fn new(s: &'a str, delim: u8) -> Self {
+        Split { rest: Some(s), delim }
+    }
+}
+
+impl<'a> Iterator for Split<'a> {
+    type Item = Result<&'a str, &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.rest?;
+        let b = s.as_bytes();
+        let mut i = 0;
+        while let Some(off) = memchr::memchr3(self.delim, b'"', b'<', &b[i..]) {
+            let at = i + off;
+            match b[at] {
+                b'"' => match quoted_end(&b[at..]) {
+                    Some(n) => i = at + n,
+                    None => {
+                        self.rest = None;
+                        return Some(Err("unterminated quoted string"));
+                    }
+                },
+                b'<' => match memchr::memchr(b'>', &b[at..]) {
+                    Some(n) => i = at + n + 1,
+                    None => {
+                        self.rest = None;
+                        return Some(Err("unterminated <"));
+                    }
+                },
+                _ => {
+                    self.rest = Some(&s[at + 1..]);
+                    return Some(Ok(&s[..at]));
+                }
+            }
+        }
+        self.rest = None;
+        Some(Ok(s))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn split(s: &str, d: u8) -> Vec<Result<&str, &'static str>> {
+        Split::new(s, d).collect()
+    }
+
+    #[test]
+    fn split_respects_quotes_and_angles() {
+        assert_eq!(
+            split(r#""a, b" <sip:x@y;p=1,2>;q=1, <sip:z>"#, b','),
+            vec![Ok(r#""a, b" <sip:x@y;p=1,2>;q=1"#), Ok(" <sip:z>")]
+        );
+        assert_eq!(split(r#""a\", b", c"#, b','), vec![Ok(r#""a\", b""#), Ok(" c")]);
+        assert_eq!(split("a;b=\"x;y\";c", b';'), vec![Ok("a"), Ok("b=\"x;y\""), Ok("c")]);
+        assert_eq!(split("", b','), vec![Ok("")]);
+    }
+
+    #[test]
+    fn split_reports_unterminated() {
+        assert_eq!(split("\"abc, d", b','), vec![Err("unterminated quoted string")]);
+        assert_eq!(split("<sip:a, b", b','), vec![Err("unterminated <")]);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32("4294967295"), Some(u32::MAX));
+        assert_eq!(parse_u32("4294967296"), None);
+        assert_eq!(parse_u32("-1"), None);
+        assert_eq!(parse_u32(""), None);
+        assert_eq!(parse_delta_seconds("99999999999999"), Some(u32::MAX));
+        assert_eq!(parse_delta_seconds("0000"), Some(0));
+        assert_eq!(parse_delta_seconds("0300"), Some(300));
+        assert_eq!(parse_delta_seconds("3a"), None);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(unquote("\"ab\\\"c\""), Some("ab\\\"c"));
+        assert_eq!(unquote("\"ab"), None);
+        assert_eq!(unquote("\"a\"b"), None);
+        assert_eq!(unescape_quoted("ab\\\"c"), "ab\"c");
+        assert_eq!(comment_end(b"(a (b) \\) c) x"), Some(12));
+        assert_eq!(comment_end(b"(a (b)"), None);
+    }
+}
