@@ -276,14 +276,32 @@ mod tests {
         let c = Crypto::parse(&text).unwrap();
         assert_eq!(c.keys.len(), 2);
         assert_eq!(c.keys[0].lifetime, Some(Lifetime::Packets(1_048_576)));
-        assert_eq!(c.keys[0].mki, Some(Mki { value: 1, length: 4 }));
-        assert_eq!(c.keys[1].mki, Some(Mki { value: 2, length: 4 }));
+        assert_eq!(
+            c.keys[0].mki,
+            Some(Mki {
+                value: 1,
+                length: 4
+            })
+        );
+        assert_eq!(
+            c.keys[1].mki,
+            Some(Mki {
+                value: 2,
+                length: 4
+            })
+        );
         assert_eq!(c.session_params, vec!["KDR=1", "UNENCRYPTED_SRTCP"]);
         assert_eq!(c.to_string(), text);
         // MKI without lifetime.
         let c = Crypto::parse(&format!("3 AES_CM_128_HMAC_SHA1_80 inline:{KEY_30}|5:2")).unwrap();
         assert_eq!(c.keys[0].lifetime, None);
-        assert_eq!(c.keys[0].mki, Some(Mki { value: 5, length: 2 }));
+        assert_eq!(
+            c.keys[0].mki,
+            Some(Mki {
+                value: 5,
+                length: 2
+            })
+        );
     }
 
     #[test]
@@ -302,7 +320,15 @@ mod tests {
             assert!(Crypto::parse(text).is_err(), "{text}");
         }
         let with_key = |suffix: &str| format!("1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_30}{suffix}");
-        for suffix in ["|2^x", "|1:0", "|1:200", "|1:4|2^31", "|1:4|2:4", "|", "|2^99"] {
+        for suffix in [
+            "|2^x",
+            "|1:0",
+            "|1:200",
+            "|1:4|2^31",
+            "|1:4|2:4",
+            "|",
+            "|2^99",
+        ] {
             assert!(Crypto::parse(&with_key(suffix)).is_err(), "{suffix}");
         }
         // Unknown suites are kept with any key length.

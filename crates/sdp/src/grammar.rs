@@ -35,7 +35,9 @@ pub(crate) fn fields(s: &str) -> impl Iterator<Item = &str> {
 /// Whether the `m=` transport carries RTP, so that formats are payload
 /// types (RTP/AVP, RTP/SAVPF, UDP/TLS/RTP/SAVP, ...).
 pub(crate) fn is_rtp_proto(proto: &str) -> bool {
-    proto.split('/').any(|part| part.eq_ignore_ascii_case("RTP"))
+    proto
+        .split('/')
+        .any(|part| part.eq_ignore_ascii_case("RTP"))
 }
 
 #[cfg(test)]

@@ -114,7 +114,10 @@ impl Connection {
             return Err("expected 3 fields");
         };
         let mut pieces = address.split('/');
-        let host = pieces.next().filter(|h| !h.is_empty()).ok_or("empty address")?;
+        let host = pieces
+            .next()
+            .filter(|h| !h.is_empty())
+            .ok_or("empty address")?;
         let first = pieces.next();
         let second = pieces.next();
         if pieces.next().is_some() {
@@ -285,7 +288,9 @@ mod tests {
         let c = Connection::parse("IN IP4 203.0.113.5").unwrap();
         assert_eq!(c.ip(), Some("203.0.113.5".parse().unwrap()));
         assert!(!c.is_unspecified());
-        assert!(Connection::parse("IN IP4 0.0.0.0").unwrap().is_unspecified());
+        assert!(Connection::parse("IN IP4 0.0.0.0")
+            .unwrap()
+            .is_unspecified());
         let m = Connection::parse("IN IP4 224.2.1.1/127/3").unwrap();
         assert_eq!((m.ttl, m.count), (Some(127), Some(3)));
         assert_eq!(m.to_string(), "IN IP4 224.2.1.1/127/3");

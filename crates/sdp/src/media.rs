@@ -204,9 +204,8 @@ impl Media {
     /// Keeps only the `a=crypto` lines for which `keep` is true (lines that
     /// do not parse are removed).
     pub fn retain_cryptos(&mut self, mut keep: impl FnMut(&Crypto) -> bool) {
-        self.attributes.retain(|a| {
-            !a.is("crypto") || Crypto::parse(a.value_str()).is_ok_and(|c| keep(&c))
-        });
+        self.attributes
+            .retain(|a| !a.is("crypto") || Crypto::parse(a.value_str()).is_ok_and(|c| keep(&c)));
     }
 
     /// Removes a payload type: from the `m=` formats and its `a=rtpmap`,
@@ -272,7 +271,11 @@ mod tests {
     fn set_direction_keeps_one_line_in_place() {
         let mut m = audio();
         m.set_direction(Direction::Inactive);
-        let directions: Vec<_> = m.attributes.iter().filter_map(Attribute::direction).collect();
+        let directions: Vec<_> = m
+            .attributes
+            .iter()
+            .filter_map(Attribute::direction)
+            .collect();
         assert_eq!(directions, vec![Direction::Inactive]);
         assert_eq!(m.attributes[4], Attribute::flag("inactive"));
         let mut bare = Media::new("audio", 1, "RTP/AVP", ["0"]);
@@ -285,8 +288,14 @@ mod tests {
         let mut m = audio();
         assert!(m.remove_payload_type(101));
         assert_eq!(m.formats, vec!["0", "8"]);
-        assert!(m.attributes.iter().all(|a| !a.value_str().starts_with("101")));
-        assert_eq!(m.attribute_values("rtpmap").collect::<Vec<_>>(), vec!["8 PCMA/8000"]);
+        assert!(m
+            .attributes
+            .iter()
+            .all(|a| !a.value_str().starts_with("101")));
+        assert_eq!(
+            m.attribute_values("rtpmap").collect::<Vec<_>>(),
+            vec!["8 PCMA/8000"]
+        );
         assert!(!m.remove_payload_type(101));
         // "10" must not match "101 ..." lines.
         let mut m = audio();
@@ -319,8 +328,10 @@ mod tests {
         let mut m = audio();
         m.set_port(0);
         assert!(m.is_rejected());
-        m.connections.push(Connection::new("192.0.2.1".parse().unwrap()));
-        m.connections.push(Connection::new("192.0.2.2".parse().unwrap()));
+        m.connections
+            .push(Connection::new("192.0.2.1".parse().unwrap()));
+        m.connections
+            .push(Connection::new("192.0.2.2".parse().unwrap()));
         m.set_connection_address("2001:db8::5".parse().unwrap());
         assert_eq!(m.connections.len(), 1);
         assert_eq!(m.connections[0].to_string(), "IN IP6 2001:db8::5");

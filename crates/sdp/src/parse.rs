@@ -54,21 +54,24 @@ pub(crate) fn parse(body: &[u8], limits: &Limits) -> Result<Session, SdpError> {
         return Err(SdpError::MissingVersion);
     }
 
+    // `o=` and `s=` are required, so they are collected apart and moved
+    // into the session once every line is read; the rest fills `session`.
+    let mut session = Session::new(Origin {
+        username: String::new(),
+        session_id: 0,
+        session_version: 0,
+        nettype: String::new(),
+        addrtype: String::new(),
+        address: String::new(),
+    });
+    session.name.clear();
+    session.timings.clear();
     let mut parser = Parser {
         limits,
         origin: None,
         name: None,
-        session: Session::new(Origin {
-            username: String::new(),
-            session_id: 0,
-            session_version: 0,
-            nettype: String::new(),
-            addrtype: String::new(),
-            address: String::new(),
-        }),
+        session,
     };
-    parser.session.name.clear();
-    parser.session.timings.clear();
 
     for (index, raw) in content.split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
@@ -137,7 +140,8 @@ impl Parser<'_> {
                 if self.origin.is_some() {
                     return Err(duplicate);
                 }
-                let origin = Origin::parse(value).map_err(|reason| SdpError::BadOrigin { line, reason })?;
+                let origin =
+                    Origin::parse(value).map_err(|reason| SdpError::BadOrigin { line, reason })?;
                 self.origin = Some(origin);
             }
             's' => {
@@ -178,8 +182,8 @@ impl Parser<'_> {
                 self.session.phones.push(value.to_owned());
             }
             'c' => {
-                let connection =
-                    Connection::parse(value).map_err(|reason| SdpError::BadConnection { line, reason })?;
+                let connection = Connection::parse(value)
+                    .map_err(|reason| SdpError::BadConnection { line, reason })?;
                 match self.session.media.last_mut() {
                     Some(media) => media.connections.push(connection),
                     None if self.session.connection.is_some() => return Err(duplicate),
@@ -274,14 +278,37 @@ fn check_attribute(
 ) -> Result<(), (&'static str, ValueError)> {
     let missing = ValueError::Invalid("missing value");
     let (name, result) = match name {
-        "rtpmap" if rtp_media => ("rtpmap", value.ok_or(missing).and_then(|v| Rtpmap::parse(v).map(drop))),
-        "fmtp" if rtp_media => ("fmtp", value.ok_or(missing).and_then(|v| Fmtp::parse(v).map(drop))),
-        "crypto" => ("crypto", value.ok_or(missing).and_then(|v| Crypto::parse(v).map(drop))),
-        "rtcp" => ("rtcp", value.ok_or(missing).and_then(|v| Rtcp::parse(v).map(drop))),
+        "rtpmap" if rtp_media => (
+            "rtpmap",
+            value
+                .ok_or(missing)
+                .and_then(|v| Rtpmap::parse(v).map(drop)),
+        ),
+        "fmtp" if rtp_media => (
+            "fmtp",
+            value.ok_or(missing).and_then(|v| Fmtp::parse(v).map(drop)),
+        ),
+        "crypto" => (
+            "crypto",
+            value
+                .ok_or(missing)
+                .and_then(|v| Crypto::parse(v).map(drop)),
+        ),
+        "rtcp" => (
+            "rtcp",
+            value.ok_or(missing).and_then(|v| Rtcp::parse(v).map(drop)),
+        ),
         "ptime" | "maxptime" => {
             let name = if name == "ptime" { "ptime" } else { "maxptime" };
             let ok = value.and_then(digits::<u32>).is_some();
-            (name, if ok { Ok(()) } else { Err(ValueError::Invalid("not a number of milliseconds")) })
+            (
+                name,
+                if ok {
+                    Ok(())
+                } else {
+                    Err(ValueError::Invalid("not a number of milliseconds"))
+                },
+            )
         }
         _ => return Ok(()),
     };
@@ -325,7 +352,8 @@ fn parse_media(line: usize, value: &str) -> Result<Media, SdpError> {
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n";
+    const MINIMAL: &str =
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n";
 
     fn with(extra: &str) -> String {
         format!("{MINIMAL}{extra}")
@@ -355,25 +383,46 @@ mod tests {
         assert_eq!(err(""), SdpError::MissingVersion);
         assert_eq!(err("\r\n"), SdpError::MissingVersion);
         assert_eq!(err("o=- 1 1 IN IP4 a\r\nv=0\r\n"), SdpError::MissingVersion);
-        assert_eq!(err("v=1\r\no=- 1 1 IN IP4 a\r\ns=-\r\n"), SdpError::BadVersion { line: 1 });
+        assert_eq!(
+            err("v=1\r\no=- 1 1 IN IP4 a\r\ns=-\r\n"),
+            SdpError::BadVersion { line: 1 }
+        );
         assert_eq!(
             err(&with("v=0\r\n")),
-            SdpError::Misplaced { line: 6, letter: 'v' }
+            SdpError::Misplaced {
+                line: 6,
+                letter: 'v'
+            }
         );
     }
 
     #[test]
     fn required_lines() {
         assert_eq!(err("v=0\r\ns=-\r\n"), SdpError::MissingLine { letter: 'o' });
-        assert_eq!(err("v=0\r\no=- 1 1 IN IP4 a\r\n"), SdpError::MissingLine { letter: 's' });
+        assert_eq!(
+            err("v=0\r\no=- 1 1 IN IP4 a\r\n"),
+            SdpError::MissingLine { letter: 's' }
+        );
         assert_eq!(
             err(&with("o=- 1 1 IN IP4 a\r\n")),
-            SdpError::Duplicate { line: 6, letter: 'o' }
+            SdpError::Duplicate {
+                line: 6,
+                letter: 'o'
+            }
         );
-        assert_eq!(err(&with("s=x\r\n")), SdpError::Duplicate { line: 6, letter: 's' });
+        assert_eq!(
+            err(&with("s=x\r\n")),
+            SdpError::Duplicate {
+                line: 6,
+                letter: 's'
+            }
+        );
         assert_eq!(
             err(&with("c=IN IP4 192.0.2.2\r\n")),
-            SdpError::Duplicate { line: 6, letter: 'c' }
+            SdpError::Duplicate {
+                line: 6,
+                letter: 'c'
+            }
         );
     }
 
@@ -381,7 +430,10 @@ mod tests {
     fn origin_errors_name_the_line() {
         assert_eq!(
             err("v=0\r\no=- 1 1 IN IP4\r\ns=-\r\n"),
-            SdpError::BadOrigin { line: 2, reason: "expected 6 fields" }
+            SdpError::BadOrigin {
+                line: 2,
+                reason: "expected 6 fields"
+            }
         );
         assert!(matches!(
             err("v=0\r\no=- x 1 IN IP4 a\r\ns=-\r\n"),
@@ -391,8 +443,20 @@ mod tests {
 
     #[test]
     fn malformed_and_unknown_lines() {
-        assert_eq!(err(&with("x=1\r\n")), SdpError::UnknownType { line: 6, letter: 'x' });
-        assert_eq!(err(&with("A=1\r\n")), SdpError::UnknownType { line: 6, letter: 'A' });
+        assert_eq!(
+            err(&with("x=1\r\n")),
+            SdpError::UnknownType {
+                line: 6,
+                letter: 'x'
+            }
+        );
+        assert_eq!(
+            err(&with("A=1\r\n")),
+            SdpError::UnknownType {
+                line: 6,
+                letter: 'A'
+            }
+        );
         assert_eq!(err(&with("a\r\n")), SdpError::Malformed { line: 6 });
         assert_eq!(err(&with("\r\na=x\r\n")), SdpError::Malformed { line: 6 });
         assert_eq!(err(&with("a=x\ry\r\n")), SdpError::Malformed { line: 6 });
@@ -402,50 +466,102 @@ mod tests {
         assert_eq!(err(&with(" =x\r\n")), SdpError::Malformed { line: 6 });
         let mut latin1 = with("i=").into_bytes();
         latin1.extend_from_slice(b"caf\xe9\r\n");
-        assert_eq!(Session::parse(&latin1).unwrap_err(), SdpError::NotUtf8 { line: 6 });
+        assert_eq!(
+            Session::parse(&latin1).unwrap_err(),
+            SdpError::NotUtf8 { line: 6 }
+        );
     }
 
     #[test]
     fn misplaced_lines() {
         assert_eq!(
             err(&with("m=audio 1 RTP/AVP 0\r\nt=0 0\r\n")),
-            SdpError::Misplaced { line: 7, letter: 't' }
+            SdpError::Misplaced {
+                line: 7,
+                letter: 't'
+            }
         );
         assert_eq!(
             err(&with("m=audio 1 RTP/AVP 0\r\no=- 1 1 IN IP4 a\r\n")),
-            SdpError::Misplaced { line: 7, letter: 'o' }
+            SdpError::Misplaced {
+                line: 7,
+                letter: 'o'
+            }
         );
         assert_eq!(
             err("v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nr=7d 1h 0 25h\r\nt=0 0\r\n"),
-            SdpError::Misplaced { line: 4, letter: 'r' }
+            SdpError::Misplaced {
+                line: 4,
+                letter: 'r'
+            }
         );
         assert_eq!(
             err(&with("m=audio 1 RTP/AVP 0\r\ni=a\r\ni=b\r\n")),
-            SdpError::Duplicate { line: 8, letter: 'i' }
+            SdpError::Duplicate {
+                line: 8,
+                letter: 'i'
+            }
         );
     }
 
     #[test]
     fn media_line_errors() {
         let cases = [
-            ("m=audio\r\n", SdpError::BadMedia { line: 6, reason: "missing port" }),
-            ("m=\r\n", SdpError::BadMedia { line: 6, reason: "missing media type" }),
-            ("m=audio 1\r\n", SdpError::BadMedia { line: 6, reason: "missing transport protocol" }),
-            ("m=audio 1 RTP/AVP\r\n", SdpError::BadMedia { line: 6, reason: "no formats" }),
+            (
+                "m=audio\r\n",
+                SdpError::BadMedia {
+                    line: 6,
+                    reason: "missing port",
+                },
+            ),
+            (
+                "m=\r\n",
+                SdpError::BadMedia {
+                    line: 6,
+                    reason: "missing media type",
+                },
+            ),
+            (
+                "m=audio 1\r\n",
+                SdpError::BadMedia {
+                    line: 6,
+                    reason: "missing transport protocol",
+                },
+            ),
+            (
+                "m=audio 1 RTP/AVP\r\n",
+                SdpError::BadMedia {
+                    line: 6,
+                    reason: "no formats",
+                },
+            ),
             ("m=audio 70000 RTP/AVP 0\r\n", SdpError::BadPort { line: 6 }),
             ("m=audio -1 RTP/AVP 0\r\n", SdpError::BadPort { line: 6 }),
             ("m=audio 1/x RTP/AVP 0\r\n", SdpError::BadPort { line: 6 }),
-            ("m=audio 1 RTP/AVP 0 128\r\n", SdpError::PayloadTypeOutOfRange { line: 6, value: 128 }),
+            (
+                "m=audio 1 RTP/AVP 0 128\r\n",
+                SdpError::PayloadTypeOutOfRange {
+                    line: 6,
+                    value: 128,
+                },
+            ),
             (
                 "m=audio 1 RTP/AVP PCMU\r\n",
-                SdpError::BadMedia { line: 6, reason: "RTP format is not a payload type number" },
+                SdpError::BadMedia {
+                    line: 6,
+                    reason: "RTP format is not a payload type number",
+                },
             ),
         ];
         for (line, expected) in cases {
             assert_eq!(err(&with(line)), expected, "{line}");
         }
         // Non-RTP transports have free-form formats.
-        let s = Session::parse(with("m=image 5000 udptl t38\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n").as_bytes()).unwrap();
+        let s = Session::parse(
+            with("m=image 5000 udptl t38\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
         assert_eq!(s.media[0].formats, vec!["t38"]);
         assert_eq!(s.media[1].formats, vec!["webrtc-datachannel"]);
         let s = Session::parse(with("m=audio 5004/2 RTP/AVP 0\r\n").as_bytes()).unwrap();
@@ -459,24 +575,35 @@ mod tests {
             ("a=rtpmap:96 opus\r\n", "rtpmap"),
             ("a=rtpmap\r\n", "rtpmap"),
             ("a=fmtp:x y\r\n", "fmtp"),
-            ("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n", "crypto"),
+            (
+                "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n",
+                "crypto",
+            ),
             ("a=rtcp:port\r\n", "rtcp"),
             ("a=ptime:twenty\r\n", "ptime"),
             ("a=maxptime:\r\n", "maxptime"),
         ];
         for (attr, name) in cases {
             match err(&with(&format!("{media}{attr}"))) {
-                SdpError::BadAttribute { line: 7, name: n, .. } => assert_eq!(n, name),
+                SdpError::BadAttribute {
+                    line: 7, name: n, ..
+                } => assert_eq!(n, name),
                 other => panic!("{attr}: {other:?}"),
             }
         }
         assert_eq!(
             err(&with(&format!("{media}a=rtpmap:200 foo/8000\r\n"))),
-            SdpError::PayloadTypeOutOfRange { line: 7, value: 200 }
+            SdpError::PayloadTypeOutOfRange {
+                line: 7,
+                value: 200
+            }
         );
         assert_eq!(
             err(&with(&format!("{media}a=fmtp:128 x\r\n"))),
-            SdpError::PayloadTypeOutOfRange { line: 7, value: 128 }
+            SdpError::PayloadTypeOutOfRange {
+                line: 7,
+                value: 128
+            }
         );
         // rtpmap/fmtp are only typed inside RTP media sections.
         assert!(Session::parse(with("a=rtpmap:whatever\r\n").as_bytes()).is_ok());
@@ -485,8 +612,14 @@ mod tests {
 
     #[test]
     fn other_line_errors() {
-        assert!(matches!(err(&with("b=AS\r\n")), SdpError::BadBandwidth { line: 6 }));
-        assert!(matches!(err(&with("t=now\r\n")), SdpError::BadTiming { line: 6 }));
+        assert!(matches!(
+            err(&with("b=AS\r\n")),
+            SdpError::BadBandwidth { line: 6 }
+        ));
+        assert!(matches!(
+            err(&with("t=now\r\n")),
+            SdpError::BadTiming { line: 6 }
+        ));
         assert!(matches!(
             err("v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nc=IN IP4\r\n"),
             SdpError::BadConnection { line: 4, .. }
@@ -504,7 +637,10 @@ mod tests {
         let big = vec![b'a'; 201];
         assert_eq!(
             Session::parse_with(&big, &small).unwrap_err(),
-            SdpError::TooLarge { size: 201, max: 200 }
+            SdpError::TooLarge {
+                size: 201,
+                max: 200
+            }
         );
         let parse = |text: &str| Session::parse_with(text.as_bytes(), &small).unwrap_err();
         assert_eq!(
@@ -521,7 +657,10 @@ mod tests {
         );
         assert_eq!(Limits::default().max_size, 65_536);
         let huge = vec![b'\n'; 70_000];
-        assert!(matches!(Session::parse(&huge), Err(SdpError::TooLarge { .. })));
+        assert!(matches!(
+            Session::parse(&huge),
+            Err(SdpError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -95,9 +95,9 @@ impl Rtpmap {
     }
 
     pub(crate) fn parse(value: &str) -> Result<Self, ValueError> {
-        let (pt, rest) = value
-            .split_once(' ')
-            .ok_or(ValueError::Invalid("expected `<payload type> <encoding>/<clock rate>`"))?;
+        let (pt, rest) = value.split_once(' ').ok_or(ValueError::Invalid(
+            "expected `<payload type> <encoding>/<clock rate>`",
+        ))?;
         let payload_type = payload_type(pt)?;
         let mut parts = rest.trim().split('/');
         let encoding = parts

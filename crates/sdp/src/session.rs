@@ -154,7 +154,9 @@ mod tests {
         s.connection = Some(Connection::new("192.0.2.1".parse().unwrap()));
         s.media.push(Media::new("audio", 4000, "RTP/AVP", ["0"]));
         let mut video = Media::new("video", 4002, "RTP/AVP", ["31"]);
-        video.connections.push(Connection::new("192.0.2.9".parse().unwrap()));
+        video
+            .connections
+            .push(Connection::new("192.0.2.9".parse().unwrap()));
         s.media.push(video);
         s
     }
@@ -180,7 +182,10 @@ mod tests {
         s.set_connection_address("198.51.100.7".parse().unwrap());
         assert_eq!(s.connection.as_ref().unwrap().address, "198.51.100.7");
         assert!(s.media[0].connections.is_empty());
-        assert_eq!(s.connection_of(&s.media[0]).unwrap().address, "198.51.100.7");
+        assert_eq!(
+            s.connection_of(&s.media[0]).unwrap().address,
+            "198.51.100.7"
+        );
         assert_eq!(s.media[1].connections[0].address, "198.51.100.7");
     }
 

@@ -63,8 +63,17 @@ fn teams_offer_typed_views() {
     assert_eq!(s.direction_of(audio), Direction::SendRecv);
 
     let cryptos: Vec<Crypto> = audio.cryptos().collect();
-    assert_eq!(cryptos.iter().map(|c| c.tag).collect::<Vec<_>>(), vec![2, 3, 4]);
-    assert_eq!(cryptos[0].keys[0].mki, Some(Mki { value: 1, length: 1 }));
+    assert_eq!(
+        cryptos.iter().map(|c| c.tag).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert_eq!(
+        cryptos[0].keys[0].mki,
+        Some(Mki {
+            value: 1,
+            length: 1
+        })
+    );
     assert_eq!(cryptos[1].keys[0].lifetime, Some(Lifetime::PowerOfTwo(31)));
     assert_eq!(cryptos[2].suite, "AES_CM_128_HMAC_SHA1_32");
     let (key, salt) = cryptos[1].master_key_salt().unwrap();
@@ -107,7 +116,10 @@ fn sbc_edits_on_the_teams_offer() {
     // The edited body is itself valid and keeps the untouched lines.
     let back = Session::parse(text.as_bytes()).unwrap();
     assert_eq!(back, s);
-    assert_eq!(back.media[0].attribute("ice-pwd"), original.media[0].attribute("ice-pwd"));
+    assert_eq!(
+        back.media[0].attribute("ice-pwd"),
+        original.media[0].attribute("ice-pwd")
+    );
 }
 
 #[test]
@@ -128,9 +140,14 @@ fn answering_the_teams_offer_with_sdes() {
     }];
     let ans = answer(&offer, &caps).unwrap();
     let text = ans.to_string();
-    assert!(text.starts_with("v=0\r\no=- 900 1 IN IP4 192.0.2.50\r\ns=-\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\n"));
+    assert!(text.starts_with(
+        "v=0\r\no=- 900 1 IN IP4 192.0.2.50\r\ns=-\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\n"
+    ));
     // Offerer's order and numbers: 9 0 8 101 13 (G.722 first, as offered).
-    assert!(text.contains("m=audio 40000 RTP/SAVP 9 0 8 101 13\r\n"), "{text}");
+    assert!(
+        text.contains("m=audio 40000 RTP/SAVP 9 0 8 101 13\r\n"),
+        "{text}"
+    );
     assert!(text.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"));
     assert!(text.contains("a=rtcp-mux\r\n"));
     // The first offered crypto line with a supported suite: tag 2.
@@ -143,13 +160,28 @@ fn answering_the_teams_offer_with_sdes() {
     let streams = negotiated(&offer, &ans).unwrap();
     let audio = streams[0].as_ref().unwrap();
     assert_eq!(audio.codec.encoding, "G722");
-    assert_eq!((audio.offerer.payload_type, audio.answerer.payload_type), (9, 9));
+    assert_eq!(
+        (audio.offerer.payload_type, audio.answerer.payload_type),
+        (9, 9)
+    );
     assert_eq!(audio.offerer.telephone_event, Some(101));
-    assert_eq!(audio.offerer.crypto.as_ref().unwrap().keys[0].mki, Some(Mki { value: 1, length: 1 }));
+    assert_eq!(
+        audio.offerer.crypto.as_ref().unwrap().keys[0].mki,
+        Some(Mki {
+            value: 1,
+            length: 1
+        })
+    );
     assert_eq!(audio.answerer.crypto.as_ref().unwrap().tag, 2);
     assert_eq!(audio.offerer.port, 52516);
-    assert_eq!(audio.offerer.connection.as_ref().unwrap().address, "203.0.113.30");
-    assert_eq!(audio.answerer.connection.as_ref().unwrap().address, "192.0.2.50");
+    assert_eq!(
+        audio.offerer.connection.as_ref().unwrap().address,
+        "203.0.113.30"
+    );
+    assert_eq!(
+        audio.answerer.connection.as_ref().unwrap().address,
+        "192.0.2.50"
+    );
     assert!(audio.rtcp_mux);
     assert!(audio.offerer_sends() && audio.answerer_sends());
 
@@ -168,7 +200,10 @@ fn carrier_offer_and_hold() {
     assert!(!is_on_hold(&offer));
     let hold = parse("carrier_hold_reoffer.sdp");
     assert!(is_on_hold(&hold));
-    assert_eq!(hold.origin.session_version, offer.origin.session_version + 1);
+    assert_eq!(
+        hold.origin.session_version,
+        offer.origin.session_version + 1
+    );
 
     let local = "192.0.2.50".parse().unwrap();
     let caps = Capabilities::new(Origin::new(5, 5, local), local, vec![30000]);
@@ -185,7 +220,10 @@ fn carrier_offer_and_hold() {
 #[test]
 fn webrtc_offer_typed_views_and_answer() {
     let offer = parse("webrtc_offer.sdp");
-    assert_eq!(offer.attribute("group").unwrap().value_str(), "BUNDLE 0 1 2");
+    assert_eq!(
+        offer.attribute("group").unwrap().value_str(),
+        "BUNDLE 0 1 2"
+    );
     assert_eq!(offer.media.len(), 3);
     let audio = &offer.media[0];
     assert_eq!(audio.rtpmap(111).unwrap().channels, Some(2));
@@ -195,26 +233,43 @@ fn webrtc_offer_typed_views_and_answer() {
     assert_eq!(audio.telephone_events().count(), 2);
     assert_eq!(offer.media[2].formats, vec!["webrtc-datachannel"]);
     assert!(!offer.media[2].is_rtp());
-    // c=0.0.0.0 in an initial ICE offer reads as hold by the RFC 2543 rule.
-    assert!(is_on_hold(&offer));
+    // c=0.0.0.0 in a trickle ICE offer is not the RFC 2543 hold.
+    assert!(!is_on_hold(&offer));
+    let mut without_ice = offer.clone();
+    for media in &mut without_ice.media {
+        media.remove_attributes("ice-ufrag");
+    }
+    assert!(is_on_hold(&without_ice));
 
     // An SBC that accepts DTLS-SRTP audio (Opus) answers audio only.
     let local = "192.0.2.50".parse().unwrap();
     let mut caps = Capabilities::new(Origin::new(1, 1, local), local, vec![40000, 40002, 40004]);
     caps.protos = vec!["UDP/TLS/RTP/SAVPF".into()];
-    caps.audio = vec![Codec::new("opus", 48000).with_channels(2), Codec::new("PCMU", 8000)];
+    caps.audio = vec![
+        Codec::new("opus", 48000).with_channels(2),
+        Codec::new("PCMU", 8000),
+    ];
     let ans = answer(&offer, &caps).unwrap();
     assert_eq!(ans.media.len(), 3);
     assert_eq!(ans.media[0].formats, vec!["111", "0", "110"]);
-    assert_eq!(ans.media[0].fmtp(111).unwrap().params, "minptime=10;useinbandfec=1");
+    assert_eq!(
+        ans.media[0].fmtp(111).unwrap().params,
+        "minptime=10;useinbandfec=1"
+    );
     assert_eq!(ans.media[0].cryptos().count(), 0);
-    assert_eq!(ans.media[1].to_string(), "m=video 0 UDP/TLS/RTP/SAVPF 96 97\r\n");
+    assert_eq!(
+        ans.media[1].to_string(),
+        "m=video 0 UDP/TLS/RTP/SAVPF 96 97\r\n"
+    );
     assert_eq!(
         ans.media[2].to_string(),
         "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\n"
     );
     let streams = negotiated(&offer, &ans).unwrap();
-    assert_eq!(streams[0].as_ref().unwrap().answerer.telephone_event, Some(110));
+    assert_eq!(
+        streams[0].as_ref().unwrap().answerer.telephone_event,
+        Some(110)
+    );
     assert!(streams[1].is_none() && streams[2].is_none());
 }
 
@@ -223,6 +278,9 @@ fn generic_attributes_survive_edits() {
     let mut s = parse("webrtc_offer.sdp");
     s.media[0].push_attribute(Attribute::new("x-custom", "a:b:c"));
     let back = Session::parse(&s.to_bytes()).unwrap();
-    assert_eq!(back.media[0].attribute("x-custom").unwrap().value_str(), "a:b:c");
+    assert_eq!(
+        back.media[0].attribute("x-custom").unwrap().value_str(),
+        "a:b:c"
+    );
     assert_eq!(back, s);
 }

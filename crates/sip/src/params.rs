@@ -18,6 +18,7 @@ impl<'a> Params<'a> {
     /// Validates `raw` (the text after the first `;`) as header parameters:
     /// `token [ = (token / host / quoted-string) ]`.
     pub(crate) fn parse_header(raw: &'a str) -> Result<Params<'a>, &'static str> {
+        let raw = trim(raw);
         for item in Split::new(raw, b';') {
             let item = trim(item?);
             let (name, value) = split_param(item);

@@ -300,33 +300,28 @@ impl<'a> UriRef<'a> {
                 }
             }
         }
-        let headers_of = |u: &UriRef<'a>| -> Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)> {
-            u.headers()
-                .into_iter()
-                .flat_map(|h| h.split('&'))
-                .map(|kv| {
-                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    (decode_bytes(k), decode_bytes(v))
-                })
-                .collect()
+        let (mine, theirs) = (uri_headers(self.headers()), uri_headers(other.headers()));
+        let contains = |set: &[HeaderPair<'_>], (k, v): &HeaderPair<'_>| {
+            set.iter().any(|(k2, v2)| k2.eq_ignore_ascii_case(k) && v2 == v)
         };
-        let other_headers: Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> = other
-            .headers()
-            .into_iter()
-            .flat_map(|h| h.split('&'))
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (decode_bytes(k), decode_bytes(v))
-            })
-            .collect();
-        let mine = headers_of(self);
-        let contains = |set: &[(Cow<'_, [u8]>, Cow<'_, [u8]>)], k: &[u8], v: &[u8]| {
-            set.iter().any(|(k2, v2)| k2.eq_ignore_ascii_case(k) && v2.as_ref() == v)
-        };
-        mine.len() == other_headers.len()
-            && mine.iter().all(|(k, v)| contains(&other_headers, k, v))
-            && other_headers.iter().all(|(k, v)| contains(&mine, k, v))
+        mine.len() == theirs.len()
+            && mine.iter().all(|h| contains(&theirs, h))
+            && theirs.iter().all(|h| contains(&mine, h))
     }
+}
+
+/// A URI header `name=value`, both percent-decoded.
+type HeaderPair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+fn uri_headers(headers: Option<&str>) -> Vec<HeaderPair<'_>> {
+    headers
+        .into_iter()
+        .flat_map(|h| h.split('&'))
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode_bytes(k), decode_bytes(v))
+        })
+        .collect()
 }
 
 /// RFC 3966 §4: numbers compare without visual separators, parameters by

@@ -116,7 +116,10 @@ fn answer_stream(offer: &Session, offered: &Media, caps: &Capabilities) -> Optio
             codecs.push((rtpmap, fmtp));
         }
     }
-    let main = codecs.iter().find(|(r, _)| !r.is_comfort_noise()).map(|(r, _)| r.clone());
+    let main = codecs
+        .iter()
+        .find(|(r, _)| !r.is_comfort_noise())
+        .map(|(r, _)| r.clone());
     let clock_rate = match &main {
         Some(main) => main.clock_rate,
         // A stream that carries only telephone-event (RFC 4317 §2.4).
@@ -138,10 +141,17 @@ fn answer_stream(offer: &Session, offered: &Media, caps: &Capabilities) -> Optio
         _ => {}
     }
 
-    let mut media = Media::new(offered.kind.clone(), 0, offered.proto.clone(), Vec::<String>::new());
+    let mut media = Media::new(
+        offered.kind.clone(),
+        0,
+        offered.proto.clone(),
+        Vec::<String>::new(),
+    );
     // Formats in offer order; `codecs` holds each at most once.
     for pt in offered.payload_types() {
-        if codecs.iter().any(|(r, _)| r.payload_type == pt) && !media.formats.contains(&pt.to_string()) {
+        if codecs.iter().any(|(r, _)| r.payload_type == pt)
+            && !media.formats.contains(&pt.to_string())
+        {
             media.formats.push(pt.to_string());
         }
     }
@@ -149,7 +159,9 @@ fn answer_stream(offer: &Session, offered: &Media, caps: &Capabilities) -> Optio
         if let Some((rtpmap, fmtp)) = codecs.iter().find(|(r, _)| r.payload_type == pt) {
             media.attributes.push(Attribute::from(rtpmap));
             if let Some(params) = fmtp {
-                media.attributes.push(Attribute::from(&Fmtp::new(pt, params.clone())));
+                media
+                    .attributes
+                    .push(Attribute::from(&Fmtp::new(pt, params.clone())));
             }
         }
     }

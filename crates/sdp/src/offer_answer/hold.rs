@@ -6,16 +6,21 @@ use crate::{Direction, Media, Session};
 /// Whether the writer of `session` holds this stream: it is active (port
 /// not 0) and either marked `sendonly`/`inactive` (directly or by the
 /// session-level default) or addressed to `0.0.0.0` (the RFC 2543 way,
-/// still to be understood per RFC 3264 §8.4).
+/// still to be understood per RFC 3264 §8.4). A stream using ICE is not
+/// held by `0.0.0.0`: trickle ICE offers use that address before any
+/// candidate is known (RFC 8840 §4.2).
 pub fn is_stream_on_hold(session: &Session, media: &Media) -> bool {
     if media.is_rejected() {
         return false;
     }
     let direction = session.direction_of(media);
+    let uses_ice =
+        media.attribute("ice-ufrag").is_some() || session.attribute("ice-ufrag").is_some();
     matches!(direction, Direction::SendOnly | Direction::Inactive)
-        || session
-            .connection_of(media)
-            .is_some_and(|c| c.is_unspecified())
+        || (!uses_ice
+            && session
+                .connection_of(media)
+                .is_some_and(|c| c.is_unspecified()))
 }
 
 /// Whether the description is "held SDP" (RFC 3264 §8.4): it has an

@@ -1,9 +1,7 @@
 //! Reading the outcome of a completed offer/answer exchange, for the media
 //! layer (RFC 3264 §6 and §7; RFC 4568 §7.1.3 for crypto).
 
-use crate::{
-    Connection, Crypto, Direction, Fmtp, Media, NegotiationError, Rtcp, Rtpmap, Session,
-};
+use crate::{Connection, Crypto, Direction, Fmtp, Media, NegotiationError, Rtcp, Rtpmap, Session};
 
 use super::answer::uses_sdes;
 
@@ -125,9 +123,10 @@ fn stream(
         .ok_or(no_codec)?;
 
     let answer_event = pick_event(a, codec.clock_rate);
-    let offer_event = answer_event
-        .as_ref()
-        .and_then(|ae| o.telephone_events().find(|oe| oe.clock_rate == ae.clock_rate));
+    let offer_event = answer_event.as_ref().and_then(|ae| {
+        o.telephone_events()
+            .find(|oe| oe.clock_rate == ae.clock_rate)
+    });
     let (offer_event, answer_event) = match (offer_event, answer_event) {
         (Some(oe), Some(ae)) => (Some(oe.payload_type), Some(ae.payload_type)),
         _ => (None, None),

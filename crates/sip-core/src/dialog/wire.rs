@@ -23,17 +23,14 @@ impl Party {
     }
 
     /// The From/To value: `"Name" <uri>;tag=..`, without tag when `tag` is
-    /// empty (the null tag of RFC 3261 §12.2.1.1).
+    /// empty (the null tag of RFC 3261 §12.2.1.1). The display name is a
+    /// quoted-string's inner text with its escapes, or tokens: quoting it
+    /// as is gives a valid quoted-string either way.
     pub(super) fn header_value(&self, tag: &str) -> String {
         let mut value = String::new();
         if let Some(name) = &self.display_name {
             value.push('"');
-            for c in name.chars() {
-                if c == '"' || c == '\\' {
-                    value.push('\\');
-                }
-                value.push(c);
-            }
+            value.push_str(name);
             value.push_str("\" ");
         }
         value.push('<');
@@ -49,13 +46,7 @@ impl Party {
 
 /// The URI of the first Contact, `None` without Contact header.
 pub(super) fn contact_uri(headers: &Headers) -> Result<Option<Uri>, DialogError> {
-    if headers.get(&HeaderName::Contact).is_none() {
-        return Ok(None);
-    }
-    match headers.contacts()? {
-        sip::Contacts::Star => Err(DialogError::MissingContact),
-        sip::Contacts::List(list) => Ok(list.first().map(|contact| contact.uri.to_uri())),
-    }
+    Ok(headers.contact()?.map(|contact| contact.uri.to_uri()))
 }
 
 /// Our own Contact header value, verbatim.

@@ -285,11 +285,9 @@ impl ServerInviteTransaction {
 /// Call-ID, CSeq, and its Timestamp.
 fn trying_response(request: &Request) -> Response {
     let mut trying = Response::for_request(request, StatusCode(100));
-    let timestamp = HeaderName::Other(bytes::Bytes::from_static(b"Timestamp"));
-    for value in request.headers.get_all(&timestamp) {
-        trying
-            .headers
-            .push(timestamp.clone(), bytes::Bytes::copy_from_slice(value));
+    for value in request.headers.get_all(&HeaderName::Timestamp) {
+        let value = bytes::Bytes::copy_from_slice(value);
+        trying.headers.push(HeaderName::Timestamp, value);
     }
     trying
 }

@@ -197,6 +197,12 @@ impl Headers {
         }
     }
 
+    /// The lines whose name is in `names`, in order, sharing this buffer.
+    pub(crate) fn subset(&self, names: &[HeaderName]) -> Headers {
+        let entries = self.entries.iter().filter(|e| names.contains(&e.name)).cloned().collect();
+        Headers { buf: self.buf.clone(), entries }
+    }
+
     /// Writes `Name: value\r\n` lines; Content-Length is written once, with
     /// `body_len`, at the place of the first Content-Length line (or last).
     pub(crate) fn write_to(&self, body_len: usize, out: &mut BytesMut) {

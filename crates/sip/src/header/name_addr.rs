@@ -353,7 +353,7 @@ mod tests {
         let mut h = Headers::new();
         assert_eq!(h.contacts().unwrap(), Contacts::List(vec![]));
         assert_eq!(h.contact().unwrap(), None);
-        h.push(HeaderName::Contact, "<sip:a@b>;expires=3600;q=0.7, \"X, Y\" <sip:c@d;a=1,2>");
+        h.push(HeaderName::Contact, "<sip:a@b>;expires=3600;q=0.7, \"X, Y\" <sip:c,d@e;a=1>");
         let Contacts::List(list) = h.contacts().unwrap() else { panic!() };
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].expires(), Some(3600));

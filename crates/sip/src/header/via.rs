@@ -220,7 +220,7 @@ mod tests {
             ("SIP/2.0/UDP host;ttl=256", "ttl is not in 0..=255"),
             ("SIP/2.0/UDP host;maddr=a..b", "invalid maddr"),
             ("SIP/2.0/UDP host;branch", "branch without a value"),
-            ("SIP/2.0/UDP host;branch=\"x", "malformed quoted parameter value"),
+            ("SIP/2.0/UDP host;branch=\"x", "unterminated quoted string"),
             ("SIP/2.0/UDP [::1", "unterminated IPv6 reference"),
         ];
         for (input, reason) in cases {

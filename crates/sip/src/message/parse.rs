@@ -1,0 +1,360 @@
+//! One pass over the start line and header block (RFC 3261 §7.1-7.3,
+//! §7.5 framing, §18.3 Content-Length; RFC 4475 for what must be
+//! rejected). Header values are recorded as ranges, not parsed, except the
+//! few needed to accept the message at all: Content-Length (framing), CSeq
+//! (method match, §8.1.1.5) and Max-Forwards.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::{Message, Request, Response};
+use crate::error::{HeaderError, ParseError};
+use crate::header::map::{Entry, Headers, Text};
+use crate::header::name::HeaderName;
+use crate::header::simple::{parse_content_length, parse_cseq_parts, parse_max_forwards};
+use crate::limits::Limits;
+use crate::method::Method;
+use crate::status::StatusCode;
+use crate::text::{is_token_byte, is_wsp};
+use crate::uri::{parse_uri, Uri, UriParts};
+use crate::UriError;
+
+/// Whether the bytes are one datagram or the head of a stream message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    Datagram,
+    Stream,
+}
+
+#[derive(Debug)]
+enum StartLine {
+    Request { method: Option<Method>, method_span: Range<usize>, uri: Range<usize>, uri_parts: UriParts },
+    Response { status: u16, reason: Range<usize> },
+}
+
+/// The parsed start line and header block, as ranges into the buffer.
+#[derive(Debug)]
+pub(crate) struct Head {
+    start: StartLine,
+    entries: Vec<Entry>,
+    /// Offset of the first body byte.
+    pub(crate) body_start: usize,
+    pub(crate) content_length: Option<usize>,
+}
+
+/// Header lines that may appear once, tracked as bits.
+fn singleton_bit(name: &HeaderName) -> Option<(u32, &'static str)> {
+    Some(match name {
+        HeaderName::From => (1, "From"),
+        HeaderName::To => (2, "To"),
+        HeaderName::CallId => (4, "Call-ID"),
+        HeaderName::CSeq => (8, "CSeq"),
+        HeaderName::MaxForwards => (16, "Max-Forwards"),
+        _ => return None,
+    })
+}
+
+/// Parses the start line and headers of `buf`, which holds a whole
+/// datagram or (for streams) at least the header block.
+pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Result<Head, ParseError> {
+    if framing == Framing::Datagram && buf.len() > limits.max_message_size {
+        return Err(ParseError::TooLarge { size: buf.len(), limit: limits.max_message_size });
+    }
+    let mut pos = buf.iter().position(|&b| b != b'\r' && b != b'\n').ok_or(ParseError::Empty)?;
+    let mut line_no = 1;
+    let (line_end, next) = line_at(buf, pos, limits, line_no)?;
+    let start = parse_start_line(buf, pos..line_end, limits)?;
+    pos = next;
+
+    let mut entries = Vec::with_capacity(20);
+    let mut seen = 0u32;
+    let mut vias = 0usize;
+    let mut content_length = None;
+    let mut cseq = None;
+    let mut max_forwards = None;
+    let body_start = loop {
+        line_no += 1;
+        let (mut end, mut next) = line_at(buf, pos, limits, line_no)?;
+        if end == pos {
+            break next;
+        }
+        if is_wsp(buf[pos]) {
+            return Err(ParseError::BadHeaderLine { line: line_no, reason: "continuation line without a header" });
+        }
+        // Folded continuation lines (RFC 3261 §7.3.1) belong to this header.
+        let mut folded = false;
+        while next < buf.len() && is_wsp(buf[next]) {
+            folded = true;
+            line_no += 1;
+            let (e, n) = line_at(buf, next, limits, line_no)?;
+            end = e;
+            next = n;
+            if end - pos > limits.max_line_length {
+                return Err(ParseError::LineTooLong { line: line_no, limit: limits.max_line_length });
+            }
+        }
+        if entries.len() == limits.max_headers {
+            return Err(ParseError::TooManyHeaders { limit: limits.max_headers });
+        }
+        let mut i = pos;
+        while i < end && is_token_byte(buf[i]) {
+            i += 1;
+        }
+        if i == pos {
+            return Err(ParseError::BadHeaderLine { line: line_no, reason: "missing header name" });
+        }
+        let name_end = i;
+        while i < end && is_wsp(buf[i]) {
+            i += 1;
+        }
+        if i == end || buf[i] != b':' {
+            return Err(ParseError::BadHeaderLine { line: line_no, reason: "missing colon after header name" });
+        }
+        i += 1;
+        while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        let mut value_end = end;
+        while value_end > i && is_wsp(buf[value_end - 1]) {
+            value_end -= 1;
+        }
+        let name = HeaderName::lookup(&buf[pos..name_end]);
+        let value = if folded {
+            Text::Owned(unfold(&buf[i..value_end]))
+        } else {
+            Text::Span { start: i as u32, len: (value_end - i) as u32 }
+        };
+        let value_bytes: &[u8] = match &value {
+            Text::Span { .. } => &buf[i..value_end],
+            Text::Owned(b) => b,
+        };
+        match &name {
+            Some(HeaderName::Via) => {
+                vias += count_list_items(value_bytes);
+                if vias > limits.max_vias {
+                    return Err(ParseError::TooManyVias { limit: limits.max_vias });
+                }
+            }
+            Some(HeaderName::ContentLength) => {
+                let n = parse_content_length(value_bytes)
+                    .map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Err(ParseError::DuplicateHeader("Content-Length"));
+                }
+                content_length = Some(n);
+            }
+            Some(HeaderName::CSeq) => cseq = Some(entries.len()),
+            Some(HeaderName::MaxForwards) => max_forwards = Some(entries.len()),
+            _ => {}
+        }
+        if let Some((bit, label)) = name.as_ref().and_then(singleton_bit) {
+            if seen & bit != 0 {
+                return Err(ParseError::DuplicateHeader(label));
+            }
+            seen |= bit;
+        }
+        let (name, written) = match name {
+            Some(n) => (n, Some((pos as u32, (name_end - pos) as u32))),
+            None => (HeaderName::Other(Bytes::new()), Some((pos as u32, (name_end - pos) as u32))),
+        };
+        entries.push(Entry { name, written, value });
+        pos = next;
+    };
+
+    let required: &[(u32, &str)] = match start {
+        StartLine::Request { .. } => &[(1, "From"), (2, "To"), (4, "Call-ID"), (8, "CSeq"), (16, "Max-Forwards")],
+        StartLine::Response { .. } => &[(1, "From"), (2, "To"), (4, "Call-ID"), (8, "CSeq")],
+    };
+    for &(bit, label) in required {
+        if seen & bit == 0 {
+            return Err(ParseError::MissingHeader(label));
+        }
+    }
+    if vias == 0 {
+        return Err(ParseError::MissingHeader("Via"));
+    }
+    let text_of = |index: usize, label: &'static str| -> Result<&str, HeaderError> {
+        let bytes = match entries.get(index).map(|e| &e.value) {
+            Some(Text::Span { start, len }) => &buf[*start as usize..(*start + *len) as usize],
+            Some(Text::Owned(b)) => &b[..],
+            None => &[],
+        };
+        std::str::from_utf8(bytes).map_err(|_| HeaderError::invalid(label, "not valid UTF-8"))
+    };
+    if let Some(index) = cseq {
+        let text = text_of(index, "CSeq")?;
+        let (_, method) = parse_cseq_parts(text).map_err(|r| HeaderError::invalid("CSeq", r))?;
+        if let StartLine::Request { method_span, .. } = &start {
+            if method.as_bytes() != &buf[method_span.clone()] {
+                return Err(ParseError::CSeqMethodMismatch);
+            }
+        }
+    }
+    if let Some(index) = max_forwards {
+        parse_max_forwards(text_of(index, "Max-Forwards")?).map_err(|r| HeaderError::invalid("Max-Forwards", r))?;
+    }
+    if framing == Framing::Stream && content_length.is_none() {
+        return Err(ParseError::MissingContentLength);
+    }
+    Ok(Head { start, entries, body_start, content_length })
+}
+
+/// The line starting at `pos`: (end of content without CR/LF, start of
+/// the next line).
+fn line_at(buf: &[u8], pos: usize, limits: &Limits, line_no: usize) -> Result<(usize, usize), ParseError> {
+    let window = &buf[pos..buf.len().min(pos.saturating_add(limits.max_line_length).saturating_add(2))];
+    match memchr::memchr(b'\n', window) {
+        Some(off) => {
+            let nl = pos + off;
+            let end = if nl > pos && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            if end - pos > limits.max_line_length {
+                return Err(ParseError::LineTooLong { line: line_no, limit: limits.max_line_length });
+            }
+            Ok((end, nl + 1))
+        }
+        None if window.len() < buf.len() - pos => {
+            Err(ParseError::LineTooLong { line: line_no, limit: limits.max_line_length })
+        }
+        None => Err(ParseError::UnterminatedHeaders),
+    }
+}
+
+/// Replaces each run of LWS containing a line break by one SP.
+fn unfold(raw: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            let start = i;
+            while i < raw.len() && matches!(raw[i], b' ' | b'\t' | b'\r' | b'\n') {
+                i += 1;
+            }
+            if raw[start..i].iter().any(|&b| b == b'\r' || b == b'\n') {
+                out.push(b' ');
+            } else {
+                out.extend_from_slice(&raw[start..i]);
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    Bytes::from(out)
+}
+
+/// Elements of a comma list (commas inside quotes or `<>` do not count).
+fn count_list_items(value: &[u8]) -> usize {
+    if memchr::memchr(b',', value).is_none() {
+        return 1;
+    }
+    match std::str::from_utf8(value) {
+        Ok(s) => crate::text::Split::new(s, b',').count(),
+        Err(_) => 1 + value.iter().filter(|&&b| b == b',').count(),
+    }
+}
+
+fn parse_start_line(buf: &[u8], line: Range<usize>, limits: &Limits) -> Result<StartLine, ParseError> {
+    let base = line.start;
+    let text = &buf[line.clone()];
+    if text.len() >= 4 && text[..4].eq_ignore_ascii_case(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let sp = memchr::memchr(b' ', text).ok_or(ParseError::BadStartLine("missing status code"))?;
+        check_version(&text[..sp])?;
+        let rest = &text[sp + 1..];
+        if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
+            return Err(ParseError::BadStatusCode);
+        }
+        let status = rest[..3].iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+        if !(100..=699).contains(&status) {
+            return Err(ParseError::BadStatusCode);
+        }
+        let reason_start = (base + sp + 5).min(line.end);
+        if buf[reason_start..line.end].iter().any(|&b| b < 0x20 && b != b'\t') {
+            return Err(ParseError::BadStartLine("control character in reason phrase"));
+        }
+        return Ok(StartLine::Response { status, reason: reason_start..line.end });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version
+    let sp1 = memchr::memchr(b' ', text).ok_or(ParseError::BadStartLine("missing Request-URI"))?;
+    let method = &text[..sp1];
+    if method.is_empty() || !method.iter().all(|&b| is_token_byte(b)) {
+        return Err(ParseError::BadMethod);
+    }
+    let rest = &text[sp1 + 1..];
+    let sp2 = memchr::memchr(b' ', rest).ok_or(ParseError::BadStartLine("missing SIP version"))?;
+    if sp2 == 0 {
+        return Err(ParseError::BadStartLine("more than one SP before the Request-URI"));
+    }
+    let uri = &rest[..sp2];
+    let version = &rest[sp2 + 1..];
+    if version.is_empty() || version.contains(&b' ') {
+        return Err(ParseError::BadStartLine("more than one SP after the Request-URI"));
+    }
+    check_version(version)?;
+    if uri.len() > limits.max_uri_length {
+        return Err(ParseError::BadRequestUri(UriError::TooLong { limit: limits.max_uri_length }));
+    }
+    let uri_text = std::str::from_utf8(uri).map_err(|_| ParseError::BadRequestUri(UriError::NotUtf8))?;
+    let uri_parts = parse_uri(uri_text).map_err(ParseError::BadRequestUri)?;
+    let uri_start = base + sp1 + 1;
+    Ok(StartLine::Request {
+        method: Method::known(method),
+        method_span: base..base + sp1,
+        uri: uri_start..uri_start + sp2,
+        uri_parts,
+    })
+}
+
+/// SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT; only 2.0 is accepted.
+fn check_version(v: &[u8]) -> Result<(), ParseError> {
+    if v.eq_ignore_ascii_case(b"SIP/2.0") {
+        return Ok(());
+    }
+    let well_formed = v.len() > 4
+        && v[..4].eq_ignore_ascii_case(b"SIP/")
+        && std::str::from_utf8(&v[4..]).ok().and_then(|n| n.split_once('.')).is_some_and(|(a, b)| {
+            !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
+        });
+    if well_formed {
+        Err(ParseError::BadVersion)
+    } else {
+        Err(ParseError::BadStartLine("malformed SIP version"))
+    }
+}
+
+/// Builds the message from a parsed head over `buf`, the body being
+/// `body` (a range of `buf`).
+pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
+    let body = buf.slice(body);
+    match head.start {
+        StartLine::Request { method, method_span, uri, uri_parts } => {
+            let method = method.unwrap_or_else(|| Method::Extension(buf.slice(method_span)));
+            let uri = Uri::from_parts(buf.slice(uri), uri_parts);
+            let headers = Headers::from_parsed(buf, head.entries);
+            Message::Request(Request { method, uri, headers, body })
+        }
+        StartLine::Response { status, reason } => {
+            let reason = buf.slice(reason);
+            let headers = Headers::from_parsed(buf, head.entries);
+            Message::Response(Response { status: StatusCode(status), reason, headers, body })
+        }
+    }
+}
+
+/// Parses one datagram (RFC 3261 §18.3: Content-Length shorter than the
+/// rest is truncated to, longer is an error, absent means "to the end").
+pub(crate) fn parse_datagram(buf: Bytes, limits: &Limits) -> Result<Message, ParseError> {
+    let head = parse_head(&buf, limits, Framing::Datagram)?;
+    let available = buf.len() - head.body_start;
+    let body_len = match head.content_length {
+        Some(declared) if declared > available => {
+            return Err(ParseError::ContentLengthMismatch { declared, available });
+        }
+        Some(declared) => declared,
+        None => available,
+    };
+    let body = head.body_start..head.body_start + body_len;
+    Ok(assemble(head, buf, body))
+}
