@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::text;
+
 /// A host as it appears in a URI or Via header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Host<'a> {
@@ -71,10 +73,7 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
         let (Some(&first), Some(&last)) = (lb.first(), lb.last()) else {
             return None;
         };
-        if !first.is_ascii_alphanumeric()
-            || !last.is_ascii_alphanumeric()
-            || !lb.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        {
+        if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() || !text::all(lb, text::LABEL) {
             return None;
         }
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::text::{is_token, trim, unquote, Split};
+use crate::text::{self, is_token, trim, unquote, Split};
 
 /// A validated parameter list, borrowing the message text. Names compare
 /// case-insensitively; values of quoted-strings are returned without the
@@ -30,7 +30,7 @@ impl<'a> Params<'a> {
                     if unquote(v).is_none() {
                         return Err("malformed quoted parameter value");
                     }
-                } else if v.is_empty() || !v.bytes().all(is_gen_value_byte) {
+                } else if v.is_empty() || !text::all(v.as_bytes(), text::GEN_VALUE) {
                     return Err("malformed parameter value");
                 }
             }
@@ -94,11 +94,6 @@ fn split_param(item: &str) -> (&str, Option<&str>) {
         Some(eq) => (trim(&item[..eq]), Some(trim(&item[eq + 1..]))),
         None => (item, None),
     }
-}
-
-/// gen-value = token / host / quoted-string; `host` adds `[`, `]`, `:`.
-fn is_gen_value_byte(b: u8) -> bool {
-    crate::text::is_token_byte(b) || matches!(b, b'[' | b']' | b':')
 }
 
 #[cfg(test)]

@@ -4,26 +4,120 @@
 
 use std::borrow::Cow;
 
+/// Character classes of RFC 3261 §25.1, one bit each.
+pub(crate) const TOKEN: u16 = 1;
+/// unreserved = alphanum / mark.
+pub(crate) const UNRESERVED: u16 = 1 << 1;
+/// Characters of a URI user part (besides escapes).
+pub(crate) const USER: u16 = 1 << 2;
+/// Characters of a URI password (besides escapes).
+pub(crate) const PASSWORD: u16 = 1 << 3;
+/// paramchar (besides escapes).
+pub(crate) const PARAM: u16 = 1 << 4;
+/// hnv-unreserved / unreserved (besides escapes).
+pub(crate) const HNV: u16 = 1 << 5;
+/// alphanum, `-`, `_` (hostname labels; `_` tolerated).
+pub(crate) const LABEL: u16 = 1 << 6;
+/// Call-ID `word` characters.
+pub(crate) const WORD: u16 = 1 << 7;
+/// gen-value of generic-param unquoted: token / host.
+pub(crate) const GEN_VALUE: u16 = 1 << 8;
+
+const fn classes() -> [u16; 256] {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let alnum = c.is_ascii_alphanumeric();
+        let mark = matches!(c, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')');
+        let token = alnum || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        let unreserved = alnum || mark;
+        let mut f = 0;
+        if token {
+            f |= TOKEN | WORD | GEN_VALUE;
+        }
+        if unreserved {
+            f |= UNRESERVED | USER | PASSWORD | PARAM | HNV;
+        }
+        if matches!(c, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            f |= USER;
+        }
+        if matches!(c, b'&' | b'=' | b'+' | b'$' | b',') {
+            f |= PASSWORD;
+        }
+        if matches!(c, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+            f |= PARAM;
+        }
+        if matches!(c, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
+            f |= HNV;
+        }
+        if alnum || c == b'-' || c == b'_' {
+            f |= LABEL;
+        }
+        if matches!(c, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}') {
+            f |= WORD;
+        }
+        if matches!(c, b'[' | b']' | b':') {
+            f |= GEN_VALUE;
+        }
+        table[i] = f;
+        i += 1;
+    }
+    table
+}
+
+static CLASSES: [u16; 256] = classes();
+
+/// Whether `b` is in any of the `class` bits.
+#[inline]
+pub(crate) fn is(b: u8, class: u16) -> bool {
+    CLASSES[b as usize] & class != 0
+}
+
+/// Whether every byte of `s` is in `class`.
+#[inline]
+pub(crate) fn all(s: &[u8], class: u16) -> bool {
+    s.iter().all(|&b| is(b, class))
+}
+
 /// `token` characters: alphanum and `-.!%*_+`'~`.
+#[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+    is(b, TOKEN)
 }
 
 /// A non-empty `token`.
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_byte)
+    !s.is_empty() && all(s.as_bytes(), TOKEN)
 }
 
 /// SP or HTAB.
+#[inline]
 pub(crate) fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
 /// Strips SP/HTAB on both sides (values are unfolded, so no CR/LF remain).
+#[inline]
 pub(crate) fn trim(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut end = b.len();
+    while start < end && is_wsp(b[start]) {
+        start += 1;
+    }
+    while end > start && is_wsp(b[end - 1]) {
+        end -= 1;
+    }
+    // Both ends moved only over ASCII bytes, so they are char boundaries.
+    s.get(start..end).unwrap_or_default()
+}
+
+/// Strips SP/HTAB on the left.
+#[inline]
+pub(crate) fn trim_start(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| is_wsp(b)).count();
+    s.get(n..).unwrap_or_default()
 }
 
 /// A non-empty run of ASCII digits as u32, or None (also on overflow).
@@ -193,6 +287,19 @@ mod tests {
     fn split_reports_unterminated() {
         assert_eq!(split("\"abc, d", b','), vec![Err("unterminated quoted string")]);
         assert_eq!(split("<sip:a, b", b','), vec![Err("unterminated <")]);
+    }
+
+    #[test]
+    fn classes() {
+        assert!(is(b'a', TOKEN) && is(b'~', TOKEN) && !is(b'(', TOKEN) && !is(b' ', TOKEN));
+        assert!(is(b';', USER) && !is(b';', PASSWORD) && !is(b'@', USER));
+        assert!(is(b':', PARAM) && !is(b'?', PARAM) && is(b'?', HNV) && !is(b'&', HNV));
+        assert!(is(b'{', WORD) && !is(b'@', WORD) && !is(b' ', WORD));
+        assert!(is(b'_', LABEL) && !is(b'.', LABEL));
+        assert!(!is(0xff, TOKEN | USER | WORD | LABEL));
+        assert_eq!(trim(" \t a b \t"), "a b");
+        assert_eq!(trim_start(" \tx "), "x ");
+        assert_eq!(trim("   "), "");
     }
 
     #[test]

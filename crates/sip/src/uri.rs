@@ -13,6 +13,7 @@ use bytes::Bytes;
 use crate::error::UriError;
 use crate::host::{parse_host, Host};
 use crate::params::Params;
+use crate::text;
 
 /// The URI scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -494,7 +495,7 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
         let userinfo = &b[pos..end];
         let user_end = match memchr::memchr(b':', userinfo) {
             Some(c) => {
-                check_chars(&b[pos + c + 1..end], is_password_char).map_err(|e| e.or(UriError::BadPassword))?;
+                check_chars(&b[pos + c + 1..end], text::PASSWORD).map_err(|e| e.or(UriError::BadPassword))?;
                 password = Some(Span::new(pos + c + 1, end));
                 pos + c
             }
@@ -503,7 +504,7 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
         if user_end == pos {
             return Err(UriError::BadUser);
         }
-        check_chars(&b[pos..user_end], is_user_char).map_err(|e| e.or(UriError::BadUser))?;
+        check_chars(&b[pos..user_end], text::USER).map_err(|e| e.or(UriError::BadUser))?;
         user = Some(Span::new(pos, user_end));
         pos = end + 1;
     }
@@ -598,7 +599,10 @@ pub(crate) fn parse_port(b: &[u8]) -> Option<u16> {
 
 /// `Err(None)` for a bad escape, `Err(Some(..))` is never produced here; the
 /// caller maps a disallowed character to its own error.
-fn check_chars(b: &[u8], allowed: fn(u8) -> bool) -> Result<(), CharError> {
+fn check_chars(b: &[u8], class: u16) -> Result<(), CharError> {
+    if text::all(b, class) {
+        return Ok(());
+    }
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -609,7 +613,7 @@ fn check_chars(b: &[u8], allowed: fn(u8) -> bool) -> Result<(), CharError> {
             i += 3;
             continue;
         }
-        if !allowed(c) {
+        if !text::is(c, class) {
             return Err(CharError::Disallowed);
         }
         i += 1;
@@ -641,9 +645,9 @@ fn check_params(b: &[u8]) -> Result<(), UriError> {
         if name.is_empty() || value.is_some_and(<[u8]>::is_empty) {
             return Err(UriError::BadParameter);
         }
-        check_chars(name, is_param_char).map_err(|e| e.or(UriError::BadParameter))?;
+        check_chars(name, text::PARAM).map_err(|e| e.or(UriError::BadParameter))?;
         if let Some(v) = value {
-            check_chars(v, is_param_char).map_err(|e| e.or(UriError::BadParameter))?;
+            check_chars(v, text::PARAM).map_err(|e| e.or(UriError::BadParameter))?;
         }
     }
     Ok(())
@@ -655,30 +659,10 @@ fn check_headers(b: &[u8]) -> Result<(), UriError> {
         if eq == 0 {
             return Err(UriError::BadHeaders);
         }
-        check_chars(&header[..eq], is_hnv_char).map_err(|e| e.or(UriError::BadHeaders))?;
-        check_chars(&header[eq + 1..], is_hnv_char).map_err(|e| e.or(UriError::BadHeaders))?;
+        check_chars(&header[..eq], text::HNV).map_err(|e| e.or(UriError::BadHeaders))?;
+        check_chars(&header[eq + 1..], text::HNV).map_err(|e| e.or(UriError::BadHeaders))?;
     }
     Ok(())
-}
-
-fn is_unreserved(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
-}
-
-fn is_user_char(c: u8) -> bool {
-    is_unreserved(c) || matches!(c, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-}
-
-fn is_password_char(c: u8) -> bool {
-    is_unreserved(c) || matches!(c, b'&' | b'=' | b'+' | b'$' | b',')
-}
-
-fn is_param_char(c: u8) -> bool {
-    is_unreserved(c) || matches!(c, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
-fn is_hnv_char(c: u8) -> bool {
-    is_unreserved(c) || matches!(c, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
 }
 
 #[cfg(test)]

@@ -216,7 +216,11 @@ impl UacInvite {
 
     /// Processes a response: to the INVITE (forking logic) or to a request
     /// within one of its dialogs (handed to that dialog).
-    pub fn handle_response(&mut self, response: &Response, now: Instant) -> Result<(), DialogError> {
+    pub fn handle_response(
+        &mut self,
+        response: &Response,
+        now: Instant,
+    ) -> Result<(), DialogError> {
         let id = DialogId::of_incoming_response(response)?;
         if id.call_id != self.call_id || id.local_tag != self.local_tag {
             return Err(DialogError::WrongDialog);
@@ -244,7 +248,8 @@ impl UacInvite {
         let id = DialogId::of_incoming_request(request)?;
         let verdict = match self.find_mut(&id) {
             Some(dialog) => dialog.handle_request(request, now)?,
-            None => unknown_dialog_response(request).map_or(RequestVerdict::Absorb, RequestVerdict::Reject),
+            None => unknown_dialog_response(request)
+                .map_or(RequestVerdict::Absorb, RequestVerdict::Reject),
         };
         self.collect();
         Ok(verdict)
@@ -257,7 +262,8 @@ impl UacInvite {
             self.window_end = None;
             self.ended_forks.clear();
             for dialog in self.early.drain(..) {
-                self.events.push_back(UacInviteEvent::EarlyDialogEnded(dialog.id().clone()));
+                self.events
+                    .push_back(UacInviteEvent::EarlyDialogEnded(dialog.id().clone()));
             }
         }
         for dialog in self.dialogs_mut() {
@@ -329,7 +335,12 @@ impl UacInvite {
         Ok(())
     }
 
-    fn handle_2xx(&mut self, response: &Response, id: DialogId, now: Instant) -> Result<(), DialogError> {
+    fn handle_2xx(
+        &mut self,
+        response: &Response,
+        id: DialogId,
+        now: Instant,
+    ) -> Result<(), DialogError> {
         // A retransmission: the dialog replays its ACK, if it has one.
         let known = self
             .confirmed

@@ -106,8 +106,7 @@ impl Dialog {
             Method::Bye => {
                 let awaiting_ack =
                     matches!(self.incoming_invite, Some(IncomingInvite::Accepted { .. }));
-                let callee_early =
-                    self.role == DialogRole::Uas && self.state == DialogState::Early;
+                let callee_early = self.role == DialogRole::Uas && self.state == DialogState::Early;
                 if awaiting_ack || callee_early {
                     return Err(DialogError::ByeNotAllowed);
                 }
@@ -170,7 +169,7 @@ impl Dialog {
         }
         self.outgoing_invite = Some(OutgoingInvite::Accepted {
             cseq,
-            ack: Some(ack.clone()),
+            ack: Some(Box::new(ack.clone())),
         });
         Ok(ack)
     }
@@ -205,8 +204,14 @@ impl Dialog {
                 .iter()
                 .map(|route| (HeaderName::Route, format!("<{route}>"))),
         );
-        headers.push((HeaderName::To, self.remote.header_value(&self.id.remote_tag)));
-        headers.push((HeaderName::From, self.local.header_value(&self.id.local_tag)));
+        headers.push((
+            HeaderName::To,
+            self.remote.header_value(&self.id.remote_tag),
+        ));
+        headers.push((
+            HeaderName::From,
+            self.local.header_value(&self.id.local_tag),
+        ));
         headers.push((HeaderName::CallId, self.id.call_id.clone()));
         headers.push((HeaderName::CSeq, format!("{seq} {method}")));
         wire::new_request(method, uri, headers)

@@ -112,7 +112,10 @@ pub(super) enum OutgoingInvite {
     Pending { cseq: u32 },
     /// A 2xx arrived; `ack` is the ACK once the TU built it, replayed on
     /// each retransmission of the 2xx.
-    Accepted { cseq: u32, ack: Option<Request> },
+    Accepted {
+        cseq: u32,
+        ack: Option<Box<Request>>,
+    },
 }
 
 /// The peer's INVITE within the dialog.
@@ -121,7 +124,10 @@ pub(super) enum IncomingInvite {
     /// No final response sent yet: a second INVITE gets 500 + Retry-After.
     Pending { cseq: u32 },
     /// Our 2xx was sent; retransmitted until the ACK with `cseq` arrives.
-    Accepted { cseq: u32, retransmit: Box<Retransmit2xx> },
+    Accepted {
+        cseq: u32,
+        retransmit: Box<Retransmit2xx>,
+    },
 }
 
 /// The schedule of RFC 3261 §13.3.1.4: T1, 2*T1, ... capped at T2, give up
@@ -237,7 +243,10 @@ impl Dialog {
                 },
             )
         } else {
-            (DialogState::Early, OutgoingInvite::Pending { cseq: cseq.seq })
+            (
+                DialogState::Early,
+                OutgoingInvite::Pending { cseq: cseq.seq },
+            )
         };
         Ok(Self::assemble(Assembly {
             role: DialogRole::Uac,
@@ -276,7 +285,7 @@ impl Dialog {
             return Err(DialogError::NotInvite(invite.method.clone()));
         }
         let status = response.status;
-        if !(status.is_provisional() && status.0 != 100) && !status.is_success() {
+        if !(status.is_success() || status.is_provisional() && status.0 != 100) {
             return Err(DialogError::NotDialogCreating(status.0));
         }
         let to = response.headers.to()?;

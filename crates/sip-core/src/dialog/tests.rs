@@ -91,7 +91,11 @@ Content-Length: 0
 /// A response to the INVITE; `to_tag` empty for none, `extra` header lines
 /// (each ending with a newline).
 fn invite_response(status: &str, to_tag: &str, extra: &str) -> Response {
-    let tag = if to_tag.is_empty() { String::new() } else { format!(";tag={to_tag}") };
+    let tag = if to_tag.is_empty() {
+        String::new()
+    } else {
+        format!(";tag={to_tag}")
+    };
     response(&format!(
         "
 SIP/2.0 {status}
@@ -106,7 +110,8 @@ Content-Length: 0
     ))
 }
 
-const LOOSE_ROUTES: &str = "Record-Route: <sip:p2.biloxi.example.com;lr>, <sip:p1.atlanta.example.com;lr>\n";
+const LOOSE_ROUTES: &str =
+    "Record-Route: <sip:p2.biloxi.example.com;lr>, <sip:p1.atlanta.example.com;lr>\n";
 const BOB_CONTACT: &str = "Contact: <sip:bob@192.0.2.4>\n";
 
 fn bob_answer(status: &str) -> Response {
@@ -114,7 +119,10 @@ fn bob_answer(status: &str) -> Response {
 }
 
 fn config() -> DialogConfig {
-    DialogConfig { seed: 42, ..DialogConfig::default() }
+    DialogConfig {
+        seed: 42,
+        ..DialogConfig::default()
+    }
 }
 
 fn uris(routes: &[sip::Uri]) -> Vec<String> {
@@ -122,7 +130,11 @@ fn uris(routes: &[sip::Uri]) -> Vec<String> {
 }
 
 fn route_headers(request: &Request) -> Vec<String> {
-    request.headers.routes().map(|route| route.unwrap().uri.to_string()).collect()
+    request
+        .headers
+        .routes()
+        .map(|route| route.unwrap().uri.to_string())
+        .collect()
 }
 
 fn drain_transmits(dialog: &mut Dialog) -> Vec<DialogTransmit> {
@@ -139,7 +151,10 @@ fn confirmed_pair(t0: Instant) -> (Dialog, Dialog) {
     let mut bob = Dialog::new_uas(&invite_received(), &ok, config(), t0).unwrap();
     let mut alice = Dialog::new_uac(&invite_sent(), &over_wire_response(&ok), config()).unwrap();
     let ack = over_wire_request(&alice.ack(None).unwrap());
-    assert_eq!(bob.handle_request(&ack, t0).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        bob.handle_request(&ack, t0).unwrap(),
+        RequestVerdict::Accept
+    );
     (alice, bob)
 }
 
@@ -171,8 +186,14 @@ fn uac_dialog_from_180_then_200_keeps_its_id() {
     assert_eq!(dialog.state(), DialogState::Confirmed);
     assert_eq!(dialog.id(), &early_id);
     assert_eq!(dialog.remote_target().to_string(), "sip:bob@192.0.2.99");
-    assert_eq!(dialog.local_uri().to_string(), "sip:alice@atlanta.example.com");
-    assert_eq!(dialog.remote_uri().to_string(), "sip:bob@biloxi.example.com");
+    assert_eq!(
+        dialog.local_uri().to_string(),
+        "sip:alice@atlanta.example.com"
+    );
+    assert_eq!(
+        dialog.remote_uri().to_string(),
+        "sip:bob@biloxi.example.com"
+    );
     assert!(!dialog.is_secure());
 }
 
@@ -181,7 +202,10 @@ fn uac_route_set_is_the_record_route_reversed() {
     let dialog = Dialog::new_uac(&invite_sent(), &bob_answer("200 OK"), config()).unwrap();
     assert_eq!(
         uris(dialog.route_set()),
-        ["sip:p1.atlanta.example.com;lr", "sip:p2.biloxi.example.com;lr"]
+        [
+            "sip:p1.atlanta.example.com;lr",
+            "sip:p2.biloxi.example.com;lr"
+        ]
     );
 }
 
@@ -190,14 +214,19 @@ fn uac_2xx_recomputes_the_route_set_of_the_early_dialog() {
     let ringing = invite_response("180 Ringing", BOB_TAG, BOB_CONTACT);
     let mut dialog = Dialog::new_uac(&invite_sent(), &ringing, config()).unwrap();
     assert!(dialog.route_set().is_empty());
-    dialog.handle_response(&bob_answer("200 OK"), Instant::now()).unwrap();
+    dialog
+        .handle_response(&bob_answer("200 OK"), Instant::now())
+        .unwrap();
     assert_eq!(dialog.route_set().len(), 2);
 }
 
 #[test]
 fn sips_request_uri_makes_the_dialog_secure() {
     let text = invite_sent().to_bytes();
-    let text = String::from_utf8(text.to_vec()).unwrap().replacen("sip:bob@biloxi", "sips:bob@biloxi", 1);
+    let text =
+        String::from_utf8(text.to_vec())
+            .unwrap()
+            .replacen("sip:bob@biloxi", "sips:bob@biloxi", 1);
     let invite = request(&text.replace("\r\n", "\n"));
     let ok = invite_response("200 OK", BOB_TAG, "Contact: <sips:bob@192.0.2.4>\n");
     assert!(Dialog::new_uac(&invite, &ok, config()).unwrap().is_secure());
@@ -261,7 +290,10 @@ fn requests_carry_the_dialog_headers() {
         assert_eq!(request.uri.to_string(), "sip:bob@192.0.2.4");
         assert_eq!(
             route_headers(&request),
-            ["sip:p1.atlanta.example.com;lr", "sip:p2.biloxi.example.com;lr"]
+            [
+                "sip:p1.atlanta.example.com;lr",
+                "sip:p2.biloxi.example.com;lr"
+            ]
         );
         let to = request.headers.to().unwrap();
         assert_eq!(to.tag(), Some(BOB_TAG));
@@ -281,7 +313,10 @@ fn requests_carry_the_dialog_headers() {
         assert!(branch.starts_with("z9hG4bK"), "{branch}");
         branches.push(branch);
         let contact = request.headers.get(&HeaderName::Contact);
-        let refresh = matches!(method, Method::Update | Method::Refer | Method::Notify | Method::Invite);
+        let refresh = matches!(
+            method,
+            Method::Update | Method::Refer | Method::Notify | Method::Invite
+        );
         assert_eq!(contact.is_some(), refresh, "{method}");
         if refresh {
             assert_eq!(contact.unwrap(), b"<sip:alice@pc33.atlanta.example.com>");
@@ -304,7 +339,10 @@ fn strict_router_becomes_the_request_uri() {
     let mut dialog = Dialog::new_uac(&invite_sent(), &ok, config()).unwrap();
     let bye = over_wire_request(&dialog.request(Method::Bye, Instant::now()).unwrap());
     assert_eq!(bye.uri.to_string(), "sip:p1.atlanta.example.com");
-    assert_eq!(route_headers(&bye), ["sip:p2.biloxi.example.com;lr", "sip:bob@192.0.2.4"]);
+    assert_eq!(
+        route_headers(&bye),
+        ["sip:p2.biloxi.example.com;lr", "sip:bob@192.0.2.4"]
+    );
 }
 
 #[test]
@@ -327,12 +365,18 @@ fn ack_reuses_the_invite_cseq_and_carries_a_body() {
     assert_eq!((cseq.seq, cseq.method), (314159, Method::Ack));
     assert_eq!(route_headers(&ack).len(), 2);
     assert_eq!(ack.body, sdp);
-    assert_eq!(ack.headers.get(&HeaderName::ContentType).unwrap(), b"application/sdp");
+    assert_eq!(
+        ack.headers.get(&HeaderName::ContentType).unwrap(),
+        b"application/sdp"
+    );
     assert_ne!(
         ack.headers.top_via().unwrap().branch(),
         over_wire_request(&info).headers.top_via().unwrap().branch()
     );
-    assert_eq!(dialog.ack(None).unwrap_err(), DialogError::AlreadyAcknowledged);
+    assert_eq!(
+        dialog.ack(None).unwrap_err(),
+        DialogError::AlreadyAcknowledged
+    );
 }
 
 #[test]
@@ -341,7 +385,10 @@ fn retransmitted_2xx_replays_the_ack() {
     let ok = bob_answer("200 OK");
     let mut dialog = Dialog::new_uac(&invite_sent(), &ok, config()).unwrap();
     dialog.handle_response(&ok, t0).unwrap();
-    assert!(dialog.poll_transmit().is_none(), "nothing to replay before the TU acks");
+    assert!(
+        dialog.poll_transmit().is_none(),
+        "nothing to replay before the TU acks"
+    );
     let ack = dialog.ack(None).unwrap();
     dialog.handle_response(&ok, t0).unwrap();
     assert_eq!(drain_transmits(&mut dialog), [DialogTransmit::Ack(ack)]);
@@ -371,7 +418,10 @@ fn bye_terminates_and_later_requests_fail() {
         dialog.request(Method::Info, Instant::now()).unwrap_err(),
         DialogError::Terminated
     );
-    assert!(dialog.poll_event().is_none(), "a BYE of our own raises no event");
+    assert!(
+        dialog.poll_event().is_none(),
+        "a BYE of our own raises no event"
+    );
 }
 
 #[test]
@@ -398,23 +448,46 @@ fn uas_dialog_from_invite_and_180() {
     assert_eq!(dialog.id().remote_tag, ALICE_TAG);
     assert_eq!(
         uris(dialog.route_set()),
-        ["sip:p2.biloxi.example.com;lr", "sip:p1.atlanta.example.com;lr"]
+        [
+            "sip:p2.biloxi.example.com;lr",
+            "sip:p1.atlanta.example.com;lr"
+        ]
     );
-    assert_eq!(dialog.remote_target().to_string(), "sip:alice@pc33.atlanta.example.com");
+    assert_eq!(
+        dialog.remote_target().to_string(),
+        "sip:alice@pc33.atlanta.example.com"
+    );
     assert_eq!(dialog.remote_seq(), Some(314159));
     assert_eq!(dialog.local_seq(), None);
-    assert_eq!(dialog.poll_timeout(), None, "a 1xx is not retransmitted by the core");
+    assert_eq!(
+        dialog.poll_timeout(),
+        None,
+        "a 1xx is not retransmitted by the core"
+    );
     assert_eq!(
         dialog.request(Method::Bye, t0).unwrap_err(),
         DialogError::ByeNotAllowed,
         "the callee may not BYE an early dialog"
     );
-    assert_eq!(dialog.request(Method::Invite, t0).unwrap_err(), DialogError::InviteInProgress);
+    assert_eq!(
+        dialog.request(Method::Invite, t0).unwrap_err(),
+        DialogError::InviteInProgress
+    );
 
-    dialog.handle_sent_response(&bob_answer("200 OK"), t0).unwrap();
+    dialog
+        .handle_sent_response(&bob_answer("200 OK"), t0)
+        .unwrap();
     assert_eq!(dialog.state(), DialogState::Confirmed);
-    let ack = over_wire_request(&Dialog::new_uac(&invite_sent(), &bob_answer("200 OK"), config()).unwrap().ack(None).unwrap());
-    assert_eq!(dialog.handle_request(&ack, t0).unwrap(), RequestVerdict::Accept);
+    let ack = over_wire_request(
+        &Dialog::new_uac(&invite_sent(), &bob_answer("200 OK"), config())
+            .unwrap()
+            .ack(None)
+            .unwrap(),
+    );
+    assert_eq!(
+        dialog.handle_request(&ack, t0).unwrap(),
+        RequestVerdict::Accept
+    );
 
     let info = over_wire_request(&dialog.request(Method::Info, t0).unwrap());
     let cseq = info.headers.cseq().unwrap();
@@ -424,15 +497,21 @@ fn uas_dialog_from_invite_and_180() {
     assert_eq!(info.headers.from().unwrap().tag(), Some(BOB_TAG));
     assert_eq!(
         route_headers(&info),
-        ["sip:p2.biloxi.example.com;lr", "sip:p1.atlanta.example.com;lr"]
+        [
+            "sip:p2.biloxi.example.com;lr",
+            "sip:p1.atlanta.example.com;lr"
+        ]
     );
 }
 
 #[test]
 fn uas_final_non_2xx_ends_the_early_dialog() {
     let t0 = Instant::now();
-    let mut dialog = Dialog::new_uas(&invite_received(), &bob_answer("180 Ringing"), config(), t0).unwrap();
-    dialog.handle_sent_response(&bob_answer("486 Busy Here"), t0).unwrap();
+    let mut dialog =
+        Dialog::new_uas(&invite_received(), &bob_answer("180 Ringing"), config(), t0).unwrap();
+    dialog
+        .handle_sent_response(&bob_answer("486 Busy Here"), t0)
+        .unwrap();
     assert_eq!(dialog.state(), DialogState::Terminated);
 }
 
@@ -442,7 +521,10 @@ fn requests_out_of_cseq_order_get_500() {
     let (mut alice, mut bob) = confirmed_pair(t0);
     let first = over_wire_request(&alice.request(Method::Info, t0).unwrap());
     let second = over_wire_request(&alice.request(Method::Info, t0).unwrap());
-    assert_eq!(bob.handle_request(&second, t0).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        bob.handle_request(&second, t0).unwrap(),
+        RequestVerdict::Accept
+    );
     assert_eq!(bob.remote_seq(), Some(314161));
     match bob.handle_request(&first, t0).unwrap() {
         RequestVerdict::Reject(response) => {
@@ -460,9 +542,18 @@ fn requests_out_of_cseq_order_get_500() {
 fn requests_for_another_dialog_are_refused() {
     let t0 = Instant::now();
     let (mut alice, _) = confirmed_pair(t0);
-    let mut bob = Dialog::new_uas(&invite_received(), &invite_response("200 OK", "other", BOB_CONTACT), config(), t0).unwrap();
+    let mut bob = Dialog::new_uas(
+        &invite_received(),
+        &invite_response("200 OK", "other", BOB_CONTACT),
+        config(),
+        t0,
+    )
+    .unwrap();
     let info = over_wire_request(&alice.request(Method::Info, t0).unwrap());
-    assert_eq!(bob.handle_request(&info, t0).unwrap_err(), DialogError::WrongDialog);
+    assert_eq!(
+        bob.handle_request(&info, t0).unwrap_err(),
+        DialogError::WrongDialog
+    );
 }
 
 #[test]
@@ -472,7 +563,10 @@ fn unknown_dialog_gets_481_and_ack_gets_nothing() {
     let info = over_wire_request(&alice.request(Method::Info, t0).unwrap());
     let response = unknown_dialog_response(&info).unwrap();
     assert_eq!(response.status, StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST);
-    assert_eq!(over_wire_response(&response).headers.call_id().unwrap(), CALL_ID);
+    assert_eq!(
+        over_wire_response(&response).headers.call_id().unwrap(),
+        CALL_ID
+    );
     let mut alice2 = Dialog::new_uac(&invite_sent(), &bob_answer("200 OK"), config()).unwrap();
     let ack = alice2.ack(None).unwrap();
     assert!(unknown_dialog_response(&ack).is_none());
@@ -483,17 +577,24 @@ fn peer_bye_terminates_and_later_requests_get_481() {
     let t0 = Instant::now();
     let (mut alice, mut bob) = confirmed_pair(t0);
     let bye = over_wire_request(&alice.request(Method::Bye, t0).unwrap());
-    assert_eq!(bob.handle_request(&bye, t0).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        bob.handle_request(&bye, t0).unwrap(),
+        RequestVerdict::Accept
+    );
     assert_eq!(bob.state(), DialogState::Terminated);
     assert_eq!(
         drain_events(&mut bob),
-        [DialogEvent::Terminated { reason: TerminationReason::Bye }]
+        [DialogEvent::Terminated {
+            reason: TerminationReason::Bye
+        }]
     );
     let mut stray = bye.clone();
     stray.headers.set(HeaderName::CSeq, "314170 INFO");
     stray.method = Method::Info;
     match bob.handle_request(&stray, t0).unwrap() {
-        RequestVerdict::Reject(r) => assert_eq!(r.status, StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST),
+        RequestVerdict::Reject(r) => {
+            assert_eq!(r.status, StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST)
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -504,20 +605,33 @@ fn target_refresh_by_request_and_by_2xx() {
     let (mut alice, mut bob) = confirmed_pair(t0);
     // Alice moves: her UPDATE carries a new Contact.
     let mut update = alice.request(Method::Update, t0).unwrap();
-    update.headers.set(HeaderName::Contact, "<sip:alice@198.51.100.7:5070>");
+    update
+        .headers
+        .set(HeaderName::Contact, "<sip:alice@198.51.100.7:5070>");
     let update = over_wire_request(&update);
-    assert_eq!(bob.handle_request(&update, t0).unwrap(), RequestVerdict::Accept);
-    assert_eq!(bob.remote_target().to_string(), "sip:alice@198.51.100.7:5070");
+    assert_eq!(
+        bob.handle_request(&update, t0).unwrap(),
+        RequestVerdict::Accept
+    );
+    assert_eq!(
+        bob.remote_target().to_string(),
+        "sip:alice@198.51.100.7:5070"
+    );
     // Bob answers with a new Contact of his own: Alice follows.
     let mut ok = Response::for_request(&update, StatusCode::OK);
-    ok.headers.push(HeaderName::Contact, "<sip:bob@203.0.113.9>");
+    ok.headers
+        .push(HeaderName::Contact, "<sip:bob@203.0.113.9>");
     alice.handle_response(&over_wire_response(&ok), t0).unwrap();
     assert_eq!(alice.remote_target().to_string(), "sip:bob@203.0.113.9");
     // A non-refresh request's Contact changes nothing.
     let mut info = alice.request(Method::Info, t0).unwrap();
-    info.headers.push(HeaderName::Contact, "<sip:elsewhere@192.0.2.200>");
+    info.headers
+        .push(HeaderName::Contact, "<sip:elsewhere@192.0.2.200>");
     bob.handle_request(&over_wire_request(&info), t0).unwrap();
-    assert_eq!(bob.remote_target().to_string(), "sip:alice@198.51.100.7:5070");
+    assert_eq!(
+        bob.remote_target().to_string(),
+        "sip:alice@198.51.100.7:5070"
+    );
 }
 
 #[test]
@@ -525,24 +639,37 @@ fn re_invite_2xx_refreshes_the_target_and_needs_an_ack() {
     let t0 = Instant::now();
     let (mut alice, mut bob) = confirmed_pair(t0);
     let reinvite = over_wire_request(&alice.request(Method::Invite, t0).unwrap());
-    assert_eq!(bob.handle_request(&reinvite, t0).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        bob.handle_request(&reinvite, t0).unwrap(),
+        RequestVerdict::Accept
+    );
     let mut ok = Response::for_request(&reinvite, StatusCode::OK);
-    ok.headers.push(HeaderName::Contact, "<sip:bob@203.0.113.9>");
+    ok.headers
+        .push(HeaderName::Contact, "<sip:bob@203.0.113.9>");
     bob.handle_sent_response(&ok, t0).unwrap();
     alice.handle_response(&over_wire_response(&ok), t0).unwrap();
     assert_eq!(alice.remote_target().to_string(), "sip:bob@203.0.113.9");
     let ack = over_wire_request(&alice.ack(None).unwrap());
     assert_eq!(ack.headers.cseq().unwrap().seq, 314160);
     assert_eq!(ack.uri.to_string(), "sip:bob@203.0.113.9");
-    assert_eq!(bob.handle_request(&ack, t0).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        bob.handle_request(&ack, t0).unwrap(),
+        RequestVerdict::Accept
+    );
     assert_eq!(bob.poll_timeout(), None);
-    assert_eq!(bob.handle_request(&ack, t0).unwrap(), RequestVerdict::Absorb);
+    assert_eq!(
+        bob.handle_request(&ack, t0).unwrap(),
+        RequestVerdict::Absorb
+    );
 }
 
 #[test]
 fn responses_481_and_408_end_the_dialog() {
     let t0 = Instant::now();
-    for status in [StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST, StatusCode::REQUEST_TIMEOUT] {
+    for status in [
+        StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST,
+        StatusCode::REQUEST_TIMEOUT,
+    ] {
         let (mut alice, _) = confirmed_pair(t0);
         let info = alice.request(Method::Info, t0).unwrap();
         let gone = Response::for_request(&over_wire_request(&info), status);
@@ -550,7 +677,9 @@ fn responses_481_and_408_end_the_dialog() {
         assert_eq!(alice.state(), DialogState::Terminated);
         assert_eq!(
             drain_events(&mut alice),
-            [DialogEvent::Terminated { reason: TerminationReason::Gone(status) }]
+            [DialogEvent::Terminated {
+                reason: TerminationReason::Gone(status)
+            }]
         );
     }
 }
@@ -592,7 +721,9 @@ fn ack_timeout_event_carries_the_bye() {
     let mut bob = Dialog::new_uas(&invite_received(), &bob_answer("200 OK"), config(), t0).unwrap();
     bob.handle_timeout(t0 + Duration::from_secs(32));
     let events = drain_events(&mut bob);
-    let [DialogEvent::AckTimeout { bye }] = events.as_slice() else { panic!("{events:?}") };
+    let [DialogEvent::AckTimeout { bye }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
     let bye = over_wire_request(bye);
     assert_eq!(bye.method, Method::Bye);
     assert_eq!(bye.uri.to_string(), "sip:alice@pc33.atlanta.example.com");
@@ -615,9 +746,16 @@ fn ack_stops_the_retransmissions() {
     let ack = over_wire_request(&alice.ack(None).unwrap());
     let mut wrong = ack.clone();
     wrong.headers.set(HeaderName::CSeq, "314158 ACK");
-    assert_eq!(bob.handle_request(&wrong, t0).unwrap(), RequestVerdict::Absorb);
+    assert_eq!(
+        bob.handle_request(&wrong, t0).unwrap(),
+        RequestVerdict::Absorb
+    );
     assert!(bob.poll_timeout().is_some());
-    assert_eq!(bob.handle_request(&ack, t0 + Duration::from_secs(2)).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        bob.handle_request(&ack, t0 + Duration::from_secs(2))
+            .unwrap(),
+        RequestVerdict::Accept
+    );
     assert_eq!(bob.poll_timeout(), None);
     bob.handle_timeout(t0 + Duration::from_secs(40));
     assert!(bob.poll_transmit().is_none());
@@ -658,19 +796,27 @@ fn crossing_re_invites_get_491_and_back_off_by_role() {
 
     let verdict_at_bob = bob.handle_request(&from_alice, t0).unwrap();
     let verdict_at_alice = alice.handle_request(&from_bob, t0).unwrap();
-    let (RequestVerdict::Reject(to_alice), RequestVerdict::Reject(to_bob)) = (verdict_at_bob, verdict_at_alice) else {
+    let (RequestVerdict::Reject(to_alice), RequestVerdict::Reject(to_bob)) =
+        (verdict_at_bob, verdict_at_alice)
+    else {
         panic!("both re-INVITEs must be rejected");
     };
     assert_eq!(to_alice.status, StatusCode::REQUEST_PENDING);
     assert_eq!(to_bob.status, StatusCode::REQUEST_PENDING);
 
     let t1 = t0 + Duration::from_millis(40);
-    alice.handle_response(&over_wire_response(&to_alice), t1).unwrap();
-    bob.handle_response(&over_wire_response(&to_bob), t1).unwrap();
+    alice
+        .handle_response(&over_wire_response(&to_alice), t1)
+        .unwrap();
+    bob.handle_response(&over_wire_response(&to_bob), t1)
+        .unwrap();
     let alice_retry = alice.poll_timeout().unwrap() - t1;
     let bob_retry = bob.poll_timeout().unwrap() - t1;
     // Alice sent the initial INVITE: she owns the Call-ID.
-    assert!((Duration::from_millis(2100)..=Duration::from_secs(4)).contains(&alice_retry), "{alice_retry:?}");
+    assert!(
+        (Duration::from_millis(2100)..=Duration::from_secs(4)).contains(&alice_retry),
+        "{alice_retry:?}"
+    );
     assert!(bob_retry <= Duration::from_secs(2), "{bob_retry:?}");
     assert_eq!(alice_retry.as_millis() % 10, 0);
     assert_eq!(bob_retry.as_millis() % 10, 0);
@@ -681,9 +827,17 @@ fn crossing_re_invites_get_491_and_back_off_by_role() {
         Err(DialogError::GlareBackOff { .. })
     ));
     bob.handle_timeout(t1 + bob_retry);
-    assert_eq!(drain_events(&mut bob), [DialogEvent::GlareRetry { method: Method::Invite }]);
+    assert_eq!(
+        drain_events(&mut bob),
+        [DialogEvent::GlareRetry {
+            method: Method::Invite
+        }]
+    );
     let retry = over_wire_request(&bob.request(Method::Invite, t1 + bob_retry).unwrap());
-    assert_eq!(alice.handle_request(&retry, t1 + bob_retry).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        alice.handle_request(&retry, t1 + bob_retry).unwrap(),
+        RequestVerdict::Accept
+    );
 }
 
 #[test]
@@ -694,7 +848,9 @@ fn glare_back_off_is_deterministic_for_a_seed() {
             let (mut alice, mut bob) = confirmed_pair(t0);
             let reinvite = over_wire_request(&alice.request(Method::Invite, t0).unwrap());
             bob.request(Method::Invite, t0).unwrap();
-            let RequestVerdict::Reject(pending) = bob.handle_request(&reinvite, t0).unwrap() else { panic!() };
+            let RequestVerdict::Reject(pending) = bob.handle_request(&reinvite, t0).unwrap() else {
+                panic!()
+            };
             alice.handle_response(&pending, t0).unwrap();
             alice.poll_timeout().unwrap() - t0
         })
@@ -707,7 +863,10 @@ fn second_invite_while_the_first_is_unanswered_gets_500_retry_after() {
     let t0 = Instant::now();
     let (mut alice, mut bob) = confirmed_pair(t0);
     let first = over_wire_request(&alice.request(Method::Invite, t0).unwrap());
-    assert_eq!(bob.handle_request(&first, t0).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        bob.handle_request(&first, t0).unwrap(),
+        RequestVerdict::Accept
+    );
     // A broken peer sends another INVITE before our final response.
     let mut second = first.clone();
     second.headers.set(HeaderName::CSeq, "314161 INVITE");
@@ -715,17 +874,21 @@ fn second_invite_while_the_first_is_unanswered_gets_500_retry_after() {
         RequestVerdict::Reject(response) => {
             let response = over_wire_response(&response);
             assert_eq!(response.status, StatusCode::SERVER_INTERNAL_ERROR);
-            let retry_after: u64 = std::str::from_utf8(response.headers.get(&HeaderName::RetryAfter).unwrap())
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
+            let retry_after: u64 =
+                std::str::from_utf8(response.headers.get(&HeaderName::RetryAfter).unwrap())
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
             assert!(retry_after <= 10);
         }
         other => panic!("{other:?}"),
     }
     // And we may not start one of our own meanwhile.
-    assert_eq!(bob.request(Method::Invite, t0).unwrap_err(), DialogError::InviteInProgress);
+    assert_eq!(
+        bob.request(Method::Invite, t0).unwrap_err(),
+        DialogError::InviteInProgress
+    );
 }
 
 #[test]
@@ -738,7 +901,12 @@ fn update_491_backs_off_too() {
     let at = bob.poll_timeout().unwrap();
     assert!(at - t0 <= Duration::from_secs(2));
     bob.handle_timeout(at);
-    assert_eq!(drain_events(&mut bob), [DialogEvent::GlareRetry { method: Method::Update }]);
+    assert_eq!(
+        drain_events(&mut bob),
+        [DialogEvent::GlareRetry {
+            method: Method::Update
+        }]
+    );
 }
 
 // ---- Forking (§13.2.2.4) ----
@@ -763,26 +931,36 @@ fn forked_invite_confirms_one_and_ends_the_late_fork() {
     let t0 = Instant::now();
     let mut uac = UacInvite::new(invite_sent(), config()).unwrap();
     assert_eq!(uac.state(), UacInviteState::Calling);
-    uac.handle_response(&invite_response("100 Trying", "", ""), t0).unwrap();
+    uac.handle_response(&invite_response("100 Trying", "", ""), t0)
+        .unwrap();
     assert_eq!(uac.state(), UacInviteState::Proceeding);
     let contact_a = "Contact: <sip:bob@192.0.2.10>\n";
     let contact_b = "Contact: <sip:bob@192.0.2.20>\n";
-    uac.handle_response(&invite_response("180 Ringing", "fork-a", contact_a), t0).unwrap();
-    uac.handle_response(&invite_response("180 Ringing", "fork-b", contact_b), t0).unwrap();
-    uac.handle_response(&invite_response("180 Ringing", "fork-a", contact_a), t0).unwrap();
+    uac.handle_response(&invite_response("180 Ringing", "fork-a", contact_a), t0)
+        .unwrap();
+    uac.handle_response(&invite_response("180 Ringing", "fork-b", contact_b), t0)
+        .unwrap();
+    uac.handle_response(&invite_response("180 Ringing", "fork-a", contact_a), t0)
+        .unwrap();
     assert_eq!(uac.early_dialogs().count(), 2);
     let (transmits, events) = drain_uac(&mut uac);
     assert!(transmits.is_empty());
     assert_eq!(
         events,
-        [UacInviteEvent::EarlyDialog(fork_id("fork-a")), UacInviteEvent::EarlyDialog(fork_id("fork-b"))]
+        [
+            UacInviteEvent::EarlyDialog(fork_id("fork-a")),
+            UacInviteEvent::EarlyDialog(fork_id("fork-b"))
+        ]
     );
 
     let t1 = t0 + Duration::from_secs(3);
     let ok_b = invite_response("200 OK", "fork-b", contact_b);
     uac.handle_response(&ok_b, t1).unwrap();
     assert_eq!(uac.state(), UacInviteState::Accepted);
-    assert_eq!(drain_uac(&mut uac).1, [UacInviteEvent::Confirmed(fork_id("fork-b"))]);
+    assert_eq!(
+        drain_uac(&mut uac).1,
+        [UacInviteEvent::Confirmed(fork_id("fork-b"))]
+    );
     let dialog = uac.dialog().unwrap();
     assert_eq!(dialog.id(), &fork_id("fork-b"));
     assert_eq!(dialog.state(), DialogState::Confirmed);
@@ -817,12 +995,15 @@ fn forked_invite_confirms_one_and_ends_the_late_fork() {
     let (transmits, events) = drain_uac(&mut uac);
     assert!(events.is_empty());
     assert_eq!(transmits.len(), 2);
-    assert!(matches!(&transmits[0], DialogTransmit::Ack(a) if a.headers.to().unwrap().tag() == Some("fork-a")));
+    assert!(
+        matches!(&transmits[0], DialogTransmit::Ack(a) if a.headers.to().unwrap().tag() == Some("fork-a"))
+    );
     assert_eq!(transmits[1], DialogTransmit::Ack(ack));
 
     // The BYE's 200 reaches the ended fork.
     let bye_ok = Response::for_request(&bye_a, StatusCode::OK);
-    uac.handle_response(&over_wire_response(&bye_ok), t2).unwrap();
+    uac.handle_response(&over_wire_response(&bye_ok), t2)
+        .unwrap();
 
     // The window closes 64*T1 after the first 2xx.
     assert_eq!(uac.poll_timeout(), Some(t1 + Duration::from_secs(32)));
@@ -837,11 +1018,19 @@ fn forked_invite_confirms_one_and_ends_the_late_fork() {
 fn early_dialogs_still_early_when_the_window_closes_are_ended() {
     let t0 = Instant::now();
     let mut uac = UacInvite::new(invite_sent(), config()).unwrap();
-    uac.handle_response(&invite_response("183 Session Progress", "fork-a", BOB_CONTACT), t0).unwrap();
-    uac.handle_response(&invite_response("200 OK", "fork-b", BOB_CONTACT), t0).unwrap();
+    uac.handle_response(
+        &invite_response("183 Session Progress", "fork-a", BOB_CONTACT),
+        t0,
+    )
+    .unwrap();
+    uac.handle_response(&invite_response("200 OK", "fork-b", BOB_CONTACT), t0)
+        .unwrap();
     drain_uac(&mut uac);
     uac.handle_timeout(t0 + Duration::from_secs(32));
-    assert_eq!(drain_uac(&mut uac).1, [UacInviteEvent::EarlyDialogEnded(fork_id("fork-a"))]);
+    assert_eq!(
+        drain_uac(&mut uac).1,
+        [UacInviteEvent::EarlyDialogEnded(fork_id("fork-a"))]
+    );
     assert_eq!(uac.early_dialogs().count(), 0);
 }
 
@@ -849,11 +1038,16 @@ fn early_dialogs_still_early_when_the_window_closes_are_ended() {
 fn tagless_1xx_and_2xx_per_rfc() {
     let t0 = Instant::now();
     let mut uac = UacInvite::new(invite_sent(), config()).unwrap();
-    uac.handle_response(&invite_response("180 Ringing", "", BOB_CONTACT), t0).unwrap();
+    uac.handle_response(&invite_response("180 Ringing", "", BOB_CONTACT), t0)
+        .unwrap();
     assert_eq!(uac.state(), UacInviteState::Proceeding);
     assert_eq!(uac.early_dialogs().count(), 0, "no To tag, no dialog");
-    uac.handle_response(&invite_response("200 OK", "", BOB_CONTACT), t0).unwrap();
-    assert_eq!(drain_uac(&mut uac).1, [UacInviteEvent::Confirmed(fork_id(""))]);
+    uac.handle_response(&invite_response("200 OK", "", BOB_CONTACT), t0)
+        .unwrap();
+    assert_eq!(
+        drain_uac(&mut uac).1,
+        [UacInviteEvent::Confirmed(fork_id(""))]
+    );
     assert_eq!(uac.dialog().unwrap().state(), DialogState::Confirmed);
 }
 
@@ -861,14 +1055,20 @@ fn tagless_1xx_and_2xx_per_rfc() {
 fn final_non_2xx_ends_every_early_dialog() {
     let t0 = Instant::now();
     let mut uac = UacInvite::new(invite_sent(), config()).unwrap();
-    uac.handle_response(&invite_response("180 Ringing", "fork-a", BOB_CONTACT), t0).unwrap();
-    uac.handle_response(&invite_response("180 Ringing", "fork-b", BOB_CONTACT), t0).unwrap();
+    uac.handle_response(&invite_response("180 Ringing", "fork-a", BOB_CONTACT), t0)
+        .unwrap();
+    uac.handle_response(&invite_response("180 Ringing", "fork-b", BOB_CONTACT), t0)
+        .unwrap();
     assert!(uac.cancel().is_ok());
     drain_uac(&mut uac);
-    uac.handle_response(&invite_response("486 Busy Here", "fork-a", ""), t0).unwrap();
+    uac.handle_response(&invite_response("486 Busy Here", "fork-a", ""), t0)
+        .unwrap();
     assert_eq!(uac.state(), UacInviteState::Terminated);
     assert_eq!(uac.early_dialogs().count(), 0);
-    assert_eq!(drain_uac(&mut uac).1, [UacInviteEvent::Rejected(StatusCode::BUSY_HERE)]);
+    assert_eq!(
+        drain_uac(&mut uac).1,
+        [UacInviteEvent::Rejected(StatusCode::BUSY_HERE)]
+    );
     assert!(uac.dialog().is_none());
     assert_eq!(uac.cancel().unwrap_err(), DialogError::NotCancellable);
 }
@@ -878,13 +1078,17 @@ fn cancel_copies_the_invite_identity() {
     let t0 = Instant::now();
     let mut uac = UacInvite::new(invite_sent(), config()).unwrap();
     assert_eq!(uac.cancel().unwrap_err(), DialogError::NotCancellable);
-    uac.handle_response(&invite_response("100 Trying", "", ""), t0).unwrap();
+    uac.handle_response(&invite_response("100 Trying", "", ""), t0)
+        .unwrap();
     let cancel = over_wire_request(&uac.cancel().unwrap());
     assert_eq!(cancel.method, Method::Cancel);
     assert_eq!(cancel.uri.to_string(), "sip:bob@biloxi.example.com");
     let cseq = cancel.headers.cseq().unwrap();
     assert_eq!((cseq.seq, cseq.method), (314159, Method::Cancel));
-    assert_eq!(cancel.headers.top_via().unwrap().branch(), Some("z9hG4bKnashds8"));
+    assert_eq!(
+        cancel.headers.top_via().unwrap().branch(),
+        Some("z9hG4bKnashds8")
+    );
     assert_eq!(cancel.headers.to().unwrap().tag(), None);
     assert_eq!(cancel.headers.from().unwrap().tag(), Some(ALICE_TAG));
 }
@@ -893,17 +1097,26 @@ fn cancel_copies_the_invite_identity() {
 fn requests_in_early_dialogs_are_routed_by_tag() {
     let t0 = Instant::now();
     let mut uac = UacInvite::new(invite_sent(), config()).unwrap();
-    uac.handle_response(&invite_response("180 Ringing", BOB_TAG, BOB_CONTACT), t0).unwrap();
+    uac.handle_response(&invite_response("180 Ringing", BOB_TAG, BOB_CONTACT), t0)
+        .unwrap();
     // Bob's early dialog sends Alice an UPDATE.
-    let mut bob = Dialog::new_uas(&invite_received(), &bob_answer("180 Ringing"), config(), t0).unwrap();
+    let mut bob =
+        Dialog::new_uas(&invite_received(), &bob_answer("180 Ringing"), config(), t0).unwrap();
     let update = over_wire_request(&bob.request(Method::Update, t0).unwrap());
-    assert_eq!(uac.handle_request(&update, t0).unwrap(), RequestVerdict::Accept);
+    assert_eq!(
+        uac.handle_request(&update, t0).unwrap(),
+        RequestVerdict::Accept
+    );
     assert_eq!(uac.early_dialogs().next().unwrap().remote_seq(), Some(1));
     // A request for a tag nobody knows: 481.
     let mut stranger = update.clone();
-    stranger.headers.set(HeaderName::From, "<sip:bob@biloxi.example.com>;tag=nobody");
+    stranger
+        .headers
+        .set(HeaderName::From, "<sip:bob@biloxi.example.com>;tag=nobody");
     let verdict = uac.handle_request(&stranger, t0).unwrap();
-    assert!(matches!(verdict, RequestVerdict::Reject(r) if r.status == StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST));
+    assert!(
+        matches!(verdict, RequestVerdict::Reject(r) if r.status == StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST)
+    );
 }
 
 #[test]
@@ -912,7 +1125,8 @@ fn responses_to_another_invite_are_refused() {
     let text = String::from_utf8(bob_answer("180 Ringing").to_bytes().to_vec()).unwrap();
     let other_call = response(&text.replace(CALL_ID, "other@host").replace("\r\n", "\n"));
     assert_eq!(
-        uac.handle_response(&other_call, Instant::now()).unwrap_err(),
+        uac.handle_response(&other_call, Instant::now())
+            .unwrap_err(),
         DialogError::WrongDialog
     );
 }

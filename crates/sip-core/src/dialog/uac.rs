@@ -5,12 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use sip::{Method, Response, StatusCode};
+use sip::{Method, Request, Response, StatusCode};
 
 use super::request::is_target_refresh;
 use super::state::OutgoingInvite;
 use super::wire;
-use super::{Dialog, DialogError, DialogId, DialogRole, DialogState, DialogTransmit, TerminationReason};
+use super::{
+    Dialog, DialogError, DialogId, DialogRole, DialogState, DialogTransmit, TerminationReason,
+};
 
 /// Back-off after a 491 for the owner of the Call-ID, in 10 ms units: 2.1-4 s (RFC 3261 §14.1).
 const OWNER_BACKOFF_TICKS: (u64, u64) = (210, 400);
@@ -35,7 +37,11 @@ impl Dialog {
     ///   when to try again (§14.1).
     /// - Final non-2xx to the INVITE of an early dialog: the dialog ends.
     /// - 481 or 408 to any request: the dialog ends (§12.2.1.2).
-    pub fn handle_response(&mut self, response: &Response, now: Instant) -> Result<(), DialogError> {
+    pub fn handle_response(
+        &mut self,
+        response: &Response,
+        now: Instant,
+    ) -> Result<(), DialogError> {
         let id = DialogId::of_incoming_response(response)?;
         let foreign_tag = !id.remote_tag.is_empty() && id.remote_tag != self.id.remote_tag;
         if id.call_id != self.id.call_id || id.local_tag != self.id.local_tag || foreign_tag {
@@ -72,7 +78,8 @@ impl Dialog {
             Some(OutgoingInvite::Pending { cseq }) if *cseq == seq => {}
             Some(OutgoingInvite::Accepted { cseq, ack }) if *cseq == seq => {
                 if let (true, Some(ack)) = (status.is_success(), ack) {
-                    self.transmits.push_back(DialogTransmit::Ack(ack.clone()));
+                    self.transmits
+                        .push_back(DialogTransmit::Ack(Request::clone(ack)));
                 }
                 return Ok(());
             }
@@ -93,7 +100,10 @@ impl Dialog {
             } else if let Some(target) = target {
                 self.remote_target = target;
             }
-            self.outgoing_invite = Some(OutgoingInvite::Accepted { cseq: seq, ack: None });
+            self.outgoing_invite = Some(OutgoingInvite::Accepted {
+                cseq: seq,
+                ack: None,
+            });
             return Ok(());
         }
         self.outgoing_invite = None;

@@ -38,9 +38,8 @@ pub enum RequestVerdict {
 /// The 481 for a request that matches no dialog (RFC 3261 §12.2.2), or
 /// `None` for an ACK, which is never answered.
 pub fn unknown_dialog_response(request: &Request) -> Option<Response> {
-    (request.method != Method::Ack).then(|| {
-        wire::response_to(request, StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST, None)
-    })
+    (request.method != Method::Ack)
+        .then(|| wire::response_to(request, StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST, None))
 }
 
 impl Dialog {
@@ -194,7 +193,9 @@ impl Dialog {
         if now >= retransmit.give_up {
             self.incoming_invite = None;
             match self.request(Method::Bye, now) {
-                Ok(bye) => self.events.push_back(DialogEvent::AckTimeout { bye: Box::new(bye) }),
+                Ok(bye) => self
+                    .events
+                    .push_back(DialogEvent::AckTimeout { bye: Box::new(bye) }),
                 // Only a dialog that cannot build requests any more (CSeq
                 // exhausted) lands here; end it without a BYE.
                 Err(_) => self.terminate(None),

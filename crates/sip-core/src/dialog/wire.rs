@@ -92,7 +92,11 @@ pub(super) fn new_request(method: Method, uri: Uri, headers: Vec<(HeaderName, St
 }
 
 /// A response to `request` (RFC 3261 §8.2.6), with `Retry-After` if given.
-pub(super) fn response_to(request: &Request, status: StatusCode, retry_after: Option<String>) -> Response {
+pub(super) fn response_to(
+    request: &Request,
+    status: StatusCode,
+    retry_after: Option<String>,
+) -> Response {
     let mut response = Response::for_request(request, status);
     if let Some(seconds) = retry_after {
         response.headers.push(HeaderName::RetryAfter, seconds);

@@ -198,7 +198,8 @@ impl ClientInviteTransaction {
         match &mut self.state {
             State::Calling { timer_a, timer_b } => {
                 if expired(Some(*timer_b), now) {
-                    self.out.event(TransactionEvent::Timeout { timer: Timer::B });
+                    self.out
+                        .event(TransactionEvent::Timeout { timer: Timer::B });
                     self.terminate();
                 } else if let Some(a) = timer_a.as_mut().filter(|a| a.at <= now) {
                     a.rearm(now, a.interval * 2);
@@ -257,6 +258,8 @@ impl ClientInviteState {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::time::Duration;
+
     use sip::{HeaderName, Message};
 
     use super::*;
@@ -271,7 +274,11 @@ mod tests {
             ClientInviteTransaction::new(invite(BRANCH), reliable, TimerConfig::default(), t0)
                 .unwrap();
         let first = txn.drain(t0, t0);
-        assert_eq!(sent_at(&first), [Duration::ZERO], "the INVITE is sent at once");
+        assert_eq!(
+            sent_at(&first),
+            [Duration::ZERO],
+            "the INVITE is sent at once"
+        );
         txn
     }
 
@@ -317,11 +324,15 @@ mod tests {
         txn.handle_response(response(&invite, 180, Some("b1")), t0 + ms(700));
         assert_eq!(txn.state(), ClientInviteState::Proceeding);
         let out = txn.drain(t0, t0 + ms(700));
-        assert!(matches!(&out[..], [(_, Output::Event(TransactionEvent::Response(r)))] if r.status.0 == 180));
+        assert!(
+            matches!(&out[..], [(_, Output::Event(TransactionEvent::Response(r)))] if r.status.0 == 180)
+        );
         assert_eq!(txn.poll_timeout(), None, "no A, no B in Proceeding");
         // Further provisional responses still reach the TU.
         txn.handle_response(response(&invite, 183, Some("b1")), t0 + ms(800));
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::Response(r)) if r.status.0 == 183));
+        assert!(
+            matches!(txn.poll_event(), Some(TransactionEvent::Response(r)) if r.status.0 == 183)
+        );
     }
 
     #[test]
@@ -367,7 +378,9 @@ mod tests {
         assert_eq!(values(&ack, HeaderName::CSeq), ["314159 ACK"]);
         assert!(values(&ack, HeaderName::Contact).is_empty());
         assert!(ack.body().is_empty());
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::Response(r)) if r.status.0 == 486));
+        assert!(
+            matches!(txn.poll_event(), Some(TransactionEvent::Response(r)) if r.status.0 == 486)
+        );
     }
 
     #[test]
@@ -389,7 +402,9 @@ mod tests {
             ] if ack.method == Method::Ack
         ));
         let out = txn.run_until(t0, t0 + ms(40_000));
-        assert!(matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(32_100)));
+        assert!(
+            matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(32_100))
+        );
     }
 
     #[test]
@@ -429,7 +444,9 @@ mod tests {
             .collect();
         assert_eq!(statuses, [180, 200, 200, 200]);
         let out = txn.run_until(t0, t0 + ms(40_000));
-        assert!(matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(33_000)));
+        assert!(
+            matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(33_000))
+        );
     }
 
     #[test]
@@ -438,8 +455,14 @@ mod tests {
         let mut txn = start(false, t0);
         txn.handle_transport_error(t0 + ms(10));
         assert_eq!(txn.state(), ClientInviteState::Terminated);
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::TransportError)));
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::Terminated)));
+        assert!(matches!(
+            txn.poll_event(),
+            Some(TransactionEvent::TransportError)
+        ));
+        assert!(matches!(
+            txn.poll_event(),
+            Some(TransactionEvent::Terminated)
+        ));
         assert_eq!(txn.poll_timeout(), None);
         txn.handle_transport_error(t0 + ms(20));
         assert!(txn.poll_event().is_none(), "reported once");
@@ -487,7 +510,9 @@ mod tests {
         let bye = crate::transaction::testing::request("BYE", BRANCH, ";tag=x");
         assert!(matches!(
             ClientInviteTransaction::new(bye, false, config, t0),
-            Err(TransactionError::WrongMethod { method: Method::Bye })
+            Err(TransactionError::WrongMethod {
+                method: Method::Bye
+            })
         ));
     }
 }

@@ -159,9 +159,11 @@ impl ClientNonInviteTransaction {
     pub fn handle_timeout(&mut self, now: Instant) {
         let t2 = self.config.t2;
         match &mut self.state {
-            State::Trying { timer_f, .. } | State::Proceeding { timer_f, .. } if *timer_f <= now =>
+            State::Trying { timer_f, .. } | State::Proceeding { timer_f, .. }
+                if *timer_f <= now =>
             {
-                self.out.event(TransactionEvent::Timeout { timer: Timer::F });
+                self.out
+                    .event(TransactionEvent::Timeout { timer: Timer::F });
                 self.terminate();
             }
             State::Trying { timer_e, .. } => {
@@ -227,13 +229,15 @@ impl ClientNonInviteState {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::transaction::testing::{events, ms, request, response, secs, sent_at, Machine};
 
     fn start(reliable: bool, t0: Instant) -> ClientNonInviteTransaction {
         let bye = request("BYE", "z9hG4bKbye1", ";tag=b0b");
-        let mut txn = ClientNonInviteTransaction::new(bye, reliable, TimerConfig::default(), t0)
-            .unwrap();
+        let mut txn =
+            ClientNonInviteTransaction::new(bye, reliable, TimerConfig::default(), t0).unwrap();
         assert_eq!(sent_at(&txn.drain(t0, t0)), [Duration::ZERO]);
         txn
     }
@@ -263,7 +267,9 @@ mod tests {
         assert_eq!(sent_at(&early), secs(&[0.5]));
         txn.handle_response(response(&bye, 100, None), t0 + ms(700));
         assert_eq!(txn.state(), ClientNonInviteState::Proceeding);
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::Response(r)) if r.status.0 == 100));
+        assert!(
+            matches!(txn.poll_event(), Some(TransactionEvent::Response(r)) if r.status.0 == 100)
+        );
         let out = txn.run_until(t0, t0 + ms(60_000));
         // The pending Timer E (1.5 s) still fires, then every T2.
         assert_eq!(
@@ -285,14 +291,21 @@ mod tests {
         let ok = response(&bye, 200, None);
         txn.handle_response(ok.clone(), t0 + ms(300));
         assert_eq!(txn.state(), ClientNonInviteState::Completed);
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::Response(r)) if r.status.0 == 200));
+        assert!(
+            matches!(txn.poll_event(), Some(TransactionEvent::Response(r)) if r.status.0 == 200)
+        );
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(5_300)), "Timer K = T4");
         txn.handle_response(ok, t0 + ms(800));
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::RetransmissionAbsorbed)));
+        assert!(matches!(
+            txn.poll_event(),
+            Some(TransactionEvent::RetransmissionAbsorbed)
+        ));
         assert!(txn.poll_transmit().is_none());
         let out = txn.run_until(t0, t0 + ms(10_000));
         assert!(sent_at(&out).is_empty(), "no retransmission once Completed");
-        assert!(matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(5_300)));
+        assert!(
+            matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(5_300))
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ pub fn build_cancel(invite: &Request) -> Result<Request, TransactionError> {
     derive(invite, Method::Cancel, invite.headers.get(&HeaderName::To))
 }
 
-fn derive(invite: &Request, method: Method, to: Option<&[u8]>) -> Result<Request, TransactionError> {
+fn derive(
+    invite: &Request,
+    method: Method,
+    to: Option<&[u8]>,
+) -> Result<Request, TransactionError> {
     let headers = &invite.headers;
     let cseq = headers.cseq()?;
     let via = top_via_value(headers).ok_or(sip::HeaderError::Missing("Via"))?;

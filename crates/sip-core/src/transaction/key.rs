@@ -2,6 +2,7 @@
 //! (server), including the RFC 2543 fallback for branches without the
 //! `z9hG4bK` magic cookie.
 
+use bytes::Bytes;
 use sip::{Host, Method, Request, Response, Via};
 
 use super::derived::top_via_value;
@@ -54,7 +55,7 @@ struct Rfc2543Id {
     call_id: Box<str>,
     cseq: u32,
     /// The top Via value as written.
-    top_via: Box<[u8]>,
+    top_via: Bytes,
 }
 
 impl TransactionKey {
@@ -107,7 +108,7 @@ impl TransactionKey {
             from_tag: headers.from()?.tag().map(Box::from),
             call_id: headers.call_id()?.into(),
             cseq: cseq.seq,
-            top_via: top_via_value(headers).unwrap_or_default().into(),
+            top_via: top_via_value(headers).unwrap_or_default(),
         };
         Ok(Self {
             role: Role::Server,
@@ -279,6 +280,7 @@ mod tests {
         let no_branch = parse_request(
             "OPTIONS sip:bob@biloxi.example.com SIP/2.0
 Via: SIP/2.0/UDP 192.0.2.1
+Max-Forwards: 70
 To: <sip:bob@biloxi.example.com>
 From: <sip:alice@atlanta.example.com>;tag=1
 Call-ID: c1

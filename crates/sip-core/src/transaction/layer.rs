@@ -242,7 +242,11 @@ impl TransactionLayer {
     /// A response arrived: it goes to its client transaction (§17.1.3) or is
     /// reported as [`LayerEvent::StrayResponse`]. Fails when its top Via has
     /// no branch or it has no CSeq.
-    pub fn handle_response(&mut self, response: Response, now: Instant) -> Result<(), TransactionError> {
+    pub fn handle_response(
+        &mut self,
+        response: Response,
+        now: Instant,
+    ) -> Result<(), TransactionError> {
         let key = TransactionKey::for_response(&response)?;
         let Some(&id) = self.ids.get(&key) else {
             self.events.push_back(LayerEvent::StrayResponse(response));
@@ -391,7 +395,9 @@ impl TransactionLayer {
         };
         let id = *self.ids.get(&key.without_to_tag())?;
         match self.entries.get(&id).map(|entry| &entry.txn) {
-            Some(Transaction::ServerInvite(txn)) if txn.response_to_tag() == Some(ack_tag) => Some(id),
+            Some(Transaction::ServerInvite(txn)) if txn.response_to_tag() == Some(ack_tag) => {
+                Some(id)
+            }
             _ => None,
         }
     }
@@ -474,11 +480,15 @@ mod tests {
         let options = request("OPTIONS", "z9hG4bKo1", "");
         layer.handle_request(options.clone(), false, t0).unwrap();
         let key = match &drain_events(&mut layer)[..] {
-            [LayerEvent::Request { key, request }] if request.method == Method::Options => key.clone(),
+            [LayerEvent::Request { key, request }] if request.method == Method::Options => {
+                key.clone()
+            }
             other => panic!("unexpected {other:?}"),
         };
         assert_eq!(layer.len(), 1);
-        layer.handle_request(options.clone(), false, t0 + ms(500)).unwrap();
+        layer
+            .handle_request(options.clone(), false, t0 + ms(500))
+            .unwrap();
         assert!(matches!(
             &drain_events(&mut layer)[..],
             [LayerEvent::Transaction { key: k, event: TransactionEvent::RetransmissionAbsorbed }] if *k == key
@@ -489,17 +499,26 @@ mod tests {
         let sent = layer.poll_transmit().unwrap();
         assert_eq!(sent.key, key);
         assert_eq!(layer.poll_timeout(), Some(t0 + ms(32_600)), "Timer J");
-        layer.handle_request(options, false, t0 + ms(1_000)).unwrap();
+        layer
+            .handle_request(options, false, t0 + ms(1_000))
+            .unwrap();
         assert_eq!(drain_statuses(&mut layer), [200], "final replayed");
         layer.handle_timeout(t0 + ms(32_600));
         assert!(matches!(
             drain_events(&mut layer).last(),
-            Some(LayerEvent::Transaction { event: TransactionEvent::Terminated, .. })
+            Some(LayerEvent::Transaction {
+                event: TransactionEvent::Terminated,
+                ..
+            })
         ));
         assert!(layer.is_empty());
         assert_eq!(layer.poll_timeout(), None);
         assert!(matches!(
-            layer.send_response(&key, response(&request("OPTIONS", "z9hG4bKo1", ""), 200, None), t0),
+            layer.send_response(
+                &key,
+                response(&request("OPTIONS", "z9hG4bKo1", ""), 200, None),
+                t0
+            ),
             Err(TransactionError::NoSuchTransaction)
         ));
     }
@@ -519,12 +538,18 @@ mod tests {
         layer
             .handle_request(request("ACK", "z9hG4bKack", ";tag=t"), false, t0 + ms(50))
             .unwrap();
-        assert!(matches!(&drain_events(&mut layer)[..], [LayerEvent::Ack(_)]));
+        assert!(matches!(
+            &drain_events(&mut layer)[..],
+            [LayerEvent::Ack(_)]
+        ));
         // One reusing the INVITE's branch is passed up by the Accepted INVITE.
         layer
             .handle_request(request("ACK", "z9hG4bKi1", ";tag=t"), false, t0 + ms(60))
             .unwrap();
-        assert!(matches!(&drain_events(&mut layer)[..], [LayerEvent::Ack(_)]));
+        assert!(matches!(
+            &drain_events(&mut layer)[..],
+            [LayerEvent::Ack(_)]
+        ));
         assert_eq!(
             layer.server_invite(&key).unwrap().state(),
             crate::ServerInviteState::Accepted
@@ -546,7 +571,10 @@ mod tests {
         layer
             .handle_request(request("ACK", "old-1", ";tag=other"), false, t0 + ms(10))
             .unwrap();
-        assert!(matches!(&drain_events(&mut layer)[..], [LayerEvent::Ack(_)]));
+        assert!(matches!(
+            &drain_events(&mut layer)[..],
+            [LayerEvent::Ack(_)]
+        ));
         assert_eq!(
             layer.server_invite(&key).unwrap().state(),
             crate::ServerInviteState::Completed
@@ -554,7 +582,10 @@ mod tests {
         layer
             .handle_request(request("ACK", "old-1", ";tag=resp"), false, t0 + ms(20))
             .unwrap();
-        assert!(drain_events(&mut layer).is_empty(), "absorbed by the transaction");
+        assert!(
+            drain_events(&mut layer).is_empty(),
+            "absorbed by the transaction"
+        );
         assert_eq!(
             layer.server_invite(&key).unwrap().state(),
             crate::ServerInviteState::Confirmed
@@ -571,8 +602,12 @@ mod tests {
                 .handle_request(request("CANCEL", branch, ""), false, t0 + ms(10))
                 .unwrap();
             let events = drain_events(&mut layer);
-            let [LayerEvent::Request { key: invite_key, .. }, LayerEvent::Request { key: cancel_key, request }] =
-                &events[..]
+            let [LayerEvent::Request {
+                key: invite_key, ..
+            }, LayerEvent::Request {
+                key: cancel_key,
+                request,
+            }] = &events[..]
             else {
                 panic!("expected two new requests, got {events:?}");
             };
@@ -646,14 +681,23 @@ mod tests {
                 fired.push(((at - t0).as_millis(), t.key));
             }
             while let Some(event) = layer.poll_event() {
-                if let LayerEvent::Transaction { key, event: TransactionEvent::Terminated } = event {
+                if let LayerEvent::Transaction {
+                    key,
+                    event: TransactionEvent::Terminated,
+                } = event
+                {
                     ended.push(((at - t0).as_millis(), key));
                 }
             }
         }
         assert_eq!(
             fired[..4],
-            [(500, a.clone()), (700, c.clone()), (1_500, a.clone()), (1_700, c.clone())]
+            [
+                (500, a.clone()),
+                (700, c.clone()),
+                (1_500, a.clone()),
+                (1_700, c.clone())
+            ]
         );
         assert_eq!(ended, [(32_000, a), (32_100, b), (32_200, c)]);
         assert!(layer.is_empty());
@@ -669,8 +713,14 @@ mod tests {
         assert!(matches!(
             &events[..],
             [
-                LayerEvent::Transaction { event: TransactionEvent::TransportError, .. },
-                LayerEvent::Transaction { event: TransactionEvent::Terminated, .. }
+                LayerEvent::Transaction {
+                    event: TransactionEvent::TransportError,
+                    ..
+                },
+                LayerEvent::Transaction {
+                    event: TransactionEvent::Terminated,
+                    ..
+                }
             ]
         ));
         assert!(layer.is_empty());

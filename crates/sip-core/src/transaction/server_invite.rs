@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sip::{HeaderName, Method, Request, Response, StatusCode};
+use sip::{Method, Request, Response, StatusCode};
 
 use super::error::TransactionError;
 use super::event::{Outputs, TransactionEvent, Transmit};
@@ -173,7 +173,11 @@ impl ServerInviteTransaction {
     /// The TU answers the INVITE (§17.2.1). A 2xx may be sent again while
     /// Accepted (the TU retransmits it, RFC 6026 §8.5); anything else after
     /// a final response is refused.
-    pub fn send_response(&mut self, response: Response, now: Instant) -> Result<(), TransactionError> {
+    pub fn send_response(
+        &mut self,
+        response: Response,
+        now: Instant,
+    ) -> Result<(), TransactionError> {
         let status = response.status;
         if !(100..=699).contains(&status.0) {
             return Err(TransactionError::InvalidStatus(status.0));
@@ -233,7 +237,8 @@ impl ServerInviteTransaction {
                 }
             }
             State::Completed { timer_h, .. } if *timer_h <= now => {
-                self.out.event(TransactionEvent::Timeout { timer: Timer::H });
+                self.out
+                    .event(TransactionEvent::Timeout { timer: Timer::H });
                 self.terminate();
             }
             State::Completed {
@@ -282,14 +287,9 @@ impl ServerInviteTransaction {
 }
 
 /// The 100 (Trying) of §8.2.6.1: the request's Via, From, To (no tag),
-/// Call-ID, CSeq, and its Timestamp.
+/// Call-ID, CSeq and Timestamp.
 fn trying_response(request: &Request) -> Response {
-    let mut trying = Response::for_request(request, StatusCode(100));
-    for value in request.headers.get_all(&HeaderName::Timestamp) {
-        let value = bytes::Bytes::copy_from_slice(value);
-        trying.headers.push(HeaderName::Timestamp, value);
-    }
-    trying
+    Response::for_request(request, StatusCode::TRYING)
 }
 
 impl ServerInviteState {
@@ -308,7 +308,7 @@ impl ServerInviteState {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use sip::Message;
+    use sip::{HeaderName, Message};
 
     use super::*;
     use crate::transaction::testing::{
@@ -332,7 +332,10 @@ mod tests {
     fn sends_100_trying_after_200_ms_of_tu_silence() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        assert!(txn.drain(t0, t0).is_empty(), "nothing before the TU had its chance");
+        assert!(
+            txn.drain(t0, t0).is_empty(),
+            "nothing before the TU had its chance"
+        );
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(200)));
         let out = txn.run_until(t0, t0 + ms(1_000));
         assert_eq!(sent_at(&out), [ms(200)]);
@@ -341,13 +344,19 @@ mod tests {
         };
         assert_eq!(status_of(&out[0].1), 100);
         assert_eq!(values(trying, HeaderName::Via).len(), 2, "all Vias copied");
-        assert_eq!(values(trying, HeaderName::To), ["Bob <sip:bob@biloxi.example.com>"]);
+        assert_eq!(
+            values(trying, HeaderName::To),
+            ["Bob <sip:bob@biloxi.example.com>"]
+        );
         assert_eq!(values(trying, HeaderName::CSeq), ["314159 INVITE"]);
         // A retransmitted INVITE replays the 100.
         txn.handle_request(invite(BRANCH), t0 + ms(500));
         let out = txn.drain(t0, t0 + ms(500));
         assert_eq!(status_of(&out[0].1), 100);
-        assert!(matches!(out[1].1, Output::Event(TransactionEvent::RetransmissionAbsorbed)));
+        assert!(matches!(
+            out[1].1,
+            Output::Event(TransactionEvent::RetransmissionAbsorbed)
+        ));
     }
 
     #[test]
@@ -368,7 +377,8 @@ mod tests {
     fn non_2xx_is_retransmitted_by_timer_g_until_timer_h() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        txn.send_response(response(txn.request(), 486, Some("t")), t0).unwrap();
+        txn.send_response(response(txn.request(), 486, Some("t")), t0)
+            .unwrap();
         assert_eq!(txn.state(), ServerInviteState::Completed);
         assert_eq!(sent_at(&txn.drain(t0, t0)), [Duration::ZERO]);
         let out = txn.run_until(t0, t0 + ms(60_000));
@@ -387,7 +397,8 @@ mod tests {
     fn ack_confirms_and_timer_i_absorbs_ack_retransmissions() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        txn.send_response(response(txn.request(), 486, Some("t")), t0).unwrap();
+        txn.send_response(response(txn.request(), 486, Some("t")), t0)
+            .unwrap();
         txn.drain(t0, t0);
         // An INVITE retransmission replays the final response.
         txn.handle_request(invite(BRANCH), t0 + ms(100));
@@ -398,17 +409,23 @@ mod tests {
         assert_eq!(txn.state(), ServerInviteState::Confirmed);
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(5_700)), "Timer I = T4");
         txn.handle_request(ack, t0 + ms(900));
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::RetransmissionAbsorbed)));
+        assert!(matches!(
+            txn.poll_event(),
+            Some(TransactionEvent::RetransmissionAbsorbed)
+        ));
         let out = txn.run_until(t0, t0 + ms(60_000));
         assert!(sent_at(&out).is_empty(), "Timer G stopped by the ACK");
-        assert!(matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(5_700)));
+        assert!(
+            matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(5_700))
+        );
     }
 
     #[test]
     fn over_tcp_no_timer_g_and_timer_i_is_zero() {
         let t0 = Instant::now();
         let mut txn = start(true, t0);
-        txn.send_response(response(txn.request(), 404, Some("t")), t0).unwrap();
+        txn.send_response(response(txn.request(), 404, Some("t")), t0)
+            .unwrap();
         txn.drain(t0, t0);
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(32_000)), "only Timer H");
         txn.handle_request(request("ACK", BRANCH, ";tag=t"), t0 + ms(40));
@@ -428,8 +445,14 @@ mod tests {
         txn.drain(t0, t0 + ms(100));
         txn.handle_request(invite(BRANCH), t0 + ms(500));
         let out = txn.drain(t0, t0 + ms(500));
-        assert!(sent_at(&out).is_empty(), "the TU retransmits the 2xx, not us");
-        assert!(matches!(out[..], [(_, Output::Event(TransactionEvent::RetransmissionAbsorbed))]));
+        assert!(
+            sent_at(&out).is_empty(),
+            "the TU retransmits the 2xx, not us"
+        );
+        assert!(matches!(
+            out[..],
+            [(_, Output::Event(TransactionEvent::RetransmissionAbsorbed))]
+        ));
         // The TU's retransmission goes out.
         txn.send_response(ok, t0 + ms(600)).unwrap();
         assert_eq!(sent_at(&txn.drain(t0, t0 + ms(600))), [ms(600)]);
@@ -437,13 +460,20 @@ mod tests {
         let err = txn.send_response(response(txn.request(), 500, Some("t")), t0 + ms(700));
         assert!(matches!(
             err,
-            Err(TransactionError::ResponseNotAllowed { status: 500, state: "Accepted" })
+            Err(TransactionError::ResponseNotAllowed {
+                status: 500,
+                state: "Accepted"
+            })
         ));
         // An ACK reaching the transaction belongs to the TU.
         txn.handle_request(request("ACK", BRANCH, ";tag=t"), t0 + ms(800));
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::Ack(ack)) if ack.method == Method::Ack));
+        assert!(
+            matches!(txn.poll_event(), Some(TransactionEvent::Ack(ack)) if ack.method == Method::Ack)
+        );
         let out = txn.run_until(t0, t0 + ms(60_000));
-        assert!(matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(32_100)));
+        assert!(
+            matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(32_100))
+        );
     }
 
     #[test]
@@ -454,10 +484,14 @@ mod tests {
             txn.send_response(response(txn.request(), 99, None), t0),
             Err(TransactionError::InvalidStatus(99))
         ));
-        txn.send_response(response(txn.request(), 486, Some("t")), t0).unwrap();
+        txn.send_response(response(txn.request(), 486, Some("t")), t0)
+            .unwrap();
         assert!(matches!(
             txn.send_response(response(txn.request(), 200, Some("t")), t0),
-            Err(TransactionError::ResponseNotAllowed { status: 200, state: "Completed" })
+            Err(TransactionError::ResponseNotAllowed {
+                status: 200,
+                state: "Completed"
+            })
         ));
     }
 
@@ -465,12 +499,16 @@ mod tests {
     fn transport_error_terminates() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        txn.send_response(response(txn.request(), 486, Some("t")), t0).unwrap();
+        txn.send_response(response(txn.request(), 486, Some("t")), t0)
+            .unwrap();
         txn.handle_transport_error(t0 + ms(1));
         let out = txn.drain(t0, t0 + ms(1));
         assert!(matches!(
             events(&out)[..],
-            [(_, TransactionEvent::TransportError), (_, TransactionEvent::Terminated)]
+            [
+                (_, TransactionEvent::TransportError),
+                (_, TransactionEvent::Terminated)
+            ]
         ));
         assert_eq!(txn.state(), ServerInviteState::Terminated);
         assert_eq!(txn.poll_timeout(), None);

@@ -25,8 +25,13 @@ pub enum ServerNonInviteState {
 #[derive(Debug)]
 enum State {
     Trying,
-    Proceeding { provisional: Response },
-    Completed { response: Response, timer_j: Instant },
+    Proceeding {
+        provisional: Response,
+    },
+    Completed {
+        response: Response,
+        timer_j: Instant,
+    },
     Terminated,
 }
 
@@ -124,7 +129,11 @@ impl ServerNonInviteTransaction {
 
     /// The TU answers the request (§17.2.2); nothing may follow a final
     /// response.
-    pub fn send_response(&mut self, response: Response, now: Instant) -> Result<(), TransactionError> {
+    pub fn send_response(
+        &mut self,
+        response: Response,
+        now: Instant,
+    ) -> Result<(), TransactionError> {
         let status = response.status;
         if !(100..=699).contains(&status.0) {
             return Err(TransactionError::InvalidStatus(status.0));
@@ -225,8 +234,12 @@ mod tests {
         // Trying: nothing to replay yet.
         txn.handle_request(options.clone(), t0 + ms(500));
         let out = txn.drain(t0, t0 + ms(500));
-        assert!(matches!(out[..], [(_, Output::Event(TransactionEvent::RetransmissionAbsorbed))]));
-        txn.send_response(response(&options, 180, None), t0 + ms(600)).unwrap();
+        assert!(matches!(
+            out[..],
+            [(_, Output::Event(TransactionEvent::RetransmissionAbsorbed))]
+        ));
+        txn.send_response(response(&options, 180, None), t0 + ms(600))
+            .unwrap();
         assert_eq!(txn.state(), ServerNonInviteState::Proceeding);
         txn.drain(t0, t0 + ms(600));
         txn.handle_request(options.clone(), t0 + ms(1_500));
@@ -242,11 +255,16 @@ mod tests {
         assert!(matches!(&out[0].1, Output::Sent(Message::Response(r)) if r.status.0 == 200));
         assert!(matches!(
             txn.send_response(response(txn.request(), 500, None), t0 + ms(3_600)),
-            Err(TransactionError::ResponseNotAllowed { status: 500, state: "Completed" })
+            Err(TransactionError::ResponseNotAllowed {
+                status: 500,
+                state: "Completed"
+            })
         ));
         let out = txn.run_until(t0, t0 + ms(60_000));
         assert!(sent_at(&out).is_empty());
-        assert!(matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(34_000)));
+        assert!(
+            matches!(events(&out)[..], [(at, TransactionEvent::Terminated)] if at == ms(34_000))
+        );
     }
 
     #[test]
@@ -267,7 +285,13 @@ mod tests {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
         txn.handle_transport_error(t0);
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::TransportError)));
-        assert!(matches!(txn.poll_event(), Some(TransactionEvent::Terminated)));
+        assert!(matches!(
+            txn.poll_event(),
+            Some(TransactionEvent::TransportError)
+        ));
+        assert!(matches!(
+            txn.poll_event(),
+            Some(TransactionEvent::Terminated)
+        ));
     }
 }

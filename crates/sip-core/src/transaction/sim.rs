@@ -64,7 +64,10 @@ impl Pair {
             to_server: VecDeque::new(),
             to_client: VecDeque::new(),
             loss: Box::new(|_, _| false),
-            answers: answers.iter().map(|&(delay, status)| (ms(delay), status)).collect(),
+            answers: answers
+                .iter()
+                .map(|&(delay, status)| (ms(delay), status))
+                .collect(),
             scheduled: Vec::new(),
             wire: Vec::new(),
             client_events: Vec::new(),
@@ -98,10 +101,6 @@ impl Pair {
         self
     }
 
-    fn at(&self, millis: u64) -> Instant {
-        self.t0 + ms(millis)
-    }
-
     fn elapsed(&self) -> Duration {
         self.now - self.t0
     }
@@ -133,14 +132,18 @@ impl Pair {
             while self.to_server.front().is_some_and(|(at, _)| *at <= now) {
                 let (_, message) = self.to_server.pop_front().unwrap();
                 match message {
-                    Message::Request(r) => self.server.handle_request(r, self.reliable, now).unwrap(),
+                    Message::Request(r) => {
+                        self.server.handle_request(r, self.reliable, now).unwrap()
+                    }
                     Message::Response(r) => self.server.handle_response(r, now).unwrap(),
                 }
             }
             while self.to_client.front().is_some_and(|(at, _)| *at <= now) {
                 let (_, message) = self.to_client.pop_front().unwrap();
                 match message {
-                    Message::Request(r) => self.client.handle_request(r, self.reliable, now).unwrap(),
+                    Message::Request(r) => {
+                        self.client.handle_request(r, self.reliable, now).unwrap()
+                    }
                     Message::Response(r) => self.client.handle_response(r, now).unwrap(),
                 }
             }
@@ -249,14 +252,23 @@ impl Pair {
 #[test]
 fn invite_rejected_over_a_lossless_network() {
     let mut pair = Pair::new(false, &[(1_000, 486)]);
-    let key = pair.client.send_request(invite("z9hG4bKp1"), false, pair.t0).unwrap();
+    let key = pair
+        .client
+        .send_request(invite("z9hG4bKp1"), false, pair.t0)
+        .unwrap();
     pair.drive(ms(2_000));
     assert_eq!(
         pair.wire(),
-        [(0, "INVITE", true), (210, "100", true), (1_010, "486", true), (1_020, "ACK", true)]
+        [
+            (0, "INVITE", true),
+            (210, "100", true),
+            (1_010, "486", true),
+            (1_020, "ACK", true)
+        ]
     );
     assert_eq!(pair.client_responses(), [(220, 100), (1_020, 486)]);
-    let server_key = TransactionKey::server(pair.client.client_invite(&key).unwrap().request()).unwrap();
+    let server_key =
+        TransactionKey::server(pair.client.client_invite(&key).unwrap().request()).unwrap();
     assert_eq!(
         pair.server.server_invite(&server_key).unwrap().state(),
         ServerInviteState::Confirmed
@@ -272,7 +284,9 @@ fn invite_rejected_over_a_lossless_network() {
 #[test]
 fn invite_completes_although_the_first_three_packets_are_lost() {
     let mut pair = Pair::new(false, &[(0, 486)]).lose_first(3);
-    pair.client.send_request(invite("z9hG4bKp2"), false, pair.t0).unwrap();
+    pair.client
+        .send_request(invite("z9hG4bKp2"), false, pair.t0)
+        .unwrap();
     pair.drive(ms(60_000));
     assert_eq!(
         pair.wire(),
@@ -296,7 +310,9 @@ fn lost_final_responses_and_ack_are_recovered_by_timer_g() {
         (Direction::ToClient, "486", 2),
         (Direction::ToServer, "ACK", 1),
     ]);
-    pair.client.send_request(invite("z9hG4bKp3"), false, pair.t0).unwrap();
+    pair.client
+        .send_request(invite("z9hG4bKp3"), false, pair.t0)
+        .unwrap();
     pair.drive(ms(60_000));
     assert_eq!(
         pair.wire(),
@@ -311,7 +327,11 @@ fn lost_final_responses_and_ack_are_recovered_by_timer_g() {
             (3_620, "ACK", true),
         ]
     );
-    assert_eq!(pair.client_responses(), [(20, 180), (1_620, 486)], "one final to the TU");
+    assert_eq!(
+        pair.client_responses(),
+        [(20, 180), (1_620, 486)],
+        "one final to the TU"
+    );
     let absorbed = pair
         .client_events
         .iter()
@@ -333,7 +353,9 @@ fn lost_final_responses_and_ack_are_recovered_by_timer_g() {
 #[test]
 fn invite_accepted_then_both_sides_wait_for_timers_l_and_m() {
     let mut pair = Pair::new(false, &[(50, 200)]);
-    pair.client.send_request(invite("z9hG4bKp4"), false, pair.t0).unwrap();
+    pair.client
+        .send_request(invite("z9hG4bKp4"), false, pair.t0)
+        .unwrap();
     pair.drive(ms(60_000));
     assert_eq!(pair.wire(), [(0, "INVITE", true), (60, "200", true)]);
     assert_eq!(pair.client_responses(), [(70, 200)]);
@@ -363,16 +385,31 @@ fn non_invite_request_retransmitted_until_it_gets_through() {
     pair.drive(ms(60_000));
     assert_eq!(
         pair.wire(),
-        [(0, "BYE", false), (500, "BYE", false), (1_500, "BYE", true), (1_510, "200", true)]
+        [
+            (0, "BYE", false),
+            (500, "BYE", false),
+            (1_500, "BYE", true),
+            (1_510, "200", true)
+        ]
     );
-    assert_eq!(Pair::ends(&pair.client_events), (vec![1_520 + 5_000], 0), "Timer K = T4");
-    assert_eq!(Pair::ends(&pair.server_events), (vec![1_510 + 32_000], 0), "Timer J");
+    assert_eq!(
+        Pair::ends(&pair.client_events),
+        (vec![1_520 + 5_000], 0),
+        "Timer K = T4"
+    );
+    assert_eq!(
+        Pair::ends(&pair.server_events),
+        (vec![1_510 + 32_000], 0),
+        "Timer J"
+    );
 }
 
 #[test]
 fn a_dead_network_times_the_invite_out_at_64_t1() {
     let mut pair = Pair::new(false, &[]).lose_first(usize::MAX);
-    pair.client.send_request(invite("z9hG4bKp7"), false, pair.t0).unwrap();
+    pair.client
+        .send_request(invite("z9hG4bKp7"), false, pair.t0)
+        .unwrap();
     pair.drive(ms(60_000));
     let sent: Vec<u128> = pair.wire().iter().map(|(at, ..)| *at).collect();
     assert_eq!(sent, [0, 500, 1_500, 3_500, 7_500, 15_500, 31_500]);
@@ -383,7 +420,10 @@ fn a_dead_network_times_the_invite_out_at_64_t1() {
 #[test]
 fn cancel_of_a_ringing_invite() {
     let mut pair = Pair::new(false, &[(0, 180)]);
-    let key = pair.client.send_request(invite("z9hG4bKp8"), false, pair.t0).unwrap();
+    let key = pair
+        .client
+        .send_request(invite("z9hG4bKp8"), false, pair.t0)
+        .unwrap();
     pair.drive(ms(100));
     let cancel = pair.client.send_cancel(&key, pair.now).unwrap();
     assert_eq!(cancel.method(), &Method::Cancel);
@@ -401,13 +441,26 @@ fn cancel_of_a_ringing_invite() {
         })
         .unwrap();
     let invite_key = pair.server.cancelled_invite(&cancel_key).unwrap();
-    let invite_request = pair.server.server_invite(&invite_key).unwrap().request().clone();
+    let invite_request = pair
+        .server
+        .server_invite(&invite_key)
+        .unwrap()
+        .request()
+        .clone();
     let now = pair.now;
     pair.server
-        .send_response(&cancel_key, response(&cancel_request, 200, Some("srv")), now)
+        .send_response(
+            &cancel_key,
+            response(&cancel_request, 200, Some("srv")),
+            now,
+        )
         .unwrap();
     pair.server
-        .send_response(&invite_key, response(&invite_request, 487, Some("srv")), now)
+        .send_response(
+            &invite_key,
+            response(&invite_request, 487, Some("srv")),
+            now,
+        )
         .unwrap();
     pair.drive(ms(60_000));
     let statuses: Vec<u16> = pair.client_responses().iter().map(|(_, s)| *s).collect();

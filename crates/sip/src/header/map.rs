@@ -6,42 +6,44 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::name::HeaderName;
+use super::name::{canonical, lookup_id, HeaderName};
 use crate::error::HeaderError;
 use crate::text::{trim, Split};
 
-/// A header value: a range of the shared buffer, or bytes set later.
-#[derive(Debug, Clone)]
-pub(crate) enum Text {
-    Span { start: u32, len: u32 },
-    Owned(Bytes),
+/// Where a header name or value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loc {
+    /// The canonical spelling of a known name.
+    Canonical,
+    /// A range of the shared buffer.
+    Buf { start: u32, len: u32 },
+    /// An index into `Headers::owned`.
+    Owned(u32),
 }
 
-/// One header line.
-#[derive(Debug, Clone)]
+/// One header line (28 bytes, so the parser writes little).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
-    /// For a parsed unknown header this is `Other` with empty bytes and the
-    /// name is in `written`.
-    pub(crate) name: HeaderName,
-    /// The name as written on the wire (start, len), if parsed.
-    pub(crate) written: Option<(u32, u32)>,
-    pub(crate) value: Text,
+    /// `HeaderName::id()`: 0 for unknown names.
+    pub(crate) id: u8,
+    pub(crate) name: Loc,
+    pub(crate) value: Loc,
 }
 
 /// What a lookup by name compares against.
 enum Query<'n> {
-    Known(HeaderName),
+    Known(u8),
     Other(&'n [u8]),
 }
 
 impl<'n> Query<'n> {
     fn new(name: &'n HeaderName) -> Query<'n> {
         match name {
-            HeaderName::Other(n) => match HeaderName::lookup(n) {
-                Some(known) => Query::Known(known),
+            HeaderName::Other(n) => match lookup_id(n) {
+                Some(id) => Query::Known(id),
                 None => Query::Other(n),
             },
-            known => Query::Known(known.clone()),
+            known => Query::Known(known.id()),
         }
     }
 }
@@ -52,6 +54,8 @@ impl<'n> Query<'n> {
 #[derive(Clone, Default)]
 pub struct Headers {
     buf: Bytes,
+    /// Names and values set after parsing (or unfolded while parsing).
+    owned: Vec<Bytes>,
     entries: Vec<Entry>,
 }
 
@@ -61,20 +65,31 @@ impl Headers {
         Headers::default()
     }
 
-    pub(crate) fn from_parsed(buf: Bytes, entries: Vec<Entry>) -> Headers {
-        Headers { buf, entries }
+    pub(crate) fn from_parsed(buf: Bytes, owned: Vec<Bytes>, entries: Vec<Entry>) -> Headers {
+        Headers { buf, owned, entries }
     }
 
-    fn value_of<'s>(&'s self, entry: &'s Entry) -> &'s [u8] {
-        value_of(&self.buf, entry)
+    fn loc(&self, loc: Loc) -> &[u8] {
+        locate(&self.buf, &self.owned, loc)
     }
 
-    fn name_of<'s>(&'s self, entry: &'s Entry) -> &'s [u8] {
-        name_of(&self.buf, entry)
+    fn value_of(&self, entry: &Entry) -> &[u8] {
+        self.loc(entry.value)
+    }
+
+    /// The name as written (parsed) or canonical (added later).
+    fn name_of(&self, entry: &Entry) -> &[u8] {
+        match entry.name {
+            Loc::Canonical => canonical(entry.id).as_bytes(),
+            loc => self.loc(loc),
+        }
     }
 
     fn matches(&self, entry: &Entry, query: &Query<'_>) -> bool {
-        matches(&self.buf, entry, query)
+        match query {
+            Query::Known(id) => entry.id == *id,
+            Query::Other(name) => entry.id == 0 && self.name_of(entry).eq_ignore_ascii_case(name),
+        }
     }
 
     /// The first raw value of `name` (one header line; lists are not split).
@@ -94,9 +109,10 @@ impl Headers {
         self.entries.iter().filter(move |e| self.matches(e, &query)).map(|e| self.value_of(e))
     }
 
-    /// All raw values of a known header (internal: no name normalization).
+    /// All raw values of a known header (`Other` names match nothing here).
     pub(crate) fn values(&self, name: HeaderName) -> impl Iterator<Item = &[u8]> + '_ {
-        self.entries.iter().filter(move |e| e.name == name).map(|e| self.value_of(e))
+        let id = name.id();
+        self.entries.iter().filter(move |e| id != 0 && e.id == id).map(|e| self.value_of(e))
     }
 
     /// Whether a header of that name is present.
@@ -123,33 +139,48 @@ impl Headers {
     /// unknown headers are given as written.
     pub fn iter(&self) -> impl Iterator<Item = (HeaderName, &[u8])> + '_ {
         self.entries.iter().map(|e| {
-            let name = match (&e.name, e.written) {
-                (HeaderName::Other(_), Some((start, len))) => {
+            let name = match (HeaderName::from_id(e.id), e.name) {
+                (Some(known), _) => known,
+                (None, Loc::Buf { start, len }) => {
                     let start = start as usize;
                     HeaderName::Other(self.buf.slice(start..start + len as usize))
                 }
-                (name, _) => name.clone(),
+                (None, Loc::Owned(i)) => HeaderName::Other(self.owned.get(i as usize).cloned().unwrap_or_default()),
+                (None, Loc::Canonical) => HeaderName::Other(Bytes::new()),
             };
             (name, self.value_of(e))
         })
     }
 
-    fn entry(name: HeaderName, value: Bytes) -> Entry {
-        Entry { name: name.normalized(), written: None, value: Text::Owned(sanitize(value)) }
+    /// Stores `bytes` in the side table.
+    fn own(&mut self, bytes: Bytes) -> Loc {
+        self.owned.push(bytes);
+        Loc::Owned((self.owned.len() - 1) as u32)
+    }
+
+    fn entry(&mut self, name: HeaderName, value: Bytes) -> Entry {
+        let name = name.normalized();
+        let id = name.id();
+        let name = match name {
+            HeaderName::Other(bytes) => self.own(bytes),
+            _ => Loc::Canonical,
+        };
+        let value = self.own(sanitize(value));
+        Entry { id, name, value }
     }
 
     /// Appends a header line. CR and LF in `value` are replaced by SP so a
     /// value cannot inject header lines.
     pub fn push(&mut self, name: HeaderName, value: impl Into<Bytes>) {
-        self.entries.push(Headers::entry(name, value.into()));
+        let entry = self.entry(name, value.into());
+        self.entries.push(entry);
     }
 
     /// Inserts a header line before the first line of that name (at the top
     /// if there is none): how a proxy adds its Via.
     pub fn push_front(&mut self, name: HeaderName, value: impl Into<Bytes>) {
-        let entry = Headers::entry(name, value.into());
-        let query = Query::new(&entry.name);
-        let at = self.entries.iter().position(|e| self.matches(e, &query)).unwrap_or(0);
+        let entry = self.entry(name, value.into());
+        let at = self.entries.iter().position(|e| self.same_name(e, &entry)).unwrap_or(0);
         self.entries.insert(at, entry);
     }
 
@@ -157,8 +188,9 @@ impl Headers {
     pub fn remove(&mut self, name: &HeaderName) -> usize {
         let query = Query::new(name);
         let before = self.entries.len();
-        let buf = &self.buf;
-        self.entries.retain(|e| !matches(buf, e, &query));
+        let keep: Vec<bool> = self.entries.iter().map(|e| !self.matches(e, &query)).collect();
+        let mut keep = keep.into_iter();
+        self.entries.retain(|_| keep.next().unwrap_or(true));
         before - self.entries.len()
     }
 
@@ -177,18 +209,13 @@ impl Headers {
     /// Replaces every line of that name with one line, placed where the
     /// first one was (appended if there was none).
     pub fn set(&mut self, name: HeaderName, value: impl Into<Bytes>) {
-        let entry = Headers::entry(name, value.into());
-        let name = entry.name.clone();
-        let query = Query::new(&name);
-        match self.entries.iter().position(|e| self.matches(e, &query)) {
+        let entry = self.entry(name, value.into());
+        match self.entries.iter().position(|e| self.same_name(e, &entry)) {
             Some(at) => {
-                let buf = &self.buf;
-                let mut index = 0;
-                self.entries.retain(|e| {
-                    let keep = index <= at || !matches(buf, e, &query);
-                    index += 1;
-                    keep
-                });
+                let drop: Vec<bool> =
+                    self.entries.iter().enumerate().map(|(i, e)| i > at && self.same_name(e, &entry)).collect();
+                let mut drop = drop.into_iter();
+                self.entries.retain(|_| !drop.next().unwrap_or(false));
                 if let Some(slot) = self.entries.get_mut(at) {
                     *slot = entry;
                 }
@@ -197,18 +224,25 @@ impl Headers {
         }
     }
 
+    /// Whether two entries have the same header name.
+    fn same_name(&self, a: &Entry, b: &Entry) -> bool {
+        a.id == b.id && (a.id != 0 || self.name_of(a).eq_ignore_ascii_case(self.name_of(b)))
+    }
+
     /// The lines whose name is in `names`, in order, sharing this buffer.
     pub(crate) fn subset(&self, names: &[HeaderName]) -> Headers {
-        let entries = self.entries.iter().filter(|e| names.contains(&e.name)).cloned().collect();
-        Headers { buf: self.buf.clone(), entries }
+        let ids: Vec<u8> = names.iter().map(HeaderName::id).filter(|&id| id != 0).collect();
+        let entries = self.entries.iter().filter(|e| ids.contains(&e.id)).copied().collect();
+        Headers { buf: self.buf.clone(), owned: self.owned.clone(), entries }
     }
 
     /// Writes `Name: value\r\n` lines; Content-Length is written once, with
     /// `body_len`, at the place of the first Content-Length line (or last).
     pub(crate) fn write_to(&self, body_len: usize, out: &mut BytesMut) {
         let mut wrote_length = false;
+        let content_length = HeaderName::ContentLength.id();
         for e in &self.entries {
-            if e.name == HeaderName::ContentLength {
+            if e.id == content_length {
                 if !wrote_length {
                     wrote_length = true;
                     out.put_slice(self.name_of(e));
@@ -257,35 +291,14 @@ impl Headers {
     }
 }
 
-fn slice(buf: &Bytes, start: u32, len: u32) -> &[u8] {
-    let start = start as usize;
-    buf.get(start..start + len as usize).unwrap_or_default()
-}
-
-fn value_of<'s>(buf: &'s Bytes, entry: &'s Entry) -> &'s [u8] {
-    match &entry.value {
-        Text::Span { start, len } => slice(buf, *start, *len),
-        Text::Owned(bytes) => bytes,
-    }
-}
-
-/// The name as written (parsed) or canonical (added later).
-fn name_of<'s>(buf: &'s Bytes, entry: &'s Entry) -> &'s [u8] {
-    match entry.written {
-        Some((start, len)) => slice(buf, start, len),
-        None => match &entry.name {
-            HeaderName::Other(name) => name,
-            known => known.as_str().as_bytes(),
-        },
-    }
-}
-
-fn matches(buf: &Bytes, entry: &Entry, query: &Query<'_>) -> bool {
-    match query {
-        Query::Known(name) => entry.name == *name,
-        Query::Other(name) => {
-            matches!(entry.name, HeaderName::Other(_)) && name_of(buf, entry).eq_ignore_ascii_case(name)
+fn locate<'s>(buf: &'s Bytes, owned: &'s [Bytes], loc: Loc) -> &'s [u8] {
+    match loc {
+        Loc::Buf { start, len } => {
+            let start = start as usize;
+            buf.get(start..start + len as usize).unwrap_or_default()
         }
+        Loc::Owned(i) => owned.get(i as usize).map(|b| &b[..]).unwrap_or_default(),
+        Loc::Canonical => &[],
     }
 }
 
@@ -366,16 +379,12 @@ impl PartialEq for Headers {
     /// compared case-insensitively and compact forms equal to full ones.
     /// Content-Length is ignored: it is derived from the body.
     fn eq(&self, other: &Headers) -> bool {
-        let mine = self.entries.iter().filter(|e| e.name != HeaderName::ContentLength);
-        let mut theirs = other.entries.iter().filter(|e| e.name != HeaderName::ContentLength);
+        let content_length = HeaderName::ContentLength.id();
+        let mine = self.entries.iter().filter(|e| e.id != content_length);
+        let mut theirs = other.entries.iter().filter(|e| e.id != content_length);
         for a in mine {
             let Some(b) = theirs.next() else { return false };
-            let same_name = match (&a.name, &b.name) {
-                (HeaderName::Other(_), HeaderName::Other(_)) => {
-                    self.name_of(a).eq_ignore_ascii_case(other.name_of(b))
-                }
-                (x, y) => x == y,
-            };
+            let same_name = a.id == b.id && (a.id != 0 || self.name_of(a).eq_ignore_ascii_case(other.name_of(b)));
             if !same_name || self.value_of(a) != other.value_of(b) {
                 return false;
             }

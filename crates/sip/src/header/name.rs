@@ -19,28 +19,33 @@ macro_rules! header_names {
             Other(Bytes),
         }
 
+        /// Dense numbering of the known names (id = discriminant + 1).
+        #[derive(Clone, Copy)]
+        enum Known {
+            $( $variant, )*
+        }
+
+        /// Canonical spellings indexed by `id - 1`.
+        const CANONICAL: &[&str] = &[ $( $canon, )* ];
+
+        /// Lower-case spellings (full and compact) with their ids.
+        const SPELLINGS: &[(&[u8], u8)] = &[
+            $( ($lower, Known::$variant as u8 + 1), $( ($compact, Known::$variant as u8 + 1), )? )*
+        ];
+
         impl HeaderName {
-            /// The canonical spelling (for `Other`, as written).
-            pub fn as_str(&self) -> &str {
+            /// 0 for `Other`, else a dense id of the known name.
+            pub(crate) fn id(&self) -> u8 {
                 match self {
-                    $( HeaderName::$variant => $canon, )*
-                    HeaderName::Other(name) => std::str::from_utf8(name).unwrap_or("?"),
+                    $( HeaderName::$variant => Known::$variant as u8 + 1, )*
+                    HeaderName::Other(_) => 0,
                 }
             }
 
-            /// The canonical spelling, or "extension" for `Other` (for errors).
-            pub(crate) fn static_str(&self) -> &'static str {
-                match self {
-                    $( HeaderName::$variant => $canon, )*
-                    HeaderName::Other(_) => "extension",
-                }
-            }
-
-            fn from_lowercase(lower: &[u8]) -> Option<HeaderName> {
-                Some(match lower {
-                    $( $lower $(| $compact)? => HeaderName::$variant, )*
-                    _ => return None,
-                })
+            /// The known name with that id.
+            pub(crate) fn from_id(id: u8) -> Option<HeaderName> {
+                $( if id == Known::$variant as u8 + 1 { return Some(HeaderName::$variant); } )*
+                None
             }
         }
     };
@@ -183,7 +188,78 @@ header_names! {
     ReferSub = "Refer-Sub", b"refer-sub";
 }
 
+/// FNV-1a step.
+const fn fold(h: u32, c: u8) -> u32 {
+    (h ^ c as u32).wrapping_mul(0x0100_0193)
+}
+
+const FNV_OFFSET: u32 = 0x811c_9dc5;
+const TABLE_SIZE: usize = 256;
+
+/// Open-addressing table of `SPELLINGS` indexes + 1 (0 = empty), built at
+/// compile time; a lookup is one hash and usually one comparison.
+const fn build_table() -> [u8; TABLE_SIZE] {
+    let mut table = [0u8; TABLE_SIZE];
+    let mut i = 0;
+    while i < SPELLINGS.len() {
+        let name = SPELLINGS[i].0;
+        let mut h = FNV_OFFSET;
+        let mut j = 0;
+        while j < name.len() {
+            h = fold(h, name[j]);
+            j += 1;
+        }
+        let mut slot = h as usize % TABLE_SIZE;
+        while table[slot] != 0 {
+            slot = (slot + 1) % TABLE_SIZE;
+        }
+        table[slot] = (i + 1) as u8;
+        i += 1;
+    }
+    table
+}
+
+static TABLE: [u8; TABLE_SIZE] = build_table();
+
+/// The id of the known name spelled `name` (any case, compact forms).
+pub(crate) fn lookup_id(name: &[u8]) -> Option<u8> {
+    let mut lower = [0u8; 24];
+    let lower = lower.get_mut(..name.len())?;
+    let mut h = FNV_OFFSET;
+    for (l, &c) in lower.iter_mut().zip(name) {
+        *l = c.to_ascii_lowercase();
+        h = fold(h, *l);
+    }
+    let mut slot = h as usize % TABLE_SIZE;
+    loop {
+        let index = TABLE[slot];
+        let (spelling, id) = SPELLINGS.get(usize::from(index).checked_sub(1)?)?;
+        if *spelling == &*lower {
+            return Some(*id);
+        }
+        slot = (slot + 1) % TABLE_SIZE;
+    }
+}
+
+/// The canonical spelling of a known id.
+pub(crate) fn canonical(id: u8) -> &'static str {
+    usize::from(id).checked_sub(1).and_then(|i| CANONICAL.get(i)).copied().unwrap_or("extension")
+}
+
 impl HeaderName {
+    /// The canonical spelling (for `Other`, as written).
+    pub fn as_str(&self) -> &str {
+        match self {
+            HeaderName::Other(name) => std::str::from_utf8(name).unwrap_or("?"),
+            known => canonical(known.id()),
+        }
+    }
+
+    /// The canonical spelling, or "extension" for `Other` (for errors).
+    pub(crate) fn static_str(&self) -> &'static str {
+        canonical(self.id())
+    }
+
     /// Maps a name as written (any case, compact forms) to a `HeaderName`.
     pub fn from_bytes(name: &[u8]) -> HeaderName {
         HeaderName::lookup(name).unwrap_or_else(|| HeaderName::Other(Bytes::copy_from_slice(name)))
@@ -191,12 +267,7 @@ impl HeaderName {
 
     /// The known name spelled `name` (any case, compact forms), if any.
     pub(crate) fn lookup(name: &[u8]) -> Option<HeaderName> {
-        let mut lower = [0u8; 24];
-        let lower = lower.get_mut(..name.len())?;
-        for (l, &c) in lower.iter_mut().zip(name) {
-            *l = c.to_ascii_lowercase();
-        }
-        HeaderName::from_lowercase(lower)
+        lookup_id(name).and_then(HeaderName::from_id)
     }
 
     /// A known name unchanged; `Other` mapped to the known name it spells,
@@ -219,7 +290,7 @@ impl PartialEq for HeaderName {
     fn eq(&self, other: &HeaderName) -> bool {
         match (self, other) {
             (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),
-            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+            (a, b) => a.id() == b.id(),
         }
     }
 }
@@ -266,6 +337,20 @@ mod tests {
         assert_eq!(HeaderName::from_bytes(b"k"), HeaderName::Supported);
         assert_eq!(HeaderName::CallId.as_str(), "Call-ID");
         assert_eq!(HeaderName::WwwAuthenticate.as_str(), "WWW-Authenticate");
+    }
+
+    #[test]
+    fn every_spelling_is_found() {
+        for (spelling, id) in SPELLINGS {
+            assert_eq!(lookup_id(spelling), Some(*id), "{}", String::from_utf8_lossy(spelling));
+            let upper = spelling.to_ascii_uppercase();
+            assert_eq!(lookup_id(&upper), Some(*id));
+            assert_eq!(HeaderName::from_id(*id).map(|n| n.id()), Some(*id));
+        }
+        assert_eq!(lookup_id(b"x-unknown"), None);
+        assert_eq!(lookup_id(b""), None);
+        assert_eq!(lookup_id(b"a-name-longer-than-the-buffer"), None);
+        assert_eq!(canonical(0), "extension");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::map::Headers;
 use super::name::HeaderName;
 use crate::error::{HeaderError, UriError};
 use crate::params::Params;
-use crate::text::{is_token, parse_delta_seconds, quoted_end, trim};
+use crate::text::{is_token, parse_delta_seconds, quoted_end, trim, trim_start};
 use crate::uri::UriRef;
 
 /// An address with its header parameters, borrowing the message text.
@@ -99,7 +99,7 @@ pub(crate) fn parse_name_addr(s: &str) -> Result<NameAddr<'_>, NameAddrError> {
     }
     let (display_name, uri, rest) = if b[0] == b'"' {
         let end = quoted_end(b).ok_or(Syntax("unterminated quoted display name"))?;
-        let after = s[end..].trim_start_matches([' ', '\t']);
+        let after = trim_start(&s[end..]);
         let lt = s.len() - after.len();
         if !after.starts_with('<') {
             return Err(Syntax("expected <URI> after the display name"));

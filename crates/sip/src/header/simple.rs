@@ -11,7 +11,7 @@ use super::name::HeaderName;
 use crate::error::HeaderError;
 use crate::method::Method;
 use crate::params::Params;
-use crate::text::{comment_end, is_token, is_token_byte, parse_delta_seconds, parse_u32, trim};
+use crate::text::{self, comment_end, is_token, is_token_byte, parse_delta_seconds, parse_u32, trim};
 
 /// The CSeq header: sequence number and method.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -96,13 +96,9 @@ pub(crate) fn check_call_id(s: &str) -> Result<(), &'static str> {
     if s.is_empty() {
         return Err("empty");
     }
-    let word_char = |b: u8| {
-        is_token_byte(b)
-            || matches!(b, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}')
-    };
     let mut parts = s.splitn(2, '@');
     for part in parts.by_ref() {
-        if part.is_empty() || !part.bytes().all(word_char) {
+        if part.is_empty() || !text::all(part.as_bytes(), text::WORD) {
             return Err("not word[@word]");
         }
     }

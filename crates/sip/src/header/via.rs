@@ -8,7 +8,7 @@ use super::name::HeaderName;
 use crate::error::HeaderError;
 use crate::host::{parse_host, Host};
 use crate::params::Params;
-use crate::text::{is_token_byte, is_wsp, trim};
+use crate::text::{is_token_byte, is_wsp, trim, trim_start};
 use crate::uri::parse_port;
 
 /// One Via value: `SIP/2.0/<transport> <host>[:<port>];params`.
@@ -86,7 +86,7 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
     if trim(version) != "2.0" {
         return Err("protocol version is not 2.0");
     }
-    let rest = rest.trim_start_matches([' ', '\t']);
+    let rest = trim_start(rest);
     let transport_len = rest.bytes().position(|b| !is_token_byte(b)).unwrap_or(rest.len());
     if transport_len == 0 {
         return Err("missing transport");
@@ -96,7 +96,7 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
     if !rest.bytes().next().is_some_and(is_wsp) {
         return Err("missing sent-by");
     }
-    let rest = rest.trim_start_matches([' ', '\t']);
+    let rest = trim_start(rest);
     let (sent_by, params) = match rest.find(';') {
         Some(semi) => (trim(&rest[..semi]), Params::parse_header(&rest[semi + 1..])?),
         None => (trim(rest), Params::default()),

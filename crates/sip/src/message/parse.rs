@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use super::{Message, Request, Response};
 use crate::error::{HeaderError, ParseError};
-use crate::header::map::{Entry, Headers, Text};
-use crate::header::name::HeaderName;
+use crate::header::map::{Entry, Headers, Loc};
+use crate::header::name::{lookup_id, HeaderName};
 use crate::header::simple::{parse_content_length, parse_cseq_parts, parse_max_forwards};
 use crate::limits::Limits;
 use crate::method::Method;
@@ -38,21 +38,39 @@ enum StartLine {
 pub(crate) struct Head {
     start: StartLine,
     entries: Vec<Entry>,
+    /// Unfolded values of folded header lines.
+    owned: Vec<Bytes>,
     /// Offset of the first body byte.
     pub(crate) body_start: usize,
     pub(crate) content_length: Option<usize>,
 }
 
-/// Header lines that may appear once, tracked as bits.
-fn singleton_bit(name: &HeaderName) -> Option<(u32, &'static str)> {
-    Some(match name {
-        HeaderName::From => (1, "From"),
-        HeaderName::To => (2, "To"),
-        HeaderName::CallId => (4, "Call-ID"),
-        HeaderName::CSeq => (8, "CSeq"),
-        HeaderName::MaxForwards => (16, "Max-Forwards"),
-        _ => return None,
-    })
+/// Ids of the headers the parser looks at.
+struct Ids {
+    via: u8,
+    content_length: u8,
+    cseq: u8,
+    max_forwards: u8,
+    /// Headers that may appear once, with their bit in `seen`.
+    singletons: [(u8, u32, &'static str); 5],
+}
+
+impl Ids {
+    fn new() -> Ids {
+        Ids {
+            via: HeaderName::Via.id(),
+            content_length: HeaderName::ContentLength.id(),
+            cseq: HeaderName::CSeq.id(),
+            max_forwards: HeaderName::MaxForwards.id(),
+            singletons: [
+                (HeaderName::From.id(), 1, "From"),
+                (HeaderName::To.id(), 2, "To"),
+                (HeaderName::CallId.id(), 4, "Call-ID"),
+                (HeaderName::CSeq.id(), 8, "CSeq"),
+                (HeaderName::MaxForwards.id(), 16, "Max-Forwards"),
+            ],
+        }
+    }
 }
 
 /// Parses the start line and headers of `buf`, which holds a whole
@@ -67,7 +85,9 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
     let start = parse_start_line(buf, pos..line_end, limits)?;
     pos = next;
 
-    let mut entries = Vec::with_capacity(20);
+    let ids = Ids::new();
+    let mut entries = Vec::with_capacity(24);
+    let mut owned = Vec::new();
     let mut seen = 0u32;
     let mut vias = 0usize;
     let mut content_length = None;
@@ -119,46 +139,38 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
         while value_end > i && is_wsp(buf[value_end - 1]) {
             value_end -= 1;
         }
-        let name = HeaderName::lookup(&buf[pos..name_end]);
-        let value = if folded {
-            Text::Owned(unfold(&buf[i..value_end]))
+        let id = lookup_id(&buf[pos..name_end]).unwrap_or(0);
+        let (value, value_bytes): (Loc, &[u8]) = if folded {
+            let unfolded = unfold(&buf[i..value_end]);
+            owned.push(unfolded);
+            let bytes = owned.last().map(|b: &Bytes| &b[..]).unwrap_or_default();
+            (Loc::Owned((owned.len() - 1) as u32), bytes)
         } else {
-            Text::Span { start: i as u32, len: (value_end - i) as u32 }
+            (Loc::Buf { start: i as u32, len: (value_end - i) as u32 }, &buf[i..value_end])
         };
-        let value_bytes: &[u8] = match &value {
-            Text::Span { .. } => &buf[i..value_end],
-            Text::Owned(b) => b,
-        };
-        match &name {
-            Some(HeaderName::Via) => {
-                vias += count_list_items(value_bytes);
-                if vias > limits.max_vias {
-                    return Err(ParseError::TooManyVias { limit: limits.max_vias });
-                }
+        if id == ids.via {
+            vias += count_list_items(value_bytes);
+            if vias > limits.max_vias {
+                return Err(ParseError::TooManyVias { limit: limits.max_vias });
             }
-            Some(HeaderName::ContentLength) => {
-                let n = parse_content_length(value_bytes)
-                    .map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
-                if content_length.is_some_and(|prev| prev != n) {
-                    return Err(ParseError::DuplicateHeader("Content-Length"));
-                }
-                content_length = Some(n);
+        } else if id == ids.content_length {
+            let n = parse_content_length(value_bytes).map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
+            if content_length.is_some_and(|prev| prev != n) {
+                return Err(ParseError::DuplicateHeader("Content-Length"));
             }
-            Some(HeaderName::CSeq) => cseq = Some(entries.len()),
-            Some(HeaderName::MaxForwards) => max_forwards = Some(entries.len()),
-            _ => {}
+            content_length = Some(n);
+        } else if id == ids.cseq {
+            cseq = Some(entries.len());
+        } else if id == ids.max_forwards {
+            max_forwards = Some(entries.len());
         }
-        if let Some((bit, label)) = name.as_ref().and_then(singleton_bit) {
+        if let Some(&(_, bit, label)) = ids.singletons.iter().find(|(sid, _, _)| *sid == id) {
             if seen & bit != 0 {
                 return Err(ParseError::DuplicateHeader(label));
             }
             seen |= bit;
         }
-        let (name, written) = match name {
-            Some(n) => (n, Some((pos as u32, (name_end - pos) as u32))),
-            None => (HeaderName::Other(Bytes::new()), Some((pos as u32, (name_end - pos) as u32))),
-        };
-        entries.push(Entry { name, written, value });
+        entries.push(Entry { id, name: Loc::Buf { start: pos as u32, len: (name_end - pos) as u32 }, value });
         pos = next;
     };
 
@@ -175,10 +187,10 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
         return Err(ParseError::MissingHeader("Via"));
     }
     let text_of = |index: usize, label: &'static str| -> Result<&str, HeaderError> {
-        let bytes = match entries.get(index).map(|e| &e.value) {
-            Some(Text::Span { start, len }) => &buf[*start as usize..(*start + *len) as usize],
-            Some(Text::Owned(b)) => &b[..],
-            None => &[],
+        let bytes = match entries.get(index).map(|e| e.value) {
+            Some(Loc::Buf { start, len }) => &buf[start as usize..(start + len) as usize],
+            Some(Loc::Owned(i)) => owned.get(i as usize).map(|b| &b[..]).unwrap_or_default(),
+            _ => &[],
         };
         std::str::from_utf8(bytes).map_err(|_| HeaderError::invalid(label, "not valid UTF-8"))
     };
@@ -197,7 +209,7 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
     if framing == Framing::Stream && content_length.is_none() {
         return Err(ParseError::MissingContentLength);
     }
-    Ok(Head { start, entries, body_start, content_length })
+    Ok(Head { start, entries, owned, body_start, content_length })
 }
 
 /// The line starting at `pos`: (end of content without CR/LF, start of
@@ -332,12 +344,12 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
         StartLine::Request { method, method_span, uri, uri_parts } => {
             let method = method.unwrap_or_else(|| Method::Extension(buf.slice(method_span)));
             let uri = Uri::from_parts(buf.slice(uri), uri_parts);
-            let headers = Headers::from_parsed(buf, head.entries);
+            let headers = Headers::from_parsed(buf, head.owned, head.entries);
             Message::Request(Request { method, uri, headers, body })
         }
         StartLine::Response { status, reason } => {
             let reason = buf.slice(reason);
-            let headers = Headers::from_parsed(buf, head.entries);
+            let headers = Headers::from_parsed(buf, head.owned, head.entries);
             Message::Response(Response { status: StatusCode(status), reason, headers, body })
         }
     }
