@@ -62,20 +62,30 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
     if b.is_empty() || b.len() > 255 {
         return None;
     }
-    if b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+    // One pass: labels of LABEL characters separated by dots, each starting
+    // and ending with an alphanumeric; a trailing dot is allowed.
+    let mut label_start = 0;
+    let mut numeric = true;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'.' {
+            if i == label_start || !b[i - 1].is_ascii_alphanumeric() {
+                return None;
+            }
+            label_start = i + 1;
+        } else if !text::is(c, text::LABEL) || (i == label_start && !c.is_ascii_alphanumeric()) {
+            return None;
+        } else {
+            numeric &= c.is_ascii_digit();
+        }
+    }
+    let ends_well = label_start < b.len() && b[b.len() - 1].is_ascii_alphanumeric() || label_start == b.len() && b.len() > 1;
+    if !ends_well {
+        return None;
+    }
+    if numeric {
         // All-numeric labels: this must be an IPv4address (a toplabel starts
         // with a letter, RFC 3261 §25.1).
         return s.parse().ok().map(Host::Ipv4);
-    }
-    let name = s.strip_suffix('.').unwrap_or(s);
-    for label in name.split('.') {
-        let lb = label.as_bytes();
-        let (Some(&first), Some(&last)) = (lb.first(), lb.last()) else {
-            return None;
-        };
-        if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() || !text::all(lb, text::LABEL) {
-            return None;
-        }
     }
     Some(Host::Name(s))
 }

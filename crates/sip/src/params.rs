@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::text::{self, is_token, trim, unquote, Split};
+use crate::text::{self, is_wsp, quoted_end, trim, unquote};
 
 /// A validated parameter list, borrowing the message text. Names compare
 /// case-insensitively; values of quoted-strings are returned without the
@@ -19,23 +19,48 @@ impl<'a> Params<'a> {
     /// `token [ = (token / host / quoted-string) ]`.
     pub(crate) fn parse_header(raw: &'a str) -> Result<Params<'a>, &'static str> {
         let raw = trim(raw);
-        for item in Split::new(raw, b';') {
-            let item = trim(item?);
-            let (name, value) = split_param(item);
-            if !is_token(name) {
+        let b = raw.as_bytes();
+        let skip_wsp = |mut i: usize| {
+            while i < b.len() && is_wsp(b[i]) {
+                i += 1;
+            }
+            i
+        };
+        let mut i = 0;
+        loop {
+            i = skip_wsp(i);
+            let name_start = i;
+            while i < b.len() && text::is(b[i], text::TOKEN) {
+                i += 1;
+            }
+            if i == name_start {
                 return Err("malformed parameter name");
             }
-            if let Some(v) = value {
-                if v.starts_with('"') {
-                    if unquote(v).is_none() {
-                        return Err("malformed quoted parameter value");
+            i = skip_wsp(i);
+            let mut had_value = false;
+            if b.get(i) == Some(&b'=') {
+                had_value = true;
+                i = skip_wsp(i + 1);
+                if b.get(i) == Some(&b'"') {
+                    i += quoted_end(&b[i..]).ok_or("unterminated quoted string")?;
+                } else {
+                    let value_start = i;
+                    while i < b.len() && text::is(b[i], text::GEN_VALUE) {
+                        i += 1;
                     }
-                } else if v.is_empty() || !text::all(v.as_bytes(), text::GEN_VALUE) {
-                    return Err("malformed parameter value");
+                    if i == value_start {
+                        return Err("malformed parameter value");
+                    }
                 }
+                i = skip_wsp(i);
+            }
+            match b.get(i) {
+                None => return Ok(Params { raw }),
+                Some(b';') => i += 1,
+                Some(_) if had_value => return Err("malformed parameter value"),
+                Some(_) => return Err("malformed parameter name"),
             }
         }
-        Ok(Params { raw })
     }
 
     /// Wraps URI parameter text already validated by the URI parser.
@@ -75,24 +100,67 @@ impl<'a> Params<'a> {
     }
 
     /// Like `iter` but quoted values keep their quotes.
-    pub(crate) fn iter_raw(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
-        let raw = self.raw;
-        let items = if raw.is_empty() { None } else { Some(Split::new(raw, b';')) };
-        items.into_iter().flatten().filter_map(|item| Some(split_param(trim(item.ok()?))))
+    pub(crate) fn iter_raw(&self) -> RawParams<'a> {
+        RawParams { s: self.raw, i: 0 }
+    }
+}
+
+/// Scans validated parameter text: `name [= value]` separated by `;`,
+/// values possibly quoted, LWS around the separators.
+pub(crate) struct RawParams<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Iterator for RawParams<'a> {
+    type Item = (&'a str, Option<&'a str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.s.as_bytes();
+        let stop = |c: u8| c == b';' || c == b'=' || is_wsp(c);
+        let mut i = self.i;
+        while i < b.len() && (is_wsp(b[i]) || b[i] == b';') {
+            i += 1;
+        }
+        if i >= b.len() {
+            self.i = i;
+            return None;
+        }
+        let name_start = i;
+        while i < b.len() && !stop(b[i]) {
+            i += 1;
+        }
+        let name = self.s.get(name_start..i)?;
+        while i < b.len() && is_wsp(b[i]) {
+            i += 1;
+        }
+        let mut value = None;
+        if b.get(i) == Some(&b'=') {
+            i += 1;
+            while i < b.len() && is_wsp(b[i]) {
+                i += 1;
+            }
+            let value_start = i;
+            if b.get(i) == Some(&b'"') {
+                i += quoted_end(&b[i..]).unwrap_or(b.len() - i);
+            } else {
+                while i < b.len() && b[i] != b';' && !is_wsp(b[i]) {
+                    i += 1;
+                }
+            }
+            value = Some(self.s.get(value_start..i)?);
+        }
+        while i < b.len() && b[i] != b';' {
+            i += 1;
+        }
+        self.i = i;
+        Some((name, value))
     }
 }
 
 impl fmt::Debug for Params<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-/// `name[=value]`, trimmed of LWS around `=`.
-fn split_param(item: &str) -> (&str, Option<&str>) {
-    match item.find('=') {
-        Some(eq) => (trim(&item[..eq]), Some(trim(&item[eq + 1..]))),
-        None => (item, None),
     }
 }
 

@@ -636,19 +636,35 @@ impl CharError {
     }
 }
 
+/// `pname [ "=" pvalue ] *( ";" pname [ "=" pvalue ] )`, both 1*paramchar.
 fn check_params(b: &[u8]) -> Result<(), UriError> {
-    for param in b.split(|&c| c == b';') {
-        let (name, value) = match memchr::memchr(b'=', param) {
-            Some(eq) => (&param[..eq], Some(&param[eq + 1..])),
-            None => (param, None),
-        };
-        if name.is_empty() || value.is_some_and(<[u8]>::is_empty) {
+    let mut i = 0;
+    let mut run = 0;
+    let mut in_value = false;
+    while i < b.len() {
+        let c = b[i];
+        if c == b';' || (c == b'=' && !in_value) {
+            if run == 0 {
+                return Err(UriError::BadParameter);
+            }
+            in_value = c == b'=';
+            run = 0;
+            i += 1;
+        } else if c == b'%' {
+            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+                return Err(UriError::BadEscape);
+            }
+            run += 1;
+            i += 3;
+        } else if text::is(c, text::PARAM) {
+            run += 1;
+            i += 1;
+        } else {
             return Err(UriError::BadParameter);
         }
-        check_chars(name, text::PARAM).map_err(|e| e.or(UriError::BadParameter))?;
-        if let Some(v) = value {
-            check_chars(v, text::PARAM).map_err(|e| e.or(UriError::BadParameter))?;
-        }
+    }
+    if run == 0 {
+        return Err(UriError::BadParameter);
     }
     Ok(())
 }

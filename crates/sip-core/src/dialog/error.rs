@@ -64,10 +64,6 @@ pub enum DialogError {
     /// automatically on 2xx retransmissions.
     #[error("the 2xx has already been acknowledged")]
     AlreadyAcknowledged,
-    /// CANCEL is only possible after a provisional and before a final
-    /// response to the INVITE (RFC 3261 §9.1).
-    #[error("the INVITE cannot be cancelled in its current state")]
-    NotCancellable,
     /// The local CSeq would pass 2^31 - 1 (RFC 3261 §8.1.1.5).
     #[error("local CSeq exhausted")]
     CSeqExhausted,

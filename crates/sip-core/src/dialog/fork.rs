@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sip::{HeaderName, Method, Request, Response, StatusCode};
+use sip::{Method, Request, Response, StatusCode};
 
 use super::{
     unknown_dialog_response, wire, Dialog, DialogConfig, DialogError, DialogEvent, DialogId,
@@ -74,7 +74,8 @@ pub enum UacInviteEvent {
 /// and [`handle_request`](UacInvite::handle_request). Drain like a
 /// [`Dialog`]: [`poll_transmit`](UacInvite::poll_transmit) until `None`,
 /// then [`poll_event`](UacInvite::poll_event) until `None`, then
-/// [`poll_timeout`](UacInvite::poll_timeout). Once the forking window is
+/// [`poll_timeout`](UacInvite::poll_timeout). CANCEL is the transaction
+/// layer's business (its `build_cancel`). Once the forking window is
 /// over ([`UacInviteState::Completed`]) the confirmed dialog can be taken
 /// out with [`into_dialog`](UacInvite::into_dialog), or kept inside.
 #[derive(Debug, Clone)]
@@ -176,42 +177,6 @@ impl UacInvite {
             .as_mut()
             .ok_or(DialogError::NothingToAcknowledge)?
             .ack(body)
-    }
-
-    /// Builds the CANCEL for the INVITE (RFC 3261 §9.1): same Request-URI,
-    /// Call-ID, To, From, CSeq number, top Via and Route. Only once a
-    /// provisional response arrived and before any final one.
-    pub fn cancel(&self) -> Result<Request, DialogError> {
-        if self.state != UacInviteState::Proceeding {
-            return Err(DialogError::NotCancellable);
-        }
-        let copied = [
-            HeaderName::Via,
-            HeaderName::Route,
-            HeaderName::To,
-            HeaderName::From,
-            HeaderName::CallId,
-        ];
-        let mut headers: Vec<(HeaderName, String)> = Vec::new();
-        for name in copied {
-            let values: Vec<&[u8]> = match name {
-                // Only the top Via: the CANCEL is hop-by-hop with the INVITE.
-                HeaderName::Via => self.invite.headers.get(&name).into_iter().collect(),
-                _ => self.invite.headers.get_all(&name).collect(),
-            };
-            for value in values {
-                headers.push((name.clone(), String::from_utf8_lossy(value).into_owned()));
-            }
-            if name == HeaderName::Via {
-                headers.push((HeaderName::MaxForwards, "70".to_owned()));
-            }
-        }
-        headers.push((HeaderName::CSeq, format!("{} CANCEL", self.cseq)));
-        Ok(wire::new_request(
-            Method::Cancel,
-            self.invite.uri.clone(),
-            headers,
-        ))
     }
 
     /// Processes a response: to the INVITE (forking logic) or to a request

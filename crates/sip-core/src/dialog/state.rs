@@ -158,6 +158,37 @@ pub(super) struct Retransmit2xx {
 ///
 /// Transmits come first because an event (e.g. `AckTimeout`) may lead the
 /// TU to send more; the timeout comes last because draining does not move it.
+///
+/// ```no_run
+/// use std::time::Instant;
+/// use sip_core::{Dialog, DialogConfig, DialogEvent, DialogTransmit};
+/// # fn received_invite() -> sip::Request { unimplemented!() }
+/// # fn our_200_with_to_tag() -> sip::Response { unimplemented!() }
+/// # fn to_transport<M>(_: M) {}
+/// # fn in_client_transaction(_: sip::Request) {}
+/// # fn wait_until(_: Option<Instant>) -> Instant { unimplemented!() }
+/// let ok = our_200_with_to_tag(); // sent once through the server transaction
+/// let mut dialog =
+///     Dialog::new_uas(&received_invite(), &ok, DialogConfig::default(), Instant::now())?;
+/// loop {
+///     while let Some(transmit) = dialog.poll_transmit() {
+///         match transmit {
+///             DialogTransmit::Response(retransmitted_2xx) => to_transport(retransmitted_2xx),
+///             DialogTransmit::Ack(ack) => to_transport(ack),
+///             DialogTransmit::Request(request) => in_client_transaction(request),
+///         }
+///     }
+///     while let Some(event) = dialog.poll_event() {
+///         if let DialogEvent::AckTimeout { bye } = event {
+///             in_client_transaction(*bye);
+///         }
+///     }
+///     // Messages for this dialog go to handle_request / handle_response meanwhile.
+///     let now = wait_until(dialog.poll_timeout());
+///     dialog.handle_timeout(now);
+/// }
+/// # Ok::<(), sip_core::DialogError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Dialog {
     pub(super) id: DialogId,
@@ -391,7 +422,8 @@ impl Dialog {
         &self.remote_target
     }
 
-    /// The proxies our requests traverse, in Route header order.
+    /// The proxies our requests traverse, in Route header order (URIs only:
+    /// header parameters of Record-Route entries are not kept).
     pub fn route_set(&self) -> &[Uri] {
         &self.route_set
     }

@@ -37,7 +37,7 @@ enum State {
     },
     Proceeding,
     Completed {
-        ack: Request,
+        ack: Box<Request>,
         timer_d: Instant,
     },
     Accepted {
@@ -159,7 +159,7 @@ impl ClientInviteTransaction {
                     Some(Ok(ack)) => {
                         self.out.transmit(ack.clone());
                         self.state = State::Completed {
-                            ack,
+                            ack: Box::new(ack),
                             timer_d: now + self.config.timer_d(self.reliable),
                         };
                     }
@@ -171,8 +171,7 @@ impl ClientInviteTransaction {
             }
             State::Completed { ack, .. } => {
                 if status.is_final() && !status.is_success() {
-                    let ack = ack.clone();
-                    self.out.transmit(ack);
+                    self.out.transmit((**ack).clone());
                     self.out.event(TransactionEvent::RetransmissionAbsorbed);
                 }
             }

@@ -48,7 +48,9 @@ pub enum LayerEvent {
     },
 }
 
+/// The four machines of RFC 3261 §17, named as the RFC names them.
 #[derive(Debug)]
+#[allow(clippy::enum_variant_names)]
 enum Transaction {
     ClientInvite(ClientInviteTransaction),
     ClientNonInvite(ClientNonInviteTransaction),
@@ -93,6 +95,46 @@ struct Entry {
 ///
 /// Terminated transactions are removed after their
 /// [`TransactionEvent::Terminated`] is queued.
+///
+/// A driver's loop (the socket and the clock belong to the driver):
+///
+/// ```no_run
+/// use std::time::Instant;
+///
+/// use sip::Message;
+/// use sip_core::{LayerEvent, TimerConfig, TransactionKey, TransactionLayer};
+///
+/// # fn receive() -> Option<(Message, bool)> { None }
+/// # fn send(_key: &TransactionKey, _bytes: bytes::Bytes) {}
+/// # fn sleep_until(_at: Option<Instant>) {}
+/// let mut layer = TransactionLayer::new(TimerConfig::default());
+/// loop {
+///     let now = Instant::now();
+///     if let Some((message, reliable)) = receive() {
+///         let handled = match message {
+///             Message::Request(request) => layer.handle_request(request, reliable, now),
+///             Message::Response(response) => layer.handle_response(response, now),
+///         };
+///         if handled.is_err() {
+///             continue; // unmatchable: drop it (or answer 400 statelessly)
+///         }
+///     }
+///     layer.handle_timeout(now);
+///     while let Some(transmit) = layer.poll_transmit() {
+///         send(&transmit.key, transmit.message.to_bytes());
+///     }
+///     while let Some(event) = layer.poll_event() {
+///         match event {
+///             LayerEvent::Request { key, request } => { /* the TU answers: layer.send_response(&key, ..) */ }
+///             LayerEvent::Ack(ack) => { /* to the dialog */ }
+///             LayerEvent::StrayResponse(response) => { /* to the dialog, or drop */ }
+///             LayerEvent::Transaction { key, event } => { /* responses, timeouts, ... */ }
+///             _ => {}
+///         }
+///     }
+///     sleep_until(layer.poll_timeout());
+/// }
+/// ```
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: TimerConfig,

@@ -17,6 +17,8 @@ mod server_non_invite;
 mod timers;
 
 #[cfg(test)]
+mod random_inputs;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod testing;

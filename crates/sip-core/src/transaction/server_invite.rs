@@ -360,6 +360,20 @@ mod tests {
     }
 
     #[test]
+    fn automatic_100_echoes_the_timestamp() {
+        let t0 = Instant::now();
+        let mut request = invite(BRANCH);
+        request.headers.push(HeaderName::Timestamp, "54.8");
+        let mut txn =
+            ServerInviteTransaction::new(request, false, TimerConfig::default(), t0).unwrap();
+        let out = txn.run_until(t0, t0 + ms(200));
+        let Output::Sent(trying) = &out[0].1 else {
+            panic!("expected the 100")
+        };
+        assert_eq!(values(trying, HeaderName::Timestamp), ["54.8"]);
+    }
+
+    #[test]
     fn no_automatic_100_when_the_tu_answers_in_time() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);

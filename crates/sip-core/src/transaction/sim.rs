@@ -189,6 +189,8 @@ impl Pair {
             Message::Request(r) => r.method.as_str().to_owned(),
             Message::Response(r) => r.status.0.to_string(),
         };
+        // Every packet goes through the wire format and back.
+        let message = Message::parse(message.to_bytes()).unwrap();
         let delivered = !(self.loss)(direction, &what);
         self.wire.push(Packet {
             at: self.elapsed(),

@@ -82,6 +82,7 @@ pub(crate) trait Machine {
     fn handle_timeout(&mut self, now: Instant);
     fn poll_transmit(&mut self) -> Option<Transmit>;
     fn poll_event(&mut self) -> Option<TransactionEvent>;
+    fn handle_transport_error(&mut self, now: Instant);
 
     /// Drains transmits then events, stamping them with `now - t0`.
     fn drain(&mut self, t0: Instant, now: Instant) -> Vec<(Duration, Output)> {
@@ -120,6 +121,9 @@ macro_rules! impl_machine {
             }
             fn poll_event(&mut self) -> Option<TransactionEvent> {
                 <$ty>::poll_event(self)
+            }
+            fn handle_transport_error(&mut self, now: Instant) {
+                <$ty>::handle_transport_error(self, now)
             }
         }
     )*};

@@ -188,28 +188,23 @@ header_names! {
     ReferSub = "Refer-Sub", b"refer-sub";
 }
 
-/// FNV-1a step.
-const fn fold(h: u32, c: u8) -> u32 {
-    (h ^ c as u32).wrapping_mul(0x0100_0193)
-}
-
-const FNV_OFFSET: u32 = 0x811c_9dc5;
 const TABLE_SIZE: usize = 256;
 
+/// Slot of a name from its length and first and last bytes (`| 0x20`
+/// lower-cases letters and keeps digits, `-` and `.`).
+const fn slot_of(len: usize, first: u8, last: u8) -> usize {
+    (len * 7 + (first | 0x20) as usize * 31 + (last | 0x20) as usize * 131) % TABLE_SIZE
+}
+
 /// Open-addressing table of `SPELLINGS` indexes + 1 (0 = empty), built at
-/// compile time; a lookup is one hash and usually one comparison.
+/// compile time; a lookup is a few integer operations and usually one
+/// comparison.
 const fn build_table() -> [u8; TABLE_SIZE] {
     let mut table = [0u8; TABLE_SIZE];
     let mut i = 0;
     while i < SPELLINGS.len() {
         let name = SPELLINGS[i].0;
-        let mut h = FNV_OFFSET;
-        let mut j = 0;
-        while j < name.len() {
-            h = fold(h, name[j]);
-            j += 1;
-        }
-        let mut slot = h as usize % TABLE_SIZE;
+        let mut slot = slot_of(name.len(), name[0], name[name.len() - 1]);
         while table[slot] != 0 {
             slot = (slot + 1) % TABLE_SIZE;
         }
@@ -222,19 +217,14 @@ const fn build_table() -> [u8; TABLE_SIZE] {
 static TABLE: [u8; TABLE_SIZE] = build_table();
 
 /// The id of the known name spelled `name` (any case, compact forms).
+#[inline]
 pub(crate) fn lookup_id(name: &[u8]) -> Option<u8> {
-    let mut lower = [0u8; 24];
-    let lower = lower.get_mut(..name.len())?;
-    let mut h = FNV_OFFSET;
-    for (l, &c) in lower.iter_mut().zip(name) {
-        *l = c.to_ascii_lowercase();
-        h = fold(h, *l);
-    }
-    let mut slot = h as usize % TABLE_SIZE;
+    let (&first, &last) = (name.first()?, name.last()?);
+    let mut slot = slot_of(name.len(), first, last);
     loop {
         let index = TABLE[slot];
         let (spelling, id) = SPELLINGS.get(usize::from(index).checked_sub(1)?)?;
-        if *spelling == &*lower {
+        if spelling.len() == name.len() && spelling.eq_ignore_ascii_case(name) {
             return Some(*id);
         }
         slot = (slot + 1) % TABLE_SIZE;

@@ -80,8 +80,9 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
         return Err(ParseError::TooLarge { size: buf.len(), limit: limits.max_message_size });
     }
     let mut pos = buf.iter().position(|&b| b != b'\r' && b != b'\n').ok_or(ParseError::Empty)?;
+    let mut lines = Lines { buf, newlines: memchr::memchr_iter(b'\n', &buf[pos..]), base: pos, limit: limits.max_line_length };
     let mut line_no = 1;
-    let (line_end, next) = line_at(buf, pos, limits, line_no)?;
+    let (line_end, next) = lines.next(pos, line_no)?;
     let start = parse_start_line(buf, pos..line_end, limits)?;
     pos = next;
 
@@ -95,7 +96,7 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
     let mut max_forwards = None;
     let body_start = loop {
         line_no += 1;
-        let (mut end, mut next) = line_at(buf, pos, limits, line_no)?;
+        let (mut end, mut next) = lines.next(pos, line_no)?;
         if end == pos {
             break next;
         }
@@ -107,7 +108,7 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
         while next < buf.len() && is_wsp(buf[next]) {
             folded = true;
             line_no += 1;
-            let (e, n) = line_at(buf, next, limits, line_no)?;
+            let (e, n) = lines.next(next, line_no)?;
             end = e;
             next = n;
             if end - pos > limits.max_line_length {
@@ -212,23 +213,31 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
     Ok(Head { start, entries, owned, body_start, content_length })
 }
 
-/// The line starting at `pos`: (end of content without CR/LF, start of
-/// the next line).
-fn line_at(buf: &[u8], pos: usize, limits: &Limits, line_no: usize) -> Result<(usize, usize), ParseError> {
-    let window = &buf[pos..buf.len().min(pos.saturating_add(limits.max_line_length).saturating_add(2))];
-    match memchr::memchr(b'\n', window) {
-        Some(off) => {
-            let nl = pos + off;
-            let end = if nl > pos && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
-            if end - pos > limits.max_line_length {
-                return Err(ParseError::LineTooLong { line: line_no, limit: limits.max_line_length });
+/// Successive lines of the head, found by one SIMD scan for LF.
+struct Lines<'a> {
+    buf: &'a [u8],
+    newlines: memchr::Memchr<'a>,
+    /// Offset of the scanned slice in `buf`.
+    base: usize,
+    limit: usize,
+}
+
+impl Lines<'_> {
+    /// The line starting at `pos` (which follows the previous line):
+    /// (end of its content without CR/LF, start of the next line).
+    fn next(&mut self, pos: usize, line_no: usize) -> Result<(usize, usize), ParseError> {
+        let nl = match self.newlines.next() {
+            Some(off) => self.base + off,
+            None if self.buf.len() - pos > self.limit => {
+                return Err(ParseError::LineTooLong { line: line_no, limit: self.limit });
             }
-            Ok((end, nl + 1))
+            None => return Err(ParseError::UnterminatedHeaders),
+        };
+        let end = if nl > pos && self.buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+        if end - pos > self.limit {
+            return Err(ParseError::LineTooLong { line: line_no, limit: self.limit });
         }
-        None if window.len() < buf.len() - pos => {
-            Err(ParseError::LineTooLong { line: line_no, limit: limits.max_line_length })
-        }
-        None => Err(ParseError::UnterminatedHeaders),
+        Ok((end, nl + 1))
     }
 }
 
