@@ -64,25 +64,22 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
     }
     // One pass: labels of LABEL characters separated by dots, each starting
     // and ending with an alphanumeric; a trailing dot is allowed.
-    let mut label_start = 0;
-    let mut numeric = true;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'.' {
-            if i == label_start || !b[i - 1].is_ascii_alphanumeric() {
-                return None;
-            }
-            label_start = i + 1;
-        } else if !text::is(c, text::LABEL) || (i == label_start && !c.is_ascii_alphanumeric()) {
-            return None;
+    let mut prev = b'.';
+    for &c in b {
+        let ok = if c == b'.' {
+            prev.is_ascii_alphanumeric()
         } else {
-            numeric &= c.is_ascii_digit();
+            text::is(c, text::LABEL) && (prev != b'.' || c.is_ascii_alphanumeric())
+        };
+        if !ok {
+            return None;
         }
+        prev = c;
     }
-    let ends_well = label_start < b.len() && b[b.len() - 1].is_ascii_alphanumeric() || label_start == b.len() && b.len() > 1;
-    if !ends_well {
+    if !(prev.is_ascii_alphanumeric() || prev == b'.' && b.len() > 1) {
         return None;
     }
-    if numeric {
+    if b[0].is_ascii_digit() && b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
         // All-numeric labels: this must be an IPv4address (a toplabel starts
         // with a letter, RFC 3261 §25.1).
         return s.parse().ok().map(Host::Ipv4);

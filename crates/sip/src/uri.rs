@@ -490,10 +490,10 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
     let mut pos = start;
     let mut user = None;
     let mut password = None;
-    if let Some(at) = memchr::memchr(b'@', &b[pos..]) {
+    if let Some(at) = find(&b[pos..], b'@') {
         let end = pos + at;
         let userinfo = &b[pos..end];
-        let user_end = match memchr::memchr(b':', userinfo) {
+        let user_end = match find(userinfo, b':') {
             Some(c) => {
                 check_chars(&b[pos + c + 1..end], text::PASSWORD).map_err(|e| e.or(UriError::BadPassword))?;
                 password = Some(Span::new(pos + c + 1, end));
@@ -510,7 +510,7 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
     }
     let host_start = pos;
     let host_end = if b.get(pos) == Some(&b'[') {
-        memchr::memchr(b']', &b[pos..]).map(|i| pos + i + 1).ok_or(UriError::BadHost)?
+        find(&b[pos..], b']').map(|i| pos + i + 1).ok_or(UriError::BadHost)?
     } else {
         b[pos..].iter().position(|&c| matches!(c, b':' | b';' | b'?')).map_or(len, |i| pos + i)
     };
@@ -533,8 +533,7 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
     let mut params = Span::new(pos, pos);
     if b.get(pos) == Some(&b';') {
         let params_start = pos + 1;
-        let params_end = memchr::memchr(b'?', &b[params_start..]).map_or(len, |i| params_start + i);
-        check_params(&b[params_start..params_end])?;
+        let params_end = params_start + check_params(&b[params_start..])?;
         params = Span::new(params_start, params_end);
         pos = params_end;
     }
@@ -570,7 +569,9 @@ fn parse_tel(s: &str, start: usize) -> Result<UriParts, UriError> {
     }
     let mut params = Span::new(number_end, number_end);
     if number_end < len {
-        check_params(&b[number_end + 1..])?;
+        if number_end + 1 + check_params(&b[number_end + 1..])? != len {
+            return Err(UriError::BadParameter);
+        }
         params = Span::new(number_end + 1, len);
     }
     if number.first() != Some(&b'+')
@@ -636,13 +637,23 @@ impl CharError {
     }
 }
 
-/// `pname [ "=" pvalue ] *( ";" pname [ "=" pvalue ] )`, both 1*paramchar.
-fn check_params(b: &[u8]) -> Result<(), UriError> {
+/// The first index of `c` in a short slice.
+#[inline]
+fn find(b: &[u8], c: u8) -> Option<usize> {
+    b.iter().position(|&x| x == c)
+}
+
+/// `pname [ "=" pvalue ] *( ";" pname [ "=" pvalue ] )`, both 1*paramchar,
+/// up to `?` or the end; returns the length checked.
+fn check_params(b: &[u8]) -> Result<usize, UriError> {
     let mut i = 0;
     let mut run = 0;
     let mut in_value = false;
     while i < b.len() {
         let c = b[i];
+        if c == b'?' {
+            break;
+        }
         if c == b';' || (c == b'=' && !in_value) {
             if run == 0 {
                 return Err(UriError::BadParameter);
@@ -666,7 +677,7 @@ fn check_params(b: &[u8]) -> Result<(), UriError> {
     if run == 0 {
         return Err(UriError::BadParameter);
     }
-    Ok(())
+    Ok(i)
 }
 
 fn check_headers(b: &[u8]) -> Result<(), UriError> {

@@ -1,5 +1,6 @@
 //! The INVITE client transaction: RFC 3261 §17.1.1 with the Accepted state
-//! of RFC 6026 §7.2 and §8.4.
+//! of RFC 6026 §7.2 and §8.4, and the 64*T1 wait for a final response
+//! after a CANCEL (RFC 3261 §9.1).
 
 use std::time::Instant;
 
@@ -17,7 +18,8 @@ use crate::TimerConfig;
 pub enum ClientInviteState {
     /// INVITE sent, nothing received; Timers A (UDP) and B run.
     Calling,
-    /// A provisional response arrived.
+    /// A provisional response arrived; once a CANCEL was sent, the
+    /// [`Timer::Cancel`] waits 64*T1 for the final response (§9.1).
     Proceeding,
     /// A 300-699 arrived and was acknowledged; Timer D absorbs its
     /// retransmissions.
@@ -35,7 +37,11 @@ enum State {
         timer_a: Option<Retransmit>,
         timer_b: Instant,
     },
-    Proceeding,
+    Proceeding {
+        /// Set once the CANCEL was sent: when to give up waiting for a final
+        /// response (§9.1).
+        timer_cancel: Option<Instant>,
+    },
     Completed {
         ack: Box<Request>,
         timer_d: Instant,
@@ -121,36 +127,60 @@ impl ClientInviteTransaction {
     pub fn state(&self) -> ClientInviteState {
         match self.state {
             State::Calling { .. } => ClientInviteState::Calling,
-            State::Proceeding => ClientInviteState::Proceeding,
+            State::Proceeding { .. } => ClientInviteState::Proceeding,
             State::Completed { .. } => ClientInviteState::Completed,
             State::Accepted { .. } => ClientInviteState::Accepted,
             State::Terminated => ClientInviteState::Terminated,
         }
     }
 
-    /// The CANCEL for this INVITE (§9.1); send it in a new non-INVITE client
-    /// transaction, and only in the Proceeding state.
-    pub fn build_cancel(&self) -> Result<Request, TransactionError> {
-        match self.state() {
-            ClientInviteState::Proceeding => build_cancel(&self.request),
-            state => Err(TransactionError::CancelNotAllowed {
-                state: state.name(),
-            }),
+    /// Whether a CANCEL was sent for this INVITE ([`cancel`](Self::cancel)).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            self.state,
+            State::Proceeding {
+                timer_cancel: Some(_)
+            }
+        )
+    }
+
+    /// Builds the CANCEL for this INVITE (§9.1) and starts [`Timer::Cancel`]:
+    /// if no final response arrives within 64*T1, the transaction times out
+    /// and terminates. Send the CANCEL in its own non-INVITE client
+    /// transaction. Only allowed once, in the Proceeding state: in Calling
+    /// the CANCEL must wait for a provisional response (the
+    /// [`TransactionLayer`](crate::TransactionLayer) holds it until then).
+    pub fn cancel(&mut self, now: Instant) -> Result<Request, TransactionError> {
+        let State::Proceeding { timer_cancel } = &mut self.state else {
+            return Err(TransactionError::CancelNotAllowed {
+                state: self.state().name(),
+            });
+        };
+        if timer_cancel.is_some() {
+            return Err(TransactionError::AlreadyCancelled);
         }
+        let cancel = build_cancel(&self.request)?;
+        *timer_cancel = Some(now + self.config.t1x64());
+        Ok(cancel)
     }
 
     /// A response matched to this transaction arrived (§17.1.1.2).
     pub fn handle_response(&mut self, response: Response, now: Instant) {
         let status = response.status;
         match &self.state {
-            State::Calling { .. } | State::Proceeding => {
+            State::Calling { .. } | State::Proceeding { .. } => {
                 // 300-699 is acknowledged here (§17.1.1.3); build the ACK
                 // before the response moves to the TU.
                 let ack = (status.is_final() && !status.is_success())
                     .then(|| build_ack(&self.request, &response));
                 self.out.event(TransactionEvent::Response(response));
                 match ack {
-                    None if status.is_provisional() => self.state = State::Proceeding,
+                    // A second provisional keeps a running Timer::Cancel.
+                    None if status.is_provisional() => {
+                        if let State::Calling { .. } = self.state {
+                            self.state = State::Proceeding { timer_cancel: None };
+                        }
+                    }
                     None => {
                         self.state = State::Accepted {
                             timer_m: now + self.config.t1x64(),
@@ -205,12 +235,22 @@ impl ClientInviteTransaction {
                     self.out.transmit(self.request.clone());
                 }
             }
+            State::Proceeding {
+                timer_cancel: Some(at),
+            } => {
+                if *at <= now {
+                    self.out.event(TransactionEvent::Timeout {
+                        timer: Timer::Cancel,
+                    });
+                    self.terminate();
+                }
+            }
             State::Completed { timer_d: at, .. } | State::Accepted { timer_m: at } => {
                 if *at <= now {
                     self.terminate();
                 }
             }
-            State::Proceeding | State::Terminated => {}
+            State::Proceeding { timer_cancel: None } | State::Terminated => {}
         }
     }
 
@@ -220,8 +260,9 @@ impl ClientInviteTransaction {
             State::Calling { timer_a, timer_b } => {
                 earliest([timer_a.map(|a| a.at), Some(*timer_b)])
             }
+            State::Proceeding { timer_cancel } => *timer_cancel,
             State::Completed { timer_d: at, .. } | State::Accepted { timer_m: at } => Some(*at),
-            State::Proceeding | State::Terminated => None,
+            State::Terminated => None,
         }
     }
 

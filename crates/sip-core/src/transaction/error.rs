@@ -44,10 +44,24 @@ pub enum TransactionError {
         state: &'static str,
     },
     /// A CANCEL may only be sent once a provisional response arrived and
-    /// before a final one (RFC 3261 §9.1).
+    /// before a final one (RFC 3261 §9.1); the layer holds one requested in
+    /// Calling, so it refuses only after a final response.
     #[error("cannot CANCEL an INVITE in state {state}")]
     CancelNotAllowed {
         /// The state of the client INVITE transaction.
         state: &'static str,
+    },
+    /// A CANCEL of this INVITE was already sent or is held until the first
+    /// provisional response.
+    #[error("the INVITE is already cancelled")]
+    AlreadyCancelled,
+    /// The transaction layer holds its maximum number of client
+    /// transactions
+    /// ([`TransactionLayerConfig::max_client_transactions`](crate::TransactionLayerConfig::max_client_transactions));
+    /// retry once some have ended.
+    #[error("overloaded: {limit} client transactions already running")]
+    Overloaded {
+        /// The configured limit.
+        limit: usize,
     },
 }

@@ -1,4 +1,5 @@
-//! The transaction timers of RFC 3261 table 4 and RFC 6026 §8.4 (L, M).
+//! The transaction timers of RFC 3261 table 4, RFC 6026 §8.4 (L, M) and
+//! the CANCEL wait of RFC 3261 §9.1.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,10 @@ pub enum Timer {
     L,
     /// Wait time for retransmission of 2xx to INVITE (RFC 6026), 64*T1.
     M,
+    /// Wait time for a final response after a CANCEL was sent (RFC 3261
+    /// §9.1, unnamed there), 64*T1: the INVITE is then considered cancelled
+    /// and its client transaction destroyed.
+    Cancel,
 }
 
 /// A retransmission timer (A, E or G): when it fires next and the interval

@@ -6,7 +6,7 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::name::{canonical, lookup_id, HeaderName};
+use super::name::{canonical, HeaderName};
 use crate::error::HeaderError;
 use crate::text::{trim, Split};
 
@@ -39,8 +39,8 @@ enum Query<'n> {
 impl<'n> Query<'n> {
     fn new(name: &'n HeaderName) -> Query<'n> {
         match name {
-            HeaderName::Other(n) => match lookup_id(n) {
-                Some(id) => Query::Known(id),
+            HeaderName::Other(n) => match HeaderName::lookup(n) {
+                Some(known) => Query::Known(known.id()),
                 None => Query::Other(n),
             },
             known => Query::Known(known.id()),

@@ -188,12 +188,16 @@ header_names! {
     ReferSub = "Refer-Sub", b"refer-sub";
 }
 
-const TABLE_SIZE: usize = 256;
+const TABLE_SIZE: usize = 512;
 
-/// Slot of a name from its length and first and last bytes (`| 0x20`
-/// lower-cases letters and keeps digits, `-` and `.`).
-const fn slot_of(len: usize, first: u8, last: u8) -> usize {
-    (len * 7 + (first | 0x20) as usize * 31 + (last | 0x20) as usize * 131) % TABLE_SIZE
+/// Slot of a name from its length and first, second and last bytes
+/// (`| 0x20` lower-cases letters and keeps digits and `-`).
+const fn slot_of(len: usize, first: u8, second: u8, last: u8) -> usize {
+    let h = (len as u32).wrapping_mul(0x9E37_79B1)
+        ^ ((first | 0x20) as u32).wrapping_mul(0x85EB_CA6B)
+        ^ ((second | 0x20) as u32).wrapping_mul(0xC2B2_AE35)
+        ^ ((last | 0x20) as u32).wrapping_mul(0x27D4_EB2F);
+    (h >> 23) as usize % TABLE_SIZE
 }
 
 /// Open-addressing table of `SPELLINGS` indexes + 1 (0 = empty), built at
@@ -204,7 +208,8 @@ const fn build_table() -> [u8; TABLE_SIZE] {
     let mut i = 0;
     while i < SPELLINGS.len() {
         let name = SPELLINGS[i].0;
-        let mut slot = slot_of(name.len(), name[0], name[name.len() - 1]);
+        let second = if name.len() > 1 { name[1] } else { 0 };
+        let mut slot = slot_of(name.len(), name[0], second, name[name.len() - 1]);
         while table[slot] != 0 {
             slot = (slot + 1) % TABLE_SIZE;
         }
@@ -217,18 +222,39 @@ const fn build_table() -> [u8; TABLE_SIZE] {
 static TABLE: [u8; TABLE_SIZE] = build_table();
 
 /// The id of the known name spelled `name` (any case, compact forms).
+/// `name` must consist of token characters.
 #[inline]
 pub(crate) fn lookup_id(name: &[u8]) -> Option<u8> {
     let (&first, &last) = (name.first()?, name.last()?);
-    let mut slot = slot_of(name.len(), first, last);
+    let second = name.get(1).copied().unwrap_or(0);
+    let mut slot = slot_of(name.len(), first, second, last);
     loop {
         let index = TABLE[slot];
         let (spelling, id) = SPELLINGS.get(usize::from(index).checked_sub(1)?)?;
-        if spelling.len() == name.len() && spelling.eq_ignore_ascii_case(name) {
+        if spelling.len() == name.len() && eq_lowercase(name, spelling) {
             return Some(*id);
         }
         slot = (slot + 1) % TABLE_SIZE;
     }
+}
+
+/// `name` equals the lower-case, letters-digits-dashes `lower` ignoring
+/// ASCII case (`| 0x20` maps only A-Z onto a-z among such bytes).
+#[inline]
+fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let mut a = name.chunks_exact(8);
+    let mut b = lower.chunks_exact(8);
+    for (x, y) in (&mut a).zip(&mut b) {
+        let mut xw = [0u8; 8];
+        let mut yw = [0u8; 8];
+        xw.copy_from_slice(x);
+        yw.copy_from_slice(y);
+        if u64::from_le_bytes(xw) | CASE != u64::from_le_bytes(yw) {
+            return false;
+        }
+    }
+    a.remainder().iter().zip(b.remainder()).all(|(&x, &y)| x | 0x20 == y)
 }
 
 /// The canonical spelling of a known id.
@@ -257,6 +283,9 @@ impl HeaderName {
 
     /// The known name spelled `name` (any case, compact forms), if any.
     pub(crate) fn lookup(name: &[u8]) -> Option<HeaderName> {
+        if !crate::text::all(name, crate::text::TOKEN) {
+            return None;
+        }
         lookup_id(name).and_then(HeaderName::from_id)
     }
 
@@ -341,6 +370,11 @@ mod tests {
         assert_eq!(lookup_id(b""), None);
         assert_eq!(lookup_id(b"a-name-longer-than-the-buffer"), None);
         assert_eq!(canonical(0), "extension");
+        // Bytes that become a spelling's bytes under `| 0x20` but are not
+        // its upper case must not match.
+        assert!(matches!(HeaderName::from_bytes(b"call\rid"), HeaderName::Other(_)));
+        assert_eq!(lookup_id(b"VIA"), Some(HeaderName::Via.id()));
+        assert_eq!(lookup_id(b"Via_"), None);
     }
 
     #[test]
