@@ -20,6 +20,6 @@ pub use transaction::{
     build_ack, build_cancel, is_rfc3261_branch, ClientInviteState, ClientInviteTransaction,
     ClientNonInviteState, ClientNonInviteTransaction, LayerEvent, Role, ServerInviteState,
     ServerInviteTransaction, ServerNonInviteState, ServerNonInviteTransaction, Timer,
-    TransactionError, TransactionEvent, TransactionKey, TransactionLayer, Transmit, MAGIC_COOKIE,
-    TRYING_DELAY,
+    TransactionError, TransactionEvent, TransactionKey, TransactionLayer, TransactionLayerConfig,
+    TransactionStats, Transmit, DEFAULT_MAX_TRANSACTIONS, MAGIC_COOKIE, TRYING_DELAY,
 };

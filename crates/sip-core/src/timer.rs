@@ -24,7 +24,8 @@ impl Default for TimerConfig {
 }
 
 impl TimerConfig {
-    /// 64*T1: timers B, F, H, J (unreliable), L, M, and the dialog 2xx give-up.
+    /// 64*T1: timers B, F, H, J (unreliable), L, M, the wait for a final
+    /// response after a CANCEL (§9.1), and the dialog 2xx give-up.
     pub fn t1x64(&self) -> Duration {
         self.t1 * 64
     }

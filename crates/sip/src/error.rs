@@ -51,6 +51,10 @@ pub enum UriError {
     /// A local `tel:` number without the mandatory `phone-context`.
     #[error("local tel URI number without phone-context")]
     MissingPhoneContext,
+    /// A `?headers` part where RFC 3261 forbids one (the Request-URI,
+    /// §19.1.1 table 1).
+    #[error("URI headers are not allowed here")]
+    HeadersNotAllowed,
     /// A character not allowed anywhere in a URI (space, control, `<`, `>`...).
     #[error("invalid character in URI")]
     BadCharacter,

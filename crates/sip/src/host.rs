@@ -53,11 +53,10 @@ impl fmt::Display for Host<'_> {
 pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
     let b = s.as_bytes();
     if b.first() == Some(&b'[') {
-        let inner = s.strip_prefix('[')?.strip_suffix(']')?;
-        return inner.parse().ok().map(Host::Ipv6);
+        return parse_ipv6(s.strip_prefix('[')?.strip_suffix(']')?).map(Host::Ipv6);
     }
     if bare_ipv6 && s.contains(':') {
-        return s.parse().ok().map(Host::Ipv6);
+        return parse_ipv6(s).map(Host::Ipv6);
     }
     if b.is_empty() || b.len() > 255 {
         return None;
@@ -82,9 +81,41 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
     if b[0].is_ascii_digit() && b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
         // All-numeric labels: this must be an IPv4address (a toplabel starts
         // with a letter, RFC 3261 §25.1).
-        return s.parse().ok().map(Host::Ipv4);
+        return parse_ipv4(b).map(Host::Ipv4);
     }
     Some(Host::Name(s))
+}
+
+/// IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each at
+/// most 255 (leading zeros allowed, as the ABNF allows them).
+fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = b.split(|&c| c == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = part.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+        *octet = u8::try_from(n).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
+/// An IPv6 address; like RFC 5118 §4.10 asks, `:::` before an embedded
+/// IPv4 address (allowed by a bug in RFC 3261's ABNF) is read as `::`.
+fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
+    if let Ok(addr) = s.parse() {
+        return Some(addr);
+    }
+    let (before, after) = s.split_once(":::")?;
+    if after.contains(':') || !after.contains('.') {
+        return None;
+    }
+    format!("{before}::{after}").parse().ok()
 }
 
 #[cfg(test)]
@@ -94,19 +125,64 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(parse_host("example.COM", false), Some(Host::Name("example.COM")));
-        assert_eq!(parse_host("example.com.", false), Some(Host::Name("example.com.")));
-        assert_eq!(parse_host("192.0.2.1", false), Some(Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1))));
-        assert_eq!(parse_host("[2001:db8::1]", false), Some(Host::Ipv6("2001:db8::1".parse().unwrap())));
-        assert_eq!(parse_host("[::ffff:192.0.2.1]", false).map(|h| h.ip().is_some()), Some(true));
-        assert_eq!(parse_host("2001:db8::1", true), Some(Host::Ipv6("2001:db8::1".parse().unwrap())));
+        assert_eq!(
+            parse_host("example.COM", false),
+            Some(Host::Name("example.COM"))
+        );
+        assert_eq!(
+            parse_host("example.com.", false),
+            Some(Host::Name("example.com."))
+        );
+        assert_eq!(
+            parse_host("192.0.2.1", false),
+            Some(Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1)))
+        );
+        assert_eq!(
+            parse_host("[2001:db8::1]", false),
+            Some(Host::Ipv6("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_host("[::ffff:192.0.2.1]", false).map(|h| h.ip().is_some()),
+            Some(true)
+        );
+        assert_eq!(
+            parse_host("2001:db8::1", true),
+            Some(Host::Ipv6("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_host("[2001:db8:::192.0.2.1]", false),
+            Some(Host::Ipv6("2001:db8::192.0.2.1".parse().unwrap()))
+        );
+        assert_eq!(parse_host("[2001:db8:::1]", false), None);
+    }
+
+    #[test]
+    fn ipv4_forms() {
+        assert_eq!(
+            parse_host("010.000.002.001", false),
+            Some(Host::Ipv4(Ipv4Addr::new(10, 0, 2, 1)))
+        );
+        assert_eq!(parse_host("1.2.3.4.5", false), None);
+        assert_eq!(parse_host("1.2.3.1000", false), None);
+        assert_eq!(parse_host("1.2..3", false), None);
     }
 
     #[test]
     fn invalid_hosts() {
-        for bad in ["", "256.1.1.1", "1.2.3", "a..b", "-a.com", "a-.com", "a b", "[2001:db8::1", "[xyz]",
-            "2001:db8::1", "exa mple.com", "ex@mple"]
-        {
+        for bad in [
+            "",
+            "256.1.1.1",
+            "1.2.3",
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "a b",
+            "[2001:db8::1",
+            "[xyz]",
+            "2001:db8::1",
+            "exa mple.com",
+            "ex@mple",
+        ] {
             assert_eq!(parse_host(bad, false), None, "{bad}");
         }
     }

@@ -43,7 +43,9 @@ mod tests {
     fn unique_and_well_formed() {
         let branches: HashSet<String> = (0..10_000).map(|_| new_branch()).collect();
         assert_eq!(branches.len(), 10_000);
-        assert!(branches.iter().all(|b| b.starts_with("z9hG4bK") && b.len() == 23));
+        assert!(branches
+            .iter()
+            .all(|b| b.starts_with("z9hG4bK") && b.len() == 23));
         assert_ne!(new_tag(), new_tag());
         assert_eq!(new_call_id().len(), 32);
     }

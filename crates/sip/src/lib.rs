@@ -36,6 +36,8 @@ mod limits;
 mod message;
 mod method;
 mod params;
+#[cfg(test)]
+mod proptests;
 mod status;
 mod stream;
 mod text;
@@ -43,6 +45,7 @@ mod uri;
 
 pub use error::{HeaderError, ParseError, UriError};
 pub use header::auth::{Algorithm, Challenge, Credentials, DigestChallenge, DigestCredentials};
+pub use header::date::SipDate;
 pub use header::map::Headers;
 pub use header::name::HeaderName;
 pub use header::name_addr::{Contacts, NameAddr};

@@ -13,7 +13,9 @@ pub struct Limits {
     pub max_line_length: usize,
     /// Longest Request-URI in bytes.
     pub max_uri_length: usize,
-    /// Most Via values (summed over all Via lines).
+    /// Most Via values (summed over all Via lines). The default, 70, is
+    /// the hop count Max-Forwards starts from (RFC 3261 §8.1.1.6); RFC 4475
+    /// §3.1.1.7 has a valid message with 34.
     pub max_vias: usize,
 }
 
@@ -24,7 +26,7 @@ impl Default for Limits {
             max_headers: 256,
             max_line_length: 8_192,
             max_uri_length: 4_096,
-            max_vias: 32,
+            max_vias: 70,
         }
     }
 }

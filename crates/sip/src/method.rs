@@ -126,9 +126,22 @@ mod tests {
 
     #[test]
     fn known_methods_round_trip() {
-        for name in ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
-            "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"]
-        {
+        for name in [
+            "INVITE",
+            "ACK",
+            "BYE",
+            "CANCEL",
+            "OPTIONS",
+            "REGISTER",
+            "PRACK",
+            "SUBSCRIBE",
+            "NOTIFY",
+            "PUBLISH",
+            "INFO",
+            "REFER",
+            "MESSAGE",
+            "UPDATE",
+        ] {
             let m: Method = name.parse().unwrap();
             assert!(!matches!(m, Method::Extension(_)), "{name}");
             assert_eq!(m.as_str(), name);
@@ -140,7 +153,10 @@ mod tests {
         let m = Method::from_bytes(b"invite").unwrap();
         assert_eq!(m, Method::Extension(Bytes::from_static(b"invite")));
         assert_eq!(m.to_string(), "invite");
-        assert_eq!(Method::from_bytes(b"NEWMETHOD").unwrap().as_str(), "NEWMETHOD");
+        assert_eq!(
+            Method::from_bytes(b"NEWMETHOD").unwrap().as_str(),
+            "NEWMETHOD"
+        );
     }
 
     #[test]

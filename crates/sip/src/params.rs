@@ -81,7 +81,9 @@ impl<'a> Params<'a> {
     /// `None` if absent, `Some(None)` for a flag (`;lr`), `Some(Some(v))` for
     /// `;name=v`.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// The value of `name` if present with a value.
@@ -96,7 +98,8 @@ impl<'a> Params<'a> {
 
     /// All parameters in order as `(name, value)`.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
-        self.iter_raw().map(|(name, value)| (name, value.map(|v| unquote(v).unwrap_or(v))))
+        self.iter_raw()
+            .map(|(name, value)| (name, value.map(|v| unquote(v).unwrap_or(v))))
     }
 
     /// Like `iter` but quoted values keep their quotes.
@@ -171,7 +174,8 @@ mod tests {
 
     #[test]
     fn get_and_iter() {
-        let p = Params::parse_header("branch=z9hG4bK1 ; RPort;received=[2001:db8::1];x=\"a;b\"").unwrap();
+        let p = Params::parse_header("branch=z9hG4bK1 ; RPort;received=[2001:db8::1];x=\"a;b\"")
+            .unwrap();
         assert_eq!(p.get("branch"), Some(Some("z9hG4bK1")));
         assert_eq!(p.get("rport"), Some(None));
         assert_eq!(p.value("RECEIVED"), Some("[2001:db8::1]"));

@@ -37,7 +37,11 @@ pub struct StreamDecoder {
 impl StreamDecoder {
     /// A decoder applying `limits` to every message.
     pub fn new(limits: Limits) -> StreamDecoder {
-        StreamDecoder { limits, scanned: 0, pending: None }
+        StreamDecoder {
+            limits,
+            scanned: 0,
+            pending: None,
+        }
     }
 
     /// Takes the next item off the front of `buf`. `Ok(None)` means more
@@ -74,7 +78,10 @@ impl StreamDecoder {
             let total = head_len.saturating_add(body_len);
             if total > self.limits.max_message_size {
                 self.scanned = 0;
-                return Err(ParseError::TooLarge { size: total, limit: self.limits.max_message_size });
+                return Err(ParseError::TooLarge {
+                    size: total,
+                    limit: self.limits.max_message_size,
+                });
             }
             self.pending = Some((head, total));
         }
@@ -117,7 +124,10 @@ impl StreamDecoder {
     fn checked(&mut self, head_len: usize) -> Result<Option<usize>, ParseError> {
         if head_len > self.limits.max_message_size {
             self.scanned = 0;
-            return Err(ParseError::TooLarge { size: head_len, limit: self.limits.max_message_size });
+            return Err(ParseError::TooLarge {
+                size: head_len,
+                limit: self.limits.max_message_size,
+            });
         }
         Ok(Some(head_len))
     }
@@ -125,7 +135,10 @@ impl StreamDecoder {
     fn checked_partial(&mut self, seen: usize) -> Result<Option<usize>, ParseError> {
         if seen > self.limits.max_message_size {
             self.scanned = 0;
-            return Err(ParseError::TooLarge { size: seen, limit: self.limits.max_message_size });
+            return Err(ParseError::TooLarge {
+                size: seen,
+                limit: self.limits.max_message_size,
+            });
         }
         Ok(None)
     }
@@ -170,7 +183,9 @@ To: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nConte
             }
         }
         assert_eq!(got.len(), 2);
-        let StreamItem::Message(m) = &got[0] else { panic!() };
+        let StreamItem::Message(m) = &got[0] else {
+            panic!()
+        };
         assert_eq!(&m.body()[..], b"hello");
         assert!(buf.is_empty());
     }
@@ -183,40 +198,77 @@ To: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nConte
         buf.extend_from_slice(MSG);
         buf.extend_from_slice(b"\r\n");
         buf.extend_from_slice(MSG);
-        assert_eq!(dec.decode(&mut buf).unwrap(), Some(StreamItem::KeepAlivePing));
-        assert!(matches!(dec.decode(&mut buf).unwrap(), Some(StreamItem::Message(_))));
-        assert_eq!(dec.decode(&mut buf).unwrap(), Some(StreamItem::KeepAlivePong));
-        assert!(matches!(dec.decode(&mut buf).unwrap(), Some(StreamItem::Message(_))));
+        assert_eq!(
+            dec.decode(&mut buf).unwrap(),
+            Some(StreamItem::KeepAlivePing)
+        );
+        assert!(matches!(
+            dec.decode(&mut buf).unwrap(),
+            Some(StreamItem::Message(_))
+        ));
+        assert_eq!(
+            dec.decode(&mut buf).unwrap(),
+            Some(StreamItem::KeepAlivePong)
+        );
+        assert!(matches!(
+            dec.decode(&mut buf).unwrap(),
+            Some(StreamItem::Message(_))
+        ));
         assert_eq!(dec.decode(&mut buf).unwrap(), None);
         buf.extend_from_slice(b"\r\n\r");
         assert_eq!(dec.decode(&mut buf).unwrap(), None);
         buf.extend_from_slice(b"\n");
-        assert_eq!(dec.decode(&mut buf).unwrap(), Some(StreamItem::KeepAlivePing));
+        assert_eq!(
+            dec.decode(&mut buf).unwrap(),
+            Some(StreamItem::KeepAlivePing)
+        );
         buf.extend_from_slice(b"\r\n");
-        assert_eq!(dec.decode(&mut buf).unwrap(), Some(StreamItem::KeepAlivePong));
+        assert_eq!(
+            dec.decode(&mut buf).unwrap(),
+            Some(StreamItem::KeepAlivePong)
+        );
     }
 
     #[test]
     fn content_length_is_mandatory() {
         let mut dec = StreamDecoder::new(Limits::default());
-        let text = String::from_utf8(MSG.to_vec()).unwrap().replace("Content-Length: 5\r\n", "");
+        let text = String::from_utf8(MSG.to_vec())
+            .unwrap()
+            .replace("Content-Length: 5\r\n", "");
         let mut buf = BytesMut::from(text.as_bytes());
         assert_eq!(dec.decode(&mut buf), Err(ParseError::MissingContentLength));
     }
 
     #[test]
     fn oversized_input_is_rejected_early() {
-        let limits = Limits { max_message_size: 100, ..Limits::default() };
+        let limits = Limits {
+            max_message_size: 100,
+            ..Limits::default()
+        };
         let mut dec = StreamDecoder::new(limits);
         let mut buf = BytesMut::from(&b"OPTIONS sip:a@b SIP/2.0\r\nX-Long: "[..]);
         buf.extend_from_slice(&[b'a'; 200]);
-        assert!(matches!(dec.decode(&mut buf), Err(ParseError::TooLarge { .. })));
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Err(ParseError::TooLarge { .. })
+        ));
         let mut dec = StreamDecoder::new(limits);
-        let text = String::from_utf8(MSG.to_vec()).unwrap().replace("Content-Length: 5", "Content-Length: 99999");
+        let text = String::from_utf8(MSG.to_vec())
+            .unwrap()
+            .replace("Content-Length: 5", "Content-Length: 99999");
         let mut buf = BytesMut::from(text.as_bytes());
-        let limits = Limits { max_message_size: 1000, ..Limits::default() };
+        let limits = Limits {
+            max_message_size: 1000,
+            ..Limits::default()
+        };
         let mut dec2 = StreamDecoder::new(limits);
-        assert!(matches!(dec2.decode(&mut buf.clone()), Err(ParseError::TooLarge { .. })));
-        assert!(matches!(dec.decode(&mut buf), Err(ParseError::TooLarge { .. })));
+        assert!(matches!(
+            dec2.decode(&mut buf.clone()),
+            Err(ParseError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Err(ParseError::TooLarge { .. })
+        ));
     }
 }

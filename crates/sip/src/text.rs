@@ -29,8 +29,15 @@ const fn classes() -> [u16; 256] {
     while i < 256 {
         let c = i as u8;
         let alnum = c.is_ascii_alphanumeric();
-        let mark = matches!(c, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')');
-        let token = alnum || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        let mark = matches!(
+            c,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        );
+        let token = alnum
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
         let unreserved = alnum || mark;
         let mut f = 0;
         if token {
@@ -54,7 +61,21 @@ const fn classes() -> [u16; 256] {
         if alnum || c == b'-' || c == b'_' {
             f |= LABEL;
         }
-        if matches!(c, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}') {
+        if matches!(
+            c,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        ) {
             f |= WORD;
         }
         if matches!(c, b'[' | b']' | b':') {
@@ -95,6 +116,20 @@ pub(crate) fn is_token(s: &str) -> bool {
 #[inline]
 pub(crate) fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
+}
+
+/// The index of the first `c` in `s` (a plain loop: the strings searched
+/// here are short, where `memchr` and `str::find` cost more to set up).
+#[inline]
+pub(crate) fn find_byte(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
+}
+
+/// `s` split around the first `c`, which must be ASCII.
+#[inline]
+pub(crate) fn split_byte(s: &str, c: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, c)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 /// Strips SP/HTAB on both sides (values are unfolded, so no CR/LF remain).
@@ -141,11 +176,13 @@ pub(crate) fn parse_delta_seconds(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(parse_u32(s.trim_start_matches('0')).unwrap_or(if s.bytes().all(|b| b == b'0') {
-        0
-    } else {
-        u32::MAX
-    }))
+    Some(
+        parse_u32(s.trim_start_matches('0')).unwrap_or(if s.bytes().all(|b| b == b'0') {
+            0
+        } else {
+            u32::MAX
+        }),
+    )
 }
 
 /// Given `s` starting with `"`, the index just past the closing quote.
@@ -224,7 +261,10 @@ pub(crate) struct Split<'a> {
 
 impl<'a> Split<'a> {
     pub(crate) fn new(s: &'a str, delim: u8) -> Self {
-        Split { rest: Some(s), delim }
+        Split {
+            rest: Some(s),
+            delim,
+        }
     }
 }
 
@@ -278,14 +318,23 @@ mod tests {
             split(r#""a, b" <sip:x@y;p=1,2>;q=1, <sip:z>"#, b','),
             vec![Ok(r#""a, b" <sip:x@y;p=1,2>;q=1"#), Ok(" <sip:z>")]
         );
-        assert_eq!(split(r#""a\", b", c"#, b','), vec![Ok(r#""a\", b""#), Ok(" c")]);
-        assert_eq!(split("a;b=\"x;y\";c", b';'), vec![Ok("a"), Ok("b=\"x;y\""), Ok("c")]);
+        assert_eq!(
+            split(r#""a\", b", c"#, b','),
+            vec![Ok(r#""a\", b""#), Ok(" c")]
+        );
+        assert_eq!(
+            split("a;b=\"x;y\";c", b';'),
+            vec![Ok("a"), Ok("b=\"x;y\""), Ok("c")]
+        );
         assert_eq!(split("", b','), vec![Ok("")]);
     }
 
     #[test]
     fn split_reports_unterminated() {
-        assert_eq!(split("\"abc, d", b','), vec![Err("unterminated quoted string")]);
+        assert_eq!(
+            split("\"abc, d", b','),
+            vec![Err("unterminated quoted string")]
+        );
         assert_eq!(split("<sip:a, b", b','), vec![Err("unterminated <")]);
     }
 

@@ -39,7 +39,10 @@ struct Span {
 impl Span {
     fn new(start: usize, end: usize) -> Span {
         // Both are offsets into a URI whose length was checked to fit in u32.
-        Span { start: start as u32, end: end as u32 }
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     fn of(self, s: &str) -> &str {
@@ -83,6 +86,13 @@ pub struct UriRef<'a> {
     parts: UriParts,
 }
 
+impl UriParts {
+    /// Whether there is a `?headers` part.
+    pub(crate) fn has_headers(&self) -> bool {
+        self.headers.is_some()
+    }
+}
+
 impl Uri {
     /// Parses and copies a URI.
     pub fn parse(input: impl AsRef<[u8]>) -> Result<Uri, UriError> {
@@ -103,7 +113,10 @@ impl Uri {
 
     /// The borrowed view, which carries all accessors.
     pub fn as_uri_ref(&self) -> UriRef<'_> {
-        UriRef { text: self.as_str(), parts: self.parts }
+        UriRef {
+            text: self.as_str(),
+            parts: self.parts,
+        }
     }
 
     /// The URI as written.
@@ -176,12 +189,18 @@ impl Uri {
 impl<'a> UriRef<'a> {
     /// Parses a URI in place.
     pub fn parse(text: &'a str) -> Result<UriRef<'a>, UriError> {
-        Ok(UriRef { text, parts: parse_uri(text)? })
+        Ok(UriRef {
+            text,
+            parts: parse_uri(text)?,
+        })
     }
 
     /// An owned copy.
     pub fn to_uri(&self) -> Uri {
-        Uri { text: Bytes::copy_from_slice(self.text.as_bytes()), parts: self.parts }
+        Uri {
+            text: Bytes::copy_from_slice(self.text.as_bytes()),
+            parts: self.parts,
+        }
     }
 
     /// The URI as written.
@@ -242,7 +261,10 @@ impl<'a> UriRef<'a> {
     /// A copy with `;name` or `;name=value` appended to the parameters.
     pub fn with_param(&self, name: &str, value: Option<&str>) -> Result<Uri, UriError> {
         let (base, headers) = match self.parts.headers {
-            Some(h) => (&self.text[..h.start as usize - 1], &self.text[h.start as usize - 1..]),
+            Some(h) => (
+                &self.text[..h.start as usize - 1],
+                &self.text[h.start as usize - 1..],
+            ),
             None => (self.text, ""),
         };
         let text = match value {
@@ -303,7 +325,8 @@ impl<'a> UriRef<'a> {
         }
         let (mine, theirs) = (uri_headers(self.headers()), uri_headers(other.headers()));
         let contains = |set: &[HeaderPair<'_>], (k, v): &HeaderPair<'_>| {
-            set.iter().any(|(k2, v2)| k2.eq_ignore_ascii_case(k) && v2 == v)
+            set.iter()
+                .any(|(k2, v2)| k2.eq_ignore_ascii_case(k) && v2 == v)
         };
         mine.len() == theirs.len()
             && mine.iter().all(|h| contains(&theirs, h))
@@ -442,12 +465,16 @@ pub(crate) fn parse_uri(s: &str) -> Result<UriParts, UriError> {
         return Err(UriError::Empty);
     }
     if u32::try_from(b.len()).is_err() {
-        return Err(UriError::TooLong { limit: u32::MAX as usize });
+        return Err(UriError::TooLong {
+            limit: u32::MAX as usize,
+        });
     }
     let colon = memchr::memchr(b':', b).ok_or(UriError::BadScheme)?;
     let scheme_text = &b[..colon];
     let scheme_ok = scheme_text.first().is_some_and(u8::is_ascii_alphabetic)
-        && scheme_text.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+        && scheme_text
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
     if !scheme_ok {
         return Err(UriError::BadScheme);
     }
@@ -468,7 +495,10 @@ pub(crate) fn parse_uri(s: &str) -> Result<UriParts, UriError> {
             if rest.is_empty() {
                 return Err(UriError::Empty);
             }
-            if !rest.iter().all(|&c| (0x21..0x7f).contains(&c) && !matches!(c, b'<' | b'>' | b'"')) {
+            if !rest
+                .iter()
+                .all(|&c| (0x21..0x7f).contains(&c) && !matches!(c, b'<' | b'>' | b'"'))
+            {
                 return Err(UriError::BadCharacter);
             }
             Ok(UriParts {
@@ -495,7 +525,8 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
         let userinfo = &b[pos..end];
         let user_end = match find(userinfo, b':') {
             Some(c) => {
-                check_chars(&b[pos + c + 1..end], text::PASSWORD).map_err(|e| e.or(UriError::BadPassword))?;
+                check_chars(&b[pos + c + 1..end], text::PASSWORD)
+                    .map_err(|e| e.or(UriError::BadPassword))?;
                 password = Some(Span::new(pos + c + 1, end));
                 pos + c
             }
@@ -510,9 +541,14 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
     }
     let host_start = pos;
     let host_end = if b.get(pos) == Some(&b'[') {
-        find(&b[pos..], b']').map(|i| pos + i + 1).ok_or(UriError::BadHost)?
+        find(&b[pos..], b']')
+            .map(|i| pos + i + 1)
+            .ok_or(UriError::BadHost)?
     } else {
-        b[pos..].iter().position(|&c| matches!(c, b':' | b';' | b'?')).map_or(len, |i| pos + i)
+        b[pos..]
+            .iter()
+            .position(|&c| matches!(c, b':' | b';' | b'?'))
+            .map_or(len, |i| pos + i)
     };
     if host_end == host_start {
         return Err(UriError::MissingHost);
@@ -526,7 +562,10 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
     let mut port = None;
     if b.get(pos) == Some(&b':') {
         let port_start = pos + 1;
-        let port_end = b[port_start..].iter().position(|&c| c == b';' || c == b'?').map_or(len, |i| port_start + i);
+        let port_end = b[port_start..]
+            .iter()
+            .position(|&c| c == b';' || c == b'?')
+            .map_or(len, |i| port_start + i);
         port = Some(parse_port(&b[port_start..port_end]).ok_or(UriError::BadPort)?);
         pos = port_end;
     }
@@ -546,7 +585,15 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
     if pos != len {
         return Err(UriError::BadHost);
     }
-    Ok(UriParts { scheme, user, password, host, port, params, headers })
+    Ok(UriParts {
+        scheme,
+        user,
+        password,
+        host,
+        port,
+        params,
+        headers,
+    })
 }
 
 fn parse_tel(s: &str, start: usize) -> Result<UriParts, UriError> {
@@ -557,7 +604,8 @@ fn parse_tel(s: &str, start: usize) -> Result<UriParts, UriError> {
     let visual = |c: u8| matches!(c, b'-' | b'.' | b'(' | b')');
     let valid = match number.split_first() {
         Some((b'+', digits)) => {
-            digits.iter().all(|&c| c.is_ascii_digit() || visual(c)) && digits.iter().any(u8::is_ascii_digit)
+            digits.iter().all(|&c| c.is_ascii_digit() || visual(c))
+                && digits.iter().any(u8::is_ascii_digit)
         }
         _ => {
             let dial = |c: u8| c.is_ascii_hexdigit() || c == b'*' || c == b'#';
@@ -595,7 +643,9 @@ pub(crate) fn parse_port(b: &[u8]) -> Option<u16> {
     if b.is_empty() || b.len() > 5 || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    b.iter().try_fold(0u32, |n, &c| Some(n * 10 + u32::from(c - b'0'))).and_then(|n| u16::try_from(n).ok())
+    b.iter()
+        .try_fold(0u32, |n, &c| Some(n * 10 + u32::from(c - b'0')))
+        .and_then(|n| u16::try_from(n).ok())
 }
 
 /// `Err(None)` for a bad escape, `Err(Some(..))` is never produced here; the
@@ -608,7 +658,9 @@ fn check_chars(b: &[u8], class: u16) -> Result<(), CharError> {
     while i < b.len() {
         let c = b[i];
         if c == b'%' {
-            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
                 return Err(CharError::Escape);
             }
             i += 3;
@@ -662,7 +714,9 @@ fn check_params(b: &[u8]) -> Result<usize, UriError> {
             run = 0;
             i += 1;
         } else if c == b'%' {
-            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
                 return Err(UriError::BadEscape);
             }
             run += 1;
@@ -741,9 +795,15 @@ mod tests {
         assert_eq!(u.params().value("ext"), Some("42"));
         assert_eq!(u.host(), Host::Name(""));
         assert!(Uri::parse("tel:7042;phone-context=example.com").is_ok());
-        assert_eq!(Uri::parse("tel:7042").unwrap_err(), UriError::MissingPhoneContext);
+        assert_eq!(
+            Uri::parse("tel:7042").unwrap_err(),
+            UriError::MissingPhoneContext
+        );
         assert_eq!(Uri::parse("tel:+").unwrap_err(), UriError::BadTelNumber);
-        assert_eq!(Uri::parse("tel:+1 555").unwrap_err(), UriError::BadTelNumber);
+        assert_eq!(
+            Uri::parse("tel:+1 555").unwrap_err(),
+            UriError::BadTelNumber
+        );
     }
 
     #[test]
@@ -751,7 +811,10 @@ mod tests {
         let u = Uri::parse("urn:service:sos").unwrap();
         assert_eq!(u.scheme(), Scheme::Other);
         assert_eq!(u.as_str(), "urn:service:sos");
-        assert_eq!(Uri::parse("http://a b").unwrap_err(), UriError::BadCharacter);
+        assert_eq!(
+            Uri::parse("http://a b").unwrap_err(),
+            UriError::BadCharacter
+        );
     }
 
     #[test]
@@ -781,19 +844,29 @@ mod tests {
         for (input, err) in cases {
             assert_eq!(Uri::parse(input).unwrap_err(), err, "{input:?}");
         }
-        assert_eq!(Uri::parse([0xff, b':', b'a']).unwrap_err(), UriError::NotUtf8);
+        assert_eq!(
+            Uri::parse([0xff, b':', b'a']).unwrap_err(),
+            UriError::NotUtf8
+        );
     }
 
     #[test]
     fn comparison_rfc3261_19_1_4_equal() {
         let pairs = [
-            ("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"),
+            (
+                "sip:%61lice@atlanta.com;transport=TCP",
+                "sip:alice@AtLanTa.CoM;Transport=tcp",
+            ),
             ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
             ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
-            ("sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
-                "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"),
-            ("sip:alice@atlanta.com?subject=project%20x&priority=urgent",
-                "sip:alice@atlanta.com?priority=urgent&subject=project%20x"),
+            (
+                "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+                "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+            ),
+            (
+                "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+                "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+            ),
             ("tel:+1-201-555-0123", "tel:+1.201.555.0123"),
         ];
         for (a, b) in pairs {
@@ -806,13 +879,25 @@ mod tests {
     #[test]
     fn comparison_rfc3261_19_1_4_not_equal() {
         let pairs = [
-            ("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"),
+            (
+                "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+                "sip:alice@AtLanTa.CoM;Transport=UDP",
+            ),
             ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
             ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
-            ("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"),
-            ("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"),
+            (
+                "sip:bob@biloxi.com",
+                "sip:bob@biloxi.com:6000;transport=tcp",
+            ),
+            (
+                "sip:carol@chicago.com",
+                "sip:carol@chicago.com?Subject=next%20meeting",
+            ),
             ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
-            ("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off"),
+            (
+                "sip:carol@chicago.com;security=on",
+                "sip:carol@chicago.com;security=off",
+            ),
             ("sip:a@b", "sips:a@b"),
             ("tel:+1-201-555-0123", "tel:+1-201-555-0124"),
         ];

@@ -342,6 +342,27 @@ mod tests {
     }
 
     #[test]
+    fn late_wake_ups_do_not_shift_timer_a() {
+        // The driver wakes 120 ms after each deadline: the retransmissions
+        // keep the 0, T1, 3T1, ... 31T1 grid (plus 120 ms) and the last one
+        // still goes out before Timer B.
+        let t0 = Instant::now();
+        let mut txn = start(false, t0);
+        let mut out = Vec::new();
+        while let Some(at) = txn.poll_timeout() {
+            let late = at + ms(120);
+            txn.handle_timeout(late);
+            out.extend(txn.drain(t0, late));
+        }
+        assert_eq!(sent_at(&out), secs(&[0.62, 1.62, 3.62, 7.62, 15.62, 31.62]));
+        assert!(matches!(
+            events(&out)[..],
+            [(at, TransactionEvent::Timeout { timer: Timer::B }), (_, TransactionEvent::Terminated)]
+                if at == ms(32_120)
+        ));
+    }
+
+    #[test]
     fn unanswered_invite_over_tcp_never_retransmits_and_times_out_at_64_t1() {
         let t0 = Instant::now();
         let mut txn = start(true, t0);
@@ -509,16 +530,23 @@ mod tests {
     }
 
     #[test]
-    fn cancel_is_built_in_proceeding_only() {
+    fn cancel_is_built_in_proceeding_only_and_only_once() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
         assert!(matches!(
-            txn.build_cancel(),
+            txn.cancel(t0),
             Err(TransactionError::CancelNotAllowed { state: "Calling" })
         ));
+        assert_eq!(txn.poll_timeout(), Some(t0 + ms(500)), "nothing armed");
         let invite = txn.request().clone();
         txn.handle_response(response(&invite, 180, Some("b")), t0 + ms(100));
-        let cancel = txn.build_cancel().unwrap();
+        assert!(!txn.is_cancelled());
+        let cancel = txn.cancel(t0 + ms(200)).unwrap();
+        assert!(txn.is_cancelled());
+        assert!(matches!(
+            txn.cancel(t0 + ms(300)),
+            Err(TransactionError::AlreadyCancelled)
+        ));
         assert_eq!(cancel.method, Method::Cancel);
         assert_eq!(cancel.uri.to_string(), "sip:bob@biloxi.example.com");
         let cancel = Message::Request(cancel);
@@ -536,6 +564,58 @@ mod tests {
         assert_eq!(
             values(&cancel, HeaderName::CallId),
             ["a84b4c76e66710@pc33.atlanta.example.com"]
+        );
+        txn.handle_response(response(&invite, 487, Some("b")), t0 + ms(400));
+        assert!(matches!(
+            txn.cancel(t0 + ms(500)),
+            Err(TransactionError::CancelNotAllowed { state: "Completed" })
+        ));
+    }
+
+    #[test]
+    fn cancelled_invite_without_final_times_out_64_t1_after_the_cancel() {
+        for reliable in [false, true] {
+            let t0 = Instant::now();
+            let mut txn = start(reliable, t0);
+            let invite = txn.request().clone();
+            txn.handle_response(response(&invite, 180, Some("b")), t0 + ms(100));
+            txn.drain(t0, t0 + ms(100));
+            assert_eq!(txn.poll_timeout(), None, "Proceeding waits for the TU");
+            txn.cancel(t0 + ms(250)).unwrap();
+            assert_eq!(txn.poll_timeout(), Some(t0 + ms(32_250)), "Timer::Cancel");
+            // Another provisional does not restart the wait.
+            txn.handle_response(response(&invite, 183, Some("b")), t0 + ms(20_000));
+            assert_eq!(txn.poll_timeout(), Some(t0 + ms(32_250)));
+            txn.handle_timeout(t0 + ms(32_249));
+            assert_eq!(txn.state(), ClientInviteState::Proceeding);
+            let out = txn.run_until(t0, t0 + ms(60_000));
+            assert!(sent_at(&out).is_empty());
+            assert!(matches!(
+                events(&out)[..],
+                [
+                    (_, TransactionEvent::Response(_)),
+                    (at, TransactionEvent::Timeout { timer: Timer::Cancel }),
+                    (at2, TransactionEvent::Terminated)
+                ] if at == ms(32_250) && at2 == ms(32_250)
+            ));
+            assert_eq!(txn.state(), ClientInviteState::Terminated);
+        }
+    }
+
+    #[test]
+    fn final_after_the_cancel_stops_the_cancel_wait() {
+        let t0 = Instant::now();
+        let mut txn = start(false, t0);
+        let invite = txn.request().clone();
+        txn.handle_response(response(&invite, 180, Some("b")), t0 + ms(100));
+        txn.cancel(t0 + ms(200)).unwrap();
+        txn.handle_response(response(&invite, 487, Some("b")), t0 + ms(300));
+        assert_eq!(txn.state(), ClientInviteState::Completed);
+        assert_eq!(txn.poll_timeout(), Some(t0 + ms(32_300)), "Timer D");
+        let out = txn.run_until(t0, t0 + ms(60_000));
+        assert!(
+            matches!(events(&out)[..], [(_, TransactionEvent::Response(_)), (_, TransactionEvent::Response(_)), (at, TransactionEvent::Terminated)] if at == ms(32_300)),
+            "no Timer::Cancel timeout: {out:?}"
         );
     }
 

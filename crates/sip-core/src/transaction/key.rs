@@ -155,6 +155,15 @@ impl TransactionKey {
         })
     }
 
+    /// For the key of a client INVITE, the key its CANCEL gets (§9.1: the
+    /// same branch, method CANCEL).
+    pub(crate) fn cancel(&self) -> Self {
+        Self {
+            method: Method::Cancel,
+            ..self.clone()
+        }
+    }
+
     /// The To tag of an RFC 2543 server key, used to match an ACK to its
     /// INVITE through the To tag of the response sent.
     pub(crate) fn rfc2543_to_tag(&self) -> Option<Option<&str>> {

@@ -1,5 +1,5 @@
 //! Random sequences of inputs (responses, retransmissions, ACKs, TU answers,
-//! timeouts at random instants, transport errors) drive each transaction
+//! CANCELs, timeouts at random instants, transport errors) drive each transaction
 //! type: nothing panics, timers never point at the past after
 //! `handle_timeout`, `Terminated` comes exactly once and last, and every
 //! transaction ends once its peer and TU finish.
@@ -105,6 +105,11 @@ fn client_invite_survives_random_responses() {
                 .unwrap()
         },
         |m, rng, now| {
+            if rng.below(6) == 0 {
+                // Refused outside Proceeding or when already cancelled.
+                let _ = m.cancel(now);
+                return;
+            }
             let tag = rng.pick(&["a", "b"]);
             let status = rng.pick(STATUSES);
             m.handle_response(response(&invite("z9hG4bKr"), status, Some(tag)), now);

@@ -11,7 +11,7 @@ use sip::{Message, Method};
 use super::layer::{LayerEvent, TransactionLayer};
 use super::testing::{invite, ms, request, response};
 use super::{TransactionEvent, TransactionKey};
-use crate::{ServerInviteState, TimerConfig};
+use crate::{ServerInviteState, Timer, TimerConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -471,4 +471,101 @@ fn cancel_of_a_ringing_invite() {
     assert_eq!(wire, ["INVITE", "180", "CANCEL", "200", "487", "ACK"]);
     assert_eq!(Pair::ends(&pair.client_events).1, 0);
     assert!(pair.client.is_empty() && pair.server.is_empty());
+}
+
+/// When the client TU saw a Timeout, and of which timer.
+fn timeouts(events: &[(Duration, LayerEvent)]) -> Vec<(u128, Timer)> {
+    events
+        .iter()
+        .filter_map(|(at, event)| match event {
+            LayerEvent::Transaction {
+                event: TransactionEvent::Timeout { timer },
+                ..
+            } => Some((at.as_millis(), *timer)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn cancel_asked_before_any_provisional_goes_out_after_the_100_trying() {
+    let mut pair = Pair::new(false, &[]);
+    let key = pair
+        .client
+        .send_request(invite("z9hG4bKp9"), false, pair.t0)
+        .unwrap();
+    pair.client.send_cancel(&key, pair.t0).unwrap();
+    pair.drive(ms(100));
+    // The server TU never answers the INVITE, only the CANCEL (no 487).
+    pair.answers = vec![(Duration::ZERO, 200)];
+    pair.drive(ms(60_000));
+    assert_eq!(
+        pair.wire(),
+        [
+            (0, "INVITE", true),
+            (210, "100", true), // the server transaction's own 100 Trying
+            (220, "CANCEL", true),
+            (230, "200", true),
+        ]
+    );
+    assert_eq!(pair.client_responses(), [(220, 100), (240, 200)]);
+    // CANCEL: Timer K (T4); INVITE: Timer::Cancel 64*T1 after the CANCEL.
+    assert_eq!(Pair::ends(&pair.client_events), (vec![5_240, 32_220], 1));
+    assert_eq!(timeouts(&pair.client_events), [(32_220, Timer::Cancel)]);
+    assert!(pair.client.is_empty());
+}
+
+#[test]
+fn cancelled_invite_without_a_487_is_destroyed_after_64_t1() {
+    let mut pair = Pair::new(false, &[(0, 180)]);
+    let key = pair
+        .client
+        .send_request(invite("z9hG4bKp10"), false, pair.t0)
+        .unwrap();
+    pair.drive(ms(100));
+    pair.answers = vec![(Duration::ZERO, 200)];
+    pair.client.send_cancel(&key, pair.now).unwrap();
+    pair.drive(ms(32_099));
+    assert!(pair.client.client_invite(&key).is_some(), "still waiting");
+    pair.drive(ms(60_000));
+    let wire: Vec<&str> = pair.wire().iter().map(|(_, what, _)| *what).collect();
+    assert_eq!(wire, ["INVITE", "180", "CANCEL", "200"]);
+    assert_eq!(timeouts(&pair.client_events), [(32_100, Timer::Cancel)]);
+    assert_eq!(Pair::ends(&pair.client_events), (vec![5_120, 32_100], 1));
+    assert!(pair.client.is_empty());
+    assert_eq!(pair.client.stats().timeouts, 1);
+}
+
+#[test]
+fn a_2xx_retransmitted_after_timer_m_is_a_stray_response_for_the_dialog() {
+    let mut pair = Pair::new(false, &[(50, 200)]);
+    let invite = invite("z9hG4bKp11");
+    pair.client
+        .send_request(invite.clone(), false, pair.t0)
+        .unwrap();
+    // The server's dialog keeps retransmitting its 2xx without a
+    // transaction (no ACK reaches it in this test): once inside Timer M,
+    // once after it (Timer M fires at 32 070 on the client).
+    let ok = Message::Response(response(&invite, 200, Some("srv")));
+    pair.drive(ms(20_000));
+    pair.send(Direction::ToClient, ok.clone());
+    pair.drive(ms(32_065));
+    pair.send(Direction::ToClient, ok);
+    pair.drive(ms(60_000));
+    assert_eq!(
+        pair.client_responses(),
+        [(70, 200), (20_010, 200)],
+        "inside Timer M the transaction passes the 2xx up"
+    );
+    let strays: Vec<(u128, u16)> = pair
+        .client_events
+        .iter()
+        .filter_map(|(at, event)| match event {
+            LayerEvent::StrayResponse(r) => Some((at.as_millis(), r.status.0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(strays, [(32_075, 200)]);
+    assert_eq!(Pair::ends(&pair.client_events), (vec![32_070], 0));
+    assert_eq!(pair.client.stats().stray_responses, 1);
 }

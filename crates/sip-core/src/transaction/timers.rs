@@ -55,10 +55,15 @@ impl Retransmit {
         }
     }
 
-    /// Re-arms the timer after it fired at `now`, with `next` as new interval.
+    /// Re-arms the timer after it fired at `now`, with `next` as new
+    /// interval counted from the instant it was due, so a driver that wakes
+    /// up late does not shift every later retransmission (and push the last
+    /// one past Timer B or F). Woken more than an interval late, it counts
+    /// from `now` rather than firing again at once.
     pub(crate) fn rearm(&mut self, now: Instant, next: Duration) {
         self.interval = next;
-        self.at = now + next;
+        let due = self.at + next;
+        self.at = if due > now { due } else { now + next };
     }
 }
 

@@ -40,7 +40,10 @@ impl<'a> Algorithm<'a> {
             ("SHA-512-256", Algorithm::Sha512_256),
             ("SHA-512-256-sess", Algorithm::Sha512_256Sess),
         ];
-        KNOWN.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)).map_or(Algorithm::Other(s), |(_, a)| *a)
+        KNOWN
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map_or(Algorithm::Other(s), |(_, a)| *a)
     }
 
     /// The canonical token.
@@ -58,7 +61,10 @@ impl<'a> Algorithm<'a> {
 
     /// Whether this is a `-sess` variant.
     pub fn is_session(&self) -> bool {
-        matches!(self, Algorithm::Md5Sess | Algorithm::Sha256Sess | Algorithm::Sha512_256Sess)
+        matches!(
+            self,
+            Algorithm::Md5Sess | Algorithm::Sha256Sess | Algorithm::Sha512_256Sess
+        )
     }
 }
 
@@ -89,7 +95,11 @@ pub struct DigestChallenge<'a> {
 impl<'a> DigestChallenge<'a> {
     /// The offered qop values.
     pub fn qop_options(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.qop.unwrap_or("").split(',').map(trim).filter(|q| !q.is_empty())
+        self.qop
+            .unwrap_or("")
+            .split(',')
+            .map(trim)
+            .filter(|q| !q.is_empty())
     }
 }
 
@@ -149,7 +159,12 @@ pub enum Credentials<'a> {
 }
 
 /// Writes `name="value"` (escaping `"` and `\`).
-fn quoted(f: &mut fmt::Formatter<'_>, sep: &mut &'static str, name: &str, value: &str) -> fmt::Result {
+fn quoted(
+    f: &mut fmt::Formatter<'_>,
+    sep: &mut &'static str,
+    name: &str,
+    value: &str,
+) -> fmt::Result {
     write!(f, "{sep}{name}=\"")?;
     *sep = ", ";
     for c in value.chars() {
@@ -161,7 +176,12 @@ fn quoted(f: &mut fmt::Formatter<'_>, sep: &mut &'static str, name: &str, value:
     f.write_str("\"")
 }
 
-fn bare(f: &mut fmt::Formatter<'_>, sep: &mut &'static str, name: &str, value: &str) -> fmt::Result {
+fn bare(
+    f: &mut fmt::Formatter<'_>,
+    sep: &mut &'static str,
+    name: &str,
+    value: &str,
+) -> fmt::Result {
     write!(f, "{sep}{name}={value}")?;
     *sep = ", ";
     Ok(())
@@ -256,7 +276,9 @@ fn auth_params(s: &str) -> impl Iterator<Item = Result<(&str, &str), &'static st
             return Err("malformed parameter name");
         }
         if value.starts_with('"') {
-            return unquote(value).map(|v| (name, v)).ok_or("malformed quoted value");
+            return unquote(value)
+                .map(|v| (name, v))
+                .ok_or("malformed quoted value");
         }
         if is_token(value) {
             Ok((name, value))
@@ -279,7 +301,10 @@ fn parse_bool(v: &str) -> Result<bool, &'static str> {
 fn parse_challenge(s: &str) -> Result<Challenge<'_>, &'static str> {
     let (scheme, rest) = split_scheme(s)?;
     if !scheme.eq_ignore_ascii_case("Digest") {
-        return Ok(Challenge::Other { scheme, params: rest });
+        return Ok(Challenge::Other {
+            scheme,
+            params: rest,
+        });
     }
     let mut c = DigestChallenge::default();
     let (mut realm, mut nonce) = (None, None);
@@ -306,7 +331,10 @@ fn parse_challenge(s: &str) -> Result<Challenge<'_>, &'static str> {
 fn parse_credentials(s: &str) -> Result<Credentials<'_>, &'static str> {
     let (scheme, rest) = split_scheme(s)?;
     if !scheme.eq_ignore_ascii_case("Digest") {
-        return Ok(Credentials::Other { scheme, params: rest });
+        return Ok(Credentials::Other {
+            scheme,
+            params: rest,
+        });
     }
     let mut c = DigestCredentials::default();
     let mut required = [None; 5];
@@ -345,12 +373,16 @@ fn parse_credentials(s: &str) -> Result<Credentials<'_>, &'static str> {
 
 impl Headers {
     /// WWW-Authenticate challenges, one per header line.
-    pub fn www_authenticate(&self) -> impl Iterator<Item = Result<Challenge<'_>, HeaderError>> + '_ {
+    pub fn www_authenticate(
+        &self,
+    ) -> impl Iterator<Item = Result<Challenge<'_>, HeaderError>> + '_ {
         self.per_line(HeaderName::WwwAuthenticate, parse_challenge)
     }
 
     /// Proxy-Authenticate challenges, one per header line.
-    pub fn proxy_authenticate(&self) -> impl Iterator<Item = Result<Challenge<'_>, HeaderError>> + '_ {
+    pub fn proxy_authenticate(
+        &self,
+    ) -> impl Iterator<Item = Result<Challenge<'_>, HeaderError>> + '_ {
         self.per_line(HeaderName::ProxyAuthenticate, parse_challenge)
     }
 
@@ -360,7 +392,9 @@ impl Headers {
     }
 
     /// Proxy-Authorization credentials, one per header line.
-    pub fn proxy_authorization(&self) -> impl Iterator<Item = Result<Credentials<'_>, HeaderError>> + '_ {
+    pub fn proxy_authorization(
+        &self,
+    ) -> impl Iterator<Item = Result<Credentials<'_>, HeaderError>> + '_ {
         self.per_line(HeaderName::ProxyAuthorization, parse_credentials)
     }
 
@@ -371,7 +405,8 @@ impl Headers {
     ) -> impl Iterator<Item = Result<T, HeaderError>> + 's {
         let label = name.static_str();
         self.values(name).map(move |v| {
-            let v = std::str::from_utf8(v).map_err(|_| HeaderError::invalid(label, "not valid UTF-8"))?;
+            let v = std::str::from_utf8(v)
+                .map_err(|_| HeaderError::invalid(label, "not valid UTF-8"))?;
             parse(v).map_err(|r| HeaderError::invalid(label, r))
         })
     }
@@ -389,14 +424,19 @@ mod tests {
              nonce=\"f84f1cec41e6cbe5aea9c8e88d359\", opaque=\"\", stale=FALSE, algorithm=SHA-256, userhash=true",
         )
         .unwrap();
-        let Challenge::Digest(d) = c else { panic!("{c:?}") };
+        let Challenge::Digest(d) = c else {
+            panic!("{c:?}")
+        };
         assert_eq!(d.realm, "atlanta.com");
         assert_eq!(d.domain, Some("sip:ss1.carrier.com"));
         assert_eq!(d.nonce, "f84f1cec41e6cbe5aea9c8e88d359");
         assert_eq!(d.opaque, Some(""));
         assert!(!d.stale && d.userhash);
         assert_eq!(d.algorithm, Some(Algorithm::Sha256));
-        assert_eq!(d.qop_options().collect::<Vec<_>>(), vec!["auth", "auth-int"]);
+        assert_eq!(
+            d.qop_options().collect::<Vec<_>>(),
+            vec!["auth", "auth-int"]
+        );
         let text = d.to_string();
         assert_eq!(parse_challenge(&text).unwrap(), Challenge::Digest(d));
     }
@@ -408,34 +448,61 @@ mod tests {
              qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"6629fae4\", opaque=\"5ccc\", algorithm=SHA-512-256-sess",
         )
         .unwrap();
-        let Credentials::Digest(d) = c else { panic!("{c:?}") };
-        assert_eq!((d.username, d.realm, d.nonce, d.uri), ("bob", "biloxi.com", "dcd98b", "sip:bob@biloxi.com"));
+        let Credentials::Digest(d) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            (d.username, d.realm, d.nonce, d.uri),
+            ("bob", "biloxi.com", "dcd98b", "sip:bob@biloxi.com")
+        );
         assert_eq!(d.response, "6629fae4");
         assert_eq!(d.nc, Some(1));
         assert_eq!(d.qop, Some("auth"));
         assert_eq!(d.cnonce, Some("0a4f113b"));
         assert_eq!(d.algorithm, Some(Algorithm::Sha512_256Sess));
         assert!(d.algorithm.unwrap().is_session());
-        assert_eq!(parse_credentials(&d.to_string()).unwrap(), Credentials::Digest(d));
+        assert_eq!(
+            parse_credentials(&d.to_string()).unwrap(),
+            Credentials::Digest(d)
+        );
     }
 
     #[test]
     fn other_schemes_and_errors() {
         assert_eq!(
             parse_challenge("Bearer realm=\"x\"").unwrap(),
-            Challenge::Other { scheme: "Bearer", params: "realm=\"x\"" }
+            Challenge::Other {
+                scheme: "Bearer",
+                params: "realm=\"x\""
+            }
         );
         assert_eq!(parse_challenge("Digest nonce=\"n\""), Err("missing realm"));
         assert_eq!(parse_challenge("Digest realm=\"r\""), Err("missing nonce"));
-        assert_eq!(parse_challenge("Digest realm=\"r, nonce=1"), Err("unterminated quoted string"));
+        assert_eq!(
+            parse_challenge("Digest realm=\"r, nonce=1"),
+            Err("unterminated quoted string")
+        );
         assert_eq!(parse_challenge("Digest realm"), Err("parameter without ="));
-        assert_eq!(parse_challenge("Digest realm=\"r\", nonce=\"n\", stale=maybe"), Err("flag is neither true nor false"));
+        assert_eq!(
+            parse_challenge("Digest realm=\"r\", nonce=\"n\", stale=maybe"),
+            Err("flag is neither true nor false")
+        );
         assert_eq!(parse_challenge(""), Err("missing scheme"));
-        let base = "Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:a@b\", response=\"x\"";
+        let base =
+            "Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:a@b\", response=\"x\"";
         assert!(parse_credentials(base).is_ok());
-        assert_eq!(parse_credentials(&format!("{base}, nc=1")), Err("nc is not 8 hex digits"));
-        assert_eq!(parse_credentials(&format!("{base}, qop=auth")), Err("qop without cnonce and nc"));
-        assert_eq!(parse_credentials("Digest realm=\"r\""), Err("missing username"));
+        assert_eq!(
+            parse_credentials(&format!("{base}, nc=1")),
+            Err("nc is not 8 hex digits")
+        );
+        assert_eq!(
+            parse_credentials(&format!("{base}, qop=auth")),
+            Err("qop without cnonce and nc")
+        );
+        assert_eq!(
+            parse_credentials("Digest realm=\"r\""),
+            Err("missing username")
+        );
         assert_eq!(Algorithm::parse("md5"), Algorithm::Md5);
         assert_eq!(Algorithm::parse("AKAv1-MD5"), Algorithm::Other("AKAv1-MD5"));
     }
@@ -443,12 +510,27 @@ mod tests {
     #[test]
     fn header_accessors() {
         let mut h = Headers::new();
-        h.push(HeaderName::WwwAuthenticate, "Digest realm=\"a\", nonce=\"1\"");
-        h.push(HeaderName::WwwAuthenticate, "Digest realm=\"b\", nonce=\"2\", algorithm=SHA-256");
+        h.push(
+            HeaderName::WwwAuthenticate,
+            "Digest realm=\"a\", nonce=\"1\"",
+        );
+        h.push(
+            HeaderName::WwwAuthenticate,
+            "Digest realm=\"b\", nonce=\"2\", algorithm=SHA-256",
+        );
         h.push(HeaderName::ProxyAuthenticate, "Digest realm=\"p\"");
-        h.push(HeaderName::Authorization, "Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:a@b\", response=\"x\"");
+        h.push(
+            HeaderName::Authorization,
+            "Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:a@b\", response=\"x\"",
+        );
         assert_eq!(h.www_authenticate().count(), 2);
-        assert_eq!(h.proxy_authenticate().next(), Some(Err(HeaderError::invalid("Proxy-Authenticate", "missing nonce"))));
+        assert_eq!(
+            h.proxy_authenticate().next(),
+            Some(Err(HeaderError::invalid(
+                "Proxy-Authenticate",
+                "missing nonce"
+            )))
+        );
         assert!(h.authorization().next().unwrap().is_ok());
         assert_eq!(h.proxy_authorization().count(), 0);
     }

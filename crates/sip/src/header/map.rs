@@ -66,7 +66,11 @@ impl Headers {
     }
 
     pub(crate) fn from_parsed(buf: Bytes, owned: Vec<Bytes>, entries: Vec<Entry>) -> Headers {
-        Headers { buf, owned, entries }
+        Headers {
+            buf,
+            owned,
+            entries,
+        }
     }
 
     fn loc(&self, loc: Loc) -> &[u8] {
@@ -95,7 +99,10 @@ impl Headers {
     /// The first raw value of `name` (one header line; lists are not split).
     pub fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         let query = Query::new(name);
-        self.entries.iter().find(|e| self.matches(e, &query)).map(|e| self.value_of(e))
+        self.entries
+            .iter()
+            .find(|e| self.matches(e, &query))
+            .map(|e| self.value_of(e))
     }
 
     /// The first value of `name` if it is UTF-8.
@@ -106,13 +113,19 @@ impl Headers {
     /// All raw values of `name`, one per header line, in order.
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
         let query = Query::new(name);
-        self.entries.iter().filter(move |e| self.matches(e, &query)).map(|e| self.value_of(e))
+        self.entries
+            .iter()
+            .filter(move |e| self.matches(e, &query))
+            .map(|e| self.value_of(e))
     }
 
     /// All raw values of a known header (`Other` names match nothing here).
     pub(crate) fn values(&self, name: HeaderName) -> impl Iterator<Item = &[u8]> + '_ {
         let id = name.id();
-        self.entries.iter().filter(move |e| id != 0 && e.id == id).map(|e| self.value_of(e))
+        self.entries
+            .iter()
+            .filter(move |e| id != 0 && e.id == id)
+            .map(|e| self.value_of(e))
     }
 
     /// Whether a header of that name is present.
@@ -145,11 +158,31 @@ impl Headers {
                     let start = start as usize;
                     HeaderName::Other(self.buf.slice(start..start + len as usize))
                 }
-                (None, Loc::Owned(i)) => HeaderName::Other(self.owned.get(i as usize).cloned().unwrap_or_default()),
+                (None, Loc::Owned(i)) => {
+                    HeaderName::Other(self.owned.get(i as usize).cloned().unwrap_or_default())
+                }
                 (None, Loc::Canonical) => HeaderName::Other(Bytes::new()),
             };
             (name, self.value_of(e))
         })
+    }
+
+    /// Drops side-table values no line refers to any more, so that a
+    /// long-lived header block changed again and again stays bounded.
+    fn compact(&mut self) {
+        if self.owned.len() <= 2 * self.entries.len() + 16 {
+            return;
+        }
+        let mut owned = Vec::with_capacity(self.entries.len() * 2);
+        for entry in &mut self.entries {
+            for loc in [&mut entry.name, &mut entry.value] {
+                if let Loc::Owned(i) = *loc {
+                    owned.push(self.owned.get(i as usize).cloned().unwrap_or_default());
+                    *loc = Loc::Owned((owned.len() - 1) as u32);
+                }
+            }
+        }
+        self.owned = owned;
     }
 
     /// Stores `bytes` in the side table.
@@ -159,6 +192,7 @@ impl Headers {
     }
 
     fn entry(&mut self, name: HeaderName, value: Bytes) -> Entry {
+        self.compact();
         let name = name.normalized();
         let id = name.id();
         let name = match name {
@@ -180,7 +214,11 @@ impl Headers {
     /// if there is none): how a proxy adds its Via.
     pub fn push_front(&mut self, name: HeaderName, value: impl Into<Bytes>) {
         let entry = self.entry(name, value.into());
-        let at = self.entries.iter().position(|e| self.same_name(e, &entry)).unwrap_or(0);
+        let at = self
+            .entries
+            .iter()
+            .position(|e| self.same_name(e, &entry))
+            .unwrap_or(0);
         self.entries.insert(at, entry);
     }
 
@@ -188,7 +226,11 @@ impl Headers {
     pub fn remove(&mut self, name: &HeaderName) -> usize {
         let query = Query::new(name);
         let before = self.entries.len();
-        let keep: Vec<bool> = self.entries.iter().map(|e| !self.matches(e, &query)).collect();
+        let keep: Vec<bool> = self
+            .entries
+            .iter()
+            .map(|e| !self.matches(e, &query))
+            .collect();
         let mut keep = keep.into_iter();
         self.entries.retain(|_| keep.next().unwrap_or(true));
         before - self.entries.len()
@@ -212,8 +254,12 @@ impl Headers {
         let entry = self.entry(name, value.into());
         match self.entries.iter().position(|e| self.same_name(e, &entry)) {
             Some(at) => {
-                let drop: Vec<bool> =
-                    self.entries.iter().enumerate().map(|(i, e)| i > at && self.same_name(e, &entry)).collect();
+                let drop: Vec<bool> = self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| i > at && self.same_name(e, &entry))
+                    .collect();
                 let mut drop = drop.into_iter();
                 self.entries.retain(|_| !drop.next().unwrap_or(false));
                 if let Some(slot) = self.entries.get_mut(at) {
@@ -231,9 +277,22 @@ impl Headers {
 
     /// The lines whose name is in `names`, in order, sharing this buffer.
     pub(crate) fn subset(&self, names: &[HeaderName]) -> Headers {
-        let ids: Vec<u8> = names.iter().map(HeaderName::id).filter(|&id| id != 0).collect();
-        let entries = self.entries.iter().filter(|e| ids.contains(&e.id)).copied().collect();
-        Headers { buf: self.buf.clone(), owned: self.owned.clone(), entries }
+        let ids: Vec<u8> = names
+            .iter()
+            .map(HeaderName::id)
+            .filter(|&id| id != 0)
+            .collect();
+        let entries = self
+            .entries
+            .iter()
+            .filter(|e| ids.contains(&e.id))
+            .copied()
+            .collect();
+        Headers {
+            buf: self.buf.clone(),
+            owned: self.owned.clone(),
+            entries,
+        }
     }
 
     /// Writes `Name: value\r\n` lines; Content-Length is written once, with
@@ -263,7 +322,11 @@ impl Headers {
 
     /// Bytes `write_to` will produce, roughly (for reserving).
     pub(crate) fn wire_len_hint(&self) -> usize {
-        self.entries.iter().map(|e| self.name_of(e).len() + self.value_of(e).len() + 4).sum::<usize>() + 24
+        self.entries
+            .iter()
+            .map(|e| self.name_of(e).len() + self.value_of(e).len() + 4)
+            .sum::<usize>()
+            + 24
     }
 
     // ---- helpers for the typed views ----
@@ -285,9 +348,17 @@ impl Headers {
     }
 
     /// The comma-separated elements of every line of `name`, in order.
-    pub(crate) fn list_items(&self, name: HeaderName) -> ListItems<'_, impl Iterator<Item = &[u8]> + '_> {
+    pub(crate) fn list_items(
+        &self,
+        name: HeaderName,
+    ) -> ListItems<'_, impl Iterator<Item = &[u8]> + '_> {
         let header = name.static_str();
-        ListItems { lines: self.values(name), current: None, header, failed: false }
+        ListItems {
+            lines: self.values(name),
+            current: None,
+            header,
+            failed: false,
+        }
     }
 }
 
@@ -326,7 +397,10 @@ impl<'a, I: Iterator<Item = &'a [u8]>> Iterator for ListItems<'a, I> {
                         let item = trim(item);
                         if item.is_empty() {
                             self.failed = true;
-                            return Some(Err(HeaderError::invalid(self.header, "empty list element")));
+                            return Some(Err(HeaderError::invalid(
+                                self.header,
+                                "empty list element",
+                            )));
                         }
                         return Some(Ok(item));
                     }
@@ -370,7 +444,10 @@ fn sanitize(value: Bytes) -> Bytes {
     if memchr::memchr2(b'\r', b'\n', &value).is_none() {
         return value;
     }
-    let cleaned: Vec<u8> = value.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
+    let cleaned: Vec<u8> = value
+        .iter()
+        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect();
     Bytes::from(cleaned)
 }
 
@@ -384,7 +461,8 @@ impl PartialEq for Headers {
         let mut theirs = other.entries.iter().filter(|e| e.id != content_length);
         for a in mine {
             let Some(b) = theirs.next() else { return false };
-            let same_name = a.id == b.id && (a.id != 0 || self.name_of(a).eq_ignore_ascii_case(other.name_of(b)));
+            let same_name = a.id == b.id
+                && (a.id != 0 || self.name_of(a).eq_ignore_ascii_case(other.name_of(b)));
             if !same_name || self.value_of(a) != other.value_of(b) {
                 return false;
             }
@@ -414,7 +492,9 @@ mod tests {
     use super::*;
 
     fn names(h: &Headers) -> Vec<String> {
-        h.iter().map(|(n, v)| format!("{}={}", n, String::from_utf8_lossy(v))).collect()
+        h.iter()
+            .map(|(n, v)| format!("{}={}", n, String::from_utf8_lossy(v)))
+            .collect()
     }
 
     #[test]
@@ -427,13 +507,19 @@ mod tests {
         assert_eq!(h.get(&HeaderName::Via), Some(&b"SIP/2.0/UDP a"[..]));
         assert_eq!(h.get_all(&HeaderName::Via).count(), 2);
         assert_eq!(h.get(&"x-foo".into()), Some(&b"1"[..]));
-        assert_eq!(h.get(&HeaderName::Other(Bytes::from_static(b"v"))), Some(&b"SIP/2.0/UDP a"[..]));
+        assert_eq!(
+            h.get(&HeaderName::Other(Bytes::from_static(b"v"))),
+            Some(&b"SIP/2.0/UDP a"[..])
+        );
         h.push_front(HeaderName::Via, "SIP/2.0/UDP top");
         assert_eq!(names(&h)[0], "Via=SIP/2.0/UDP top");
         assert!(h.remove_first(&HeaderName::Via));
         assert_eq!(h.get(&HeaderName::Via), Some(&b"SIP/2.0/UDP a"[..]));
         h.set(HeaderName::Via, "SIP/2.0/TCP only");
-        assert_eq!(names(&h), vec!["Via=SIP/2.0/TCP only", "To=<sip:b@c>", "X-Foo=1"]);
+        assert_eq!(
+            names(&h),
+            vec!["Via=SIP/2.0/TCP only", "To=<sip:b@c>", "X-Foo=1"]
+        );
         assert_eq!(h.remove(&HeaderName::Via), 1);
         assert_eq!(h.remove(&HeaderName::Via), 0);
         assert!(!h.remove_first(&HeaderName::Via));
@@ -442,6 +528,30 @@ mod tests {
         h.push_front(HeaderName::Route, "<sip:r>");
         assert_eq!(names(&h)[0], "Route=<sip:r>");
         assert_eq!(h.len(), 4);
+    }
+
+    #[test]
+    fn repeated_changes_stay_bounded() {
+        let mut h = Headers::new();
+        h.push("X-Keep".into(), "kept");
+        for i in 0..1000 {
+            h.set(HeaderName::MaxForwards, i.to_string());
+            h.set("X-Counter".into(), i.to_string());
+        }
+        assert!(
+            h.owned.len() <= 2 * h.entries.len() + 17,
+            "{}",
+            h.owned.len()
+        );
+        assert_eq!(h.get(&"x-keep".into()), Some(&b"kept"[..]));
+        assert_eq!(h.get(&HeaderName::MaxForwards), Some(&b"999"[..]));
+        assert_eq!(h.get(&"X-COUNTER".into()), Some(&b"999"[..]));
+        assert_eq!(
+            h.iter()
+                .map(|(n, _)| n.as_str().to_owned())
+                .collect::<Vec<_>>(),
+            ["X-Keep", "Max-Forwards", "X-Counter"]
+        );
     }
 
     #[test]
@@ -475,6 +585,9 @@ mod tests {
         assert_eq!(items, vec![Ok("timer"), Ok("100rel"), Ok("replaces")]);
         h.push(HeaderName::Supported, "a,,b");
         let last = h.list_items(HeaderName::Supported).last().unwrap();
-        assert_eq!(last, Err(HeaderError::invalid("Supported", "empty list element")));
+        assert_eq!(
+            last,
+            Err(HeaderError::invalid("Supported", "empty list element"))
+        );
     }
 }

@@ -254,12 +254,19 @@ fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
             return false;
         }
     }
-    a.remainder().iter().zip(b.remainder()).all(|(&x, &y)| x | 0x20 == y)
+    a.remainder()
+        .iter()
+        .zip(b.remainder())
+        .all(|(&x, &y)| x | 0x20 == y)
 }
 
 /// The canonical spelling of a known id.
 pub(crate) fn canonical(id: u8) -> &'static str {
-    usize::from(id).checked_sub(1).and_then(|i| CANONICAL.get(i)).copied().unwrap_or("extension")
+    usize::from(id)
+        .checked_sub(1)
+        .and_then(|i| CANONICAL.get(i))
+        .copied()
+        .unwrap_or("extension")
 }
 
 impl HeaderName {
@@ -361,7 +368,12 @@ mod tests {
     #[test]
     fn every_spelling_is_found() {
         for (spelling, id) in SPELLINGS {
-            assert_eq!(lookup_id(spelling), Some(*id), "{}", String::from_utf8_lossy(spelling));
+            assert_eq!(
+                lookup_id(spelling),
+                Some(*id),
+                "{}",
+                String::from_utf8_lossy(spelling)
+            );
             let upper = spelling.to_ascii_uppercase();
             assert_eq!(lookup_id(&upper), Some(*id));
             assert_eq!(HeaderName::from_id(*id).map(|n| n.id()), Some(*id));
@@ -372,7 +384,10 @@ mod tests {
         assert_eq!(canonical(0), "extension");
         // Bytes that become a spelling's bytes under `| 0x20` but are not
         // its upper case must not match.
-        assert!(matches!(HeaderName::from_bytes(b"call\rid"), HeaderName::Other(_)));
+        assert!(matches!(
+            HeaderName::from_bytes(b"call\rid"),
+            HeaderName::Other(_)
+        ));
         assert_eq!(lookup_id(b"VIA"), Some(HeaderName::Via.id()));
         assert_eq!(lookup_id(b"Via_"), None);
     }
@@ -384,7 +399,13 @@ mod tests {
         assert_ne!(a, HeaderName::Other(Bytes::from_static(b"x-other")));
         assert_ne!(a, HeaderName::Via);
         assert_eq!(a.as_str(), "X-Custom");
-        assert_eq!(HeaderName::Other(Bytes::from_static(b"t")).normalized(), HeaderName::To);
-        assert_eq!(HeaderName::from_bytes(b"a-very-long-unknown-header-name").as_str(), "a-very-long-unknown-header-name");
+        assert_eq!(
+            HeaderName::Other(Bytes::from_static(b"t")).normalized(),
+            HeaderName::To
+        );
+        assert_eq!(
+            HeaderName::from_bytes(b"a-very-long-unknown-header-name").as_str(),
+            "a-very-long-unknown-header-name"
+        );
     }
 }

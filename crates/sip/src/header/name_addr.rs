@@ -108,7 +108,11 @@ pub(crate) fn parse_name_addr(s: &str) -> Result<NameAddr<'_>, NameAddrError> {
         (Some(&s[1..end - 1]), uri, rest)
     } else if let Some(lt) = memchr::memchr(b'<', b) {
         let name = trim(&s[..lt]);
-        if !name.split([' ', '\t']).filter(|w| !w.is_empty()).all(is_token) {
+        if !name
+            .split([' ', '\t'])
+            .filter(|w| !w.is_empty())
+            .all(is_token)
+        {
             return Err(Syntax("display name is neither tokens nor a quoted string"));
         }
         let (uri, rest) = angle(s, lt)?;
@@ -117,17 +121,26 @@ pub(crate) fn parse_name_addr(s: &str) -> Result<NameAddr<'_>, NameAddrError> {
         // addr-spec: a URI with ';' or ',' must use name-addr (RFC 3261
         // §20.10), so the first ';' starts the header parameters.
         let semi = memchr::memchr(b';', b).unwrap_or(b.len());
+        if memchr::memchr(b'?', &b[..semi]).is_some() {
+            return Err(Syntax("a URI with headers must be enclosed in <>"));
+        }
         (None, trim(&s[..semi]), &s[semi..])
     };
     let rest = trim(rest);
     let params = if rest.is_empty() {
         Params::default()
     } else {
-        let raw = rest.strip_prefix(';').ok_or(Syntax("unexpected text after the address"))?;
+        let raw = rest
+            .strip_prefix(';')
+            .ok_or(Syntax("unexpected text after the address"))?;
         Params::parse_header(raw).map_err(Syntax)?
     };
     let uri = UriRef::parse(uri).map_err(NameAddrError::Uri)?;
-    Ok(NameAddr { display_name, uri, params })
+    Ok(NameAddr {
+        display_name,
+        uri,
+        params,
+    })
 }
 
 /// The URI inside `<...>` starting at `lt`, and the text after `>`.
@@ -157,11 +170,16 @@ fn single(headers: &Headers, name: HeaderName) -> Result<Option<NameAddr<'_>>, H
     let label = name.static_str();
     match headers.first_str(name)? {
         None => Ok(None),
-        Some(v) => parse_name_addr(v).map(Some).map_err(|e| e.into_header(label)),
+        Some(v) => parse_name_addr(v)
+            .map(Some)
+            .map_err(|e| e.into_header(label)),
     }
 }
 
-fn list(headers: &Headers, name: HeaderName) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> + '_ {
+fn list(
+    headers: &Headers,
+    name: HeaderName,
+) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> + '_ {
     let label = name.static_str();
     headers
         .list_items(name)
@@ -209,7 +227,10 @@ impl Headers {
             Some(item) => {
                 let item = item?;
                 if item == "*" {
-                    return Err(HeaderError::invalid("Contact", "* where an address is expected"));
+                    return Err(HeaderError::invalid(
+                        "Contact",
+                        "* where an address is expected",
+                    ));
                 }
                 let contact = parse_name_addr(item).map_err(|e| e.into_header("Contact"))?;
                 check_contact_params(&contact)?;
@@ -234,12 +255,16 @@ impl Headers {
     }
 
     /// P-Asserted-Identity values (RFC 3325).
-    pub fn p_asserted_identity(&self) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> + '_ {
+    pub fn p_asserted_identity(
+        &self,
+    ) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> + '_ {
         list(self, HeaderName::PAssertedIdentity)
     }
 
     /// P-Preferred-Identity values (RFC 3325).
-    pub fn p_preferred_identity(&self) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> + '_ {
+    pub fn p_preferred_identity(
+        &self,
+    ) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> + '_ {
         list(self, HeaderName::PPreferredIdentity)
     }
 
@@ -261,8 +286,15 @@ impl Headers {
 }
 
 fn check_contact_params(contact: &NameAddr<'_>) -> Result<(), HeaderError> {
-    if contact.params.get("expires").is_some_and(|v| v.and_then(parse_delta_seconds).is_none()) {
-        return Err(HeaderError::invalid("Contact", "expires is not delta-seconds"));
+    if contact
+        .params
+        .get("expires")
+        .is_some_and(|v| v.and_then(parse_delta_seconds).is_none())
+    {
+        return Err(HeaderError::invalid(
+            "Contact",
+            "expires is not delta-seconds",
+        ));
     }
     if contact.params.contains("q") && contact.q().is_none() {
         return Err(HeaderError::invalid("Contact", "q is not a qvalue"));
@@ -278,7 +310,8 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let a = parse_name_addr("\"Alice \\\"A\\\" Smith\" <sip:alice@atlanta.com>;tag=1928301774").unwrap();
+        let a = parse_name_addr("\"Alice \\\"A\\\" Smith\" <sip:alice@atlanta.com>;tag=1928301774")
+            .unwrap();
         assert_eq!(a.display_name, Some("Alice \\\"A\\\" Smith"));
         assert_eq!(a.uri.as_str(), "sip:alice@atlanta.com");
         assert_eq!(a.tag(), Some("1928301774"));
@@ -319,13 +352,36 @@ mod tests {
             other => panic!("{s:?}: {other:?}"),
         };
         assert_eq!(syntax(""), "empty value");
-        assert_eq!(syntax("\"Alice <sip:a@b>"), "unterminated quoted display name");
-        assert_eq!(syntax("\"Alice\" sip:a@b"), "expected <URI> after the display name");
+        assert_eq!(
+            syntax("\"Alice <sip:a@b>"),
+            "unterminated quoted display name"
+        );
+        assert_eq!(
+            syntax("\"Alice\" sip:a@b"),
+            "expected <URI> after the display name"
+        );
         assert_eq!(syntax("<sip:a@b"), "missing >");
-        assert_eq!(syntax("<sip:a@b> junk"), "unexpected text after the address");
-        assert_eq!(syntax("Al:ice <sip:a@b>"), "display name is neither tokens nor a quoted string");
-        assert!(matches!(parse_name_addr("<sip:a@b c>"), Err(NameAddrError::Uri(_))));
-        assert!(matches!(parse_name_addr("<sip:a@b>;=x"), Err(NameAddrError::Syntax("malformed parameter name"))));
+        assert_eq!(
+            syntax("<sip:a@b> junk"),
+            "unexpected text after the address"
+        );
+        assert_eq!(
+            syntax("Al:ice <sip:a@b>"),
+            "display name is neither tokens nor a quoted string"
+        );
+        assert!(matches!(
+            parse_name_addr("<sip:a@b c>"),
+            Err(NameAddrError::Uri(_))
+        ));
+        assert_eq!(
+            syntax("sip:a@b?Route=%3Csip:c%3E"),
+            "a URI with headers must be enclosed in <>"
+        );
+        assert!(parse_name_addr("<sip:a@b?Route=%3Csip:c%3E>").is_ok());
+        assert!(matches!(
+            parse_name_addr("<sip:a@b>;=x"),
+            Err(NameAddrError::Syntax("malformed parameter name"))
+        ));
     }
 
     #[test]
@@ -353,8 +409,13 @@ mod tests {
         let mut h = Headers::new();
         assert_eq!(h.contacts().unwrap(), Contacts::List(vec![]));
         assert_eq!(h.contact().unwrap(), None);
-        h.push(HeaderName::Contact, "<sip:a@b>;expires=3600;q=0.7, \"X, Y\" <sip:c,d@e;a=1>");
-        let Contacts::List(list) = h.contacts().unwrap() else { panic!() };
+        h.push(
+            HeaderName::Contact,
+            "<sip:a@b>;expires=3600;q=0.7, \"X, Y\" <sip:c,d@e;a=1>",
+        );
+        let Contacts::List(list) = h.contacts().unwrap() else {
+            panic!()
+        };
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].expires(), Some(3600));
         assert_eq!(list[0].q(), Some(700));
@@ -363,10 +424,19 @@ mod tests {
 
         let mut h = Headers::new();
         h.push(HeaderName::Contact, "<sip:a@b>;expires=soon");
-        assert_eq!(h.contacts(), Err(HeaderError::invalid("Contact", "expires is not delta-seconds")));
+        assert_eq!(
+            h.contacts(),
+            Err(HeaderError::invalid(
+                "Contact",
+                "expires is not delta-seconds"
+            ))
+        );
         let mut h = Headers::new();
         h.push(HeaderName::Contact, "<sip:a@b>;q=2");
-        assert_eq!(h.contacts(), Err(HeaderError::invalid("Contact", "q is not a qvalue")));
+        assert_eq!(
+            h.contacts(),
+            Err(HeaderError::invalid("Contact", "q is not a qvalue"))
+        );
     }
 
     #[test]
@@ -380,18 +450,36 @@ mod tests {
         h.push(HeaderName::ReferTo, "<sip:x@y?Replaces=abc%3Bto-tag%3D1>");
         h.push(HeaderName::ReferredBy, "<sip:r@y>");
         h.push(HeaderName::PAssertedIdentity, "<sip:+1555@y>, <tel:+1555>");
-        h.push(HeaderName::HistoryInfo, "<sip:a@b>;index=1, <sip:c@d>;index=1.1;rc=1");
+        h.push(
+            HeaderName::HistoryInfo,
+            "<sip:a@b>;index=1, <sip:c@d>;index=1.1;rc=1",
+        );
         assert_eq!(h.from().unwrap().tag(), Some("1"));
         assert_eq!(h.to().unwrap().tag(), None);
-        let routes: Vec<_> = h.routes().map(|r| r.unwrap().uri.as_str().to_owned()).collect();
+        let routes: Vec<_> = h
+            .routes()
+            .map(|r| r.unwrap().uri.as_str().to_owned())
+            .collect();
         assert_eq!(routes, vec!["sip:p1;lr", "sip:p2;lr"]);
         assert_eq!(h.record_routes().count(), 1);
-        assert_eq!(h.refer_to().unwrap().unwrap().uri.headers(), Some("Replaces=abc%3Bto-tag%3D1"));
+        assert_eq!(
+            h.refer_to().unwrap().unwrap().uri.headers(),
+            Some("Replaces=abc%3Bto-tag%3D1")
+        );
         assert!(h.referred_by().unwrap().is_some());
         assert_eq!(h.p_asserted_identity().count(), 2);
-        let hi: Vec<_> = h.history_info().map(|e| e.unwrap().params.value("index").unwrap()).collect();
+        let hi: Vec<_> = h
+            .history_info()
+            .map(|e| e.unwrap().params.value("index").unwrap())
+            .collect();
         assert_eq!(hi, vec!["1", "1.1"]);
         h.push(HeaderName::Route, "<sip:bad uri>");
-        assert!(matches!(h.routes().last().unwrap(), Err(HeaderError::BadUri { header: "Route", .. })));
+        assert!(matches!(
+            h.routes().last().unwrap(),
+            Err(HeaderError::BadUri {
+                header: "Route",
+                ..
+            })
+        ));
     }
 }

@@ -9,7 +9,7 @@ use super::name::HeaderName;
 use super::simple::check_call_id;
 use crate::error::HeaderError;
 use crate::params::Params;
-use crate::text::{comment_end, is_token, parse_delta_seconds, trim, unquote};
+use crate::text::{comment_end, find_byte, is_token, parse_delta_seconds, trim, unquote};
 
 /// Who refreshes the session (RFC 4028 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,11 +84,14 @@ pub struct RetryAfter<'a> {
 
 /// `delta-seconds *( SEMI param )`.
 fn delta_and_params(s: &str) -> Result<(u32, Params<'_>), &'static str> {
-    let (delta, params) = match s.find(';') {
+    let (delta, params) = match find_byte(s, b';') {
         Some(semi) => (trim(&s[..semi]), Params::parse_header(&s[semi + 1..])?),
         None => (trim(s), Params::default()),
     };
-    Ok((parse_delta_seconds(delta).ok_or("not delta-seconds")?, params))
+    Ok((
+        parse_delta_seconds(delta).ok_or("not delta-seconds")?,
+        params,
+    ))
 }
 
 fn parse_session_expires(s: &str) -> Result<SessionExpires<'_>, &'static str> {
@@ -99,11 +102,15 @@ fn parse_session_expires(s: &str) -> Result<SessionExpires<'_>, &'static str> {
         Some(Some(r)) if r.eq_ignore_ascii_case("uas") => Some(Refresher::Uas),
         Some(_) => return Err("refresher is neither uac nor uas"),
     };
-    Ok(SessionExpires { delta, refresher, params })
+    Ok(SessionExpires {
+        delta,
+        refresher,
+        params,
+    })
 }
 
 fn parse_replaces(s: &str) -> Result<Replaces<'_>, &'static str> {
-    let (call_id, params) = match s.find(';') {
+    let (call_id, params) = match find_byte(s, b';') {
         Some(semi) => (trim(&s[..semi]), Params::parse_header(&s[semi + 1..])?),
         None => (trim(s), Params::default()),
     };
@@ -118,7 +125,7 @@ fn parse_replaces(s: &str) -> Result<Replaces<'_>, &'static str> {
 }
 
 fn parse_reason(s: &str) -> Result<Reason<'_>, &'static str> {
-    let (protocol, params) = match s.find(';') {
+    let (protocol, params) = match find_byte(s, b';') {
         Some(semi) => (trim(&s[..semi]), Params::parse_header(&s[semi + 1..])?),
         None => (trim(s), Params::default()),
     };
@@ -127,20 +134,35 @@ fn parse_reason(s: &str) -> Result<Reason<'_>, &'static str> {
     }
     let cause = match params.get("cause") {
         None => None,
-        Some(v) => Some(v.and_then(|c| c.parse::<u16>().ok().filter(|_| c.bytes().all(|b| b.is_ascii_digit()))).ok_or("cause is not a number")?),
+        Some(v) => Some(
+            v.and_then(|c| {
+                c.parse::<u16>()
+                    .ok()
+                    .filter(|_| c.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .ok_or("cause is not a number")?,
+        ),
     };
     let text = match params.get("text") {
         None => None,
         Some(_) => {
             // The raw item keeps the quotes: text must be a quoted-string.
-            let raw = params.iter_raw().find(|(n, _)| n.eq_ignore_ascii_case("text")).and_then(|(_, v)| v);
+            let raw = params
+                .iter_raw()
+                .find(|(n, _)| n.eq_ignore_ascii_case("text"))
+                .and_then(|(_, v)| v);
             match raw {
                 Some(raw) if unquote(raw).is_some() => params.value("text"),
                 _ => return Err("text is not a quoted string"),
             }
         }
     };
-    Ok(Reason { protocol, cause, text, params })
+    Ok(Reason {
+        protocol,
+        cause,
+        text,
+        params,
+    })
 }
 
 fn parse_retry_after(s: &str) -> Result<RetryAfter<'_>, &'static str> {
@@ -157,13 +179,24 @@ fn parse_retry_after(s: &str) -> Result<RetryAfter<'_>, &'static str> {
     let params = if rest.is_empty() {
         Params::default()
     } else {
-        Params::parse_header(rest.strip_prefix(';').ok_or("unexpected text after the delay")?)?
+        Params::parse_header(
+            rest.strip_prefix(';')
+                .ok_or("unexpected text after the delay")?,
+        )?
     };
     let duration = match params.get("duration") {
         None => None,
-        Some(v) => Some(v.and_then(parse_delta_seconds).ok_or("duration is not delta-seconds")?),
+        Some(v) => Some(
+            v.and_then(parse_delta_seconds)
+                .ok_or("duration is not delta-seconds")?,
+        ),
     };
-    Ok(RetryAfter { seconds, comment, duration, params })
+    Ok(RetryAfter {
+        seconds,
+        comment,
+        duration,
+        params,
+    })
 }
 
 impl Headers {
@@ -171,7 +204,9 @@ impl Headers {
     pub fn session_expires(&self) -> Result<Option<SessionExpires<'_>>, HeaderError> {
         match self.first_str(HeaderName::SessionExpires)? {
             None => Ok(None),
-            Some(v) => parse_session_expires(v).map(Some).map_err(|r| HeaderError::invalid("Session-Expires", r)),
+            Some(v) => parse_session_expires(v)
+                .map(Some)
+                .map_err(|r| HeaderError::invalid("Session-Expires", r)),
         }
     }
 
@@ -179,7 +214,9 @@ impl Headers {
     pub fn min_se(&self) -> Result<Option<u32>, HeaderError> {
         match self.first_str(HeaderName::MinSe)? {
             None => Ok(None),
-            Some(v) => delta_and_params(v).map(|(d, _)| Some(d)).map_err(|r| HeaderError::invalid("Min-SE", r)),
+            Some(v) => delta_and_params(v)
+                .map(|(d, _)| Some(d))
+                .map_err(|r| HeaderError::invalid("Min-SE", r)),
         }
     }
 
@@ -187,21 +224,26 @@ impl Headers {
     pub fn replaces(&self) -> Result<Option<Replaces<'_>>, HeaderError> {
         match self.first_str(HeaderName::Replaces)? {
             None => Ok(None),
-            Some(v) => parse_replaces(v).map(Some).map_err(|r| HeaderError::invalid("Replaces", r)),
+            Some(v) => parse_replaces(v)
+                .map(Some)
+                .map_err(|r| HeaderError::invalid("Replaces", r)),
         }
     }
 
     /// Reason values (RFC 3326).
     pub fn reasons(&self) -> impl Iterator<Item = Result<Reason<'_>, HeaderError>> + '_ {
-        self.list_items(HeaderName::Reason)
-            .map(|item| item.and_then(|v| parse_reason(v).map_err(|r| HeaderError::invalid("Reason", r))))
+        self.list_items(HeaderName::Reason).map(|item| {
+            item.and_then(|v| parse_reason(v).map_err(|r| HeaderError::invalid("Reason", r)))
+        })
     }
 
     /// Retry-After.
     pub fn retry_after(&self) -> Result<Option<RetryAfter<'_>>, HeaderError> {
         match self.first_str(HeaderName::RetryAfter)? {
             None => Ok(None),
-            Some(v) => parse_retry_after(v).map(Some).map_err(|r| HeaderError::invalid("Retry-After", r)),
+            Some(v) => parse_retry_after(v)
+                .map(Some)
+                .map_err(|r| HeaderError::invalid("Retry-After", r)),
         }
     }
 }
@@ -216,27 +258,40 @@ mod tests {
         let se = parse_session_expires("1800;refresher=UAS").unwrap();
         assert_eq!((se.delta, se.refresher), (1800, Some(Refresher::Uas)));
         assert_eq!(parse_session_expires("90").unwrap().refresher, None);
-        assert_eq!(parse_session_expires("90;refresher=me"), Err("refresher is neither uac nor uas"));
+        assert_eq!(
+            parse_session_expires("90;refresher=me"),
+            Err("refresher is neither uac nor uas")
+        );
         assert_eq!(parse_session_expires("x"), Err("not delta-seconds"));
         let mut h = Headers::new();
         h.push(HeaderName::SessionExpires, "4000;refresher=uac");
         h.push(HeaderName::MinSe, "90;x=1");
-        assert_eq!(h.session_expires().unwrap().unwrap().refresher, Some(Refresher::Uac));
+        assert_eq!(
+            h.session_expires().unwrap().unwrap().refresher,
+            Some(Refresher::Uac)
+        );
         assert_eq!(h.min_se(), Ok(Some(90)));
         h.set(HeaderName::MinSe, "ninety");
-        assert_eq!(h.min_se(), Err(HeaderError::invalid("Min-SE", "not delta-seconds")));
+        assert_eq!(
+            h.min_se(),
+            Err(HeaderError::invalid("Min-SE", "not delta-seconds"))
+        );
     }
 
     #[test]
     fn replaces() {
-        let r = parse_replaces("98732@sip.example.com;from-tag=r33th4x0r;to-tag=ff87ff;early-only").unwrap();
+        let r = parse_replaces("98732@sip.example.com;from-tag=r33th4x0r;to-tag=ff87ff;early-only")
+            .unwrap();
         assert_eq!(r.call_id, "98732@sip.example.com");
         assert_eq!(r.from_tag, "r33th4x0r");
         assert_eq!(r.to_tag, "ff87ff");
         assert!(r.early_only);
         assert_eq!(parse_replaces("abc;from-tag=1"), Err("missing to-tag"));
         assert_eq!(parse_replaces("abc;to-tag=1"), Err("missing from-tag"));
-        assert_eq!(parse_replaces("a b;to-tag=1;from-tag=2"), Err("invalid Call-ID"));
+        assert_eq!(
+            parse_replaces("a b;to-tag=1;from-tag=2"),
+            Err("invalid Call-ID")
+        );
     }
 
     #[test]
@@ -246,10 +301,19 @@ mod tests {
         assert_eq!(r.cause, Some(16));
         assert_eq!(r.text, Some("Terminated; normally"));
         assert_eq!(parse_reason("SIP;cause=abc"), Err("cause is not a number"));
-        assert_eq!(parse_reason("SIP;cause=99999"), Err("cause is not a number"));
-        assert_eq!(parse_reason("SIP;text=bare"), Err("text is not a quoted string"));
+        assert_eq!(
+            parse_reason("SIP;cause=99999"),
+            Err("cause is not a number")
+        );
+        assert_eq!(
+            parse_reason("SIP;text=bare"),
+            Err("text is not a quoted string")
+        );
         let mut h = Headers::new();
-        h.push(HeaderName::Reason, "SIP;cause=200;text=\"Call completed elsewhere\", Q.850;cause=26");
+        h.push(
+            HeaderName::Reason,
+            "SIP;cause=200;text=\"Call completed elsewhere\", Q.850;cause=26",
+        );
         let causes: Vec<_> = h.reasons().map(|r| r.unwrap().cause).collect();
         assert_eq!(causes, vec![Some(200), Some(26)]);
     }
@@ -257,12 +321,21 @@ mod tests {
     #[test]
     fn retry_after() {
         let r = parse_retry_after("18000;duration=3600").unwrap();
-        assert_eq!((r.seconds, r.duration, r.comment), (18000, Some(3600), None));
+        assert_eq!(
+            (r.seconds, r.duration, r.comment),
+            (18000, Some(3600), None)
+        );
         let r = parse_retry_after("120 (I'm in a meeting)").unwrap();
         assert_eq!(r.comment, Some("(I'm in a meeting)"));
         assert_eq!(parse_retry_after("soon"), Err("not delta-seconds"));
         assert_eq!(parse_retry_after("5 (x"), Err("unterminated comment"));
-        assert_eq!(parse_retry_after("5 x"), Err("unexpected text after the delay"));
-        assert_eq!(parse_retry_after("5;duration=x"), Err("duration is not delta-seconds"));
+        assert_eq!(
+            parse_retry_after("5 x"),
+            Err("unexpected text after the delay")
+        );
+        assert_eq!(
+            parse_retry_after("5;duration=x"),
+            Err("duration is not delta-seconds")
+        );
     }
 }

@@ -11,7 +11,10 @@ use super::name::HeaderName;
 use crate::error::HeaderError;
 use crate::method::Method;
 use crate::params::Params;
-use crate::text::{self, comment_end, is_token, is_token_byte, parse_delta_seconds, parse_u32, trim};
+use crate::text::{
+    self, comment_end, find_byte, is_token, is_token_byte, is_wsp, parse_delta_seconds, parse_u32,
+    split_byte, trim,
+};
 
 /// The CSeq header: sequence number and method.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,12 +63,14 @@ impl fmt::Display for MediaType<'_> {
 /// parser to compare with the request method without allocating).
 pub(crate) fn parse_cseq_parts(s: &str) -> Result<(u32, &str), &'static str> {
     let s = trim(s);
-    let space = s.find([' ', '\t']).ok_or("missing method")?;
+    let space = s.bytes().position(is_wsp).ok_or("missing method")?;
     let (number, method) = (&s[..space], trim(&s[space..]));
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err("sequence number is not a number");
     }
-    let seq = parse_u32(number).filter(|&n| n < 1 << 31).ok_or("sequence number exceeds 2^31-1")?;
+    let seq = parse_u32(number)
+        .filter(|&n| n < 1 << 31)
+        .ok_or("sequence number exceeds 2^31-1")?;
     if !is_token(method) {
         return Err("invalid method");
     }
@@ -78,7 +83,9 @@ pub(crate) fn parse_max_forwards(s: &str) -> Result<u8, &'static str> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err("not a number");
     }
-    parse_u32(s).and_then(|n| u8::try_from(n).ok()).ok_or("exceeds 255")
+    parse_u32(s)
+        .and_then(|n| u8::try_from(n).ok())
+        .ok_or("exceeds 255")
 }
 
 /// `1*DIGIT` as usize.
@@ -87,7 +94,9 @@ pub(crate) fn parse_content_length(s: &[u8]) -> Result<usize, &'static str> {
         return Err("not a number");
     }
     s.iter()
-        .try_fold(0usize, |n, &b| n.checked_mul(10)?.checked_add(usize::from(b - b'0')))
+        .try_fold(0usize, |n, &b| {
+            n.checked_mul(10)?.checked_add(usize::from(b - b'0'))
+        })
         .ok_or("value too large")
 }
 
@@ -96,8 +105,8 @@ pub(crate) fn check_call_id(s: &str) -> Result<(), &'static str> {
     if s.is_empty() {
         return Err("empty");
     }
-    let mut parts = s.splitn(2, '@');
-    for part in parts.by_ref() {
+    let (word, host) = split_byte(s, b'@').unwrap_or((s, "x"));
+    for part in [word, host] {
         if part.is_empty() || !text::all(part.as_bytes(), text::WORD) {
             return Err("not word[@word]");
         }
@@ -106,16 +115,20 @@ pub(crate) fn check_call_id(s: &str) -> Result<(), &'static str> {
 }
 
 fn parse_media_type(s: &str) -> Result<MediaType<'_>, &'static str> {
-    let (essence, params) = match s.find(';') {
+    let (essence, params) = match find_byte(s, b';') {
         Some(semi) => (&s[..semi], Params::parse_header(&s[semi + 1..])?),
         None => (s, Params::default()),
     };
-    let (mtype, subtype) = essence.split_once('/').ok_or("missing /")?;
+    let (mtype, subtype) = split_byte(essence, b'/').ok_or("missing /")?;
     let (mtype, subtype) = (trim(mtype), trim(subtype));
     if !is_token(mtype) || !is_token(subtype) {
         return Err("type or subtype is not a token");
     }
-    Ok(MediaType { mtype, subtype, params })
+    Ok(MediaType {
+        mtype,
+        subtype,
+        params,
+    })
 }
 
 /// `server-val *(LWS server-val)`; server-val = product / comment.
@@ -155,7 +168,8 @@ impl Headers {
     pub fn cseq(&self) -> Result<CSeq, HeaderError> {
         let v = self.required_str(HeaderName::CSeq)?;
         let (seq, method) = parse_cseq_parts(v).map_err(|r| HeaderError::invalid("CSeq", r))?;
-        let method = Method::from_bytes(method.as_bytes()).map_err(|_| HeaderError::invalid("CSeq", "invalid method"))?;
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| HeaderError::invalid("CSeq", "invalid method"))?;
         Ok(CSeq { seq, method })
     }
 
@@ -169,7 +183,9 @@ impl Headers {
     pub fn content_length(&self) -> Result<Option<usize>, HeaderError> {
         match self.first_str(HeaderName::ContentLength)? {
             None => Ok(None),
-            Some(v) => parse_content_length(v.as_bytes()).map(Some).map_err(|r| HeaderError::invalid("Content-Length", r)),
+            Some(v) => parse_content_length(v.as_bytes())
+                .map(Some)
+                .map_err(|r| HeaderError::invalid("Content-Length", r)),
         }
     }
 
@@ -177,7 +193,9 @@ impl Headers {
     pub fn content_type(&self) -> Result<Option<MediaType<'_>>, HeaderError> {
         match self.first_str(HeaderName::ContentType)? {
             None => Ok(None),
-            Some(v) => parse_media_type(v).map(Some).map_err(|r| HeaderError::invalid("Content-Type", r)),
+            Some(v) => parse_media_type(v)
+                .map(Some)
+                .map_err(|r| HeaderError::invalid("Content-Type", r)),
         }
     }
 
@@ -195,14 +213,19 @@ impl Headers {
         let label = name.static_str();
         match self.first_str(name)? {
             None => Ok(None),
-            Some(v) => parse_delta_seconds(v).map(Some).ok_or(HeaderError::invalid(label, "not delta-seconds")),
+            Some(v) => parse_delta_seconds(v)
+                .map(Some)
+                .ok_or(HeaderError::invalid(label, "not delta-seconds")),
         }
     }
 
     /// Allow: the methods listed in every Allow line.
     pub fn allow(&self) -> impl Iterator<Item = Result<Method, HeaderError>> + '_ {
         self.list_items(HeaderName::Allow).map(|item| {
-            item.and_then(|m| Method::from_bytes(m.as_bytes()).map_err(|_| HeaderError::invalid("Allow", "invalid method")))
+            item.and_then(|m| {
+                Method::from_bytes(m.as_bytes())
+                    .map_err(|_| HeaderError::invalid("Allow", "invalid method"))
+            })
         })
     }
 
@@ -233,13 +256,21 @@ impl Headers {
 
     /// Whether `tag` is listed in Supported (or Require), ignoring bad ones.
     pub fn supports(&self, tag: &str) -> bool {
-        self.supported().chain(self.require()).any(|t| t.is_ok_and(|t| t.eq_ignore_ascii_case(tag)))
+        self.supported()
+            .chain(self.require())
+            .any(|t| t.is_ok_and(|t| t.eq_ignore_ascii_case(tag)))
     }
 
     fn tokens(&self, name: HeaderName) -> impl Iterator<Item = Result<&str, HeaderError>> + '_ {
         let label = name.static_str();
         self.list_items(name).map(move |item| {
-            item.and_then(|t| if is_token(t) { Ok(t) } else { Err(HeaderError::invalid(label, "option-tag is not a token")) })
+            item.and_then(|t| {
+                if is_token(t) {
+                    Ok(t)
+                } else {
+                    Err(HeaderError::invalid(label, "option-tag is not a token"))
+                }
+            })
         })
     }
 
@@ -252,7 +283,11 @@ impl Headers {
                     .split(';')
                     .map(|v| {
                         let v = trim(v);
-                        if is_token(v) { Ok(v) } else { Err(HeaderError::invalid("Privacy", "priv-value is not a token")) }
+                        if is_token(v) {
+                            Ok(v)
+                        } else {
+                            Err(HeaderError::invalid("Privacy", "priv-value is not a token"))
+                        }
                     })
                     .collect(),
             };
@@ -274,7 +309,9 @@ impl Headers {
         let label = name.static_str();
         match self.first_str(name)? {
             None => Ok(None),
-            Some(v) => check_server_vals(v).map(|()| Some(v)).map_err(|r| HeaderError::invalid(label, r)),
+            Some(v) => check_server_vals(v)
+                .map(|()| Some(v))
+                .map_err(|r| HeaderError::invalid(label, r)),
         }
     }
 }
@@ -295,13 +332,22 @@ mod tests {
     #[test]
     fn cseq() {
         let h = headers(&[(HeaderName::CSeq, "314159 INVITE")]);
-        assert_eq!(h.cseq().unwrap(), CSeq { seq: 314159, method: Method::Invite });
+        assert_eq!(
+            h.cseq().unwrap(),
+            CSeq {
+                seq: 314159,
+                method: Method::Invite
+            }
+        );
         assert_eq!(h.cseq().unwrap().to_string(), "314159 INVITE");
         let h = headers(&[(HeaderName::CSeq, "  2147483647\tFOO ")]);
         assert_eq!(h.cseq().unwrap().seq, 2147483647);
         let bad = [
             ("2147483648 INVITE", "sequence number exceeds 2^31-1"),
-            ("99999999999999999999 INVITE", "sequence number exceeds 2^31-1"),
+            (
+                "99999999999999999999 INVITE",
+                "sequence number exceeds 2^31-1",
+            ),
             ("-1 INVITE", "sequence number is not a number"),
             ("1", "missing method"),
             ("1 IN<VITE", "invalid method"),
@@ -315,8 +361,14 @@ mod tests {
 
     #[test]
     fn max_forwards() {
-        assert_eq!(headers(&[(HeaderName::MaxForwards, "70")]).max_forwards(), Ok(70));
-        assert_eq!(headers(&[(HeaderName::MaxForwards, "0")]).max_forwards(), Ok(0));
+        assert_eq!(
+            headers(&[(HeaderName::MaxForwards, "70")]).max_forwards(),
+            Ok(70)
+        );
+        assert_eq!(
+            headers(&[(HeaderName::MaxForwards, "0")]).max_forwards(),
+            Ok(0)
+        );
         assert_eq!(
             headers(&[(HeaderName::MaxForwards, "256")]).max_forwards(),
             Err(HeaderError::invalid("Max-Forwards", "exceeds 255"))
@@ -325,16 +377,27 @@ mod tests {
             headers(&[(HeaderName::MaxForwards, "-1")]).max_forwards(),
             Err(HeaderError::invalid("Max-Forwards", "not a number"))
         );
-        assert_eq!(Headers::new().max_forwards(), Err(HeaderError::Missing("Max-Forwards")));
+        assert_eq!(
+            Headers::new().max_forwards(),
+            Err(HeaderError::Missing("Max-Forwards"))
+        );
     }
 
     #[test]
     fn call_id() {
-        assert_eq!(headers(&[(HeaderName::CallId, "a84b4c76e66710@pc33.atlanta.com")]).call_id(), Ok("a84b4c76e66710@pc33.atlanta.com"));
-        assert_eq!(headers(&[(HeaderName::CallId, "{abc}<x>")]).call_id(), Ok("{abc}<x>"));
+        assert_eq!(
+            headers(&[(HeaderName::CallId, "a84b4c76e66710@pc33.atlanta.com")]).call_id(),
+            Ok("a84b4c76e66710@pc33.atlanta.com")
+        );
+        assert_eq!(
+            headers(&[(HeaderName::CallId, "{abc}<x>")]).call_id(),
+            Ok("{abc}<x>")
+        );
         for bad in ["a b", "a@b@c", "@b", "a@", "é"] {
             assert_eq!(
-                headers(&[(HeaderName::CallId, bad)]).call_id().map_err(|_| ()),
+                headers(&[(HeaderName::CallId, bad)])
+                    .call_id()
+                    .map_err(|_| ()),
                 Err(()),
                 "{bad}"
             );
@@ -343,7 +406,10 @@ mod tests {
 
     #[test]
     fn content_length_and_type() {
-        let h = headers(&[(HeaderName::ContentLength, "129"), (HeaderName::ContentType, "application/SDP ; charset=utf-8")]);
+        let h = headers(&[
+            (HeaderName::ContentLength, "129"),
+            (HeaderName::ContentType, "application/SDP ; charset=utf-8"),
+        ]);
         assert_eq!(h.content_length(), Ok(Some(129)));
         let ct = h.content_type().unwrap().unwrap();
         assert!(ct.is("application", "sdp"));
@@ -366,9 +432,18 @@ mod tests {
 
     #[test]
     fn expires() {
-        assert_eq!(headers(&[(HeaderName::Expires, "3600")]).expires(), Ok(Some(3600)));
-        assert_eq!(headers(&[(HeaderName::MinExpires, "60")]).min_expires(), Ok(Some(60)));
-        assert_eq!(headers(&[(HeaderName::Expires, "99999999999")]).expires(), Ok(Some(u32::MAX)));
+        assert_eq!(
+            headers(&[(HeaderName::Expires, "3600")]).expires(),
+            Ok(Some(3600))
+        );
+        assert_eq!(
+            headers(&[(HeaderName::MinExpires, "60")]).min_expires(),
+            Ok(Some(60))
+        );
+        assert_eq!(
+            headers(&[(HeaderName::Expires, "99999999999")]).expires(),
+            Ok(Some(u32::MAX))
+        );
         assert_eq!(
             headers(&[(HeaderName::Expires, "Thu, 01 Dec 1994")]).expires(),
             Err(HeaderError::invalid("Expires", "not delta-seconds"))
@@ -390,12 +465,18 @@ mod tests {
         let allow: Vec<_> = h.allow().map(Result::unwrap).collect();
         assert_eq!(allow[..3], [Method::Invite, Method::Ack, Method::Bye]);
         assert_eq!(allow[3].as_str(), "FOO");
-        assert_eq!(h.supported().map(Result::unwrap).collect::<Vec<_>>(), vec!["timer", "100rel"]);
+        assert_eq!(
+            h.supported().map(Result::unwrap).collect::<Vec<_>>(),
+            vec!["timer", "100rel"]
+        );
         assert!(h.supports("TIMER") && h.supports("replaces") && !h.supports("path"));
         assert_eq!(h.require().count(), 1);
         assert_eq!(h.proxy_require().next(), Some(Ok("sec-agree")));
         assert_eq!(h.unsupported().next(), Some(Ok("foo")));
-        assert_eq!(h.privacy().map(Result::unwrap).collect::<Vec<_>>(), vec!["id", "header"]);
+        assert_eq!(
+            h.privacy().map(Result::unwrap).collect::<Vec<_>>(),
+            vec!["id", "header"]
+        );
         let bad = headers(&[(HeaderName::Supported, "a b"), (HeaderName::Privacy, "id;")]);
         assert!(bad.supported().next().unwrap().is_err());
         assert!(bad.privacy().any(|p| p.is_err()));
@@ -403,8 +484,20 @@ mod tests {
 
     #[test]
     fn user_agent_and_server() {
-        let h = headers(&[(HeaderName::UserAgent, "Softphone/1.0 (build 7; \\(x\\)) lib/2"), (HeaderName::Server, "(unterminated")]);
-        assert_eq!(h.user_agent(), Ok(Some("Softphone/1.0 (build 7; \\(x\\)) lib/2")));
-        assert_eq!(h.server(), Err(HeaderError::invalid("Server", "unterminated comment")));
+        let h = headers(&[
+            (
+                HeaderName::UserAgent,
+                "Softphone/1.0 (build 7; \\(x\\)) lib/2",
+            ),
+            (HeaderName::Server, "(unterminated"),
+        ]);
+        assert_eq!(
+            h.user_agent(),
+            Ok(Some("Softphone/1.0 (build 7; \\(x\\)) lib/2"))
+        );
+        assert_eq!(
+            h.server(),
+            Err(HeaderError::invalid("Server", "unterminated comment"))
+        );
     }
 }

@@ -9,7 +9,9 @@ impl Headers {
     /// Parses every typed header that is present and returns the first
     /// error. Mandatory headers are checked by `Message::validate`.
     pub fn validate(&self) -> Result<(), HeaderError> {
-        fn all<T>(mut items: impl Iterator<Item = Result<T, HeaderError>>) -> Result<(), HeaderError> {
+        fn all<T>(
+            mut items: impl Iterator<Item = Result<T, HeaderError>>,
+        ) -> Result<(), HeaderError> {
             items.try_for_each(|r| r.map(|_| ()))
         }
         all(self.vias())?;
@@ -35,6 +37,7 @@ impl Headers {
         self.content_length()?;
         self.content_type()?;
         self.expires()?;
+        self.date()?;
         self.min_expires()?;
         all(self.allow())?;
         all(self.supported())?;

@@ -8,7 +8,7 @@ use super::name::HeaderName;
 use crate::error::HeaderError;
 use crate::host::{parse_host, Host};
 use crate::params::Params;
-use crate::text::{is_token_byte, is_wsp, trim, trim_start};
+use crate::text::{find_byte, is_token_byte, is_wsp, split_byte, trim, trim_start};
 use crate::uri::parse_port;
 
 /// One Via value: `SIP/2.0/<transport> <host>[:<port>];params`.
@@ -37,13 +37,17 @@ impl<'a> Via<'a> {
 
     /// The `received` parameter as an address (validated when parsed).
     pub fn received_ip(&self) -> Option<IpAddr> {
-        self.received().and_then(|r| parse_host(r, true)).and_then(|h| h.ip())
+        self.received()
+            .and_then(|r| parse_host(r, true))
+            .and_then(|h| h.ip())
     }
 
     /// `None` without `rport`, `Some(None)` for a bare `;rport` (a request
     /// to fill it in, RFC 3581), `Some(Some(port))` when filled in.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params.get("rport").map(|v| v.and_then(|p| parse_port(p.as_bytes())))
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| parse_port(p.as_bytes())))
     }
 
     /// The `maddr` parameter.
@@ -78,16 +82,19 @@ impl fmt::Display for Via<'_> {
 /// Parses one Via value (already split from its list).
 pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
     let s = trim(s);
-    let (protocol, rest) = s.split_once('/').ok_or("missing sent-protocol")?;
+    let (protocol, rest) = split_byte(s, b'/').ok_or("missing sent-protocol")?;
     if !trim(protocol).eq_ignore_ascii_case("SIP") {
         return Err("protocol is not SIP");
     }
-    let (version, rest) = rest.split_once('/').ok_or("missing transport")?;
+    let (version, rest) = split_byte(rest, b'/').ok_or("missing transport")?;
     if trim(version) != "2.0" {
         return Err("protocol version is not 2.0");
     }
     let rest = trim_start(rest);
-    let transport_len = rest.bytes().position(|b| !is_token_byte(b)).unwrap_or(rest.len());
+    let transport_len = rest
+        .bytes()
+        .position(|b| !is_token_byte(b))
+        .unwrap_or(rest.len());
     if transport_len == 0 {
         return Err("missing transport");
     }
@@ -97,8 +104,11 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
         return Err("missing sent-by");
     }
     let rest = trim_start(rest);
-    let (sent_by, params) = match rest.find(';') {
-        Some(semi) => (trim(&rest[..semi]), Params::parse_header(&rest[semi + 1..])?),
+    let (sent_by, params) = match find_byte(rest, b';') {
+        Some(semi) => (
+            trim(&rest[..semi]),
+            Params::parse_header(&rest[semi + 1..])?,
+        ),
         None => (trim(rest), Params::default()),
     };
     let (host, port) = split_host_port(sent_by)?;
@@ -108,13 +118,21 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
         None => None,
     };
     for (name, value) in params.iter() {
-        if let Some((_, valid, reason)) = PARAM_RULES.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
+        if let Some((_, valid, reason)) = PARAM_RULES
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+        {
             if !valid(value) {
                 return Err(reason);
             }
         }
     }
-    Ok(Via { transport, host, port, params })
+    Ok(Via {
+        transport,
+        host,
+        port,
+        params,
+    })
 }
 
 /// Syntax of the via-params RFC 3261 §20.42 / RFC 3581 define.
@@ -122,19 +140,34 @@ type ParamRule = (&'static str, fn(Option<&str>) -> bool, &'static str);
 const PARAM_RULES: [ParamRule; 5] = [
     (
         "received",
-        |v| v.and_then(|v| parse_host(v, true)).is_some_and(|h| h.ip().is_some()),
+        |v| {
+            v.and_then(|v| parse_host(v, true))
+                .is_some_and(|h| h.ip().is_some())
+        },
         "received is not an IP address",
     ),
-    ("rport", |v| v.is_none_or(|v| parse_port(v.as_bytes()).is_some()), "invalid rport"),
-    ("ttl", |v| v.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok()), "ttl is not in 0..=255"),
-    ("maddr", |v| v.and_then(|v| parse_host(v, false)).is_some(), "invalid maddr"),
+    (
+        "rport",
+        |v| v.is_none_or(|v| parse_port(v.as_bytes()).is_some()),
+        "invalid rport",
+    ),
+    (
+        "ttl",
+        |v| v.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok()),
+        "ttl is not in 0..=255",
+    ),
+    (
+        "maddr",
+        |v| v.and_then(|v| parse_host(v, false)).is_some(),
+        "invalid maddr",
+    ),
     ("branch", |v| v.is_some(), "branch without a value"),
 ];
 
 /// `host [ COLON port ]`, with SWS allowed around the colon.
 fn split_host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
     if s.starts_with('[') {
-        let close = s.find(']').ok_or("unterminated IPv6 reference")?;
+        let close = find_byte(s, b']').ok_or("unterminated IPv6 reference")?;
         let (host, rest) = s.split_at(close + 1);
         let rest = trim(rest);
         if rest.is_empty() {
@@ -143,7 +176,7 @@ fn split_host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
         let port = rest.strip_prefix(':').ok_or("unexpected text after host")?;
         return Ok((host, Some(trim(port))));
     }
-    match s.split_once(':') {
+    match split_byte(s, b':') {
         Some((host, port)) => Ok((trim(host), Some(trim(port)))),
         None => Ok((s, None)),
     }
@@ -158,7 +191,9 @@ impl Headers {
 
     /// The topmost Via value.
     pub fn top_via(&self) -> Result<Via<'_>, HeaderError> {
-        self.vias().next().unwrap_or(Err(HeaderError::Missing("Via")))
+        self.vias()
+            .next()
+            .unwrap_or(Err(HeaderError::Missing("Via")))
     }
 }
 
@@ -185,7 +220,8 @@ mod tests {
 
     #[test]
     fn spacing_case_and_ipv6() {
-        let v = parse_via("sip / 2.0 / tcp   [2001:db8::9] : 5061 ; branch = z9hG4bKx ; rport").unwrap();
+        let v = parse_via("sip / 2.0 / tcp   [2001:db8::9] : 5061 ; branch = z9hG4bKx ; rport")
+            .unwrap();
         assert_eq!(v.transport, "tcp");
         assert_eq!(v.host, Host::Ipv6("2001:db8::9".parse().unwrap()));
         assert_eq!(v.port, Some(5061));
@@ -200,7 +236,10 @@ mod tests {
     #[test]
     fn display_round_trips() {
         let v = parse_via("SIP/2.0/TLS pc.example.com:5061;branch=z9hG4bKa;rport").unwrap();
-        assert_eq!(v.to_string(), "SIP/2.0/TLS pc.example.com:5061;branch=z9hG4bKa;rport");
+        assert_eq!(
+            v.to_string(),
+            "SIP/2.0/TLS pc.example.com:5061;branch=z9hG4bKa;rport"
+        );
         assert_eq!(parse_via(&v.to_string()).unwrap(), v);
     }
 
@@ -215,7 +254,10 @@ mod tests {
             ("SIP/2.0/UDPhost", "missing sent-by"),
             ("SIP/2.0/UDP bad_host!", "invalid sent-by host"),
             ("SIP/2.0/UDP host:70000", "invalid sent-by port"),
-            ("SIP/2.0/UDP host;received=example.com", "received is not an IP address"),
+            (
+                "SIP/2.0/UDP host;received=example.com",
+                "received is not an IP address",
+            ),
             ("SIP/2.0/UDP host;rport=x", "invalid rport"),
             ("SIP/2.0/UDP host;ttl=256", "ttl is not in 0..=255"),
             ("SIP/2.0/UDP host;maddr=a..b", "invalid maddr"),
@@ -231,13 +273,19 @@ mod tests {
     #[test]
     fn headers_vias_split_lists() {
         let mut h = Headers::new();
-        h.push(HeaderName::Via, "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2");
+        h.push(
+            HeaderName::Via,
+            "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
+        );
         h.push(HeaderName::Via, "SIP/2.0/TCP c");
         let hosts: Vec<_> = h.vias().map(|v| v.unwrap().host.to_string()).collect();
         assert_eq!(hosts, vec!["a", "b", "c"]);
         assert_eq!(h.top_via().unwrap().branch(), Some("z9hG4bK1"));
         assert_eq!(Headers::new().top_via(), Err(HeaderError::Missing("Via")));
         h.push_front(HeaderName::Via, "SIP/2.0/UDP bad;ttl=999");
-        assert!(matches!(h.top_via(), Err(HeaderError::Invalid { header: "Via", .. })));
+        assert!(matches!(
+            h.top_via(),
+            Err(HeaderError::Invalid { header: "Via", .. })
+        ));
     }
 }

@@ -28,7 +28,14 @@ impl Request {
     /// Starts a request. Nothing is added implicitly: the caller provides
     /// Via, Max-Forwards, From, To, Call-ID, CSeq (and Contact).
     pub fn builder(method: Method, uri: Uri) -> RequestBuilder {
-        RequestBuilder { request: Request { method, uri, headers: Headers::new(), body: Bytes::new() } }
+        RequestBuilder {
+            request: Request {
+                method,
+                uri,
+                headers: Headers::new(),
+                body: Bytes::new(),
+            },
+        }
     }
 }
 
@@ -41,7 +48,9 @@ impl RequestBuilder {
 
     /// Sets the body and its Content-Type.
     pub fn body(mut self, content_type: impl Into<Bytes>, body: impl Into<Bytes>) -> Self {
-        self.request.headers.set(HeaderName::ContentType, content_type);
+        self.request
+            .headers
+            .set(HeaderName::ContentType, content_type);
         self.request.body = body.into();
         self
     }
@@ -56,7 +65,14 @@ impl Response {
     /// Starts a response; the reason phrase defaults from the code.
     pub fn builder(status: StatusCode) -> ResponseBuilder {
         let reason = Bytes::from_static(status.canonical_reason().unwrap_or("Unknown").as_bytes());
-        ResponseBuilder { response: Response { status, reason, headers: Headers::new(), body: Bytes::new() } }
+        ResponseBuilder {
+            response: Response {
+                status,
+                reason,
+                headers: Headers::new(),
+                body: Bytes::new(),
+            },
+        }
     }
 
     /// A response to `req` carrying its Via lines, From, To, Call-ID and
@@ -64,7 +80,13 @@ impl Response {
     /// (§8.2.6.1). The caller adds a To tag, Contact and Record-Route as
     /// its role requires. The values are shared with the request, not copied.
     pub fn for_request(req: &Request, status: StatusCode) -> Response {
-        let mut names = vec![HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq];
+        let mut names = vec![
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ];
         if status.0 == 100 {
             names.push(HeaderName::Timestamp);
         }
@@ -89,7 +111,9 @@ impl ResponseBuilder {
 
     /// Sets the body and its Content-Type.
     pub fn body(mut self, content_type: impl Into<Bytes>, body: impl Into<Bytes>) -> Self {
-        self.response.headers.set(HeaderName::ContentType, content_type);
+        self.response
+            .headers
+            .set(HeaderName::ContentType, content_type);
         self.response.body = body.into();
         self
     }

@@ -126,8 +126,9 @@ impl Message {
         }
     }
 
-    /// Checks the whole message: start line, mandatory headers, every typed
-    /// header present, CSeq method, Content-Length against the body and
+    /// Checks the whole message: start line, mandatory headers (Via, From,
+    /// To, Call-ID, CSeq; Max-Forwards is tolerated missing as RFC 3261
+    /// §16.6 and RFC 4475 §3.4.1 require), every typed header present, CSeq method, Content-Length against the body and
     /// Content-Type for a non-empty body. Returns the first problem.
     pub fn validate(&self) -> Result<(), ParseError> {
         match self {
@@ -150,11 +151,16 @@ impl From<Response> for Message {
 }
 
 /// Mandatory in every message (RFC 3261 §8.1.1, §8.2.6.2).
-const COMMON_MANDATORY: [HeaderName; 5] =
-    [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq];
+const COMMON_MANDATORY: [HeaderName; 5] = [
+    HeaderName::Via,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+];
 
-fn check_mandatory(headers: &Headers, extra: Option<HeaderName>) -> Result<(), ParseError> {
-    for name in COMMON_MANDATORY.iter().chain(extra.as_ref()) {
+fn check_mandatory(headers: &Headers) -> Result<(), ParseError> {
+    for name in &COMMON_MANDATORY {
         if !headers.contains(name) {
             return Err(ParseError::MissingHeader(name.static_str()));
         }
@@ -165,7 +171,10 @@ fn check_mandatory(headers: &Headers, extra: Option<HeaderName>) -> Result<(), P
 fn check_body(headers: &Headers, body: &Bytes) -> Result<(), ParseError> {
     if let Some(declared) = headers.content_length()? {
         if declared != body.len() {
-            return Err(ParseError::ContentLengthMismatch { declared, available: body.len() });
+            return Err(ParseError::ContentLengthMismatch {
+                declared,
+                available: body.len(),
+            });
         }
     }
     if !body.is_empty() && headers.content_type()?.is_none() {
@@ -183,7 +192,11 @@ impl Request {
     }
 
     fn wire_len_hint(&self) -> usize {
-        self.method.as_bytes().len() + self.uri.as_str().len() + 14 + self.headers.wire_len_hint() + self.body.len()
+        self.method.as_bytes().len()
+            + self.uri.as_str().len()
+            + 14
+            + self.headers.wire_len_hint()
+            + self.body.len()
     }
 
     /// Appends the serialized request to `out`.
@@ -204,7 +217,7 @@ impl Request {
         if method.is_empty() || !method.iter().all(|&b| is_token_byte(b)) {
             return Err(ParseError::BadMethod);
         }
-        check_mandatory(&self.headers, Some(HeaderName::MaxForwards))?;
+        check_mandatory(&self.headers)?;
         self.headers.validate()?;
         if self.headers.cseq()?.method != self.method {
             return Err(ParseError::CSeqMethodMismatch);
@@ -249,11 +262,11 @@ impl Response {
         if self.reason.iter().any(|&b| b == b'\r' || b == b'\n') {
             return Err(ParseError::BadStartLine("line break in reason phrase"));
         }
-        check_mandatory(&self.headers, None)?;
+        check_mandatory(&self.headers)?;
         self.headers.validate()?;
         check_body(&self.headers, &self.body)
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

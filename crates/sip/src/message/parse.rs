@@ -29,8 +29,16 @@ pub(crate) enum Framing {
 
 #[derive(Debug)]
 enum StartLine {
-    Request { method: Option<Method>, method_span: Range<usize>, uri: Range<usize>, uri_parts: UriParts },
-    Response { status: u16, reason: Range<usize> },
+    Request {
+        method: Option<Method>,
+        method_span: Range<usize>,
+        uri: Range<usize>,
+        uri_parts: UriParts,
+    },
+    Response {
+        status: u16,
+        reason: Range<usize>,
+    },
 }
 
 /// The parsed start line and header block, as ranges into the buffer.
@@ -75,12 +83,25 @@ impl Ids {
 
 /// Parses the start line and headers of `buf`, which holds a whole
 /// datagram or (for streams) at least the header block.
-pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Result<Head, ParseError> {
+pub(crate) fn parse_head(
+    buf: &[u8],
+    limits: &Limits,
+    framing: Framing,
+) -> Result<Head, ParseError> {
     if framing == Framing::Datagram && buf.len() > limits.max_message_size {
-        return Err(ParseError::TooLarge { size: buf.len(), limit: limits.max_message_size });
+        return Err(ParseError::TooLarge {
+            size: buf.len(),
+            limit: limits.max_message_size,
+        });
     }
-    let mut pos = buf.iter().position(|&b| b != b'\r' && b != b'\n').ok_or(ParseError::Empty)?;
-    let mut lines = Lines { buf, newlines: memchr::memchr_iter(b'\n', &buf[pos..]), base: pos, limit: limits.max_line_length };
+    let mut pos = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .ok_or(ParseError::Empty)?;
+    let mut lines = Lines {
+        buf,
+        limit: limits.max_line_length,
+    };
     let mut line_no = 1;
     let (line_end, next) = lines.next(pos, line_no)?;
     let start = parse_start_line(buf, pos..line_end, limits)?;
@@ -101,7 +122,10 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
             break next;
         }
         if is_wsp(buf[pos]) {
-            return Err(ParseError::BadHeaderLine { line: line_no, reason: "continuation line without a header" });
+            return Err(ParseError::BadHeaderLine {
+                line: line_no,
+                reason: "continuation line without a header",
+            });
         }
         // Folded continuation lines (RFC 3261 §7.3.1) belong to this header.
         let mut folded = false;
@@ -112,25 +136,36 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
             end = e;
             next = n;
             if end - pos > limits.max_line_length {
-                return Err(ParseError::LineTooLong { line: line_no, limit: limits.max_line_length });
+                return Err(ParseError::LineTooLong {
+                    line: line_no,
+                    limit: limits.max_line_length,
+                });
             }
         }
         if entries.len() == limits.max_headers {
-            return Err(ParseError::TooManyHeaders { limit: limits.max_headers });
+            return Err(ParseError::TooManyHeaders {
+                limit: limits.max_headers,
+            });
         }
         let mut i = pos;
         while i < end && is_token_byte(buf[i]) {
             i += 1;
         }
         if i == pos {
-            return Err(ParseError::BadHeaderLine { line: line_no, reason: "missing header name" });
+            return Err(ParseError::BadHeaderLine {
+                line: line_no,
+                reason: "missing header name",
+            });
         }
         let name_end = i;
         while i < end && is_wsp(buf[i]) {
             i += 1;
         }
         if i == end || buf[i] != b':' {
-            return Err(ParseError::BadHeaderLine { line: line_no, reason: "missing colon after header name" });
+            return Err(ParseError::BadHeaderLine {
+                line: line_no,
+                reason: "missing colon after header name",
+            });
         }
         i += 1;
         while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
@@ -147,15 +182,24 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
             let bytes = owned.last().map(|b: &Bytes| &b[..]).unwrap_or_default();
             (Loc::Owned((owned.len() - 1) as u32), bytes)
         } else {
-            (Loc::Buf { start: i as u32, len: (value_end - i) as u32 }, &buf[i..value_end])
+            (
+                Loc::Buf {
+                    start: i as u32,
+                    len: (value_end - i) as u32,
+                },
+                &buf[i..value_end],
+            )
         };
         if id == ids.via {
             vias += count_list_items(value_bytes);
             if vias > limits.max_vias {
-                return Err(ParseError::TooManyVias { limit: limits.max_vias });
+                return Err(ParseError::TooManyVias {
+                    limit: limits.max_vias,
+                });
             }
         } else if id == ids.content_length {
-            let n = parse_content_length(value_bytes).map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
+            let n = parse_content_length(value_bytes)
+                .map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
             if content_length.is_some_and(|prev| prev != n) {
                 return Err(ParseError::DuplicateHeader("Content-Length"));
             }
@@ -171,15 +215,22 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
             }
             seen |= bit;
         }
-        entries.push(Entry { id, name: Loc::Buf { start: pos as u32, len: (name_end - pos) as u32 }, value });
+        entries.push(Entry {
+            id,
+            name: Loc::Buf {
+                start: pos as u32,
+                len: (name_end - pos) as u32,
+            },
+            value,
+        });
         pos = next;
     };
 
-    let required: &[(u32, &str)] = match start {
-        StartLine::Request { .. } => &[(1, "From"), (2, "To"), (4, "Call-ID"), (8, "CSeq"), (16, "Max-Forwards")],
-        StartLine::Response { .. } => &[(1, "From"), (2, "To"), (4, "Call-ID"), (8, "CSeq")],
-    };
-    for &(bit, label) in required {
+    // Max-Forwards is not required: RFC 3261 §16.6 has a proxy add one when
+    // it is missing and RFC 4475 §3.4.1 (an RFC 2543 request without it)
+    // must be accepted; `Headers::max_forwards()` reports it as Missing.
+    let required = [(1, "From"), (2, "To"), (4, "Call-ID"), (8, "CSeq")];
+    for (bit, label) in required {
         if seen & bit == 0 {
             return Err(ParseError::MissingHeader(label));
         }
@@ -205,40 +256,79 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, framing: Framing) -> Resul
         }
     }
     if let Some(index) = max_forwards {
-        parse_max_forwards(text_of(index, "Max-Forwards")?).map_err(|r| HeaderError::invalid("Max-Forwards", r))?;
+        parse_max_forwards(text_of(index, "Max-Forwards")?)
+            .map_err(|r| HeaderError::invalid("Max-Forwards", r))?;
     }
     if framing == Framing::Stream && content_length.is_none() {
         return Err(ParseError::MissingContentLength);
     }
-    Ok(Head { start, entries, owned, body_start, content_length })
+    Ok(Head {
+        start,
+        entries,
+        owned,
+        body_start,
+        content_length,
+    })
 }
 
-/// Successive lines of the head, found by one SIMD scan for LF.
+/// Successive lines of the head.
 struct Lines<'a> {
     buf: &'a [u8],
-    newlines: memchr::Memchr<'a>,
-    /// Offset of the scanned slice in `buf`.
-    base: usize,
     limit: usize,
 }
 
 impl Lines<'_> {
-    /// The line starting at `pos` (which follows the previous line):
-    /// (end of its content without CR/LF, start of the next line).
+    /// The line starting at `pos`: (end of its content without CR/LF,
+    /// start of the next line).
     fn next(&mut self, pos: usize, line_no: usize) -> Result<(usize, usize), ParseError> {
-        let nl = match self.newlines.next() {
-            Some(off) => self.base + off,
+        let nl = match find_lf(&self.buf[pos..]) {
+            Some(off) => pos + off,
             None if self.buf.len() - pos > self.limit => {
-                return Err(ParseError::LineTooLong { line: line_no, limit: self.limit });
+                return Err(ParseError::LineTooLong {
+                    line: line_no,
+                    limit: self.limit,
+                });
             }
             None => return Err(ParseError::UnterminatedHeaders),
         };
-        let end = if nl > pos && self.buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+        let end = if nl > pos && self.buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
         if end - pos > self.limit {
-            return Err(ParseError::LineTooLong { line: line_no, limit: self.limit });
+            return Err(ParseError::LineTooLong {
+                line: line_no,
+                limit: self.limit,
+            });
         }
         Ok((end, nl + 1))
     }
+}
+
+/// The first LF, eight bytes at a time (header lines are short, where a
+/// word-at-a-time scan beats `memchr`'s setup).
+fn find_lf(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const LF: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let mut chunks = b.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ LF;
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'\n')
+        .map(|i| offset + i)
 }
 
 /// Replaces each run of LWS containing a line break by one SP.
@@ -276,26 +366,44 @@ fn count_list_items(value: &[u8]) -> usize {
     }
 }
 
-fn parse_start_line(buf: &[u8], line: Range<usize>, limits: &Limits) -> Result<StartLine, ParseError> {
+fn parse_start_line(
+    buf: &[u8],
+    line: Range<usize>,
+    limits: &Limits,
+) -> Result<StartLine, ParseError> {
     let base = line.start;
     let text = &buf[line.clone()];
     if text.len() >= 4 && text[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let sp = memchr::memchr(b' ', text).ok_or(ParseError::BadStartLine("missing status code"))?;
+        let sp =
+            memchr::memchr(b' ', text).ok_or(ParseError::BadStartLine("missing status code"))?;
         check_version(&text[..sp])?;
         let rest = &text[sp + 1..];
-        if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
+        if rest.len() < 3
+            || !rest[..3].iter().all(u8::is_ascii_digit)
+            || rest.get(3).is_some_and(|&b| b != b' ')
+        {
             return Err(ParseError::BadStatusCode);
         }
-        let status = rest[..3].iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+        let status = rest[..3]
+            .iter()
+            .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
         if !(100..=699).contains(&status) {
             return Err(ParseError::BadStatusCode);
         }
         let reason_start = (base + sp + 5).min(line.end);
-        if buf[reason_start..line.end].iter().any(|&b| b < 0x20 && b != b'\t') {
-            return Err(ParseError::BadStartLine("control character in reason phrase"));
+        if buf[reason_start..line.end]
+            .iter()
+            .any(|&b| b < 0x20 && b != b'\t')
+        {
+            return Err(ParseError::BadStartLine(
+                "control character in reason phrase",
+            ));
         }
-        return Ok(StartLine::Response { status, reason: reason_start..line.end });
+        return Ok(StartLine::Response {
+            status,
+            reason: reason_start..line.end,
+        });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
     let sp1 = memchr::memchr(b' ', text).ok_or(ParseError::BadStartLine("missing Request-URI"))?;
@@ -306,19 +414,29 @@ fn parse_start_line(buf: &[u8], line: Range<usize>, limits: &Limits) -> Result<S
     let rest = &text[sp1 + 1..];
     let sp2 = memchr::memchr(b' ', rest).ok_or(ParseError::BadStartLine("missing SIP version"))?;
     if sp2 == 0 {
-        return Err(ParseError::BadStartLine("more than one SP before the Request-URI"));
+        return Err(ParseError::BadStartLine(
+            "more than one SP before the Request-URI",
+        ));
     }
     let uri = &rest[..sp2];
     let version = &rest[sp2 + 1..];
     if version.is_empty() || version.contains(&b' ') {
-        return Err(ParseError::BadStartLine("more than one SP after the Request-URI"));
+        return Err(ParseError::BadStartLine(
+            "more than one SP after the Request-URI",
+        ));
     }
     check_version(version)?;
     if uri.len() > limits.max_uri_length {
-        return Err(ParseError::BadRequestUri(UriError::TooLong { limit: limits.max_uri_length }));
+        return Err(ParseError::BadRequestUri(UriError::TooLong {
+            limit: limits.max_uri_length,
+        }));
     }
-    let uri_text = std::str::from_utf8(uri).map_err(|_| ParseError::BadRequestUri(UriError::NotUtf8))?;
+    let uri_text =
+        std::str::from_utf8(uri).map_err(|_| ParseError::BadRequestUri(UriError::NotUtf8))?;
     let uri_parts = parse_uri(uri_text).map_err(ParseError::BadRequestUri)?;
+    if uri_parts.has_headers() {
+        return Err(ParseError::BadRequestUri(UriError::HeadersNotAllowed));
+    }
     let uri_start = base + sp1 + 1;
     Ok(StartLine::Request {
         method: Method::known(method),
@@ -335,9 +453,15 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
     }
     let well_formed = v.len() > 4
         && v[..4].eq_ignore_ascii_case(b"SIP/")
-        && std::str::from_utf8(&v[4..]).ok().and_then(|n| n.split_once('.')).is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
-        });
+        && std::str::from_utf8(&v[4..])
+            .ok()
+            .and_then(|n| n.split_once('.'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
+            });
     if well_formed {
         Err(ParseError::BadVersion)
     } else {
@@ -350,16 +474,31 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
     let body = buf.slice(body);
     match head.start {
-        StartLine::Request { method, method_span, uri, uri_parts } => {
+        StartLine::Request {
+            method,
+            method_span,
+            uri,
+            uri_parts,
+        } => {
             let method = method.unwrap_or_else(|| Method::Extension(buf.slice(method_span)));
             let uri = Uri::from_parts(buf.slice(uri), uri_parts);
             let headers = Headers::from_parsed(buf, head.owned, head.entries);
-            Message::Request(Request { method, uri, headers, body })
+            Message::Request(Request {
+                method,
+                uri,
+                headers,
+                body,
+            })
         }
         StartLine::Response { status, reason } => {
             let reason = buf.slice(reason);
             let headers = Headers::from_parsed(buf, head.owned, head.entries);
-            Message::Response(Response { status: StatusCode(status), reason, headers, body })
+            Message::Response(Response {
+                status: StatusCode(status),
+                reason,
+                headers,
+                body,
+            })
         }
     }
 }
@@ -371,11 +510,32 @@ pub(crate) fn parse_datagram(buf: Bytes, limits: &Limits) -> Result<Message, Par
     let available = buf.len() - head.body_start;
     let body_len = match head.content_length {
         Some(declared) if declared > available => {
-            return Err(ParseError::ContentLengthMismatch { declared, available });
+            return Err(ParseError::ContentLengthMismatch {
+                declared,
+                available,
+            });
         }
         Some(declared) => declared,
         None => available,
     };
     let body = head.body_start..head.body_start + body_len;
     Ok(assemble(head, buf, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_lf;
+
+    #[test]
+    fn find_lf_matches_a_naive_scan() {
+        let text: Vec<u8> = (0..200u8)
+            .map(|i| if i % 37 == 5 { b'\n' } else { i | 0x80 })
+            .collect();
+        for start in 0..text.len() {
+            let naive = text[start..].iter().position(|&c| c == b'\n');
+            assert_eq!(find_lf(&text[start..]), naive, "{start}");
+        }
+        assert_eq!(find_lf(b""), None);
+        assert_eq!(find_lf(b"\x0b\x09\x8a\n"), Some(3));
+    }
 }

@@ -45,7 +45,10 @@ fn parses_rfc3261_invite() {
     assert_eq!(h.call_id().unwrap(), "a84b4c76e66710@pc33.atlanta.com");
     assert_eq!(h.cseq().unwrap().seq, 314159);
     assert_eq!(h.max_forwards().unwrap(), 70);
-    assert_eq!(h.contact().unwrap().unwrap().uri.host(), Host::Name("pc33.atlanta.com"));
+    assert_eq!(
+        h.contact().unwrap().unwrap().uri.host(),
+        Host::Name("pc33.atlanta.com")
+    );
     assert_eq!(h.content_length().unwrap(), Some(4));
     assert_eq!(&r.body[..], b"v=0\n");
     Message::Request(r).validate().unwrap();
@@ -55,7 +58,10 @@ fn parses_rfc3261_invite() {
 fn serialization_round_trips() {
     let m = parse(INVITE).unwrap();
     assert_eq!(&m.to_bytes()[..], INVITE.as_bytes());
-    assert_eq!(parse(std::str::from_utf8(&m.to_bytes()).unwrap()).unwrap(), m);
+    assert_eq!(
+        parse(std::str::from_utf8(&m.to_bytes()).unwrap()).unwrap(),
+        m
+    );
     let mut out = BytesMut::from(&b"prefix"[..]);
     m.write_to(&mut out);
     assert_eq!(&out[6..], INVITE.as_bytes());
@@ -78,7 +84,10 @@ l: 0\n\
     assert_eq!(r.headers.call_id().unwrap(), "abc");
     assert_eq!(r.headers.from().unwrap().tag(), Some("9"));
     assert!(r.headers.contact().unwrap().is_some());
-    assert_eq!(r.headers.get(&HeaderName::Subject), Some(&b"first second third"[..]));
+    assert_eq!(
+        r.headers.get(&HeaderName::Subject),
+        Some(&b"first second third"[..])
+    );
     // Compact names are kept as written.
     let wire = String::from_utf8(r.to_bytes().to_vec()).unwrap();
     assert!(wire.contains("\r\ni: abc\r\n"), "{wire}");
@@ -89,11 +98,19 @@ l: 0\n\
 
 #[test]
 fn unknown_headers_are_preserved() {
-    let text = INVITE.replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nX-WEIRD-Name:  odd ; value,\"with, quotes\"  \r\n");
+    let text = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nX-WEIRD-Name:  odd ; value,\"with, quotes\"  \r\n",
+    );
     let r = req(&text);
-    assert_eq!(r.headers.get(&"x-weird-name".into()), Some(&br#"odd ; value,"with, quotes""#[..]));
+    assert_eq!(
+        r.headers.get(&"x-weird-name".into()),
+        Some(&br#"odd ; value,"with, quotes""#[..])
+    );
     let wire = r.to_bytes();
-    assert!(std::str::from_utf8(&wire).unwrap().contains("X-WEIRD-Name: odd ; value,\"with, quotes\"\r\n"));
+    assert!(std::str::from_utf8(&wire)
+        .unwrap()
+        .contains("X-WEIRD-Name: odd ; value,\"with, quotes\"\r\n"));
     let (name, _) = r.headers.iter().nth(2).unwrap();
     assert_eq!(name.as_str(), "X-WEIRD-Name");
 }
@@ -131,7 +148,10 @@ fn datagram_content_length_rules() {
     // Longer: rejected.
     assert_eq!(
         parse(&INVITE.replace("Content-Length: 4", "Content-Length: 5")),
-        Err(ParseError::ContentLengthMismatch { declared: 5, available: 4 })
+        Err(ParseError::ContentLengthMismatch {
+            declared: 5,
+            available: 4
+        })
     );
     // Absent: the body runs to the end of the datagram.
     let r = req(&INVITE.replace("Content-Length: 4\r\n", ""));
@@ -141,35 +161,94 @@ fn datagram_content_length_rules() {
         parse(&INVITE.replace("Content-Length: 4\r\n", "Content-Length: 4\r\nl: 3\r\n")),
         Err(ParseError::DuplicateHeader("Content-Length"))
     );
-    assert!(parse(&INVITE.replace("Content-Length: 4\r\n", "Content-Length: 4\r\nl: 4\r\n")).is_ok());
+    assert!(
+        parse(&INVITE.replace("Content-Length: 4\r\n", "Content-Length: 4\r\nl: 4\r\n")).is_ok()
+    );
     assert_eq!(
-        parse(&INVITE.replace("Content-Length: 4", "Content-Length: 99999999999999999999999")),
-        Err(ParseError::Header(HeaderError::invalid("Content-Length", "value too large")))
+        parse(&INVITE.replace(
+            "Content-Length: 4",
+            "Content-Length: 99999999999999999999999"
+        )),
+        Err(ParseError::Header(HeaderError::invalid(
+            "Content-Length",
+            "value too large"
+        )))
     );
     assert_eq!(
         parse(&INVITE.replace("Content-Length: 4", "Content-Length: -4")),
-        Err(ParseError::Header(HeaderError::invalid("Content-Length", "not a number")))
+        Err(ParseError::Header(HeaderError::invalid(
+            "Content-Length",
+            "not a number"
+        )))
     );
 }
 
 #[test]
 fn start_line_errors() {
     let cases: Vec<(String, ParseError)> = vec![
-        (INVITE.replace("SIP/2.0\r\nVia", "SIP/7.0\r\nVia"), ParseError::BadVersion),
-        (INVITE.replace("SIP/2.0\r\nVia", "SIP/2.0x\r\nVia"), ParseError::BadStartLine("malformed SIP version")),
-        (INVITE.replace("INVITE sip", "INVITE  sip"), ParseError::BadStartLine("more than one SP before the Request-URI")),
-        (INVITE.replace("biloxi.com SIP", "biloxi.com  SIP"), ParseError::BadStartLine("more than one SP after the Request-URI")),
-        (INVITE.replace("biloxi.com SIP/2.0\r\n", "biloxi.com SIP/2.0 \r\n"), ParseError::BadStartLine("more than one SP after the Request-URI")),
-        (INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "INVITE sip:bob@biloxi.com"), ParseError::BadStartLine("missing SIP version")),
-        (INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "INVITE"), ParseError::BadStartLine("missing Request-URI")),
-        (INVITE.replace("INVITE sip", "IN(VITE sip"), ParseError::BadMethod),
-        (INVITE.replace("sip:bob@biloxi.com SIP", "sip:bob@bil oxi.com SIP"), ParseError::BadStartLine("more than one SP after the Request-URI")),
-        (INVITE.replace("sip:bob@biloxi.com SIP", "sip:bob@biloxi.com:99999 SIP"), ParseError::BadRequestUri(UriError::BadPort)),
-        (INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/2.0 2000 OK"), ParseError::BadStatusCode),
-        (INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/2.0 099 Low"), ParseError::BadStatusCode),
-        (INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/2.0 20x OK"), ParseError::BadStatusCode),
-        (INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/2.0"), ParseError::BadStartLine("missing status code")),
-        (INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/3.0 200 OK"), ParseError::BadVersion),
+        (
+            INVITE.replace("SIP/2.0\r\nVia", "SIP/7.0\r\nVia"),
+            ParseError::BadVersion,
+        ),
+        (
+            INVITE.replace("SIP/2.0\r\nVia", "SIP/2.0x\r\nVia"),
+            ParseError::BadStartLine("malformed SIP version"),
+        ),
+        (
+            INVITE.replace("INVITE sip", "INVITE  sip"),
+            ParseError::BadStartLine("more than one SP before the Request-URI"),
+        ),
+        (
+            INVITE.replace("biloxi.com SIP", "biloxi.com  SIP"),
+            ParseError::BadStartLine("more than one SP after the Request-URI"),
+        ),
+        (
+            INVITE.replace("biloxi.com SIP/2.0\r\n", "biloxi.com SIP/2.0 \r\n"),
+            ParseError::BadStartLine("more than one SP after the Request-URI"),
+        ),
+        (
+            INVITE.replace(
+                "INVITE sip:bob@biloxi.com SIP/2.0",
+                "INVITE sip:bob@biloxi.com",
+            ),
+            ParseError::BadStartLine("missing SIP version"),
+        ),
+        (
+            INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "INVITE"),
+            ParseError::BadStartLine("missing Request-URI"),
+        ),
+        (
+            INVITE.replace("INVITE sip", "IN(VITE sip"),
+            ParseError::BadMethod,
+        ),
+        (
+            INVITE.replace("sip:bob@biloxi.com SIP", "sip:bob@bil oxi.com SIP"),
+            ParseError::BadStartLine("more than one SP after the Request-URI"),
+        ),
+        (
+            INVITE.replace("sip:bob@biloxi.com SIP", "sip:bob@biloxi.com:99999 SIP"),
+            ParseError::BadRequestUri(UriError::BadPort),
+        ),
+        (
+            INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/2.0 2000 OK"),
+            ParseError::BadStatusCode,
+        ),
+        (
+            INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/2.0 099 Low"),
+            ParseError::BadStatusCode,
+        ),
+        (
+            INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/2.0 20x OK"),
+            ParseError::BadStatusCode,
+        ),
+        (
+            INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/2.0"),
+            ParseError::BadStartLine("missing status code"),
+        ),
+        (
+            INVITE.replace("INVITE sip:bob@biloxi.com SIP/2.0", "SIP/3.0 200 OK"),
+            ParseError::BadVersion,
+        ),
     ];
     for (text, err) in cases {
         assert_eq!(parse(&text), Err(err), "{text}");
@@ -181,32 +260,110 @@ fn start_line_errors() {
 #[test]
 fn header_block_errors() {
     let cases: Vec<(String, ParseError)> = vec![
-        (INVITE.replace("Max-Forwards: 70\r\n", ""), ParseError::MissingHeader("Max-Forwards")),
-        (INVITE.replace("Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n", ""), ParseError::MissingHeader("Call-ID")),
-        (INVITE.replace("CSeq: 314159 INVITE\r\n", ""), ParseError::MissingHeader("CSeq")),
-        (INVITE.replace("To: Bob <sip:bob@biloxi.com>\r\n", ""), ParseError::MissingHeader("To")),
-        (INVITE.replace("Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n", ""), ParseError::MissingHeader("Via")),
-        (INVITE.replace("From: Alice", "From: x\r\nFrom: Alice"), ParseError::DuplicateHeader("From")),
-        (INVITE.replace("Call-ID:", "i: dup\r\nCall-ID:"), ParseError::DuplicateHeader("Call-ID")),
-        (INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 BYE"), ParseError::CSeqMethodMismatch),
-        (INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 invite"), ParseError::CSeqMethodMismatch),
+        (
+            INVITE.replace("Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n", ""),
+            ParseError::MissingHeader("Call-ID"),
+        ),
+        (
+            INVITE.replace("CSeq: 314159 INVITE\r\n", ""),
+            ParseError::MissingHeader("CSeq"),
+        ),
+        (
+            INVITE.replace("To: Bob <sip:bob@biloxi.com>\r\n", ""),
+            ParseError::MissingHeader("To"),
+        ),
+        (
+            INVITE.replace(
+                "Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n",
+                "",
+            ),
+            ParseError::MissingHeader("Via"),
+        ),
+        (
+            INVITE.replace("From: Alice", "From: x\r\nFrom: Alice"),
+            ParseError::DuplicateHeader("From"),
+        ),
+        (
+            INVITE.replace("Call-ID:", "i: dup\r\nCall-ID:"),
+            ParseError::DuplicateHeader("Call-ID"),
+        ),
+        (
+            INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 BYE"),
+            ParseError::CSeqMethodMismatch,
+        ),
+        (
+            INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 invite"),
+            ParseError::CSeqMethodMismatch,
+        ),
         (
             INVITE.replace("CSeq: 314159 INVITE", "CSeq: 2147483648 INVITE"),
-            ParseError::Header(HeaderError::invalid("CSeq", "sequence number exceeds 2^31-1")),
+            ParseError::Header(HeaderError::invalid(
+                "CSeq",
+                "sequence number exceeds 2^31-1",
+            )),
         ),
         (
             INVITE.replace("Max-Forwards: 70", "Max-Forwards: 256"),
             ParseError::Header(HeaderError::invalid("Max-Forwards", "exceeds 255")),
         ),
-        (INVITE.replace("Max-Forwards: 70", "Max-Forwards 70"), ParseError::BadHeaderLine { line: 3, reason: "missing colon after header name" }),
-        (INVITE.replace("Max-Forwards: 70", ": 70"), ParseError::BadHeaderLine { line: 3, reason: "missing header name" }),
-        (INVITE.replace("Max-Forwards: 70", "Max Forwards: 70"), ParseError::BadHeaderLine { line: 3, reason: "missing colon after header name" }),
-        (INVITE.replace("SIP/2.0\r\nVia", "SIP/2.0\r\n Via"), ParseError::BadHeaderLine { line: 2, reason: "continuation line without a header" }),
-        (INVITE.replace("\r\n\r\nv=0\n", "\r\n"), ParseError::UnterminatedHeaders),
+        (
+            INVITE.replace("Max-Forwards: 70", "Max-Forwards 70"),
+            ParseError::BadHeaderLine {
+                line: 3,
+                reason: "missing colon after header name",
+            },
+        ),
+        (
+            INVITE.replace("Max-Forwards: 70", ": 70"),
+            ParseError::BadHeaderLine {
+                line: 3,
+                reason: "missing header name",
+            },
+        ),
+        (
+            INVITE.replace("Max-Forwards: 70", "Max Forwards: 70"),
+            ParseError::BadHeaderLine {
+                line: 3,
+                reason: "missing colon after header name",
+            },
+        ),
+        (
+            INVITE.replace("SIP/2.0\r\nVia", "SIP/2.0\r\n Via"),
+            ParseError::BadHeaderLine {
+                line: 2,
+                reason: "continuation line without a header",
+            },
+        ),
+        (
+            INVITE.replace("\r\n\r\nv=0\n", "\r\n"),
+            ParseError::UnterminatedHeaders,
+        ),
     ];
     for (text, err) in cases {
         assert_eq!(parse(&text), Err(err), "{text}");
     }
+}
+
+#[test]
+fn missing_max_forwards_is_tolerated() {
+    // RFC 3261 §16.6 (a proxy adds one) and RFC 4475 §3.4.1.
+    let m = parse(&INVITE.replace("Max-Forwards: 70\r\n", "")).unwrap();
+    m.validate().unwrap();
+    assert_eq!(
+        m.headers().max_forwards(),
+        Err(HeaderError::Missing("Max-Forwards"))
+    );
+}
+
+#[test]
+fn request_uri_must_not_have_headers() {
+    assert_eq!(
+        parse(&INVITE.replace(
+            "INVITE sip:bob@biloxi.com SIP",
+            "INVITE sip:bob@biloxi.com?Route=%3Csip:x%3E SIP"
+        )),
+        Err(ParseError::BadRequestUri(UriError::HeadersNotAllowed))
+    );
 }
 
 #[test]
@@ -215,16 +372,40 @@ fn limits_are_enforced() {
     let tight = |l: Limits| Message::parse_with(bytes.clone(), &l);
     let d = Limits::default();
     assert_eq!(
-        tight(Limits { max_message_size: 100, ..d }),
-        Err(ParseError::TooLarge { size: INVITE.len(), limit: 100 })
+        tight(Limits {
+            max_message_size: 100,
+            ..d
+        }),
+        Err(ParseError::TooLarge {
+            size: INVITE.len(),
+            limit: 100
+        })
     );
-    assert_eq!(tight(Limits { max_headers: 5, ..d }), Err(ParseError::TooManyHeaders { limit: 5 }));
-    assert_eq!(tight(Limits { max_line_length: 40, ..d }), Err(ParseError::LineTooLong { line: 2, limit: 40 }));
     assert_eq!(
-        tight(Limits { max_uri_length: 10, ..d }),
+        tight(Limits {
+            max_headers: 5,
+            ..d
+        }),
+        Err(ParseError::TooManyHeaders { limit: 5 })
+    );
+    assert_eq!(
+        tight(Limits {
+            max_line_length: 40,
+            ..d
+        }),
+        Err(ParseError::LineTooLong { line: 2, limit: 40 })
+    );
+    assert_eq!(
+        tight(Limits {
+            max_uri_length: 10,
+            ..d
+        }),
         Err(ParseError::BadRequestUri(UriError::TooLong { limit: 10 }))
     );
-    let many_vias = INVITE.replace("Max-Forwards", "Via: SIP/2.0/UDP a, SIP/2.0/UDP b\r\nMax-Forwards");
+    let many_vias = INVITE.replace(
+        "Max-Forwards",
+        "Via: SIP/2.0/UDP a, SIP/2.0/UDP b\r\nMax-Forwards",
+    );
     assert_eq!(
         Message::parse_with(Bytes::from(many_vias), &Limits { max_vias: 2, ..d }),
         Err(ParseError::TooManyVias { limit: 2 })
@@ -237,27 +418,64 @@ fn validate_reports_lazy_header_errors() {
     let check = |from: &str, to: &str| parse(&INVITE.replace(from, to)).unwrap().validate();
     assert_eq!(
         check("Content-Length: 4", "Expires: soon\r\nContent-Length: 4"),
-        Err(ParseError::Header(HeaderError::invalid("Expires", "not delta-seconds")))
+        Err(ParseError::Header(HeaderError::invalid(
+            "Expires",
+            "not delta-seconds"
+        )))
     );
     assert_eq!(
         check("branch=z9hG4bK776asdhds", "branch=z9hG4bK776asdhds;ttl=300"),
-        Err(ParseError::Header(HeaderError::invalid("Via", "ttl is not in 0..=255")))
+        Err(ParseError::Header(HeaderError::invalid(
+            "Via",
+            "ttl is not in 0..=255"
+        )))
     );
     assert_eq!(
-        check("From: Alice <sip:alice@atlanta.com>", "From: \"Alice <sip:alice@atlanta.com>"),
-        Err(ParseError::Header(HeaderError::invalid("From", "unterminated quoted display name")))
+        check(
+            "From: Alice <sip:alice@atlanta.com>",
+            "From: \"Alice <sip:alice@atlanta.com>"
+        ),
+        Err(ParseError::Header(HeaderError::invalid(
+            "From",
+            "unterminated quoted display name"
+        )))
     );
-    assert!(matches!(check("<sip:alice@pc33.atlanta.com>", "<sip:alice@pc33 atlanta.com>"), Err(ParseError::Header(HeaderError::BadUri { header: "Contact", .. }))));
-    assert_eq!(check("Content-Type: application/sdp\r\n", ""), Err(ParseError::MissingContentType));
-    assert_eq!(check("Call-ID: a84b4c76e66710@pc33.atlanta.com", "Call-ID: a b"), Err(ParseError::Header(HeaderError::invalid("Call-ID", "not word[@word]"))));
-    assert!(check("Content-Length: 4", "Session-Expires: 1800;refresher=uac\r\nContent-Length: 4").is_ok());
+    assert!(matches!(
+        check(
+            "<sip:alice@pc33.atlanta.com>",
+            "<sip:alice@pc33 atlanta.com>"
+        ),
+        Err(ParseError::Header(HeaderError::BadUri {
+            header: "Contact",
+            ..
+        }))
+    ));
+    assert_eq!(
+        check("Content-Type: application/sdp\r\n", ""),
+        Err(ParseError::MissingContentType)
+    );
+    assert_eq!(
+        check("Call-ID: a84b4c76e66710@pc33.atlanta.com", "Call-ID: a b"),
+        Err(ParseError::Header(HeaderError::invalid(
+            "Call-ID",
+            "not word[@word]"
+        )))
+    );
+    assert!(check(
+        "Content-Length: 4",
+        "Session-Expires: 1800;refresher=uac\r\nContent-Length: 4"
+    )
+    .is_ok());
 }
 
 #[test]
 fn mutations_on_parsed_messages() {
     let mut m = parse(INVITE).unwrap();
     let h = m.headers_mut();
-    h.push_front(HeaderName::Via, "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKp1");
+    h.push_front(
+        HeaderName::Via,
+        "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKp1",
+    );
     assert_eq!(h.top_via().unwrap().host, Host::Name("proxy.example.com"));
     assert_eq!(h.vias().count(), 2);
     h.set(HeaderName::MaxForwards, "69");
@@ -270,12 +488,17 @@ fn mutations_on_parsed_messages() {
     assert_eq!(again.headers().contacts().unwrap(), Contacts::List(vec![]));
     let mut again = again;
     assert!(again.headers_mut().remove_first(&HeaderName::Via));
-    assert_eq!(again.headers().top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
+    assert_eq!(
+        again.headers().top_via().unwrap().branch(),
+        Some("z9hG4bK776asdhds")
+    );
 }
 
 #[test]
 fn body_change_rewrites_content_length() {
-    let Message::Request(mut r) = parse(INVITE).unwrap() else { panic!() };
+    let Message::Request(mut r) = parse(INVITE).unwrap() else {
+        panic!()
+    };
     r.body = Bytes::from_static(b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n");
     let again = req(std::str::from_utf8(&r.to_bytes()).unwrap());
     assert_eq!(again.headers.content_length().unwrap(), Some(r.body.len()));
@@ -286,9 +509,15 @@ fn body_change_rewrites_content_length() {
 fn builders_and_for_request() {
     let uri = Uri::parse("sip:bob@biloxi.com").unwrap();
     let r = Request::builder(Method::Options, uri)
-        .header(HeaderName::Via, format!("SIP/2.0/UDP h;branch={}", crate::new_branch()))
+        .header(
+            HeaderName::Via,
+            format!("SIP/2.0/UDP h;branch={}", crate::new_branch()),
+        )
         .header(HeaderName::MaxForwards, "70")
-        .header(HeaderName::From, format!("<sip:a@h>;tag={}", crate::new_tag()))
+        .header(
+            HeaderName::From,
+            format!("<sip:a@h>;tag={}", crate::new_tag()),
+        )
         .header(HeaderName::To, "<sip:bob@biloxi.com>")
         .header(HeaderName::CallId, crate::new_call_id())
         .header(HeaderName::CSeq, "1 OPTIONS")
@@ -312,7 +541,13 @@ fn builders_and_for_request() {
     assert_eq!(parsed.headers().to().unwrap().tag(), Some("abc"));
     assert_eq!(parsed, Message::Response(ok));
 
-    let r = Response::builder(StatusCode(499)).reason("Custom").header(HeaderName::Server, "sb/1").build();
+    let r = Response::builder(StatusCode(499))
+        .reason("Custom")
+        .header(HeaderName::Server, "sb/1")
+        .build();
     assert_eq!(&r.reason[..], b"Custom");
-    assert_eq!(&Response::builder(StatusCode(299)).build().reason[..], b"Unknown");
+    assert_eq!(
+        &Response::builder(StatusCode(299)).build().reason[..],
+        b"Unknown"
+    );
 }
