@@ -61,6 +61,16 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
     if b.is_empty() || b.len() > 255 {
         return None;
     }
+    if b[0].is_ascii_digit() {
+        if let Some(addr) = parse_ipv4(b) {
+            return Some(Host::Ipv4(addr));
+        }
+        if b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+            // All-numeric labels must be an IPv4address (a toplabel starts
+            // with a letter, RFC 3261 §25.1).
+            return None;
+        }
+    }
     // One pass: labels of LABEL characters separated by dots, each starting
     // and ending with an alphanumeric; a trailing dot is allowed.
     let mut prev = b'.';
@@ -78,11 +88,6 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
     if !(prev.is_ascii_alphanumeric() || prev == b'.' && b.len() > 1) {
         return None;
     }
-    if b[0].is_ascii_digit() && b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
-        // All-numeric labels: this must be an IPv4address (a toplabel starts
-        // with a letter, RFC 3261 §25.1).
-        return parse_ipv4(b).map(Host::Ipv4);
-    }
     Some(Host::Name(s))
 }
 
@@ -90,18 +95,32 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
 /// most 255 (leading zeros allowed, as the ABNF allows them).
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = b.split(|&c| c == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
+    let mut index = 0;
+    let mut value: u16 = 0;
+    let mut digits = 0;
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || index == 3 {
+                return None;
+            }
+            octets[index] = value as u8;
+            index += 1;
+            value = 0;
+            digits = 0;
+        } else if c.is_ascii_digit() && digits < 3 {
+            value = value * 10 + u16::from(c - b'0');
+            digits += 1;
+            if value > 255 {
+                return None;
+            }
+        } else {
             return None;
         }
-        let n = part.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
-        *octet = u8::try_from(n).ok()?;
     }
-    if parts.next().is_some() {
+    if index != 3 || digits == 0 {
         return None;
     }
+    octets[3] = value as u8;
     Some(Ipv4Addr::from(octets))
 }
 

@@ -293,8 +293,8 @@ impl<'a> Iterator for Split<'a> {
                     }
                 },
                 _ => {
-                    self.rest = Some(&s[at + 1..]);
-                    return Some(Ok(&s[..at]));
+                    self.rest = s.get(at + 1..);
+                    return Some(Ok(s.get(..at).unwrap_or_default()));
                 }
             }
         }

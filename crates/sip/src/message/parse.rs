@@ -88,10 +88,12 @@ pub(crate) fn parse_head(
     limits: &Limits,
     framing: Framing,
 ) -> Result<Head, ParseError> {
-    if framing == Framing::Datagram && buf.len() > limits.max_message_size {
+    // Offsets are stored as u32; a larger buffer is refused whatever the limit.
+    let limit = limits.max_message_size.min(u32::MAX as usize);
+    if buf.len() > limit {
         return Err(ParseError::TooLarge {
             size: buf.len(),
-            limit: limits.max_message_size,
+            limit,
         });
     }
     let mut pos = buf
@@ -147,34 +149,7 @@ pub(crate) fn parse_head(
                 limit: limits.max_headers,
             });
         }
-        let mut i = pos;
-        while i < end && is_token_byte(buf[i]) {
-            i += 1;
-        }
-        if i == pos {
-            return Err(ParseError::BadHeaderLine {
-                line: line_no,
-                reason: "missing header name",
-            });
-        }
-        let name_end = i;
-        while i < end && is_wsp(buf[i]) {
-            i += 1;
-        }
-        if i == end || buf[i] != b':' {
-            return Err(ParseError::BadHeaderLine {
-                line: line_no,
-                reason: "missing colon after header name",
-            });
-        }
-        i += 1;
-        while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
-            i += 1;
-        }
-        let mut value_end = end;
-        while value_end > i && is_wsp(buf[value_end - 1]) {
-            value_end -= 1;
-        }
+        let (name_end, i, value_end) = split_header_line(buf, pos, end, line_no)?;
         let id = lookup_id(&buf[pos..name_end]).unwrap_or(0);
         let (value, value_bytes): (Loc, &[u8]) = if folded {
             let unfolded = unfold(&buf[i..value_end]);
@@ -269,6 +244,43 @@ pub(crate) fn parse_head(
         body_start,
         content_length,
     })
+}
+
+/// `name HCOLON value` in `buf[pos..end]`: (end of the name, start and
+/// end of the value without surrounding LWS).
+fn split_header_line(
+    buf: &[u8],
+    pos: usize,
+    end: usize,
+    line_no: usize,
+) -> Result<(usize, usize, usize), ParseError> {
+    let bad = |reason| ParseError::BadHeaderLine {
+        line: line_no,
+        reason,
+    };
+    let mut i = pos;
+    while i < end && is_token_byte(buf[i]) {
+        i += 1;
+    }
+    if i == pos {
+        return Err(bad("missing header name"));
+    }
+    let name_end = i;
+    while i < end && is_wsp(buf[i]) {
+        i += 1;
+    }
+    if i == end || buf[i] != b':' {
+        return Err(bad("missing colon after header name"));
+    }
+    i += 1;
+    while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    let mut value_end = end;
+    while value_end > i && is_wsp(buf[value_end - 1]) {
+        value_end -= 1;
+    }
+    Ok((name_end, i, value_end))
 }
 
 /// Successive lines of the head.

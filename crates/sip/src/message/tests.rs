@@ -551,3 +551,55 @@ fn builders_and_for_request() {
         b"Unknown"
     );
 }
+
+#[test]
+fn response_validation_errors() {
+    let mut r = Response::for_request(&req(INVITE), StatusCode::OK);
+    r.reason = Bytes::from_static(b"\xff\xfe");
+    assert_eq!(r.validate(), Err(ParseError::BadReasonPhrase));
+    r.reason = Bytes::from_static(b"OK");
+    r.status = StatusCode(700);
+    assert_eq!(r.validate(), Err(ParseError::BadStatusCode));
+    r.status = StatusCode::OK;
+    r.headers.remove(&HeaderName::CallId);
+    assert_eq!(r.validate(), Err(ParseError::MissingHeader("Call-ID")));
+    let control = "SIP/2.0 200 O\x01K\r\nVia: SIP/2.0/UDP h\r\nTo: <sip:a@b>\r\nFrom: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 BYE\r\n\r\n";
+    assert_eq!(
+        parse(control),
+        Err(ParseError::BadStartLine(
+            "control character in reason phrase"
+        ))
+    );
+}
+
+#[test]
+fn folded_lines_count_against_the_line_limit() {
+    let folded = INVITE.replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nSubject: aaaaaaaaaa\r\n bbbbbbbbbb\r\n cccccccccc\r\n",
+    );
+    let limits = Limits {
+        max_line_length: 70,
+        ..Limits::default()
+    };
+    assert!(Message::parse_with(Bytes::from(folded.clone()), &limits).is_ok());
+    let limits = Limits {
+        max_line_length: 30,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        Message::parse_with(Bytes::from(folded), &limits),
+        Err(ParseError::LineTooLong { limit: 30, .. })
+    ));
+}
+
+#[test]
+fn request_with_unknown_scheme_parses() {
+    // RFC 3261 §19.1.6 / RFC 4475 §3.3.3: a parser accepts any absoluteURI;
+    // a proxy answers 416 to a scheme it cannot route.
+    let r = req(&INVITE.replace(
+        "INVITE sip:bob@biloxi.com SIP",
+        "INVITE nobarf:bob@biloxi.com SIP",
+    ));
+    assert_eq!(r.uri.scheme(), crate::Scheme::Other);
+}
