@@ -71,7 +71,9 @@ fn read_bounded(path: &Path, max: usize) -> anyhow::Result<Bytes> {
     let file = File::open(path).context("cannot open")?;
     let mut buf = Vec::new();
     let cap = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(cap).read_to_end(&mut buf).context("cannot read")?;
+    file.take(cap)
+        .read_to_end(&mut buf)
+        .context("cannot read")?;
     Ok(Bytes::from(buf))
 }
 

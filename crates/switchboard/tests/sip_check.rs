@@ -16,7 +16,10 @@ Content-Length: 0\r\n\
 \r\n";
 
 fn scratch_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("switchboard-sip-check-{}-{test}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-sip-check-{}-{test}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -48,7 +51,10 @@ fn valid_message_is_ok_and_exits_zero() {
     let dir = scratch_dir("valid");
     let good = write(&dir, "good.sip", INVITE.as_bytes());
     let output = check(&[&good]);
-    assert_eq!(stdout_lines(&output), vec![format!("{}: ok", good.display())]);
+    assert_eq!(
+        stdout_lines(&output),
+        vec![format!("{}: ok", good.display())]
+    );
     assert_eq!(output.status.code(), Some(0));
 }
 
@@ -56,16 +62,24 @@ fn valid_message_is_ok_and_exits_zero() {
 fn invalid_messages_are_named_with_a_reason_and_exit_one() {
     let dir = scratch_dir("invalid");
     let good = write(&dir, "good.sip", INVITE.as_bytes());
-    let bad_version = write(&dir, "badvers.sip", INVITE.replace("SIP/2.0\r\n", "SIP/7.0\r\n").as_bytes());
+    let bad_version = write(
+        &dir,
+        "badvers.sip",
+        INVITE.replace("SIP/2.0\r\n", "SIP/7.0\r\n").as_bytes(),
+    );
     let long_body = write(
         &dir,
         "clen.sip",
-        INVITE.replace("Content-Length: 0", "Content-Length: 9999").as_bytes(),
+        INVITE
+            .replace("Content-Length: 0", "Content-Length: 9999")
+            .as_bytes(),
     );
     let bad_cseq = write(
         &dir,
         "cseq.sip",
-        INVITE.replace("CSeq: 314159 INVITE", "CSeq: -1 INVITE").as_bytes(),
+        INVITE
+            .replace("CSeq: 314159 INVITE", "CSeq: -1 INVITE")
+            .as_bytes(),
     );
     let output = check(&[&good, &bad_version, &long_body, &bad_cseq]);
     let lines = stdout_lines(&output);
@@ -85,24 +99,34 @@ fn typed_headers_are_checked_not_only_the_framing() {
     let bad_expires = write(
         &dir,
         "expires.sip",
-        INVITE.replace("Content-Length: 0", "Expires: soon\r\nContent-Length: 0").as_bytes(),
+        INVITE
+            .replace("Content-Length: 0", "Expires: soon\r\nContent-Length: 0")
+            .as_bytes(),
     );
     let output = check(&[&bad_expires]);
     let lines = stdout_lines(&output);
     assert!(lines[0].contains("invalid"), "{lines:?}");
-    assert!(lines[0].to_ascii_lowercase().contains("expires"), "{lines:?}");
+    assert!(
+        lines[0].to_ascii_lowercase().contains("expires"),
+        "{lines:?}"
+    );
     assert_eq!(output.status.code(), Some(1));
 }
 
 #[test]
 fn oversized_file_is_invalid_without_being_read_whole() {
     let dir = scratch_dir("oversized");
-    let mut huge = INVITE.replace("Content-Length: 0", "Content-Length: 200000").into_bytes();
+    let mut huge = INVITE
+        .replace("Content-Length: 0", "Content-Length: 200000")
+        .into_bytes();
     huge.extend(std::iter::repeat_n(b'x', 200_000));
     let big = write(&dir, "big.sip", &huge);
     let output = check(&[&big]);
     let lines = stdout_lines(&output);
-    assert!(lines[0].starts_with(&format!("{}: invalid: ", big.display())), "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("{}: invalid: ", big.display())),
+        "{lines:?}"
+    );
     assert_eq!(output.status.code(), Some(1));
 }
 
@@ -112,6 +136,35 @@ fn unreadable_file_exits_two() {
     let missing = dir.join("does-not-exist.sip");
     let output = check(&[&missing]);
     let lines = stdout_lines(&output);
-    assert!(lines[0].starts_with(&format!("{}: unreadable: ", missing.display())), "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("{}: unreadable: ", missing.display())),
+        "{lines:?}"
+    );
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// The README's quick-start command: every RFC 4475 message that must parse
+/// is reported ok, and the run exits 0.
+#[test]
+fn readme_quick_start_passes_on_the_valid_torture_messages() {
+    let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/sip/rfc4475/valid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&valid)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sip"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 13,
+        "expected the 13 RFC 4475 §3.1.1 messages"
+    );
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let output = check(&refs);
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), files.len());
+    assert!(
+        lines.iter().all(|line| line.ends_with(": ok")),
+        "{lines:#?}"
+    );
+    assert_eq!(output.status.code(), Some(0));
 }
