@@ -58,10 +58,49 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
     if bare_ipv6 && s.contains(':') {
         return parse_ipv6(s).map(Host::Ipv6);
     }
-    if b.is_empty() || b.len() > 255 {
+    if scan_host(b, 0)? != b.len() {
         return None;
     }
-    if b[0].is_ascii_digit() {
+    classify_host(s)
+}
+
+/// Scans a hostname or IPv4address from `b[from]` up to the first byte
+/// that is not alphanum, `-`, `_` or `.`, and returns where that is. `None`
+/// if a label starts with a non-alphanumeric or a `.` does not follow an
+/// alphanumeric (labels are LABEL characters separated by dots, RFC 3261
+/// §25.1; `_` is tolerated).
+#[inline]
+pub(crate) fn scan_host(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let mut prev = b'.';
+    while i < b.len() {
+        let c = b[i];
+        if !text::is(c, text::ALNUM) {
+            let ok = match c {
+                b'.' => prev.is_ascii_alphanumeric(),
+                b'-' | b'_' => prev != b'.',
+                _ => break,
+            };
+            if !ok {
+                return None;
+            }
+        }
+        prev = c;
+        i += 1;
+    }
+    Some(i)
+}
+
+/// The host `s`, which [`scan_host`] accepted whole: an IPv4address, or a
+/// hostname whose last label ends with an alphanumeric (a trailing dot is
+/// allowed).
+pub(crate) fn classify_host(s: &str) -> Option<Host<'_>> {
+    let b = s.as_bytes();
+    let (&first, &last) = (b.first()?, b.last()?);
+    if b.len() > 255 {
+        return None;
+    }
+    if first.is_ascii_digit() {
         if let Some(addr) = parse_ipv4(b) {
             return Some(Host::Ipv4(addr));
         }
@@ -71,21 +110,7 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
             return None;
         }
     }
-    // One pass: labels of LABEL characters separated by dots, each starting
-    // and ending with an alphanumeric; a trailing dot is allowed.
-    let mut prev = b'.';
-    for &c in b {
-        let ok = if c == b'.' {
-            prev.is_ascii_alphanumeric()
-        } else {
-            text::is(c, text::LABEL) && (prev != b'.' || c.is_ascii_alphanumeric())
-        };
-        if !ok {
-            return None;
-        }
-        prev = c;
-    }
-    if !(prev.is_ascii_alphanumeric() || prev == b'.' && b.len() > 1) {
+    if !(last.is_ascii_alphanumeric() || last == b'.' && b.len() > 1) {
         return None;
     }
     Some(Host::Name(s))

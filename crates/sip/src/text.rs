@@ -22,6 +22,10 @@ pub(crate) const LABEL: u16 = 1 << 6;
 pub(crate) const WORD: u16 = 1 << 7;
 /// gen-value of generic-param unquoted: token / host.
 pub(crate) const GEN_VALUE: u16 = 1 << 8;
+/// Characters of a hostname or IPv4address: LABEL and `.`.
+pub(crate) const HOST: u16 = 1 << 9;
+/// alphanum.
+pub(crate) const ALNUM: u16 = 1 << 10;
 
 const fn classes() -> [u16; 256] {
     let mut table = [0u16; 256];
@@ -59,7 +63,13 @@ const fn classes() -> [u16; 256] {
             f |= HNV;
         }
         if alnum || c == b'-' || c == b'_' {
-            f |= LABEL;
+            f |= LABEL | HOST;
+        }
+        if c == b'.' {
+            f |= HOST;
+        }
+        if alnum {
+            f |= ALNUM;
         }
         if matches!(
             c,
@@ -101,6 +111,17 @@ pub(crate) fn all(s: &[u8], class: u16) -> bool {
     s.iter().all(|&b| is(b, class))
 }
 
+/// The index of the first byte of `b` at or after `from` that is not in
+/// `class` (`b.len()` if there is none).
+#[inline]
+pub(crate) fn skip(b: &[u8], from: usize, class: u16) -> usize {
+    let mut i = from;
+    while i < b.len() && is(b[i], class) {
+        i += 1;
+    }
+    i
+}
+
 /// `token` characters: alphanum and `-.!%*_+`'~`.
 #[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
@@ -116,6 +137,28 @@ pub(crate) fn is_token(s: &str) -> bool {
 #[inline]
 pub(crate) fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
+}
+
+/// The index of the first `c` in `b`, eight bytes at a time (header
+/// lines are short, where a word-at-a-time scan beats `memchr`'s setup).
+#[inline]
+pub(crate) fn find_short(b: &[u8], c: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(c);
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        // The lowest flagged byte is the first zero byte of `x`.
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&x| x == c).map(|p| i + p)
 }
 
 /// The index of the first `c` in `s` (a plain loop: the strings searched
@@ -157,17 +200,36 @@ pub(crate) fn trim_start(s: &str) -> &str {
 
 /// A non-empty run of ASCII digits as u32, or None (also on overflow).
 pub(crate) fn parse_u32(s: &str) -> Option<u32> {
+    parse_u32_bytes(s.as_bytes())
+}
+
+/// [`parse_u32`] on bytes.
+pub(crate) fn parse_u32_bytes(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 10 {
         return None;
     }
     let mut n: u64 = 0;
-    for b in s.bytes() {
+    for &b in s {
         if !b.is_ascii_digit() {
             return None;
         }
         n = n * 10 + u64::from(b - b'0');
     }
     u32::try_from(n).ok()
+}
+
+/// Strips SP/HTAB on both sides of bytes.
+#[inline]
+pub(crate) fn trim_bytes(b: &[u8]) -> &[u8] {
+    let mut start = 0;
+    let mut end = b.len();
+    while start < end && is_wsp(b[start]) {
+        start += 1;
+    }
+    while end > start && is_wsp(b[end - 1]) {
+        end -= 1;
+    }
+    &b[start..end]
 }
 
 /// delta-seconds (RFC 3261 §25.1): digits; values above 2^32-1 are taken
@@ -345,6 +407,9 @@ mod tests {
         assert!(is(b':', PARAM) && !is(b'?', PARAM) && is(b'?', HNV) && !is(b'&', HNV));
         assert!(is(b'{', WORD) && !is(b'@', WORD) && !is(b' ', WORD));
         assert!(is(b'_', LABEL) && !is(b'.', LABEL));
+        assert!(is(b'.', HOST) && is(b'_', HOST) && !is(b':', HOST) && !is(b'.', ALNUM));
+        assert_eq!(skip(b"ab.c:d", 1, HOST), 4);
+        assert_eq!(skip(b"ab", 0, HOST), 2);
         assert!(!is(0xff, TOKEN | USER | WORD | LABEL));
         assert_eq!(trim(" \t a b \t"), "a b");
         assert_eq!(trim_start(" \tx "), "x ");

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bytes::Bytes;
 
 use crate::error::UriError;
-use crate::host::{parse_host, Host};
+use crate::host::{classify_host, parse_host, scan_host, Host};
 use crate::params::Params;
 use crate::text;
 
@@ -469,23 +469,9 @@ pub(crate) fn parse_uri(s: &str) -> Result<UriParts, UriError> {
             limit: u32::MAX as usize,
         });
     }
-    let colon = memchr::memchr(b':', b).ok_or(UriError::BadScheme)?;
-    let scheme_text = &b[..colon];
-    let scheme_ok = scheme_text.first().is_some_and(u8::is_ascii_alphabetic)
-        && scheme_text
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-    if !scheme_ok {
-        return Err(UriError::BadScheme);
-    }
-    let scheme = if scheme_text.eq_ignore_ascii_case(b"sip") {
-        Scheme::Sip
-    } else if scheme_text.eq_ignore_ascii_case(b"sips") {
-        Scheme::Sips
-    } else if scheme_text.eq_ignore_ascii_case(b"tel") {
-        Scheme::Tel
-    } else {
-        Scheme::Other
+    let (colon, scheme) = match sip_scheme(b) {
+        Some(found) => found,
+        None => other_scheme(b)?,
     };
     match scheme {
         Scheme::Sip | Scheme::Sips => parse_sip(s, colon + 1, scheme),
@@ -514,16 +500,65 @@ pub(crate) fn parse_uri(s: &str) -> Result<UriParts, UriError> {
     }
 }
 
+/// `sip:` or `sips:` in any letter case: the index of the colon and the
+/// scheme (the common case, without a search for the colon).
+#[inline]
+fn sip_scheme(b: &[u8]) -> Option<(usize, Scheme)> {
+    let is = |c: u8, lower: u8| (c | 0x20) == lower;
+    match b {
+        [s, i, p, rest @ ..] if is(*s, b's') && is(*i, b'i') && is(*p, b'p') => match rest {
+            [b':', ..] => Some((3, Scheme::Sip)),
+            [s, b':', ..] if is(*s, b's') => Some((4, Scheme::Sips)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `scheme ":"` with scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+fn other_scheme(b: &[u8]) -> Result<(usize, Scheme), UriError> {
+    let colon = memchr::memchr(b':', b).ok_or(UriError::BadScheme)?;
+    let scheme_text = &b[..colon];
+    let scheme_ok = scheme_text.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme_text
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+    if !scheme_ok {
+        return Err(UriError::BadScheme);
+    }
+    let scheme = if scheme_text.eq_ignore_ascii_case(b"sip") {
+        Scheme::Sip
+    } else if scheme_text.eq_ignore_ascii_case(b"sips") {
+        Scheme::Sips
+    } else if scheme_text.eq_ignore_ascii_case(b"tel") {
+        Scheme::Tel
+    } else {
+        Scheme::Other
+    };
+    Ok((colon, scheme))
+}
+
 fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError> {
     let b = s.as_bytes();
     let len = b.len();
     let mut pos = start;
     let mut user = None;
     let mut password = None;
-    if let Some(at) = find(&b[pos..], b'@') {
-        let end = pos + at;
-        let userinfo = &b[pos..end];
-        let user_end = match find(userinfo, b':') {
+    // The userinfo ends at the first '@'. Usually it is plain user
+    // characters, which the run below covers in one pass.
+    let run = text::skip(b, pos, text::USER);
+    let at = match b.get(run) {
+        Some(b'@') => Some(run),
+        _ => memchr::memchr(b'@', &b[run..]).map(|i| run + i),
+    };
+    if let Some(end) = at {
+        // A run of user characters up to the '@' has no ':' (password).
+        let colon = if run == end {
+            None
+        } else {
+            find(&b[pos..end], b':')
+        };
+        let user_end = match colon {
             Some(c) => {
                 check_chars(&b[pos + c + 1..end], text::PASSWORD)
                     .map_err(|e| e.or(UriError::BadPassword))?;
@@ -535,37 +570,47 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
         if user_end == pos {
             return Err(UriError::BadUser);
         }
-        check_chars(&b[pos..user_end], text::USER).map_err(|e| e.or(UriError::BadUser))?;
+        if run < user_end {
+            check_chars(&b[pos..user_end], text::USER).map_err(|e| e.or(UriError::BadUser))?;
+        }
         user = Some(Span::new(pos, user_end));
         pos = end + 1;
     }
     let host_start = pos;
-    let host_end = if b.get(pos) == Some(&b'[') {
-        find(&b[pos..], b']')
+    let host = if b.get(pos) == Some(&b'[') {
+        let host_end = find(&b[pos..], b']')
             .map(|i| pos + i + 1)
-            .ok_or(UriError::BadHost)?
+            .ok_or(UriError::BadHost)?;
+        pos = host_end;
+        match parse_host(&s[host_start..host_end], false).ok_or(UriError::BadHost)? {
+            Host::Ipv6(a) => HostPart::V6(a),
+            Host::Ipv4(a) => HostPart::V4(a),
+            Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
+        }
     } else {
-        b[pos..]
-            .iter()
-            .position(|&c| matches!(c, b':' | b';' | b'?'))
-            .map_or(len, |i| pos + i)
+        // The host runs to ':', ';', '?' or the end; any other byte where
+        // the host characters stop makes it invalid.
+        let host_end = scan_host(b, pos).ok_or(UriError::BadHost)?;
+        if !matches!(b.get(host_end), None | Some(b':' | b';' | b'?')) {
+            return Err(UriError::BadHost);
+        }
+        if host_end == host_start {
+            return Err(UriError::MissingHost);
+        }
+        pos = host_end;
+        match classify_host(&s[host_start..host_end]).ok_or(UriError::BadHost)? {
+            Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
+            Host::Ipv4(a) => HostPart::V4(a),
+            Host::Ipv6(a) => HostPart::V6(a),
+        }
     };
-    if host_end == host_start {
-        return Err(UriError::MissingHost);
-    }
-    let host = match parse_host(&s[host_start..host_end], false).ok_or(UriError::BadHost)? {
-        Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
-        Host::Ipv4(a) => HostPart::V4(a),
-        Host::Ipv6(a) => HostPart::V6(a),
-    };
-    pos = host_end;
     let mut port = None;
     if b.get(pos) == Some(&b':') {
         let port_start = pos + 1;
-        let port_end = b[port_start..]
-            .iter()
-            .position(|&c| c == b';' || c == b'?')
-            .map_or(len, |i| port_start + i);
+        let port_end = port_start + b[port_start..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if !matches!(b.get(port_end), None | Some(b';' | b'?')) {
+            return Err(UriError::BadPort);
+        }
         port = Some(parse_port(&b[port_start..port_end]).ok_or(UriError::BadPort)?);
         pos = port_end;
     }
@@ -701,31 +746,30 @@ fn check_params(b: &[u8]) -> Result<usize, UriError> {
     let mut i = 0;
     let mut run = 0;
     let mut in_value = false;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'?' {
-            break;
-        }
-        if c == b';' || (c == b'=' && !in_value) {
-            if run == 0 {
-                return Err(UriError::BadParameter);
+    loop {
+        let next = text::skip(b, i, text::PARAM);
+        run += next - i;
+        i = next;
+        match b.get(i) {
+            None | Some(b'?') => break,
+            Some(&c @ (b';' | b'=')) if c == b';' || !in_value => {
+                if run == 0 {
+                    return Err(UriError::BadParameter);
+                }
+                in_value = c == b'=';
+                run = 0;
+                i += 1;
             }
-            in_value = c == b'=';
-            run = 0;
-            i += 1;
-        } else if c == b'%' {
-            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-            {
-                return Err(UriError::BadEscape);
+            Some(b'%') => {
+                if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+                {
+                    return Err(UriError::BadEscape);
+                }
+                run += 1;
+                i += 3;
             }
-            run += 1;
-            i += 3;
-        } else if text::is(c, text::PARAM) {
-            run += 1;
-            i += 1;
-        } else {
-            return Err(UriError::BadParameter);
+            Some(_) => return Err(UriError::BadParameter),
         }
     }
     if run == 0 {

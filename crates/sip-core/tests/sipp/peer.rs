@@ -25,7 +25,10 @@ pub(crate) fn sipp_binary() -> PathBuf {
 /// then released for SIPp to take).
 pub(crate) fn free_udp_port() -> u16 {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    socket.local_addr().expect("bound socket has an address").port()
+    socket
+        .local_addr()
+        .expect("bound socket has an address")
+        .port()
 }
 
 /// A running SIPp; dropping it kills the process if it still runs, so a
@@ -109,7 +112,7 @@ impl Sipp {
         let csv = self.read("stat.csv");
         let mut lines = csv.lines().filter(|line| !line.trim().is_empty());
         let header: Vec<&str> = lines.next().unwrap_or_default().split(';').collect();
-        let last: Vec<&str> = lines.last().unwrap_or_default().split(';').collect();
+        let last: Vec<&str> = lines.next_back().unwrap_or_default().split(';').collect();
         let counter = |name: &str| -> u64 {
             header
                 .iter()

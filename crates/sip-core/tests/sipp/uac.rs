@@ -32,7 +32,10 @@ pub(crate) fn new_invite(local: SocketAddr, target: &Uri) -> Request {
             ),
         )
         .header(HeaderName::MaxForwards, "70")
-        .header(HeaderName::From, format!("<sip:uac@{local}>;tag={}", sip::new_tag()))
+        .header(
+            HeaderName::From,
+            format!("<sip:uac@{local}>;tag={}", sip::new_tag()),
+        )
         .header(HeaderName::To, format!("<{target}>"))
         .header(HeaderName::CallId, sip::new_call_id())
         .header(HeaderName::CSeq, "1 INVITE")
@@ -135,7 +138,10 @@ impl Uac {
     pub(crate) fn call_finished(&self) -> bool {
         self.call.as_ref().is_some_and(|call| {
             call.outcome.bye_status.is_some()
-                || call.outcome.invite_status.is_some_and(|status| status >= 300)
+                || call
+                    .outcome
+                    .invite_status
+                    .is_some_and(|status| status >= 300)
         })
     }
 
@@ -267,10 +273,9 @@ impl TransactionUser for Uac {
                 self.errors.push(format!("peer sent {}", request.method));
                 let response = match call.invite.handle_request(&request, now) {
                     Ok(RequestVerdict::Reject(response)) => Some(response),
-                    Ok(RequestVerdict::Accept) => Some(Response::for_request(
-                        &request,
-                        StatusCode::NOT_IMPLEMENTED,
-                    )),
+                    Ok(RequestVerdict::Accept) => {
+                        Some(Response::for_request(&request, StatusCode::NOT_IMPLEMENTED))
+                    }
                     Ok(RequestVerdict::Absorb) | Err(_) => None,
                 };
                 if let Some(response) = response {

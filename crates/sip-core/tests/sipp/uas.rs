@@ -75,7 +75,9 @@ impl Uas {
 
     /// Every dialog created so far, with whether an ACK confirmed it.
     pub(crate) fn dialogs(&self) -> impl Iterator<Item = (&Dialog, bool)> + '_ {
-        self.dialogs.values().map(|entry| (&entry.dialog, entry.acked))
+        self.dialogs
+            .values()
+            .map(|entry| (&entry.dialog, entry.acked))
     }
 
     /// Errors of the UAS and of its endpoint.
@@ -116,7 +118,11 @@ impl Uas {
             Ok(dialog) => dialog,
             Err(error) => {
                 self.report.errors.push(format!("new_uas: {error}"));
-                self.send_response(&key, Response::for_request(&invite, StatusCode::BAD_REQUEST), now);
+                self.send_response(
+                    &key,
+                    Response::for_request(&invite, StatusCode::BAD_REQUEST),
+                    now,
+                );
                 return;
             }
         };
@@ -262,10 +268,7 @@ impl TransactionUser for Uas {
     fn handle_event(&mut self, event: LayerEvent, now: Instant) {
         match event {
             LayerEvent::Request { key, request } => {
-                let in_dialog = request
-                    .headers
-                    .to()
-                    .is_ok_and(|to| to.tag().is_some());
+                let in_dialog = request.headers.to().is_ok_and(|to| to.tag().is_some());
                 if in_dialog {
                     self.handle_in_dialog(key, request, now);
                 } else if request.method == Method::Invite {

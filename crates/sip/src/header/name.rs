@@ -25,6 +25,12 @@ macro_rules! header_names {
             $( $variant, )*
         }
 
+        /// The id of every known name, as a constant usable in patterns.
+        #[allow(non_upper_case_globals, dead_code)]
+        pub(crate) mod id {
+            $( pub(crate) const $variant: u8 = super::Known::$variant as u8 + 1; )*
+        }
+
         /// Canonical spellings indexed by `id - 1`.
         const CANONICAL: &[&str] = &[ $( $canon, )* ];
 
@@ -222,7 +228,7 @@ const fn build_table() -> [u8; TABLE_SIZE] {
 static TABLE: [u8; TABLE_SIZE] = build_table();
 
 /// The id of the known name spelled `name` (any case, compact forms).
-/// `name` must consist of token characters.
+/// Only a known spelling matches, so a match is a valid token.
 #[inline]
 pub(crate) fn lookup_id(name: &[u8]) -> Option<u8> {
     let (&first, &last) = (name.first()?, name.last()?);
@@ -231,33 +237,52 @@ pub(crate) fn lookup_id(name: &[u8]) -> Option<u8> {
     loop {
         let index = TABLE[slot];
         let (spelling, id) = SPELLINGS.get(usize::from(index).checked_sub(1)?)?;
-        if spelling.len() == name.len() && eq_lowercase(name, spelling) {
+        if eq_lowercase(name, spelling) {
             return Some(*id);
         }
         slot = (slot + 1) % TABLE_SIZE;
     }
 }
 
-/// `name` equals the lower-case, letters-digits-dashes `lower` ignoring
-/// ASCII case (`| 0x20` maps only A-Z onto a-z among such bytes).
+/// `name` equals `lower` (lower-case letters, digits and dashes) but for
+/// the case of its letters; no other byte matches (`Call\rID` is not
+/// `call-id`). Eight bytes at a time, the last word overlapping.
 #[inline]
 fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
-    const CASE: u64 = 0x2020_2020_2020_2020;
-    let mut a = name.chunks_exact(8);
-    let mut b = lower.chunks_exact(8);
-    for (x, y) in (&mut a).zip(&mut b) {
-        let mut xw = [0u8; 8];
-        let mut yw = [0u8; 8];
-        xw.copy_from_slice(x);
-        yw.copy_from_slice(y);
-        if u64::from_le_bytes(xw) | CASE != u64::from_le_bytes(yw) {
+    let n = name.len();
+    if n != lower.len() {
+        return false;
+    }
+    if n < 8 {
+        return name
+            .iter()
+            .zip(lower)
+            .all(|(&x, &y)| (x ^ y) & !((y & 0x40) >> 1) == 0);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if !eq_lowercase_word(word_at(name, i), word_at(lower, i)) {
             return false;
         }
+        i += 8;
     }
-    a.remainder()
-        .iter()
-        .zip(b.remainder())
-        .all(|(&x, &y)| x | 0x20 == y)
+    i == n || eq_lowercase_word(word_at(name, n - 8), word_at(lower, n - 8))
+}
+
+/// Only the 0x20 bit of letters (the bytes of `lower` with 0x40 set) may
+/// differ.
+#[inline]
+fn eq_lowercase_word(x: u64, lower: u64) -> bool {
+    const LETTERS: u64 = 0x4040_4040_4040_4040;
+    (x ^ lower) & !((lower & LETTERS) >> 1) == 0
+}
+
+/// The eight bytes at `b[i..i + 8]` as a little-endian word.
+#[inline]
+fn word_at(b: &[u8], i: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(word)
 }
 
 /// The canonical spelling of a known id.

@@ -12,8 +12,8 @@ use crate::error::HeaderError;
 use crate::method::Method;
 use crate::params::Params;
 use crate::text::{
-    self, comment_end, find_byte, is_token, is_token_byte, is_wsp, parse_delta_seconds, parse_u32,
-    split_byte, trim,
+    self, comment_end, find_byte, is_token, is_token_byte, is_wsp, parse_delta_seconds,
+    parse_u32_bytes, split_byte, trim, trim_bytes,
 };
 
 /// The CSeq header: sequence number and method.
@@ -59,33 +59,38 @@ impl fmt::Display for MediaType<'_> {
     }
 }
 
-/// `1*DIGIT LWS Method`, returning the method text (used by the message
+/// `1*DIGIT LWS Method`, returning the method bytes (used by the message
 /// parser to compare with the request method without allocating).
-pub(crate) fn parse_cseq_parts(s: &str) -> Result<(u32, &str), &'static str> {
-    let s = trim(s);
-    let space = s.bytes().position(is_wsp).ok_or("missing method")?;
-    let (number, method) = (&s[..space], trim(&s[space..]));
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<(u32, &[u8]), &'static str> {
+    let b = trim_bytes(b);
+    let space = b.iter().position(|&c| is_wsp(c)).ok_or("missing method")?;
+    let (number, method) = (&b[..space], trim_bytes(&b[space..]));
+    if number.is_empty() || !number.iter().all(u8::is_ascii_digit) {
         return Err("sequence number is not a number");
     }
-    let seq = parse_u32(number)
+    let seq = parse_u32_bytes(number)
         .filter(|&n| n < 1 << 31)
         .ok_or("sequence number exceeds 2^31-1")?;
-    if !is_token(method) {
+    if method.is_empty() || !text::all(method, text::TOKEN) {
         return Err("invalid method");
     }
     Ok((seq, method))
 }
 
 /// `1*DIGIT` in 0..=255.
-pub(crate) fn parse_max_forwards(s: &str) -> Result<u8, &'static str> {
-    let s = trim(s);
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+pub(crate) fn parse_max_forwards_bytes(b: &[u8]) -> Result<u8, &'static str> {
+    let b = trim_bytes(b);
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return Err("not a number");
     }
-    parse_u32(s)
+    parse_u32_bytes(b)
         .and_then(|n| u8::try_from(n).ok())
         .ok_or("exceeds 255")
+}
+
+/// `1*DIGIT` in 0..=255.
+pub(crate) fn parse_max_forwards(s: &str) -> Result<u8, &'static str> {
+    parse_max_forwards_bytes(s.as_bytes())
 }
 
 /// `1*DIGIT` as usize.
@@ -167,8 +172,8 @@ impl Headers {
     /// CSeq (mandatory).
     pub fn cseq(&self) -> Result<CSeq, HeaderError> {
         let v = self.required_str(HeaderName::CSeq)?;
-        let (seq, method) = parse_cseq_parts(v).map_err(|r| HeaderError::invalid("CSeq", r))?;
-        let method = Method::from_bytes(method.as_bytes())
+        let (seq, method) = parse_cseq_bytes(v.as_bytes()).map_err(|r| HeaderError::invalid("CSeq", r))?;
+        let method = Method::from_bytes(method)
             .map_err(|_| HeaderError::invalid("CSeq", "invalid method"))?;
         Ok(CSeq { seq, method })
     }

@@ -11,12 +11,12 @@ use bytes::Bytes;
 use super::{Message, Request, Response};
 use crate::error::{HeaderError, ParseError};
 use crate::header::map::{Entry, Headers, Loc};
-use crate::header::name::{lookup_id, HeaderName};
-use crate::header::simple::{parse_content_length, parse_cseq_parts, parse_max_forwards};
+use crate::header::name::lookup_id;
+use crate::header::simple::{parse_content_length, parse_cseq_bytes, parse_max_forwards_bytes};
 use crate::limits::Limits;
 use crate::method::Method;
 use crate::status::StatusCode;
-use crate::text::{is_token_byte, is_wsp};
+use crate::text::{find_short, is_token_byte, is_wsp};
 use crate::uri::{parse_uri, Uri, UriParts};
 use crate::UriError;
 
@@ -53,32 +53,26 @@ pub(crate) struct Head {
     pub(crate) content_length: Option<usize>,
 }
 
-/// Ids of the headers the parser looks at.
-struct Ids {
-    via: u8,
-    content_length: u8,
-    cseq: u8,
-    max_forwards: u8,
-    /// Headers that may appear once, with their bit in `seen`.
-    singletons: [(u8, u32, &'static str); 5],
-}
+use crate::header::name::id::{
+    CSeq as CSEQ, CallId as CALL_ID, ContentLength as CONTENT_LENGTH, From as FROM,
+    MaxForwards as MAX_FORWARDS, To as TO, Via as VIA,
+};
 
-impl Ids {
-    fn new() -> Ids {
-        Ids {
-            via: HeaderName::Via.id(),
-            content_length: HeaderName::ContentLength.id(),
-            cseq: HeaderName::CSeq.id(),
-            max_forwards: HeaderName::MaxForwards.id(),
-            singletons: [
-                (HeaderName::From.id(), 1, "From"),
-                (HeaderName::To.id(), 2, "To"),
-                (HeaderName::CallId.id(), 4, "Call-ID"),
-                (HeaderName::CSeq.id(), 8, "CSeq"),
-                (HeaderName::MaxForwards.id(), 16, "Max-Forwards"),
-            ],
-        }
+/// Headers that may appear once: their bit in `seen` and their name.
+const ONCE_FROM: (u32, &str) = (1, "From");
+const ONCE_TO: (u32, &str) = (2, "To");
+const ONCE_CALL_ID: (u32, &str) = (4, "Call-ID");
+const ONCE_CSEQ: (u32, &str) = (8, "CSeq");
+const ONCE_MAX_FORWARDS: (u32, &str) = (16, "Max-Forwards");
+
+/// Records a header that may appear once in `seen`.
+#[inline]
+fn once(seen: &mut u32, (bit, label): (u32, &'static str)) -> Result<(), ParseError> {
+    if *seen & bit != 0 {
+        return Err(ParseError::DuplicateHeader(label));
     }
+    *seen |= bit;
+    Ok(())
 }
 
 /// Parses the start line and headers of `buf`, which holds a whole
@@ -109,7 +103,6 @@ pub(crate) fn parse_head(
     let start = parse_start_line(buf, pos..line_end, limits)?;
     pos = next;
 
-    let ids = Ids::new();
     let mut entries = Vec::with_capacity(24);
     let mut owned = Vec::new();
     let mut seen = 0u32;
@@ -149,8 +142,7 @@ pub(crate) fn parse_head(
                 limit: limits.max_headers,
             });
         }
-        let (name_end, i, value_end) = split_header_line(buf, pos, end, line_no)?;
-        let id = lookup_id(&buf[pos..name_end]).unwrap_or(0);
+        let (name_end, i, value_end, id) = split_header_line(buf, pos, end, line_no)?;
         let (value, value_bytes): (Loc, &[u8]) = if folded {
             let unfolded = unfold(&buf[i..value_end]);
             owned.push(unfolded);
@@ -165,30 +157,35 @@ pub(crate) fn parse_head(
                 &buf[i..value_end],
             )
         };
-        if id == ids.via {
-            vias += count_list_items(value_bytes);
-            if vias > limits.max_vias {
-                return Err(ParseError::TooManyVias {
-                    limit: limits.max_vias,
-                });
+        match id {
+            VIA => {
+                vias += count_list_items(value_bytes);
+                if vias > limits.max_vias {
+                    return Err(ParseError::TooManyVias {
+                        limit: limits.max_vias,
+                    });
+                }
             }
-        } else if id == ids.content_length {
-            let n = parse_content_length(value_bytes)
-                .map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
-            if content_length.is_some_and(|prev| prev != n) {
-                return Err(ParseError::DuplicateHeader("Content-Length"));
+            CONTENT_LENGTH => {
+                let n = parse_content_length(value_bytes)
+                    .map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Err(ParseError::DuplicateHeader("Content-Length"));
+                }
+                content_length = Some(n);
             }
-            content_length = Some(n);
-        } else if id == ids.cseq {
-            cseq = Some(entries.len());
-        } else if id == ids.max_forwards {
-            max_forwards = Some(entries.len());
-        }
-        if let Some(&(_, bit, label)) = ids.singletons.iter().find(|(sid, _, _)| *sid == id) {
-            if seen & bit != 0 {
-                return Err(ParseError::DuplicateHeader(label));
+            FROM => once(&mut seen, ONCE_FROM)?,
+            TO => once(&mut seen, ONCE_TO)?,
+            CALL_ID => once(&mut seen, ONCE_CALL_ID)?,
+            CSEQ => {
+                once(&mut seen, ONCE_CSEQ)?;
+                cseq = Some(value);
             }
-            seen |= bit;
+            MAX_FORWARDS => {
+                once(&mut seen, ONCE_MAX_FORWARDS)?;
+                max_forwards = Some(value);
+            }
+            _ => {}
         }
         entries.push(Entry {
             id,
@@ -204,8 +201,7 @@ pub(crate) fn parse_head(
     // Max-Forwards is not required: RFC 3261 §16.6 has a proxy add one when
     // it is missing and RFC 4475 §3.4.1 (an RFC 2543 request without it)
     // must be accepted; `Headers::max_forwards()` reports it as Missing.
-    let required = [(1, "From"), (2, "To"), (4, "Call-ID"), (8, "CSeq")];
-    for (bit, label) in required {
+    for (bit, label) in [ONCE_FROM, ONCE_TO, ONCE_CALL_ID, ONCE_CSEQ] {
         if seen & bit == 0 {
             return Err(ParseError::MissingHeader(label));
         }
@@ -213,26 +209,35 @@ pub(crate) fn parse_head(
     if vias == 0 {
         return Err(ParseError::MissingHeader("Via"));
     }
-    let text_of = |index: usize, label: &'static str| -> Result<&str, HeaderError> {
-        let bytes = match entries.get(index).map(|e| e.value) {
-            Some(Loc::Buf { start, len }) => &buf[start as usize..(start + len) as usize],
-            Some(Loc::Owned(i)) => owned.get(i as usize).map(|b| &b[..]).unwrap_or_default(),
-            _ => &[],
-        };
-        std::str::from_utf8(bytes).map_err(|_| HeaderError::invalid(label, "not valid UTF-8"))
+    let bytes_at = |loc: Loc| match loc {
+        Loc::Buf { start, len } => buf.get(start as usize..(start + len) as usize),
+        Loc::Owned(i) => owned.get(i as usize).map(|b| &b[..]),
+        Loc::Canonical => None,
     };
-    if let Some(index) = cseq {
-        let text = text_of(index, "CSeq")?;
-        let (_, method) = parse_cseq_parts(text).map_err(|r| HeaderError::invalid("CSeq", r))?;
+    if let Some(value) = cseq.and_then(bytes_at) {
+        let (_, method) = parse_cseq_bytes(value).map_err(|r| {
+            let reason = if std::str::from_utf8(value).is_err() {
+                "not valid UTF-8"
+            } else {
+                r
+            };
+            HeaderError::invalid("CSeq", reason)
+        })?;
         if let StartLine::Request { method_span, .. } = &start {
-            if method.as_bytes() != &buf[method_span.clone()] {
+            if method != &buf[method_span.clone()] {
                 return Err(ParseError::CSeqMethodMismatch);
             }
         }
     }
-    if let Some(index) = max_forwards {
-        parse_max_forwards(text_of(index, "Max-Forwards")?)
-            .map_err(|r| HeaderError::invalid("Max-Forwards", r))?;
+    if let Some(value) = max_forwards.and_then(bytes_at) {
+        parse_max_forwards_bytes(value).map_err(|r| {
+            let reason = if std::str::from_utf8(value).is_err() {
+                "not valid UTF-8"
+            } else {
+                r
+            };
+            HeaderError::invalid("Max-Forwards", reason)
+        })?;
     }
     if framing == Framing::Stream && content_length.is_none() {
         return Err(ParseError::MissingContentLength);
@@ -247,13 +252,25 @@ pub(crate) fn parse_head(
 }
 
 /// `name HCOLON value` in `buf[pos..end]`: (end of the name, start and
-/// end of the value without surrounding LWS).
+/// end of the value without surrounding LWS, id of a known name or 0).
 fn split_header_line(
     buf: &[u8],
     pos: usize,
     end: usize,
     line_no: usize,
-) -> Result<(usize, usize, usize), ParseError> {
+) -> Result<(usize, usize, usize, u8), ParseError> {
+    // Usually the text before the first colon is a known name (perhaps
+    // followed by WSP); a known spelling is a valid token.
+    if let Some(colon) = find_short(&buf[pos..end], b':') {
+        let mut name_end = pos + colon;
+        while name_end > pos && is_wsp(buf[name_end - 1]) {
+            name_end -= 1;
+        }
+        if let Some(id) = lookup_id(&buf[pos..name_end]) {
+            let (start, value_end) = value_span(buf, pos + colon + 1, end);
+            return Ok((name_end, start, value_end, id));
+        }
+    }
     let bad = |reason| ParseError::BadHeaderLine {
         line: line_no,
         reason,
@@ -272,7 +289,15 @@ fn split_header_line(
     if i == end || buf[i] != b':' {
         return Err(bad("missing colon after header name"));
     }
-    i += 1;
+    // Not a known name (the first colon ends the name).
+    let (start, value_end) = value_span(buf, i + 1, end);
+    Ok((name_end, start, value_end, 0))
+}
+
+/// The value in `buf[from..end]` without surrounding LWS.
+#[inline]
+fn value_span(buf: &[u8], from: usize, end: usize) -> (usize, usize) {
+    let mut i = from;
     while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
         i += 1;
     }
@@ -280,7 +305,7 @@ fn split_header_line(
     while value_end > i && is_wsp(buf[value_end - 1]) {
         value_end -= 1;
     }
-    Ok((name_end, i, value_end))
+    (i, value_end)
 }
 
 /// Successive lines of the head.
@@ -318,29 +343,9 @@ impl Lines<'_> {
     }
 }
 
-/// The first LF, eight bytes at a time (header lines are short, where a
-/// word-at-a-time scan beats `memchr`'s setup).
+/// The first LF.
 fn find_lf(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const LF: u64 = 0x0a0a_0a0a_0a0a_0a0a;
-    let mut chunks = b.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ LF;
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b'\n')
-        .map(|i| offset + i)
+    memchr::memchr(b'\n', b)
 }
 
 /// Replaces each run of LWS containing a line break by one SP.

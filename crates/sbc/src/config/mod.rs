@@ -1,0 +1,387 @@
+//! The SBC's configuration: a TOML file read by [`Config::from_toml_str`]
+//! into a checked model. Unknown keys are refused, cross-references are
+//! resolved (tenant and route trunks, DIDs unique across tenants, tenant
+//! FQDNs one label under the Teams base FQDN, no address block in two
+//! trunks), and every refusal names the file, the key path and the line.
+//!
+//! The file's sections: `[sbc]` (listeners, TLS files, global limits),
+//! `[security]` (flood, scanners, digest), `[trunks.NAME]` (carrier SIP
+//! trunks), `[teams]` (the Direct Routing hosting trunk), `[tenants.NAME]`
+//! (customer tenants), `[[routes]]` (static routes for calls that match no
+//! DID), `[hosts]` (a static name -> address map consulted before DNS) and
+//! `[emulator]` (kept as raw TOML for the emulator crate).
+//! `examples/loopback.toml` and `examples/teams.toml` show every key.
+
+mod load;
+mod reader;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use sip::Uri;
+
+use crate::error::ConfigError;
+use crate::header_policy::HeaderPolicy;
+use crate::number::{NumberPlan, E164};
+use crate::security::digest::DigestAlgorithm;
+
+/// The name of a carrier trunk: its key under `[trunks]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrunkName(String);
+
+/// The name of a customer tenant: its key under `[tenants]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantName(String);
+
+macro_rules! name_impls {
+    ($t:ident) => {
+        impl $t {
+            /// A name as written in the configuration.
+            pub fn new(name: impl Into<String>) -> $t {
+                $t(name.into())
+            }
+
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+name_impls!(TrunkName);
+name_impls!(TenantName);
+
+/// A SIP transport (RFC 3261 §18; TLS per RFC 5630 without `sips:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+impl Transport {
+    /// `udp`, `tcp` or `tls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `[sbc]`.
+    pub sbc: SbcSettings,
+    /// `[security]`.
+    pub security: SecuritySettings,
+    /// `[trunks.NAME]`.
+    pub trunks: BTreeMap<TrunkName, CarrierTrunk>,
+    /// `[teams]`, required when there are tenants.
+    pub teams: Option<TeamsTrunk>,
+    /// `[tenants.NAME]`.
+    pub tenants: BTreeMap<TenantName, Tenant>,
+    /// `[[routes]]`, in file order.
+    pub routes: Vec<Route>,
+    /// `[hosts]`.
+    pub hosts: HostMap,
+    /// `[emulator]`, untouched; the emulator crate reads it.
+    pub emulator: Option<toml::Value>,
+}
+
+impl Config {
+    /// Reads and checks a configuration; `file_name` is only used in
+    /// error messages.
+    pub fn from_toml_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
+        load::load(text, file_name)
+    }
+}
+
+/// `[sbc]`: the node itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbcSettings {
+    /// `[sbc.listen]`: `udp`, `tcp`, `tls` arrays of `ip:port`.
+    pub listen: Vec<Listener>,
+    /// `advertised_host`: the host written in Via/Contact towards carriers
+    /// when it differs from the listening address (e.g. behind NAT).
+    pub advertised_host: Option<String>,
+    /// `[sbc.tls]`: certificate, key and CA bundle files.
+    pub tls: Option<TlsFiles>,
+    /// `max_concurrent_calls`, `max_calls_per_second` for the whole node.
+    pub limits: CallLimits,
+    /// `busy_retry_after_secs` (default 5): Retry-After sent with a 503
+    /// when a concurrency limit is reached.
+    pub busy_retry_after: Duration,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// Its transport.
+    pub transport: Transport,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+/// `[sbc.tls]` files (PEM). Relative paths are kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `cert`: the certificate chain naming the SBC FQDNs.
+    pub cert: PathBuf,
+    /// `key`: its private key.
+    pub key: PathBuf,
+    /// `ca_bundle`: roots to verify peers (Microsoft's, or the emulator's
+    /// CA in tests); the system roots when absent.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// Call admission limits; `None` means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallLimits {
+    /// `max_concurrent_calls`.
+    pub max_concurrent_calls: Option<u32>,
+    /// `max_calls_per_second` (a token bucket with this rate and burst).
+    pub max_calls_per_second: Option<u32>,
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecuritySettings {
+    /// `[security.flood]`.
+    pub flood: FloodSettings,
+    /// `scanner_user_agents`: User-Agent substrings refused (case
+    /// insensitive); replaces the built-in list when given.
+    pub scanner_user_agents: Vec<String>,
+    /// `[security.auth]`.
+    pub auth: AuthSettings,
+}
+
+/// `[security.flood]`: per-source request rate limit for sources that are
+/// neither a carrier trunk nor Teams (Kamailio `pike` semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodSettings {
+    /// `window_secs` (default 2): the sampling window.
+    pub window: Duration,
+    /// `max_requests` (default 30): more than this many requests in one
+    /// window blocks the source.
+    pub max_requests: u32,
+    /// `block_secs` (default 60): how long a blocked source stays blocked.
+    pub block_for: Duration,
+    /// `max_tracked_sources` (default 10000): the oldest tracked source is
+    /// forgotten beyond this.
+    pub max_tracked_sources: usize,
+}
+
+/// `[security.auth]`: digest authentication of carrier trunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// `realm` (default: `sbc.advertised_host`, else `switchboard`).
+    pub realm: String,
+    /// `nonce_lifetime_secs` (default 300): older nonces get `stale=true`.
+    pub nonce_lifetime: Duration,
+    /// `nonce_secret`: key for stateless nonces; nodes sharing it accept
+    /// each other's nonces. The binary picks a random one when absent.
+    pub nonce_secret: Option<String>,
+    /// `max_tracked_nonces` (default 10000): bound on the nonce-count
+    /// replay table.
+    pub max_tracked_nonces: usize,
+}
+
+/// `[trunks.NAME]`: a carrier SIP trunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierTrunk {
+    /// The table key.
+    pub name: TrunkName,
+    /// `allow`: source CIDRs whose requests belong to this trunk.
+    pub allow: Vec<IpNet>,
+    /// `[trunks.NAME.auth]`: credentials the carrier must present.
+    pub auth: Option<DigestAccount>,
+    /// `transport` (default `udp`) for requests sent to the trunk.
+    pub transport: Transport,
+    /// `targets`: URIs calls to the carrier go to, tried in order.
+    pub targets: Vec<Uri>,
+    /// `codecs` (default `PCMU`, `PCMA`, `telephone-event`), in preference
+    /// order, as SDP encoding names.
+    pub codecs: Vec<String>,
+    /// `max_concurrent_calls`, `max_calls_per_second`.
+    pub limits: CallLimits,
+    /// `[trunks.NAME.headers]`: `pass`, `strip`, `add`.
+    pub headers: HeaderPolicy,
+    /// `[trunks.NAME.numbers]`: normalisation to and from E.164.
+    pub numbers: NumberPlan,
+}
+
+/// Digest credentials a carrier authenticates with (RFC 7616, RFC 8760).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestAccount {
+    /// `username`.
+    pub username: String,
+    /// `password`.
+    pub password: String,
+    /// `algorithms` (default `["SHA-256", "MD5"]`), offered in this order.
+    pub algorithms: Vec<DigestAlgorithm>,
+}
+
+/// `[teams]`: the Direct Routing hosting trunk shared by all tenants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamsTrunk {
+    /// `base_fqdn`: the provider's verified domain, e.g.
+    /// `customers.example.net`; tenants are `<label>.<base_fqdn>`.
+    pub base_fqdn: String,
+    /// `trunk_fqdn`: the base trunk's FQDN, one label under `base_fqdn`
+    /// (e.g. `sbc1.customers.example.net`), used in OPTIONS.
+    pub trunk_fqdn: String,
+    /// `signalling_port` (default 5061): the TLS port written in Contact
+    /// and Record-Route.
+    pub signalling_port: u16,
+    /// `proxies` (default sip, sip2, sip3 `.pstnhub.microsoft.com:5061`),
+    /// in failover order.
+    pub proxies: Vec<ProxyAddr>,
+    /// `source_subnets` (default 52.112.0.0/14, 52.120.0.0/14).
+    pub source_subnets: Vec<IpNet>,
+    /// `options_interval_secs` (default 60).
+    pub options_interval: Duration,
+    /// `x_ms_sbc` (default `Switchboard/SBC/<version>`): the X-MS-SBC
+    /// header value.
+    pub x_ms_sbc: String,
+}
+
+/// A Teams SIP proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyAddr {
+    /// Its FQDN, lower case.
+    pub fqdn: String,
+    /// Its TLS port.
+    pub port: u16,
+}
+
+/// `[tenants.NAME]`: a customer's Teams tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// The table key.
+    pub name: TenantName,
+    /// `tenant_id`: the Microsoft tenant id (a GUID), as seen in `x-t`.
+    pub teams_tenant_id: String,
+    /// `label` or `fqdn`: the tenant's FQDN, `<label>.<base_fqdn>`.
+    pub fqdn: String,
+    /// `[tenants.NAME.dids]`: inbound numbers and where they ring.
+    pub dids: BTreeMap<E164, Destination>,
+    /// `carrier_trunk`: the trunk for this tenant's calls to the PSTN.
+    pub carrier_trunk: TrunkName,
+    /// `[tenants.NAME.dial_plan]`: what its Teams users may dial.
+    pub dial_plan: DialPlan,
+    /// `max_concurrent_calls`, `max_calls_per_second`.
+    pub limits: CallLimits,
+}
+
+/// Where a DID rings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Destination {
+    /// A Teams user, by the number assigned to them in Teams.
+    TeamsUser(E164),
+}
+
+/// A tenant's dial plan for calls from Teams to the PSTN.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DialPlan {
+    /// Normalisation of what Teams users dial (`country_code`,
+    /// `national_prefix`, `international_prefix`, `national_digits`,
+    /// `rules`); Teams usually sends E.164 already.
+    pub numbers: NumberPlan,
+    /// `allow`: E.164 prefixes that may be called (all when empty).
+    pub allow: Vec<String>,
+    /// `deny`: E.164 prefixes that may not, even when allowed.
+    pub deny: Vec<String>,
+}
+
+impl DialPlan {
+    /// Whether `number` may be called.
+    pub fn permits(&self, number: &E164) -> bool {
+        let n = number.as_str();
+        !self.deny.iter().any(|p| n.starts_with(p.as_str()))
+            && (self.allow.is_empty() || self.allow.iter().any(|p| n.starts_with(p.as_str())))
+    }
+}
+
+/// `[[routes]]`: a static route for calls from carrier trunks that match
+/// no tenant DID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// `from`: only calls arriving on this trunk (any trunk when absent).
+    pub from: Option<TrunkName>,
+    /// `prefix` (default `""`): the called number (E.164 when it can be
+    /// normalised, else the Request-URI user as written) starts with this.
+    pub prefix: String,
+    /// `to_trunk` or `to_uri`.
+    pub target: RouteTarget,
+}
+
+/// Where a static route sends calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// Out through a carrier trunk's targets.
+    Trunk(TrunkName),
+    /// To this URI (the called user is put in when it has none).
+    Uri(Uri),
+}
+
+/// `[hosts]`: names resolved without DNS, e.g. the Teams proxies mapped to
+/// an emulator on loopback.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostMap {
+    entries: BTreeMap<String, Vec<HostAddr>>,
+}
+
+/// An address in the host map; without a port the URI's port applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostAddr {
+    /// The address.
+    pub ip: IpAddr,
+    /// A port that replaces the one asked for.
+    pub port: Option<u16>,
+}
+
+impl HostMap {
+    pub(crate) fn insert(&mut self, name: &str, addrs: Vec<HostAddr>) {
+        self.entries.insert(name.to_ascii_lowercase(), addrs);
+    }
+
+    /// The addresses `name` maps to (case-insensitive), with `port` where
+    /// an entry gives none; `None` when the map does not know `name`.
+    pub fn resolve(&self, name: &str, port: u16) -> Option<Vec<SocketAddr>> {
+        let addrs = self.entries.get(&name.to_ascii_lowercase())?;
+        Some(
+            addrs
+                .iter()
+                .map(|a| SocketAddr::new(a.ip, a.port.unwrap_or(port)))
+                .collect(),
+        )
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

@@ -1,0 +1,85 @@
+//! The crate's errors, one enum per operation whose callers react
+//! differently: loading configuration, reading a phone number, reading a
+//! Teams REFER target.
+
+/// Why a configuration file was refused. Every variant names the file;
+/// [`ConfigError::Invalid`] also names the key path (e.g.
+/// `trunks.carrier1.allow[2]`) and the line it was found on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The text is not TOML.
+    #[error("{file}:{line}:{column}: not valid TOML: {message}")]
+    Syntax {
+        /// The file name given to the loader.
+        file: String,
+        /// 1-based line of the offending text.
+        line: usize,
+        /// 1-based column (in characters) of the offending text.
+        column: usize,
+        /// What the TOML parser expected.
+        message: String,
+    },
+    /// A key is unknown, missing, of the wrong type, has a bad value, or
+    /// contradicts another key.
+    #[error("{file}:{line}: {key}: {reason}")]
+    Invalid {
+        /// The file name given to the loader.
+        file: String,
+        /// 1-based line of the key (of its table when the key is missing).
+        line: usize,
+        /// Dotted key path, e.g. `tenants.contoso.dids."+12065550100"`.
+        key: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The key path, when the error is about one key.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            ConfigError::Syntax { .. } => None,
+        }
+    }
+}
+
+/// Why a dialled or presented number could not be made E.164.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NumberError {
+    /// No digits at all.
+    #[error("empty number")]
+    Empty,
+    /// A character other than digits, a leading `+` and visual separators
+    /// (RFC 3966 §5.1.1), e.g. `*` or `#` service codes or letters.
+    #[error("not a phone number")]
+    NotDigits,
+    /// The number matched no rule and is not in international form.
+    #[error("number is not in international form and no rule makes it so")]
+    NoRule,
+    /// The result is not `+` followed by 3..=15 digits (ITU-T E.164 §6),
+    /// the first one not zero.
+    #[error("not a valid E.164 number")]
+    NotE164,
+}
+
+/// Why a Teams REFER target (RFC 3515 §2.1 Refer-To) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReferError {
+    /// Refer-To holds something other than a `sip:` URI.
+    #[error("Refer-To is not a sip: URI")]
+    NotSipUri,
+    /// Refer-To points somewhere other than a configured Teams proxy; the
+    /// SBC does not transfer calls to arbitrary hosts.
+    #[error("Refer-To host is not a Teams proxy")]
+    NotTeamsProxy,
+    /// Refer-To names neither a number (user part) nor an `x-m` target.
+    #[error("Refer-To names no target")]
+    NoTarget,
+    /// `x-t` names a Teams tenant other than the one the call belongs to.
+    #[error("Refer-To x-t names another tenant")]
+    OtherTenant,
+}
