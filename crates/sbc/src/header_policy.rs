@@ -38,9 +38,9 @@ impl HeaderPattern {
     /// token (RFC 3261 §25.1) optionally ending in `*`.
     pub fn parse(s: &str) -> Option<HeaderPattern> {
         let name = s.strip_suffix('*').unwrap_or(s);
-        let token = name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-.!%_+`'~".contains(&b)
-        });
+        let token = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%_+`'~".contains(&b));
         if !token || (name.is_empty() && !s.ends_with('*')) {
             return None;
         }
@@ -67,7 +67,9 @@ impl HeaderPattern {
     }
 }
 
-/// Per-trunk header policy.
+/// Per-trunk header policy. `pass` and `strip` apply in both directions
+/// between the trunk and the other leg (Teams or another trunk); `add`
+/// applies to requests sent to the trunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderPolicy {
     /// Headers carried across (default: P-Asserted-Identity, Privacy).
@@ -117,8 +119,14 @@ mod tests {
 
     fn policy(pass: &[&str], strip: &[&str]) -> HeaderPolicy {
         HeaderPolicy {
-            pass: pass.iter().map(|p| HeaderPattern::parse(p).unwrap()).collect(),
-            strip: strip.iter().map(|p| HeaderPattern::parse(p).unwrap()).collect(),
+            pass: pass
+                .iter()
+                .map(|p| HeaderPattern::parse(p).unwrap())
+                .collect(),
+            strip: strip
+                .iter()
+                .map(|p| HeaderPattern::parse(p).unwrap())
+                .collect(),
             add: vec![],
         }
     }
@@ -138,7 +146,10 @@ mod tests {
 
     #[test]
     fn carries_passed_minus_stripped_never_managed() {
-        let p = policy(&["P-Asserted-Identity", "X-*", "Via", "History-Info"], &["X-Secret"]);
+        let p = policy(
+            &["P-Asserted-Identity", "X-*", "Via", "History-Info"],
+            &["X-Secret"],
+        );
         assert!(p.carries(&HeaderName::from("p-asserted-identity")));
         assert!(p.carries(&HeaderName::from("X-Account")));
         assert!(!p.carries(&HeaderName::from("X-Secret")));
@@ -152,7 +163,10 @@ mod tests {
     fn carried_filters_a_message() {
         let mut h = Headers::new();
         h.push(HeaderName::Via, "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1");
-        h.push(HeaderName::from("P-Asserted-Identity"), "<sip:+12065550100@a>");
+        h.push(
+            HeaderName::from("P-Asserted-Identity"),
+            "<sip:+12065550100@a>",
+        );
         h.push(HeaderName::from("X-Internal"), "1");
         h.push(HeaderName::from("Privacy"), "id");
         let p = policy(&["P-Asserted-Identity", "Privacy"], &[]);

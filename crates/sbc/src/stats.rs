@@ -90,7 +90,10 @@ pub struct Stats {
 impl Default for Stats {
     fn default() -> Self {
         Stats {
-            rejected: RejectReason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            rejected: RejectReason::ALL
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             flood_evictions: AtomicU64::new(0),
             nonce_evictions: AtomicU64::new(0),
             proxy_failovers: AtomicU64::new(0),

@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use sip::{Message, ParseError, StreamDecoder, StreamItem};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::flow::Inbound;
 use crate::registry::ConnectionEnd;
@@ -70,7 +71,14 @@ where
     let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, stream.shutdown()).await;
 }
 
-async fn write<S>(stream: &mut S, bytes: &[u8], limit: Duration) -> Result<(), CloseReason>
+/// Writes all of `bytes` within `limit`, unless the connection is asked
+/// to close meanwhile.
+async fn write<S>(
+    stream: &mut S,
+    bytes: &[u8],
+    limit: Duration,
+    close: &CancellationToken,
+) -> Result<(), CloseReason>
 where
     S: AsyncWrite + Unpin,
 {
@@ -78,10 +86,14 @@ where
         stream.write_all(bytes).await?;
         stream.flush().await
     };
-    match tokio::time::timeout(limit, write).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(CloseReason::IoError),
-        Err(_) => Err(CloseReason::WriteTimeout),
+    tokio::select! {
+        biased;
+        () = close.cancelled() => Err(CloseReason::Local),
+        written = tokio::time::timeout(limit, write) => match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(CloseReason::IoError),
+            Err(_) => Err(CloseReason::WriteTimeout),
+        },
     }
 }
 
@@ -130,7 +142,7 @@ where
             () = end.close.cancelled() => return Err(CloseReason::Local),
             out = end.rx.recv() => {
                 let Some(bytes) = out else { return Err(CloseReason::Local) };
-                let result = write(stream, &bytes, config.write_timeout).await;
+                let result = write(stream, &bytes, config.write_timeout, &end.close).await;
                 end.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
                 result?;
                 TransportStats::bump(&stats.messages_sent);
@@ -154,7 +166,7 @@ where
                         Ok(Some(StreamItem::KeepAlivePing)) => {
                             completed = true;
                             TransportStats::bump(&stats.pings_received);
-                            write(stream, PONG, config.write_timeout).await?;
+                            write(stream, PONG, config.write_timeout, &end.close).await?;
                             TransportStats::bump(&stats.pongs_sent);
                         }
                         Ok(Some(StreamItem::KeepAlivePong)) => {
@@ -189,7 +201,7 @@ where
                 }
                 if let Some(interval) = keepalive {
                     if ping_sent.is_none() && now >= last_activity + interval {
-                        write(stream, PING, config.write_timeout).await?;
+                        write(stream, PING, config.write_timeout, &end.close).await?;
                         TransportStats::bump(&stats.pings_sent);
                         ping_sent = Some(now);
                     }
@@ -201,7 +213,11 @@ where
 
 /// Hands a message to the upper layer, with its request's top Via
 /// stamped and its alias registered; waits while the channel is full.
-async fn deliver(message: Message, shared: &Shared, end: &ConnectionEnd) -> Result<(), CloseReason> {
+async fn deliver(
+    message: Message,
+    shared: &Shared,
+    end: &ConnectionEnd,
+) -> Result<(), CloseReason> {
     let info = &end.handle.info;
     let message = match message {
         Message::Request(mut request) => {
@@ -210,7 +226,8 @@ async fn deliver(message: Message, shared: &Shared, end: &ConnectionEnd) -> Resu
                 return Ok(());
             }
             let any_sent_by = shared.config.reuse_without_alias;
-            if let Some(alias) = via::advertised_alias(&request, info.kind, info.remote, any_sent_by)
+            if let Some(alias) =
+                via::advertised_alias(&request, info.kind, info.remote, any_sent_by)
             {
                 shared.registry.add_alias(end.handle.id, info.kind, alias);
             }

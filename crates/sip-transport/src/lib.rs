@@ -53,23 +53,25 @@
 //!         }
 //!         () = sleep_until(wake) => layer.handle_timeout(Instant::now()),
 //!     }
-//!     while let Some(transmit) = layer.poll_transmit() {
-//!         if let (Message::Response(response), Some(source)) =
-//!             (transmit.message, sources.get(&transmit.key))
-//!         {
-//!             transport.send_response(response, source).await?;
+//!     // Drain: transmits, then events (whose answers queue transmits).
+//!     loop {
+//!         while let Some(transmit) = layer.poll_transmit() {
+//!             if let (Message::Response(response), Some(source)) =
+//!                 (transmit.message, sources.get(&transmit.key))
+//!             {
+//!                 transport.send_response(response, source).await?;
+//!             }
 //!         }
-//!     }
-//!     while let Some(event) = layer.poll_event() {
-//!         match event {
-//!             LayerEvent::Request { key, request } => {
+//!         match layer.poll_event() {
+//!             Some(LayerEvent::Request { key, request }) => {
 //!                 let ok = sip::Response::for_request(&request, sip::StatusCode::OK);
 //!                 layer.send_response(&key, ok, Instant::now())?;
 //!             }
-//!             LayerEvent::Transaction { key, event: TransactionEvent::Terminated } => {
+//!             Some(LayerEvent::Transaction { key, event: TransactionEvent::Terminated }) => {
 //!                 sources.remove(&key);
 //!             }
-//!             _ => {}
+//!             Some(_) => {}
+//!             None => break,
 //!         }
 //!     }
 //! }

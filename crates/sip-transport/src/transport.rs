@@ -220,7 +220,10 @@ impl SipTransport {
         source: &Flow,
     ) -> Result<Flow, TransportError> {
         if source.transport.is_stream() {
-            if let Some(handle) = source.connection.and_then(|id| self.shared.registry.get(id)) {
+            if let Some(handle) = source
+                .connection
+                .and_then(|id| self.shared.registry.get(id))
+            {
                 return self.send_on(&handle, Message::Response(response));
             }
         }

@@ -266,11 +266,20 @@ mod tests {
             Some("127.0.0.1:5070".parse().unwrap())
         );
         let without = request("Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK1");
-        assert_eq!(advertised_alias(&without, TransportKind::Tcp, remote, false), None);
+        assert_eq!(
+            advertised_alias(&without, TransportKind::Tcp, remote, false),
+            None
+        );
         assert!(advertised_alias(&without, TransportKind::Tcp, remote, true).is_some());
         let other_ip = request("Via: SIP/2.0/TCP 192.0.2.5:5070;branch=z9hG4bK1;alias");
-        assert_eq!(advertised_alias(&other_ip, TransportKind::Tcp, remote, false), None);
+        assert_eq!(
+            advertised_alias(&other_ip, TransportKind::Tcp, remote, false),
+            None
+        );
         let other_kind = request("Via: SIP/2.0/TLS 127.0.0.1:5071;branch=z9hG4bK1;alias");
-        assert_eq!(advertised_alias(&other_kind, TransportKind::Tcp, remote, false), None);
+        assert_eq!(
+            advertised_alias(&other_kind, TransportKind::Tcp, remote, false),
+            None
+        );
     }
 }

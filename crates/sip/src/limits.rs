@@ -11,7 +11,9 @@ pub struct Limits {
     pub max_headers: usize,
     /// Longest header line (after folding) or start line in bytes.
     pub max_line_length: usize,
-    /// Longest Request-URI in bytes.
+    /// Longest URI in bytes: the Request-URI (checked by the parser) and
+    /// the URIs of header values such as From, To, Contact and Route
+    /// (checked when a typed accessor or `validate()` reads them).
     pub max_uri_length: usize,
     /// Most Via values (summed over all Via lines). The default, 70, is
     /// the hop count Max-Forwards starts from (RFC 3261 §8.1.1.6); RFC 4475

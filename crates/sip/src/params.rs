@@ -18,6 +18,17 @@ impl<'a> Params<'a> {
     /// Validates `raw` (the text after the first `;`) as header parameters:
     /// `token [ = (token / host / quoted-string) ]`.
     pub(crate) fn parse_header(raw: &'a str) -> Result<Params<'a>, &'static str> {
+        Params::parse_header_with(raw, |_, _| {})
+    }
+
+    /// [`Params::parse_header`], handing each parameter to `each` as
+    /// `(name, value)` (quoted values without their quotes, as
+    /// [`Params::iter`] gives them) while validating, so that a caller
+    /// checking particular parameters needs no second pass.
+    pub(crate) fn parse_header_with(
+        raw: &'a str,
+        mut each: impl FnMut(&'a str, Option<&'a str>),
+    ) -> Result<Params<'a>, &'static str> {
         let raw = trim(raw);
         let b = raw.as_bytes();
         let skip_wsp = |mut i: usize| {
@@ -36,24 +47,28 @@ impl<'a> Params<'a> {
             if i == name_start {
                 return Err("malformed parameter name");
             }
+            let name = raw.get(name_start..i).unwrap_or_default();
             i = skip_wsp(i);
-            let mut had_value = false;
+            let mut value = None;
             if b.get(i) == Some(&b'=') {
-                had_value = true;
                 i = skip_wsp(i + 1);
+                let value_start = i;
                 if b.get(i) == Some(&b'"') {
                     i += quoted_end(&b[i..]).ok_or("unterminated quoted string")?;
+                    value = raw.get(value_start + 1..i - 1);
                 } else {
-                    let value_start = i;
                     while i < b.len() && text::is(b[i], text::GEN_VALUE) {
                         i += 1;
                     }
                     if i == value_start {
                         return Err("malformed parameter value");
                     }
+                    value = raw.get(value_start..i);
                 }
                 i = skip_wsp(i);
             }
+            let had_value = value.is_some();
+            each(name, value);
             match b.get(i) {
                 None => return Ok(Params { raw }),
                 Some(b';') => i += 1,
@@ -81,9 +96,9 @@ impl<'a> Params<'a> {
     /// `None` if absent, `Some(None)` for a flag (`;lr`), `Some(Some(v))` for
     /// `;name=v`.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.iter_raw()
+            .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.map(|v| unquote(v).unwrap_or(v)))
     }
 
     /// The value of `name` if present with a value.

@@ -12,7 +12,7 @@ use toml::de::DeTable;
 
 use super::reader::{Node, Source, Table};
 use super::{
-    AuthSettings, CallLimits, CarrierTrunk, Config, DialPlan, DigestAccount, Destination,
+    AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
     FloodSettings, HostAddr, HostMap, Listener, ProxyAddr, Route, RouteTarget, SbcSettings,
     SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
 };
@@ -131,10 +131,7 @@ fn check_name(node: &Node<'_, '_>, name: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn sbc<'a, 'i>(
-    mut t: Table<'a, 'i>,
-    empty: &'a DeTable<'i>,
-) -> Result<SbcSettings, ConfigError> {
+fn sbc<'a, 'i>(mut t: Table<'a, 'i>, empty: &'a DeTable<'i>) -> Result<SbcSettings, ConfigError> {
     let mut listen = Vec::new();
     let mut l = t.table_or_empty("listen", empty)?;
     let mut tls_listener = None;
@@ -325,7 +322,9 @@ pub(crate) fn is_dns_name(s: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -359,8 +358,7 @@ fn trunk<'a, 'i>(
         for n in list.array()? {
             let net = cidr(&n)?;
             let overlap = claims.cidrs.iter().find(|(other, owner, _)| {
-                *owner != name
-                    && (other.contains(&net.network()) || net.contains(&other.network()))
+                *owner != name && (other.contains(&net.network()) || net.contains(&other.network()))
             });
             if let Some((other, _, path)) = overlap {
                 return Err(n.err(format!(
@@ -476,7 +474,11 @@ fn digits(n: &Node<'_, '_>, plus: bool, allow_empty: bool) -> Result<String, Con
         s
     };
     if (!allow_empty && s.is_empty()) || !body.bytes().all(|b| b.is_ascii_digit()) {
-        let what = if plus { "digits (and a leading +)" } else { "digits" };
+        let what = if plus {
+            "digits (and a leading +)"
+        } else {
+            "digits"
+        };
         return Err(n.err(format!("`{s}` must be {what}")));
     }
     Ok(s.to_owned())
@@ -503,9 +505,7 @@ fn number_plan(t: &mut Table<'_, '_>, outbound: bool) -> Result<NumberPlan, Conf
                     min_digits: r.map("min_digits", |n| n.usize(1, 32))?,
                     max_digits: r.map("max_digits", |n| n.usize(1, 32))?,
                     strip: r.map("strip", |n| n.usize(0, 32))?.unwrap_or(0),
-                    add: r
-                        .map("add", |n| digits(n, true, true))?
-                        .unwrap_or_default(),
+                    add: r.map("add", |n| digits(n, true, true))?.unwrap_or_default(),
                 };
                 if let (Some(min), Some(max)) = (rule.min_digits, rule.max_digits) {
                     if min > max {
@@ -523,9 +523,7 @@ fn number_plan(t: &mut Table<'_, '_>, outbound: bool) -> Result<NumberPlan, Conf
             "e164-without-plus" => Ok(NumberFormat::E164WithoutPlus),
             "national" => {
                 if country_code.is_none() || international_prefix.is_none() {
-                    return Err(n.err(
-                        "`national` needs country_code and international_prefix",
-                    ));
+                    return Err(n.err("`national` needs country_code and international_prefix"));
                 }
                 Ok(NumberFormat::National)
             }
@@ -683,7 +681,9 @@ fn tenant<'a, 'i>(
         }
     };
     if fqdn == teams.trunk_fqdn {
-        return Err(fqdn_node.err(format!("{fqdn} is the base trunk's FQDN (teams.trunk_fqdn)")));
+        return Err(fqdn_node.err(format!(
+            "{fqdn} is the base trunk's FQDN (teams.trunk_fqdn)"
+        )));
     }
     if let Some(path) = claims.fqdns.get(&fqdn) {
         return Err(fqdn_node.err(format!("{fqdn} is already used by {path}")));
@@ -700,9 +700,8 @@ fn tenant<'a, 'i>(
             }
             claims.dids.insert(did.clone(), n.path.clone());
             let user = n.str()?;
-            let user = E164::parse(user).map_err(|e| {
-                n.err(format!("`{user}` is not an E.164 Teams user number: {e}"))
-            })?;
+            let user = E164::parse(user)
+                .map_err(|e| n.err(format!("`{user}` is not an E.164 Teams user number: {e}")))?;
             dids.insert(did, Destination::TeamsUser(user));
         }
     }

@@ -14,6 +14,8 @@
 
 mod load;
 mod reader;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -194,7 +196,7 @@ pub struct FloodSettings {
 }
 
 /// `[security.auth]`: digest authentication of carrier trunks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// `realm` (default: `sbc.advertised_host`, else `switchboard`).
     pub realm: String,
@@ -206,6 +208,21 @@ pub struct AuthSettings {
     /// `max_tracked_nonces` (default 10000): bound on the nonce-count
     /// replay table.
     pub max_tracked_nonces: usize,
+}
+
+impl fmt::Debug for AuthSettings {
+    /// Leaves the secret out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("realm", &self.realm)
+            .field("nonce_lifetime", &self.nonce_lifetime)
+            .field(
+                "nonce_secret",
+                &self.nonce_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_tracked_nonces", &self.max_tracked_nonces)
+            .finish()
+    }
 }
 
 /// `[trunks.NAME]`: a carrier SIP trunk.
@@ -233,7 +250,7 @@ pub struct CarrierTrunk {
 }
 
 /// Digest credentials a carrier authenticates with (RFC 7616, RFC 8760).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DigestAccount {
     /// `username`.
     pub username: String,
@@ -241,6 +258,17 @@ pub struct DigestAccount {
     pub password: String,
     /// `algorithms` (default `["SHA-256", "MD5"]`), offered in this order.
     pub algorithms: Vec<DigestAlgorithm>,
+}
+
+impl fmt::Debug for DigestAccount {
+    /// Leaves the password out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestAccount")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("algorithms", &self.algorithms)
+            .finish()
+    }
 }
 
 /// `[teams]`: the Direct Routing hosting trunk shared by all tenants.

@@ -82,7 +82,9 @@ impl<'a, 'i> Node<'a, 'i> {
     }
 
     pub(crate) fn str(&self) -> Result<&'a str, ConfigError> {
-        self.value.as_str().ok_or_else(|| self.wrong_type("a string"))
+        self.value
+            .as_str()
+            .ok_or_else(|| self.wrong_type("a string"))
     }
 
     /// A non-empty string.
@@ -92,10 +94,6 @@ impl<'a, 'i> Node<'a, 'i> {
             return Err(self.err("must not be empty"));
         }
         Ok(s)
-    }
-
-    pub(crate) fn bool(&self) -> Result<bool, ConfigError> {
-        self.value.as_bool().ok_or_else(|| self.wrong_type("a boolean"))
     }
 
     /// An integer in `min..=max`.
@@ -158,7 +156,12 @@ impl<'a, 'i> Node<'a, 'i> {
             .value
             .as_table()
             .ok_or_else(|| self.wrong_type("a table"))?;
-        Ok(Table::new(self.src, self.path.clone(), self.span.clone(), table))
+        Ok(Table::new(
+            self.src,
+            self.path.clone(),
+            self.span.clone(),
+            table,
+        ))
     }
 }
 
@@ -168,7 +171,10 @@ pub(crate) struct Table<'a, 'i> {
     src: Source<'a>,
     pub(crate) path: String,
     pub(crate) span: Range<usize>,
-    entries: Vec<(&'a Spanned<std::borrow::Cow<'i, str>>, &'a Spanned<DeValue<'i>>)>,
+    entries: Vec<(
+        &'a Spanned<std::borrow::Cow<'i, str>>,
+        &'a Spanned<DeValue<'i>>,
+    )>,
     used: Vec<bool>,
     /// Keys asked for so far: the known keys named when refusing another.
     asked: Vec<&'static str>,
@@ -224,9 +230,11 @@ impl<'a, 'i> Table<'a, 'i> {
     pub(crate) fn req(&mut self, key: &'static str) -> Result<Node<'a, 'i>, ConfigError> {
         match self.opt(key) {
             Some(node) => Ok(node),
-            None => Err(self
-                .src
-                .invalid(&self.span, &join(&self.path, key), "missing required key")),
+            None => {
+                Err(self
+                    .src
+                    .invalid(&self.span, &join(&self.path, key), "missing required key"))
+            }
         }
     }
 
@@ -270,7 +278,11 @@ impl<'a, 'i> Table<'a, 'i> {
 
     /// Refuses the first key that was never asked for.
     pub(crate) fn finish(self) -> Result<(), ConfigError> {
-        let unused = self.entries.iter().zip(&self.used).find(|(_, used)| !**used);
+        let unused = self
+            .entries
+            .iter()
+            .zip(&self.used)
+            .find(|(_, used)| !**used);
         match unused {
             None => Ok(()),
             Some(((key, _), _)) => Err(self.src.invalid(

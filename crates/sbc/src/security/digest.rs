@@ -62,10 +62,12 @@ impl DigestAlgorithm {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The inputs of one digest response (RFC 7616 §3.4.1).
@@ -82,7 +84,10 @@ pub(crate) struct DigestInput<'a> {
 
 /// `response` per RFC 7616 §3.4.1 (RFC 2617 §3.2.2.1 for MD5).
 pub(crate) fn response(alg: DigestAlgorithm, input: &DigestInput<'_>) -> String {
-    let ha1 = alg.hash_hex(&format!("{}:{}:{}", input.username, input.realm, input.password));
+    let ha1 = alg.hash_hex(&format!(
+        "{}:{}:{}",
+        input.username, input.realm, input.password
+    ));
     let ha2 = alg.hash_hex(&format!("{}:{}", input.method, input.uri));
     match input.qop {
         Some((nc, cnonce, qop)) => {
@@ -254,8 +259,10 @@ impl DigestAuthenticator {
                 qop: Some((&nc_hex, cnonce, "auth")),
             },
         );
-        if !constant_time_eq(expected.as_bytes(), creds.response.to_ascii_lowercase().as_bytes())
-        {
+        if !constant_time_eq(
+            expected.as_bytes(),
+            creds.response.to_ascii_lowercase().as_bytes(),
+        ) {
             return (AuthOutcome::Failed, false);
         }
         match self.nonce_age(creds.nonce, now) {
@@ -407,19 +414,21 @@ mod tests {
         )
     }
 
-    fn check(
-        auth: &mut DigestAuthenticator,
-        header: &str,
-        now: Instant,
-    ) -> AuthOutcome {
+    fn check(auth: &mut DigestAuthenticator, header: &str, now: Instant) -> AuthOutcome {
         let mut h = sip::Headers::new();
         h.push(sip::HeaderName::ProxyAuthorization, header.to_owned());
         let creds = h.proxy_authorization().next().unwrap().unwrap();
         let sip::Credentials::Digest(creds) = creds else {
             panic!("not digest")
         };
-        auth.verify(&creds, "INVITE", "sip:+12065550100@sbc.example.net", &account(), now)
-            .0
+        auth.verify(
+            &creds,
+            "INVITE",
+            "sip:+12065550100@sbc.example.net",
+            &account(),
+            now,
+        )
+        .0
     }
 
     #[test]
@@ -463,19 +472,31 @@ mod tests {
         let nonce = auth.nonce(now);
         let later = now + Duration::from_secs(301);
         assert_eq!(
-            check(&mut auth, &answer(DigestAlgorithm::Sha256, &nonce, 1, "s3cret"), later),
+            check(
+                &mut auth,
+                &answer(DigestAlgorithm::Sha256, &nonce, 1, "s3cret"),
+                later
+            ),
             AuthOutcome::Stale
         );
         let mut other = DigestAuthenticator::new(&settings(), b"another secret!!", now);
         let foreign = other.nonce(now);
         assert_eq!(
-            check(&mut auth, &answer(DigestAlgorithm::Sha256, &foreign, 1, "s3cret"), now),
+            check(
+                &mut auth,
+                &answer(DigestAlgorithm::Sha256, &foreign, 1, "s3cret"),
+                now
+            ),
             AuthOutcome::Stale
         );
         // A tampered timestamp breaks the MAC.
         let tampered = format!("0000000000000001{}", &nonce[16..]);
         assert_eq!(
-            check(&mut auth, &answer(DigestAlgorithm::Sha256, &tampered, 1, "s3cret"), now),
+            check(
+                &mut auth,
+                &answer(DigestAlgorithm::Sha256, &tampered, 1, "s3cret"),
+                now
+            ),
             AuthOutcome::Stale
         );
     }
@@ -521,7 +542,14 @@ mod tests {
             AuthOutcome::Failed
         );
         assert_eq!(
-            auth.verify(&creds, "INVITE", "sip:other@sbc.example.net", &account(), now).0,
+            auth.verify(
+                &creds,
+                "INVITE",
+                "sip:other@sbc.example.net",
+                &account(),
+                now
+            )
+            .0,
             AuthOutcome::Failed
         );
         let mut no_qop = creds;

@@ -224,7 +224,11 @@ mod tests {
         for i in 0..100u64 {
             // Three per two seconds.
             let now = t0 + Duration::from_millis(700 * i);
-            assert_eq!(g.handle_request(ip(1), now).0, FloodVerdict::Allow, "request {i}");
+            assert_eq!(
+                g.handle_request(ip(1), now).0,
+                FloodVerdict::Allow,
+                "request {i}"
+            );
         }
     }
 

@@ -34,8 +34,8 @@ impl TokenBucket {
     fn refill(&mut self, now: Instant) {
         if let Some(last) = self.last {
             let micros = now.saturating_duration_since(last).as_micros();
-            let gained = u64::try_from(micros.saturating_mul(u128::from(self.rate)))
-                .unwrap_or(u64::MAX);
+            let gained =
+                u64::try_from(micros.saturating_mul(u128::from(self.rate))).unwrap_or(u64::MAX);
             self.micro_tokens = self
                 .micro_tokens
                 .saturating_add(gained)
@@ -52,7 +52,9 @@ impl TokenBucket {
         if self.micro_tokens >= TOKEN {
             Ok(())
         } else {
-            Err(Duration::from_micros((TOKEN - self.micro_tokens).div_ceil(self.rate)))
+            Err(Duration::from_micros(
+                (TOKEN - self.micro_tokens).div_ceil(self.rate),
+            ))
         }
     }
 
@@ -142,8 +144,7 @@ impl CallLimiter {
                 .tenants
                 .values()
                 .map(|t| {
-                    let limit =
-                        Limit::new(&t.limits, R::TenantConcurrentLimit, R::TenantRateLimit);
+                    let limit = Limit::new(&t.limits, R::TenantConcurrentLimit, R::TenantRateLimit);
                     (t.name.clone(), limit)
                 })
                 .collect(),
@@ -212,6 +213,20 @@ mod tests {
         allow = ["198.51.100.0/24"]
         targets = ["sip:198.51.100.1"]
         max_calls_per_second = 2
+        [sbc.listen]
+        tls = ["127.0.0.1:5061"]
+        [sbc.tls]
+        cert = "c.pem"
+        key = "k.pem"
+        [teams]
+        base_fqdn = "customers.example.net"
+        trunk_fqdn = "sbc1.customers.example.net"
+        [tenants.small]
+        tenant_id = "b59a9bc4-0e7f-4f1b-8d43-04d9b2eb0a11"
+        label = "small"
+        carrier_trunk = "a"
+        max_concurrent_calls = 1
+        max_calls_per_second = 1
     "#;
 
     fn limiter() -> CallLimiter {
@@ -219,7 +234,11 @@ mod tests {
     }
 
     fn retry_after(r: &Rejection) -> &str {
-        &r.headers.iter().find(|(n, _)| *n == HeaderName::RetryAfter).unwrap().1
+        &r.headers
+            .iter()
+            .find(|(n, _)| *n == HeaderName::RetryAfter)
+            .unwrap()
+            .1
     }
 
     #[test]
@@ -264,6 +283,27 @@ mod tests {
             l.release(p);
         }
         assert!(l.admit(Some(&b), None, t2).is_err());
+    }
+
+    #[test]
+    fn tenant_limits_apply_across_trunks() {
+        let mut l = limiter();
+        let small = TenantName::new("small");
+        let t0 = Instant::now();
+        let p = l
+            .admit(Some(&TrunkName::new("a")), Some(&small), t0)
+            .unwrap();
+        let refused = l
+            .admit(Some(&TrunkName::new("b")), Some(&small), t0)
+            .unwrap_err();
+        assert_eq!(refused.reason, RejectReason::TenantConcurrentLimit);
+        l.release(p);
+        // The slot is free but the one-per-second bucket is empty.
+        let refused = l.admit(None, Some(&small), t0).unwrap_err();
+        assert_eq!(refused.reason, RejectReason::TenantRateLimit);
+        assert!(l
+            .admit(None, Some(&small), t0 + Duration::from_secs(1))
+            .is_ok());
     }
 
     #[test]

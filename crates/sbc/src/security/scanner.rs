@@ -20,7 +20,9 @@ pub(crate) const DEFAULT_SCANNERS: &[&str] = &[
 /// Whether `user_agent` contains one of `needles` (given in lower case).
 pub(crate) fn is_scanner(needles: &[String], user_agent: &str) -> bool {
     let ua = user_agent.to_ascii_lowercase();
-    needles.iter().any(|n| !n.is_empty() && ua.contains(n.as_str()))
+    needles
+        .iter()
+        .any(|n| !n.is_empty() && ua.contains(n.as_str()))
 }
 
 #[cfg(test)]
@@ -35,7 +37,10 @@ mod tests {
         assert!(is_scanner(&list, "VaxSIPUserAgent/3.1"));
         assert!(is_scanner(&list, "sipcli/v1.8"));
         assert!(!is_scanner(&list, "Asterisk PBX 20.5.0"));
-        assert!(!is_scanner(&list, "Microsoft.PSTNHub.SIPProxy v.2024.1.1.1 i.EUWE.1"));
+        assert!(!is_scanner(
+            &list,
+            "Microsoft.PSTNHub.SIPProxy v.2024.1.1.1 i.EUWE.1"
+        ));
         assert!(!is_scanner(&[String::new()], "anything"));
     }
 }

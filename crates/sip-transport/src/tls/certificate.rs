@@ -230,10 +230,9 @@ mod tests {
     use super::*;
 
     fn certificate(names: &[&str], cn: &str, serial: u64) -> CertificateDer<'static> {
-        let mut params = rcgen::CertificateParams::new(
-            names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-        )
-        .unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, cn);
@@ -244,7 +243,11 @@ mod tests {
 
     #[test]
     fn reads_names_common_name_and_serial() {
-        let der = certificate(&["sbc1.example.net", "*.customers.example.net"], "sbc", 4242);
+        let der = certificate(
+            &["sbc1.example.net", "*.customers.example.net"],
+            "sbc",
+            4242,
+        );
         let cert = PeerCertificate::from_der(der).unwrap();
         assert_eq!(
             cert.dns_names(),

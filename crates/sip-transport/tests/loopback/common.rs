@@ -159,5 +159,7 @@ pub(crate) fn serial_bytes(serial: u64) -> Vec<u8> {
 
 /// Runs `f` and fails if it takes longer than the wait.
 pub(crate) async fn within<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f).await.expect("within the wait")
+    tokio::time::timeout(WAIT, f)
+        .await
+        .expect("within the wait")
 }

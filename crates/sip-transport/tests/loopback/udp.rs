@@ -3,7 +3,7 @@
 use sip::{HeaderName, Message, StatusCode};
 use sip_transport::{ResolvedTarget, SipTransport, Target, TransportConfig, TransportKind};
 
-use crate::common::{local, options, recv, eventually, nothing, parse};
+use crate::common::{eventually, local, nothing, options, parse, recv};
 
 async fn echo(bind: &str) {
     let (server, mut server_in) = SipTransport::new(TransportConfig::default());
@@ -85,7 +85,9 @@ async fn response_follows_received_and_rport() {
     let ok = sip::Response::for_request(request, StatusCode::OK);
     server.send_response(ok, &got.source).await.unwrap();
     let mut buf = vec![0; 4096];
-    let (n, from) = crate::common::within(peer.recv_from(&mut buf)).await.unwrap();
+    let (n, from) = crate::common::within(peer.recv_from(&mut buf))
+        .await
+        .unwrap();
     assert_eq!(from, server_addr);
     let Message::Response(response) = parse(&buf[..n]) else {
         panic!("a response")
@@ -117,7 +119,10 @@ async fn garbage_oversized_and_keepalive_datagrams_are_counted_and_dropped() {
     // A request whose Via cannot be parsed cannot be answered.
     let bad_via = crate::common::options_text("SIP/3.0/UDP ???", "badvia", 0);
     peer.send_to(bad_via.as_bytes(), server_addr).await.unwrap();
-    eventually("four datagrams seen", || server.stats().datagrams_received == 4).await;
+    eventually("four datagrams seen", || {
+        server.stats().datagrams_received == 4
+    })
+    .await;
     nothing(&mut server_in).await;
     let stats = server.stats();
     assert_eq!(stats.malformed_datagrams, 1);
@@ -150,7 +155,9 @@ async fn advertised_host_goes_into_the_via() {
         .await
         .unwrap();
     let mut buf = vec![0; 4096];
-    let (n, _) = crate::common::within(peer.recv_from(&mut buf)).await.unwrap();
+    let (n, _) = crate::common::within(peer.recv_from(&mut buf))
+        .await
+        .unwrap();
     let message = parse(&buf[..n]);
     let via = message.headers().top_via().unwrap();
     assert_eq!(via.host, sip::Host::Name("sbc1.customers.example.net"));
@@ -164,7 +171,45 @@ async fn no_socket_of_the_family_is_an_error() {
     let (client, _in) = SipTransport::new(TransportConfig::default());
     client.bind_udp(local("127.0.0.1:0")).await.unwrap();
     let target = Target::Resolved(ResolvedTarget::new(TransportKind::Udp, local("[::1]:5060")));
-    let result = client.send(options("sip:x@example.com", "fam"), &target).await;
-    assert!(matches!(result, Err(sip_transport::TransportError::NoUdpSocket)));
+    let result = client
+        .send(options("sip:x@example.com", "fam"), &target)
+        .await;
+    assert!(matches!(
+        result,
+        Err(sip_transport::TransportError::NoUdpSocket)
+    ));
     client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_full_inbound_queue_drops_datagrams_and_counts_them() {
+    let config = TransportConfig {
+        inbound_queue: 1,
+        ..TransportConfig::default()
+    };
+    let (server, mut server_in) = SipTransport::new(config);
+    let server_addr = server.bind_udp(local("127.0.0.1:0")).await.unwrap();
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..3 {
+        let text = crate::common::options_text(
+            &format!("SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKq{i}"),
+            &format!("q{i}"),
+            0,
+        );
+        peer.send_to(text.as_bytes(), server_addr).await.unwrap();
+    }
+    eventually("three datagrams", || server.stats().datagrams_received == 3).await;
+    let stats = server.stats();
+    assert_eq!(stats.messages_received, 1);
+    assert_eq!(stats.inbound_queue_full, 2);
+    assert_eq!(
+        recv(&mut server_in)
+            .await
+            .message
+            .headers()
+            .call_id()
+            .unwrap(),
+        "q0"
+    );
+    server.shutdown().await;
 }

@@ -8,6 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::name::{canonical, HeaderName};
 use crate::error::HeaderError;
+use crate::limits::Limits;
 use crate::text::{trim, Split};
 
 /// Where a header name or value is.
@@ -51,12 +52,26 @@ impl<'n> Query<'n> {
 /// The headers of a message in wire order. Values are zero-copy slices of
 /// the received datagram; unknown headers are kept byte for byte. Folded
 /// lines (RFC 3261 §7.3.1) are unfolded to a single SP when parsed.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Headers {
     buf: Bytes,
     /// Names and values set after parsing (or unfolded while parsing).
     owned: Vec<Bytes>,
     entries: Vec<Entry>,
+    /// `Limits::max_uri_length` of the parse, applied to the URIs in
+    /// header values when they are read (the default for built headers).
+    max_uri_length: usize,
+}
+
+impl Default for Headers {
+    fn default() -> Headers {
+        Headers {
+            buf: Bytes::new(),
+            owned: Vec::new(),
+            entries: Vec::new(),
+            max_uri_length: Limits::default().max_uri_length,
+        }
+    }
 }
 
 impl Headers {
@@ -65,12 +80,23 @@ impl Headers {
         Headers::default()
     }
 
-    pub(crate) fn from_parsed(buf: Bytes, owned: Vec<Bytes>, entries: Vec<Entry>) -> Headers {
+    pub(crate) fn from_parsed(
+        buf: Bytes,
+        owned: Vec<Bytes>,
+        entries: Vec<Entry>,
+        max_uri_length: usize,
+    ) -> Headers {
         Headers {
             buf,
             owned,
             entries,
+            max_uri_length,
         }
+    }
+
+    /// The longest URI a typed accessor accepts in a header value.
+    pub(crate) fn max_uri_length(&self) -> usize {
+        self.max_uri_length
     }
 
     fn loc(&self, loc: Loc) -> &[u8] {
@@ -292,6 +318,7 @@ impl Headers {
             buf: self.buf.clone(),
             owned: self.owned.clone(),
             entries,
+            max_uri_length: self.max_uri_length,
         }
     }
 

@@ -227,54 +227,90 @@ const fn build_table() -> [u8; TABLE_SIZE] {
 
 static TABLE: [u8; TABLE_SIZE] = build_table();
 
+/// Bytes of the longest spelling the word comparison handles.
+const WORDS_LEN: usize = 24;
+
+/// `SPELLINGS` as zero-padded little-endian words, to compare a name
+/// eight bytes at a time.
+const fn spelling_words() -> [[u64; 3]; SPELLINGS.len()] {
+    let mut words = [[0u64; 3]; SPELLINGS.len()];
+    let mut i = 0;
+    while i < SPELLINGS.len() {
+        let name = SPELLINGS[i].0;
+        assert!(name.len() <= WORDS_LEN);
+        let mut j = 0;
+        while j < name.len() {
+            words[i][j / 8] |= (name[j] as u64) << (8 * (j % 8));
+            j += 1;
+        }
+        i += 1;
+    }
+    words
+}
+
+static WORDS: [[u64; 3]; SPELLINGS.len()] = spelling_words();
+
 /// The id of the known name spelled `name` (any case, compact forms).
 /// Only a known spelling matches, so a match is a valid token.
-#[inline]
 pub(crate) fn lookup_id(name: &[u8]) -> Option<u8> {
-    let (&first, &last) = (name.first()?, name.last()?);
-    let second = name.get(1).copied().unwrap_or(0);
-    let mut slot = slot_of(name.len(), first, second, last);
+    if name.len() > WORDS_LEN {
+        return None;
+    }
+    let mut padded = [0u8; WORDS_LEN];
+    padded[..name.len()].copy_from_slice(name);
+    lookup_padded(&padded, name.len())
+}
+
+/// [`lookup_id`] of the name `buf[start..end]`, reading whole words of
+/// `buf` where it is long enough (the bytes after the name are masked).
+#[inline]
+pub(crate) fn lookup_id_in(buf: &[u8], start: usize, end: usize) -> Option<u8> {
+    match buf.get(start..start + WORDS_LEN) {
+        Some(window) if end - start <= WORDS_LEN => lookup_padded(window, end - start),
+        _ => lookup_id(buf.get(start..end)?),
+    }
+}
+
+/// The id of the name `window[..len]`; `window` holds at least
+/// `WORDS_LEN` bytes and `len <= WORDS_LEN`.
+#[inline]
+fn lookup_padded(window: &[u8], len: usize) -> Option<u8> {
+    if len == 0 {
+        return None;
+    }
+    let (first, second, last) = (window[0], window[1], window[len - 1]);
+    let second = if len > 1 { second } else { 0 };
+    let name = [word_at(window, 0), word_at(window, 8), word_at(window, 16)];
+    let mut slot = slot_of(len, first, second, last);
     loop {
-        let index = TABLE[slot];
-        let (spelling, id) = SPELLINGS.get(usize::from(index).checked_sub(1)?)?;
-        if eq_lowercase(name, spelling) {
+        let index = usize::from(TABLE[slot]).checked_sub(1)?;
+        let (spelling, id) = SPELLINGS.get(index)?;
+        if spelling.len() == len && eq_lowercase_words(&name, &WORDS[index], len) {
             return Some(*id);
         }
         slot = (slot + 1) % TABLE_SIZE;
     }
 }
 
-/// `name` equals `lower` (lower-case letters, digits and dashes) but for
-/// the case of its letters; no other byte matches (`Call\rID` is not
-/// `call-id`). Eight bytes at a time, the last word overlapping.
+/// The first `len` bytes of `name` equal the zero-padded `lower` (lower-case
+/// letters, digits and dashes) but for the case of letters; no other byte
+/// matches (`Call\rID` is not `call-id`).
 #[inline]
-fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
-    let n = name.len();
-    if n != lower.len() {
-        return false;
-    }
-    if n < 8 {
-        return name
-            .iter()
-            .zip(lower)
-            .all(|(&x, &y)| (x ^ y) & !((y & 0x40) >> 1) == 0);
-    }
-    let mut i = 0;
-    while i + 8 <= n {
-        if !eq_lowercase_word(word_at(name, i), word_at(lower, i)) {
-            return false;
-        }
-        i += 8;
-    }
-    i == n || eq_lowercase_word(word_at(name, n - 8), word_at(lower, n - 8))
-}
-
-/// Only the 0x20 bit of letters (the bytes of `lower` with 0x40 set) may
-/// differ.
-#[inline]
-fn eq_lowercase_word(x: u64, lower: u64) -> bool {
+fn eq_lowercase_words(name: &[u64; 3], lower: &[u64; 3], len: usize) -> bool {
+    // Only the 0x20 bit of letters (the bytes of `lower` with 0x40 set)
+    // may differ; bytes past `len` are masked off.
     const LETTERS: u64 = 0x4040_4040_4040_4040;
-    (x ^ lower) & !((lower & LETTERS) >> 1) == 0
+    let mut diff = 0;
+    for k in 0..3 {
+        let valid = len.saturating_sub(8 * k).min(8);
+        let mask = if valid == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * valid)) - 1
+        };
+        diff |= ((name[k] & mask) ^ lower[k]) & !((lower[k] & LETTERS) >> 1);
+    }
+    diff == 0
 }
 
 /// The eight bytes at `b[i..i + 8]` as a little-endian word.

@@ -9,7 +9,7 @@ use super::map::Headers;
 use super::name::HeaderName;
 use crate::error::{HeaderError, UriError};
 use crate::params::Params;
-use crate::text::{is_token, parse_delta_seconds, quoted_end, trim, trim_start};
+use crate::text::{find_byte, is_token, parse_delta_seconds, quoted_end, trim, trim_start};
 use crate::uri::UriRef;
 
 /// An address with its header parameters, borrowing the message text.
@@ -89,43 +89,60 @@ impl NameAddrError {
     }
 }
 
-/// `( name-addr / addr-spec ) *( SEMI generic-param )`.
-pub(crate) fn parse_name_addr(s: &str) -> Result<NameAddr<'_>, NameAddrError> {
+/// `( name-addr / addr-spec ) *( SEMI generic-param )`, the URI at most
+/// `max_uri_length` bytes long.
+pub(crate) fn parse_name_addr(
+    s: &str,
+    max_uri_length: usize,
+) -> Result<NameAddr<'_>, NameAddrError> {
     use NameAddrError::Syntax;
     let s = trim(s);
     let b = s.as_bytes();
-    if b.is_empty() {
-        return Err(Syntax("empty value"));
-    }
-    let (display_name, uri, rest) = if b[0] == b'"' {
-        let end = quoted_end(b).ok_or(Syntax("unterminated quoted display name"))?;
-        let after = trim_start(&s[end..]);
-        let lt = s.len() - after.len();
-        if !after.starts_with('<') {
-            return Err(Syntax("expected <URI> after the display name"));
+    let (display_name, uri, rest) = match b.first() {
+        None => return Err(Syntax("empty value")),
+        Some(b'"') => {
+            let end = quoted_end(b).ok_or(Syntax("unterminated quoted display name"))?;
+            let after = trim_start(&s[end..]);
+            let lt = s.len() - after.len();
+            if !after.starts_with('<') {
+                return Err(Syntax("expected <URI> after the display name"));
+            }
+            let (uri, rest) = angle(s, lt)?;
+            (Some(&s[1..end - 1]), uri, rest)
         }
-        let (uri, rest) = angle(s, lt)?;
-        (Some(&s[1..end - 1]), uri, rest)
-    } else if let Some(lt) = memchr::memchr(b'<', b) {
-        let name = trim(&s[..lt]);
-        if !name
-            .split([' ', '\t'])
-            .filter(|w| !w.is_empty())
-            .all(is_token)
-        {
-            return Err(Syntax("display name is neither tokens nor a quoted string"));
+        Some(b'<') => {
+            let (uri, rest) = angle(s, 0)?;
+            (None, uri, rest)
         }
-        let (uri, rest) = angle(s, lt)?;
-        ((!name.is_empty()).then_some(name), uri, rest)
-    } else {
-        // addr-spec: a URI with ';' or ',' must use name-addr (RFC 3261
-        // §20.10), so the first ';' starts the header parameters.
-        let semi = memchr::memchr(b';', b).unwrap_or(b.len());
-        if memchr::memchr(b'?', &b[..semi]).is_some() {
-            return Err(Syntax("a URI with headers must be enclosed in <>"));
-        }
-        (None, trim(&s[..semi]), &s[semi..])
+        Some(_) => match memchr::memchr(b'<', b) {
+            Some(lt) => {
+                let name = trim(&s[..lt]);
+                if !name
+                    .split([' ', '\t'])
+                    .filter(|w| !w.is_empty())
+                    .all(is_token)
+                {
+                    return Err(Syntax("display name is neither tokens nor a quoted string"));
+                }
+                let (uri, rest) = angle(s, lt)?;
+                ((!name.is_empty()).then_some(name), uri, rest)
+            }
+            None => {
+                // addr-spec: a URI with ';' or ',' must use name-addr (RFC
+                // 3261 §20.10), so the first ';' starts the header parameters.
+                let semi = find_byte(s, b';').unwrap_or(b.len());
+                if find_byte(&s[..semi], b'?').is_some() {
+                    return Err(Syntax("a URI with headers must be enclosed in <>"));
+                }
+                (None, trim(&s[..semi]), &s[semi..])
+            }
+        },
     };
+    if uri.len() > max_uri_length {
+        return Err(NameAddrError::Uri(UriError::TooLong {
+            limit: max_uri_length,
+        }));
+    }
     let rest = trim(rest);
     let params = if rest.is_empty() {
         Params::default()
@@ -170,7 +187,7 @@ fn single(headers: &Headers, name: HeaderName) -> Result<Option<NameAddr<'_>>, H
     let label = name.static_str();
     match headers.first_str(name)? {
         None => Ok(None),
-        Some(v) => parse_name_addr(v)
+        Some(v) => parse_name_addr(v, headers.max_uri_length())
             .map(Some)
             .map_err(|e| e.into_header(label)),
     }
@@ -181,9 +198,10 @@ fn list(
     name: HeaderName,
 ) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> + '_ {
     let label = name.static_str();
-    headers
-        .list_items(name)
-        .map(move |item| item.and_then(|v| parse_name_addr(v).map_err(|e| e.into_header(label))))
+    let max_uri_length = headers.max_uri_length();
+    headers.list_items(name).map(move |item| {
+        item.and_then(|v| parse_name_addr(v, max_uri_length).map_err(|e| e.into_header(label)))
+    })
 }
 
 impl Headers {
@@ -208,7 +226,8 @@ impl Headers {
                 star = true;
                 continue;
             }
-            let contact = parse_name_addr(item).map_err(|e| e.into_header("Contact"))?;
+            let contact = parse_name_addr(item, self.max_uri_length())
+                .map_err(|e| e.into_header("Contact"))?;
             check_contact_params(&contact)?;
             list.push(contact);
         }
@@ -232,7 +251,8 @@ impl Headers {
                         "* where an address is expected",
                     ));
                 }
-                let contact = parse_name_addr(item).map_err(|e| e.into_header("Contact"))?;
+                let contact = parse_name_addr(item, self.max_uri_length())
+                .map_err(|e| e.into_header("Contact"))?;
                 check_contact_params(&contact)?;
                 Ok(Some(contact))
             }
@@ -310,44 +330,44 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let a = parse_name_addr("\"Alice \\\"A\\\" Smith\" <sip:alice@atlanta.com>;tag=1928301774")
+        let a = parse_name_addr("\"Alice \\\"A\\\" Smith\" <sip:alice@atlanta.com>;tag=1928301774", 4096)
             .unwrap();
         assert_eq!(a.display_name, Some("Alice \\\"A\\\" Smith"));
         assert_eq!(a.uri.as_str(), "sip:alice@atlanta.com");
         assert_eq!(a.tag(), Some("1928301774"));
 
-        let b = parse_name_addr("Bob  Jones <sip:bob@biloxi.com;transport=tcp>").unwrap();
+        let b = parse_name_addr("Bob  Jones <sip:bob@biloxi.com;transport=tcp>", 4096).unwrap();
         assert_eq!(b.display_name, Some("Bob  Jones"));
         assert_eq!(b.uri.transport(), Some("tcp"));
         assert_eq!(b.tag(), None);
 
-        let c = parse_name_addr("sip:carol@chicago.com;tag=abc").unwrap();
+        let c = parse_name_addr("sip:carol@chicago.com;tag=abc", 4096).unwrap();
         assert_eq!(c.display_name, None);
         assert_eq!(c.uri.as_str(), "sip:carol@chicago.com");
         assert_eq!(c.tag(), Some("abc"));
 
-        let d = parse_name_addr("<sip:[2001:db8::1]:5060;lr>").unwrap();
+        let d = parse_name_addr("<sip:[2001:db8::1]:5060;lr>", 4096).unwrap();
         assert_eq!(d.uri.host(), Host::Ipv6("2001:db8::1".parse().unwrap()));
         assert_eq!(d.uri.param("lr"), Some(None));
         assert!(d.params.is_empty());
 
-        let e = parse_name_addr("\"\" <tel:+15551230000>").unwrap();
+        let e = parse_name_addr("\"\" <tel:+15551230000>", 4096).unwrap();
         assert_eq!(e.display_name, Some(""));
         assert_eq!(e.uri.user(), Some("+15551230000"));
     }
 
     #[test]
     fn name_addr_display() {
-        let a = parse_name_addr("Bob <sip:bob@b>;tag=x").unwrap();
+        let a = parse_name_addr("Bob <sip:bob@b>;tag=x", 4096).unwrap();
         assert_eq!(a.to_string(), "\"Bob\" <sip:bob@b>;tag=x");
-        let b = parse_name_addr("sip:bob@b").unwrap();
+        let b = parse_name_addr("sip:bob@b", 4096).unwrap();
         assert_eq!(b.to_string(), "<sip:bob@b>");
-        assert_eq!(parse_name_addr(&a.to_string()).unwrap().tag(), Some("x"));
+        assert_eq!(parse_name_addr(&a.to_string(), 4096).unwrap().tag(), Some("x"));
     }
 
     #[test]
     fn name_addr_errors() {
-        let syntax = |s: &str| match parse_name_addr(s) {
+        let syntax = |s: &str| match parse_name_addr(s, 4096) {
             Err(NameAddrError::Syntax(r)) => r,
             other => panic!("{s:?}: {other:?}"),
         };
@@ -370,16 +390,16 @@ mod tests {
             "display name is neither tokens nor a quoted string"
         );
         assert!(matches!(
-            parse_name_addr("<sip:a@b c>"),
+            parse_name_addr("<sip:a@b c>", 4096),
             Err(NameAddrError::Uri(_))
         ));
         assert_eq!(
             syntax("sip:a@b?Route=%3Csip:c%3E"),
             "a URI with headers must be enclosed in <>"
         );
-        assert!(parse_name_addr("<sip:a@b?Route=%3Csip:c%3E>").is_ok());
+        assert!(parse_name_addr("<sip:a@b?Route=%3Csip:c%3E>", 4096).is_ok());
         assert!(matches!(
-            parse_name_addr("<sip:a@b>;=x"),
+            parse_name_addr("<sip:a@b>;=x", 4096),
             Err(NameAddrError::Syntax("malformed parameter name"))
         ));
     }

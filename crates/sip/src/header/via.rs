@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::map::Headers;
 use super::name::HeaderName;
 use crate::error::HeaderError;
-use crate::host::{parse_host, Host};
+use crate::host::{classify_host, parse_host, scan_host, Host};
 use crate::params::Params;
 use crate::text::{find_byte, is_token_byte, is_wsp, split_byte, trim, trim_start};
 use crate::uri::parse_port;
@@ -82,15 +82,7 @@ impl fmt::Display for Via<'_> {
 /// Parses one Via value (already split from its list).
 pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
     let s = trim(s);
-    let (protocol, rest) = split_byte(s, b'/').ok_or("missing sent-protocol")?;
-    if !trim(protocol).eq_ignore_ascii_case("SIP") {
-        return Err("protocol is not SIP");
-    }
-    let (version, rest) = split_byte(rest, b'/').ok_or("missing transport")?;
-    if trim(version) != "2.0" {
-        return Err("protocol version is not 2.0");
-    }
-    let rest = trim_start(rest);
+    let rest = trim_start(after_sent_protocol(s)?);
     let transport_len = rest
         .bytes()
         .position(|b| !is_token_byte(b))
@@ -104,28 +96,27 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
         return Err("missing sent-by");
     }
     let rest = trim_start(rest);
-    let (sent_by, params) = match find_byte(rest, b';') {
-        Some(semi) => (
-            trim(&rest[..semi]),
-            Params::parse_header(&rest[semi + 1..])?,
-        ),
-        None => (trim(rest), Params::default()),
-    };
-    let (host, port) = split_host_port(sent_by)?;
-    let host = parse_host(host, false).ok_or("invalid sent-by host")?;
-    let port = match port {
-        Some(p) => Some(parse_port(p.as_bytes()).ok_or("invalid sent-by port")?),
-        None => None,
-    };
-    for (name, value) in params.iter() {
-        if let Some((_, valid, reason)) = PARAM_RULES
-            .iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
-        {
-            if !valid(value) {
-                return Err(reason);
-            }
+    // Parameter syntax is reported before the sent-by, the via-params
+    // rules after it.
+    let (sent_by, params_at) = match plain_sent_by(rest) {
+        Some((host, port, semi)) => (Ok((host, port)), semi),
+        None => {
+            let semi = find_byte(rest, b';').unwrap_or(rest.len());
+            (sent_by(trim(&rest[..semi])), semi)
         }
+    };
+    let mut broken_rule = None;
+    let params = match rest.get(params_at + 1..) {
+        Some(raw) => Params::parse_header_with(raw, |name, value| {
+            if broken_rule.is_none() {
+                broken_rule = check_param(name, value).err();
+            }
+        })?,
+        None => Params::default(),
+    };
+    let (host, port) = sent_by?;
+    if let Some(reason) = broken_rule {
+        return Err(reason);
     }
     Ok(Via {
         transport,
@@ -135,34 +126,84 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
     })
 }
 
-/// Syntax of the via-params RFC 3261 §20.42 / RFC 3581 define.
-type ParamRule = (&'static str, fn(Option<&str>) -> bool, &'static str);
-const PARAM_RULES: [ParamRule; 5] = [
-    (
-        "received",
-        |v| {
-            v.and_then(|v| parse_host(v, true))
-                .is_some_and(|h| h.ip().is_some())
-        },
-        "received is not an IP address",
-    ),
-    (
-        "rport",
-        |v| v.is_none_or(|v| parse_port(v.as_bytes()).is_some()),
-        "invalid rport",
-    ),
-    (
-        "ttl",
-        |v| v.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok()),
-        "ttl is not in 0..=255",
-    ),
-    (
-        "maddr",
-        |v| v.and_then(|v| parse_host(v, false)).is_some(),
-        "invalid maddr",
-    ),
-    ("branch", |v| v.is_some(), "branch without a value"),
-];
+/// The text after `SIP/2.0/` (`sent-protocol` up to the transport, LWS
+/// allowed around the slashes).
+fn after_sent_protocol(s: &str) -> Result<&str, &'static str> {
+    let b = s.as_bytes();
+    if b.len() >= 8 && b[..4].eq_ignore_ascii_case(b"SIP/") && &b[4..8] == b"2.0/" {
+        // The first eight bytes are ASCII, so byte 8 starts a character.
+        return Ok(s.get(8..).unwrap_or_default());
+    }
+    let (protocol, rest) = split_byte(s, b'/').ok_or("missing sent-protocol")?;
+    if !trim(protocol).eq_ignore_ascii_case("SIP") {
+        return Err("protocol is not SIP");
+    }
+    let (version, rest) = split_byte(rest, b'/').ok_or("missing transport")?;
+    if trim(version) != "2.0" {
+        return Err("protocol version is not 2.0");
+    }
+    Ok(rest)
+}
+
+/// `sent-by` written the usual way (a hostname or IPv4address, an
+/// optional port, no LWS, then `;` or the end): the host, the port and
+/// where the `;` is. `None` for anything else, which [`sent_by`] handles.
+fn plain_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>, usize)> {
+    let b = s.as_bytes();
+    let host_end = scan_host(b, 0)?;
+    let host = classify_host(s.get(..host_end)?)?;
+    let mut i = host_end;
+    let mut port = None;
+    if b.get(i) == Some(&b':') {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        port = Some(parse_port(&b[i + 1..i + 1 + digits])?);
+        i += 1 + digits;
+    }
+    match b.get(i) {
+        None | Some(b';') => Some((host, port, i)),
+        Some(_) => None,
+    }
+}
+
+/// `sent-by` in any form, LWS allowed around the colon: the host and the
+/// port.
+fn sent_by(s: &str) -> Result<(Host<'_>, Option<u16>), &'static str> {
+    let (host, port) = split_host_port(s)?;
+    let host = parse_host(host, false).ok_or("invalid sent-by host")?;
+    let port = match port {
+        Some(p) => Some(parse_port(p.as_bytes()).ok_or("invalid sent-by port")?),
+        None => None,
+    };
+    Ok((host, port))
+}
+
+/// The syntax of the via-params RFC 3261 §20.42 / RFC 3581 define.
+fn check_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
+    let is = |known: &str| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        8 if is("received") => {
+            let ip = value
+                .and_then(|v| parse_host(v, true))
+                .is_some_and(|h| h.ip().is_some());
+            ip.then_some(()).ok_or("received is not an IP address")
+        }
+        5 if is("rport") => value
+            .is_none_or(|v| parse_port(v.as_bytes()).is_some())
+            .then_some(())
+            .ok_or("invalid rport"),
+        3 if is("ttl") => value
+            .is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok())
+            .then_some(())
+            .ok_or("ttl is not in 0..=255"),
+        5 if is("maddr") => value
+            .and_then(|v| parse_host(v, false))
+            .is_some()
+            .then_some(())
+            .ok_or("invalid maddr"),
+        6 if is("branch") => value.is_some().then_some(()).ok_or("branch without a value"),
+        _ => Ok(()),
+    }
+}
 
 /// `host [ COLON port ]`, with SWS allowed around the colon.
 fn split_host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {

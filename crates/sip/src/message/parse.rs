@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::{Message, Request, Response};
 use crate::error::{HeaderError, ParseError};
 use crate::header::map::{Entry, Headers, Loc};
-use crate::header::name::lookup_id;
+use crate::header::name::lookup_id_in;
 use crate::header::simple::{parse_content_length, parse_cseq_bytes, parse_max_forwards_bytes};
 use crate::limits::Limits;
 use crate::method::Method;
@@ -51,6 +51,8 @@ pub(crate) struct Head {
     /// Offset of the first body byte.
     pub(crate) body_start: usize,
     pub(crate) content_length: Option<usize>,
+    /// `Limits::max_uri_length`, kept for the URIs in header values.
+    max_uri_length: usize,
 }
 
 use crate::header::name::id::{
@@ -248,6 +250,7 @@ pub(crate) fn parse_head(
         owned,
         body_start,
         content_length,
+        max_uri_length: limits.max_uri_length,
     })
 }
 
@@ -266,7 +269,7 @@ fn split_header_line(
         while name_end > pos && is_wsp(buf[name_end - 1]) {
             name_end -= 1;
         }
-        if let Some(id) = lookup_id(&buf[pos..name_end]) {
+        if let Some(id) = lookup_id_in(buf, pos, name_end) {
             let (start, value_end) = value_span(buf, pos + colon + 1, end);
             return Ok((name_end, start, value_end, id));
         }
@@ -499,7 +502,7 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
         } => {
             let method = method.unwrap_or_else(|| Method::Extension(buf.slice(method_span)));
             let uri = Uri::from_parts(buf.slice(uri), uri_parts);
-            let headers = Headers::from_parsed(buf, head.owned, head.entries);
+            let headers = Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length);
             Message::Request(Request {
                 method,
                 uri,
@@ -509,7 +512,7 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
         }
         StartLine::Response { status, reason } => {
             let reason = buf.slice(reason);
-            let headers = Headers::from_parsed(buf, head.owned, head.entries);
+            let headers = Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length);
             Message::Response(Response {
                 status: StatusCode(status),
                 reason,

@@ -414,6 +414,49 @@ fn limits_are_enforced() {
 }
 
 #[test]
+fn header_uris_are_held_to_the_uri_limit() {
+    let limits = Limits {
+        max_uri_length: 20,
+        ..Limits::default()
+    };
+    let msg = Message::parse_with(Bytes::copy_from_slice(INVITE.as_bytes()), &limits).unwrap();
+    let too_long = |header| HeaderError::BadUri {
+        header,
+        source: UriError::TooLong { limit: 20 },
+    };
+    let headers = msg.headers();
+    assert_eq!(headers.to().unwrap().uri.as_str(), "sip:bob@biloxi.com");
+    assert_eq!(headers.from(), Err(too_long("From")));
+    assert_eq!(headers.contact(), Err(too_long("Contact")));
+    assert_eq!(headers.contacts(), Err(too_long("Contact")));
+    assert_eq!(msg.validate(), Err(ParseError::Header(too_long("From"))));
+
+    // The default limit applies to parsed and to built headers.
+    let long = format!("<sip:{}@example.com;lr>", "a".repeat(4096));
+    let with_route = INVITE.replace("Max-Forwards", &format!("Route: {long}\r\nMax-Forwards"));
+    let msg = parse(&with_route).unwrap();
+    let limit = Limits::default().max_uri_length;
+    let route_too_long = HeaderError::BadUri {
+        header: "Route",
+        source: UriError::TooLong { limit },
+    };
+    assert_eq!(msg.headers().routes().next(), Some(Err(route_too_long)));
+    assert_eq!(msg.validate(), Err(ParseError::Header(route_too_long)));
+    let mut built = Headers::new();
+    built.push(HeaderName::ReferTo, long.clone());
+    assert!(matches!(
+        built.refer_to(),
+        Err(HeaderError::BadUri {
+            header: "Refer-To",
+            source: UriError::TooLong { .. }
+        })
+    ));
+    let fits = format!("<sip:{}@example.com;lr>", "a".repeat(4070));
+    built.set(HeaderName::ReferTo, fits);
+    assert!(built.refer_to().unwrap().is_some());
+}
+
+#[test]
 fn validate_reports_lazy_header_errors() {
     let check = |from: &str, to: &str| parse(&INVITE.replace(from, to)).unwrap().validate();
     assert_eq!(
