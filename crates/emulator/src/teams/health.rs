@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use super::event::SbcStatus;
 
-/// Three 1-minute intervals.
-pub(crate) const HEALTH_WINDOW: Duration = Duration::from_secs(180);
+/// How long an SBC stays Active without OPTIONS: three 1-minute intervals.
+pub const HEALTH_WINDOW: Duration = Duration::from_secs(180);
 
 #[derive(Debug, Clone)]
 struct Record {

@@ -271,46 +271,56 @@ pub(crate) fn lookup_id_in(buf: &[u8], start: usize, end: usize) -> Option<u8> {
     }
 }
 
+/// For a name of `len` bytes, the masks keeping its bytes in each word.
+const fn word_masks() -> [[u64; 3]; WORDS_LEN + 1] {
+    let mut masks = [[0u64; 3]; WORDS_LEN + 1];
+    let mut len = 0;
+    while len <= WORDS_LEN {
+        let mut byte = 0;
+        while byte < len {
+            masks[len][byte / 8] |= 0xff << (8 * (byte % 8));
+            byte += 1;
+        }
+        len += 1;
+    }
+    masks
+}
+
+static MASKS: [[u64; 3]; WORDS_LEN + 1] = word_masks();
+
 /// The id of the name `window[..len]`; `window` holds at least
 /// `WORDS_LEN` bytes and `len <= WORDS_LEN`.
 #[inline]
 fn lookup_padded(window: &[u8], len: usize) -> Option<u8> {
-    if len == 0 {
-        return None;
-    }
-    let (first, second, last) = (window[0], window[1], window[len - 1]);
-    let second = if len > 1 { second } else { 0 };
-    let name = [word_at(window, 0), word_at(window, 8), word_at(window, 16)];
-    let mut slot = slot_of(len, first, second, last);
+    let masks = MASKS.get(len)?;
+    let name = [
+        word_at(window, 0) & masks[0],
+        word_at(window, 8) & masks[1],
+        word_at(window, 16) & masks[2],
+    ];
+    let last = *window.get(len.checked_sub(1)?)?;
+    let second = if len > 1 { window[1] } else { 0 };
+    let mut slot = slot_of(len, window[0], second, last);
     loop {
         let index = usize::from(TABLE[slot]).checked_sub(1)?;
         let (spelling, id) = SPELLINGS.get(index)?;
-        if spelling.len() == len && eq_lowercase_words(&name, &WORDS[index], len) {
+        if spelling.len() == len && eq_lowercase_words(&name, &WORDS[index]) {
             return Some(*id);
         }
         slot = (slot + 1) % TABLE_SIZE;
     }
 }
 
-/// The first `len` bytes of `name` equal the zero-padded `lower` (lower-case
-/// letters, digits and dashes) but for the case of letters; no other byte
-/// matches (`Call\rID` is not `call-id`).
+/// `name` (zero-padded) equals the zero-padded `lower` (lower-case letters,
+/// digits and dashes) but for the case of letters; no other byte matches
+/// (`Call\rID` is not `call-id`).
 #[inline]
-fn eq_lowercase_words(name: &[u64; 3], lower: &[u64; 3], len: usize) -> bool {
+fn eq_lowercase_words(name: &[u64; 3], lower: &[u64; 3]) -> bool {
     // Only the 0x20 bit of letters (the bytes of `lower` with 0x40 set)
-    // may differ; bytes past `len` are masked off.
+    // may differ.
     const LETTERS: u64 = 0x4040_4040_4040_4040;
-    let mut diff = 0;
-    for k in 0..3 {
-        let valid = len.saturating_sub(8 * k).min(8);
-        let mask = if valid == 8 {
-            u64::MAX
-        } else {
-            (1u64 << (8 * valid)) - 1
-        };
-        diff |= ((name[k] & mask) ^ lower[k]) & !((lower[k] & LETTERS) >> 1);
-    }
-    diff == 0
+    let differs = |k: usize| (name[k] ^ lower[k]) & !((lower[k] & LETTERS) >> 1);
+    differs(0) | differs(1) | differs(2) == 0
 }
 
 /// The eight bytes at `b[i..i + 8]` as a little-endian word.

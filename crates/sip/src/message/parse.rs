@@ -114,50 +114,58 @@ pub(crate) fn parse_head(
     let mut max_forwards = None;
     let body_start = loop {
         line_no += 1;
-        let (mut end, mut next) = lines.next(pos, line_no)?;
+        let (end, next) = lines.next(pos, line_no)?;
         if end == pos {
             break next;
         }
-        if is_wsp(buf[pos]) {
-            return Err(ParseError::BadHeaderLine {
-                line: line_no,
-                reason: "continuation line without a header",
-            });
+        // The usual line: a known name, unfolded.
+        let plain = match buf.get(next) {
+            Some(&c) if is_wsp(c) => None,
+            _ => split_known_line(buf, pos, end),
+        };
+        let full = entries.len() == limits.max_headers;
+        if full && plain.is_some() {
+            return Err(too_many_headers(limits));
         }
-        // Folded continuation lines (RFC 3261 §7.3.1) belong to this header.
-        let mut folded = false;
-        while next < buf.len() && is_wsp(buf[next]) {
-            folded = true;
-            line_no += 1;
-            let (e, n) = lines.next(next, line_no)?;
-            end = e;
-            next = n;
-            if end - pos > limits.max_line_length {
-                return Err(ParseError::LineTooLong {
-                    line: line_no,
-                    limit: limits.max_line_length,
-                });
-            }
-        }
-        if entries.len() == limits.max_headers {
-            return Err(ParseError::TooManyHeaders {
-                limit: limits.max_headers,
-            });
-        }
-        let (name_end, i, value_end, id) = split_header_line(buf, pos, end, line_no)?;
-        let (value, value_bytes): (Loc, &[u8]) = if folded {
-            let unfolded = unfold(&buf[i..value_end]);
-            owned.push(unfolded);
-            let bytes = owned.last().map(|b: &Bytes| &b[..]).unwrap_or_default();
-            (Loc::Owned((owned.len() - 1) as u32), bytes)
-        } else {
-            (
+        let (id, name_end, value, value_bytes, next) = match plain {
+            Some((id, name_end, start, value_end)) => (
+                id,
+                name_end,
                 Loc::Buf {
-                    start: i as u32,
-                    len: (value_end - i) as u32,
+                    start: start as u32,
+                    len: (value_end - start) as u32,
                 },
-                &buf[i..value_end],
-            )
+                &buf[start..value_end],
+                next,
+            ),
+            None => {
+                let line = general_line(buf, &mut lines, pos, end, next, &mut line_no)?;
+                if full {
+                    return Err(too_many_headers(limits));
+                }
+                let (id, name_end, value_start, value_end) =
+                    match split_known_line(buf, pos, line.end) {
+                        Some(known) => known,
+                        None => split_other_line(buf, pos, line.end, line_no)?,
+                    };
+                let value = value_start..value_end;
+                let unfolded = line.folded.then(|| unfold(&buf[value.clone()]));
+                let (value, bytes) = match unfolded {
+                    Some(unfolded) => {
+                        owned.push(unfolded);
+                        let bytes = owned.last().map(|b: &Bytes| &b[..]).unwrap_or_default();
+                        (Loc::Owned((owned.len() - 1) as u32), bytes)
+                    }
+                    None => (
+                        Loc::Buf {
+                            start: value.start as u32,
+                            len: value.len() as u32,
+                        },
+                        &buf[value],
+                    ),
+                };
+                (id, name_end, value, bytes, line.next)
+            }
         };
         match id {
             VIA => {
@@ -254,26 +262,83 @@ pub(crate) fn parse_head(
     })
 }
 
-/// `name HCOLON value` in `buf[pos..end]`: (end of the name, start and
-/// end of the value without surrounding LWS, id of a known name or 0).
-fn split_header_line(
+/// The extent of a header line other than the usual one.
+struct GeneralLine {
+    /// End of its last physical line, without the line break.
+    end: usize,
+    /// Whether it has continuation lines.
+    folded: bool,
+    /// Start of the next line.
+    next: usize,
+}
+
+/// The header line starting at `pos` whose first physical line ends at
+/// `end` (`next` after its line break), with its continuation lines: an
+/// unknown name, a folded value, or an error.
+#[cold]
+fn general_line(
+    buf: &[u8],
+    lines: &mut Lines<'_>,
+    pos: usize,
+    mut end: usize,
+    mut next: usize,
+    line_no: &mut usize,
+) -> Result<GeneralLine, ParseError> {
+    if is_wsp(buf[pos]) {
+        return Err(ParseError::BadHeaderLine {
+            line: *line_no,
+            reason: "continuation line without a header",
+        });
+    }
+    // Folded continuation lines (RFC 3261 §7.3.1) belong to this header.
+    let mut folded = false;
+    while next < buf.len() && is_wsp(buf[next]) {
+        folded = true;
+        *line_no += 1;
+        let (e, n) = lines.next(next, *line_no)?;
+        end = e;
+        next = n;
+        if end - pos > lines.limit {
+            return Err(ParseError::LineTooLong {
+                line: *line_no,
+                limit: lines.limit,
+            });
+        }
+    }
+    Ok(GeneralLine { end, folded, next })
+}
+
+fn too_many_headers(limits: &Limits) -> ParseError {
+    ParseError::TooManyHeaders {
+        limit: limits.max_headers,
+    }
+}
+
+/// `name HCOLON value` in `buf[pos..end]` with a known name: (its id, end
+/// of the name, start and end of the value without surrounding LWS).
+/// `None` if the text before the first colon (but WSP) is not a known
+/// spelling, which is a valid token.
+#[inline]
+fn split_known_line(buf: &[u8], pos: usize, end: usize) -> Option<(u8, usize, usize, usize)> {
+    let colon = pos + find_short(&buf[pos..end], b':')?;
+    let mut name_end = colon;
+    while name_end > pos && is_wsp(buf[name_end - 1]) {
+        name_end -= 1;
+    }
+    let id = lookup_id_in(buf, pos, name_end)?;
+    let (start, value_end) = value_span(buf, colon + 1, end);
+    Some((id, name_end, start, value_end))
+}
+
+/// `name HCOLON value` in `buf[pos..end]` where the name is not known:
+/// (0, end of the name, start and end of the value without surrounding
+/// LWS), or why the line is malformed.
+fn split_other_line(
     buf: &[u8],
     pos: usize,
     end: usize,
     line_no: usize,
-) -> Result<(usize, usize, usize, u8), ParseError> {
-    // Usually the text before the first colon is a known name (perhaps
-    // followed by WSP); a known spelling is a valid token.
-    if let Some(colon) = find_short(&buf[pos..end], b':') {
-        let mut name_end = pos + colon;
-        while name_end > pos && is_wsp(buf[name_end - 1]) {
-            name_end -= 1;
-        }
-        if let Some(id) = lookup_id_in(buf, pos, name_end) {
-            let (start, value_end) = value_span(buf, pos + colon + 1, end);
-            return Ok((name_end, start, value_end, id));
-        }
-    }
+) -> Result<(u8, usize, usize, usize), ParseError> {
     let bad = |reason| ParseError::BadHeaderLine {
         line: line_no,
         reason,
@@ -292,9 +357,8 @@ fn split_header_line(
     if i == end || buf[i] != b':' {
         return Err(bad("missing colon after header name"));
     }
-    // Not a known name (the first colon ends the name).
     let (start, value_end) = value_span(buf, i + 1, end);
-    Ok((name_end, start, value_end, 0))
+    Ok((0, name_end, start, value_end))
 }
 
 /// The value in `buf[from..end]` without surrounding LWS.

@@ -1,0 +1,34 @@
+//! Faithful local stand-ins for Microsoft services, for tests and the
+//! demo: today the Teams Direct Routing SIP proxies
+//! (`sip.pstnhub.microsoft.com` and its secondaries), as described in
+//! `shared/specs/teams-direct-routing.md`.
+//!
+//! - [`TeamsProxy`]: the proxies' behaviour, sans-IO (`handle_*` /
+//!   `poll_*`, time as an input): OPTIONS health, tenant and user lookup,
+//!   calls both ways with SDES-SRTP, forking, REFER, hold, failover modes,
+//!   and an [`Event`] log for tests.
+//! - [`EmulatorConfig`]: the `[emulator]` table of switchboard's TOML file.
+//! - [`write_certificates`]: a test CA and certificates (rcgen) so the SBC
+//!   and the emulator authenticate each other with mutual TLS.
+//! - [`run`]: the thin tokio driver, listening with TLS on one loopback
+//!   port per proxy.
+#![warn(missing_docs)]
+
+mod certs;
+mod config;
+mod error;
+mod teams;
+
+pub use certs::{
+    ca_path, proxy_cert_paths, sbc_cert_paths, sbc_names, write_certificates,
+    write_certificates_for, CertificatePaths,
+};
+pub use config::{
+    Behaviour, EmulatorConfig, HostAddrs, ProxyConfig, ProxyMode, SbcConfig, TenantConfig,
+    UserConfig, DEFAULT_PROXY_FQDNS,
+};
+pub use error::{CallError, CertError, ConfigError, RunError};
+pub use teams::{
+    CallId, ConnectionRef, Destination, Event, Party, ProxyId, RejectReason, SbcStatus, Source,
+    TeamsProxy, TransferTarget, Transmit, HEALTH_WINDOW,
+};
