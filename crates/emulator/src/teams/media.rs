@@ -201,7 +201,7 @@ a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx
             Uri::parse("sip:+14255550100@sip.pstnhub.microsoft.com").unwrap(),
         );
         if !body.is_empty() {
-            builder = builder.body(content_type, body.to_owned());
+            builder = builder.body(content_type.to_owned(), body.to_owned());
         }
         builder.build()
     }

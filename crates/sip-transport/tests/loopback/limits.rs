@@ -81,7 +81,7 @@ async fn a_peer_that_does_not_read_fills_the_send_buffer_then_times_out() {
     tokio::time::pause();
     let config = TransportConfig {
         max_buffered_bytes: 64 * 1024,
-        write_timeout: std::time::Duration::from_secs(10),
+        write_timeout: std::time::Duration::from_secs(2),
         ..TransportConfig::default()
     };
     let (client, _client_in) = SipTransport::new(config);
