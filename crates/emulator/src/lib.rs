@@ -16,6 +16,7 @@
 
 mod certs;
 mod config;
+mod driver;
 mod error;
 mod teams;
 
@@ -27,6 +28,7 @@ pub use config::{
     Behaviour, EmulatorConfig, HostAddrs, ProxyConfig, ProxyMode, SbcConfig, TenantConfig,
     UserConfig, DEFAULT_PROXY_FQDNS,
 };
+pub use driver::{run, start, RunningEmulator};
 pub use error::{CallError, CertError, ConfigError, RunError};
 pub use teams::{
     CallId, ConnectionRef, Destination, Event, Party, ProxyId, RejectReason, SbcStatus, Source,

@@ -41,7 +41,7 @@ pub struct Source {
 }
 
 /// Where a [`Transmit`] goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Destination {
     /// Back on the connection a request came on (responses, RFC 3261
     /// §18.2.2).

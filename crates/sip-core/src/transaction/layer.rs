@@ -68,14 +68,15 @@ pub enum LayerEvent {
     },
 }
 
-/// The four machines of RFC 3261 §17, named as the RFC names them.
+/// The four machines of RFC 3261 §17, named as the RFC names them. Boxed:
+/// each holds whole messages, and the table moves entries around.
 #[derive(Debug)]
 #[allow(clippy::enum_variant_names)]
 enum Transaction {
-    ClientInvite(ClientInviteTransaction),
-    ClientNonInvite(ClientNonInviteTransaction),
-    ServerInvite(ServerInviteTransaction),
-    ServerNonInvite(ServerNonInviteTransaction),
+    ClientInvite(Box<ClientInviteTransaction>),
+    ClientNonInvite(Box<ClientNonInviteTransaction>),
+    ServerInvite(Box<ServerInviteTransaction>),
+    ServerNonInvite(Box<ServerNonInviteTransaction>),
 }
 
 /// Calls the same method on whichever transaction `$txn` holds.
@@ -259,12 +260,12 @@ impl TransactionLayer {
         self.check_client_capacity()?;
         let timers = self.config.timers;
         let txn = match request.method {
-            Method::Invite => Transaction::ClientInvite(ClientInviteTransaction::new(
+            Method::Invite => Transaction::ClientInvite(Box::new(ClientInviteTransaction::new(
                 request, reliable, timers, now,
-            )?),
-            _ => Transaction::ClientNonInvite(ClientNonInviteTransaction::new(
+            )?)),
+            _ => Transaction::ClientNonInvite(Box::new(ClientNonInviteTransaction::new(
                 request, reliable, timers, now,
-            )?),
+            )?)),
         };
         let id = self.insert(key.clone(), txn);
         self.settle(id, now);
@@ -395,20 +396,18 @@ impl TransactionLayer {
             return Ok(());
         }
         let timers = self.config.timers;
-        let txn = match request.method {
-            Method::Invite => Transaction::ServerInvite(ServerInviteTransaction::new(
-                request.clone(),
-                reliable,
-                timers,
-                now,
-            )?),
-            _ => Transaction::ServerNonInvite(ServerNonInviteTransaction::new(
-                request.clone(),
-                reliable,
-                timers,
-                now,
-            )?),
-        };
+        let txn =
+            match request.method {
+                Method::Invite => Transaction::ServerInvite(Box::new(
+                    ServerInviteTransaction::new(request.clone(), reliable, timers, now)?,
+                )),
+                _ => Transaction::ServerNonInvite(Box::new(ServerNonInviteTransaction::new(
+                    request.clone(),
+                    reliable,
+                    timers,
+                    now,
+                )?)),
+            };
         let id = self.insert(key.clone(), txn);
         self.events.push_back(LayerEvent::Request { key, request });
         self.settle(id, now);
@@ -511,7 +510,7 @@ impl TransactionLayer {
     /// The client INVITE transaction `key`.
     pub fn client_invite(&self, key: &TransactionKey) -> Option<&ClientInviteTransaction> {
         match self.get(key)? {
-            Transaction::ClientInvite(txn) => Some(txn),
+            Transaction::ClientInvite(txn) => Some(txn.as_ref()),
             _ => None,
         }
     }
@@ -519,7 +518,7 @@ impl TransactionLayer {
     /// The client non-INVITE transaction `key`.
     pub fn client_non_invite(&self, key: &TransactionKey) -> Option<&ClientNonInviteTransaction> {
         match self.get(key)? {
-            Transaction::ClientNonInvite(txn) => Some(txn),
+            Transaction::ClientNonInvite(txn) => Some(txn.as_ref()),
             _ => None,
         }
     }
@@ -527,7 +526,7 @@ impl TransactionLayer {
     /// The server INVITE transaction `key`.
     pub fn server_invite(&self, key: &TransactionKey) -> Option<&ServerInviteTransaction> {
         match self.get(key)? {
-            Transaction::ServerInvite(txn) => Some(txn),
+            Transaction::ServerInvite(txn) => Some(txn.as_ref()),
             _ => None,
         }
     }
@@ -535,7 +534,7 @@ impl TransactionLayer {
     /// The server non-INVITE transaction `key`.
     pub fn server_non_invite(&self, key: &TransactionKey) -> Option<&ServerNonInviteTransaction> {
         match self.get(key)? {
-            Transaction::ServerNonInvite(txn) => Some(txn),
+            Transaction::ServerNonInvite(txn) => Some(txn.as_ref()),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::name::{canonical, HeaderName};
+use super::simple::CSeq;
 use crate::error::HeaderError;
 use crate::limits::Limits;
 use crate::text::{trim, Split};
@@ -61,6 +62,9 @@ pub struct Headers {
     /// `Limits::max_uri_length` of the parse, applied to the URIs in
     /// header values when they are read (the default for built headers).
     max_uri_length: usize,
+    /// The CSeq the parser read and checked (it needs it to accept a
+    /// request, RFC 3261 §8.1.1.5), returned by `cseq()` until a change.
+    parsed_cseq: Option<CSeq>,
 }
 
 impl Default for Headers {
@@ -70,6 +74,7 @@ impl Default for Headers {
             owned: Vec::new(),
             entries: Vec::new(),
             max_uri_length: Limits::default().max_uri_length,
+            parsed_cseq: None,
         }
     }
 }
@@ -85,13 +90,20 @@ impl Headers {
         owned: Vec<Bytes>,
         entries: Vec<Entry>,
         max_uri_length: usize,
+        parsed_cseq: Option<CSeq>,
     ) -> Headers {
         Headers {
             buf,
             owned,
             entries,
             max_uri_length,
+            parsed_cseq,
         }
+    }
+
+    /// The CSeq the parser read, while the header block is unchanged.
+    pub(crate) fn parsed_cseq(&self) -> Option<&CSeq> {
+        self.parsed_cseq.as_ref()
     }
 
     /// The longest URI a typed accessor accepts in a header value.
@@ -218,6 +230,7 @@ impl Headers {
     }
 
     fn entry(&mut self, name: HeaderName, value: Bytes) -> Entry {
+        self.parsed_cseq = None;
         self.compact();
         let name = name.normalized();
         let id = name.id();
@@ -250,6 +263,7 @@ impl Headers {
 
     /// Removes every line of that name; returns how many were removed.
     pub fn remove(&mut self, name: &HeaderName) -> usize {
+        self.parsed_cseq = None;
         let query = Query::new(name);
         let before = self.entries.len();
         let keep: Vec<bool> = self
@@ -264,6 +278,7 @@ impl Headers {
 
     /// Removes the first line of that name (e.g. the top Via line).
     pub fn remove_first(&mut self, name: &HeaderName) -> bool {
+        self.parsed_cseq = None;
         let query = Query::new(name);
         match self.entries.iter().position(|e| self.matches(e, &query)) {
             Some(at) => {
@@ -319,6 +334,7 @@ impl Headers {
             owned: self.owned.clone(),
             entries,
             max_uri_length: self.max_uri_length,
+            parsed_cseq: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! §20.40), Privacy (RFC 3323), User-Agent/Server (§20.41, §20.35).
 
 use std::fmt;
+use std::ops::Range;
 
 use super::map::Headers;
 use super::name::HeaderName;
@@ -59,22 +60,31 @@ impl fmt::Display for MediaType<'_> {
     }
 }
 
-/// `1*DIGIT LWS Method`, returning the method bytes (used by the message
-/// parser to compare with the request method without allocating).
-pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<(u32, &[u8]), &'static str> {
-    let b = trim_bytes(b);
-    let space = b.iter().position(|&c| is_wsp(c)).ok_or("missing method")?;
-    let (number, method) = (&b[..space], trim_bytes(&b[space..]));
+/// `1*DIGIT LWS Method`: the number and where the method is in `b` (the
+/// message parser compares it with the request method without
+/// allocating).
+pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<(u32, Range<usize>), &'static str> {
+    let start = b.iter().take_while(|&&c| is_wsp(c)).count();
+    let b_trimmed = trim_bytes(b);
+    let space = b_trimmed
+        .iter()
+        .position(|&c| is_wsp(c))
+        .ok_or("missing method")?;
+    let number = &b_trimmed[..space];
     if number.is_empty() || !number.iter().all(u8::is_ascii_digit) {
         return Err("sequence number is not a number");
     }
     let seq = parse_u32_bytes(number)
         .filter(|&n| n < 1 << 31)
         .ok_or("sequence number exceeds 2^31-1")?;
+    let rest = &b_trimmed[space..];
+    let method_start = start + space + rest.iter().take_while(|&&c| is_wsp(c)).count();
+    let method_end = start + b_trimmed.len();
+    let method = &b[method_start..method_end];
     if method.is_empty() || !text::all(method, text::TOKEN) {
         return Err("invalid method");
     }
-    Ok((seq, method))
+    Ok((seq, method_start..method_end))
 }
 
 /// `1*DIGIT` in 0..=255.
@@ -171,9 +181,13 @@ impl Headers {
 
     /// CSeq (mandatory).
     pub fn cseq(&self) -> Result<CSeq, HeaderError> {
+        if let Some(cseq) = self.parsed_cseq() {
+            return Ok(cseq.clone());
+        }
         let v = self.required_str(HeaderName::CSeq)?;
-        let (seq, method) = parse_cseq_bytes(v.as_bytes()).map_err(|r| HeaderError::invalid("CSeq", r))?;
-        let method = Method::from_bytes(method)
+        let (seq, method) =
+            parse_cseq_bytes(v.as_bytes()).map_err(|r| HeaderError::invalid("CSeq", r))?;
+        let method = Method::from_bytes(&v.as_bytes()[method])
             .map_err(|_| HeaderError::invalid("CSeq", "invalid method"))?;
         Ok(CSeq { seq, method })
     }

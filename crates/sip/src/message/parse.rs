@@ -12,7 +12,9 @@ use super::{Message, Request, Response};
 use crate::error::{HeaderError, ParseError};
 use crate::header::map::{Entry, Headers, Loc};
 use crate::header::name::lookup_id_in;
-use crate::header::simple::{parse_content_length, parse_cseq_bytes, parse_max_forwards_bytes};
+use crate::header::simple::{
+    parse_content_length, parse_cseq_bytes, parse_max_forwards_bytes, CSeq,
+};
 use crate::limits::Limits;
 use crate::method::Method;
 use crate::status::StatusCode;
@@ -53,6 +55,9 @@ pub(crate) struct Head {
     pub(crate) content_length: Option<usize>,
     /// `Limits::max_uri_length`, kept for the URIs in header values.
     max_uri_length: usize,
+    /// The CSeq number and the range of its method, when its value is in
+    /// the buffer (not unfolded).
+    cseq: Option<(u32, Range<usize>)>,
 }
 
 use crate::header::name::id::{
@@ -224,8 +229,10 @@ pub(crate) fn parse_head(
         Loc::Owned(i) => owned.get(i as usize).map(|b| &b[..]),
         Loc::Canonical => None,
     };
-    if let Some(value) = cseq.and_then(bytes_at) {
-        let (_, method) = parse_cseq_bytes(value).map_err(|r| {
+    let mut parsed_cseq = None;
+    if let Some(loc) = cseq {
+        let value = bytes_at(loc).unwrap_or_default();
+        let (seq, method) = parse_cseq_bytes(value).map_err(|r| {
             let reason = if std::str::from_utf8(value).is_err() {
                 "not valid UTF-8"
             } else {
@@ -234,9 +241,13 @@ pub(crate) fn parse_head(
             HeaderError::invalid("CSeq", reason)
         })?;
         if let StartLine::Request { method_span, .. } = &start {
-            if method != &buf[method_span.clone()] {
+            if value[method.clone()] != buf[method_span.clone()] {
                 return Err(ParseError::CSeqMethodMismatch);
             }
+        }
+        if let Loc::Buf { start, .. } = loc {
+            let start = start as usize;
+            parsed_cseq = Some((seq, start + method.start..start + method.end));
         }
     }
     if let Some(value) = max_forwards.and_then(bytes_at) {
@@ -259,6 +270,7 @@ pub(crate) fn parse_head(
         body_start,
         content_length,
         max_uri_length: limits.max_uri_length,
+        cseq: parsed_cseq,
     })
 }
 
@@ -557,6 +569,11 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 /// `body` (a range of `buf`).
 pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
     let body = buf.slice(body);
+    let cseq = head.cseq.clone().map(|(seq, method)| CSeq {
+        seq,
+        method: Method::known(&buf[method.clone()])
+            .unwrap_or_else(|| Method::Extension(buf.slice(method))),
+    });
     match head.start {
         StartLine::Request {
             method,
@@ -566,7 +583,7 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
         } => {
             let method = method.unwrap_or_else(|| Method::Extension(buf.slice(method_span)));
             let uri = Uri::from_parts(buf.slice(uri), uri_parts);
-            let headers = Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length);
+            let headers = Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
             Message::Request(Request {
                 method,
                 uri,
@@ -576,7 +593,7 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
         }
         StartLine::Response { status, reason } => {
             let reason = buf.slice(reason);
-            let headers = Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length);
+            let headers = Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
             Message::Response(Response {
                 status: StatusCode(status),
                 reason,
