@@ -1,6 +1,6 @@
 //! The crate's errors, one enum per operation whose callers react
 //! differently: loading configuration, reading a phone number, reading a
-//! Teams REFER target.
+//! Teams REFER target, anchoring media.
 
 /// Why a configuration file was refused. Every variant names the file;
 /// [`ConfigError::Invalid`] also names the key path (e.g.
@@ -82,4 +82,16 @@ pub enum ReferError {
     /// `x-t` names a Teams tenant other than the one the call belongs to.
     #[error("Refer-To x-t names another tenant")]
     OtherTenant,
+}
+
+/// Why the media plane could not anchor a stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// Every port of the media range is in use.
+    #[error("no media port left")]
+    PortsExhausted,
+    /// The relay refused for another reason.
+    #[error("media relay: {0}")]
+    Relay(String),
 }

@@ -120,33 +120,26 @@ pub(crate) fn classify_host(s: &str) -> Option<Host<'_>> {
 /// most 255 (leading zeros allowed, as the ABNF allows them).
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut index = 0;
-    let mut value: u16 = 0;
-    let mut digits = 0;
-    for &c in b {
-        if c == b'.' {
-            if digits == 0 || index == 3 {
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
                 return None;
             }
-            octets[index] = value as u8;
-            index += 1;
-            value = 0;
-            digits = 0;
-        } else if c.is_ascii_digit() && digits < 3 {
-            value = value * 10 + u16::from(c - b'0');
-            digits += 1;
-            if value > 255 {
-                return None;
-            }
-        } else {
+            i += 1;
+        }
+        let start = i;
+        let mut value = 0u32;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit() && i - start < 3) {
+            value = value * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        if i == start || value > 255 {
             return None;
         }
+        *octet = value as u8;
     }
-    if index != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = value as u8;
-    Some(Ipv4Addr::from(octets))
+    (i == b.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// An IPv6 address; like RFC 5118 §4.10 asks, `:::` before an embedded

@@ -2,6 +2,7 @@
 //! §25.1) and uri-parameters (§19.1.1). Validated once, then scanned lazily.
 
 use std::fmt;
+use std::ops::Range;
 
 use crate::text::{self, is_wsp, quoted_end, trim, unquote};
 
@@ -41,9 +42,7 @@ impl<'a> Params<'a> {
         loop {
             i = skip_wsp(i);
             let name_start = i;
-            while i < b.len() && text::is(b[i], text::TOKEN) {
-                i += 1;
-            }
+            i = text::skip(b, i, text::TOKEN);
             if i == name_start {
                 return Err("malformed parameter name");
             }
@@ -57,9 +56,7 @@ impl<'a> Params<'a> {
                     i += quoted_end(&b[i..]).ok_or("unterminated quoted string")?;
                     value = raw.get(value_start + 1..i - 1);
                 } else {
-                    while i < b.len() && text::is(b[i], text::GEN_VALUE) {
-                        i += 1;
-                    }
+                    i = text::skip(b, i, text::GEN_VALUE);
                     if i == value_start {
                         return Err("malformed parameter value");
                     }
@@ -96,9 +93,16 @@ impl<'a> Params<'a> {
     /// `None` if absent, `Some(None)` for a flag (`;lr`), `Some(Some(v))` for
     /// `;name=v`.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter_raw()
-            .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.map(|v| unquote(v).unwrap_or(v)))
+        let b = self.raw.as_bytes();
+        let mut i = 0;
+        while let Some(param) = RawParam::at(b, i) {
+            if b[param.name.clone()].eq_ignore_ascii_case(name.as_bytes()) {
+                let value = param.value.and_then(|v| self.raw.get(v));
+                return Some(value.map(|v| unquote(v).unwrap_or(v)));
+            }
+            i = param.next;
+        }
+        None
     }
 
     /// The value of `name` if present with a value.
@@ -134,45 +138,68 @@ impl<'a> Iterator for RawParams<'a> {
     type Item = (&'a str, Option<&'a str>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let b = self.s.as_bytes();
-        let stop = |c: u8| c == b';' || c == b'=' || is_wsp(c);
-        let mut i = self.i;
+        let Some(param) = RawParam::at(self.s.as_bytes(), self.i) else {
+            self.i = self.s.len();
+            return None;
+        };
+        self.i = param.next;
+        let value = match param.value {
+            Some(v) => Some(self.s.get(v)?),
+            None => None,
+        };
+        Some((self.s.get(param.name)?, value))
+    }
+}
+
+/// Where one parameter of validated text is.
+struct RawParam {
+    name: Range<usize>,
+    /// The value as written (quoted-strings with their quotes).
+    value: Option<Range<usize>>,
+    /// Where to look for the next parameter.
+    next: usize,
+}
+
+impl RawParam {
+    /// The parameter at or after `i` in `b`: `name [= value]` separated by
+    /// `;`, values possibly quoted, LWS around the separators.
+    #[inline]
+    fn at(b: &[u8], mut i: usize) -> Option<RawParam> {
+        let skip_wsp = |mut i: usize| {
+            while i < b.len() && is_wsp(b[i]) {
+                i += 1;
+            }
+            i
+        };
         while i < b.len() && (is_wsp(b[i]) || b[i] == b';') {
             i += 1;
         }
         if i >= b.len() {
-            self.i = i;
             return None;
         }
         let name_start = i;
-        while i < b.len() && !stop(b[i]) {
-            i += 1;
-        }
-        let name = self.s.get(name_start..i)?;
-        while i < b.len() && is_wsp(b[i]) {
-            i += 1;
-        }
+        i = text::skip(b, i, text::PNAME);
+        let name = name_start..i;
+        i = skip_wsp(i);
         let mut value = None;
         if b.get(i) == Some(&b'=') {
-            i += 1;
-            while i < b.len() && is_wsp(b[i]) {
-                i += 1;
-            }
+            i = skip_wsp(i + 1);
             let value_start = i;
             if b.get(i) == Some(&b'"') {
                 i += quoted_end(&b[i..]).unwrap_or(b.len() - i);
             } else {
-                while i < b.len() && b[i] != b';' && !is_wsp(b[i]) {
-                    i += 1;
-                }
+                i = text::skip(b, i, text::PVALUE);
             }
-            value = Some(self.s.get(value_start..i)?);
+            value = Some(value_start..i);
         }
         while i < b.len() && b[i] != b';' {
             i += 1;
         }
-        self.i = i;
-        Some((name, value))
+        Some(RawParam {
+            name,
+            value,
+            next: i,
+        })
     }
 }
 

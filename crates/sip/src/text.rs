@@ -26,6 +26,12 @@ pub(crate) const GEN_VALUE: u16 = 1 << 8;
 pub(crate) const HOST: u16 = 1 << 9;
 /// alphanum.
 pub(crate) const ALNUM: u16 = 1 << 10;
+/// Anything but `;`, `=`, SP and HTAB: the bytes of a parameter name when
+/// scanning validated parameters.
+pub(crate) const PNAME: u16 = 1 << 11;
+/// Anything but `;`, SP and HTAB: the bytes of an unquoted parameter value
+/// when scanning validated parameters.
+pub(crate) const PVALUE: u16 = 1 << 12;
 
 const fn classes() -> [u16; 256] {
     let mut table = [0u16; 256];
@@ -70,6 +76,12 @@ const fn classes() -> [u16; 256] {
         }
         if alnum {
             f |= ALNUM;
+        }
+        if !matches!(c, b';' | b' ' | b'\t') {
+            f |= PVALUE;
+            if c != b'=' {
+                f |= PNAME;
+            }
         }
         if matches!(
             c,
@@ -150,22 +162,33 @@ pub(crate) fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// The eight bytes at `b[i..i + 8]` as a little-endian word.
+#[inline]
+pub(crate) fn word_at(b: &[u8], i: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// The index of the first byte `c` in the little-endian word `w`.
+#[inline]
+pub(crate) fn first_in_word(w: u64, c: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let x = w ^ (ONES * u64::from(c));
+    // The lowest flagged byte is the first zero byte of `x`.
+    let found = x.wrapping_sub(ONES) & !x & HIGHS;
+    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
+}
+
 /// The index of the first `c` in `b`, eight bytes at a time (header
 /// lines are short, where a word-at-a-time scan beats `memchr`'s setup).
 #[inline]
 pub(crate) fn find_short(b: &[u8], c: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let pattern = ONES * u64::from(c);
     let mut i = 0;
     while i + 8 <= b.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&b[i..i + 8]);
-        let x = u64::from_le_bytes(word) ^ pattern;
-        // The lowest flagged byte is the first zero byte of `x`.
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
+        if let Some(at) = first_in_word(word_at(b, i), c) {
+            return Some(i + at);
         }
         i += 8;
     }
@@ -420,6 +443,7 @@ mod tests {
         assert!(is(b'_', LABEL) && !is(b'.', LABEL));
         assert!(is(b'.', HOST) && is(b'_', HOST) && !is(b':', HOST) && !is(b'.', ALNUM));
         assert_eq!(skip(b"ab.c:d", 1, HOST), 4);
+        assert!(is(b'=', PVALUE) && !is(b'=', PNAME) && !is(b';', PVALUE) && !is(b'\t', PNAME));
         assert_eq!(skip(b"ab", 0, HOST), 2);
         assert!(!is(0xff, TOKEN | USER | WORD | LABEL));
         assert_eq!(trim(" \t a b \t"), "a b");

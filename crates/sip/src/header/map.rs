@@ -374,14 +374,52 @@ impl Headers {
 
     // ---- helpers for the typed views ----
 
+    /// The first raw value of the known header `id`.
+    #[inline]
+    fn first_value(&self, id: u8) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| self.value_of(e))
+    }
+
     /// The first value of `name` as UTF-8, if present.
     pub(crate) fn first_str(&self, name: HeaderName) -> Result<Option<&str>, HeaderError> {
-        match self.values(name.clone()).next() {
+        let id = name.id();
+        if id == 0 {
+            return Ok(None);
+        }
+        match self.first_value(id) {
             None => Ok(None),
             Some(v) => std::str::from_utf8(v)
                 .map(|s| Some(trim(s)))
-                .map_err(|_| HeaderError::invalid(name.static_str(), "not valid UTF-8")),
+                .map_err(|_| HeaderError::invalid(canonical(id), "not valid UTF-8")),
         }
+    }
+
+    /// `list_items(name).next()`: the first element of the comma lists of
+    /// `name`, without an iterator over all of them.
+    pub(crate) fn first_item(&self, name: HeaderName) -> Option<Result<&str, HeaderError>> {
+        let id = name.id();
+        let header = canonical(id);
+        let lines = self.entries.iter().filter(|e| id != 0 && e.id == id);
+        for line in lines.map(|e| self.value_of(e)) {
+            let Ok(line) = std::str::from_utf8(line) else {
+                return Some(Err(HeaderError::invalid(header, "not valid UTF-8")));
+            };
+            if trim(line).is_empty() {
+                continue;
+            }
+            // A line that is not blank has a first element.
+            return Some(match Split::new(line, b',').next()? {
+                Ok(item) if trim(item).is_empty() => {
+                    Err(HeaderError::invalid(header, "empty list element"))
+                }
+                Ok(item) => Ok(trim(item)),
+                Err(reason) => Err(HeaderError::invalid(header, reason)),
+            });
+        }
+        None
     }
 
     /// The first value of a mandatory header.

@@ -194,45 +194,15 @@ header_names! {
     ReferSub = "Refer-Sub", b"refer-sub";
 }
 
-const TABLE_SIZE: usize = 512;
-
-/// Slot of a name from its length and first, second and last bytes
-/// (`| 0x20` lower-cases letters and keeps digits and `-`).
-const fn slot_of(len: usize, first: u8, second: u8, last: u8) -> usize {
-    let h = (len as u32).wrapping_mul(0x9E37_79B1)
-        ^ ((first | 0x20) as u32).wrapping_mul(0x85EB_CA6B)
-        ^ ((second | 0x20) as u32).wrapping_mul(0xC2B2_AE35)
-        ^ ((last | 0x20) as u32).wrapping_mul(0x27D4_EB2F);
-    (h >> 23) as usize % TABLE_SIZE
-}
-
-/// Open-addressing table of `SPELLINGS` indexes + 1 (0 = empty), built at
-/// compile time; a lookup is a few integer operations and usually one
-/// comparison.
-const fn build_table() -> [u8; TABLE_SIZE] {
-    let mut table = [0u8; TABLE_SIZE];
-    let mut i = 0;
-    while i < SPELLINGS.len() {
-        let name = SPELLINGS[i].0;
-        let second = if name.len() > 1 { name[1] } else { 0 };
-        let mut slot = slot_of(name.len(), name[0], second, name[name.len() - 1]);
-        while table[slot] != 0 {
-            slot = (slot + 1) % TABLE_SIZE;
-        }
-        table[slot] = (i + 1) as u8;
-        i += 1;
-    }
-    table
-}
-
-static TABLE: [u8; TABLE_SIZE] = build_table();
-
-/// Bytes of the longest spelling the word comparison handles.
+/// Bytes of the longest spelling (names are compared as three words).
 const WORDS_LEN: usize = 24;
 
-/// `SPELLINGS` as zero-padded little-endian words, to compare a name
-/// eight bytes at a time.
-const fn spelling_words() -> [[u64; 3]; SPELLINGS.len()] {
+/// A header name as three little-endian words, zero-padded: names are
+/// hashed and compared eight bytes at a time.
+pub(crate) type NameWords = [u64; 3];
+
+/// Builds `WORDS_TABLE`.
+const fn spelling_words() -> [NameWords; SPELLINGS.len()] {
     let mut words = [[0u64; 3]; SPELLINGS.len()];
     let mut i = 0;
     while i < SPELLINGS.len() {
@@ -248,7 +218,44 @@ const fn spelling_words() -> [[u64; 3]; SPELLINGS.len()] {
     words
 }
 
-static WORDS: [[u64; 3]; SPELLINGS.len()] = spelling_words();
+static WORDS: [NameWords; SPELLINGS.len()] = WORDS_TABLE;
+
+const TABLE_SIZE: usize = 512;
+
+/// Slot of a name from its words and length; `| 0x20` lower-cases letters
+/// (and keeps digits and `-`), so any spelling of a name hashes alike.
+#[inline]
+const fn slot_of(words: &NameWords, len: usize) -> usize {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let h = (words[0] | CASE).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (words[1] | CASE).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ (words[2] | CASE).wrapping_mul(0x1656_67B1_9E37_79F9)
+        ^ (len as u64).wrapping_mul(0x85EB_CA77_C2B2_AE63);
+    (h >> 55) as usize % TABLE_SIZE
+}
+
+/// Open-addressing table of `SPELLINGS` indexes + 1 (0 = empty), built at
+/// compile time; a lookup is a few integer operations and usually one
+/// comparison.
+const fn build_table() -> [u8; TABLE_SIZE] {
+    let mut table = [0u8; TABLE_SIZE];
+    let mut i = 0;
+    while i < SPELLINGS.len() {
+        let mut slot = slot_of(&WORDS_TABLE[i], SPELLINGS[i].0.len());
+        while table[slot] != 0 {
+            slot = (slot + 1) % TABLE_SIZE;
+        }
+        table[slot] = (i + 1) as u8;
+        i += 1;
+    }
+    table
+}
+
+/// `SPELLINGS` as words, for the const table builder (a const can read a
+/// const, not a static).
+const WORDS_TABLE: [NameWords; SPELLINGS.len()] = spelling_words();
+
+static TABLE: [u8; TABLE_SIZE] = build_table();
 
 /// The id of the known name spelled `name` (any case, compact forms).
 /// Only a known spelling matches, so a match is a valid token.
@@ -256,79 +263,37 @@ pub(crate) fn lookup_id(name: &[u8]) -> Option<u8> {
     if name.len() > WORDS_LEN {
         return None;
     }
-    let mut padded = [0u8; WORDS_LEN];
-    padded[..name.len()].copy_from_slice(name);
-    lookup_padded(&padded, name.len())
-}
-
-/// [`lookup_id`] of the name `buf[start..end]`, reading whole words of
-/// `buf` where it is long enough (the bytes after the name are masked).
-#[inline]
-pub(crate) fn lookup_id_in(buf: &[u8], start: usize, end: usize) -> Option<u8> {
-    match buf.get(start..start + WORDS_LEN) {
-        Some(window) if end - start <= WORDS_LEN => lookup_padded(window, end - start),
-        _ => lookup_id(buf.get(start..end)?),
+    let mut words = [0u64; 3];
+    for (i, &b) in name.iter().enumerate() {
+        words[i / 8] |= u64::from(b) << (8 * (i % 8));
     }
+    lookup_words(&words, name.len())
 }
 
-/// For a name of `len` bytes, the masks keeping its bytes in each word.
-const fn word_masks() -> [[u64; 3]; WORDS_LEN + 1] {
-    let mut masks = [[0u64; 3]; WORDS_LEN + 1];
-    let mut len = 0;
-    while len <= WORDS_LEN {
-        let mut byte = 0;
-        while byte < len {
-            masks[len][byte / 8] |= 0xff << (8 * (byte % 8));
-            byte += 1;
-        }
-        len += 1;
-    }
-    masks
-}
-
-static MASKS: [[u64; 3]; WORDS_LEN + 1] = word_masks();
-
-/// The id of the name `window[..len]`; `window` holds at least
-/// `WORDS_LEN` bytes and `len <= WORDS_LEN`.
+/// The id of the known name of `len` bytes given as zero-padded words.
 #[inline]
-fn lookup_padded(window: &[u8], len: usize) -> Option<u8> {
-    let masks = MASKS.get(len)?;
-    let name = [
-        word_at(window, 0) & masks[0],
-        word_at(window, 8) & masks[1],
-        word_at(window, 16) & masks[2],
-    ];
-    let last = *window.get(len.checked_sub(1)?)?;
-    let second = if len > 1 { window[1] } else { 0 };
-    let mut slot = slot_of(len, window[0], second, last);
+pub(crate) fn lookup_words(name: &NameWords, len: usize) -> Option<u8> {
+    let mut slot = slot_of(name, len);
     loop {
         let index = usize::from(TABLE[slot]).checked_sub(1)?;
         let (spelling, id) = SPELLINGS.get(index)?;
-        if spelling.len() == len && eq_lowercase_words(&name, &WORDS[index]) {
+        if spelling.len() == len && eq_lowercase_words(name, &WORDS[index]) {
             return Some(*id);
         }
         slot = (slot + 1) % TABLE_SIZE;
     }
 }
 
-/// `name` (zero-padded) equals the zero-padded `lower` (lower-case letters,
-/// digits and dashes) but for the case of letters; no other byte matches
-/// (`Call\rID` is not `call-id`).
+/// `name` equals the spelling `lower` (lower-case letters, digits and
+/// dashes) but for the case of letters; no other byte matches (`Call\rID`
+/// is not `call-id`).
 #[inline]
-fn eq_lowercase_words(name: &[u64; 3], lower: &[u64; 3]) -> bool {
+fn eq_lowercase_words(name: &NameWords, lower: &NameWords) -> bool {
     // Only the 0x20 bit of letters (the bytes of `lower` with 0x40 set)
     // may differ.
     const LETTERS: u64 = 0x4040_4040_4040_4040;
     let differs = |k: usize| (name[k] ^ lower[k]) & !((lower[k] & LETTERS) >> 1);
     differs(0) | differs(1) | differs(2) == 0
-}
-
-/// The eight bytes at `b[i..i + 8]` as a little-endian word.
-#[inline]
-fn word_at(b: &[u8], i: usize) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(word)
 }
 
 /// The canonical spelling of a known id.

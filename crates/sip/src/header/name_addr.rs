@@ -9,7 +9,9 @@ use super::map::Headers;
 use super::name::HeaderName;
 use crate::error::{HeaderError, UriError};
 use crate::params::Params;
-use crate::text::{find_byte, is_token, parse_delta_seconds, quoted_end, trim, trim_start};
+use crate::text::{
+    find_byte, is_token, parse_delta_seconds, quoted_end, trim, trim_start,
+};
 use crate::uri::UriRef;
 
 /// An address with its header parameters, borrowing the message text.
@@ -241,7 +243,7 @@ impl Headers {
     /// The first Contact address without collecting the others (`None` if
     /// there is no Contact, an error for `*`).
     pub fn contact(&self) -> Result<Option<NameAddr<'_>>, HeaderError> {
-        match self.list_items(HeaderName::Contact).next() {
+        match self.first_item(HeaderName::Contact) {
             None => Ok(None),
             Some(item) => {
                 let item = item?;

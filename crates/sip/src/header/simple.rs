@@ -64,27 +64,39 @@ impl fmt::Display for MediaType<'_> {
 /// message parser compares it with the request method without
 /// allocating).
 pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<(u32, Range<usize>), &'static str> {
-    let start = b.iter().take_while(|&&c| is_wsp(c)).count();
-    let b_trimmed = trim_bytes(b);
-    let space = b_trimmed
-        .iter()
-        .position(|&c| is_wsp(c))
-        .ok_or("missing method")?;
-    let number = &b_trimmed[..space];
-    if number.is_empty() || !number.iter().all(u8::is_ascii_digit) {
+    let mut start = 0;
+    while start < b.len() && is_wsp(b[start]) {
+        start += 1;
+    }
+    let mut end = b.len();
+    while end > start && is_wsp(b[end - 1]) {
+        end -= 1;
+    }
+    let digits = b[start..end].iter().take_while(|c| c.is_ascii_digit()).count();
+    let space = start + digits;
+    if !b[..end].get(space).is_some_and(|&c| is_wsp(c)) {
+        // The number does not run up to the first LWS.
+        return Err(if b[start..end].iter().any(|&c| is_wsp(c)) {
+            "sequence number is not a number"
+        } else {
+            "missing method"
+        });
+    }
+    if digits == 0 {
         return Err("sequence number is not a number");
     }
-    let seq = parse_u32_bytes(number)
+    let seq = parse_u32_bytes(&b[start..space])
         .filter(|&n| n < 1 << 31)
         .ok_or("sequence number exceeds 2^31-1")?;
-    let rest = &b_trimmed[space..];
-    let method_start = start + space + rest.iter().take_while(|&&c| is_wsp(c)).count();
-    let method_end = start + b_trimmed.len();
-    let method = &b[method_start..method_end];
+    let mut method_start = space;
+    while is_wsp(b[method_start]) {
+        method_start += 1;
+    }
+    let method = &b[method_start..end];
     if method.is_empty() || !text::all(method, text::TOKEN) {
         return Err("invalid method");
     }
-    Ok((seq, method_start..method_end))
+    Ok((seq, method_start..end))
 }
 
 /// `1*DIGIT` in 0..=255.
@@ -117,16 +129,24 @@ pub(crate) fn parse_content_length(s: &[u8]) -> Result<usize, &'static str> {
 
 /// callid = word [ "@" word ] (RFC 3261 §25.1).
 pub(crate) fn check_call_id(s: &str) -> Result<(), &'static str> {
-    if s.is_empty() {
+    let b = s.as_bytes();
+    if b.is_empty() {
         return Err("empty");
     }
-    let (word, host) = split_byte(s, b'@').unwrap_or((s, "x"));
-    for part in [word, host] {
-        if part.is_empty() || !text::all(part.as_bytes(), text::WORD) {
-            return Err("not word[@word]");
+    // `@` is not a word character: the first run of them ends at it.
+    let word_end = text::skip(b, 0, text::WORD);
+    let well_formed = match b.get(word_end) {
+        None => true,
+        Some(b'@') => {
+            word_end > 0 && word_end + 1 < b.len() && text::skip(b, word_end + 1, text::WORD) == b.len()
         }
+        Some(_) => false,
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        Err("not word[@word]")
     }
-    Ok(())
 }
 
 fn parse_media_type(s: &str) -> Result<MediaType<'_>, &'static str> {

@@ -232,9 +232,10 @@ impl Headers {
 
     /// The topmost Via value.
     pub fn top_via(&self) -> Result<Via<'_>, HeaderError> {
-        self.vias()
-            .next()
-            .unwrap_or(Err(HeaderError::Missing("Via")))
+        match self.first_item(HeaderName::Via) {
+            Some(item) => parse_via(item?).map_err(|r| HeaderError::invalid("Via", r)),
+            None => Err(HeaderError::Missing("Via")),
+        }
     }
 }
 

@@ -11,14 +11,14 @@ use bytes::Bytes;
 use super::{Message, Request, Response};
 use crate::error::{HeaderError, ParseError};
 use crate::header::map::{Entry, Headers, Loc};
-use crate::header::name::lookup_id_in;
+use crate::header::name::{lookup_id, lookup_words};
 use crate::header::simple::{
     parse_content_length, parse_cseq_bytes, parse_max_forwards_bytes, CSeq,
 };
 use crate::limits::Limits;
 use crate::method::Method;
 use crate::status::StatusCode;
-use crate::text::{find_short, is_token_byte, is_wsp};
+use crate::text::{find_short, first_in_word, is_token_byte, is_wsp, word_at};
 use crate::uri::{parse_uri, Uri, UriParts};
 use crate::UriError;
 
@@ -65,25 +65,13 @@ use crate::header::name::id::{
     MaxForwards as MAX_FORWARDS, To as TO, Via as VIA,
 };
 
-/// Headers that may appear once: their bit in `seen` and their name.
-const ONCE_FROM: (u32, &str) = (1, "From");
-const ONCE_TO: (u32, &str) = (2, "To");
-const ONCE_CALL_ID: (u32, &str) = (4, "Call-ID");
-const ONCE_CSEQ: (u32, &str) = (8, "CSeq");
-const ONCE_MAX_FORWARDS: (u32, &str) = (16, "Max-Forwards");
-
-/// Records a header that may appear once in `seen`.
-#[inline]
-fn once(seen: &mut u32, (bit, label): (u32, &'static str)) -> Result<(), ParseError> {
-    if *seen & bit != 0 {
-        return Err(ParseError::DuplicateHeader(label));
-    }
-    *seen |= bit;
-    Ok(())
-}
-
 /// Parses the start line and headers of `buf`, which holds a whole
 /// datagram or (for streams) at least the header block.
+///
+/// Two passes: the header lines are split into entries, then the entries
+/// the parser checks are checked in order. When splitting fails at a
+/// line, the entries before it are checked first, so the first problem in
+/// wire order is the one reported.
 pub(crate) fn parse_head(
     buf: &[u8],
     limits: &Limits,
@@ -97,141 +85,34 @@ pub(crate) fn parse_head(
             limit,
         });
     }
-    let mut pos = buf
+    let first = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .ok_or(ParseError::Empty)?;
-    let mut lines = Lines {
-        buf,
-        limit: limits.max_line_length,
-    };
-    let mut line_no = 1;
-    let (line_end, next) = lines.next(pos, line_no)?;
-    let start = parse_start_line(buf, pos..line_end, limits)?;
-    pos = next;
+    let lines = Lines { buf, first, limits };
+    let (line_end, pos) = lines.line_at(first).map_err(|e| lines.error(e))?;
+    let start = parse_start_line(buf, first..line_end, limits)?;
 
     let mut entries = Vec::with_capacity(24);
     let mut owned = Vec::new();
-    let mut seen = 0u32;
-    let mut vias = 0usize;
-    let mut content_length = None;
-    let mut cseq = None;
-    let mut max_forwards = None;
-    let body_start = loop {
-        line_no += 1;
-        let (end, next) = lines.next(pos, line_no)?;
-        if end == pos {
-            break next;
-        }
-        // The usual line: a known name, unfolded.
-        let plain = match buf.get(next) {
-            Some(&c) if is_wsp(c) => None,
-            _ => split_known_line(buf, pos, end),
-        };
-        let full = entries.len() == limits.max_headers;
-        if full && plain.is_some() {
-            return Err(too_many_headers(limits));
-        }
-        let (id, name_end, value, value_bytes, next) = match plain {
-            Some((id, name_end, start, value_end)) => (
-                id,
-                name_end,
-                Loc::Buf {
-                    start: start as u32,
-                    len: (value_end - start) as u32,
-                },
-                &buf[start..value_end],
-                next,
-            ),
-            None => {
-                let line = general_line(buf, &mut lines, pos, end, next, &mut line_no)?;
-                if full {
-                    return Err(too_many_headers(limits));
-                }
-                let (id, name_end, value_start, value_end) =
-                    match split_known_line(buf, pos, line.end) {
-                        Some(known) => known,
-                        None => split_other_line(buf, pos, line.end, line_no)?,
-                    };
-                let value = value_start..value_end;
-                let unfolded = line.folded.then(|| unfold(&buf[value.clone()]));
-                let (value, bytes) = match unfolded {
-                    Some(unfolded) => {
-                        owned.push(unfolded);
-                        let bytes = owned.last().map(|b: &Bytes| &b[..]).unwrap_or_default();
-                        (Loc::Owned((owned.len() - 1) as u32), bytes)
-                    }
-                    None => (
-                        Loc::Buf {
-                            start: value.start as u32,
-                            len: value.len() as u32,
-                        },
-                        &buf[value],
-                    ),
-                };
-                (id, name_end, value, bytes, line.next)
-            }
-        };
-        match id {
-            VIA => {
-                vias += count_list_items(value_bytes);
-                if vias > limits.max_vias {
-                    return Err(ParseError::TooManyVias {
-                        limit: limits.max_vias,
-                    });
-                }
-            }
-            CONTENT_LENGTH => {
-                let n = parse_content_length(value_bytes)
-                    .map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
-                if content_length.is_some_and(|prev| prev != n) {
-                    return Err(ParseError::DuplicateHeader("Content-Length"));
-                }
-                content_length = Some(n);
-            }
-            FROM => once(&mut seen, ONCE_FROM)?,
-            TO => once(&mut seen, ONCE_TO)?,
-            CALL_ID => once(&mut seen, ONCE_CALL_ID)?,
-            CSEQ => {
-                once(&mut seen, ONCE_CSEQ)?;
-                cseq = Some(value);
-            }
-            MAX_FORWARDS => {
-                once(&mut seen, ONCE_MAX_FORWARDS)?;
-                max_forwards = Some(value);
-            }
-            _ => {}
-        }
-        entries.push(Entry {
-            id,
-            name: Loc::Buf {
-                start: pos as u32,
-                len: (name_end - pos) as u32,
-            },
-            value,
-        });
-        pos = next;
-    };
+    let split = lines.split_headers(pos, &mut entries, &mut owned);
+    let checked = check_entries(buf, &entries, &owned, limits)?;
+    let body_start = split.map_err(|e| lines.error(e))?;
 
     // Max-Forwards is not required: RFC 3261 §16.6 has a proxy add one when
     // it is missing and RFC 4475 §3.4.1 (an RFC 2543 request without it)
     // must be accepted; `Headers::max_forwards()` reports it as Missing.
     for (bit, label) in [ONCE_FROM, ONCE_TO, ONCE_CALL_ID, ONCE_CSEQ] {
-        if seen & bit == 0 {
+        if checked.seen & bit == 0 {
             return Err(ParseError::MissingHeader(label));
         }
     }
-    if vias == 0 {
+    if checked.vias == 0 {
         return Err(ParseError::MissingHeader("Via"));
     }
-    let bytes_at = |loc: Loc| match loc {
-        Loc::Buf { start, len } => buf.get(start as usize..(start + len) as usize),
-        Loc::Owned(i) => owned.get(i as usize).map(|b| &b[..]),
-        Loc::Canonical => None,
-    };
     let mut parsed_cseq = None;
-    if let Some(loc) = cseq {
-        let value = bytes_at(loc).unwrap_or_default();
+    if let Some(loc) = checked.cseq {
+        let value = locate(buf, &owned, loc);
         let (seq, method) = parse_cseq_bytes(value).map_err(|r| {
             let reason = if std::str::from_utf8(value).is_err() {
                 "not valid UTF-8"
@@ -250,7 +131,8 @@ pub(crate) fn parse_head(
             parsed_cseq = Some((seq, start + method.start..start + method.end));
         }
     }
-    if let Some(value) = max_forwards.and_then(bytes_at) {
+    if let Some(loc) = checked.max_forwards {
+        let value = locate(buf, &owned, loc);
         parse_max_forwards_bytes(value).map_err(|r| {
             let reason = if std::str::from_utf8(value).is_err() {
                 "not valid UTF-8"
@@ -260,7 +142,7 @@ pub(crate) fn parse_head(
             HeaderError::invalid("Max-Forwards", reason)
         })?;
     }
-    if framing == Framing::Stream && content_length.is_none() {
+    if framing == Framing::Stream && checked.content_length.is_none() {
         return Err(ParseError::MissingContentLength);
     }
     Ok(Head {
@@ -268,61 +150,278 @@ pub(crate) fn parse_head(
         entries,
         owned,
         body_start,
-        content_length,
+        content_length: checked.content_length,
         max_uri_length: limits.max_uri_length,
         cseq: parsed_cseq,
     })
 }
 
-/// The extent of a header line other than the usual one.
-struct GeneralLine {
-    /// End of its last physical line, without the line break.
-    end: usize,
-    /// Whether it has continuation lines.
-    folded: bool,
-    /// Start of the next line.
-    next: usize,
+/// The bytes of a value recorded by the parser.
+fn locate<'b>(buf: &'b [u8], owned: &'b [Bytes], loc: Loc) -> &'b [u8] {
+    match loc {
+        Loc::Buf { start, len } => buf
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or_default(),
+        Loc::Owned(i) => owned.get(i as usize).map(|b| &b[..]).unwrap_or_default(),
+        Loc::Canonical => &[],
+    }
 }
 
-/// The header line starting at `pos` whose first physical line ends at
-/// `end` (`next` after its line break), with its continuation lines: an
-/// unknown name, a folded value, or an error.
-#[cold]
-fn general_line(
+/// Headers that may appear once: their bit in `seen` and their name.
+const ONCE_FROM: (u32, &str) = (1, "From");
+const ONCE_TO: (u32, &str) = (2, "To");
+const ONCE_CALL_ID: (u32, &str) = (4, "Call-ID");
+const ONCE_CSEQ: (u32, &str) = (8, "CSeq");
+const ONCE_MAX_FORWARDS: (u32, &str) = (16, "Max-Forwards");
+
+/// What the second pass found in the entries.
+struct Checked {
+    /// Bits of the headers that may appear once.
+    seen: u32,
+    /// Via values (not lines).
+    vias: usize,
+    content_length: Option<usize>,
+    cseq: Option<Loc>,
+    max_forwards: Option<Loc>,
+}
+
+/// Checks, in order, what the parser needs of the entries: singletons,
+/// the number of Via values and Content-Length.
+fn check_entries(
     buf: &[u8],
-    lines: &mut Lines<'_>,
-    pos: usize,
-    mut end: usize,
-    mut next: usize,
-    line_no: &mut usize,
-) -> Result<GeneralLine, ParseError> {
-    if is_wsp(buf[pos]) {
-        return Err(ParseError::BadHeaderLine {
-            line: *line_no,
-            reason: "continuation line without a header",
-        });
-    }
-    // Folded continuation lines (RFC 3261 §7.3.1) belong to this header.
-    let mut folded = false;
-    while next < buf.len() && is_wsp(buf[next]) {
-        folded = true;
-        *line_no += 1;
-        let (e, n) = lines.next(next, *line_no)?;
-        end = e;
-        next = n;
-        if end - pos > lines.limit {
-            return Err(ParseError::LineTooLong {
-                line: *line_no,
-                limit: lines.limit,
-            });
+    entries: &[Entry],
+    owned: &[Bytes],
+    limits: &Limits,
+) -> Result<Checked, ParseError> {
+    let mut checked = Checked {
+        seen: 0,
+        vias: 0,
+        content_length: None,
+        cseq: None,
+        max_forwards: None,
+    };
+    let mut once = |(bit, label): (u32, &'static str)| {
+        if checked.seen & bit != 0 {
+            return Err(ParseError::DuplicateHeader(label));
+        }
+        checked.seen |= bit;
+        Ok(())
+    };
+    let (mut vias, mut content_length, mut cseq, mut max_forwards) = (0, None, None, None);
+    for entry in entries {
+        match entry.id {
+            VIA => {
+                vias += count_list_items(locate(buf, owned, entry.value));
+                if vias > limits.max_vias {
+                    return Err(ParseError::TooManyVias {
+                        limit: limits.max_vias,
+                    });
+                }
+            }
+            CONTENT_LENGTH => {
+                let n = parse_content_length(locate(buf, owned, entry.value))
+                    .map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Err(ParseError::DuplicateHeader("Content-Length"));
+                }
+                content_length = Some(n);
+            }
+            FROM => once(ONCE_FROM)?,
+            TO => once(ONCE_TO)?,
+            CALL_ID => once(ONCE_CALL_ID)?,
+            CSEQ => {
+                once(ONCE_CSEQ)?;
+                cseq = Some(entry.value);
+            }
+            MAX_FORWARDS => {
+                once(ONCE_MAX_FORWARDS)?;
+                max_forwards = Some(entry.value);
+            }
+            _ => {}
         }
     }
-    Ok(GeneralLine { end, folded, next })
+    checked.vias = vias;
+    checked.content_length = content_length;
+    checked.cseq = cseq;
+    checked.max_forwards = max_forwards;
+    Ok(checked)
 }
 
-fn too_many_headers(limits: &Limits) -> ParseError {
-    ParseError::TooManyHeaders {
-        limit: limits.max_headers,
+/// A problem with the line starting at `at`, whose number is worked out
+/// only when the error is reported.
+#[derive(Debug)]
+struct LineError {
+    at: usize,
+    kind: LineErrorKind,
+}
+
+#[derive(Debug)]
+enum LineErrorKind {
+    TooLong,
+    Unterminated,
+    TooManyHeaders,
+    Bad(&'static str),
+}
+
+/// The lines of the head, from `first` (the start line).
+struct Lines<'a> {
+    buf: &'a [u8],
+    first: usize,
+    limits: &'a Limits,
+}
+
+impl Lines<'_> {
+    /// The line starting at `pos`: (end of its content without CR/LF,
+    /// start of the next line).
+    #[inline]
+    fn line_at(&self, pos: usize) -> Result<(usize, usize), LineError> {
+        let limit = self.limits.max_line_length;
+        let Some(off) = memchr::memchr(b'\n', &self.buf[pos..]) else {
+            let kind = if self.buf.len() - pos > limit {
+                LineErrorKind::TooLong
+            } else {
+                LineErrorKind::Unterminated
+            };
+            return Err(LineError { at: pos, kind });
+        };
+        let nl = pos + off;
+        let end = if nl > pos && self.buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        if end - pos > limit {
+            return Err(LineError {
+                at: pos,
+                kind: LineErrorKind::TooLong,
+            });
+        }
+        Ok((end, nl + 1))
+    }
+
+    /// Splits the header lines from `pos` to the empty line into
+    /// `entries` (unfolded values go to `owned`); returns where the body
+    /// starts.
+    fn split_headers(
+        &self,
+        mut pos: usize,
+        entries: &mut Vec<Entry>,
+        owned: &mut Vec<Bytes>,
+    ) -> Result<usize, LineError> {
+        let buf = self.buf;
+        loop {
+            let (end, next) = self.line_at(pos)?;
+            if end == pos {
+                return Ok(next);
+            }
+            // The usual line: a known name, not folded, within the limit.
+            let folded = buf.get(next).is_some_and(|&c| is_wsp(c));
+            let known = if folded || entries.len() == self.limits.max_headers {
+                None
+            } else {
+                split_known_line(buf, pos, end)
+            };
+            match known {
+                Some((id, name_end, start, value_end)) => {
+                    entries.push(Entry {
+                        id,
+                        name: Loc::Buf {
+                            start: pos as u32,
+                            len: (name_end - pos) as u32,
+                        },
+                        value: Loc::Buf {
+                            start: start as u32,
+                            len: (value_end - start) as u32,
+                        },
+                    });
+                    pos = next;
+                }
+                None => pos = self.general_line(pos, end, next, entries, owned)?,
+            }
+        }
+    }
+
+    /// A header line other than the usual one (an unknown name, folded
+    /// continuation lines, one line too many, or an error) starting at
+    /// `pos` whose first physical line ends at `end`; returns the start of
+    /// the next line.
+    #[cold]
+    fn general_line(
+        &self,
+        pos: usize,
+        mut end: usize,
+        mut next: usize,
+        entries: &mut Vec<Entry>,
+        owned: &mut Vec<Bytes>,
+    ) -> Result<usize, LineError> {
+        let buf = self.buf;
+        let mut last_line = pos;
+        if is_wsp(buf[pos]) {
+            return Err(LineError {
+                at: pos,
+                kind: LineErrorKind::Bad("continuation line without a header"),
+            });
+        }
+        // Folded continuation lines (RFC 3261 §7.3.1) belong to this header.
+        let mut folded = false;
+        while next < buf.len() && is_wsp(buf[next]) {
+            folded = true;
+            last_line = next;
+            (end, next) = self.line_at(next)?;
+            if end - pos > self.limits.max_line_length {
+                return Err(LineError {
+                    at: last_line,
+                    kind: LineErrorKind::TooLong,
+                });
+            }
+        }
+        if entries.len() == self.limits.max_headers {
+            return Err(LineError {
+                at: last_line,
+                kind: LineErrorKind::TooManyHeaders,
+            });
+        }
+        let (id, name_end, value_start, value_end) = match split_known_line(buf, pos, end) {
+            Some(known) => known,
+            None => split_other_line(buf, pos, end).map_err(|reason| LineError {
+                at: last_line,
+                kind: LineErrorKind::Bad(reason),
+            })?,
+        };
+        let value = if folded {
+            owned.push(unfold(&buf[value_start..value_end]));
+            Loc::Owned((owned.len() - 1) as u32)
+        } else {
+            Loc::Buf {
+                start: value_start as u32,
+                len: (value_end - value_start) as u32,
+            }
+        };
+        entries.push(Entry {
+            id,
+            name: Loc::Buf {
+                start: pos as u32,
+                len: (name_end - pos) as u32,
+            },
+            value,
+        });
+        Ok(next)
+    }
+
+    /// The parse error for `e`, with the number of its line (the start
+    /// line is line 1).
+    #[cold]
+    fn error(&self, e: LineError) -> ParseError {
+        let line = 1 + memchr::memchr_iter(b'\n', &self.buf[self.first..e.at]).count();
+        let limit = self.limits.max_line_length;
+        match e.kind {
+            LineErrorKind::TooLong => ParseError::LineTooLong { line, limit },
+            LineErrorKind::Unterminated => ParseError::UnterminatedHeaders,
+            LineErrorKind::TooManyHeaders => ParseError::TooManyHeaders {
+                limit: self.limits.max_headers,
+            },
+            LineErrorKind::Bad(reason) => ParseError::BadHeaderLine { line, reason },
+        }
     }
 }
 
@@ -330,16 +429,48 @@ fn too_many_headers(limits: &Limits) -> ParseError {
 /// of the name, start and end of the value without surrounding LWS).
 /// `None` if the text before the first colon (but WSP) is not a known
 /// spelling, which is a valid token.
-#[inline]
+#[inline(always)]
 fn split_known_line(buf: &[u8], pos: usize, end: usize) -> Option<(u8, usize, usize, usize)> {
-    let colon = pos + find_short(&buf[pos..end], b':')?;
-    let mut name_end = colon;
-    while name_end > pos && is_wsp(buf[name_end - 1]) {
-        name_end -= 1;
-    }
-    let id = lookup_id_in(buf, pos, name_end)?;
+    let (id, name_end, colon) = match short_known_name(buf, pos, end) {
+        Some(found) => found,
+        None => {
+            let colon = pos + find_short(&buf[pos..end], b':')?;
+            let mut name_end = colon;
+            while name_end > pos && is_wsp(buf[name_end - 1]) {
+                name_end -= 1;
+            }
+            (lookup_id(&buf[pos..name_end])?, name_end, colon)
+        }
+    };
     let (start, value_end) = value_span(buf, colon + 1, end);
     Some((id, name_end, start, value_end))
+}
+
+/// The usual header name: fewer than 16 bytes, a colon right after it,
+/// and 16 bytes of `buf` from `pos` to look at. (Its id, end, colon.)
+#[inline]
+fn short_known_name(buf: &[u8], pos: usize, end: usize) -> Option<(u8, usize, usize)> {
+    let window = buf.get(pos..pos + 16)?;
+    let (w0, w1) = (word_at(window, 0), word_at(window, 8));
+    let len = match first_in_word(w0, b':') {
+        Some(i) => i,
+        None => 8 + first_in_word(w1, b':')?,
+    };
+    if len == 0 || pos + len >= end || is_wsp(window[len - 1]) {
+        return None;
+    }
+    let words = [low_bytes(w0, len), low_bytes(w1, len.saturating_sub(8)), 0];
+    Some((lookup_words(&words, len)?, pos + len, pos + len))
+}
+
+/// `w` with only its first `n` bytes (all eight for `n >= 8`).
+#[inline]
+fn low_bytes(w: u64, n: usize) -> u64 {
+    if n >= 8 {
+        w
+    } else {
+        w & ((1u64 << (8 * n)) - 1)
+    }
 }
 
 /// `name HCOLON value` in `buf[pos..end]` where the name is not known:
@@ -349,25 +480,20 @@ fn split_other_line(
     buf: &[u8],
     pos: usize,
     end: usize,
-    line_no: usize,
-) -> Result<(u8, usize, usize, usize), ParseError> {
-    let bad = |reason| ParseError::BadHeaderLine {
-        line: line_no,
-        reason,
-    };
+) -> Result<(u8, usize, usize, usize), &'static str> {
     let mut i = pos;
     while i < end && is_token_byte(buf[i]) {
         i += 1;
     }
     if i == pos {
-        return Err(bad("missing header name"));
+        return Err("missing header name");
     }
     let name_end = i;
     while i < end && is_wsp(buf[i]) {
         i += 1;
     }
     if i == end || buf[i] != b':' {
-        return Err(bad("missing colon after header name"));
+        return Err("missing colon after header name");
     }
     let (start, value_end) = value_span(buf, i + 1, end);
     Ok((0, name_end, start, value_end))
@@ -385,46 +511,6 @@ fn value_span(buf: &[u8], from: usize, end: usize) -> (usize, usize) {
         value_end -= 1;
     }
     (i, value_end)
-}
-
-/// Successive lines of the head.
-struct Lines<'a> {
-    buf: &'a [u8],
-    limit: usize,
-}
-
-impl Lines<'_> {
-    /// The line starting at `pos`: (end of its content without CR/LF,
-    /// start of the next line).
-    fn next(&mut self, pos: usize, line_no: usize) -> Result<(usize, usize), ParseError> {
-        let nl = match find_lf(&self.buf[pos..]) {
-            Some(off) => pos + off,
-            None if self.buf.len() - pos > self.limit => {
-                return Err(ParseError::LineTooLong {
-                    line: line_no,
-                    limit: self.limit,
-                });
-            }
-            None => return Err(ParseError::UnterminatedHeaders),
-        };
-        let end = if nl > pos && self.buf[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
-        if end - pos > self.limit {
-            return Err(ParseError::LineTooLong {
-                line: line_no,
-                limit: self.limit,
-            });
-        }
-        Ok((end, nl + 1))
-    }
-}
-
-/// The first LF.
-fn find_lf(b: &[u8]) -> Option<usize> {
-    memchr::memchr(b'\n', b)
 }
 
 /// Replaces each run of LWS containing a line break by one SP.
@@ -625,7 +711,11 @@ pub(crate) fn parse_datagram(buf: Bytes, limits: &Limits) -> Result<Message, Par
 
 #[cfg(test)]
 mod tests {
-    use super::find_lf;
+    use crate::text::find_short;
+
+    fn find_lf(b: &[u8]) -> Option<usize> {
+        find_short(b, b'\n')
+    }
 
     #[test]
     fn find_lf_matches_a_naive_scan() {

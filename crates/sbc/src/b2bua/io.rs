@@ -1,0 +1,219 @@
+//! The B2BUA's inputs and outputs: where a message came from
+//! ([`Source`]), where one goes ([`NextHop`], [`Outgoing`]) and what
+//! happened to calls ([`B2buaEvent`]).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use sip::{Message, StatusCode, Uri};
+
+use crate::config::{TenantName, Transport, TrunkName};
+use crate::number::E164;
+
+/// A TCP or TLS connection, named by the driver. The B2BUA only hands it
+/// back in [`NextHop::Reply`] so a response leaves on the connection its
+/// request came on (RFC 3261 §18.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// Where a received message came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The peer's address (for UDP the datagram's source; for TCP/TLS the
+    /// connection's remote end).
+    pub remote: SocketAddr,
+    /// The transport it arrived over.
+    pub transport: Transport,
+    /// DNS names (SAN, else CN) of the verified TLS peer certificate;
+    /// empty for UDP and TCP.
+    pub tls_peer_names: Vec<String>,
+    /// The connection, for TCP and TLS.
+    pub connection: Option<ConnectionId>,
+}
+
+impl Source {
+    /// Whether the transport retransmits by itself (TCP, TLS): the
+    /// transaction timers of RFC 3261 §17 then skip retransmissions.
+    pub(crate) fn reliable(&self) -> bool {
+        self.transport != Transport::Udp
+    }
+
+    /// Where responses to a request from here go.
+    pub(crate) fn reply_hop(&self) -> NextHop {
+        NextHop::Reply {
+            connection: self.connection,
+            remote: self.remote,
+            transport: self.transport,
+        }
+    }
+}
+
+/// Where an [`Outgoing`] message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextHop {
+    /// Back to the sender of a request (responses, RFC 3261 §18.2.2): on
+    /// `connection` when there is one (open a new one to `remote` if it
+    /// closed), else a datagram to `remote`.
+    Reply {
+        /// The connection the request came on.
+        connection: Option<ConnectionId>,
+        /// The address it came from.
+        remote: SocketAddr,
+        /// Its transport.
+        transport: Transport,
+    },
+    /// A request: resolve `uri` (the `[hosts]` map first, then RFC 3263
+    /// DNS) and send over `transport`, reusing an open connection to the
+    /// resolved address. For TLS the peer certificate must cover the URI
+    /// host.
+    Resolve {
+        /// The next hop: the first Route, else the Request-URI.
+        uri: Uri,
+        /// The transport to use.
+        transport: Transport,
+    },
+}
+
+/// A message the B2BUA wants sent, its Via already naming the SBC.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The request or response.
+    pub message: Message,
+    /// Where to.
+    pub next_hop: NextHop,
+}
+
+/// A call through the B2BUA: its two legs and everything between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call-{}", self.0)
+    }
+}
+
+/// One leg of a call (one SIP dialog with one peer). A transfer gives a
+/// call a new leg; leg ids are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+impl fmt::Display for LegId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "leg-{}", self.0)
+    }
+}
+
+/// A party's position in a call. The caller is whoever sent the first
+/// INVITE; a transfer replaces the party in one position and keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Party {
+    /// The calling party's position.
+    Caller,
+    /// The called party's position.
+    Callee,
+}
+
+impl Party {
+    /// The other position.
+    pub fn other(self) -> Party {
+        match self {
+            Party::Caller => Party::Callee,
+            Party::Callee => Party::Caller,
+        }
+    }
+}
+
+/// Who a leg talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegPeer {
+    /// Microsoft Teams, for this tenant.
+    Teams(TenantName),
+    /// A carrier trunk.
+    Trunk(TrunkName),
+    /// A fixed URI of a static route.
+    Uri,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// A party sent BYE (RFC 3261 §15).
+    Hangup(Party),
+    /// The caller cancelled before the answer (RFC 3261 §9).
+    Cancelled,
+    /// The called side refused; `status` is what the caller was sent.
+    Rejected(StatusCode),
+    /// No target answered in time, or none could be reached.
+    Unreachable(StatusCode),
+    /// A party stopped refreshing its session (RFC 4028 §10).
+    SessionExpired(Party),
+    /// The configured maximum call duration passed.
+    MaxDuration,
+    /// A party never acknowledged our 2xx (RFC 3261 §13.3.1.4), or a
+    /// request within a dialog got 408/481 (§12.2.1.2).
+    DialogLost(Party),
+    /// No media ports could be allocated.
+    MediaUnavailable,
+}
+
+/// Something that happened, for CDRs, metrics and logs. Phone numbers are
+/// personal data: log them only through the binary's redaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum B2buaEvent {
+    /// A new call was admitted and its first outbound INVITE sent.
+    CallStarted {
+        /// The call.
+        call: CallId,
+        /// Who called.
+        from: LegPeer,
+        /// Where the call goes.
+        to: LegPeer,
+        /// The calling number, when it is E.164.
+        caller: Option<E164>,
+        /// The called number, when it is E.164.
+        called: Option<E164>,
+        /// When.
+        at: Instant,
+    },
+    /// The called side answered (2xx).
+    CallAnswered {
+        /// The call.
+        call: CallId,
+        /// When.
+        at: Instant,
+    },
+    /// A transfer (REFER, or INVITE with Replaces) connected a new party.
+    CallTransferred {
+        /// The call.
+        call: CallId,
+        /// The position the new party took.
+        party: Party,
+        /// Who the new leg talks to.
+        to: LegPeer,
+        /// When.
+        at: Instant,
+    },
+    /// The call is over; both legs are released.
+    CallEnded {
+        /// The call.
+        call: CallId,
+        /// Why.
+        reason: EndReason,
+        /// When it was answered, if it was.
+        answered_at: Option<Instant>,
+        /// When it ended.
+        at: Instant,
+    },
+    /// A Teams proxy answered 503 with Retry-After: close the connection
+    /// to it (Direct Routing failover); later requests open a new one.
+    CloseConnection {
+        /// The proxy's FQDN.
+        host: String,
+        /// Its port.
+        port: u16,
+    },
+}

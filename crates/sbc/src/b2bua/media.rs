@@ -1,0 +1,187 @@
+//! The media plane as the B2BUA sees it: every leg's streams are anchored
+//! on an address of the SBC (RFC 7092 §3.1.3, media-relay B2BUA), so the
+//! SDP of one leg never shows the other leg's addresses. The relay itself
+//! is behind [`MediaAnchor`]; [`PortAllocator`] only hands out ports.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use sdp::Direction;
+
+use super::io::{CallId, LegId};
+use crate::error::MediaError;
+
+/// SRTP master keys of one stream (RFC 4568 SDES): ours, sent in our SDP,
+/// and the peer's, read from its SDP.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// The crypto suite, e.g. `AES_CM_128_HMAC_SHA1_80`.
+    pub suite: String,
+    /// Our master key and salt (we encrypt with it).
+    pub local_key_salt: Vec<u8>,
+    /// The peer's master key and salt, once its SDP gave one.
+    pub remote_key_salt: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for SrtpKeys {
+    /// Leaves the keys out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SrtpKeys")
+            .field("suite", &self.suite)
+            .field("local_key_salt", &"<redacted>")
+            .field(
+                "remote_key_salt",
+                &self.remote_key_salt.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// One stream (`m=` line) of one leg, as negotiated so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMedia {
+    /// The `m=` line's index.
+    pub stream: usize,
+    /// Our anchor address for this leg and stream.
+    pub local: SocketAddr,
+    /// Where the peer receives (its `c=` address and `m=` port); `None`
+    /// while unknown, for a rejected stream, or for `c=0.0.0.0`.
+    pub remote: Option<SocketAddr>,
+    /// SRTP keys when the leg uses `RTP/SAVP` (Teams), `None` for plain RTP.
+    pub srtp: Option<SrtpKeys>,
+    /// The direction the peer asked for, from its point of view.
+    pub direction: Direction,
+}
+
+/// The media relay, as the B2BUA drives it. The binary plugs the real one
+/// (issue 4); tests use [`PortAllocator`].
+///
+/// Until the media plane exists, a relay forwards RTP/SRTP packets between
+/// the two bridged legs unchanged.
+pub trait MediaAnchor {
+    /// An address of the SBC for stream `stream` of `leg`; called once per
+    /// leg and stream, before the SDP towards that leg is written.
+    fn allocate(&mut self, call: CallId, leg: LegId, stream: usize)
+        -> Result<SocketAddr, MediaError>;
+
+    /// The leg's peer described its side (an offer or an answer arrived).
+    fn update(&mut self, call: CallId, leg: LegId, streams: &[StreamMedia]);
+
+    /// Media flows between `a` and `b` from now on (on an answer, and when
+    /// a transfer connects a new leg).
+    fn bridge(&mut self, call: CallId, a: LegId, b: LegId);
+
+    /// The leg is gone: free its ports.
+    fn release(&mut self, call: CallId, leg: LegId);
+}
+
+/// A [`MediaAnchor`] that allocates even ports of one address from a range
+/// and remembers what it was told; it relays nothing.
+#[derive(Debug, Clone)]
+pub struct PortAllocator {
+    ip: IpAddr,
+    free: BTreeSet<u16>,
+    used: HashMap<(CallId, LegId, usize), u16>,
+    streams: HashMap<(CallId, LegId), Vec<StreamMedia>>,
+    bridges: HashMap<CallId, (LegId, LegId)>,
+}
+
+impl PortAllocator {
+    /// Even ports from `first` to `last` (inclusive) on `ip` (RTP uses the
+    /// even port, RFC 3550 §11).
+    pub fn new(ip: IpAddr, first: u16, last: u16) -> PortAllocator {
+        PortAllocator {
+            ip,
+            free: (first..=last).filter(|p| p % 2 == 0).collect(),
+            used: HashMap::new(),
+            streams: HashMap::new(),
+            bridges: HashMap::new(),
+        }
+    }
+
+    /// Ports currently allocated.
+    pub fn in_use(&self) -> usize {
+        self.used.len()
+    }
+
+    /// What `leg`'s peer last described.
+    pub fn streams(&self, call: CallId, leg: LegId) -> Option<&[StreamMedia]> {
+        self.streams.get(&(call, leg)).map(Vec::as_slice)
+    }
+
+    /// The two legs `call`'s media flows between.
+    pub fn bridged(&self, call: CallId) -> Option<(LegId, LegId)> {
+        self.bridges.get(&call).copied()
+    }
+}
+
+impl MediaAnchor for PortAllocator {
+    fn allocate(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        stream: usize,
+    ) -> Result<SocketAddr, MediaError> {
+        if let Some(port) = self.used.get(&(call, leg, stream)) {
+            return Ok(SocketAddr::new(self.ip, *port));
+        }
+        let port = self.free.pop_first().ok_or(MediaError::PortsExhausted)?;
+        self.used.insert((call, leg, stream), port);
+        Ok(SocketAddr::new(self.ip, port))
+    }
+
+    fn update(&mut self, call: CallId, leg: LegId, streams: &[StreamMedia]) {
+        self.streams.insert((call, leg), streams.to_vec());
+    }
+
+    fn bridge(&mut self, call: CallId, a: LegId, b: LegId) {
+        self.bridges.insert(call, (a, b));
+    }
+
+    fn release(&mut self, call: CallId, leg: LegId) {
+        let ports: Vec<(usize, u16)> = self
+            .used
+            .iter()
+            .filter(|((c, l, _), _)| *c == call && *l == leg)
+            .map(|((_, _, s), p)| (*s, *p))
+            .collect();
+        for (stream, port) in ports {
+            self.used.remove(&(call, leg, stream));
+            self.free.insert(port);
+        }
+        self.streams.remove(&(call, leg));
+        if self
+            .bridges
+            .get(&call)
+            .is_some_and(|(a, b)| *a == leg || *b == leg)
+        {
+            self.bridges.remove(&call);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocates_even_ports_and_frees_them() {
+        let mut ports = PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40003);
+        let (call, a, b) = (CallId(1), LegId(1), LegId(2));
+        let first = ports.allocate(call, a, 0).unwrap();
+        assert_eq!(first.port(), 40000);
+        assert_eq!(ports.allocate(call, a, 0).unwrap(), first, "stable");
+        assert_eq!(ports.allocate(call, b, 0).unwrap().port(), 40002);
+        assert_eq!(
+            ports.allocate(call, b, 1),
+            Err(MediaError::PortsExhausted)
+        );
+        ports.bridge(call, a, b);
+        ports.release(call, a);
+        assert_eq!(ports.in_use(), 1);
+        assert_eq!(ports.bridged(call), None);
+        assert_eq!(ports.allocate(call, b, 1).unwrap().port(), 40000);
+    }
+}

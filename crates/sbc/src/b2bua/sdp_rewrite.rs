@@ -1,0 +1,510 @@
+//! SDP towards each leg, anchored on the SBC (RFC 7092 §3.1.3 media-relay
+//! B2BUA; RFC 3264 offer/answer rules for what an answer may change).
+//!
+//! What one leg's peer wrote is rewritten before the other leg sees it:
+//! - `o=` becomes ours, one session id per leg, its version bumped only
+//!   when the content changed (RFC 3264 §8); `s=` `-`; `i=`, `u=`, `e=`,
+//!   `p=` dropped.
+//! - `c=` and every `m=` port point at the leg's anchor; ICE, `a=rtcp`
+//!   and DTLS attributes (which name the other leg's addresses or keys)
+//!   are dropped.
+//! - Towards Teams (Direct Routing: SRTP with SDES is mandatory) RTP
+//!   streams are `RTP/SAVP` with our own `a=crypto` key (RFC 4568 §5, one
+//!   key per stream, kept across re-offers) and `a=rtcp-mux`; towards
+//!   carriers they are `RTP/AVP` without crypto. An answer keeps the
+//!   protocol of the offer it answers and echoes the tag of the crypto
+//!   line it accepts (RFC 4568 §7.1.2).
+//! - Hold towards Teams is only `a=inactive` (Teams ignores `sendonly`
+//!   and does not allow `c=0.0.0.0`); `c=0.0.0.0` from anyone (RFC 2543
+//!   hold, RFC 3264 §8.4) becomes `a=inactive`.
+//! - Offers towards a carrier trunk keep only the trunk's codecs.
+
+use std::net::SocketAddr;
+
+use sdp::offer_answer::{is_stream_on_hold, reoffer};
+use sdp::{Attribute, Crypto, Direction, Media, Origin, SdpError, Session};
+
+use super::media::{SrtpKeys, StreamMedia};
+use crate::error::MediaError;
+
+/// Attributes that describe the other leg's transport, never copied.
+const TRANSPORT_ATTRIBUTES: &[&str] = &[
+    "ice-ufrag",
+    "ice-pwd",
+    "ice-options",
+    "ice-lite",
+    "ice-mismatch",
+    "candidate",
+    "remote-candidates",
+    "end-of-candidates",
+    "rtcp",
+    "fingerprint",
+    "setup",
+    "crypto",
+];
+
+/// Suites we offer and accept, in preference order (Teams offers both).
+const SUITES: &[&str] = &["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"];
+
+/// Whether a description is an offer or an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SdpRole {
+    Offer,
+    Answer,
+}
+
+/// Why no SDP could be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RewriteError {
+    /// The media plane refused an allocation.
+    Media(MediaError),
+}
+
+/// Our key of one stream.
+#[derive(Clone, PartialEq, Eq)]
+struct LocalKey {
+    suite: String,
+    key_salt: Vec<u8>,
+}
+
+impl std::fmt::Debug for LocalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKey")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SDP state of one leg: how to write for it, what we sent, what its
+/// peer sent.
+#[derive(Debug, Clone)]
+pub(crate) struct LegSdp {
+    /// `RTP/SAVP` with SDES keys (Teams).
+    secure: bool,
+    /// Hold is written as `a=inactive` only (Teams).
+    inactive_hold: bool,
+    /// Codecs an offer to this leg may carry (encoding names); all when
+    /// empty.
+    codecs: Vec<String>,
+    session_id: u64,
+    anchors: Vec<Option<SocketAddr>>,
+    keys: Vec<Option<LocalKey>>,
+    sent: Option<Session>,
+    received: Option<Session>,
+}
+
+impl LegSdp {
+    pub(crate) fn new(secure: bool, codecs: Vec<String>, session_id: u64) -> LegSdp {
+        LegSdp {
+            secure,
+            inactive_hold: secure,
+            codecs,
+            // o= ids stay below 2^62 so that any parser takes them.
+            session_id: session_id >> 2,
+            anchors: Vec::new(),
+            keys: Vec::new(),
+            sent: None,
+            received: None,
+        }
+    }
+
+    /// What we last sent to this leg.
+    pub(crate) fn sent(&self) -> Option<&Session> {
+        self.sent.as_ref()
+    }
+
+    /// What this leg's peer last sent.
+    pub(crate) fn received(&self) -> Option<&Session> {
+        self.received.as_ref()
+    }
+
+    /// Records a description from this leg's peer.
+    pub(crate) fn receive(&mut self, body: &[u8]) -> Result<Session, SdpError> {
+        let session = Session::parse(body)?;
+        self.received = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Whether `body` says the same as the peer's last description (a
+    /// session refresh rather than a new offer, RFC 3264 §8).
+    pub(crate) fn is_unchanged(&self, body: &[u8]) -> bool {
+        match (&self.received, Session::parse(body)) {
+            (Some(last), Ok(new)) => {
+                last.origin.session_id == new.origin.session_id
+                    && last.origin.session_version == new.origin.session_version
+            }
+            _ => false,
+        }
+    }
+
+    /// The description for this leg made from `source` (what the other
+    /// leg's peer wrote). `allocate` anchors stream `i`; `random` fills
+    /// new SRTP keys.
+    pub(crate) fn write(
+        &mut self,
+        source: &Session,
+        role: SdpRole,
+        allocate: &mut dyn FnMut(usize) -> Result<SocketAddr, MediaError>,
+        random: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<Session, RewriteError> {
+        let mut out = source.clone();
+        out.name = "-".to_owned();
+        out.info = None;
+        out.uri = None;
+        out.emails.clear();
+        out.phones.clear();
+        out.attributes.retain(|a| !is_transport_attribute(a));
+        out.set_direction(None);
+        let mut ip = None;
+        for (index, media) in out.media.iter_mut().enumerate() {
+            let source_media = source.media.get(index);
+            let direction = source_media.map_or(Direction::SendRecv, |m| {
+                let held = is_stream_on_hold(source, m);
+                let connection_hold = source.connection_of(m).is_some_and(|c| c.is_unspecified());
+                if connection_hold || (held && self.inactive_hold) {
+                    Direction::Inactive
+                } else {
+                    source.direction_of(m)
+                }
+            });
+            media.connections.clear();
+            media.attributes.retain(|a| !is_transport_attribute(a));
+            media.info = None;
+            let offered = match role {
+                SdpRole::Answer => self.received.as_ref().and_then(|o| o.media.get(index)),
+                SdpRole::Offer => None,
+            };
+            if media.is_rejected() {
+                if let Some(offered) = offered {
+                    media.proto = offered.proto.clone();
+                }
+                continue;
+            }
+            let anchor = self.anchor(index, allocate).map_err(RewriteError::Media)?;
+            ip = ip.or(Some(anchor.ip()));
+            media.set_port(anchor.port());
+            if media.is_rtp() {
+                self.write_rtp(index, media, role, offered, random);
+            }
+            if !media.is_rejected() {
+                media.set_direction(direction);
+            }
+        }
+        let ip = match ip {
+            Some(ip) => ip,
+            // Every stream rejected: any anchor of the leg, else allocate one.
+            None => self.anchor(0, allocate).map_err(RewriteError::Media)?.ip(),
+        };
+        out.set_connection_address(ip);
+        out.origin = Origin::new(self.session_id, 1, ip);
+        let out = match &self.sent {
+            Some(previous) => reoffer(previous, out),
+            None => out,
+        };
+        self.sent = Some(out.clone());
+        Ok(out)
+    }
+
+    fn anchor(
+        &mut self,
+        index: usize,
+        allocate: &mut dyn FnMut(usize) -> Result<SocketAddr, MediaError>,
+    ) -> Result<SocketAddr, MediaError> {
+        if let Some(Some(addr)) = self.anchors.get(index) {
+            return Ok(*addr);
+        }
+        let addr = allocate(index)?;
+        if self.anchors.len() <= index {
+            self.anchors.resize(index + 1, None);
+        }
+        self.anchors[index] = Some(addr);
+        Ok(addr)
+    }
+
+    /// Protocol, crypto, rtcp-mux and codecs of an RTP stream.
+    fn write_rtp(
+        &mut self,
+        index: usize,
+        media: &mut Media,
+        role: SdpRole,
+        offered: Option<&Media>,
+        random: &mut dyn FnMut(&mut [u8]),
+    ) {
+        match (role, offered) {
+            (SdpRole::Answer, Some(offered)) => {
+                media.proto = offered.proto.clone();
+                if !offered.rtcp_mux() {
+                    media.remove_attributes("rtcp-mux");
+                }
+                if self.secure && offered.proto.contains("SAVP") {
+                    let accepted = offered.cryptos().find(|c| {
+                        SUITES.contains(&c.suite.as_str())
+                            && c.master_key_salt().is_some()
+                            && c.keys.iter().all(|k| k.mki.is_none())
+                    });
+                    match accepted {
+                        Some(theirs) => {
+                            let key = self.local_key(index, &theirs.suite, random);
+                            media.add_crypto(&Crypto::new(theirs.tag, key.suite, key.key_salt));
+                        }
+                        // Nothing we can key: refuse the stream (RFC 4568 §7.1.2).
+                        None => media.set_port(0),
+                    }
+                }
+            }
+            _ => {
+                if self.secure {
+                    media.proto = "RTP/SAVP".to_owned();
+                    let key = self.local_key(index, SUITES[0], random);
+                    media.add_crypto(&Crypto::new(1, key.suite, key.key_salt));
+                    if !media.rtcp_mux() {
+                        media.push_attribute(Attribute::flag("rtcp-mux"));
+                    }
+                } else {
+                    media.proto = "RTP/AVP".to_owned();
+                    self.filter_codecs(media);
+                }
+            }
+        }
+    }
+
+    /// Our key for stream `index` in `suite`, made once and kept.
+    fn local_key(
+        &mut self,
+        index: usize,
+        suite: &str,
+        random: &mut dyn FnMut(&mut [u8]),
+    ) -> LocalKey {
+        if let Some(Some(key)) = self.keys.get(index) {
+            if key.suite == suite {
+                return key.clone();
+            }
+        }
+        let (key_len, salt_len) = Crypto::key_lengths(suite).unwrap_or((16, 14));
+        let mut key_salt = vec![0u8; key_len + salt_len];
+        random(&mut key_salt);
+        let key = LocalKey {
+            suite: suite.to_owned(),
+            key_salt,
+        };
+        if self.keys.len() <= index {
+            self.keys.resize(index + 1, None);
+        }
+        self.keys[index] = Some(key.clone());
+        key
+    }
+
+    /// Keeps the trunk's codecs (and telephone-event when listed), unless
+    /// that would leave no codec at all.
+    fn filter_codecs(&self, media: &mut Media) {
+        if self.codecs.is_empty() || media.kind != "audio" {
+            return;
+        }
+        let refused: Vec<u8> = media
+            .payload_types()
+            .filter(|pt| {
+                media.codec(*pt).is_none_or(|codec| {
+                    !self
+                        .codecs
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case(&codec.encoding))
+                })
+            })
+            .collect();
+        let kept_voice = media.payload_types().any(|pt| {
+            !refused.contains(&pt)
+                && media
+                    .codec(pt)
+                    .is_some_and(|c| !c.encoding.eq_ignore_ascii_case("telephone-event"))
+        });
+        if kept_voice {
+            for pt in refused {
+                media.remove_payload_type(pt);
+            }
+        }
+    }
+
+    /// The streams as the media plane needs them: our anchors and keys,
+    /// the peer's addresses and keys.
+    pub(crate) fn streams(&self) -> Vec<StreamMedia> {
+        let Some(received) = &self.received else {
+            return Vec::new();
+        };
+        received
+            .media
+            .iter()
+            .enumerate()
+            .filter_map(|(index, media)| {
+                let local = (*self.anchors.get(index)?)?;
+                let remote = received
+                    .connection_of(media)
+                    .filter(|c| !c.is_unspecified())
+                    .and_then(|c| c.ip())
+                    .filter(|_| !media.is_rejected())
+                    .map(|ip| SocketAddr::new(ip, media.port));
+                let srtp = self.keys.get(index).and_then(Option::as_ref).map(|key| {
+                    let remote_key_salt = media
+                        .cryptos()
+                        .find(|c| c.suite == key.suite)
+                        .and_then(|c| c.keys.first().map(|k| k.key_salt.clone()));
+                    SrtpKeys {
+                        suite: key.suite.clone(),
+                        local_key_salt: key.key_salt.clone(),
+                        remote_key_salt,
+                    }
+                });
+                Some(StreamMedia {
+                    stream: index,
+                    local,
+                    remote,
+                    srtp,
+                    direction: received.direction_of(media),
+                })
+            })
+            .collect()
+    }
+}
+
+fn is_transport_attribute(attribute: &Attribute) -> bool {
+    TRANSPORT_ATTRIBUTES.iter().any(|name| attribute.is(name))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    const CARRIER_OFFER: &str = "v=0\r\no=carrier 123 456 IN IP4 192.0.2.10\r\ns=Carrier\r\n\
+        c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0 8 18 101\r\n\
+        a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtcp:30001\r\na=sendrecv\r\n";
+
+    const TEAMS_OFFER: &str = "v=0\r\no=- 77 0 IN IP4 52.114.1.1\r\ns=session\r\n\
+        c=IN IP4 52.114.1.1\r\nt=0 0\r\nm=audio 50000 RTP/SAVP 104 9 0 8 101\r\n\
+        a=candidate:1 1 UDP 2130706431 52.114.1.1 50000 typ host\r\n\
+        a=ice-ufrag:abcd\r\na=ice-pwd:efghijklmnopqrstuvwxyz12\r\n\
+        a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\n\
+        a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\n\
+        a=rtcp-mux\r\na=rtpmap:104 SILK/16000\r\na=rtpmap:9 G722/8000\r\n\
+        a=rtpmap:101 telephone-event/8000\r\n";
+
+    fn anchor(ip: &str, port: u16) -> impl FnMut(usize) -> Result<SocketAddr, MediaError> {
+        let ip: IpAddr = ip.parse().unwrap();
+        move |i| Ok(SocketAddr::new(ip, port + 2 * i as u16))
+    }
+
+    fn counter() -> impl FnMut(&mut [u8]) {
+        let mut n = 0u8;
+        move |buf: &mut [u8]| {
+            for b in buf {
+                n = n.wrapping_add(1);
+                *b = n;
+            }
+        }
+    }
+
+    #[test]
+    fn carrier_offer_towards_teams_is_srtp_on_our_address() {
+        let carrier = Session::parse(CARRIER_OFFER.as_bytes()).unwrap();
+        let mut teams = LegSdp::new(true, vec![], 99);
+        let out = teams
+            .write(
+                &carrier,
+                SdpRole::Offer,
+                &mut anchor("198.51.100.2", 40000),
+                &mut counter(),
+            )
+            .unwrap();
+        let text = out.to_string();
+        assert!(text.contains("c=IN IP4 198.51.100.2\r\n"), "{text}");
+        assert!(text.contains("m=audio 40000 RTP/SAVP 0 8 18 101\r\n"), "{text}");
+        assert!(text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), "{text}");
+        assert!(text.contains("a=rtcp-mux\r\n"));
+        assert!(!text.contains("192.0.2.10"), "{text}");
+        assert!(!text.contains("a=rtcp:"), "{text}");
+        assert!(text.starts_with("v=0\r\no=- 24 1 IN IP4 198.51.100.2\r\ns=-\r\n"), "{text}");
+        // The same offer again: same o= version, same key.
+        let again = teams
+            .write(
+                &carrier,
+                SdpRole::Offer,
+                &mut anchor("198.51.100.2", 40000),
+                &mut counter(),
+            )
+            .unwrap();
+        assert_eq!(again.to_string(), text);
+    }
+
+    #[test]
+    fn teams_offer_towards_carrier_is_plain_rtp_with_trunk_codecs() {
+        let teams_offer = Session::parse(TEAMS_OFFER.as_bytes()).unwrap();
+        let codecs = vec!["PCMU".into(), "PCMA".into(), "telephone-event".into()];
+        let mut carrier = LegSdp::new(false, codecs, 5);
+        let out = carrier
+            .write(
+                &teams_offer,
+                SdpRole::Offer,
+                &mut anchor("203.0.113.2", 41000),
+                &mut counter(),
+            )
+            .unwrap();
+        let text = out.to_string();
+        assert!(text.contains("m=audio 41000 RTP/AVP 0 8 101\r\n"), "{text}");
+        for gone in ["crypto", "candidate", "ice-", "SILK", "52.114.1.1"] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+    }
+
+    #[test]
+    fn answer_towards_teams_echoes_the_crypto_tag_and_holds_with_inactive() {
+        let mut teams = LegSdp::new(true, vec![], 1);
+        teams.receive(TEAMS_OFFER.as_bytes()).unwrap();
+        let carrier_answer = Session::parse(
+            b"v=0\r\no=c 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+              m=audio 30000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n",
+        )
+        .unwrap();
+        let out = teams
+            .write(
+                &carrier_answer,
+                SdpRole::Answer,
+                &mut anchor("198.51.100.2", 40000),
+                &mut counter(),
+            )
+            .unwrap();
+        let text = out.to_string();
+        assert!(text.contains("m=audio 40000 RTP/SAVP 0 101\r\n"), "{text}");
+        assert!(text.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"), "{text}");
+        assert!(text.contains("a=inactive\r\n"), "{text}");
+        assert!(!text.contains("sendonly"));
+        let streams = teams.streams();
+        assert_eq!(streams.len(), 1);
+        assert_eq!(
+            streams[0].remote,
+            Some("52.114.1.1:50000".parse().unwrap())
+        );
+        let srtp = streams[0].srtp.as_ref().unwrap();
+        assert_eq!(srtp.remote_key_salt.as_ref().unwrap().len(), 30);
+        assert_eq!(srtp.local_key_salt.len(), 30);
+    }
+
+    #[test]
+    fn rfc2543_hold_becomes_inactive_and_versions_move_on_change() {
+        let mut carrier = LegSdp::new(false, vec![], 1);
+        let teams_offer = Session::parse(TEAMS_OFFER.as_bytes()).unwrap();
+        let first = carrier
+            .write(&teams_offer, SdpRole::Offer, &mut anchor("203.0.113.2", 41000), &mut counter())
+            .unwrap();
+        let held = TEAMS_OFFER.replace("c=IN IP4 52.114.1.1", "c=IN IP4 0.0.0.0");
+        let held = Session::parse(held.as_bytes()).unwrap();
+        let second = carrier
+            .write(&held, SdpRole::Offer, &mut anchor("203.0.113.2", 41000), &mut counter())
+            .unwrap();
+        assert!(second.to_string().contains("a=inactive\r\n"));
+        assert!(second.to_string().contains("c=IN IP4 203.0.113.2"));
+        assert_eq!(
+            second.origin.session_version,
+            first.origin.session_version + 1
+        );
+    }
+}
