@@ -15,6 +15,10 @@
 //! - Teams Direct Routing: [`OptionsPinger`] (OPTIONS keepalive and proxy
 //!   health) and [`ProxyFailover`] (sip -> sip2 -> sip3).
 //! - [`Stats`]: a counter per [`RejectReason`].
+//! - [`B2bua`]: the sans-IO back-to-back user agent that puts all of
+//!   the above to work on calls (two dialogs per call, media anchored
+//!   through a [`MediaAnchor`], SDP rewritten per leg); its module docs
+//!   list the flows and the drain order.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -47,6 +51,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod b2bua;
 mod config;
 mod error;
 mod header_policy;
@@ -58,12 +63,17 @@ mod security;
 mod stats;
 mod teams;
 
+pub use b2bua::{
+    response_for_unparsable, B2bua, B2buaEvent, B2buaSettings, CallId, ConnectionId, EndReason,
+    LegId, LegPeer, MediaAnchor, NextHop, Outgoing, Party, PortAllocator, RandomSource, Source,
+    SrtpKeys, StreamMedia,
+};
 pub use config::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
     FloodSettings, HostAddr, HostMap, Listener, ProxyAddr, Route, RouteTarget, SbcSettings,
     SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
 };
-pub use error::{ConfigError, NumberError, ReferError};
+pub use error::{ConfigError, MediaError, NumberError, ReferError};
 pub use header_policy::{HeaderPattern, HeaderPolicy};
 pub use number::{NumberFormat, NumberPlan, NumberRule, E164};
 pub use routing::{CarrierCall, Router, TeamsCall, TenantScope, TrunkCall};

@@ -70,6 +70,20 @@ impl fmt::Display for TransportKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub(crate) u64);
 
+impl ConnectionId {
+    /// The number behind the id, for upper layers that name connections
+    /// in their own types.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id [`ConnectionId::as_u64`] gave; an id of no open connection
+    /// is harmless (sending on it fails with `ConnectionClosed`).
+    pub fn from_u64(id: u64) -> ConnectionId {
+        ConnectionId(id)
+    }
+}
+
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "conn-{}", self.0)

@@ -44,9 +44,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(n) => n.parse()?,
         None => 10_000,
     };
-    let parse_only = std::env::args().nth(2).is_some_and(|a| a == "parse");
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    let parse_only = mode == "parse";
     let buf = Bytes::from_static(INVITE);
     let mut total = 0;
+    if mode == "access" {
+        let message = Message::parse(buf.clone())?;
+        for _ in 0..rounds {
+            total += access(black_box(&message))?;
+        }
+        println!("{total}");
+        return Ok(());
+    }
     for _ in 0..rounds {
         let message = Message::parse(black_box(buf.clone()))?;
         if !parse_only {

@@ -72,28 +72,27 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
 #[inline]
 pub(crate) fn scan_host(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    let mut prev = b'.';
-    while i < b.len() {
-        let c = b[i];
-        if !text::is(c, text::ALNUM) {
-            let ok = match c {
-                b'.' => prev.is_ascii_alphanumeric(),
-                b'-' | b'_' => prev != b'.',
-                _ => break,
-            };
-            if !ok {
-                return None;
-            }
+    loop {
+        while i < b.len() && text::is(b[i], text::ALNUM) {
+            i += 1;
         }
-        prev = c;
+        // `b[i - 1]`, if any, is what the separator follows.
+        let ok = match b.get(i) {
+            Some(b'.') => i > from && b[i - 1].is_ascii_alphanumeric(),
+            Some(b'-' | b'_') => i > from && b[i - 1] != b'.',
+            _ => return Some(i),
+        };
+        if !ok {
+            return None;
+        }
         i += 1;
     }
-    Some(i)
 }
 
 /// The host `s`, which [`scan_host`] accepted whole: an IPv4address, or a
 /// hostname whose last label ends with an alphanumeric (a trailing dot is
 /// allowed).
+#[inline]
 pub(crate) fn classify_host(s: &str) -> Option<Host<'_>> {
     let b = s.as_bytes();
     let (&first, &last) = (b.first()?, b.last()?);
@@ -118,6 +117,7 @@ pub(crate) fn classify_host(s: &str) -> Option<Host<'_>> {
 
 /// IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each at
 /// most 255 (leading zeros allowed, as the ABNF allows them).
+#[inline]
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut i = 0;

@@ -9,11 +9,33 @@ use crate::text::{self, is_wsp, quoted_end, trim, unquote};
 /// A validated parameter list, borrowing the message text. Names compare
 /// case-insensitively; values of quoted-strings are returned without the
 /// surrounding quotes (escapes kept, see [`crate::unescape_quoted`]).
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default)]
 pub struct Params<'a> {
     /// The text after the first `;` (empty if there are no parameters).
     raw: &'a str,
+    /// The first parameter, when the validator recorded it: the one most
+    /// looked up (`branch`, `tag`) is then found without a scan.
+    first: Option<FirstParam>,
 }
+
+/// Where the first parameter is in `Params::raw`.
+#[derive(Debug, Clone, Copy)]
+struct FirstParam {
+    name_end: u16,
+    /// The value as written (a quoted-string with its quotes).
+    value: Option<(u16, u16)>,
+    /// Where the parameters after it start.
+    next: u16,
+}
+
+impl PartialEq for Params<'_> {
+    /// The same text (how it was validated does not matter).
+    fn eq(&self, other: &Params<'_>) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for Params<'_> {}
 
 impl<'a> Params<'a> {
     /// Validates `raw` (the text after the first `;`) as header parameters:
@@ -67,7 +89,7 @@ impl<'a> Params<'a> {
             let had_value = value.is_some();
             each(name, value);
             match b.get(i) {
-                None => return Ok(Params { raw }),
+                None => return Ok(Params::from_validated(raw)),
                 Some(b';') => i += 1,
                 Some(_) if had_value => return Err("malformed parameter value"),
                 Some(_) => return Err("malformed parameter name"),
@@ -75,9 +97,79 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// Wraps URI parameter text already validated by the URI parser.
+    /// Header parameters from `s[i]` (after the first `;`) written without
+    /// LWS, each accepted by `check(name, value)` (quoted values without
+    /// their quotes): the parameters and where they end, at the end of `s`
+    /// or at a `,`. `None` for anything else (LWS, a malformed or rejected
+    /// parameter), which [`Params::parse_header`] decides.
+    #[inline]
+    pub(crate) fn plain(
+        s: &'a str,
+        start: usize,
+        mut check: impl FnMut(&'a str, Option<&'a str>) -> bool,
+    ) -> Option<(Params<'a>, usize)> {
+        let b = s.as_bytes();
+        let mut i = start;
+        let mut first = None;
+        loop {
+            let name_start = i;
+            i = text::skip(b, i, text::TOKEN);
+            if i == name_start {
+                return None;
+            }
+            let name_end = i;
+            let name = s.get(name_start..i)?;
+            let mut value = None;
+            let mut raw_value = None;
+            if b.get(i) == Some(&b'=') {
+                let value_start = i + 1;
+                if b.get(value_start) == Some(&b'"') {
+                    i = value_start + quoted_end(&b[value_start..])?;
+                    value = Some(s.get(value_start + 1..i - 1)?);
+                } else {
+                    i = text::skip(b, value_start, text::GEN_VALUE);
+                    if i == value_start {
+                        return None;
+                    }
+                    value = Some(s.get(value_start..i)?);
+                }
+                raw_value = Some((value_start, i));
+            }
+            if !check(name, value) {
+                return None;
+            }
+            if name_start == start {
+                // Offsets from `start`, if they fit.
+                let at = |n: usize| u16::try_from(n - start).ok();
+                first = (|| {
+                    Some(FirstParam {
+                        name_end: at(name_end)?,
+                        value: match raw_value {
+                            Some((from, to)) => Some((at(from)?, at(to)?)),
+                            None => None,
+                        },
+                        next: at(i)?,
+                    })
+                })();
+            }
+            match b.get(i) {
+                Some(b';') => i += 1,
+                None | Some(b',') => {
+                    let params = Params {
+                        raw: s.get(start..i)?,
+                        first,
+                    };
+                    return Some((params, i));
+                }
+                Some(_) => return None,
+            }
+        }
+    }
+
+    /// Wraps parameter text already validated (by the URI parser or
+    /// [`Params::plain_end`]).
     pub(crate) fn from_validated(raw: &'a str) -> Params<'a> {
-        Params { raw }
+        Params { raw, first: None }
     }
 
     /// Whether there are no parameters.
@@ -95,6 +187,16 @@ impl<'a> Params<'a> {
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
         let b = self.raw.as_bytes();
         let mut i = 0;
+        if let Some(first) = self.first {
+            let name_end = usize::from(first.name_end);
+            if b[..name_end].eq_ignore_ascii_case(name.as_bytes()) {
+                let value = first
+                    .value
+                    .and_then(|(from, to)| self.raw.get(usize::from(from)..usize::from(to)));
+                return Some(value.map(|v| unquote(v).unwrap_or(v)));
+            }
+            i = usize::from(first.next);
+        }
         while let Some(param) = RawParam::at(b, i) {
             if b[param.name.clone()].eq_ignore_ascii_case(name.as_bytes()) {
                 let value = param.value.and_then(|v| self.raw.get(v));

@@ -187,6 +187,11 @@ impl Uri {
 }
 
 impl<'a> UriRef<'a> {
+    /// Assembles a URI whose `parts` were computed from `text`.
+    pub(crate) fn from_parts(text: &'a str, parts: UriParts) -> UriRef<'a> {
+        UriRef { text, parts }
+    }
+
     /// Parses a URI in place.
     pub fn parse(text: &'a str) -> Result<UriRef<'a>, UriError> {
         Ok(UriRef {
@@ -469,6 +474,11 @@ pub(crate) fn parse_uri(s: &str) -> Result<UriParts, UriError> {
             limit: u32::MAX as usize,
         });
     }
+    if let Some((parts, len)) = plain_sip(s) {
+        if len == b.len() {
+            return Ok(parts);
+        }
+    }
     let (colon, scheme) = match sip_scheme(b) {
         Some(found) => found,
         None => other_scheme(b)?,
@@ -538,27 +548,95 @@ fn other_scheme(b: &[u8]) -> Result<(usize, Scheme), UriError> {
     Ok((colon, scheme))
 }
 
+/// A `sip:`/`sips:` URI of the usual shape at the start of `s`, in one
+/// pass: `user@` of user characters (no escapes or password) or no user, a
+/// hostname or IPv4address, an optional port, parameters without escapes,
+/// no headers. Returns its parts and its length: where it stops, which is
+/// the end of `s` for a whole URI and the `>` of a name-addr. `None` for
+/// anything else, which [`parse_sip`] handles and reports.
+pub(crate) fn plain_sip(s: &str) -> Option<(UriParts, usize)> {
+    let b = s.as_bytes();
+    let (colon, scheme) = sip_scheme(b)?;
+    let start = colon + 1;
+    let run = text::skip(b, start, text::USER);
+    let (user, host_start) = match b.get(run) {
+        Some(b'@') if run > start => (Some(Span::new(start, run)), run + 1),
+        Some(b'@') => return None,
+        // ':' is not a user character: an '@' after it and before the end
+        // of the URI means a password or an error.
+        _ => match memchr::memchr2(b'@', b'>', &b[run..]) {
+            Some(at) if b[run + at] == b'@' => return None,
+            _ => (None, start),
+        },
+    };
+    let host_end = scan_host(b, host_start)?;
+    if host_end == host_start {
+        return None;
+    }
+    let host = match classify_host(s.get(host_start..host_end)?)? {
+        Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
+        Host::Ipv4(a) => HostPart::V4(a),
+        Host::Ipv6(a) => HostPart::V6(a),
+    };
+    let mut pos = host_end;
+    let mut port = None;
+    if b.get(pos) == Some(&b':') {
+        let digits = b[pos + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        port = Some(parse_port(&b[pos + 1..pos + 1 + digits])?);
+        pos += 1 + digits;
+    }
+    let mut params = Span::new(pos, pos);
+    if b.get(pos) == Some(&b';') {
+        let end = plain_params(b, pos + 1)?;
+        params = Span::new(pos + 1, end);
+        pos = end;
+    }
+    let parts = UriParts {
+        scheme,
+        user,
+        password: None,
+        host,
+        port,
+        params,
+        headers: None,
+    };
+    Some((parts, pos))
+}
+
+/// uri-parameters from `b[i]` (after the `;`) without escapes: where they
+/// stop (the first byte that cannot continue them).
+#[inline]
+fn plain_params(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let name_end = text::skip(b, i, text::PARAM);
+        if name_end == i {
+            return None;
+        }
+        i = name_end;
+        if b.get(i) == Some(&b'=') {
+            let value_end = text::skip(b, i + 1, text::PARAM);
+            if value_end == i + 1 {
+                return None;
+            }
+            i = value_end;
+        }
+        if b.get(i) != Some(&b';') {
+            return Some(i);
+        }
+        i += 1;
+    }
+}
+
 fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError> {
     let b = s.as_bytes();
     let len = b.len();
     let mut pos = start;
     let mut user = None;
     let mut password = None;
-    // The userinfo ends at the first '@'. Usually it is plain user
-    // characters, which the run below covers in one pass.
-    let run = text::skip(b, pos, text::USER);
-    let at = match b.get(run) {
-        Some(b'@') => Some(run),
-        _ => memchr::memchr(b'@', &b[run..]).map(|i| run + i),
-    };
-    if let Some(end) = at {
-        // A run of user characters up to the '@' has no ':' (password).
-        let colon = if run == end {
-            None
-        } else {
-            find(&b[pos..end], b':')
-        };
-        let user_end = match colon {
+    if let Some(at) = find(&b[pos..], b'@') {
+        let end = pos + at;
+        let userinfo = &b[pos..end];
+        let user_end = match find(userinfo, b':') {
             Some(c) => {
                 check_chars(&b[pos + c + 1..end], text::PASSWORD)
                     .map_err(|e| e.or(UriError::BadPassword))?;
@@ -570,47 +648,37 @@ fn parse_sip(s: &str, start: usize, scheme: Scheme) -> Result<UriParts, UriError
         if user_end == pos {
             return Err(UriError::BadUser);
         }
-        if run < user_end {
-            check_chars(&b[pos..user_end], text::USER).map_err(|e| e.or(UriError::BadUser))?;
-        }
+        check_chars(&b[pos..user_end], text::USER).map_err(|e| e.or(UriError::BadUser))?;
         user = Some(Span::new(pos, user_end));
         pos = end + 1;
     }
     let host_start = pos;
-    let host = if b.get(pos) == Some(&b'[') {
-        let host_end = find(&b[pos..], b']')
+    let host_end = if b.get(pos) == Some(&b'[') {
+        find(&b[pos..], b']')
             .map(|i| pos + i + 1)
-            .ok_or(UriError::BadHost)?;
-        pos = host_end;
-        match parse_host(&s[host_start..host_end], false).ok_or(UriError::BadHost)? {
-            Host::Ipv6(a) => HostPart::V6(a),
-            Host::Ipv4(a) => HostPart::V4(a),
-            Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
-        }
+            .ok_or(UriError::BadHost)?
     } else {
-        // The host runs to ':', ';', '?' or the end; any other byte where
-        // the host characters stop makes it invalid.
-        let host_end = scan_host(b, pos).ok_or(UriError::BadHost)?;
-        if !matches!(b.get(host_end), None | Some(b':' | b';' | b'?')) {
-            return Err(UriError::BadHost);
-        }
-        if host_end == host_start {
-            return Err(UriError::MissingHost);
-        }
-        pos = host_end;
-        match classify_host(&s[host_start..host_end]).ok_or(UriError::BadHost)? {
-            Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
-            Host::Ipv4(a) => HostPart::V4(a),
-            Host::Ipv6(a) => HostPart::V6(a),
-        }
+        b[pos..]
+            .iter()
+            .position(|&c| matches!(c, b':' | b';' | b'?'))
+            .map_or(len, |i| pos + i)
     };
+    if host_end == host_start {
+        return Err(UriError::MissingHost);
+    }
+    let host = match parse_host(&s[host_start..host_end], false).ok_or(UriError::BadHost)? {
+        Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
+        Host::Ipv4(a) => HostPart::V4(a),
+        Host::Ipv6(a) => HostPart::V6(a),
+    };
+    pos = host_end;
     let mut port = None;
     if b.get(pos) == Some(&b':') {
         let port_start = pos + 1;
-        let port_end = port_start + b[port_start..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if !matches!(b.get(port_end), None | Some(b';' | b'?')) {
-            return Err(UriError::BadPort);
-        }
+        let port_end = b[port_start..]
+            .iter()
+            .position(|&c| c == b';' || c == b'?')
+            .map_or(len, |i| port_start + i);
         port = Some(parse_port(&b[port_start..port_end]).ok_or(UriError::BadPort)?);
         pos = port_end;
     }
@@ -684,6 +752,7 @@ fn parse_tel(s: &str, start: usize) -> Result<UriParts, UriError> {
 }
 
 /// 1*DIGIT that fits in u16.
+#[inline]
 pub(crate) fn parse_port(b: &[u8]) -> Option<u16> {
     if b.is_empty() || b.len() > 5 || !b.iter().all(u8::is_ascii_digit) {
         return None;
@@ -746,30 +815,31 @@ fn check_params(b: &[u8]) -> Result<usize, UriError> {
     let mut i = 0;
     let mut run = 0;
     let mut in_value = false;
-    loop {
-        let next = text::skip(b, i, text::PARAM);
-        run += next - i;
-        i = next;
-        match b.get(i) {
-            None | Some(b'?') => break,
-            Some(&c @ (b';' | b'=')) if c == b';' || !in_value => {
-                if run == 0 {
-                    return Err(UriError::BadParameter);
-                }
-                in_value = c == b'=';
-                run = 0;
-                i += 1;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'?' {
+            break;
+        }
+        if c == b';' || (c == b'=' && !in_value) {
+            if run == 0 {
+                return Err(UriError::BadParameter);
             }
-            Some(b'%') => {
-                if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                    && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-                {
-                    return Err(UriError::BadEscape);
-                }
-                run += 1;
-                i += 3;
+            in_value = c == b'=';
+            run = 0;
+            i += 1;
+        } else if c == b'%' {
+            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
+                return Err(UriError::BadEscape);
             }
-            Some(_) => return Err(UriError::BadParameter),
+            run += 1;
+            i += 3;
+        } else if text::is(c, text::PARAM) {
+            run += 1;
+            i += 1;
+        } else {
+            return Err(UriError::BadParameter);
         }
     }
     if run == 0 {

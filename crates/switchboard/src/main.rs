@@ -1,6 +1,7 @@
 //! The switchboard binary: command line, configuration and (with later
 //! issues) the sockets and tasks that drive the sans-IO protocol crates.
 
+mod serve;
 mod sip_check;
 
 use std::path::PathBuf;
@@ -18,6 +19,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the SBC: carrier trunks <-> Teams Direct Routing.
+    Serve {
+        /// The TOML configuration (see examples/).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// SIP tools for operators.
     Sip {
         #[command(subcommand)]
@@ -43,6 +50,7 @@ enum SipCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve { config } => run_async(serve::run(&config)),
         Command::Sip {
             command:
                 SipCommand::Check {
@@ -62,6 +70,35 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+/// Runs a long-lived subcommand on a tokio runtime with logging to stderr
+/// (`RUST_LOG` filters, default `info`).
+fn run_async(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("switchboard: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(job) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("switchboard: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use sip::{HeaderName, Method, Request, Uri};
+use sip::{HeaderName, Request, Uri};
 use sip_core::{Dialog, TransactionKey, UacInvite};
 
 use super::io::{CallId, LegId, LegPeer, NextHop, Party};
@@ -46,6 +46,11 @@ pub(crate) struct Call {
     pub(crate) transfer: Option<Transfer>,
     /// The deadline last put on the B2BUA's timer heap.
     pub(crate) scheduled: Option<Instant>,
+    /// The B2BUA's index entries of this call: (Call-ID, our tag) of every
+    /// dialog (every attempt's), by leg.
+    pub(crate) dialog_keys: Vec<((String, String), LegId)>,
+    /// The INVITE server transactions of its UAS legs.
+    pub(crate) invite_keys: Vec<(TransactionKey, LegId)>,
 }
 
 impl Call {
@@ -212,14 +217,17 @@ pub(crate) enum OutboundRoute {
     /// Teams proxies, failing over as Direct Routing asks.
     Teams {
         failover: ProxyFailover,
-        /// The Request-URI's user and parameters are fixed: built from the
-        /// number with each proxy's host, or given (a REFER target).
-        user: E164,
+        /// The Request-URI: built from the number with each proxy's host,
+        /// or given (a REFER target, sent to each proxy in turn).
+        user: Option<E164>,
         request_uri: Option<Uri>,
     },
     /// Carrier targets (or a static URI), tried in order on 408, 480 and
     /// 5xx (RFC 3261 §16.7 style serial forking).
-    Targets { uris: Vec<Uri>, transport: Transport },
+    Targets {
+        uris: Vec<Uri>,
+        transport: Transport,
+    },
 }
 
 /// Everything of an outbound INVITE but what changes per attempt
@@ -255,12 +263,11 @@ pub(crate) enum Purpose {
     /// refresh, after a transfer); answered here.
     Reoffer { call: CallId, leg: LegId },
     /// A re-INVITE to `leg` carrying the offer of the new leg `new` of an
-    /// INVITE with Replaces (RFC 3891), answered through `server`.
+    /// INVITE with Replaces (RFC 3891), whose answer answers that INVITE.
     Replaces {
         call: CallId,
         leg: LegId,
         new: LegId,
-        server: TransactionKey,
     },
     /// A request within `leg`'s dialog whose response only its dialog
     /// needs (BYE, NOTIFY).
@@ -276,9 +283,4 @@ pub(crate) enum Purpose {
 pub(crate) struct ClientTxn {
     pub(crate) next_hop: NextHop,
     pub(crate) purpose: Purpose,
-}
-
-/// Whether a method's request goes across the B2BUA.
-pub(crate) fn is_relayed(method: &Method) -> bool {
-    matches!(method, Method::Invite | Method::Update | Method::Info)
 }

@@ -13,10 +13,12 @@ use sip::{HeaderName, Limits, Message, Method, ParseError, Request, Response, Sc
 /// Replaces (RFC 3891).
 pub(crate) const SUPPORTED: &[&str] = &["timer", "replaces"];
 
+/// [`SUPPORTED`] as a header value.
+pub(crate) const SUPPORTED_VALUE: &str = "timer, replaces";
+
 /// Methods we serve, for Allow. REFER is listed so Teams lets the SBC
 /// perform transfers (Direct Routing).
-pub(crate) const ALLOW: &str =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY";
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY";
 
 /// The response a request gets before anything else looks at it, or
 /// `None` when it may go on. ACK is never answered.
@@ -86,8 +88,11 @@ pub fn response_for_unparsable(message: &[u8], error: &ParseError) -> Option<Res
         _ => (StatusCode::BAD_REQUEST, head.to_vec()),
     };
     let head = strip_content_length(&head);
+    // The head alone is parsed, with room for the oversized parts: the
+    // caller already holds it in memory.
     let limits = Limits {
         max_message_size: head.len().max(Limits::default().max_message_size),
+        max_line_length: head.len().max(Limits::default().max_line_length),
         ..Limits::default()
     };
     let Ok(Message::Request(request)) = Message::parse_with(Bytes::from(head), &limits) else {
@@ -104,7 +109,10 @@ pub fn response_for_unparsable(message: &[u8], error: &ParseError) -> Option<Res
 
 /// The length of the start line and header block, with the empty line.
 fn head_end(message: &[u8]) -> Option<usize> {
-    let crlf = message.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let crlf = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
     let lf = message.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -168,14 +176,19 @@ mod tests {
     fn scheme_require_and_hops() {
         let r = parsed(&request("INVITE mailto:b@sbc SIP/2.0", ""));
         assert_eq!(check_request(&r).unwrap().status.0, 416);
-        let r = parsed(&request("INVITE sip:b@sbc SIP/2.0", "Require: timer, 100rel, foo\r\n"));
+        let r = parsed(&request(
+            "INVITE sip:b@sbc SIP/2.0",
+            "Require: timer, 100rel, foo\r\n",
+        ));
         let response = check_request(&r).unwrap();
         assert_eq!(response.status.0, 420);
         assert_eq!(
             response.headers.get_str(&HeaderName::Unsupported),
             Some("100rel, foo")
         );
-        let r = parsed(&request("INVITE sip:b@sbc SIP/2.0", "").replace("Max-Forwards: 70", "Max-Forwards: 0"));
+        let r = parsed(
+            &request("INVITE sip:b@sbc SIP/2.0", "").replace("Max-Forwards: 70", "Max-Forwards: 0"),
+        );
         assert_eq!(check_request(&r).unwrap().status.0, 483);
         let r = parsed(&request("INVITE sip:b@sbc SIP/2.0", "Require: timer\r\n"));
         assert!(check_request(&r).is_none());
@@ -183,11 +196,17 @@ mod tests {
 
     #[test]
     fn bad_header_gets_400_with_reason() {
-        let r = parsed(&request("INVITE sip:b@sbc SIP/2.0", "Contact: <not a uri\r\n"));
+        let r = parsed(&request(
+            "INVITE sip:b@sbc SIP/2.0",
+            "Contact: <not a uri\r\n",
+        ));
         let response = check_request(&r).unwrap();
         assert_eq!(response.status.0, 400);
         let reason = String::from_utf8(response.reason.to_vec()).unwrap();
-        assert!(reason.starts_with("Bad Request (") && reason.contains("Contact"), "{reason}");
+        assert!(
+            reason.starts_with("Bad Request (") && reason.contains("Contact"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -199,18 +218,27 @@ mod tests {
         assert_eq!(response.status.0, 505);
         assert_eq!(response.headers.call_id().unwrap(), "c1");
 
-        let big = request("INVITE sip:b@sbc SIP/2.0", "Content-Type: application/sdp\r\n")
-            .replace("Content-Length: 0", "Content-Length: 70000")
+        let big = request(
+            "INVITE sip:b@sbc SIP/2.0",
+            "Content-Type: application/sdp\r\n",
+        )
+        .replace("Content-Length: 0", "Content-Length: 70000")
             + &"x".repeat(70_000);
         let error = Message::parse(Bytes::from(big.clone())).unwrap_err();
         assert!(matches!(error, ParseError::TooLarge { .. }));
         assert_eq!(
-            response_for_unparsable(big.as_bytes(), &error).unwrap().status.0,
+            response_for_unparsable(big.as_bytes(), &error)
+                .unwrap()
+                .status
+                .0,
             513
         );
 
-        let short = request("INVITE sip:b@sbc SIP/2.0", "Content-Type: application/sdp\r\n")
-            .replace("Content-Length: 0", "Content-Length: 10");
+        let short = request(
+            "INVITE sip:b@sbc SIP/2.0",
+            "Content-Type: application/sdp\r\n",
+        )
+        .replace("Content-Length: 0", "Content-Length: 10");
         let error = Message::parse(Bytes::from(short.clone())).unwrap_err();
         let response = response_for_unparsable(short.as_bytes(), &error).unwrap();
         assert_eq!(response.status.0, 400);

@@ -62,8 +62,12 @@ pub struct StreamMedia {
 pub trait MediaAnchor {
     /// An address of the SBC for stream `stream` of `leg`; called once per
     /// leg and stream, before the SDP towards that leg is written.
-    fn allocate(&mut self, call: CallId, leg: LegId, stream: usize)
-        -> Result<SocketAddr, MediaError>;
+    fn allocate(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        stream: usize,
+    ) -> Result<SocketAddr, MediaError>;
 
     /// The leg's peer described its side (an offer or an answer arrived).
     fn update(&mut self, call: CallId, leg: LegId, streams: &[StreamMedia]);
@@ -72,7 +76,8 @@ pub trait MediaAnchor {
     /// a transfer connects a new leg).
     fn bridge(&mut self, call: CallId, a: LegId, b: LegId);
 
-    /// The leg is gone: free its ports.
+    /// The leg is gone: free its ports. May be called more than once for
+    /// a leg (a no-op then).
     fn release(&mut self, call: CallId, leg: LegId);
 }
 
@@ -174,10 +179,7 @@ mod tests {
         assert_eq!(first.port(), 40000);
         assert_eq!(ports.allocate(call, a, 0).unwrap(), first, "stable");
         assert_eq!(ports.allocate(call, b, 0).unwrap().port(), 40002);
-        assert_eq!(
-            ports.allocate(call, b, 1),
-            Err(MediaError::PortsExhausted)
-        );
+        assert_eq!(ports.allocate(call, b, 1), Err(MediaError::PortsExhausted));
         ports.bridge(call, a, b);
         ports.release(call, a);
         assert_eq!(ports.in_use(), 1);

@@ -144,7 +144,9 @@ pub struct B2bua {
     /// UAS legs by their INVITE server transaction (for CANCEL).
     invites: HashMap<TransactionKey, (CallId, LegId)>,
     client: HashMap<TransactionKey, ClientTxn>,
-    server: HashMap<TransactionKey, NextHop>,
+    /// Where responses of each server transaction go, and whether they go
+    /// to Teams (which expects X-MS-SBC on them).
+    server: HashMap<TransactionKey, (NextHop, bool)>,
     /// INVITEs of ended calls or abandoned targets that may still be
     /// answered: a 2xx gets ACK and BYE.
     orphans: HashMap<TransactionKey, UacInvite>,
@@ -227,6 +229,20 @@ impl B2bua {
         self.calls.len()
     }
 
+    /// Sizes of the internal tables (calls, dialog and INVITE indexes,
+    /// client and server transactions, orphans), to check for leaks.
+    #[cfg(test)]
+    pub(crate) fn table_sizes(&self) -> [usize; 6] {
+        [
+            self.calls.len(),
+            self.dialogs.len(),
+            self.invites.len(),
+            self.client.len(),
+            self.server.len(),
+            self.orphans.len(),
+        ]
+    }
+
     /// A message arrived from `source`.
     pub fn handle_message(&mut self, message: Message, source: Source, now: Instant) {
         match message {
@@ -259,18 +275,22 @@ impl B2bua {
         self.layer.handle_timeout(now);
         self.drain(now, None);
         self.send_options(now);
+        // Calls due now, each run once: what they schedule meanwhile waits
+        // for the next call.
+        let mut due = Vec::new();
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            let current = self.calls.get(&id).and_then(|c| c.scheduled);
-            if current == Some(at) {
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.scheduled = None;
-                }
-                self.on_call_timeout(id, now);
+            let call = self.calls.get_mut(&id).filter(|c| c.scheduled == Some(at));
+            if let Some(call) = call {
+                call.scheduled = None;
+                due.push(id);
             }
+        }
+        for id in due {
+            self.on_call_timeout(id, now);
         }
         self.drain(now, None);
     }
@@ -333,17 +353,27 @@ impl B2bua {
     /// Moves the transaction layer's output to ours and acts on its
     /// events until both are empty.
     fn drain(&mut self, now: Instant, mut arrival: Option<Arrival>) {
+        let x_ms_sbc = HeaderName::from("X-MS-SBC");
         loop {
             while let Some(transmit) = self.layer.poll_transmit() {
+                let mut message = transmit.message;
                 let hop = match transmit.key.role() {
-                    Role::Server => self.server.get(&transmit.key).cloned(),
+                    Role::Server => self.server.get(&transmit.key).map(|(hop, teams)| {
+                        if let (true, Message::Response(response), Some(teams)) =
+                            (*teams, &mut message, &self.config.teams)
+                        {
+                            if !response.headers.contains(&x_ms_sbc) {
+                                response
+                                    .headers
+                                    .push(x_ms_sbc.clone(), teams.x_ms_sbc.clone());
+                            }
+                        }
+                        hop.clone()
+                    }),
                     Role::Client => self.client.get(&transmit.key).map(|c| c.next_hop.clone()),
                 };
                 if let Some(next_hop) = hop {
-                    self.transmits.push_back(Outgoing {
-                        message: transmit.message,
-                        next_hop,
-                    });
+                    self.transmits.push_back(Outgoing { message, next_hop });
                 }
             }
             let Some(event) = self.layer.poll_event() else {
@@ -359,7 +389,8 @@ impl B2bua {
                 let Some(Arrival { source, screening }) = arrival.take() else {
                     return;
                 };
-                self.server.insert(key.clone(), source.reply_hop());
+                let teams = matches!(screening, Some(Screening::Accept(Peer::Teams)));
+                self.server.insert(key.clone(), (source.reply_hop(), teams));
                 self.on_request(key, request, &source, screening, now);
             }
             LayerEvent::Overloaded { request } => {
@@ -441,8 +472,7 @@ impl B2bua {
                 self.respond(&key, response, now);
             }
             Method::Register | Method::Subscribe | Method::Message | Method::Publish => {
-                let mut response =
-                    Response::for_request(&request, StatusCode::METHOD_NOT_ALLOWED);
+                let mut response = Response::for_request(&request, StatusCode::METHOD_NOT_ALLOWED);
                 response.headers.push(HeaderName::Allow, checks::ALLOW);
                 self.respond(&key, response, now);
             }
@@ -463,7 +493,9 @@ impl B2bua {
             return;
         };
         match txn.purpose {
-            Purpose::Invite { call, leg } => self.on_invite_response(call, leg, &key, response, now),
+            Purpose::Invite { call, leg } => {
+                self.on_invite_response(call, leg, &key, response, now)
+            }
             Purpose::Relay {
                 call,
                 from,
@@ -472,12 +504,9 @@ impl B2bua {
                 request,
             } => self.on_relay_response(call, from, to, &server, &request, &response, now),
             Purpose::Reoffer { call, leg } => self.on_reoffer_response(call, leg, &response, now),
-            Purpose::Replaces {
-                call,
-                leg,
-                new,
-                server,
-            } => self.on_replaces_response(call, leg, new, &server, &response, now),
+            Purpose::Replaces { call, leg, new } => {
+                self.on_replaces_response(call, leg, new, &response, now);
+            }
             Purpose::InDialog { call, leg } => {
                 self.with_leg_dialog(call, leg, now, |dialog| {
                     // Only responses of other dialogs fail here.
@@ -528,14 +557,9 @@ impl B2bua {
                     self.end_call_by_id(call, EndReason::DialogLost(self.party_of(call, leg)), now);
                 }
             }
-            Purpose::Replaces {
-                call,
-                leg,
-                new,
-                server,
-            } => {
+            Purpose::Replaces { call, leg, new } => {
                 let response = Response::builder(status).build();
-                self.on_replaces_response(call, leg, new, &server, &response, now);
+                self.on_replaces_response(call, leg, new, &response, now);
             }
             Purpose::Options(_) | Purpose::Ignore => {}
         }
@@ -557,7 +581,13 @@ impl B2bua {
     }
 
     /// Answers with a gate or router refusal.
-    fn reject(&mut self, key: &TransactionKey, request: &Request, rejection: &Rejection, now: Instant) {
+    fn reject(
+        &mut self,
+        key: &TransactionKey,
+        request: &Request,
+        rejection: &Rejection,
+        now: Instant,
+    ) {
         let mut response = Response::for_request(request, rejection.status);
         for (name, value) in &rejection.headers {
             response.headers.push(name.clone(), value.clone());
@@ -626,13 +656,50 @@ impl B2bua {
             }
         }
         self.calls.insert(call.id, call);
+        // Superseded deadlines stay in the heap until their time; rebuild
+        // it when they outnumber the live ones.
+        if self.timers.len() > 2 * self.calls.len() + 64 {
+            self.timers = self
+                .calls
+                .values()
+                .filter_map(|c| c.scheduled.map(|at| Reverse((at, c.id))))
+                .collect();
+        }
     }
 
     /// Drops a call's indexes.
     fn forget(&mut self, call: &Call) {
-        let id = call.id;
-        self.dialogs.retain(|_, (c, _)| *c != id);
-        self.invites.retain(|_, (c, _)| *c != id);
+        for (key, _) in &call.dialog_keys {
+            self.dialogs.remove(key);
+        }
+        for (key, _) in &call.invite_keys {
+            self.invites.remove(key);
+        }
+    }
+
+    /// Drops the indexes of one leg of a call that goes on.
+    fn forget_leg(&mut self, call: &mut Call, leg: LegId) {
+        for (key, _) in call.dialog_keys.iter().filter(|(_, l)| *l == leg) {
+            self.dialogs.remove(key);
+        }
+        for (key, _) in call.invite_keys.iter().filter(|(_, l)| *l == leg) {
+            self.invites.remove(key);
+        }
+        call.dialog_keys.retain(|(_, l)| *l != leg);
+        call.invite_keys.retain(|(_, l)| *l != leg);
+    }
+
+    /// Finds requests and responses of `leg`'s dialog with Call-ID
+    /// `call_id` and our tag `tag`.
+    fn index_dialog(&mut self, call: &mut Call, leg: LegId, call_id: String, tag: String) {
+        self.dialogs.insert((call_id.clone(), tag.clone()), (call.id, leg));
+        call.dialog_keys.push(((call_id, tag), leg));
+    }
+
+    /// Finds `leg` by its INVITE server transaction (for CANCEL).
+    fn index_invite(&mut self, call: &mut Call, leg: LegId, key: TransactionKey) {
+        self.invites.insert(key.clone(), (call.id, leg));
+        call.invite_keys.push((key, leg));
     }
 
     /// Runs `f` on the dialog of `leg` of `call`, then sends what the
@@ -662,6 +729,7 @@ impl B2bua {
         };
         let transport = leg.transport;
         let via_host = leg.via_host.clone();
+        let peer = leg.peer.clone();
         let mut transmits = Vec::new();
         let mut events = Vec::new();
         let mut reply = None;
@@ -693,16 +761,12 @@ impl B2bua {
         for transmit in transmits {
             match transmit {
                 DialogTransmit::Ack(mut ack) => {
-                    let _ = sip_core::fill_via_sent_by(&mut ack, wire::via_token(transport), &via_host);
+                    self.finish(&peer, transport, &via_host, &mut ack);
                     let hop = wire::dialog_next_hop(&ack, transport);
                     self.send_direct(ack.into(), hop);
                 }
                 DialogTransmit::Request(mut request) => {
-                    let _ = sip_core::fill_via_sent_by(
-                        &mut request,
-                        wire::via_token(transport),
-                        &via_host,
-                    );
+                    self.finish(&peer, transport, &via_host, &mut request);
                     let hop = wire::dialog_next_hop(&request, transport);
                     self.send_request(request, hop, Purpose::Ignore, now);
                 }
@@ -716,7 +780,7 @@ impl B2bua {
         for event in events {
             if let DialogEvent::AckTimeout { bye } = event {
                 let mut bye = *bye;
-                let _ = sip_core::fill_via_sent_by(&mut bye, wire::via_token(transport), &via_host);
+                self.finish(&peer, transport, &via_host, &mut bye);
                 let hop = wire::dialog_next_hop(&bye, transport);
                 self.send_request(bye, hop, Purpose::Ignore, now);
                 let party = call.leg(leg_id).map_or(Party::Caller, |l| l.party);
@@ -763,10 +827,12 @@ impl B2bua {
         let _ = uac.handle_response(response, now);
         if response.status.is_success() {
             if let Ok(ack) = uac.ack(None) {
-                if let Ok(bye) = uac.dialog_mut().map_or(
-                    Err(sip_core::DialogError::Terminated),
-                    |d| d.request(Method::Bye, now),
-                ) {
+                if let Ok(bye) = uac
+                    .dialog_mut()
+                    .map_or(Err(sip_core::DialogError::Terminated), |d| {
+                        d.request(Method::Bye, now)
+                    })
+                {
                     self.orphan_send(key, ack, bye, now);
                 }
             }

@@ -91,6 +91,9 @@ pub(crate) struct LegSdp {
     keys: Vec<Option<LocalKey>>,
     sent: Option<Session>,
     received: Option<Session>,
+    /// What `sent` and `received` were before an offer that may be
+    /// refused (RFC 3264 §8: a rejected offer changes nothing).
+    checkpoint: Option<(Option<Session>, Option<Session>)>,
 }
 
 impl LegSdp {
@@ -105,6 +108,21 @@ impl LegSdp {
             keys: Vec::new(),
             sent: None,
             received: None,
+            checkpoint: None,
+        }
+    }
+
+    /// Remembers the current descriptions before a new offer exchange.
+    pub(crate) fn checkpoint(&mut self) {
+        self.checkpoint = Some((self.sent.clone(), self.received.clone()));
+    }
+
+    /// The offer exchange failed: back to the descriptions of the last
+    /// checkpoint.
+    pub(crate) fn rollback(&mut self) {
+        if let Some((sent, received)) = self.checkpoint.take() {
+            self.sent = sent;
+            self.received = received;
         }
     }
 
@@ -171,11 +189,15 @@ impl LegSdp {
             media.attributes.retain(|a| !is_transport_attribute(a));
             media.info = None;
             let offered = match role {
-                SdpRole::Answer => self.received.as_ref().and_then(|o| o.media.get(index)),
+                SdpRole::Answer => self
+                    .received
+                    .as_ref()
+                    .and_then(|o| o.media.get(index))
+                    .cloned(),
                 SdpRole::Offer => None,
             };
             if media.is_rejected() {
-                if let Some(offered) = offered {
+                if let Some(offered) = &offered {
                     media.proto = offered.proto.clone();
                 }
                 continue;
@@ -184,7 +206,7 @@ impl LegSdp {
             ip = ip.or(Some(anchor.ip()));
             media.set_port(anchor.port());
             if media.is_rtp() {
-                self.write_rtp(index, media, role, offered, random);
+                self.write_rtp(index, media, role, offered.as_ref(), random);
             }
             if !media.is_rejected() {
                 media.set_direction(direction);
@@ -417,12 +439,21 @@ mod tests {
             .unwrap();
         let text = out.to_string();
         assert!(text.contains("c=IN IP4 198.51.100.2\r\n"), "{text}");
-        assert!(text.contains("m=audio 40000 RTP/SAVP 0 8 18 101\r\n"), "{text}");
-        assert!(text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), "{text}");
+        assert!(
+            text.contains("m=audio 40000 RTP/SAVP 0 8 18 101\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{text}"
+        );
         assert!(text.contains("a=rtcp-mux\r\n"));
         assert!(!text.contains("192.0.2.10"), "{text}");
         assert!(!text.contains("a=rtcp:"), "{text}");
-        assert!(text.starts_with("v=0\r\no=- 24 1 IN IP4 198.51.100.2\r\ns=-\r\n"), "{text}");
+        assert!(
+            text.starts_with("v=0\r\no=- 24 1 IN IP4 198.51.100.2\r\ns=-\r\n"),
+            "{text}"
+        );
         // The same offer again: same o= version, same key.
         let again = teams
             .write(
@@ -474,15 +505,15 @@ mod tests {
             .unwrap();
         let text = out.to_string();
         assert!(text.contains("m=audio 40000 RTP/SAVP 0 101\r\n"), "{text}");
-        assert!(text.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"), "{text}");
+        assert!(
+            text.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{text}"
+        );
         assert!(text.contains("a=inactive\r\n"), "{text}");
         assert!(!text.contains("sendonly"));
         let streams = teams.streams();
         assert_eq!(streams.len(), 1);
-        assert_eq!(
-            streams[0].remote,
-            Some("52.114.1.1:50000".parse().unwrap())
-        );
+        assert_eq!(streams[0].remote, Some("52.114.1.1:50000".parse().unwrap()));
         let srtp = streams[0].srtp.as_ref().unwrap();
         assert_eq!(srtp.remote_key_salt.as_ref().unwrap().len(), 30);
         assert_eq!(srtp.local_key_salt.len(), 30);
@@ -493,12 +524,22 @@ mod tests {
         let mut carrier = LegSdp::new(false, vec![], 1);
         let teams_offer = Session::parse(TEAMS_OFFER.as_bytes()).unwrap();
         let first = carrier
-            .write(&teams_offer, SdpRole::Offer, &mut anchor("203.0.113.2", 41000), &mut counter())
+            .write(
+                &teams_offer,
+                SdpRole::Offer,
+                &mut anchor("203.0.113.2", 41000),
+                &mut counter(),
+            )
             .unwrap();
         let held = TEAMS_OFFER.replace("c=IN IP4 52.114.1.1", "c=IN IP4 0.0.0.0");
         let held = Session::parse(held.as_bytes()).unwrap();
         let second = carrier
-            .write(&held, SdpRole::Offer, &mut anchor("203.0.113.2", 41000), &mut counter())
+            .write(
+                &held,
+                SdpRole::Offer,
+                &mut anchor("203.0.113.2", 41000),
+                &mut counter(),
+            )
             .unwrap();
         assert!(second.to_string().contains("a=inactive\r\n"));
         assert!(second.to_string().contains("c=IN IP4 203.0.113.2"));

@@ -144,17 +144,6 @@ pub(crate) fn negotiate_as_uas(request: &Request, settings: &B2buaSettings) -> U
     }
 }
 
-/// Session timer headers of a new INVITE we send (RFC 4028 §7.1); `asked`
-/// overrides the configured interval (after a 422).
-pub(crate) fn uac_headers(settings: &B2buaSettings, asked: Option<u32>) -> Vec<(HeaderName, String)> {
-    let mut headers = vec![(HeaderName::Supported, "timer, replaces".to_owned())];
-    if let Some(interval) = asked.or(settings.session_expires.map(secs)) {
-        headers.push((HeaderName::SessionExpires, interval.to_string()));
-        headers.push((HeaderName::MinSe, secs(settings.min_se).to_string()));
-    }
-    headers
-}
-
 /// The leg's timer from the 2xx to our INVITE (RFC 4028 §7.2): no
 /// Session-Expires, no timer.
 pub(crate) fn from_2xx(response: &Response, now: Instant) -> Option<SessionTimer> {

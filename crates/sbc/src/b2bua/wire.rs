@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use sip::{HeaderName, Headers, Method, Request, Response, StatusCode, Uri};
-use sip_core::Dialog;
 
 use super::io::NextHop;
 use crate::config::Transport;
@@ -51,17 +50,6 @@ pub(crate) fn dialog_next_hop(request: &Request, transport: Transport) -> NextHo
         .and_then(Result::ok)
         .map(|route| route.uri.to_uri())
         .unwrap_or_else(|| request.uri.clone());
-    let transport = uri_transport(&uri, transport);
-    NextHop::Resolve { uri, transport }
-}
-
-/// Where the ACK and BYE of `dialog` go, without building a request.
-pub(crate) fn dialog_target(dialog: &Dialog, transport: Transport) -> NextHop {
-    let uri = dialog
-        .route_set()
-        .first()
-        .cloned()
-        .unwrap_or_else(|| dialog.remote_target().clone());
     let transport = uri_transport(&uri, transport);
     NextHop::Resolve { uri, transport }
 }

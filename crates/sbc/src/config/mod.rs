@@ -412,4 +412,11 @@ impl HostMap {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// Every entry: the lower-case name and its addresses.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[HostAddr])> {
+        self.entries
+            .iter()
+            .map(|(name, addrs)| (name.as_str(), addrs.as_slice()))
+    }
 }

@@ -119,6 +119,12 @@ impl Headers {
         self.loc(entry.value)
     }
 
+    /// The value of `entry` as UTF-8, `None` if it is not.
+    #[inline]
+    fn value_str(&self, entry: &Entry) -> Option<&str> {
+        std::str::from_utf8(self.value_of(entry)).ok()
+    }
+
     /// The name as written (parsed) or canonical (added later).
     fn name_of(&self, entry: &Entry) -> &[u8] {
         match entry.name {
@@ -374,13 +380,10 @@ impl Headers {
 
     // ---- helpers for the typed views ----
 
-    /// The first raw value of the known header `id`.
+    /// The first line of the known header `id`.
     #[inline]
-    fn first_value(&self, id: u8) -> Option<&[u8]> {
-        self.entries
-            .iter()
-            .find(|e| e.id == id)
-            .map(|e| self.value_of(e))
+    fn first_entry(&self, id: u8) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id == id)
     }
 
     /// The first value of `name` as UTF-8, if present.
@@ -389,11 +392,20 @@ impl Headers {
         if id == 0 {
             return Ok(None);
         }
-        match self.first_value(id) {
+        match self.first_entry(id) {
             None => Ok(None),
-            Some(v) => std::str::from_utf8(v)
-                .map(|s| Some(trim(s)))
-                .map_err(|_| HeaderError::invalid(canonical(id), "not valid UTF-8")),
+            Some(entry) => match self.value_str(entry) {
+                Some(s) => Ok(Some(trim(s))),
+                None => Err(HeaderError::invalid(canonical(id), "not valid UTF-8")),
+            },
+        }
+    }
+
+    /// The first value of the known header `name`, if it is UTF-8.
+    pub(crate) fn first_line_str(&self, name: HeaderName) -> Option<&str> {
+        match name.id() {
+            0 => None,
+            id => self.value_str(self.first_entry(id)?),
         }
     }
 
@@ -403,8 +415,8 @@ impl Headers {
         let id = name.id();
         let header = canonical(id);
         let lines = self.entries.iter().filter(|e| id != 0 && e.id == id);
-        for line in lines.map(|e| self.value_of(e)) {
-            let Ok(line) = std::str::from_utf8(line) else {
+        for entry in lines {
+            let Some(line) = self.value_str(entry) else {
                 return Some(Err(HeaderError::invalid(header, "not valid UTF-8")));
             };
             if trim(line).is_empty() {

@@ -277,23 +277,28 @@ pub(crate) fn lookup_words(name: &NameWords, len: usize) -> Option<u8> {
     loop {
         let index = usize::from(TABLE[slot]).checked_sub(1)?;
         let (spelling, id) = SPELLINGS.get(index)?;
-        if spelling.len() == len && eq_lowercase_words(name, &WORDS[index]) {
+        if spelling.len() == len && eq_lowercase_words(name, &WORDS[index], len) {
             return Some(*id);
         }
         slot = (slot + 1) % TABLE_SIZE;
     }
 }
 
-/// `name` equals the spelling `lower` (lower-case letters, digits and
-/// dashes) but for the case of letters; no other byte matches (`Call\rID`
-/// is not `call-id`).
+/// `name` equals the spelling `lower` of the same length `len`
+/// (lower-case letters, digits and dashes) but for the case of letters; no
+/// other byte matches (`Call\rID` is not `call-id`).
 #[inline]
-fn eq_lowercase_words(name: &NameWords, lower: &NameWords) -> bool {
+fn eq_lowercase_words(name: &NameWords, lower: &NameWords, len: usize) -> bool {
     // Only the 0x20 bit of letters (the bytes of `lower` with 0x40 set)
     // may differ.
     const LETTERS: u64 = 0x4040_4040_4040_4040;
     let differs = |k: usize| (name[k] ^ lower[k]) & !((lower[k] & LETTERS) >> 1);
-    differs(0) | differs(1) | differs(2) == 0
+    // Most names fit in one or two words; the padding of both is zero.
+    match len {
+        0..=8 => differs(0) == 0,
+        9..=16 => differs(0) | differs(1) == 0,
+        _ => differs(0) | differs(1) | differs(2) == 0,
+    }
 }
 
 /// The canonical spelling of a known id.

@@ -10,9 +10,9 @@ use super::name::HeaderName;
 use crate::error::{HeaderError, UriError};
 use crate::params::Params;
 use crate::text::{
-    find_byte, is_token, parse_delta_seconds, quoted_end, trim, trim_start,
+    find_byte, is_token, is_wsp, parse_delta_seconds, quoted_end, trim, trim_start,
 };
-use crate::uri::UriRef;
+use crate::uri::{plain_sip, UriRef};
 
 /// An address with its header parameters, borrowing the message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,48 @@ impl NameAddrError {
     }
 }
 
+/// A name-addr written the usual way at the start of `s`: `"name" <uri>`
+/// or `<uri>`, a plain `sip:`/`sips:` URI (see [`plain_sip`]) of at most
+/// `max_uri_length` bytes, then parameters without LWS. Returns it and
+/// where it ends (the end of `s` or a `,`); `None` for anything else, which
+/// [`parse_name_addr`] decides.
+fn plain_name_addr(s: &str, max_uri_length: usize) -> Option<(NameAddr<'_>, usize)> {
+    let b = s.as_bytes();
+    let (display_name, lt) = match b.first()? {
+        b'<' => (None, 0),
+        b'"' => {
+            let end = quoted_end(b)?;
+            let mut lt = end;
+            while lt < b.len() && is_wsp(b[lt]) {
+                lt += 1;
+            }
+            if b.get(lt) != Some(&b'<') {
+                return None;
+            }
+            (Some(s.get(1..end - 1)?), lt)
+        }
+        _ => return None,
+    };
+    // The URI stops at the first byte it cannot hold, which must be the
+    // first `>`.
+    let (parts, uri_len) = plain_sip(s.get(lt + 1..)?)?;
+    let gt = lt + 1 + uri_len;
+    if b.get(gt) != Some(&b'>') || uri_len > max_uri_length {
+        return None;
+    }
+    let mut end = gt + 1;
+    let mut params = Params::default();
+    if b.get(end) == Some(&b';') {
+        (params, end) = Params::plain(s, end + 1, |_, _| true)?;
+    }
+    let name_addr = NameAddr {
+        display_name,
+        uri: UriRef::from_parts(s.get(lt + 1..gt)?, parts),
+        params,
+    };
+    Some((name_addr, end))
+}
+
 /// `( name-addr / addr-spec ) *( SEMI generic-param )`, the URI at most
 /// `max_uri_length` bytes long.
 pub(crate) fn parse_name_addr(
@@ -99,6 +141,11 @@ pub(crate) fn parse_name_addr(
 ) -> Result<NameAddr<'_>, NameAddrError> {
     use NameAddrError::Syntax;
     let s = trim(s);
+    if let Some((name_addr, end)) = plain_name_addr(s, max_uri_length) {
+        if end == s.len() {
+            return Ok(name_addr);
+        }
+    }
     let b = s.as_bytes();
     let (display_name, uri, rest) = match b.first() {
         None => return Err(Syntax("empty value")),
@@ -243,6 +290,16 @@ impl Headers {
     /// The first Contact address without collecting the others (`None` if
     /// there is no Contact, an error for `*`).
     pub fn contact(&self) -> Result<Option<NameAddr<'_>>, HeaderError> {
+        // The usual first line: a name-addr followed by the end or a `,`.
+        // Anything else, and every error, takes the general path.
+        if let Some(s) = self.first_line_str(HeaderName::Contact) {
+            if let Some((contact, end)) = plain_name_addr(s, self.max_uri_length()) {
+                let at_end = s.as_bytes().get(end).is_none_or(|&c| c == b',');
+                if at_end && check_contact_params(&contact).is_ok() {
+                    return Ok(Some(contact));
+                }
+            }
+        }
         match self.first_item(HeaderName::Contact) {
             None => Ok(None),
             Some(item) => {

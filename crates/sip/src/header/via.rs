@@ -8,7 +8,7 @@ use super::name::HeaderName;
 use crate::error::HeaderError;
 use crate::host::{classify_host, parse_host, scan_host, Host};
 use crate::params::Params;
-use crate::text::{find_byte, is_token_byte, is_wsp, split_byte, trim, trim_start};
+use crate::text::{self, find_byte, is_token_byte, is_wsp, split_byte, trim, trim_start};
 use crate::uri::parse_port;
 
 /// One Via value: `SIP/2.0/<transport> <host>[:<port>];params`.
@@ -126,6 +126,40 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
     })
 }
 
+/// The first Via value of a line written the usual way (`SIP/2.0/`, a
+/// transport, a hostname or IPv4address, an optional port, parameters
+/// without LWS, then `,` or the end), with valid via-params; `None` for
+/// anything else, which [`parse_via`] on the list element decides.
+fn plain_via(s: &str) -> Option<Via<'_>> {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].eq_ignore_ascii_case(b"SIP/") || &b[4..8] != b"2.0/" {
+        return None;
+    }
+    let transport_end = text::skip(b, 8, text::TOKEN);
+    if transport_end == 8 || !is_wsp(*b.get(transport_end)?) {
+        return None;
+    }
+    let mut i = transport_end;
+    while i < b.len() && is_wsp(b[i]) {
+        i += 1;
+    }
+    let (host, port, semi) = plain_sent_by(s.get(i..)?)?;
+    i += semi;
+    let mut params = Params::default();
+    if b.get(i) == Some(&b';') {
+        (params, i) = Params::plain(s, i + 1, |name, value| check_param(name, value).is_ok())?;
+    }
+    if !matches!(b.get(i), None | Some(b',')) {
+        return None;
+    }
+    Some(Via {
+        transport: s.get(8..transport_end)?,
+        host,
+        port,
+        params,
+    })
+}
+
 /// The text after `SIP/2.0/` (`sent-protocol` up to the transport, LWS
 /// allowed around the slashes).
 fn after_sent_protocol(s: &str) -> Result<&str, &'static str> {
@@ -232,6 +266,11 @@ impl Headers {
 
     /// The topmost Via value.
     pub fn top_via(&self) -> Result<Via<'_>, HeaderError> {
+        // The usual top line; anything else (and every error) takes the
+        // general path.
+        if let Some(via) = self.first_line_str(HeaderName::Via).and_then(plain_via) {
+            return Ok(via);
+        }
         match self.first_item(HeaderName::Via) {
             Some(item) => parse_via(item?).map_err(|r| HeaderError::invalid("Via", r)),
             None => Err(HeaderError::Missing("Via")),

@@ -11,6 +11,10 @@ use bytes::Bytes;
 use super::{Message, Request, Response};
 use crate::error::{HeaderError, ParseError};
 use crate::header::map::{Entry, Headers, Loc};
+use crate::header::name::id::{
+    CSeq as CSEQ, CallId as CALL_ID, ContentLength as CONTENT_LENGTH, From as FROM,
+    MaxForwards as MAX_FORWARDS, To as TO, Via as VIA,
+};
 use crate::header::name::{lookup_id, lookup_words};
 use crate::header::simple::{
     parse_content_length, parse_cseq_bytes, parse_max_forwards_bytes, CSeq,
@@ -60,11 +64,6 @@ pub(crate) struct Head {
     cseq: Option<(u32, Range<usize>)>,
 }
 
-use crate::header::name::id::{
-    CSeq as CSEQ, CallId as CALL_ID, ContentLength as CONTENT_LENGTH, From as FROM,
-    MaxForwards as MAX_FORWARDS, To as TO, Via as VIA,
-};
-
 /// Parses the start line and headers of `buf`, which holds a whole
 /// datagram or (for streams) at least the header block.
 ///
@@ -113,14 +112,7 @@ pub(crate) fn parse_head(
     let mut parsed_cseq = None;
     if let Some(loc) = checked.cseq {
         let value = locate(buf, &owned, loc);
-        let (seq, method) = parse_cseq_bytes(value).map_err(|r| {
-            let reason = if std::str::from_utf8(value).is_err() {
-                "not valid UTF-8"
-            } else {
-                r
-            };
-            HeaderError::invalid("CSeq", reason)
-        })?;
+        let (seq, method) = parse_cseq_bytes(value).map_err(|r| invalid("CSeq", value, r))?;
         if let StartLine::Request { method_span, .. } = &start {
             if value[method.clone()] != buf[method_span.clone()] {
                 return Err(ParseError::CSeqMethodMismatch);
@@ -133,14 +125,7 @@ pub(crate) fn parse_head(
     }
     if let Some(loc) = checked.max_forwards {
         let value = locate(buf, &owned, loc);
-        parse_max_forwards_bytes(value).map_err(|r| {
-            let reason = if std::str::from_utf8(value).is_err() {
-                "not valid UTF-8"
-            } else {
-                r
-            };
-            HeaderError::invalid("Max-Forwards", reason)
-        })?;
+        parse_max_forwards_bytes(value).map_err(|r| invalid("Max-Forwards", value, r))?;
     }
     if framing == Framing::Stream && checked.content_length.is_none() {
         return Err(ParseError::MissingContentLength);
@@ -154,6 +139,15 @@ pub(crate) fn parse_head(
         max_uri_length: limits.max_uri_length,
         cseq: parsed_cseq,
     })
+}
+
+/// Why `value` of `header` is invalid: not UTF-8 first (as the typed
+/// accessors, which read values as text, say), else `reason`.
+fn invalid(header: &'static str, value: &[u8], reason: &'static str) -> HeaderError {
+    match std::str::from_utf8(value) {
+        Ok(_) => HeaderError::invalid(header, reason),
+        Err(_) => HeaderError::invalid(header, "not valid UTF-8"),
+    }
 }
 
 /// The bytes of a value recorded by the parser.
@@ -200,19 +194,11 @@ fn check_entries(
         cseq: None,
         max_forwards: None,
     };
-    let mut once = |(bit, label): (u32, &'static str)| {
-        if checked.seen & bit != 0 {
-            return Err(ParseError::DuplicateHeader(label));
-        }
-        checked.seen |= bit;
-        Ok(())
-    };
-    let (mut vias, mut content_length, mut cseq, mut max_forwards) = (0, None, None, None);
     for entry in entries {
         match entry.id {
             VIA => {
-                vias += count_list_items(locate(buf, owned, entry.value));
-                if vias > limits.max_vias {
+                checked.vias += count_list_items(locate(buf, owned, entry.value));
+                if checked.vias > limits.max_vias {
                     return Err(ParseError::TooManyVias {
                         limit: limits.max_vias,
                     });
@@ -221,30 +207,35 @@ fn check_entries(
             CONTENT_LENGTH => {
                 let n = parse_content_length(locate(buf, owned, entry.value))
                     .map_err(|reason| HeaderError::invalid("Content-Length", reason))?;
-                if content_length.is_some_and(|prev| prev != n) {
+                if checked.content_length.is_some_and(|prev| prev != n) {
                     return Err(ParseError::DuplicateHeader("Content-Length"));
                 }
-                content_length = Some(n);
+                checked.content_length = Some(n);
             }
-            FROM => once(ONCE_FROM)?,
-            TO => once(ONCE_TO)?,
-            CALL_ID => once(ONCE_CALL_ID)?,
+            FROM => once(&mut checked.seen, ONCE_FROM)?,
+            TO => once(&mut checked.seen, ONCE_TO)?,
+            CALL_ID => once(&mut checked.seen, ONCE_CALL_ID)?,
             CSEQ => {
-                once(ONCE_CSEQ)?;
-                cseq = Some(entry.value);
+                once(&mut checked.seen, ONCE_CSEQ)?;
+                checked.cseq = Some(entry.value);
             }
             MAX_FORWARDS => {
-                once(ONCE_MAX_FORWARDS)?;
-                max_forwards = Some(entry.value);
+                once(&mut checked.seen, ONCE_MAX_FORWARDS)?;
+                checked.max_forwards = Some(entry.value);
             }
             _ => {}
         }
     }
-    checked.vias = vias;
-    checked.content_length = content_length;
-    checked.cseq = cseq;
-    checked.max_forwards = max_forwards;
     Ok(checked)
+}
+
+/// Records in `seen` a header that may appear once.
+fn once(seen: &mut u32, (bit, label): (u32, &'static str)) -> Result<(), ParseError> {
+    if *seen & bit != 0 {
+        return Err(ParseError::DuplicateHeader(label));
+    }
+    *seen |= bit;
+    Ok(())
 }
 
 /// A problem with the line starting at `at`, whose number is worked out
@@ -466,11 +457,18 @@ fn short_known_name(buf: &[u8], pos: usize, end: usize) -> Option<(u8, usize, us
 /// `w` with only its first `n` bytes (all eight for `n >= 8`).
 #[inline]
 fn low_bytes(w: u64, n: usize) -> u64 {
-    if n >= 8 {
-        w
-    } else {
-        w & ((1u64 << (8 * n)) - 1)
-    }
+    const MASKS: [u64; 9] = [
+        0,
+        0xff,
+        0xffff,
+        0xff_ffff,
+        0xffff_ffff,
+        0xff_ffff_ffff,
+        0xffff_ffff_ffff,
+        0xff_ffff_ffff_ffff,
+        u64::MAX,
+    ];
+    w & MASKS[n.min(8)]
 }
 
 /// `name HCOLON value` in `buf[pos..end]` where the name is not known:
@@ -503,6 +501,10 @@ fn split_other_line(
 #[inline]
 fn value_span(buf: &[u8], from: usize, end: usize) -> (usize, usize) {
     let mut i = from;
+    // Usually one SP, then the value.
+    if i + 1 < end && buf[i] == b' ' && buf[i + 1] > b' ' {
+        i += 1;
+    }
     while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
         i += 1;
     }

@@ -1,0 +1,650 @@
+//! Requests within a dialog (RFC 3261 §12.2): ACK of our 2xx, BYE from
+//! either side (§15), re-INVITE, UPDATE (RFC 3311) and INFO (RFC 6086)
+//! relayed to the other leg with the SDP rewritten, session refreshes
+//! answered on their own leg (RFC 4028), and the per-call timers.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sip::{HeaderName, Method, Request, Response, StatusCode};
+use sip_core::{DialogId, RequestVerdict, TransactionKey};
+
+use super::call::{Call, CallState, LegDialog, Purpose};
+use super::checks;
+use super::io::{EndReason, LegId};
+use super::sdp_rewrite::SdpRole;
+use super::session_timer::{self, UasTimer};
+use super::wire::{self, SDP};
+use super::{peer_matches, B2bua};
+use crate::security::Peer;
+
+/// How long to wait before trying a refresh again after it could not be
+/// sent (an INVITE in progress, a 491).
+const REFRESH_RETRY: Duration = Duration::from_secs(2);
+
+impl B2bua {
+    /// The ACK of a 2xx we sent (RFC 3261 §13.3.1.4); it may carry the
+    /// answer to the offer of our 2xx.
+    pub(super) fn on_ack(&mut self, ack: &Request, now: Instant) {
+        let Ok(id) = DialogId::of_incoming_request(ack) else {
+            return;
+        };
+        let Some(&(call_id, leg_id)) = self.dialogs.get(&(id.call_id, id.local_tag)) else {
+            return;
+        };
+        let Some(mut call) = self.calls.remove(&call_id) else {
+            return;
+        };
+        let mut accepted = false;
+        if let Some(dialog) = call.leg_mut(leg_id).and_then(|l| l.dialog_mut()) {
+            accepted = dialog.handle_request(ack, now) == Ok(RequestVerdict::Accept);
+        }
+        if accepted {
+            if let Some(body) = wire::sdp_body(&ack.headers, &ack.body) {
+                if let Some(leg) = call.leg_mut(leg_id) {
+                    let _ = leg.sdp.receive(&body);
+                }
+                self.update_media(&call, leg_id);
+            }
+            self.send_pending_bye(&mut call, leg_id, now);
+        }
+        self.flush_leg(&mut call, leg_id, now);
+        self.put_back(call);
+    }
+
+    /// The BYE that waited for the ACK of our 2xx.
+    fn send_pending_bye(&mut self, call: &mut Call, leg_id: LegId, now: Instant) {
+        let Some(leg) = call.leg_mut(leg_id) else {
+            return;
+        };
+        if !leg.bye_pending {
+            return;
+        }
+        leg.bye_pending = false;
+        let bye = leg
+            .dialog_mut()
+            .and_then(|d| d.request(Method::Bye, now).ok());
+        if let Some(bye) = bye {
+            self.send_in_dialog(call, leg_id, bye, Some(Purpose::Ignore), now);
+        }
+        if call.state != CallState::Terminated {
+            // A replaced leg kept only for this BYE.
+            let current = [call.caller, call.callee];
+            if !current.contains(&leg_id) && call.transfer.is_none_or(|t| t.target != leg_id) {
+                call.legs.retain(|l| l.id != leg_id);
+                self.forget_leg(call, leg_id);
+            }
+        }
+    }
+
+    /// A request with a To tag.
+    pub(super) fn on_in_dialog(
+        &mut self,
+        key: TransactionKey,
+        request: Request,
+        peer: &Peer,
+        now: Instant,
+    ) {
+        let found = DialogId::of_incoming_request(&request)
+            .ok()
+            .and_then(|id| self.dialogs.get(&(id.call_id, id.local_tag)).copied());
+        let Some((call_id, leg_id)) = found else {
+            return self.no_dialog(&key, &request, now);
+        };
+        let Some(mut call) = self.calls.remove(&call_id) else {
+            return self.no_dialog(&key, &request, now);
+        };
+        let allowed = call
+            .leg(leg_id)
+            .is_some_and(|l| peer_matches(&l.peer, peer));
+        if !allowed {
+            self.put_back(call);
+            let response = Response::for_request(&request, StatusCode::FORBIDDEN);
+            return self.respond(&key, response, now);
+        }
+        let verdict = match call.leg_mut(leg_id).map(|l| &mut l.dialog) {
+            Some(LegDialog::Uas(uas)) => {
+                uas.dialog.as_mut().map(|d| d.handle_request(&request, now))
+            }
+            Some(LegDialog::Uac(uac)) => uac
+                .attempt
+                .as_mut()
+                .map(|a| a.uac.handle_request(&request, now)),
+            None => None,
+        };
+        self.flush_leg(&mut call, leg_id, now);
+        match verdict {
+            Some(Ok(RequestVerdict::Accept)) => {
+                if call.state == CallState::Terminated {
+                    let response = Response::for_request(
+                        &request,
+                        StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST,
+                    );
+                    self.respond(&key, response, now);
+                } else {
+                    self.dispatch_in_dialog(&mut call, leg_id, key, request, now);
+                }
+            }
+            Some(Ok(RequestVerdict::Reject(response))) => self.respond(&key, response, now),
+            Some(Ok(RequestVerdict::Absorb)) => {}
+            Some(Err(_)) | None => self.no_dialog(&key, &request, now),
+        }
+        self.put_back(call);
+    }
+
+    fn no_dialog(&mut self, key: &TransactionKey, request: &Request, now: Instant) {
+        if let Some(response) = sip_core::unknown_dialog_response(request) {
+            self.respond(key, response, now);
+        }
+    }
+
+    /// An accepted request within `leg`'s dialog.
+    fn dispatch_in_dialog(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        key: TransactionKey,
+        request: Request,
+        now: Instant,
+    ) {
+        match request.method {
+            Method::Bye => self.on_bye(call, leg_id, &key, &request, now),
+            Method::Invite | Method::Update => self.on_offer(call, leg_id, key, request, now),
+            Method::Info => self.relay(call, leg_id, key, request, now),
+            Method::Refer => self.on_refer(call, leg_id, &key, &request, now),
+            Method::Notify | Method::Options | Method::Prack => {
+                let response = self.in_dialog_ok(call, leg_id, &request);
+                self.respond(&key, response, now);
+            }
+            _ => {
+                let mut response = Response::for_request(&request, StatusCode::METHOD_NOT_ALLOWED);
+                response.headers.push(HeaderName::Allow, checks::ALLOW);
+                self.respond(&key, response, now);
+            }
+        }
+    }
+
+    /// 200 to a request within `leg`'s dialog (Contact on target
+    /// refreshes, X-MS-SBC towards Teams).
+    fn in_dialog_ok(&self, call: &Call, leg_id: LegId, request: &Request) -> Response {
+        let mut response = Response::for_request(request, StatusCode::OK);
+        if let Some(leg) = call.leg(leg_id) {
+            if wire::is_target_refresh(&request.method) {
+                response
+                    .headers
+                    .push(HeaderName::Contact, leg.contact.clone());
+            }
+            if leg.is_teams() {
+                if let Some(teams) = &self.config.teams {
+                    response
+                        .headers
+                        .push(HeaderName::from("X-MS-SBC"), teams.x_ms_sbc.clone());
+                }
+            }
+        }
+        response
+    }
+
+    /// BYE (RFC 3261 §15.1.2): 200 at once, BYE on the other leg.
+    fn on_bye(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        key: &TransactionKey,
+        request: &Request,
+        now: Instant,
+    ) {
+        let response = self.in_dialog_ok(call, leg_id, request);
+        self.respond(key, response, now);
+        let Some(party) = call.leg(leg_id).map(|l| l.party) else {
+            return;
+        };
+        // Teams may end the transferor's leg itself once the transfer is
+        // accepted; the call goes on with the new leg.
+        if let Some(transfer) = call.transfer {
+            if transfer.referrer == leg_id {
+                self.media.release(call.id, leg_id);
+                if let Some(leg) = call.leg_mut(leg_id) {
+                    leg.timer = None;
+                }
+                return;
+            }
+            if transfer.target == leg_id {
+                return self.transfer_failed(call, StatusCode::REQUEST_TERMINATED, now);
+            }
+        }
+        let current = [call.caller, call.callee];
+        if !current.contains(&leg_id) {
+            // An old leg (replaced) hung up: nothing else to do.
+            self.media.release(call.id, leg_id);
+            call.legs.retain(|l| l.id != leg_id);
+            self.forget_leg(call, leg_id);
+            return;
+        }
+        self.end_call(call, EndReason::Hangup(party), now);
+    }
+
+    /// re-INVITE or UPDATE: a refresh that changes nothing is answered on
+    /// this leg; an offer goes to the other leg.
+    fn on_offer(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        key: TransactionKey,
+        request: Request,
+        now: Instant,
+    ) {
+        let timer = session_timer::negotiate_as_uas(&request, &self.settings);
+        if let UasTimer::TooSmall(min_se) = timer {
+            let mut response =
+                Response::for_request(&request, StatusCode::SESSION_INTERVAL_TOO_SMALL);
+            response.headers.push(HeaderName::MinSe, min_se.to_string());
+            if let Some(dialog) = call.leg_mut(leg_id).and_then(|l| l.dialog_mut()) {
+                let _ = dialog.handle_sent_response(&response, now);
+            }
+            return self.respond(&key, response, now);
+        }
+        let body = wire::sdp_body(&request.headers, &request.body);
+        let unchanged = match (&body, call.leg(leg_id)) {
+            (None, _) => true,
+            (Some(body), Some(leg)) => leg.sdp.is_unchanged(body),
+            (Some(_), None) => false,
+        };
+        if unchanged {
+            return self.answer_refresh(call, leg_id, &key, &request, timer, body.is_some(), now);
+        }
+        self.relay(call, leg_id, key, request, now);
+    }
+
+    /// A session refresh (RFC 4028 §10) or an offer-less re-INVITE,
+    /// answered here with our last description of this leg.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_refresh(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        key: &TransactionKey,
+        request: &Request,
+        timer: UasTimer,
+        had_offer: bool,
+        now: Instant,
+    ) {
+        let mut response = self.in_dialog_ok(call, leg_id, request);
+        for (name, value) in timer.headers() {
+            response.headers.push(name, value);
+        }
+        let Some(leg) = call.leg_mut(leg_id) else {
+            return;
+        };
+        let is_invite = request.method == Method::Invite;
+        if is_invite || had_offer {
+            if let Some(ours) = leg.sdp.sent() {
+                response.headers.set(HeaderName::ContentType, SDP);
+                response.body = ours.to_bytes();
+            }
+        }
+        match timer.timer(now) {
+            Some(timer) => leg.timer = Some(timer),
+            None => {
+                if let Some(timer) = &mut leg.timer {
+                    timer.refreshed(now);
+                }
+            }
+        }
+        if is_invite {
+            if let Some(dialog) = leg.dialog_mut() {
+                let _ = dialog.handle_sent_response(&response, now);
+            }
+        }
+        self.respond(key, response, now);
+        self.flush_leg(call, leg_id, now);
+    }
+
+    /// Relays a re-INVITE, UPDATE or INFO from `from` to the other leg.
+    fn relay(
+        &mut self,
+        call: &mut Call,
+        from: LegId,
+        key: TransactionKey,
+        request: Request,
+        now: Instant,
+    ) {
+        if ![call.caller, call.callee].contains(&from) {
+            // A leg a transfer replaced: its dialog only waits to end.
+            let gone = Response::for_request(&request, StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST);
+            return self.refuse_relay(call, from, &key, gone, now);
+        }
+        let busy = Response::for_request(&request, StatusCode::REQUEST_PENDING);
+        let to = match call.peer_of(from) {
+            Some(to) if call.transfer.is_none() && call.state == CallState::Confirmed => to,
+            _ => return self.refuse_relay(call, from, &key, busy, now),
+        };
+        let built = call
+            .leg_mut(to)
+            .and_then(|l| l.dialog_mut())
+            .map(|d| d.request(request.method.clone(), now));
+        let mut out = match built {
+            Some(Ok(out)) => out,
+            _ => return self.refuse_relay(call, from, &key, busy, now),
+        };
+        if let Some(body) = wire::sdp_body(&request.headers, &request.body) {
+            for leg in [from, to] {
+                if let Some(leg) = call.leg_mut(leg) {
+                    leg.sdp.checkpoint();
+                }
+            }
+            match self.rewrite_across(call, from, to, &body, SdpRole::Offer) {
+                Ok(offer) => {
+                    out.headers.set(HeaderName::ContentType, SDP);
+                    out.body = offer.to_bytes();
+                }
+                Err(()) => {
+                    for leg in [from, to] {
+                        if let Some(leg) = call.leg_mut(leg) {
+                            leg.sdp.rollback();
+                        }
+                    }
+                    let response = Response::for_request(&request, StatusCode::NOT_ACCEPTABLE_HERE);
+                    return self.refuse_relay(call, from, &key, response, now);
+                }
+            }
+        } else if !request.body.is_empty() {
+            if let Some(content_type) = request.headers.get(&HeaderName::ContentType) {
+                out.headers.set(
+                    HeaderName::ContentType,
+                    Bytes::copy_from_slice(content_type),
+                );
+                out.body = request.body.clone();
+            }
+        }
+        let (from_peer, to_peer) = match (call.leg(from), call.leg(to)) {
+            (Some(f), Some(t)) => (f.peer.clone(), t.peer.clone()),
+            _ => return,
+        };
+        let policies = self.policies(&[&from_peer, &to_peer]);
+        for (name, value) in wire::carried(&policies, &request.headers) {
+            if name != HeaderName::PAssertedIdentity {
+                out.headers.push(name, value);
+            }
+        }
+        if matches!(request.method, Method::Invite | Method::Update) {
+            if let Some(timer) = call.leg(to).and_then(|l| l.timer) {
+                out.headers.push(HeaderName::Supported, "timer");
+                out.headers
+                    .push(HeaderName::SessionExpires, timer.request_header());
+            }
+        }
+        let purpose = Purpose::Relay {
+            call: call.id,
+            from,
+            to,
+            server: key,
+            request: Box::new(request),
+        };
+        self.send_in_dialog(call, to, out, Some(purpose), now);
+    }
+
+    /// Refuses a request that cannot be relayed now.
+    fn refuse_relay(
+        &mut self,
+        call: &mut Call,
+        from: LegId,
+        key: &TransactionKey,
+        response: Response,
+        now: Instant,
+    ) {
+        if let Some(dialog) = call.leg_mut(from).and_then(|l| l.dialog_mut()) {
+            let _ = dialog.handle_sent_response(&response, now);
+        }
+        self.respond(key, response, now);
+        self.flush_leg(call, from, now);
+    }
+
+    /// The other leg answered a relayed request.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_relay_response(
+        &mut self,
+        call_id: super::CallId,
+        from: LegId,
+        to: LegId,
+        server: &TransactionKey,
+        request: &Request,
+        response: &Response,
+        now: Instant,
+    ) {
+        let Some(mut call) = self.calls.remove(&call_id) else {
+            return;
+        };
+        let status = response.status;
+        if let Some(dialog) = call.leg_mut(to).and_then(|l| l.dialog_mut()) {
+            let _ = dialog.handle_response(response, now);
+        }
+        self.flush_leg(&mut call, to, now);
+        if status.is_provisional() {
+            return self.put_back(call);
+        }
+        let is_invite = request.method == Method::Invite;
+        let mut out;
+        if status.is_success() {
+            if is_invite {
+                self.ack_leg(&mut call, to);
+            }
+            if let Some(leg) = call.leg_mut(to) {
+                match session_timer::from_2xx(response, now) {
+                    Some(timer) => leg.timer = Some(timer),
+                    None => {
+                        if let Some(timer) = &mut leg.timer {
+                            timer.refreshed(now);
+                        }
+                    }
+                }
+            }
+            out = self.in_dialog_ok(&call, from, request);
+            out.status = status;
+            if let Some(body) = wire::sdp_body(&response.headers, &response.body) {
+                if let Ok(answer) = self.rewrite_across(&mut call, to, from, &body, SdpRole::Answer)
+                {
+                    out.headers.set(HeaderName::ContentType, SDP);
+                    out.body = answer.to_bytes();
+                }
+            } else if !response.body.is_empty() && !is_invite {
+                if let Some(content_type) = response.headers.get(&HeaderName::ContentType) {
+                    out.headers.set(
+                        HeaderName::ContentType,
+                        Bytes::copy_from_slice(content_type),
+                    );
+                    out.body = response.body.clone();
+                }
+            }
+            if matches!(request.method, Method::Invite | Method::Update) {
+                let timer = session_timer::negotiate_as_uas(request, &self.settings);
+                for (name, value) in timer.headers() {
+                    out.headers.push(name, value);
+                }
+                if let Some(leg) = call.leg_mut(from) {
+                    match timer.timer(now) {
+                        Some(timer) => leg.timer = Some(timer),
+                        None => {
+                            if let Some(timer) = &mut leg.timer {
+                                timer.refreshed(now);
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            let mapped = match status.0 {
+                491 => StatusCode::REQUEST_PENDING,
+                _ => wire::map_final(status),
+            };
+            out = Response::for_request(request, mapped);
+            for leg in [from, to] {
+                if let Some(leg) = call.leg_mut(leg) {
+                    leg.sdp.rollback();
+                }
+            }
+            self.update_media(&call, from);
+        }
+        if is_invite {
+            if let Some(dialog) = call.leg_mut(from).and_then(|l| l.dialog_mut()) {
+                let _ = dialog.handle_sent_response(&out, now);
+            }
+        }
+        self.respond(server, out, now);
+        self.flush_leg(&mut call, from, now);
+        if matches!(status.0, 408 | 481) {
+            let party = call.leg(to).map_or(super::Party::Callee, |l| l.party);
+            self.end_call(&mut call, EndReason::DialogLost(party), now);
+        }
+        self.put_back(call);
+    }
+
+    /// ACK for the 2xx to our re-INVITE on `leg` (RFC 3261 §13.2.2.4).
+    pub(super) fn ack_leg(&mut self, call: &mut Call, leg_id: LegId) {
+        let Some(leg) = call.leg_mut(leg_id) else {
+            return;
+        };
+        let (transport, via_host, peer) = (leg.transport, leg.via_host.clone(), leg.peer.clone());
+        let ack = leg.dialog_mut().and_then(|d| d.ack(None).ok());
+        if let Some(mut ack) = ack {
+            self.finish(&peer, transport, &via_host, &mut ack);
+            let hop = wire::dialog_next_hop(&ack, transport);
+            self.send_direct(ack.into(), hop);
+        }
+    }
+
+    /// Sends a re-INVITE with `leg`'s current description (a session
+    /// refresh, RFC 4028 §7.4), or a new one written by the caller.
+    pub(super) fn reoffer(&mut self, call: &mut Call, leg_id: LegId, now: Instant) -> bool {
+        let Some(leg) = call.leg_mut(leg_id) else {
+            return false;
+        };
+        let Some(offer) = leg.sdp.sent().map(sdp::Session::to_bytes) else {
+            return false;
+        };
+        let timer = leg.timer;
+        let Some(Ok(mut request)) = leg.dialog_mut().map(|d| d.request(Method::Invite, now)) else {
+            return false;
+        };
+        request.headers.push(HeaderName::Supported, "timer");
+        if let Some(timer) = timer {
+            request
+                .headers
+                .push(HeaderName::SessionExpires, timer.request_header());
+        }
+        request.headers.set(HeaderName::ContentType, SDP);
+        request.body = offer;
+        let purpose = Purpose::Reoffer {
+            call: call.id,
+            leg: leg_id,
+        };
+        self.send_in_dialog(call, leg_id, request, Some(purpose), now)
+            .is_some()
+    }
+
+    /// The answer to our own re-INVITE on `leg`.
+    pub(super) fn on_reoffer_response(
+        &mut self,
+        call_id: super::CallId,
+        leg_id: LegId,
+        response: &Response,
+        now: Instant,
+    ) {
+        let Some(mut call) = self.calls.remove(&call_id) else {
+            return;
+        };
+        if let Some(dialog) = call.leg_mut(leg_id).and_then(|l| l.dialog_mut()) {
+            let _ = dialog.handle_response(response, now);
+        }
+        self.flush_leg(&mut call, leg_id, now);
+        let status = response.status;
+        if status.is_success() {
+            self.ack_leg(&mut call, leg_id);
+            if let Some(body) = wire::sdp_body(&response.headers, &response.body) {
+                if let Some(leg) = call.leg_mut(leg_id) {
+                    let _ = leg.sdp.receive(&body);
+                }
+                self.update_media(&call, leg_id);
+            }
+            if let Some(leg) = call.leg_mut(leg_id) {
+                match session_timer::from_2xx(response, now) {
+                    Some(timer) => leg.timer = Some(timer),
+                    None => {
+                        if let Some(timer) = &mut leg.timer {
+                            timer.refreshed(now);
+                        }
+                    }
+                }
+            }
+        } else if status.is_final() {
+            if matches!(status.0, 408 | 481) {
+                let party = call.leg(leg_id).map_or(super::Party::Callee, |l| l.party);
+                self.end_call(&mut call, EndReason::DialogLost(party), now);
+            } else if let Some(timer) = call.leg_mut(leg_id).and_then(|l| l.timer.as_mut()) {
+                timer.deadline = now + REFRESH_RETRY;
+            }
+        }
+        self.put_back(call);
+    }
+
+    /// Whatever of call `id` is due: dialog timers (2xx retransmission,
+    /// glare back-off), silent targets, session timers, the maximum call
+    /// duration.
+    pub(super) fn on_call_timeout(&mut self, id: super::CallId, now: Instant) {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        let legs: Vec<LegId> = call.legs.iter().map(|l| l.id).collect();
+        for leg_id in legs {
+            let mut silent = false;
+            if let Some(leg) = call.leg_mut(leg_id) {
+                match &mut leg.dialog {
+                    LegDialog::Uas(uas) => {
+                        if let Some(dialog) = &mut uas.dialog {
+                            dialog.handle_timeout(now);
+                        }
+                    }
+                    LegDialog::Uac(uac) => {
+                        if let Some(attempt) = &mut uac.attempt {
+                            attempt.uac.handle_timeout(now);
+                            if attempt.failover_at.is_some_and(|at| at <= now) {
+                                attempt.failover_at = None;
+                                silent = !attempt.finished;
+                            }
+                        }
+                    }
+                }
+            }
+            self.flush_leg(&mut call, leg_id, now);
+            if silent && call.state != CallState::Terminated {
+                self.abandon_attempt(&mut call, leg_id, now);
+            }
+            let due = call
+                .leg(leg_id)
+                .and_then(|l| l.timer)
+                .filter(|t| t.deadline <= now);
+            if let (Some(timer), false) = (due, call.state == CallState::Terminated) {
+                if timer.we_refresh {
+                    let sent = self.reoffer(&mut call, leg_id, now);
+                    if let Some(timer) = call.leg_mut(leg_id).and_then(|l| l.timer.as_mut()) {
+                        timer.deadline = if sent {
+                            // The 2xx moves it; if none comes the session
+                            // lapses at the interval's end.
+                            now + timer.interval / 2
+                        } else {
+                            now + REFRESH_RETRY
+                        };
+                    }
+                } else {
+                    let party = call.leg(leg_id).map_or(super::Party::Caller, |l| l.party);
+                    self.end_call(&mut call, EndReason::SessionExpired(party), now);
+                }
+            }
+        }
+        if call.hangup_at.is_some_and(|at| at <= now) {
+            call.hangup_at = None;
+            self.end_call(&mut call, EndReason::MaxDuration, now);
+        }
+        self.put_back(call);
+    }
+}

@@ -1,0 +1,391 @@
+//! `switchboard serve`: the SBC's driver.
+//!
+//! The B2BUA (`sbc::B2bua`) is sans-IO; this module only moves bytes and
+//! timers for it, as quinn's `ConnectionDriver` does for `quinn-proto`:
+//! messages from the transport go to `handle_message`, due timers to
+//! `handle_timeout`, and what it wants sent goes to one sender task that
+//! resolves next hops (RFC 3263, the config's `[hosts]` map first) and
+//! reports failures back as transport errors, in order, so a 180 never
+//! overtakes the 100 before it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sbc::{B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, PortAllocator, Stats};
+use sip_transport::{
+    CertificateFiles, ClientAuth, ConnectionId, Dns, Flow, Inbound, ResolvedTarget, SipResolver,
+    SipResolverConfig, SipTransport, Target, TlsClient, TlsClientFiles, TlsServer,
+    TlsServerFiles, TransportConfig, TransportKind,
+};
+use tokio::sync::mpsc;
+
+/// Media ports handed out until the media plane (issue 4) owns them.
+const MEDIA_PORTS: (u16, u16) = (20_000, 29_999);
+
+/// Loads `path` and runs the SBC until Ctrl-C.
+pub(crate) async fn run(path: &Path) -> anyhow::Result<()> {
+    let config = Arc::new(load_config(path)?);
+    let (transport, inbound) = SipTransport::new(transport_config(&config));
+    let tls_server = tls_server(&config)?;
+    let mut udp_local = Vec::new();
+    for listener in &config.sbc.listen {
+        let bound = match listener.transport {
+            sbc::Transport::Udp => {
+                let addr = transport.bind_udp(listener.addr).await?;
+                udp_local.push(addr);
+                addr
+            }
+            sbc::Transport::Tcp => transport.listen_tcp(listener.addr).await?,
+            sbc::Transport::Tls => {
+                let server = tls_server
+                    .clone()
+                    .context("a tls listener needs [sbc.tls] cert and key")?;
+                transport.listen_tls(listener.addr, server).await?
+            }
+        };
+        tracing::info!(transport = ?listener.transport, %bound, "listening");
+    }
+    transport.set_tls_client(tls_client(&config)?);
+    let resolver = SipResolver::new(resolver_config(&config))?;
+
+    let stats = Arc::new(Stats::default());
+    let media_ip = media_ip(&config);
+    let b2bua = B2bua::new(
+        Arc::clone(&config),
+        Arc::clone(&stats),
+        B2buaSettings::default(),
+        Box::new(PortAllocator::new(media_ip, MEDIA_PORTS.0, MEDIA_PORTS.1)),
+        Box::new(fill_random),
+        Instant::now(),
+    );
+    let driver = Driver {
+        b2bua,
+        transport: transport.clone(),
+        udp_local,
+    };
+    let result = driver.run(inbound, resolver).await;
+    transport.shutdown().await;
+    result
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    Ok(Config::from_toml_str(&text, &path.display().to_string())?)
+}
+
+/// Random bytes from the operating system (SRTP keys, nonce secret, ids).
+fn fill_random(buf: &mut [u8]) {
+    if let Err(err) = getrandom::fill(buf) {
+        // Without an entropy source no key can be trusted: stop the node
+        // rather than hand out predictable SRTP keys.
+        tracing::error!(%err, "the operating system gave no random bytes");
+        std::process::abort();
+    }
+}
+
+fn transport_config(config: &Config) -> TransportConfig {
+    TransportConfig {
+        advertised_host: config.sbc.advertised_host.clone(),
+        ..TransportConfig::default()
+    }
+}
+
+/// The address media is anchored on: the advertised host if it is an IP,
+/// else the first listener's.
+fn media_ip(config: &Config) -> IpAddr {
+    config
+        .sbc
+        .advertised_host
+        .as_deref()
+        .and_then(|host| host.parse().ok())
+        .or_else(|| config.sbc.listen.first().map(|l| l.addr.ip()))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+fn tls_server(config: &Config) -> anyhow::Result<Option<TlsServer>> {
+    let Some(tls) = &config.sbc.tls else {
+        return Ok(None);
+    };
+    let client_auth = match &tls.ca_bundle {
+        // Teams presents a client certificate; carriers on TLS may not.
+        Some(ca_bundle) => ClientAuth::Optional {
+            ca_bundle: ca_bundle.clone(),
+        },
+        None => ClientAuth::None,
+    };
+    let server = TlsServer::load(TlsServerFiles {
+        certificates: vec![certificate_files(&tls.cert, &tls.key)],
+        client_auth,
+    })?;
+    Ok(Some(server))
+}
+
+fn tls_client(config: &Config) -> anyhow::Result<Option<TlsClient>> {
+    let Some(tls) = &config.sbc.tls else {
+        return Ok(None);
+    };
+    let Some(ca_bundle) = &tls.ca_bundle else {
+        return Ok(None);
+    };
+    let client = TlsClient::load(TlsClientFiles {
+        ca_bundle: ca_bundle.clone(),
+        certificate: Some(certificate_files(&tls.cert, &tls.key)),
+    })?;
+    Ok(Some(client))
+}
+
+fn certificate_files(chain: &Path, key: &Path) -> CertificateFiles {
+    CertificateFiles {
+        chain: PathBuf::from(chain),
+        key: PathBuf::from(key),
+    }
+}
+
+fn resolver_config(config: &Config) -> SipResolverConfig {
+    let static_hosts = config
+        .hosts
+        .iter()
+        .map(|(name, addrs)| {
+            let addrs = addrs
+                .iter()
+                .map(|a| SocketAddr::new(a.ip, a.port.unwrap_or(0)))
+                .collect();
+            (name.to_owned(), addrs)
+        })
+        .collect();
+    SipResolverConfig {
+        static_hosts,
+        dns: Dns::System,
+        dns_timeout: Some(Duration::from_secs(2)),
+    }
+}
+
+fn kind(transport: sbc::Transport) -> TransportKind {
+    match transport {
+        sbc::Transport::Udp => TransportKind::Udp,
+        sbc::Transport::Tcp => TransportKind::Tcp,
+        sbc::Transport::Tls => TransportKind::Tls,
+    }
+}
+
+fn sbc_transport(kind: TransportKind) -> sbc::Transport {
+    match kind {
+        TransportKind::Udp => sbc::Transport::Udp,
+        TransportKind::Tcp => sbc::Transport::Tcp,
+        TransportKind::Tls => sbc::Transport::Tls,
+    }
+}
+
+fn source(flow: &Flow) -> sbc::Source {
+    sbc::Source {
+        remote: flow.remote,
+        transport: sbc_transport(flow.transport),
+        tls_peer_names: flow
+            .peer_certificate
+            .as_ref()
+            .map(|cert| {
+                let mut names = cert.dns_names().to_vec();
+                if names.is_empty() {
+                    names.extend(cert.common_name().map(str::to_owned));
+                }
+                names
+            })
+            .unwrap_or_default(),
+        connection: flow
+            .connection
+            .map(|id| sbc::ConnectionId(id.as_u64())),
+    }
+}
+
+/// A send that failed, handed back to the B2BUA.
+struct SendFailure(Outgoing);
+
+/// A connection opened for a next hop, remembered so the B2BUA can have it
+/// dropped (Teams: close the connection of a proxy that answered 503).
+struct Opened {
+    host: String,
+    port: u16,
+    connection: ConnectionId,
+}
+
+struct Driver {
+    b2bua: B2bua,
+    transport: SipTransport,
+    udp_local: Vec<SocketAddr>,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        resolver: SipResolver,
+    ) -> anyhow::Result<()> {
+        let (to_send, queue) = mpsc::unbounded_channel::<Outgoing>();
+        let (failed_tx, mut failed) = mpsc::unbounded_channel::<SendFailure>();
+        let (opened_tx, mut opened) = mpsc::unbounded_channel::<Opened>();
+        let sender = Sender {
+            transport: self.transport.clone(),
+            resolver,
+            udp_local: self.udp_local.clone(),
+            failed: failed_tx,
+            opened: opened_tx,
+        };
+        let sender = tokio::spawn(sender.run(queue));
+        let mut connections: HashMap<(String, u16), ConnectionId> = HashMap::new();
+        let shutdown = tokio::signal::ctrl_c();
+        tokio::pin!(shutdown);
+        loop {
+            self.drain(&to_send, &mut connections);
+            let deadline = self.b2bua.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                message = inbound.recv() => {
+                    let Some(Inbound { message, source: flow }) = message else { break };
+                    self.b2bua.handle_message(message, source(&flow), Instant::now());
+                }
+                Some(SendFailure(outgoing)) = failed.recv() => {
+                    self.b2bua.handle_transport_error(&outgoing, Instant::now());
+                }
+                Some(Opened { host, port, connection }) = opened.recv() => {
+                    connections.insert((host.to_ascii_lowercase(), port), connection);
+                }
+                () = sleep => self.b2bua.handle_timeout(Instant::now()),
+                _ = &mut shutdown => {
+                    tracing::info!("shutting down");
+                    break;
+                }
+            }
+        }
+        drop(to_send);
+        sender.abort();
+        Ok(())
+    }
+
+    fn drain(
+        &mut self,
+        to_send: &mpsc::UnboundedSender<Outgoing>,
+        connections: &mut HashMap<(String, u16), ConnectionId>,
+    ) {
+        while let Some(outgoing) = self.b2bua.poll_transmit() {
+            // The sender task lives as long as the loop.
+            let _ = to_send.send(outgoing);
+        }
+        while let Some(event) = self.b2bua.poll_event() {
+            match event {
+                B2buaEvent::CloseConnection { host, port } => {
+                    if let Some(id) = connections.remove(&(host.to_ascii_lowercase(), port)) {
+                        self.transport.close_connection(id);
+                    }
+                }
+                event => tracing::info!(?event, "call"),
+            }
+        }
+    }
+}
+
+/// Sends in order; resolves next hops; reports failures.
+struct Sender {
+    transport: SipTransport,
+    resolver: SipResolver,
+    udp_local: Vec<SocketAddr>,
+    failed: mpsc::UnboundedSender<SendFailure>,
+    opened: mpsc::UnboundedSender<Opened>,
+}
+
+impl Sender {
+    async fn run(self, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+        while let Some(outgoing) = queue.recv().await {
+            if let Err(err) = self.send(&outgoing).await {
+                tracing::debug!(%err, "send failed");
+                let _ = self.failed.send(SendFailure(outgoing));
+            }
+        }
+    }
+
+    async fn send(&self, outgoing: &Outgoing) -> anyhow::Result<()> {
+        match &outgoing.next_hop {
+            NextHop::Reply {
+                connection,
+                remote,
+                transport,
+            } => {
+                let flow = Flow {
+                    transport: kind(*transport),
+                    local: self.local_for(*remote),
+                    remote: *remote,
+                    connection: connection.map(|c| ConnectionId::from_u64(c.0)),
+                    peer_certificate: None,
+                };
+                match &outgoing.message {
+                    sip::Message::Response(response) => {
+                        self.transport
+                            .send_response(response.clone(), &flow)
+                            .await?;
+                    }
+                    sip::Message::Request(_) => {
+                        let target = match flow.connection {
+                            Some(id) => Target::Connection(id),
+                            None => Target::Resolved(ResolvedTarget::new(flow.transport, *remote)),
+                        };
+                        self.transport
+                            .send(outgoing.message.clone(), &target)
+                            .await?;
+                    }
+                }
+            }
+            NextHop::Resolve { uri, transport } => {
+                let wanted = kind(*transport);
+                let targets = self.resolver.resolve(uri).await?;
+                let mut last_error = None;
+                for target in targets.into_iter().filter(|t| t.transport == wanted) {
+                    match self
+                        .transport
+                        .send(outgoing.message.clone(), &Target::Resolved(target))
+                        .await
+                    {
+                        Ok(flow) => {
+                            if let Some(connection) = flow.connection {
+                                let host = uri.host().to_string();
+                                let port = uri.port().unwrap_or(match wanted {
+                                    TransportKind::Tls => 5061,
+                                    _ => 5060,
+                                });
+                                let _ = self.opened.send(Opened {
+                                    host,
+                                    port,
+                                    connection,
+                                });
+                            }
+                            return Ok(());
+                        }
+                        Err(err) => last_error = Some(err),
+                    }
+                }
+                match last_error {
+                    Some(err) => return Err(err.into()),
+                    None => anyhow::bail!("no {wanted:?} target for {uri}"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The UDP socket of the same address family as `remote`.
+    fn local_for(&self, remote: SocketAddr) -> SocketAddr {
+        self.udp_local
+            .iter()
+            .copied()
+            .find(|local| local.is_ipv4() == remote.is_ipv4())
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
+    }
+}
