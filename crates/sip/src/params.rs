@@ -28,6 +28,21 @@ struct FirstParam {
     next: u16,
 }
 
+impl FirstParam {
+    /// From offsets into the parameter text, if they fit.
+    fn new(name_end: usize, value: Option<Range<usize>>, next: usize) -> Option<FirstParam> {
+        let offset = |n: usize| u16::try_from(n).ok();
+        Some(FirstParam {
+            name_end: offset(name_end)?,
+            value: match value {
+                Some(value) => Some((offset(value.start)?, offset(value.end)?)),
+                None => None,
+            },
+            next: offset(next)?,
+        })
+    }
+}
+
 impl PartialEq for Params<'_> {
     /// The same text (how it was validated does not matter).
     fn eq(&self, other: &Params<'_>) -> bool {
@@ -41,17 +56,6 @@ impl<'a> Params<'a> {
     /// Validates `raw` (the text after the first `;`) as header parameters:
     /// `token [ = (token / host / quoted-string) ]`.
     pub(crate) fn parse_header(raw: &'a str) -> Result<Params<'a>, &'static str> {
-        Params::parse_header_with(raw, |_, _| {})
-    }
-
-    /// [`Params::parse_header`], handing each parameter to `each` as
-    /// `(name, value)` (quoted values without their quotes, as
-    /// [`Params::iter`] gives them) while validating, so that a caller
-    /// checking particular parameters needs no second pass.
-    pub(crate) fn parse_header_with(
-        raw: &'a str,
-        mut each: impl FnMut(&'a str, Option<&'a str>),
-    ) -> Result<Params<'a>, &'static str> {
         let raw = trim(raw);
         let b = raw.as_bytes();
         let skip_wsp = |mut i: usize| {
@@ -68,26 +72,22 @@ impl<'a> Params<'a> {
             if i == name_start {
                 return Err("malformed parameter name");
             }
-            let name = raw.get(name_start..i).unwrap_or_default();
             i = skip_wsp(i);
-            let mut value = None;
+            let mut had_value = false;
             if b.get(i) == Some(&b'=') {
+                had_value = true;
                 i = skip_wsp(i + 1);
-                let value_start = i;
                 if b.get(i) == Some(&b'"') {
                     i += quoted_end(&b[i..]).ok_or("unterminated quoted string")?;
-                    value = raw.get(value_start + 1..i - 1);
                 } else {
+                    let value_start = i;
                     i = text::skip(b, i, text::GEN_VALUE);
                     if i == value_start {
                         return Err("malformed parameter value");
                     }
-                    value = raw.get(value_start..i);
                 }
                 i = skip_wsp(i);
             }
-            let had_value = value.is_some();
-            each(name, value);
             match b.get(i) {
                 None => return Ok(Params::from_validated(raw)),
                 Some(b';') => i += 1,
@@ -133,24 +133,13 @@ impl<'a> Params<'a> {
                     }
                     value = Some(s.get(value_start..i)?);
                 }
-                raw_value = Some((value_start, i));
+                raw_value = Some(value_start - start..i - start);
             }
             if !check(name, value) {
                 return None;
             }
             if name_start == start {
-                // Offsets from `start`, if they fit.
-                let at = |n: usize| u16::try_from(n - start).ok();
-                first = (|| {
-                    Some(FirstParam {
-                        name_end: at(name_end)?,
-                        value: match raw_value {
-                            Some((from, to)) => Some((at(from)?, at(to)?)),
-                            None => None,
-                        },
-                        next: at(i)?,
-                    })
-                })();
+                first = FirstParam::new(name_end - start, raw_value, i - start);
             }
             match b.get(i) {
                 Some(b';') => i += 1,
@@ -167,7 +156,7 @@ impl<'a> Params<'a> {
     }
 
     /// Wraps parameter text already validated (by the URI parser or
-    /// [`Params::plain_end`]).
+    /// [`Params::plain`]).
     pub(crate) fn from_validated(raw: &'a str) -> Params<'a> {
         Params { raw, first: None }
     }

@@ -22,16 +22,14 @@ pub(crate) const LABEL: u16 = 1 << 6;
 pub(crate) const WORD: u16 = 1 << 7;
 /// gen-value of generic-param unquoted: token / host.
 pub(crate) const GEN_VALUE: u16 = 1 << 8;
-/// Characters of a hostname or IPv4address: LABEL and `.`.
-pub(crate) const HOST: u16 = 1 << 9;
 /// alphanum.
-pub(crate) const ALNUM: u16 = 1 << 10;
+pub(crate) const ALNUM: u16 = 1 << 9;
 /// Anything but `;`, `=`, SP and HTAB: the bytes of a parameter name when
 /// scanning validated parameters.
-pub(crate) const PNAME: u16 = 1 << 11;
+pub(crate) const PNAME: u16 = 1 << 10;
 /// Anything but `;`, SP and HTAB: the bytes of an unquoted parameter value
 /// when scanning validated parameters.
-pub(crate) const PVALUE: u16 = 1 << 12;
+pub(crate) const PVALUE: u16 = 1 << 11;
 
 const fn classes() -> [u16; 256] {
     let mut table = [0u16; 256];
@@ -69,10 +67,7 @@ const fn classes() -> [u16; 256] {
             f |= HNV;
         }
         if alnum || c == b'-' || c == b'_' {
-            f |= LABEL | HOST;
-        }
-        if c == b'.' {
-            f |= HOST;
+            f |= LABEL;
         }
         if alnum {
             f |= ALNUM;
@@ -441,10 +436,11 @@ mod tests {
         assert!(is(b':', PARAM) && !is(b'?', PARAM) && is(b'?', HNV) && !is(b'&', HNV));
         assert!(is(b'{', WORD) && !is(b'@', WORD) && !is(b' ', WORD));
         assert!(is(b'_', LABEL) && !is(b'.', LABEL));
-        assert!(is(b'.', HOST) && is(b'_', HOST) && !is(b':', HOST) && !is(b'.', ALNUM));
-        assert_eq!(skip(b"ab.c:d", 1, HOST), 4);
+        assert!(is(b'7', ALNUM) && !is(b'.', ALNUM) && !is(b'_', ALNUM));
+        assert_eq!(skip(b"ab-c:d", 1, LABEL), 4);
+        assert_eq!(skip(b"abcdefghij:", 0, ALNUM), 10);
         assert!(is(b'=', PVALUE) && !is(b'=', PNAME) && !is(b';', PVALUE) && !is(b'\t', PNAME));
-        assert_eq!(skip(b"ab", 0, HOST), 2);
+        assert_eq!(skip(b"ab", 0, LABEL), 2);
         assert!(!is(0xff, TOKEN | USER | WORD | LABEL));
         assert_eq!(trim(" \t a b \t"), "a b");
         assert_eq!(trim_start(" \tx "), "x ");

@@ -18,8 +18,8 @@ use anyhow::Context;
 use sbc::{B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, PortAllocator, Stats};
 use sip_transport::{
     CertificateFiles, ClientAuth, ConnectionId, Dns, Flow, Inbound, ResolvedTarget, SipResolver,
-    SipResolverConfig, SipTransport, Target, TlsClient, TlsClientFiles, TlsServer,
-    TlsServerFiles, TransportConfig, TransportKind,
+    SipResolverConfig, SipTransport, Target, TlsClient, TlsClientFiles, TlsServer, TlsServerFiles,
+    TransportConfig, TransportKind,
 };
 use tokio::sync::mpsc;
 
@@ -196,9 +196,7 @@ fn source(flow: &Flow) -> sbc::Source {
                 names
             })
             .unwrap_or_default(),
-        connection: flow
-            .connection
-            .map(|id| sbc::ConnectionId(id.as_u64())),
+        connection: flow.connection.map(|id| sbc::ConnectionId(id.as_u64())),
     }
 }
 

@@ -34,6 +34,16 @@
 //!   target, NOTIFY with `message/sipfrag`, release of the old leg), and
 //!   an INVITE with Replaces takes over the leg it names.
 //!
+//! What the driver does: hand over every parsed message with its
+//! [`Source`] (the transport has stamped `received`/`rport`); send each
+//! [`Outgoing`] as is (its Via already names the SBC: the tenant FQDN
+//! towards Teams, the listener or `advertised_host` towards carriers),
+//! resolving [`NextHop::Resolve`] through `[hosts]` then DNS and reusing
+//! connections; report sends that fail with
+//! [`B2bua::handle_transport_error`]; close the connection named by
+//! [`B2buaEvent::CloseConnection`]; for messages that do not parse, send
+//! [`response_for_unparsable`] back (505, 513, 400).
+//!
 //! Drain order after every `handle_*` call: [`B2bua::poll_transmit`] until
 //! `None`, [`B2bua::poll_event`] until `None`, then sleep until
 //! [`B2bua::poll_timeout`].
@@ -77,6 +87,7 @@
 
 mod call;
 mod checks;
+mod identity;
 mod in_dialog;
 mod io;
 mod media;
@@ -85,6 +96,7 @@ mod sdp_rewrite;
 mod session_timer;
 mod settings;
 mod setup;
+mod teardown;
 mod transfer;
 mod wire;
 
@@ -230,14 +242,18 @@ impl B2bua {
     }
 
     /// Sizes of the internal tables (calls, dialog and INVITE indexes,
-    /// client and server transactions, orphans), to check for leaks.
+    /// client transactions but keepalives, server transactions, orphans),
+    /// to check for leaks.
     #[cfg(test)]
     pub(crate) fn table_sizes(&self) -> [usize; 6] {
         [
             self.calls.len(),
             self.dialogs.len(),
             self.invites.len(),
-            self.client.len(),
+            self.client
+                .values()
+                .filter(|c| !matches!(c.purpose, Purpose::Options(_)))
+                .count(),
             self.server.len(),
             self.orphans.len(),
         ]
@@ -692,7 +708,8 @@ impl B2bua {
     /// Finds requests and responses of `leg`'s dialog with Call-ID
     /// `call_id` and our tag `tag`.
     fn index_dialog(&mut self, call: &mut Call, leg: LegId, call_id: String, tag: String) {
-        self.dialogs.insert((call_id.clone(), tag.clone()), (call.id, leg));
+        self.dialogs
+            .insert((call_id.clone(), tag.clone()), (call.id, leg));
         call.dialog_keys.push(((call_id, tag), leg));
     }
 

@@ -82,7 +82,15 @@ impl fmt::Display for Via<'_> {
 /// Parses one Via value (already split from its list).
 pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
     let s = trim(s);
-    let rest = trim_start(after_sent_protocol(s)?);
+    let (protocol, rest) = split_byte(s, b'/').ok_or("missing sent-protocol")?;
+    if !trim(protocol).eq_ignore_ascii_case("SIP") {
+        return Err("protocol is not SIP");
+    }
+    let (version, rest) = split_byte(rest, b'/').ok_or("missing transport")?;
+    if trim(version) != "2.0" {
+        return Err("protocol version is not 2.0");
+    }
+    let rest = trim_start(rest);
     let transport_len = rest
         .bytes()
         .position(|b| !is_token_byte(b))
@@ -96,27 +104,21 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
         return Err("missing sent-by");
     }
     let rest = trim_start(rest);
-    // Parameter syntax is reported before the sent-by, the via-params
-    // rules after it.
-    let (sent_by, params_at) = match plain_sent_by(rest) {
-        Some((host, port, semi)) => (Ok((host, port)), semi),
-        None => {
-            let semi = find_byte(rest, b';').unwrap_or(rest.len());
-            (sent_by(trim(&rest[..semi])), semi)
-        }
+    let (sent_by, params) = match find_byte(rest, b';') {
+        Some(semi) => (
+            trim(&rest[..semi]),
+            Params::parse_header(&rest[semi + 1..])?,
+        ),
+        None => (trim(rest), Params::default()),
     };
-    let mut broken_rule = None;
-    let params = match rest.get(params_at + 1..) {
-        Some(raw) => Params::parse_header_with(raw, |name, value| {
-            if broken_rule.is_none() {
-                broken_rule = check_param(name, value).err();
-            }
-        })?,
-        None => Params::default(),
+    let (host, port) = split_host_port(sent_by)?;
+    let host = parse_host(host, false).ok_or("invalid sent-by host")?;
+    let port = match port {
+        Some(p) => Some(parse_port(p.as_bytes()).ok_or("invalid sent-by port")?),
+        None => None,
     };
-    let (host, port) = sent_by?;
-    if let Some(reason) = broken_rule {
-        return Err(reason);
+    for (name, value) in params.iter() {
+        check_param(name, value)?;
     }
     Ok(Via {
         transport,
@@ -160,25 +162,6 @@ fn plain_via(s: &str) -> Option<Via<'_>> {
     })
 }
 
-/// The text after `SIP/2.0/` (`sent-protocol` up to the transport, LWS
-/// allowed around the slashes).
-fn after_sent_protocol(s: &str) -> Result<&str, &'static str> {
-    let b = s.as_bytes();
-    if b.len() >= 8 && b[..4].eq_ignore_ascii_case(b"SIP/") && &b[4..8] == b"2.0/" {
-        // The first eight bytes are ASCII, so byte 8 starts a character.
-        return Ok(s.get(8..).unwrap_or_default());
-    }
-    let (protocol, rest) = split_byte(s, b'/').ok_or("missing sent-protocol")?;
-    if !trim(protocol).eq_ignore_ascii_case("SIP") {
-        return Err("protocol is not SIP");
-    }
-    let (version, rest) = split_byte(rest, b'/').ok_or("missing transport")?;
-    if trim(version) != "2.0" {
-        return Err("protocol version is not 2.0");
-    }
-    Ok(rest)
-}
-
 /// `sent-by` written the usual way (a hostname or IPv4address, an
 /// optional port, no LWS, then `;` or the end): the host, the port and
 /// where the `;` is. `None` for anything else, which [`sent_by`] handles.
@@ -197,18 +180,6 @@ fn plain_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>, usize)> {
         None | Some(b';') => Some((host, port, i)),
         Some(_) => None,
     }
-}
-
-/// `sent-by` in any form, LWS allowed around the colon: the host and the
-/// port.
-fn sent_by(s: &str) -> Result<(Host<'_>, Option<u16>), &'static str> {
-    let (host, port) = split_host_port(s)?;
-    let host = parse_host(host, false).ok_or("invalid sent-by host")?;
-    let port = match port {
-        Some(p) => Some(parse_port(p.as_bytes()).ok_or("invalid sent-by port")?),
-        None => None,
-    };
-    Ok((host, port))
 }
 
 /// The syntax of the via-params RFC 3261 §20.42 / RFC 3581 define.

@@ -403,6 +403,7 @@ fn busy_is_relayed() {
     ));
     h.quiet();
     assert_eq!(h.b2bua.gate().active_calls(), 0);
+    h.settle();
 }
 
 #[test]
@@ -499,6 +500,7 @@ fn invite_timeout_fails_over_and_finally_408() {
             ..
         })
     ));
+    h.settle();
 }
 
 #[test]
@@ -512,6 +514,7 @@ fn decline_is_never_retried() {
     h.response(603);
     h.quiet();
     assert_eq!(h.stats.proxy_failovers(), 0);
+    h.settle();
 }
 
 #[test]
@@ -757,6 +760,7 @@ CSeq: 1 CANCEL
         invite.headers.call_id().unwrap()
     );
     h.quiet();
+    h.settle();
 }
 
 #[test]

@@ -264,6 +264,7 @@ fn session_expires_when_teams_stops_refreshing() {
         })
     ));
     assert_eq!(h.b2bua.call_count(), 0);
+    h.settle();
 }
 
 #[test]
@@ -297,6 +298,7 @@ fn bye_waits_for_the_ack_of_our_2xx() {
     assert_eq!(bye.headers.call_id().unwrap(), "c-noack");
     h.quiet();
     assert_eq!(h.b2bua.call_count(), 0);
+    h.settle();
 }
 
 #[test]
@@ -367,4 +369,5 @@ fn maximum_call_duration_ends_the_call() {
         })
     ));
     assert_eq!(h.b2bua.gate().active_calls(), 0);
+    h.settle();
 }

@@ -28,6 +28,7 @@ fn unknown_source_gets_403() {
     };
     h.send(&carrier_invite("c-fake-teams", ""), fake);
     h.response(403);
+    h.settle();
 }
 
 #[test]
@@ -53,6 +54,7 @@ fn unrouted_numbers_get_404() {
     h.response(100);
     h.response(404);
     h.quiet();
+    h.settle();
 }
 
 #[test]
@@ -104,6 +106,7 @@ fn malformed_requests() {
     h.quiet();
     assert_eq!(h.b2bua.gate().active_calls(), 0);
     assert!(h.events.is_empty());
+    h.settle();
 }
 
 #[test]

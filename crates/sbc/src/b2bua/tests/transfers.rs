@@ -408,4 +408,5 @@ fn failed_transfer_after_the_referrer_left_ends_the_call() {
         })
     ));
     assert_eq!(h.b2bua.gate().active_calls(), 0);
+    h.settle();
 }

@@ -1,0 +1,250 @@
+//! `switchboard serve` between two real SIP peers: SIPp as the calling
+//! carrier, SIPp as the called side, the real binary in the middle.
+#![allow(clippy::unwrap_used)]
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scratch_dir(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn sipp() -> Command {
+    let found = Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "sipp not found: install sip-tester (Debian); scripts/test does it"
+    );
+    Command::new("sipp")
+}
+
+/// The loopback example's shape on free ports: one UDP carrier trunk from
+/// 127.0.0.1, every call routed to the UAS.
+fn loopback_config(dir: &Path, sbc_port: u16, uas_port: u16, max_calls: u32) -> PathBuf {
+    let config = format!(
+        r#"
+[sbc]
+max_concurrent_calls = {max_calls}
+max_calls_per_second = 1000
+
+[sbc.listen]
+udp = ["127.0.0.1:{sbc_port}"]
+
+[trunks.loop]
+allow = ["127.0.0.1/32"]
+transport = "udp"
+targets = ["sip:127.0.0.1:{uas_port}"]
+
+[[routes]]
+from = "loop"
+prefix = ""
+to_uri = "sip:127.0.0.1:{uas_port}"
+"#
+    );
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn start_switchboard(config: &Path, dir: &Path) -> Running {
+    let log = std::fs::File::create(dir.join("switchboard.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    wait_for_log(dir, "listening");
+    running
+}
+
+fn wait_for_log(dir: &Path, needle: &str) {
+    wait_for_log_count(dir, needle, 1);
+}
+
+fn wait_for_log_count(dir: &Path, needle: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let log = std::fs::read_to_string(dir.join("switchboard.log")).unwrap_or_default();
+        if log.matches(needle).count() >= count {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("switchboard did not log {needle:?} {count} times");
+}
+
+fn start_uas(dir: &Path, port: u16, scenario: &str) -> Running {
+    let child = sipp()
+        .current_dir(dir)
+        .args(["-sn", scenario, "-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-nostdin", "-timeout", "60s", "-trace_err"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+/// Runs a SIPp UAC to completion; returns its exit code and the last row of
+/// its statistics, as (successful, failed) call counts.
+fn run_uac(dir: &Path, sbc_port: u16, calls: u32, rate: u32, hold_ms: u32) -> (i32, u64, u64) {
+    let uac_port = free_udp_port();
+    let status = sipp()
+        .current_dir(dir)
+        .arg(format!("127.0.0.1:{sbc_port}"))
+        .args(["-sn", "uac", "-i", "127.0.0.1", "-p", &uac_port.to_string()])
+        .args(["-m", &calls.to_string(), "-r", &rate.to_string()])
+        .args(["-d", &hold_ms.to_string()])
+        .args(["-nostdin", "-timeout", "40s", "-timeout_error"])
+        .args(["-trace_stat", "-stf", "uac.csv", "-trace_err"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let csv = std::fs::read_to_string(dir.join("uac.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(';').collect();
+    let last: Vec<&str> = lines.last().unwrap().split(';').collect();
+    let column = |name: &str| -> u64 {
+        let index = header.iter().position(|h| *h == name).unwrap();
+        last[index].parse().unwrap()
+    };
+    (
+        status.code().unwrap_or(-1),
+        column("SuccessfulCall(C)"),
+        column("FailedCall(C)"),
+    )
+}
+
+#[test]
+fn carrier_calls_pass_through_the_b2bua_and_complete() {
+    let dir = scratch_dir("basic");
+    let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
+    let config = loopback_config(&dir, sbc_port, uas_port, 100);
+    let _switchboard = start_switchboard(&config, &dir);
+    let _uas = start_uas(&dir, uas_port, "uas");
+    let (code, ok, failed) = run_uac(&dir, sbc_port, 20, 10, 200);
+    assert_eq!((code, ok, failed), (0, 20, 0), "see {}", dir.display());
+    // The last events may be logged just after SIPp saw its last 200.
+    wait_for_log_count(&dir, "CallEnded", 20);
+    let log = std::fs::read_to_string(dir.join("switchboard.log")).unwrap();
+    assert_eq!(log.matches("CallAnswered").count(), 20, "{log}");
+    assert_eq!(log.matches("CallEnded").count(), 20, "{log}");
+}
+
+#[test]
+fn busy_called_side_reaches_the_caller_as_a_failure() {
+    let dir = scratch_dir("busy");
+    let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
+    let config = loopback_config(&dir, sbc_port, uas_port, 100);
+    let _switchboard = start_switchboard(&config, &dir);
+    // A UAS that answers every INVITE with 486 Busy Here.
+    let scenario = dir.join("busy.xml");
+    std::fs::write(&scenario, BUSY_UAS).unwrap();
+    let child = sipp()
+        .current_dir(&dir)
+        .args([
+            "-sf",
+            "busy.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &uas_port.to_string(),
+        ])
+        .args(["-nostdin", "-timeout", "60s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _uas = Running(child);
+    let (code, ok, failed) = run_uac(&dir, sbc_port, 3, 10, 0);
+    // SIPp's uac expects a 200: every call fails, none hangs until timeout.
+    assert_eq!((ok, failed), (0, 3), "exit {code}, see {}", dir.display());
+    let errors = uac_errors(&dir);
+    assert!(
+        errors.contains("486"),
+        "the carrier should see 486: {errors}"
+    );
+}
+
+#[test]
+fn calls_over_the_concurrency_limit_are_refused_with_503() {
+    let dir = scratch_dir("limit");
+    let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
+    // Two calls at a time on the node; the UAC holds 10 calls for 2 s each.
+    let config = loopback_config(&dir, sbc_port, uas_port, 2);
+    let _switchboard = start_switchboard(&config, &dir);
+    let _uas = start_uas(&dir, uas_port, "uas");
+    let (_code, ok, failed) = run_uac(&dir, sbc_port, 10, 50, 2000);
+    assert_eq!(ok + failed, 10);
+    assert!(ok >= 2, "the first calls fit: {ok} ok");
+    assert!(
+        failed >= 1,
+        "calls above the limit must be refused: {failed} failed"
+    );
+    assert!(uac_errors(&dir).contains("503"), "refused with 503");
+}
+
+/// What SIPp's UAC logged as unexpected messages (`-trace_err`).
+fn uac_errors(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("uac_") && name.ends_with("_errors.log")
+        })
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect()
+}
+
+const BUSY_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="busy uas">
+  <recv request="INVITE" />
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true" />
+</scenario>
+"#;
