@@ -5,9 +5,10 @@
 //! `*.customers.example.net`, RFC 2818 §3.1). Every leaf is valid for both
 //! server and client authentication (mutual TLS both ways).
 //!
-//! Files written into the output directory (PEM):
-//! `ca.pem`, `ca-key.pem`, `<proxy fqdn>.pem`, `<proxy fqdn>-key.pem`,
-//! `sbc.pem`, `sbc-key.pem`.
+//! Files written into the output directory (PEM), named as
+//! `examples/teams.toml` expects them: `emulator-ca.pem`,
+//! `emulator-ca.key`, `<proxy fqdn>.pem`, `<proxy fqdn>.key`, `sbc.pem`,
+//! `sbc.key`.
 //!
 //! Keys are ECDSA P-256 (what `rcgen` generates with `ring`): TLS 1.2
 //! uses ECDHE-ECDSA with AES-GCM instead of Microsoft's ECDHE-RSA suites.
@@ -40,7 +41,7 @@ pub struct CertificatePaths {
 
 /// The CA certificate file in `dir`.
 pub fn ca_path(dir: &Path) -> PathBuf {
-    dir.join("ca.pem")
+    dir.join("emulator-ca.pem")
 }
 
 /// The certificate and key files of a proxy in `dir`.
@@ -48,13 +49,13 @@ pub fn proxy_cert_paths(dir: &Path, proxy_fqdn: &str) -> (PathBuf, PathBuf) {
     let name = proxy_fqdn.to_ascii_lowercase();
     (
         dir.join(format!("{name}.pem")),
-        dir.join(format!("{name}-key.pem")),
+        dir.join(format!("{name}.key")),
     )
 }
 
 /// The SBC certificate and key files in `dir`.
 pub fn sbc_cert_paths(dir: &Path) -> (PathBuf, PathBuf) {
-    (dir.join("sbc.pem"), dir.join("sbc-key.pem"))
+    (dir.join("sbc.pem"), dir.join("sbc.key"))
 }
 
 /// The names of the SBC certificate for a base domain:
@@ -86,7 +87,7 @@ pub fn write_certificates(
     ];
     let ca = ca_params.self_signed(&ca_key)?;
     let ca_path = ca_path(out);
-    let ca_key_path = out.join("ca-key.pem");
+    let ca_key_path = out.join("emulator-ca.key");
     write(&ca_path, &ca.pem())?;
     write(&ca_key_path, &ca_key.serialize_pem())?;
 

@@ -478,6 +478,22 @@ endpoints = 3
     }
 
     #[test]
+    fn the_example_configuration_fits() {
+        let config = EmulatorConfig::from_toml(include_str!("../../../examples/teams.toml")).unwrap();
+        assert_eq!(config.proxies.len(), 3);
+        assert_eq!(config.cert_dir, PathBuf::from("testdata/tls"));
+        assert!(config.resolve_sbc("contoso.customers.example.net", 5061).is_some());
+        assert!(config.resolve_sbc("sbc1.customers.example.net", 5061).is_some());
+        let users: Vec<&str> = config
+            .tenants
+            .iter()
+            .flat_map(|t| t.users.iter().map(|u| u.number.as_str()))
+            .collect();
+        // The DIDs of [tenants.*.dids] ring these Teams users.
+        assert_eq!(users, ["+14255550123", "+14255550124", "+14255550200"]);
+    }
+
+    #[test]
     fn defaults_to_the_three_commercial_proxies() {
         let config = EmulatorConfig::from_toml("[emulator]\n").unwrap();
         let fqdns: Vec<&str> = config.proxies.iter().map(|p| p.fqdn.as_str()).collect();

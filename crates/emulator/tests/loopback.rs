@@ -78,7 +78,7 @@ endpoints = 2
 
 fn roots(dir: &Path) -> RootCertStore {
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+    for cert in CertificateDer::pem_file_iter(emulator::ca_path(dir)).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
     roots
@@ -249,53 +249,35 @@ async fn wait_for(events: &mut broadcast::Receiver<Event>, want: impl Fn(&Event)
 #[tokio::test]
 async fn options_and_invite_over_mutual_tls() {
     let dir = cert_dir();
-    eprintln!("stage 1");
     let sbc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    eprintln!("stage 2");
     let sbc_addr = sbc.local_addr().unwrap();
-    eprintln!("stage 3");
     let listener = tokio::spawn(sbc_listener(dir.clone(), sbc));
-    eprintln!("stage 4");
     let shutdown = CancellationToken::new();
-    eprintln!("stage 5");
     let emulator = emulator::start(config(&dir, sbc_addr), shutdown.clone()).await.unwrap();
-    eprintln!("stage 6");
     let addr = emulator.local_addr(ProxyId(0)).unwrap();
-    eprintln!("stage 7");
     let mut events = emulator.subscribe();
-    eprintln!("stage 8");
 
     let mut tls = connect(&dir, addr, true).await;
-    eprintln!("stage 9");
     let mut reader = Reader::new();
-    eprintln!("stage 10");
 
     // OPTIONS: 200 on the same connection, then the proxy's own OPTIONS
     // to the Contact FQDN (through the host map) makes the SBC Active.
     tls.write_all(&options().to_bytes()).await.unwrap();
-    eprintln!("stage 11");
     let ok = reader.response(&mut tls).await;
-    eprintln!("stage 12");
     assert_eq!(ok.status, StatusCode::OK);
-    eprintln!("stage 13");
     wait_for(&mut events, |e| {
         matches!(e, Event::SbcStatusChanged { status: SbcStatus::Active, .. })
     })
     .await;
-    eprintln!("stage 14");
     let status = emulator
         .with_proxy(|proxy, _| proxy.sbc_status("sbc1.customers.example.net"))
         .await;
     assert_eq!(status, Some(SbcStatus::Active));
-    eprintln!("stage 15");
 
     // INVITE: 100, one 180 per endpoint, 200 with an SRTP answer.
     let invite = invite();
-    eprintln!("stage 16");
     tls.write_all(&invite.to_bytes()).await.unwrap();
-    eprintln!("stage 17");
     let mut statuses = Vec::new();
-    eprintln!("stage 18");
     let ok = loop {
         let response = reader.response(&mut tls).await;
         statuses.push(response.status.0);
@@ -303,44 +285,26 @@ async fn options_and_invite_over_mutual_tls() {
             break response;
         }
     };
-    eprintln!("stage 19");
     assert_eq!(statuses, vec![100, 180, 180, 200]);
-    eprintln!("stage 20");
     let answer = sdp::Session::parse(&ok.body).unwrap();
-    eprintln!("stage 21");
     assert_eq!(answer.media[0].proto, "RTP/SAVP");
-    eprintln!("stage 22");
     assert_eq!(answer.media[0].cryptos().count(), 1);
-    eprintln!("stage 23");
     let received = wait_for(&mut events, |e| matches!(e, Event::CallReceived { .. })).await;
-    eprintln!("stage 24");
     assert!(matches!(received, Event::CallReceived { user, x_ms_sbc: Some(_), .. } if user == "alice"));
-    eprintln!("stage 25");
 
     tls.write_all(&in_dialog("ACK", &invite, &ok, 1).to_bytes()).await.unwrap();
-    eprintln!("stage 26");
     tls.write_all(&in_dialog("BYE", &invite, &ok, 2).to_bytes()).await.unwrap();
-    eprintln!("stage 27");
     let bye_ok = reader.response(&mut tls).await;
-    eprintln!("stage 28");
     assert_eq!((bye_ok.status, bye_ok.headers.cseq().unwrap().method), (StatusCode::OK, sip::Method::Bye));
-    eprintln!("stage 29");
     wait_for(&mut events, |e| matches!(e, Event::Ended { .. })).await;
-    eprintln!("stage 30");
 
     // The proxy presented its own certificate to the SBC.
     drop(tls);
-    eprintln!("stage 31");
     shutdown.cancel();
-    eprintln!("stage 32");
     emulator.stopped().await;
-    eprintln!("stage 33");
     let names = tokio::time::timeout(WAIT, listener).await.unwrap().unwrap();
-    eprintln!("stage 34");
     assert_eq!(names, vec!["sip.pstnhub.microsoft.com".to_owned()]);
-    eprintln!("stage 35");
     std::fs::remove_dir_all(&dir).unwrap();
-    eprintln!("stage 36");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The switchboard binary: command line, configuration and (with later
 //! issues) the sockets and tasks that drive the sans-IO protocol crates.
 
+mod pii;
 mod serve;
 mod sip_check;
 
@@ -24,6 +25,10 @@ enum Command {
         /// The TOML configuration (see examples/).
         #[arg(long)]
         config: PathBuf,
+        /// Print phone numbers, SIP URIs and addresses in logs (personal
+        /// data; off by default).
+        #[arg(long)]
+        log_pii: bool,
     },
     /// SIP tools for operators.
     Sip {
@@ -50,7 +55,10 @@ enum SipCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => run_async(serve::run(&config)),
+        Command::Serve { config, log_pii } => {
+            pii::show(log_pii);
+            run_async(serve::run(&config))
+        }
         Command::Sip {
             command:
                 SipCommand::Check {

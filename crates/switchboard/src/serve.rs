@@ -23,6 +23,8 @@ use sip_transport::{
 };
 use tokio::sync::mpsc;
 
+use crate::pii::Pii;
+
 /// Media ports handed out until the media plane (issue 4) owns them.
 const MEDIA_PORTS: (u16, u16) = (20_000, 29_999);
 
@@ -285,8 +287,57 @@ impl Driver {
                         self.transport.close_connection(id);
                     }
                 }
-                event => tracing::info!(?event, "call"),
+                event => log_event(&event),
             }
+        }
+    }
+}
+
+/// One log line per call event; numbers are personal data ([`Pii`]).
+fn log_event(event: &B2buaEvent) {
+    match event {
+        B2buaEvent::CallStarted {
+            call,
+            from,
+            to,
+            caller,
+            called,
+            ..
+        } => tracing::info!(
+            %call,
+            ?from,
+            ?to,
+            caller = %Pii(OrNone(caller.as_ref())),
+            called = %Pii(OrNone(called.as_ref())),
+            "CallStarted"
+        ),
+        B2buaEvent::CallAnswered { call, .. } => tracing::info!(%call, "CallAnswered"),
+        B2buaEvent::CallTransferred {
+            call, party, to, ..
+        } => {
+            tracing::info!(%call, ?party, ?to, "CallTransferred")
+        }
+        B2buaEvent::CallEnded {
+            call,
+            reason,
+            answered_at,
+            at,
+        } => {
+            let talk = answered_at.map(|answered| at.saturating_duration_since(answered));
+            tracing::info!(%call, ?reason, ?talk, "CallEnded")
+        }
+        other => tracing::info!(event = ?other, "b2bua"),
+    }
+}
+
+/// Prints an optional value, or `-`.
+struct OrNone<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrNone<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(value) => value.fmt(f),
+            None => f.write_str("-"),
         }
     }
 }

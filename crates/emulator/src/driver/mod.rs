@@ -93,8 +93,14 @@ pub async fn start(
                 source,
             })?;
         let forward = inbound_tx.clone();
+        let stop = shutdown.clone();
         tracker.spawn(async move {
-            while let Some(inbound) = received.recv().await {
+            loop {
+                let inbound = tokio::select! {
+                    () = stop.cancelled() => break,
+                    inbound = received.recv() => inbound,
+                };
+                let Some(inbound) = inbound else { break };
                 if forward.send((ProxyId(index), inbound)).await.is_err() {
                     break;
                 }
