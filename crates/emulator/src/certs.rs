@@ -191,8 +191,12 @@ domains = ["contoso.customers.example.net"]
         assert_eq!(paths.proxies.len(), 3);
         for (fqdn, cert, key) in &paths.proxies {
             assert_eq!(proxy_cert_paths(&dir, fqdn), (cert.clone(), key.clone()));
-            assert!(std::fs::read_to_string(cert).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
-            assert!(std::fs::read_to_string(key).unwrap().contains("PRIVATE KEY"));
+            assert!(std::fs::read_to_string(cert)
+                .unwrap()
+                .starts_with("-----BEGIN CERTIFICATE-----"));
+            assert!(std::fs::read_to_string(key)
+                .unwrap()
+                .contains("PRIVATE KEY"));
         }
         assert!(paths.ca.exists() && paths.sbc_cert.exists() && paths.sbc_key.exists());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -339,19 +339,21 @@ fn parse_host_addrs(addrs: &HostAddrs, port: u16) -> Option<Vec<SocketAddr>> {
     entries
         .into_iter()
         .map(|entry| {
-            entry
-                .parse::<SocketAddr>()
-                .ok()
-                .or_else(|| entry.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port)))
+            entry.parse::<SocketAddr>().ok().or_else(|| {
+                entry
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, port))
+            })
         })
         .collect()
 }
 
 /// `+` followed by 1 to 15 digits (ITU-T E.164).
 pub(crate) fn is_e164(number: &str) -> bool {
-    number
-        .strip_prefix('+')
-        .is_some_and(|digits| (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+    number.strip_prefix('+').is_some_and(|digits| {
+        (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// A DNS name of at least two labels of letters, digits and hyphens.
@@ -364,12 +366,17 @@ fn check_fqdn(key: &str, name: &str) -> Result<(), ConfigError> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     if good {
         Ok(())
     } else {
-        Err(invalid(key, format!("`{name}` is not a fully qualified domain name")))
+        Err(invalid(
+            key,
+            format!("`{name}` is not a fully qualified domain name"),
+        ))
     }
 }
 
@@ -479,11 +486,16 @@ endpoints = 3
 
     #[test]
     fn the_example_configuration_fits() {
-        let config = EmulatorConfig::from_toml(include_str!("../../../examples/teams.toml")).unwrap();
+        let config =
+            EmulatorConfig::from_toml(include_str!("../../../examples/teams.toml")).unwrap();
         assert_eq!(config.proxies.len(), 3);
         assert_eq!(config.cert_dir, PathBuf::from("testdata/tls"));
-        assert!(config.resolve_sbc("contoso.customers.example.net", 5061).is_some());
-        assert!(config.resolve_sbc("sbc1.customers.example.net", 5061).is_some());
+        assert!(config
+            .resolve_sbc("contoso.customers.example.net", 5061)
+            .is_some());
+        assert!(config
+            .resolve_sbc("sbc1.customers.example.net", 5061)
+            .is_some());
         let users: Vec<&str> = config
             .tenants
             .iter()
@@ -505,14 +517,20 @@ endpoints = 3
     fn host_map_exact_then_wildcard() {
         let config = EmulatorConfig::from_toml(SAMPLE).unwrap();
         assert_eq!(
-            config.resolve_sbc("SBC1.customers.example.net", 5061).unwrap(),
+            config
+                .resolve_sbc("SBC1.customers.example.net", 5061)
+                .unwrap(),
             vec!["127.0.0.1:5061".parse().unwrap()]
         );
         assert_eq!(
-            config.resolve_sbc("contoso.customers.example.net", 5071).unwrap(),
+            config
+                .resolve_sbc("contoso.customers.example.net", 5071)
+                .unwrap(),
             vec!["127.0.0.2:5071".parse().unwrap()]
         );
-        assert!(config.resolve_sbc("a.b.customers.example.net", 5061).is_none());
+        assert!(config
+            .resolve_sbc("a.b.customers.example.net", 5061)
+            .is_none());
         assert!(config.resolve_sbc("example.org", 5061).is_none());
     }
 
@@ -523,7 +541,11 @@ endpoints = 3
 
         let bad_number = SAMPLE.replace("+14255550100", "14255550100");
         let err = EmulatorConfig::from_toml(&bad_number).unwrap_err();
-        assert!(err.to_string().contains("emulator.tenants[1].users[0].number"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("emulator.tenants[1].users[0].number"),
+            "{err}"
+        );
 
         let twice = SAMPLE.replace("contoso.customers.example.net", "customers.example.net");
         let err = EmulatorConfig::from_toml(&twice).unwrap_err();
@@ -535,7 +557,10 @@ endpoints = 3
             ConfigError::Toml(_)
         ));
 
-        let ip_proxy = SAMPLE.replace("fqdn = \"sip.pstnhub.microsoft.com\"", "fqdn = \"10.0.0.1\"");
+        let ip_proxy = SAMPLE.replace(
+            "fqdn = \"sip.pstnhub.microsoft.com\"",
+            "fqdn = \"10.0.0.1\"",
+        );
         assert!(EmulatorConfig::from_toml(&ip_proxy).is_err());
     }
 }

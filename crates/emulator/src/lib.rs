@@ -11,7 +11,28 @@
 //! - [`write_certificates`]: a test CA and certificates (rcgen) so the SBC
 //!   and the emulator authenticate each other with mutual TLS.
 //! - [`run`]: the thin tokio driver, listening with TLS on one loopback
-//!   port per proxy.
+//!   port per proxy; [`start`] returns a [`RunningEmulator`] to watch the
+//!   events and act as Teams users.
+//!
+//! ```no_run
+//! use emulator::{write_certificates_for, EmulatorConfig};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let text = std::fs::read_to_string("examples/teams.toml")?;
+//! let config = EmulatorConfig::from_toml(&text)?;
+//! write_certificates_for(&config, &config.cert_dir)?;
+//! let shutdown = CancellationToken::new();
+//! let emulator = emulator::start(config, shutdown.clone()).await?;
+//! let mut events = emulator.subscribe();
+//! while let Ok(event) = events.recv().await {
+//!     println!("{}", event.kind());
+//! }
+//! shutdown.cancel();
+//! emulator.stopped().await;
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
 mod certs;

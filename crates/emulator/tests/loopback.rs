@@ -99,7 +99,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// A TLS connection of the SBC to the proxy, optionally with its
 /// client certificate.
-async fn connect(dir: &Path, addr: SocketAddr, with_cert: bool) -> tokio_rustls::client::TlsStream<TcpStream> {
+async fn connect(
+    dir: &Path,
+    addr: SocketAddr,
+    with_cert: bool,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -112,7 +116,10 @@ async fn connect(dir: &Path, addr: SocketAddr, with_cert: bool) -> tokio_rustls:
     };
     let tcp = TcpStream::connect(addr).await.unwrap();
     TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("sip.pstnhub.microsoft.com").unwrap(), tcp)
+        .connect(
+            ServerName::try_from("sip.pstnhub.microsoft.com").unwrap(),
+            tcp,
+        )
         .await
         .unwrap()
 }
@@ -137,7 +144,10 @@ impl Reader {
                 return Some(message);
             }
             let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(WAIT, stream.read(&mut chunk)).await.ok()?.ok()?;
+            let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+                .await
+                .ok()?
+                .ok()?;
             if n == 0 {
                 return None;
             }
@@ -215,16 +225,25 @@ async fn sbc_listener(dir: PathBuf, listener: TcpListener) -> Vec<String> {
         .with_single_cert(chain, key)
         .unwrap();
     let (tcp, _) = listener.accept().await.unwrap();
-    let mut stream = TlsAcceptor::from(Arc::new(config)).accept(tcp).await.unwrap();
+    let mut stream = TlsAcceptor::from(Arc::new(config))
+        .accept(tcp)
+        .await
+        .unwrap();
     let peer = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
-    let names = sip_transport::PeerCertificate::from_der(peer).unwrap().dns_names().to_vec();
+    let names = sip_transport::PeerCertificate::from_der(peer)
+        .unwrap()
+        .dns_names()
+        .to_vec();
     let mut reader = Reader::new();
     let Some(Message::Request(probe)) = reader.next(&mut stream).await else {
         panic!("expected the proxy's OPTIONS");
     };
     assert_eq!(probe.method, sip::Method::Options);
     let mut ok = Response::for_request(&probe, StatusCode::OK);
-    let to = format!("{};tag=sbc", probe.headers.get_str(&HeaderName::To).unwrap());
+    let to = format!(
+        "{};tag=sbc",
+        probe.headers.get_str(&HeaderName::To).unwrap()
+    );
     ok.headers.set(HeaderName::To, to);
     stream.write_all(&ok.to_bytes()).await.unwrap();
     stream.flush().await.unwrap();
@@ -253,7 +272,9 @@ async fn options_and_invite_over_mutual_tls() {
     let sbc_addr = sbc.local_addr().unwrap();
     let listener = tokio::spawn(sbc_listener(dir.clone(), sbc));
     let shutdown = CancellationToken::new();
-    let emulator = emulator::start(config(&dir, sbc_addr), shutdown.clone()).await.unwrap();
+    let emulator = emulator::start(config(&dir, sbc_addr), shutdown.clone())
+        .await
+        .unwrap();
     let addr = emulator.local_addr(ProxyId(0)).unwrap();
     let mut events = emulator.subscribe();
 
@@ -266,7 +287,13 @@ async fn options_and_invite_over_mutual_tls() {
     let ok = reader.response(&mut tls).await;
     assert_eq!(ok.status, StatusCode::OK);
     wait_for(&mut events, |e| {
-        matches!(e, Event::SbcStatusChanged { status: SbcStatus::Active, .. })
+        matches!(
+            e,
+            Event::SbcStatusChanged {
+                status: SbcStatus::Active,
+                ..
+            }
+        )
     })
     .await;
     let status = emulator
@@ -290,12 +317,21 @@ async fn options_and_invite_over_mutual_tls() {
     assert_eq!(answer.media[0].proto, "RTP/SAVP");
     assert_eq!(answer.media[0].cryptos().count(), 1);
     let received = wait_for(&mut events, |e| matches!(e, Event::CallReceived { .. })).await;
-    assert!(matches!(received, Event::CallReceived { user, x_ms_sbc: Some(_), .. } if user == "alice"));
+    assert!(
+        matches!(received, Event::CallReceived { user, x_ms_sbc: Some(_), .. } if user == "alice")
+    );
 
-    tls.write_all(&in_dialog("ACK", &invite, &ok, 1).to_bytes()).await.unwrap();
-    tls.write_all(&in_dialog("BYE", &invite, &ok, 2).to_bytes()).await.unwrap();
+    tls.write_all(&in_dialog("ACK", &invite, &ok, 1).to_bytes())
+        .await
+        .unwrap();
+    tls.write_all(&in_dialog("BYE", &invite, &ok, 2).to_bytes())
+        .await
+        .unwrap();
     let bye_ok = reader.response(&mut tls).await;
-    assert_eq!((bye_ok.status, bye_ok.headers.cseq().unwrap().method), (StatusCode::OK, sip::Method::Bye));
+    assert_eq!(
+        (bye_ok.status, bye_ok.headers.cseq().unwrap().method),
+        (StatusCode::OK, sip::Method::Bye)
+    );
     wait_for(&mut events, |e| matches!(e, Event::Ended { .. })).await;
 
     // The proxy presented its own certificate to the SBC.
@@ -317,9 +353,12 @@ async fn a_client_without_certificate_gets_no_answer() {
     )
     .unwrap();
     let shutdown = CancellationToken::new();
-    let emulator = emulator::start(config(&dir, "127.0.0.1:9".parse().unwrap()), shutdown.clone())
-        .await
-        .unwrap();
+    let emulator = emulator::start(
+        config(&dir, "127.0.0.1:9".parse().unwrap()),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
     let addr = emulator.local_addr(ProxyId(0)).unwrap();
     // With TLS 1.3 the client finishes its handshake before the server
     // refuses the missing certificate: the refusal shows on first read.
@@ -330,9 +369,15 @@ async fn a_client_without_certificate_gets_no_answer() {
         .with_root_certificates(roots(&dir))
         .with_no_client_auth();
     let server_name = ServerName::try_from("sip.pstnhub.microsoft.com").unwrap();
-    if let Ok(mut tls) = TlsConnector::from(Arc::new(config)).connect(server_name, tcp).await {
+    if let Ok(mut tls) = TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+    {
         let _ = tls.write_all(&options().to_bytes()).await;
-        assert!(Reader::new().next(&mut tls).await.is_none(), "no SIP answer without a client certificate");
+        assert!(
+            Reader::new().next(&mut tls).await.is_none(),
+            "no SIP answer without a client certificate"
+        );
     }
     emulator.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();

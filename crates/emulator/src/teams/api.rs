@@ -56,7 +56,11 @@ impl TeamsProxy {
         let proxy = self
             .proxies()
             .map(|(id, _)| id)
-            .find(|id| self.proxies.get(id.0).is_some_and(|p| p.mode == ProxyMode::Up))
+            .find(|id| {
+                self.proxies
+                    .get(id.0)
+                    .is_some_and(|p| p.mode == ProxyMode::Up)
+            })
             .ok_or(CallError::NoProxyAvailable)?;
         let (tenant, user) = self
             .directory
@@ -69,8 +73,10 @@ impl TeamsProxy {
         );
         let proxy_fqdn = self.proxy_fqdn(proxy);
         let port = self.sbc_port;
-        let uri = Uri::parse(format!("sip:{to_number}@{trunk}:{port};user=phone;transport=tls"))
-            .map_err(|e| CallError::Sip(e.to_string()))?;
+        let uri = Uri::parse(format!(
+            "sip:{to_number}@{trunk}:{port};user=phone;transport=tls"
+        ))
+        .map_err(|e| CallError::Sip(e.to_string()))?;
         let mut media = MediaSession::new(
             self.media_ip,
             self.allocate_media_port(),
@@ -83,19 +89,29 @@ impl TeamsProxy {
         let invite = Request::builder(Method::Invite, uri)
             .header(
                 HeaderName::Via,
-                format!("SIP/2.0/TLS {};branch={}", wire::sent_by(&proxy_fqdn), sip::new_branch()),
+                format!(
+                    "SIP/2.0/TLS {};branch={}",
+                    wire::sent_by(&proxy_fqdn),
+                    sip::new_branch()
+                ),
             )
             .header(HeaderName::MaxForwards, "70")
             .header(
                 HeaderName::From,
                 format!("<sip:anonymous@anonymous.invalid>;tag={}", sip::new_tag()),
             )
-            .header(HeaderName::To, format!("<sip:{to_number}@{trunk}:{port};user=phone>"))
+            .header(
+                HeaderName::To,
+                format!("<sip:{to_number}@{trunk}:{port};user=phone>"),
+            )
             .header(HeaderName::CallId, call_id.clone())
             .header(HeaderName::CSeq, "1 INVITE")
             .header(HeaderName::Contact, contact.clone())
             .header(HeaderName::PAssertedIdentity, format!("<tel:{number}>"))
-            .header(HeaderName::PAssertedIdentity, format!("<sip:{sip_address}>"))
+            .header(
+                HeaderName::PAssertedIdentity,
+                format!("<sip:{sip_address}>"),
+            )
             .header(HeaderName::Privacy, "id")
             .header(HeaderName::Allow, wire::ALLOW)
             .header(HeaderName::UserAgent, wire::PRODUCT)
@@ -135,8 +151,7 @@ impl TeamsProxy {
             },
         );
         self.by_call_id.insert(call_id, id);
-        self.events
-            .push_back(Event::CallPlaced { call: id, trunk });
+        self.events.push_back(Event::CallPlaced { call: id, trunk });
         self.drain(now);
         Ok(id)
     }
@@ -195,7 +210,10 @@ impl TeamsProxy {
         target: TransferTarget,
         now: Instant,
     ) -> Result<(), CallError> {
-        let entry = self.calls.get(&call).ok_or(CallError::UnknownCall(call.0))?;
+        let entry = self
+            .calls
+            .get(&call)
+            .ok_or(CallError::UnknownCall(call.0))?;
         if !matches!(entry.state, CallState::Confirmed(_)) {
             return Err(CallError::WrongState { action: "REFER" });
         }

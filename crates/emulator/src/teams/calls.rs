@@ -11,12 +11,14 @@ use bytes::Bytes;
 use sdp::Session;
 use sip::{HeaderName, Method, Request, Response, StatusCode};
 use sip_core::{
-    fill_via_sent_by, unknown_dialog_response, Dialog, DialogEvent, DialogTransmit,
-    RequestVerdict, TransactionKey, UacInvite, UacInviteEvent,
+    fill_via_sent_by, unknown_dialog_response, Dialog, DialogEvent, DialogTransmit, RequestVerdict,
+    TransactionKey, UacInvite, UacInviteEvent,
 };
 
 use super::directory::UserRef;
-use super::event::{CallId, ConnectionRef, Destination, Event, Party, ProxyId, RejectReason, Source};
+use super::event::{
+    CallId, ConnectionRef, Destination, Event, Party, ProxyId, RejectReason, Source,
+};
 use super::media::{self, MediaSession, KEY_SALT_LEN};
 use super::proxy::{ClientRoute, Purpose, TeamsProxy};
 use super::sbc::CheckedInvite;
@@ -101,7 +103,8 @@ impl TeamsProxy {
             return;
         };
         let (tenant_id, user_name) = (tenant.id.clone(), user.name.clone());
-        let (ring_time, endpoints, early_media) = (user.ring_time, user.endpoints, user.early_media);
+        let (ring_time, endpoints, early_media) =
+            (user.ring_time, user.endpoints, user.early_media);
         let port = self.allocate_media_port();
         let key_salt = self.rng.bytes(KEY_SALT_LEN);
         let session_id = self.rng.next_u64() >> 2;
@@ -122,8 +125,8 @@ impl TeamsProxy {
             ringing.headers.push(HeaderName::Allow, wire::ALLOW);
             self.respond(key, ringing, now);
         }
-        if early_media {
-            let mut progress = wire::response(&invite, StatusCode::SESSION_PROGRESS, Some(&tags[0]));
+        if let (true, Some(tag)) = (early_media, tags.first()) {
+            let mut progress = wire::response(&invite, StatusCode::SESSION_PROGRESS, Some(tag));
             progress.headers.push(HeaderName::Contact, contact.clone());
             set_sdp(&mut progress, &answer);
             self.respond(key, progress, now);
@@ -205,14 +208,24 @@ impl TeamsProxy {
     }
 
     /// Ends a ringing call with a final non-2xx.
-    pub(super) fn refuse_ringing(&mut self, id: CallId, status: StatusCode, by: Party, now: Instant) {
+    pub(super) fn refuse_ringing(
+        &mut self,
+        id: CallId,
+        status: StatusCode,
+        by: Party,
+        now: Instant,
+    ) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
         let CallState::Proceeding(ringing) = &call.state else {
             return;
         };
-        let response = wire::response(&ringing.invite, status, ringing.tags.first().map(String::as_str));
+        let response = wire::response(
+            &ringing.invite,
+            status,
+            ringing.tags.first().map(String::as_str),
+        );
         let key = ringing.invite_key.clone();
         self.respond(&key, response, now);
         self.events.push_back(Event::Ended {
@@ -232,7 +245,11 @@ impl TeamsProxy {
         let CallState::Proceeding(ringing) = &call.state else {
             return;
         };
-        let mut ok = wire::response(&ringing.invite, StatusCode::OK, ringing.tags.first().map(String::as_str));
+        let mut ok = wire::response(
+            &ringing.invite,
+            StatusCode::OK,
+            ringing.tags.first().map(String::as_str),
+        );
         ok.headers.push(HeaderName::Contact, call.contact.clone());
         ok.headers.push(HeaderName::Allow, wire::ALLOW);
         set_sdp(&mut ok, &ringing.answer);
@@ -258,12 +275,17 @@ impl TeamsProxy {
         } else {
             StatusCode::CALL_TRANSACTION_DOES_NOT_EXIST
         };
-        self.respond(key, wire::response(cancel, status, None), now);
         let ringing = self.calls.iter().find_map(|(id, call)| match &call.state {
-            CallState::Proceeding(r) if Some(&r.invite_key) == invite_key.as_ref() => Some(*id),
+            CallState::Proceeding(r) if Some(&r.invite_key) == invite_key.as_ref() => {
+                Some((*id, r.tags.first().cloned()))
+            }
             _ => None,
         });
-        if let Some(id) = ringing {
+        // RFC 3261 §9.2: the 200 to the CANCEL carries the To tag of the
+        // responses to the INVITE.
+        let tag = ringing.as_ref().and_then(|(_, tag)| tag.clone());
+        self.respond(key, wire::response(cancel, status, tag.as_deref()), now);
+        if let Some((id, _)) = ringing {
             self.refuse_ringing(id, StatusCode::REQUEST_TERMINATED, Party::Sbc, now);
         }
     }
@@ -284,7 +306,9 @@ impl TeamsProxy {
             }
         });
         match (id, verdict) {
-            (Some(id), Some(RequestVerdict::Accept)) => self.accept_in_dialog(id, key, request, now),
+            (Some(id), Some(RequestVerdict::Accept)) => {
+                self.accept_in_dialog(id, key, request, now)
+            }
             (_, Some(RequestVerdict::Reject(response))) => self.respond(key, response, now),
             (_, Some(RequestVerdict::Absorb)) => {}
             _ => {
@@ -298,7 +322,13 @@ impl TeamsProxy {
         }
     }
 
-    fn accept_in_dialog(&mut self, id: CallId, key: &TransactionKey, request: &Request, now: Instant) {
+    fn accept_in_dialog(
+        &mut self,
+        id: CallId,
+        key: &TransactionKey,
+        request: &Request,
+        now: Instant,
+    ) {
         match request.method {
             Method::Bye => {
                 self.respond(key, wire::response(request, StatusCode::OK, None), now);
@@ -447,14 +477,15 @@ impl TeamsProxy {
 
     /// Our request timed out or could not be sent: a 408 (RFC 3261
     /// §8.1.3.1).
-    pub(super) fn on_client_failure(&mut self, key: &TransactionKey, now: Instant) {
+    pub(super) fn on_client_failure(&mut self, key: &TransactionKey) {
         let Some(route) = self.client_routes.get(key) else {
             return;
         };
         let status = StatusCode::REQUEST_TIMEOUT;
         match route.purpose.clone() {
             Purpose::OptionsProbe { fqdn } => {
-                self.events.push_back(Event::OptionsAnswered { fqdn, status });
+                self.events
+                    .push_back(Event::OptionsAnswered { fqdn, status });
             }
             Purpose::Invite { call } => {
                 if let Some(Call {
@@ -477,7 +508,6 @@ impl TeamsProxy {
                 _ => {}
             },
         }
-        let _ = now;
     }
 
     fn call_failed(&mut self, id: CallId, status: StatusCode, cancelled: bool) {
@@ -488,7 +518,8 @@ impl TeamsProxy {
                 status: Some(status),
             });
         } else {
-            self.events.push_back(Event::CallFailed { call: id, status });
+            self.events
+                .push_back(Event::CallFailed { call: id, status });
         }
         self.end_call(id);
     }
@@ -520,7 +551,13 @@ impl TeamsProxy {
     }
 
     /// A response to a request within a call's dialog.
-    fn on_in_dialog_response(&mut self, id: CallId, method: &Method, response: &Response, now: Instant) {
+    fn on_in_dialog_response(
+        &mut self,
+        id: CallId,
+        method: &Method,
+        response: &Response,
+        now: Instant,
+    ) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -631,7 +668,8 @@ impl TeamsProxy {
             match transmit {
                 DialogTransmit::Ack(ack) => self.send_direct(id, ack),
                 DialogTransmit::Response(response) => {
-                    let destination = connection.map_or_else(|| next_hop.clone(), Destination::Connection);
+                    let destination =
+                        connection.map_or_else(|| next_hop.clone(), Destination::Connection);
                     self.transmits.push_back(super::event::Transmit {
                         proxy,
                         destination,

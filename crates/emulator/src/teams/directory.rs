@@ -58,8 +58,11 @@ impl Directory {
             .tenants
             .iter()
             .map(|tenant| {
-                let domains: Vec<String> =
-                    tenant.domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+                let domains: Vec<String> = tenant
+                    .domains
+                    .iter()
+                    .map(|d| d.to_ascii_lowercase())
+                    .collect();
                 let first = domains.first().cloned().unwrap_or_default();
                 let users = tenant
                     .users
@@ -109,7 +112,9 @@ impl Directory {
         self.tenant_with_domain(&fqdn).or_else(|| {
             let (_, parent) = fqdn.split_once('.')?;
             // A bare TLD is no tenant domain.
-            parent.contains('.').then(|| self.tenant_with_domain(parent))?
+            parent
+                .contains('.')
+                .then(|| self.tenant_with_domain(parent))?
         })
     }
 
@@ -211,7 +216,10 @@ object_id = "AAAA-1"
         assert_eq!(d.tenant_for_fqdn("contoso.customers.example.net"), Some(1));
         assert_eq!(d.tenant_for_fqdn("CONTOSO.customers.example.net"), Some(1));
         // Not a domain itself: its parent is contoso's domain.
-        assert_eq!(d.tenant_for_fqdn("sbc1.contoso.customers.example.net"), Some(1));
+        assert_eq!(
+            d.tenant_for_fqdn("sbc1.contoso.customers.example.net"),
+            Some(1)
+        );
         // The base trunk: its parent is the provider's base domain.
         assert_eq!(d.tenant_for_fqdn("sbc1.customers.example.net"), Some(0));
         // Only one label is stripped.
@@ -235,7 +243,10 @@ object_id = "AAAA-1"
 
     #[test]
     fn wildcards_cover_exactly_one_label() {
-        let names = vec!["*.customers.example.net".to_owned(), "customers.example.net".to_owned()];
+        let names = vec![
+            "*.customers.example.net".to_owned(),
+            "customers.example.net".to_owned(),
+        ];
         assert!(certificate_covers(&names, "sbc1.customers.example.net"));
         assert!(certificate_covers(&names, "Contoso.Customers.Example.Net"));
         assert!(certificate_covers(&names, "customers.example.net"));

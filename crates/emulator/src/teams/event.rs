@@ -250,3 +250,25 @@ pub enum Event {
         terminated: bool,
     },
 }
+
+impl Event {
+    /// The event's name, for logs that must not carry numbers or URIs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::OptionsReceived { .. } => "options-received",
+            Event::OptionsAnswered { .. } => "options-answered",
+            Event::SbcStatusChanged { .. } => "sbc-status-changed",
+            Event::Rejected { .. } => "rejected",
+            Event::CallReceived { .. } => "call-received",
+            Event::CallPlaced { .. } => "call-placed",
+            Event::Progress { .. } => "progress",
+            Event::Answered { .. } => "answered",
+            Event::CallFailed { .. } => "call-failed",
+            Event::Ended { .. } => "ended",
+            Event::HoldChanged { .. } => "hold-changed",
+            Event::ReferSent { .. } => "refer-sent",
+            Event::ReferAnswered { .. } => "refer-answered",
+            Event::NotifyReceived { .. } => "notify-received",
+        }
+    }
+}

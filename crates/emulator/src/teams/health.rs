@@ -158,7 +158,10 @@ mod tests {
         let mut health = Health::default();
         health.options_received("sbc1.customers.example.net", t0);
         health.options_answered("sbc1.customers.example.net", t0);
-        assert_eq!(health.status("contoso.customers.example.net"), SbcStatus::Active);
+        assert_eq!(
+            health.status("contoso.customers.example.net"),
+            SbcStatus::Active
+        );
         assert_eq!(health.status("contoso.example.org"), SbcStatus::Inactive);
         assert_eq!(health.status("localhost"), SbcStatus::Inactive);
     }

@@ -98,8 +98,7 @@ impl MediaSession {
                 key_salt: self.key_salt.clone(),
             })
             .collect();
-        let answer =
-            offer_answer::answer(offer, &caps).map_err(|_| RejectReason::NoSrtpCrypto)?;
+        let answer = offer_answer::answer(offer, &caps).map_err(|_| RejectReason::NoSrtpCrypto)?;
         let answer = match &self.local {
             Some(previous) => offer_answer::reoffer(previous, answer),
             None => answer,
@@ -190,7 +189,8 @@ mod tests {
 
     use sip::{Method, Uri};
 
-    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+    const OFFER: &str =
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
 m=audio 40000 RTP/SAVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtcp-mux\r\n\
 a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\n";
@@ -267,7 +267,10 @@ a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx
         assert!(!is_inactive(&offer));
         let hold = media.reoffer(true).unwrap();
         assert!(is_inactive(&hold));
-        assert_eq!(hold.origin.session_version, offer.origin.session_version + 1);
+        assert_eq!(
+            hold.origin.session_version,
+            offer.origin.session_version + 1
+        );
         assert!(hold.to_string().contains("a=inactive\r\n"));
         let resume = media.reoffer(false).unwrap();
         assert!(!is_inactive(&resume));

@@ -299,7 +299,9 @@ impl TeamsProxy {
         loop {
             while let Some(transmit) = self.layer.poll_transmit() {
                 let route = match self.server_routes.get(&transmit.key) {
-                    Some(source) => Some((source.proxy, Destination::Connection(source.connection))),
+                    Some(source) => {
+                        Some((source.proxy, Destination::Connection(source.connection)))
+                    }
                     None => self
                         .client_routes
                         .get(&transmit.key)
@@ -334,7 +336,7 @@ impl TeamsProxy {
                 TransactionEvent::Response(response) => self.on_response(&key, response, now),
                 TransactionEvent::Ack(ack) => self.on_ack(&ack, now),
                 TransactionEvent::Timeout { .. } | TransactionEvent::TransportError => {
-                    self.on_client_failure(&key, now);
+                    self.on_client_failure(&key);
                 }
                 TransactionEvent::Terminated => {
                     self.server_routes.remove(&key);

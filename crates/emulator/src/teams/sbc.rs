@@ -91,7 +91,13 @@ impl TeamsProxy {
             _ if in_dialog => self.on_in_dialog(&key, &request, now),
             Method::Options => self.on_options(&key, &request, &source, now),
             Method::Invite => self.on_invite(&key, request, &source, now),
-            _ => self.reject(&key, &request, source.proxy, RejectReason::MethodNotAllowed, now),
+            _ => self.reject(
+                &key,
+                &request,
+                source.proxy,
+                RejectReason::MethodNotAllowed,
+                now,
+            ),
         }
     }
 
@@ -111,10 +117,7 @@ impl TeamsProxy {
         let mut response = wire::refusal(request, status, &fqdn, reason.text(), Some(&tag));
         match reason {
             RejectReason::ProxyUnavailable => {
-                let seconds = self
-                    .proxies
-                    .get(proxy.0)
-                    .map_or(30, |p| p.retry_after_secs);
+                let seconds = self.proxies.get(proxy.0).map_or(30, |p| p.retry_after_secs);
                 response
                     .headers
                     .push(HeaderName::RetryAfter, seconds.to_string());
@@ -138,9 +141,21 @@ impl TeamsProxy {
             .is_some_and(|p| p.mode == ProxyMode::Unavailable)
     }
 
-    fn on_options(&mut self, key: &TransactionKey, request: &Request, source: &Source, now: Instant) {
+    fn on_options(
+        &mut self,
+        key: &TransactionKey,
+        request: &Request,
+        source: &Source,
+        now: Instant,
+    ) {
         if self.unavailable(source.proxy) {
-            return self.reject(key, request, source.proxy, RejectReason::ProxyUnavailable, now);
+            return self.reject(
+                key,
+                request,
+                source.proxy,
+                RejectReason::ProxyUnavailable,
+                now,
+            );
         }
         let (fqdn, port) = match self.identify_options_sender(request, source) {
             Ok(found) => found,
@@ -171,7 +186,8 @@ impl TeamsProxy {
     ) -> Result<(String, u16), RejectReason> {
         if let Some(route) = request.headers.record_routes().next() {
             let route = route.map_err(|_| RejectReason::BadHeader)?;
-            let host = wire::host_name(&route.uri.to_uri()).ok_or(RejectReason::RecordRouteMismatch)?;
+            let host =
+                wire::host_name(&route.uri.to_uri()).ok_or(RejectReason::RecordRouteMismatch)?;
             self.directory
                 .tenant_for_fqdn(&host)
                 .ok_or(RejectReason::UnknownTenant)?;
@@ -197,12 +213,20 @@ impl TeamsProxy {
         let request = Request::builder(Method::Options, uri)
             .header(
                 HeaderName::Via,
-                format!("SIP/2.0/TLS {};branch={}", wire::sent_by(&proxy_fqdn), sip::new_branch()),
+                format!(
+                    "SIP/2.0/TLS {};branch={}",
+                    wire::sent_by(&proxy_fqdn),
+                    sip::new_branch()
+                ),
             )
             .header(HeaderName::MaxForwards, "70")
             .header(
                 HeaderName::From,
-                format!("<sip:{proxy_fqdn}:{}>;tag={}", wire::PROXY_PORT, sip::new_tag()),
+                format!(
+                    "<sip:{proxy_fqdn}:{}>;tag={}",
+                    wire::PROXY_PORT,
+                    sip::new_tag()
+                ),
             )
             .header(HeaderName::To, format!("<sip:{fqdn}>"))
             .header(HeaderName::CallId, sip::new_call_id())
@@ -229,7 +253,13 @@ impl TeamsProxy {
 
     fn on_invite(&mut self, key: &TransactionKey, request: Request, source: &Source, now: Instant) {
         if self.unavailable(source.proxy) {
-            return self.reject(key, &request, source.proxy, RejectReason::ProxyUnavailable, now);
+            return self.reject(
+                key,
+                &request,
+                source.proxy,
+                RejectReason::ProxyUnavailable,
+                now,
+            );
         }
         match self.check_invite(&request, source) {
             Ok(checked) => self.ring(key, request, source, checked, now),
@@ -238,7 +268,11 @@ impl TeamsProxy {
     }
 
     /// Every check of a new INVITE, in the order Direct Routing makes them.
-    fn check_invite(&self, request: &Request, source: &Source) -> Result<CheckedInvite, RejectReason> {
+    fn check_invite(
+        &self,
+        request: &Request,
+        source: &Source,
+    ) -> Result<CheckedInvite, RejectReason> {
         if request.headers.get(&HeaderName::Replaces).is_some() {
             return Err(RejectReason::Replaces);
         }
@@ -269,7 +303,9 @@ impl TeamsProxy {
                 }
                 self.directory.user_by_mri(tenant, mri)
             }
-            None => wire::number(&request.uri).and_then(|n| self.directory.user_by_number(tenant, n)),
+            None => {
+                wire::number(&request.uri).and_then(|n| self.directory.user_by_number(tenant, n))
+            }
         }
         .ok_or(RejectReason::UnknownUser)?;
         let offer = media::check_offer(request)?;

@@ -74,7 +74,8 @@ early_media = true
 ring_ms = 1000
 "#;
 
-const OFFER: &str = "v=0\r\no=sbc 10 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+const OFFER: &str =
+    "v=0\r\no=sbc 10 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
 m=audio 40000 RTP/SAVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtcp-mux\r\n\
 a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\n";
@@ -277,7 +278,14 @@ fn ack_for(invite: &Request, ok: &Response) -> Request {
 }
 
 /// A request of the SBC within the dialog of `invite` answered by `ok`.
-fn in_dialog(sbc: &mut Sbc, method: &str, invite: &Request, ok: &Response, extra: &str, body: Option<(&str, &str)>) -> Request {
+fn in_dialog(
+    sbc: &mut Sbc,
+    method: &str,
+    invite: &Request,
+    ok: &Response,
+    extra: &str,
+    body: Option<(&str, &str)>,
+) -> Request {
     let seq = 100 + sbc.next_cseq();
     let mut text = format!(
         "{method} {} SIP/2.0\r\nVia: SIP/2.0/TLS sbc1.customers.example.net:5061;branch={}\r\n\
@@ -305,18 +313,29 @@ fn finish_raw(text: String) -> Request {
 }
 
 /// The SBC's answer to a request of the proxy.
-fn answer(request: &Request, status: StatusCode, to_tag: &str, extra: &[(HeaderName, &str)], sdp: Option<&str>) -> Response {
+fn answer(
+    request: &Request,
+    status: StatusCode,
+    to_tag: &str,
+    extra: &[(HeaderName, &str)],
+    sdp: Option<&str>,
+) -> Response {
     let mut response = Response::for_request(request, status);
     let has_tag = request.headers.to().unwrap().tag().is_some();
     if !has_tag && status != StatusCode::TRYING {
-        let to = format!("{};tag={to_tag}", request.headers.get_str(&HeaderName::To).unwrap());
+        let to = format!(
+            "{};tag={to_tag}",
+            request.headers.get_str(&HeaderName::To).unwrap()
+        );
         response.headers.set(HeaderName::To, to);
     }
     for (name, value) in extra {
         response.headers.push(name.clone(), (*value).to_owned());
     }
     if let Some(sdp) = sdp {
-        response.headers.set(HeaderName::ContentType, "application/sdp");
+        response
+            .headers
+            .set(HeaderName::ContentType, "application/sdp");
         response.body = Bytes::from(sdp.to_owned());
     }
     response
@@ -326,7 +345,9 @@ fn call_received(events: &[Event]) -> (CallId, String, String) {
     events
         .iter()
         .find_map(|e| match e {
-            Event::CallReceived { call, tenant, user, .. } => Some((*call, tenant.clone(), user.clone())),
+            Event::CallReceived {
+                call, tenant, user, ..
+            } => Some((*call, tenant.clone(), user.clone())),
             _ => None,
         })
         .unwrap()
@@ -337,7 +358,10 @@ fn tenant_found_by_full_fqdn_then_without_the_first_label() {
     let mut sbc = Sbc::new();
     sbc.send(InviteSpec::to("+14255550100").build());
     let (_, tenant, user) = call_received(&sbc.take_events());
-    assert_eq!((tenant.as_str(), user.as_str()), ("contoso-tenant", "alice"));
+    assert_eq!(
+        (tenant.as_str(), user.as_str()),
+        ("contoso-tenant", "alice")
+    );
 
     // sbc1.customers.example.net is no tenant domain: its parent is.
     sbc.send(
@@ -346,7 +370,10 @@ fn tenant_found_by_full_fqdn_then_without_the_first_label() {
             .build(),
     );
     let (_, tenant, user) = call_received(&sbc.take_events());
-    assert_eq!((tenant.as_str(), user.as_str()), ("provider-tenant", "reception"));
+    assert_eq!(
+        (tenant.as_str(), user.as_str()),
+        ("provider-tenant", "reception")
+    );
 
     // One label deeper under contoso, with a certificate covering it.
     sbc.cert.push("*.contoso.customers.example.net".into());
@@ -365,7 +392,10 @@ fn ip_address_in_contact_gets_403() {
     let invite = InviteSpec::to("+14255550100")
         .contact("<sip:+12065550199@192.0.2.10:5061;transport=tls>")
         .build();
-    assert_eq!(refused(&mut sbc, invite), (403, RejectReason::ContactNotFqdn));
+    assert_eq!(
+        refused(&mut sbc, invite),
+        (403, RejectReason::ContactNotFqdn)
+    );
 }
 
 #[test]
@@ -374,7 +404,10 @@ fn only_the_first_contact_counts() {
     let invite = InviteSpec::to("+14255550100")
         .contact("<sip:192.0.2.10:5061>, <sip:contoso.customers.example.net:5061;transport=tls>")
         .build();
-    assert_eq!(refused(&mut sbc, invite), (403, RejectReason::ContactNotFqdn));
+    assert_eq!(
+        refused(&mut sbc, invite),
+        (403, RejectReason::ContactNotFqdn)
+    );
 }
 
 #[test]
@@ -384,7 +417,10 @@ fn unknown_tenant_gets_403() {
     let invite = InviteSpec::to("+14255550100")
         .contact("<sip:sbc1.fabrikam.example.org:5061;transport=tls>")
         .build();
-    assert_eq!(refused(&mut sbc, invite), (403, RejectReason::UnknownTenant));
+    assert_eq!(
+        refused(&mut sbc, invite),
+        (403, RejectReason::UnknownTenant)
+    );
 }
 
 #[test]
@@ -392,11 +428,17 @@ fn certificate_must_cover_the_contact_fqdn() {
     let mut sbc = Sbc::new();
     sbc.cert = vec!["sbc1.customers.example.net".into()];
     let invite = InviteSpec::to("+14255550100").build();
-    assert_eq!(refused(&mut sbc, invite), (403, RejectReason::CertificateMismatch));
+    assert_eq!(
+        refused(&mut sbc, invite),
+        (403, RejectReason::CertificateMismatch)
+    );
     // No client certificate at all.
     sbc.cert.clear();
     let invite = InviteSpec::to("+14255550100").build();
-    assert_eq!(refused(&mut sbc, invite), (403, RejectReason::CertificateMismatch));
+    assert_eq!(
+        refused(&mut sbc, invite),
+        (403, RejectReason::CertificateMismatch)
+    );
 }
 
 #[test]
@@ -414,7 +456,10 @@ fn invite_without_sdp_offer_gets_488() {
     let mut sbc = Sbc::new();
     let mut spec = InviteSpec::to("+14255550100");
     spec.sdp = None;
-    assert_eq!(refused(&mut sbc, spec.build()), (488, RejectReason::NoSdpOffer));
+    assert_eq!(
+        refused(&mut sbc, spec.build()),
+        (488, RejectReason::NoSdpOffer)
+    );
 }
 
 #[test]
@@ -428,17 +473,27 @@ fn sdp_without_sdes_crypto_gets_488() {
             .map(|l| format!("{l}\r\n"))
             .collect(),
     );
-    assert_eq!(refused(&mut sbc, spec.build()), (488, RejectReason::NoSrtpCrypto));
+    assert_eq!(
+        refused(&mut sbc, spec.build()),
+        (488, RejectReason::NoSrtpCrypto)
+    );
     spec.sdp = Some(OFFER.replace("RTP/SAVP", "RTP/AVP"));
-    assert_eq!(refused(&mut sbc, spec.build()), (488, RejectReason::NoSrtpCrypto));
+    assert_eq!(
+        refused(&mut sbc, spec.build()),
+        (488, RejectReason::NoSrtpCrypto)
+    );
 }
 
 #[test]
 fn replaces_is_rejected() {
     let mut sbc = Sbc::new();
     let mut spec = InviteSpec::to("+14255550100");
-    spec.extra.push(("Replaces", "abc@host;to-tag=1;from-tag=2".into()));
-    assert_eq!(refused(&mut sbc, spec.build()), (403, RejectReason::Replaces));
+    spec.extra
+        .push(("Replaces", "abc@host;to-tag=1;from-tag=2".into()));
+    assert_eq!(
+        refused(&mut sbc, spec.build()),
+        (403, RejectReason::Replaces)
+    );
 }
 
 #[test]
@@ -446,23 +501,44 @@ fn record_route_must_name_the_contact_fqdn() {
     let mut sbc = Sbc::new();
     let mut spec = InviteSpec::to("+14255550100");
     spec.record_route = Some("<sip:192.0.2.10:5061;transport=tls;lr>".into());
-    assert_eq!(refused(&mut sbc, spec.build()), (403, RejectReason::RecordRouteMismatch));
+    assert_eq!(
+        refused(&mut sbc, spec.build()),
+        (403, RejectReason::RecordRouteMismatch)
+    );
     spec.record_route = Some("<sip:other.customers.example.net:5061;transport=tls;lr>".into());
-    assert_eq!(refused(&mut sbc, spec.build()), (403, RejectReason::RecordRouteMismatch));
+    assert_eq!(
+        refused(&mut sbc, spec.build()),
+        (403, RejectReason::RecordRouteMismatch)
+    );
     // Identical FQDNs: accepted; in-dialog requests go to the Record-Route.
     spec.record_route = Some("<sip:contoso.customers.example.net:5071;transport=tls;lr>".into());
     let invite = spec.build();
     sbc.send(invite.clone());
     let (call, _, _) = call_received(&sbc.take_events());
     sbc.advance(Duration::from_millis(2000));
-    let ok = sbc.responses().into_iter().find(|(_, r)| r.status == StatusCode::OK).unwrap().1;
+    let ok = sbc
+        .responses()
+        .into_iter()
+        .find(|(_, r)| r.status == StatusCode::OK)
+        .unwrap()
+        .1;
     sbc.send(ack_for(&invite, &ok));
     sbc.proxy.hang_up(call, sbc.now).unwrap();
     sbc.collect();
     let (to, bye) = sbc.requests().pop().unwrap();
     assert_eq!(bye.method, Method::Bye);
-    assert_eq!(to, Destination::Sbc { host: "contoso.customers.example.net".into(), port: 5071 });
-    assert!(bye.headers.get_str(&HeaderName::Route).unwrap().contains("contoso.customers.example.net:5071"));
+    assert_eq!(
+        to,
+        Destination::Sbc {
+            host: "contoso.customers.example.net".into(),
+            port: 5071
+        }
+    );
+    assert!(bye
+        .headers
+        .get_str(&HeaderName::Route)
+        .unwrap()
+        .contains("contoso.customers.example.net:5071"));
 }
 
 #[test]
@@ -472,11 +548,15 @@ fn forked_ringing_then_answer_then_bye_from_the_sbc() {
     sbc.send(invite.clone());
     let events = sbc.take_events();
     let (call, _, _) = call_received(&events);
-    assert!(events.iter().any(|e| matches!(e, Event::CallReceived { x_ms_sbc: Some(v), .. } if v == "Switchboard/SBC/0.1")));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::CallReceived { x_ms_sbc: Some(v), .. } if v == "Switchboard/SBC/0.1")
+    ));
     let provisional = sbc.responses();
     let statuses: Vec<u16> = provisional.iter().map(|(_, r)| r.status.0).collect();
     assert_eq!(statuses, vec![100, 180, 180]);
-    assert!(provisional.iter().all(|(d, _)| *d == Destination::Connection(ConnectionRef(7))));
+    assert!(provisional
+        .iter()
+        .all(|(d, _)| *d == Destination::Connection(ConnectionRef(7))));
     let tags: Vec<String> = provisional[1..]
         .iter()
         .map(|(_, r)| r.headers.to().unwrap().tag().unwrap().to_owned())
@@ -497,21 +577,38 @@ fn forked_ringing_then_answer_then_bye_from_the_sbc() {
     assert!(audio.telephone_events().next().is_some());
     let crypto = audio.cryptos().next().unwrap();
     assert_ne!(crypto.keys[0].key_salt, vec![0u8; 30]);
-    assert!(ok.headers.contact().unwrap().unwrap().uri.as_str().starts_with("sip:sip.pstnhub.microsoft.com:5061"));
+    assert!(ok
+        .headers
+        .contact()
+        .unwrap()
+        .unwrap()
+        .uri
+        .as_str()
+        .starts_with("sip:sip.pstnhub.microsoft.com:5061"));
     assert!(sbc.take_events().contains(&Event::Answered { call }));
 
     // Without ACK the 200 is retransmitted on the same connection.
     sbc.advance(Duration::from_millis(500));
     let (to, again) = sbc.responses().pop().unwrap();
-    assert_eq!((to, again.status), (Destination::Connection(ConnectionRef(7)), StatusCode::OK));
+    assert_eq!(
+        (to, again.status),
+        (Destination::Connection(ConnectionRef(7)), StatusCode::OK)
+    );
     sbc.send(ack_for(&invite, &ok));
     sbc.advance(Duration::from_secs(5));
-    assert!(sbc.responses().is_empty(), "the ACK stopped the retransmissions");
+    assert!(
+        sbc.responses().is_empty(),
+        "the ACK stopped the retransmissions"
+    );
 
     let bye = in_dialog(&mut sbc, "BYE", &invite, &ok, "", None);
     sbc.send(bye);
     assert_eq!(sbc.statuses(), vec![200]);
-    assert!(sbc.take_events().contains(&Event::Ended { call, by: Party::Sbc, status: None }));
+    assert!(sbc.take_events().contains(&Event::Ended {
+        call,
+        by: Party::Sbc,
+        status: None
+    }));
     assert_eq!(sbc.proxy.call_count(), 0);
 }
 
@@ -522,7 +619,12 @@ fn early_media_sends_183_with_sdp() {
     let responses = sbc.responses();
     let statuses: Vec<u16> = responses.iter().map(|(_, r)| r.status.0).collect();
     assert_eq!(statuses, vec![100, 180, 183]);
-    assert!(sdp::Session::parse(&responses[2].1.body).unwrap().media[0].cryptos().count() == 1);
+    assert!(
+        sdp::Session::parse(&responses[2].1.body).unwrap().media[0]
+            .cryptos()
+            .count()
+            == 1
+    );
 }
 
 #[test]
@@ -557,13 +659,21 @@ fn cancel_gets_200_and_the_invite_487() {
     sbc.responses();
     let cancel = sip_core::build_cancel(&invite).unwrap();
     sbc.send(cancel);
-    let mut finals: Vec<(u16, Method)> = sbc
-        .responses()
+    let responses = sbc.responses();
+    let mut finals: Vec<(u16, Method)> = responses
         .iter()
         .map(|(_, r)| (r.status.0, r.headers.cseq().unwrap().method))
         .collect();
     finals.sort_by_key(|(s, _)| *s);
     assert_eq!(finals, vec![(200, Method::Cancel), (487, Method::Invite)]);
+    let tags: Vec<Option<String>> = responses
+        .iter()
+        .map(|(_, r)| r.headers.to().unwrap().tag().map(str::to_owned))
+        .collect();
+    assert!(
+        tags[0].is_some() && tags[0] == tags[1],
+        "same To tag on both"
+    );
     assert!(sbc.take_events().contains(&Event::Ended {
         call,
         by: Party::Sbc,
@@ -590,82 +700,154 @@ fn options(contact: &str) -> Request {
 fn options_make_the_sbc_active_and_silence_inactive() {
     let mut sbc = Sbc::new();
     let fqdn = "sbc1.customers.example.net";
-    sbc.send(options("<sip:sbc1.customers.example.net:5061;transport=tls>"));
+    sbc.send(options(
+        "<sip:sbc1.customers.example.net:5061;transport=tls>",
+    ));
     let responses = sbc.responses();
     assert_eq!(responses.len(), 1);
-    assert_eq!(responses[0].0, Destination::Connection(ConnectionRef(7)), "same connection");
+    assert_eq!(
+        responses[0].0,
+        Destination::Connection(ConnectionRef(7)),
+        "same connection"
+    );
     assert_eq!(responses[0].1.status, StatusCode::OK);
     assert_eq!(sbc.proxy.sbc_status(fqdn), SbcStatus::Inactive);
     let (to, probe) = sbc.requests().pop().unwrap();
     assert_eq!(probe.method, Method::Options);
-    assert_eq!(to, Destination::Sbc { host: fqdn.into(), port: 5061 });
+    assert_eq!(
+        to,
+        Destination::Sbc {
+            host: fqdn.into(),
+            port: 5061
+        }
+    );
     assert_eq!(probe.uri.host().to_string(), fqdn);
 
     sbc.send(answer(&probe, StatusCode::OK, "x", &[], None));
     assert_eq!(sbc.proxy.sbc_status(fqdn), SbcStatus::Active);
     // The derived trunk shares the base trunk's health.
-    assert_eq!(sbc.proxy.sbc_status("contoso.customers.example.net"), SbcStatus::Active);
+    assert_eq!(
+        sbc.proxy.sbc_status("contoso.customers.example.net"),
+        SbcStatus::Active
+    );
     let events = sbc.take_events();
-    assert!(events.contains(&Event::SbcStatusChanged { fqdn: fqdn.into(), status: SbcStatus::Active }));
+    assert!(events.contains(&Event::SbcStatusChanged {
+        fqdn: fqdn.into(),
+        status: SbcStatus::Active
+    }));
 
     // Two minutes later, another OPTIONS keeps it Active.
     sbc.advance(Duration::from_secs(120));
-    sbc.send(options("<sip:sbc1.customers.example.net:5061;transport=tls>"));
+    sbc.send(options(
+        "<sip:sbc1.customers.example.net:5061;transport=tls>",
+    ));
     sbc.advance(Duration::from_secs(179));
     assert_eq!(sbc.proxy.sbc_status(fqdn), SbcStatus::Active);
     // Three minutes of silence: Inactive.
     sbc.advance(Duration::from_secs(1));
     assert_eq!(sbc.proxy.sbc_status(fqdn), SbcStatus::Inactive);
-    assert!(sbc.take_events().contains(&Event::SbcStatusChanged { fqdn: fqdn.into(), status: SbcStatus::Inactive }));
+    assert!(sbc.take_events().contains(&Event::SbcStatusChanged {
+        fqdn: fqdn.into(),
+        status: SbcStatus::Inactive
+    }));
 }
 
 #[test]
 fn options_from_unknown_or_uncovered_fqdns_are_refused() {
     let mut sbc = Sbc::new();
-    sbc.send(options("<sip:sbc1.fabrikam.example.org:5061;transport=tls>"));
+    sbc.send(options(
+        "<sip:sbc1.fabrikam.example.org:5061;transport=tls>",
+    ));
     assert_eq!(sbc.statuses(), vec![403]);
-    assert_eq!(rejected(&sbc.take_events()), Some((403, RejectReason::UnknownTenant)));
+    assert_eq!(
+        rejected(&sbc.take_events()),
+        Some((403, RejectReason::UnknownTenant))
+    );
     assert!(sbc.requests().is_empty(), "no OPTIONS back");
 
     sbc.cert = vec!["other.customers.example.net".into()];
-    sbc.send(options("<sip:sbc1.customers.example.net:5061;transport=tls>"));
-    assert_eq!(rejected(&sbc.take_events()), Some((403, RejectReason::CertificateMismatch)));
+    sbc.send(options(
+        "<sip:sbc1.customers.example.net:5061;transport=tls>",
+    ));
+    assert_eq!(
+        rejected(&sbc.take_events()),
+        Some((403, RejectReason::CertificateMismatch))
+    );
 
     sbc.cert = SBC_CERT.iter().map(|s| (*s).to_owned()).collect();
     let mut with_rr = options("<sip:sbc1.customers.example.net:5061;transport=tls>");
-    with_rr.headers.push(HeaderName::RecordRoute, "<sip:sbc1.fabrikam.example.org;lr>");
+    with_rr.headers.push(
+        HeaderName::RecordRoute,
+        "<sip:sbc1.fabrikam.example.org;lr>",
+    );
     sbc.send(with_rr);
-    assert_eq!(rejected(&sbc.take_events()), Some((403, RejectReason::UnknownTenant)));
+    assert_eq!(
+        rejected(&sbc.take_events()),
+        Some((403, RejectReason::UnknownTenant))
+    );
 
     sbc.send(options("<sip:192.0.2.1:5061;transport=tls>"));
-    assert_eq!(rejected(&sbc.take_events()), Some((403, RejectReason::ContactNotFqdn)));
+    assert_eq!(
+        rejected(&sbc.take_events()),
+        Some((403, RejectReason::ContactNotFqdn))
+    );
+
+    // An `@` with an empty user part is malformed (RFC 3261 §19.1.1).
+    sbc.send(options(
+        "<sip:@sbc1.customers.example.net:5061;transport=tls>",
+    ));
+    assert_eq!(
+        rejected(&sbc.take_events()),
+        Some((400, RejectReason::BadHeader))
+    );
 }
 
 #[test]
 fn unavailable_proxy_answers_503_with_retry_after_and_silent_one_nothing() {
     let mut sbc = Sbc::new();
-    sbc.proxy.set_proxy_mode(ProxyId(0), ProxyMode::Unavailable).unwrap();
+    sbc.proxy
+        .set_proxy_mode(ProxyId(0), ProxyMode::Unavailable)
+        .unwrap();
     sbc.send(InviteSpec::to("+14255550100").build());
     let (_, response) = sbc.responses().pop().unwrap();
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers.retry_after().unwrap().unwrap().seconds, 30);
-    assert_eq!(rejected(&sbc.take_events()), Some((503, RejectReason::ProxyUnavailable)));
+    assert_eq!(
+        rejected(&sbc.take_events()),
+        Some((503, RejectReason::ProxyUnavailable))
+    );
 
-    sbc.proxy.set_proxy_mode(ProxyId(0), ProxyMode::Silent).unwrap();
+    sbc.proxy
+        .set_proxy_mode(ProxyId(0), ProxyMode::Silent)
+        .unwrap();
     sbc.send(InviteSpec::to("+14255550100").build());
-    sbc.send(options("<sip:sbc1.customers.example.net:5061;transport=tls>"));
+    sbc.send(options(
+        "<sip:sbc1.customers.example.net:5061;transport=tls>",
+    ));
     sbc.advance(Duration::from_secs(40));
-    assert!(sbc.sent.is_empty(), "a silent proxy sends nothing, not even 100");
+    assert!(
+        sbc.sent.is_empty(),
+        "a silent proxy sends nothing, not even 100"
+    );
     assert!(sbc.take_events().is_empty());
 }
 
 /// Places a call from alice; the SBC answers it. Returns the call, the
 /// INVITE and the SBC's 200.
 fn outbound_call(sbc: &mut Sbc, allow: &str) -> (CallId, Request, Response) {
-    let call = sbc.proxy.place_call("alice", "+12065550199", sbc.now).unwrap();
+    let call = sbc
+        .proxy
+        .place_call("alice", "+12065550199", sbc.now)
+        .unwrap();
     sbc.collect();
     let (to, invite) = sbc.requests().pop().unwrap();
-    assert_eq!(to, Destination::Sbc { host: "contoso.customers.example.net".into(), port: 5061 });
+    assert_eq!(
+        to,
+        Destination::Sbc {
+            host: "contoso.customers.example.net".into(),
+            port: 5061
+        }
+    );
     let ringing = answer(&invite, StatusCode::RINGING, "sbc-tag", &[], None);
     sbc.send(ringing);
     let ok = answer(
@@ -673,7 +855,10 @@ fn outbound_call(sbc: &mut Sbc, allow: &str) -> (CallId, Request, Response) {
         StatusCode::OK,
         "sbc-tag",
         &[
-            (HeaderName::Contact, "<sip:+12065550199@contoso.customers.example.net:5061;transport=tls>"),
+            (
+                HeaderName::Contact,
+                "<sip:+12065550199@contoso.customers.example.net:5061;transport=tls>",
+            ),
             (HeaderName::Allow, allow),
         ],
         Some(OFFER),
@@ -690,27 +875,59 @@ fn call_from_teams_carries_pai_privacy_and_an_sdes_offer() {
         invite.uri.as_str(),
         "sip:+12065550199@contoso.customers.example.net:5061;user=phone;transport=tls"
     );
-    let pai: Vec<&[u8]> = invite.headers.get_all(&HeaderName::PAssertedIdentity).collect();
-    assert_eq!(pai, vec![&b"<tel:+14255550100>"[..], &b"<sip:alice@contoso.customers.example.net>"[..]]);
+    let pai: Vec<&[u8]> = invite
+        .headers
+        .get_all(&HeaderName::PAssertedIdentity)
+        .collect();
+    assert_eq!(
+        pai,
+        vec![
+            &b"<tel:+14255550100>"[..],
+            &b"<sip:alice@contoso.customers.example.net>"[..]
+        ]
+    );
     assert_eq!(invite.headers.get_str(&HeaderName::Privacy), Some("id"));
-    assert!(invite.headers.from().unwrap().uri.as_str().starts_with("sip:anonymous@"));
+    assert!(invite
+        .headers
+        .from()
+        .unwrap()
+        .uri
+        .as_str()
+        .starts_with("sip:anonymous@"));
     let offer = sdp::Session::parse(&invite.body).unwrap();
     assert_eq!(offer.media[0].proto, "RTP/SAVP");
     assert_eq!(offer.media[0].cryptos().count(), 2);
-    assert!(invite.headers.top_via().unwrap().to_string().starts_with("SIP/2.0/TLS sip.pstnhub.microsoft.com:5061"));
+    assert!(invite
+        .headers
+        .top_via()
+        .unwrap()
+        .to_string()
+        .starts_with("SIP/2.0/TLS sip.pstnhub.microsoft.com:5061"));
 
     let events = sbc.take_events();
-    assert!(events.contains(&Event::Progress { call, status: StatusCode::RINGING }));
+    assert!(events.contains(&Event::Progress {
+        call,
+        status: StatusCode::RINGING
+    }));
     assert!(events.contains(&Event::Answered { call }));
     let (to, ack) = sbc.requests().pop().unwrap();
     assert_eq!(ack.method, Method::Ack);
-    assert_eq!(to, Destination::Sbc { host: "contoso.customers.example.net".into(), port: 5061 });
+    assert_eq!(
+        to,
+        Destination::Sbc {
+            host: "contoso.customers.example.net".into(),
+            port: 5061
+        }
+    );
 }
 
 #[test]
 fn cancel_of_a_call_from_teams() {
     let mut sbc = Sbc::new();
-    let call = sbc.proxy.place_call("alice", "+12065550199", sbc.now).unwrap();
+    let call = sbc
+        .proxy
+        .place_call("alice", "+12065550199", sbc.now)
+        .unwrap();
     sbc.collect();
     let (_, invite) = sbc.requests().pop().unwrap();
     sbc.send(answer(&invite, StatusCode::RINGING, "t", &[], None));
@@ -719,7 +936,13 @@ fn cancel_of_a_call_from_teams() {
     let (_, cancel) = sbc.requests().pop().unwrap();
     assert_eq!(cancel.method, Method::Cancel);
     sbc.send(answer(&cancel, StatusCode::OK, "t", &[], None));
-    sbc.send(answer(&invite, StatusCode::REQUEST_TERMINATED, "t", &[], None));
+    sbc.send(answer(
+        &invite,
+        StatusCode::REQUEST_TERMINATED,
+        "t",
+        &[],
+        None,
+    ));
     assert!(sbc.take_events().contains(&Event::Ended {
         call,
         by: Party::Teams,
@@ -736,11 +959,19 @@ fn refer_carries_x_m_x_t_and_referred_by_and_notify_reports_progress() {
     sbc.requests();
     sbc.take_events();
 
-    sbc.proxy.transfer(call, TransferTarget::User("bob".into()), sbc.now).unwrap();
+    sbc.proxy
+        .transfer(call, TransferTarget::User("bob".into()), sbc.now)
+        .unwrap();
     sbc.collect();
     let (to, refer) = sbc.requests().pop().unwrap();
     assert_eq!(refer.method, Method::Refer);
-    assert_eq!(to, Destination::Sbc { host: "contoso.customers.example.net".into(), port: 5061 });
+    assert_eq!(
+        to,
+        Destination::Sbc {
+            host: "contoso.customers.example.net".into(),
+            port: 5061
+        }
+    );
     let refer_to = refer.headers.refer_to().unwrap().unwrap().uri.to_uri();
     assert_eq!(refer_to.host().to_string(), "sip.pstnhub.microsoft.com");
     assert_eq!(refer_to.param("x-m"), Some(Some("8:orgid:oid-bob")));
@@ -748,11 +979,17 @@ fn refer_carries_x_m_x_t_and_referred_by_and_notify_reports_progress() {
     let referred_by = refer.headers.referred_by().unwrap().unwrap().uri.to_uri();
     assert_eq!(referred_by.param("x-m"), Some(Some("8:orgid:oid-alice")));
     assert_eq!(referred_by.param("x-t"), Some(Some("contoso-tenant")));
-    assert!(referred_by.param("x-ti").flatten().is_some_and(|ti| ti.len() == 36));
+    assert!(referred_by
+        .param("x-ti")
+        .flatten()
+        .is_some_and(|ti| ti.len() == 36));
     assert!(sbc.take_events().iter().any(|e| matches!(e, Event::ReferSent { refer_to, .. } if refer_to.contains("x-m=8:orgid:oid-bob"))));
 
     sbc.send(answer(&refer, StatusCode::ACCEPTED, "", &[], None));
-    assert!(sbc.take_events().contains(&Event::ReferAnswered { call, status: StatusCode::ACCEPTED }));
+    assert!(sbc.take_events().contains(&Event::ReferAnswered {
+        call,
+        status: StatusCode::ACCEPTED
+    }));
 
     // The SBC reports progress with NOTIFY message/sipfrag (RFC 3515 §2.4.4).
     let notify = {
@@ -767,7 +1004,11 @@ fn refer_carries_x_m_x_t_and_referred_by_and_notify_reports_progress() {
             refer.headers.get_str(&HeaderName::From).unwrap(),
             refer.headers.call_id().unwrap(),
         );
-        finish(text, Some("SIP/2.0 200 OK\r\n"), "message/sipfrag;version=2.0")
+        finish(
+            text,
+            Some("SIP/2.0 200 OK\r\n"),
+            "message/sipfrag;version=2.0",
+        )
     };
     sbc.send(notify);
     assert_eq!(sbc.statuses(), vec![200]);
@@ -781,17 +1022,30 @@ fn refer_carries_x_m_x_t_and_referred_by_and_notify_reports_progress() {
     // no user part: it rings bob.
     let mut spec = InviteSpec::to("ignored");
     spec.ruri = refer_to.as_str().to_owned();
-    spec.extra.push(("Referred-By", refer.headers.get_str(&HeaderName::ReferredBy).unwrap().to_owned()));
+    spec.extra.push((
+        "Referred-By",
+        refer
+            .headers
+            .get_str(&HeaderName::ReferredBy)
+            .unwrap()
+            .to_owned(),
+    ));
     sbc.send(spec.build());
     let events = sbc.take_events();
     let (_, tenant, user) = call_received(&events);
     assert_eq!((tenant.as_str(), user.as_str()), ("contoso-tenant", "bob"));
-    assert!(events.iter().any(|e| matches!(e, Event::CallReceived { referred_by: Some(r), .. } if r.contains("x-ti="))));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::CallReceived { referred_by: Some(r), .. } if r.contains("x-ti="))
+    ));
 
     // An x-t that is not the tenant of the FQDN is refused.
     sbc.responses();
-    spec.ruri = "sip:sip.pstnhub.microsoft.com:5061;transport=tls;x-m=8:orgid:oid-bob;x-t=other".into();
-    assert_eq!(refused(&mut sbc, spec.build()), (403, RejectReason::TenantMismatch));
+    spec.ruri =
+        "sip:sip.pstnhub.microsoft.com:5061;transport=tls;x-m=8:orgid:oid-bob;x-t=other".into();
+    assert_eq!(
+        refused(&mut sbc, spec.build()),
+        (403, RejectReason::TenantMismatch)
+    );
 }
 
 #[test]
@@ -799,7 +1053,9 @@ fn refer_to_a_number_and_refer_not_allowed() {
     let mut sbc = Sbc::new();
     let (call, _, _) = outbound_call(&mut sbc, ALLOW_WITH_REFER);
     sbc.requests();
-    sbc.proxy.transfer(call, TransferTarget::Number("+12065550123".into()), sbc.now).unwrap();
+    sbc.proxy
+        .transfer(call, TransferTarget::Number("+12065550123".into()), sbc.now)
+        .unwrap();
     sbc.collect();
     let (_, refer) = sbc.requests().pop().unwrap();
     assert_eq!(
@@ -810,7 +1066,11 @@ fn refer_to_a_number_and_refer_not_allowed() {
     let mut other = Sbc::new();
     let (call, _, _) = outbound_call(&mut other, "INVITE, ACK, CANCEL, BYE, OPTIONS");
     assert_eq!(
-        other.proxy.transfer(call, TransferTarget::Number("+12065550123".into()), other.now),
+        other.proxy.transfer(
+            call,
+            TransferTarget::Number("+12065550123".into()),
+            other.now
+        ),
         Err(CallError::ReferNotAllowed)
     );
 }
@@ -833,8 +1093,21 @@ fn hold_and_resume_with_a_inactive_both_ways() {
     // A second re-INVITE while this one is pending is refused.
     assert!(sbc.proxy.resume(call, sbc.now).is_err());
     let inactive_answer = OFFER.replace("a=rtcp-mux\r\n", "a=rtcp-mux\r\na=inactive\r\n");
-    sbc.send(answer(&reinvite, StatusCode::OK, "", &[(HeaderName::Contact, "<sip:contoso.customers.example.net:5061;transport=tls>")], Some(&inactive_answer)));
-    assert!(sbc.take_events().contains(&Event::HoldChanged { call, on_hold: true, by: Party::Teams }));
+    sbc.send(answer(
+        &reinvite,
+        StatusCode::OK,
+        "",
+        &[(
+            HeaderName::Contact,
+            "<sip:contoso.customers.example.net:5061;transport=tls>",
+        )],
+        Some(&inactive_answer),
+    ));
+    assert!(sbc.take_events().contains(&Event::HoldChanged {
+        call,
+        on_hold: true,
+        by: Party::Teams
+    }));
     assert_eq!(sbc.proxy.is_on_hold(call), Some(true));
     assert!(sbc.requests().iter().any(|(_, r)| r.method == Method::Ack));
 
@@ -842,8 +1115,21 @@ fn hold_and_resume_with_a_inactive_both_ways() {
     sbc.collect();
     let (_, reinvite) = sbc.requests().pop().unwrap();
     assert!(String::from_utf8_lossy(&reinvite.body).contains("a=sendrecv"));
-    sbc.send(answer(&reinvite, StatusCode::OK, "", &[(HeaderName::Contact, "<sip:contoso.customers.example.net:5061;transport=tls>")], Some(OFFER)));
-    assert!(sbc.take_events().contains(&Event::HoldChanged { call, on_hold: false, by: Party::Teams }));
+    sbc.send(answer(
+        &reinvite,
+        StatusCode::OK,
+        "",
+        &[(
+            HeaderName::Contact,
+            "<sip:contoso.customers.example.net:5061;transport=tls>",
+        )],
+        Some(OFFER),
+    ));
+    assert!(sbc.take_events().contains(&Event::HoldChanged {
+        call,
+        on_hold: false,
+        by: Party::Teams
+    }));
 }
 
 #[test]
@@ -853,21 +1139,45 @@ fn hold_from_the_sbc_is_answered_inactive() {
     sbc.send(invite.clone());
     let (call, _, _) = call_received(&sbc.take_events());
     sbc.advance(Duration::from_millis(1000));
-    let ok = sbc.responses().into_iter().find(|(_, r)| r.status == StatusCode::OK).unwrap().1;
+    let ok = sbc
+        .responses()
+        .into_iter()
+        .find(|(_, r)| r.status == StatusCode::OK)
+        .unwrap()
+        .1;
     sbc.send(ack_for(&invite, &ok));
     sbc.take_events();
 
-    let held = OFFER.replace("a=rtcp-mux\r\n", "a=rtcp-mux\r\na=inactive\r\n").replace("o=sbc 10 1", "o=sbc 10 2");
-    let reinvite = in_dialog(&mut sbc, "INVITE", &invite, &ok, "", Some(("application/sdp", &held)));
+    let held = OFFER
+        .replace("a=rtcp-mux\r\n", "a=rtcp-mux\r\na=inactive\r\n")
+        .replace("o=sbc 10 1", "o=sbc 10 2");
+    let reinvite = in_dialog(
+        &mut sbc,
+        "INVITE",
+        &invite,
+        &ok,
+        "",
+        Some(("application/sdp", &held)),
+    );
     sbc.send(reinvite.clone());
     let (_, response) = sbc.responses().pop().unwrap();
     assert_eq!(response.status, StatusCode::OK);
     let answer = sdp::Session::parse(&response.body).unwrap();
-    assert_eq!(answer.direction_of(&answer.media[0]), sdp::Direction::Inactive);
+    assert_eq!(
+        answer.direction_of(&answer.media[0]),
+        sdp::Direction::Inactive
+    );
     let first = sdp::Session::parse(&ok.body).unwrap();
     assert_eq!(answer.origin.session_id, first.origin.session_id);
-    assert_eq!(answer.origin.session_version, first.origin.session_version + 1);
-    assert!(sbc.take_events().contains(&Event::HoldChanged { call, on_hold: true, by: Party::Sbc }));
+    assert_eq!(
+        answer.origin.session_version,
+        first.origin.session_version + 1
+    );
+    assert!(sbc.take_events().contains(&Event::HoldChanged {
+        call,
+        on_hold: true,
+        by: Party::Sbc
+    }));
     assert_eq!(sbc.proxy.is_on_hold(call), Some(true));
 }
 
@@ -875,7 +1185,13 @@ fn hold_from_the_sbc_is_answered_inactive() {
 fn in_dialog_request_for_no_call_gets_481() {
     let mut sbc = Sbc::new();
     let invite = InviteSpec::to("+14255550100").build();
-    let fake_ok = answer(&invite, StatusCode::OK, "nope", &[(HeaderName::Contact, "<sip:sip.pstnhub.microsoft.com:5061>")], None);
+    let fake_ok = answer(
+        &invite,
+        StatusCode::OK,
+        "nope",
+        &[(HeaderName::Contact, "<sip:sip.pstnhub.microsoft.com:5061>")],
+        None,
+    );
     let bye = in_dialog(&mut sbc, "BYE", &invite, &fake_ok, "", None);
     sbc.send(bye);
     assert_eq!(sbc.statuses(), vec![481]);
@@ -893,7 +1209,9 @@ fn unknown_users_and_numbers_are_refused_by_the_api() {
         Err(CallError::BadNumber("2065550199".into()))
     );
     for id in [ProxyId(0), ProxyId(1)] {
-        sbc.proxy.set_proxy_mode(id, ProxyMode::Unavailable).unwrap();
+        sbc.proxy
+            .set_proxy_mode(id, ProxyMode::Unavailable)
+            .unwrap();
     }
     assert_eq!(
         sbc.proxy.place_call("alice", "+12065550199", sbc.now),
@@ -904,11 +1222,17 @@ fn unknown_users_and_numbers_are_refused_by_the_api() {
 #[test]
 fn outbound_invite_timeout_is_a_408_failure() {
     let mut sbc = Sbc::new();
-    let call = sbc.proxy.place_call("alice", "+12065550199", sbc.now).unwrap();
+    let call = sbc
+        .proxy
+        .place_call("alice", "+12065550199", sbc.now)
+        .unwrap();
     sbc.collect();
     // Over TLS nothing is retransmitted; Timer B fires after 64*T1.
     sbc.advance(Duration::from_secs(33));
-    assert!(sbc.take_events().contains(&Event::CallFailed { call, status: StatusCode::REQUEST_TIMEOUT }));
+    assert!(sbc.take_events().contains(&Event::CallFailed {
+        call,
+        status: StatusCode::REQUEST_TIMEOUT
+    }));
     assert_eq!(sbc.proxy.call_count(), 0);
 }
 
@@ -920,7 +1244,9 @@ fn random_bytes_never_panic() {
         let len = (round % 300) + 1;
         let bytes: Vec<u8> = (0..len)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (state >> 56) as u8
             })
             .collect();

@@ -106,19 +106,35 @@ mod tests {
 
     #[test]
     fn to_tag_added_once() {
-        let request = Request::builder(Method::Options, Uri::parse("sip:sip.pstnhub.microsoft.com").unwrap())
-            .header(HeaderName::Via, "SIP/2.0/TLS sbc1.example.net;branch=z9hG4bK1")
-            .header(HeaderName::From, "<sip:sbc1.example.net>;tag=a")
-            .header(HeaderName::To, "<sip:sip.pstnhub.microsoft.com>")
-            .header(HeaderName::CallId, "c")
-            .header(HeaderName::CSeq, "1 OPTIONS")
-            .build();
+        let request = Request::builder(
+            Method::Options,
+            Uri::parse("sip:sip.pstnhub.microsoft.com").unwrap(),
+        )
+        .header(
+            HeaderName::Via,
+            "SIP/2.0/TLS sbc1.example.net;branch=z9hG4bK1",
+        )
+        .header(HeaderName::From, "<sip:sbc1.example.net>;tag=a")
+        .header(HeaderName::To, "<sip:sip.pstnhub.microsoft.com>")
+        .header(HeaderName::CallId, "c")
+        .header(HeaderName::CSeq, "1 OPTIONS")
+        .build();
         let ok = response(&request, StatusCode::OK, Some("t1"));
         assert_eq!(ok.headers.to().unwrap().tag(), Some("t1"));
         assert_eq!(ok.headers.get_str(&HeaderName::Server), Some(PRODUCT));
-        let no = refusal(&request, StatusCode::FORBIDDEN, "sip.pstnhub.microsoft.com", "say \"no\"", None);
+        let no = refusal(
+            &request,
+            StatusCode::FORBIDDEN,
+            "sip.pstnhub.microsoft.com",
+            "say \"no\"",
+            None,
+        );
         assert_eq!(no.headers.to().unwrap().tag(), None);
-        assert!(no.headers.get_str(&HeaderName::Warning).unwrap().starts_with("399 sip.pstnhub.microsoft.com \"say 'no'\""));
+        assert!(no
+            .headers
+            .get_str(&HeaderName::Warning)
+            .unwrap()
+            .starts_with("399 sip.pstnhub.microsoft.com \"say 'no'\""));
     }
 
     #[test]
@@ -128,7 +144,10 @@ mod tests {
         assert_eq!(host_name(&uri).as_deref(), Some("sbc1.example.net"));
         assert_eq!(
             destination(&uri, 5061),
-            Destination::Sbc { host: "sbc1.example.net".into(), port: 5071 }
+            Destination::Sbc {
+                host: "sbc1.example.net".into(),
+                port: 5071
+            }
         );
         assert_eq!(host_name(&Uri::parse("sip:192.0.2.1:5061").unwrap()), None);
         let mri = Uri::parse("sip:sip.pstnhub.microsoft.com:5061;x-m=8:orgid:abc;x-t=t1").unwrap();
