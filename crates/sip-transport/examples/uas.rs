@@ -1,7 +1,8 @@
 //! A tiny UAS on loopback: the transport feeds a `sip_core`
-//! `TransactionLayer`, which answers every request with 200 OK; a second
-//! transport sends it an OPTIONS over UDP and one over TCP, prints the
-//! answers and exits.
+//! `TransactionLayer`, which answers every request with 200 OK, and
+//! reports what does not parse; a raw socket sends it a broken datagram,
+//! a second transport an OPTIONS over UDP and one over TCP; the answers
+//! are printed and it exits.
 //!
 //! `cargo run -p sip-transport --example uas`
 
@@ -12,15 +13,20 @@ use sip::{HeaderName, Message, Method, Request, Response, StatusCode, Uri};
 use sip_core::{LayerEvent, TransactionEvent, TransactionKey, TransactionLayer};
 use sip_transport::{
     Flow, Inbound, ResolvedTarget, SipTransport, Target, TransportConfig, TransportKind,
+    Unparsable,
 };
 use tokio::sync::mpsc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (uas, inbound) = SipTransport::new(TransportConfig::default());
+    let (uas, inbound, unparsable) = SipTransport::with_unparsable(TransportConfig::default());
     let udp = uas.bind_udp("127.0.0.1:0".parse()?).await?;
     let tcp = uas.listen_tcp("127.0.0.1:0".parse()?).await?;
-    tokio::spawn(drive(uas.clone(), inbound));
+    tokio::spawn(drive(uas.clone(), inbound, unparsable));
+
+    let raw = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    raw.send_to(b"OPTIONS sip:uas@example.com SIP/2.0\r\n\r\n", udp)
+        .await?;
 
     let (uac, mut answers) = SipTransport::new(TransportConfig::default());
     uac.bind_udp("127.0.0.1:0".parse()?).await?;
@@ -68,8 +74,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The driver loop: messages from the transport into the transaction
-/// layer, its transmits back out, its timers on the tokio clock.
-async fn drive(transport: SipTransport, mut inbound: mpsc::Receiver<Inbound>) {
+/// layer, its transmits back out, its timers on the tokio clock. What
+/// does not parse is only reported (an SBC answers it with 400, 505 or
+/// 513 through `SipTransport::reply`).
+async fn drive(
+    transport: SipTransport,
+    mut inbound: mpsc::Receiver<Inbound>,
+    mut unparsable: mpsc::Receiver<Unparsable>,
+) {
     let mut layer = TransactionLayer::new(Default::default());
     // Where the responses of each server transaction go.
     let mut sources: HashMap<TransactionKey, Flow> = HashMap::new();
@@ -89,6 +101,15 @@ async fn drive(transport: SipTransport, mut inbound: mpsc::Receiver<Inbound>) {
                     }
                     Message::Response(response) => layer.handle_response(response, now),
                 };
+            }
+            Some(bad) = unparsable.recv() => {
+                println!(
+                    "{} bytes over {} from {} did not parse: {}",
+                    bad.bytes.len(),
+                    bad.source.transport,
+                    bad.source.remote,
+                    bad.error
+                );
             }
             () = sleep_until(wake) => layer.handle_timeout(Instant::now()),
         }

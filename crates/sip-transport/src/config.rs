@@ -7,7 +7,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportConfig {
     /// Parser limits for every message (the largest message, header
-    /// count...); a datagram or stream message beyond them is dropped.
+    /// count...); a datagram or stream message beyond them does not
+    /// parse (see [`Unparsable`](crate::Unparsable)).
     pub limits: sip::Limits,
     /// Most TCP and TLS connections open at once, both directions.
     pub max_connections: usize,

@@ -6,7 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sip::Message;
+use bytes::Bytes;
+use sip::{Message, ParseError};
 
 use crate::tls::PeerCertificate;
 
@@ -115,6 +116,33 @@ pub struct Inbound {
     pub message: Message,
     /// Where it came from; reply with
     /// [`SipTransport::send_response`](crate::SipTransport::send_response).
+    pub source: Flow,
+}
+
+/// Something the transport received but could not parse, handed to the
+/// upper layer to answer (400, 505, 513: RFC 3261 §21.4.1, §21.5.6,
+/// §21.4.11) or drop. Only a transport made with
+/// [`SipTransport::with_unparsable`](crate::SipTransport::with_unparsable)
+/// hands these out.
+///
+/// Over UDP every bad datagram arrives here. Over TCP and TLS only bytes
+/// whose header block is complete do: a complete message whose
+/// Content-Length can still be read keeps the connection open; anything
+/// else (no or bad Content-Length, a message over the size limit) broke
+/// the framing, so the connection is closed once the first message queued
+/// after the hand-over (meant to be the answer) was written, or after one
+/// second without one.
+#[derive(Debug, Clone)]
+pub struct Unparsable {
+    /// The bytes: a whole datagram (for one over the size limit, its first
+    /// `max_message_size + 1` bytes), or a stream message's header block
+    /// and what of its body had arrived. Never more than
+    /// [`sip::Limits::max_message_size`] + 1 bytes.
+    pub bytes: Bytes,
+    /// Why it did not parse.
+    pub error: ParseError,
+    /// Where it came from; answer with
+    /// [`SipTransport::reply`](crate::SipTransport::reply).
     pub source: Flow,
 }
 

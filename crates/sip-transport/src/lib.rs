@@ -14,6 +14,10 @@
 //!   the peer certificate's names reach the upper layer ([`Flow`]).
 //! - Every resource a peer can hold is bounded ([`TransportConfig`]) and
 //!   every drop or close is counted ([`StatsSnapshot`]).
+//! - What does not parse reaches the upper layer as [`Unparsable`] (from
+//!   [`SipTransport::with_unparsable`]) to answer with 400, 505 or 513
+//!   ([`SipTransport::reply`]); over TCP and TLS a bad message whose
+//!   Content-Length is readable keeps its connection.
 //! - [`SipResolver`] turns URIs into ordered targets (RFC 3263), with a
 //!   static host map consulted before DNS.
 //!
@@ -29,7 +33,8 @@
 //! use sip_transport::{SipTransport, TransportConfig};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let (transport, mut inbound) = SipTransport::new(TransportConfig::default());
+//! let (transport, mut inbound, mut unparsable) =
+//!     SipTransport::with_unparsable(TransportConfig::default());
 //! transport.bind_udp("127.0.0.1:5060".parse()?).await?;
 //! transport.listen_tcp("127.0.0.1:5060".parse()?).await?;
 //! let mut layer = TransactionLayer::new(Default::default());
@@ -50,6 +55,11 @@
 //!                 }
 //!                 Message::Response(response) => layer.handle_response(response, now),
 //!             };
+//!         }
+//!         Some(bad) = unparsable.recv() => {
+//!             // An SBC answers from the bytes (e.g. 400 naming `bad.error`)
+//!             // with `transport.reply(response, &bad.source)`; here: drop.
+//!             let _ = (bad.bytes, bad.error);
 //!         }
 //!         () = sleep_until(wake) => layer.handle_timeout(Instant::now()),
 //!     }
@@ -92,6 +102,7 @@ mod flow;
 mod listener;
 mod registry;
 mod resolve;
+mod resync;
 mod stats;
 mod tls;
 mod transport;
@@ -100,7 +111,9 @@ mod via;
 
 pub use config::TransportConfig;
 pub use error::{ResolveError, TlsConfigError, TransportError};
-pub use flow::{ConnectionId, Flow, Inbound, ResolvedTarget, Target, TransportKind};
+pub use flow::{
+    ConnectionId, Flow, Inbound, ResolvedTarget, Target, TransportKind, Unparsable,
+};
 pub use resolve::{Dns, SipResolver, SipResolverConfig};
 pub use stats::StatsSnapshot;
 pub use tls::{

@@ -46,6 +46,15 @@ counters! {
     bad_via,
     /// Datagrams dropped because the inbound channel was full.
     inbound_queue_full,
+    /// Messages that did not parse handed to the unparsable channel (all
+    /// transports).
+    unparsable_delivered,
+    /// Datagrams that did not parse dropped because the unparsable
+    /// channel was full.
+    unparsable_queue_full,
+    /// Complete messages on a stream that did not parse but whose
+    /// Content-Length could be read: skipped, the connection stays open.
+    malformed_stream_messages,
     /// Connections accepted from peers.
     connections_accepted,
     /// Connections we opened.

@@ -17,7 +17,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::TransportConfig;
 use crate::connection;
 use crate::error::TransportError;
-use crate::flow::{ConnectionId, Flow, Inbound, ResolvedTarget, Target, TransportKind};
+use crate::flow::{
+    ConnectionId, Flow, Inbound, ResolvedTarget, Target, TransportKind, Unparsable,
+};
 use crate::listener;
 use crate::registry::{ConnectionHandle, ConnectionInfo, Registry};
 use crate::stats::{StatsSnapshot, TransportStats};
@@ -31,6 +33,9 @@ pub(crate) struct Shared {
     pub(crate) stats: TransportStats,
     pub(crate) registry: Arc<Registry>,
     pub(crate) inbound: mpsc::Sender<Inbound>,
+    /// Where messages that did not parse go, if the upper layer wants
+    /// them.
+    pub(crate) unparsable: Option<mpsc::Sender<Unparsable>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
     tls_client: RwLock<Option<TlsClient>>,
@@ -47,7 +52,8 @@ pub(crate) struct Shared {
 /// and connection tasks of one transport.
 ///
 /// Received messages arrive on the channel returned by
-/// [`SipTransport::new`]; send with [`send`](Self::send) (requests and
+/// [`SipTransport::new`] (and what did not parse on the second channel of
+/// [`SipTransport::with_unparsable`]); send with [`send`](Self::send) (requests and
 /// anything with a known target) or [`send_response`](Self::send_response)
 /// (a response to a received request). Every task stops on
 /// [`shutdown`](Self::shutdown).
@@ -81,13 +87,39 @@ fn write<T>(lock: &RwLock<T>, update: impl FnOnce(&mut T)) {
 impl SipTransport {
     /// A transport without sockets yet, and the channel its received
     /// messages arrive on. Needs a tokio runtime for the later calls.
+    /// What does not parse is counted and dropped.
     pub fn new(config: TransportConfig) -> (SipTransport, mpsc::Receiver<Inbound>) {
+        SipTransport::build(config, None)
+    }
+
+    /// As [`SipTransport::new`], with a second channel for what did not
+    /// parse ([`Unparsable`]), so the upper layer can answer it (RFC 3261
+    /// §21.4.1 400, §21.5.6 505, §21.4.11 513) with
+    /// [`reply`](Self::reply). Its capacity is `inbound_queue` too; UDP
+    /// datagrams beyond it are dropped and counted.
+    pub fn with_unparsable(
+        config: TransportConfig,
+    ) -> (
+        SipTransport,
+        mpsc::Receiver<Inbound>,
+        mpsc::Receiver<Unparsable>,
+    ) {
+        let (tx, rx) = mpsc::channel(config.inbound_queue.max(1));
+        let (transport, inbound) = SipTransport::build(config, Some(tx));
+        (transport, inbound, rx)
+    }
+
+    fn build(
+        config: TransportConfig,
+        unparsable: Option<mpsc::Sender<Unparsable>>,
+    ) -> (SipTransport, mpsc::Receiver<Inbound>) {
         let (tx, rx) = mpsc::channel(config.inbound_queue.max(1));
         let shared = Shared {
             config,
             stats: TransportStats::default(),
             registry: Arc::new(Registry::default()),
             inbound: tx,
+            unparsable,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             tls_client: RwLock::new(None),
@@ -243,6 +275,20 @@ impl SipTransport {
                 self.send(response, &target).await
             }
         }
+    }
+
+    /// Sends a response to a message that did not parse ([`Unparsable`])
+    /// back to `source`. Its top Via was never stamped, so it is stamped
+    /// here as RFC 3261 §18.2.1 and RFC 3581 §4 stamp a request's:
+    /// `received` is always the source IP, whatever the Via names, so a
+    /// forged Via cannot aim the answer at a third party. Then as
+    /// [`send_response`](Self::send_response).
+    pub async fn reply(&self, mut response: Response, source: &Flow) -> Result<Flow, TransportError> {
+        if let Err(e) = via::stamp_received(&mut response.headers, source.remote) {
+            TransportStats::bump(&self.shared.stats.send_failures);
+            return Err(e.into());
+        }
+        self.send_response(response, source).await
     }
 
     /// The flow of an open connection (its addresses and peer

@@ -14,9 +14,9 @@ use sip::{HeaderError, HeaderName, Headers, Host, Request, Response, Via};
 use crate::flow::TransportKind;
 
 /// Fills `received` and `rport` in the top Via of a request that came
-/// from `remote`.
-pub(crate) fn stamp_received(request: &mut Request, remote: SocketAddr) -> Result<(), HeaderError> {
-    let via = request.headers.top_via()?;
+/// from `remote` (or of a response built from one that did not parse).
+pub(crate) fn stamp_received(headers: &mut Headers, remote: SocketAddr) -> Result<(), HeaderError> {
+    let via = headers.top_via()?;
     let rport_asked = via.rport().is_some();
     let sent_by_is_source = via.host.ip() == Some(remote.ip());
     if sent_by_is_source && !rport_asked {
@@ -48,7 +48,7 @@ pub(crate) fn stamp_received(request: &mut Request, remote: SocketAddr) -> Resul
         value.push(';');
         value.push_str(param);
     }
-    replace_top_via(&mut request.headers, value)
+    replace_top_via(headers, value)
 }
 
 /// The parameters of a Via, split at `;` outside quoted strings.
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn rport_and_received_filled_rfc3581() {
         let mut r = request("Via: SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bKkjshdyff");
-        stamp_received(&mut r, "192.0.2.1:9988".parse().unwrap()).unwrap();
+        stamp_received(&mut r.headers, "192.0.2.1:9988".parse().unwrap()).unwrap();
         assert_eq!(
             top(&r),
             "SIP/2.0/UDP 10.1.1.1:4540;rport=9988;branch=z9hG4bKkjshdyff;received=192.0.2.1"
@@ -196,11 +196,11 @@ mod tests {
     #[test]
     fn received_only_when_sent_by_differs() {
         let mut same = request("Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1");
-        stamp_received(&mut same, "192.0.2.1:5060".parse().unwrap()).unwrap();
+        stamp_received(&mut same.headers, "192.0.2.1:5060".parse().unwrap()).unwrap();
         assert_eq!(top(&same), "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1");
 
         let mut name = request("Via: SIP/2.0/TCP host.example.com;branch=z9hG4bK1");
-        stamp_received(&mut name, "[2001:db8::1]:3333".parse().unwrap()).unwrap();
+        stamp_received(&mut name.headers, "[2001:db8::1]:3333".parse().unwrap()).unwrap();
         assert_eq!(
             top(&name),
             "SIP/2.0/TCP host.example.com;branch=z9hG4bK1;received=2001:db8::1"
@@ -216,7 +216,7 @@ mod tests {
         let mut r = request(
             "Via: SIP/2.0/UDP 10.0.0.1;rport;branch=z9hG4bK1, SIP/2.0/UDP p.example;branch=z9hG4bK2",
         );
-        stamp_received(&mut r, "192.0.2.9:1000".parse().unwrap()).unwrap();
+        stamp_received(&mut r.headers, "192.0.2.9:1000".parse().unwrap()).unwrap();
         let vias: Vec<String> = r.headers.vias().map(|v| v.unwrap().to_string()).collect();
         assert_eq!(
             vias,
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn quoted_semicolons_survive() {
         let mut r = request("Via: SIP/2.0/UDP 10.0.0.1;x=\"a;b\";branch=z9hG4bK1");
-        stamp_received(&mut r, "192.0.2.9:1000".parse().unwrap()).unwrap();
+        stamp_received(&mut r.headers, "192.0.2.9:1000".parse().unwrap()).unwrap();
         assert_eq!(
             top(&r),
             "SIP/2.0/UDP 10.0.0.1;x=\"a;b\";branch=z9hG4bK1;received=192.0.2.9"
@@ -241,7 +241,7 @@ mod tests {
     fn response_goes_to_received_and_rport() {
         let mut r = request("Via: SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bK1");
         let source: SocketAddr = "192.0.2.1:9988".parse().unwrap();
-        stamp_received(&mut r, source).unwrap();
+        stamp_received(&mut r.headers, source).unwrap();
         let resp = Response::for_request(&r, sip::StatusCode::OK);
         assert_eq!(
             response_address(&resp, TransportKind::Udp, source).unwrap(),
@@ -249,7 +249,7 @@ mod tests {
         );
 
         let mut plain = request("Via: SIP/2.0/UDP 10.1.1.1;branch=z9hG4bK1");
-        stamp_received(&mut plain, source).unwrap();
+        stamp_received(&mut plain.headers, source).unwrap();
         let resp = Response::for_request(&plain, sip::StatusCode::OK);
         assert_eq!(
             response_address(&resp, TransportKind::Udp, source).unwrap(),

@@ -97,16 +97,16 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// Header parameters from `s[i]` (after the first `;`) written without
-    /// LWS, each accepted by `check(name, value)` (quoted values without
-    /// their quotes): the parameters and where they end, at the end of `s`
-    /// or at a `,`. `None` for anything else (LWS, a malformed or rejected
-    /// parameter), which [`Params::parse_header`] decides.
+    /// Header parameters from `s[start]` (after the first `;`) written
+    /// without LWS, each accepted by `check(name, value)` (quoted values
+    /// without their quotes): the parameters and where they end, at the end
+    /// of `s` or at a `,`. `None` for anything else (LWS, a malformed or
+    /// rejected parameter), which [`Params::parse_header`] decides.
     #[inline]
     pub(crate) fn plain(
         s: &'a str,
         start: usize,
-        mut check: impl FnMut(&'a str, Option<&'a str>) -> bool,
+        mut check: impl FnMut(&[u8], Option<&[u8]>) -> bool,
     ) -> Option<(Params<'a>, usize)> {
         let b = s.as_bytes();
         let mut i = start;
@@ -117,29 +117,30 @@ impl<'a> Params<'a> {
             if i == name_start {
                 return None;
             }
-            let name_end = i;
-            let name = s.get(name_start..i)?;
+            let name = name_start..i;
             let mut value = None;
-            let mut raw_value = None;
             if b.get(i) == Some(&b'=') {
                 let value_start = i + 1;
                 if b.get(value_start) == Some(&b'"') {
                     i = value_start + quoted_end(&b[value_start..])?;
-                    value = Some(s.get(value_start + 1..i - 1)?);
                 } else {
                     i = text::skip(b, value_start, text::GEN_VALUE);
                     if i == value_start {
                         return None;
                     }
-                    value = Some(s.get(value_start..i)?);
                 }
-                raw_value = Some(value_start - start..i - start);
+                value = Some(value_start..i);
             }
-            if !check(name, value) {
+            let unquoted = value.clone().map(|v| match b[v.clone()] {
+                [b'"', ..] => &b[v.start + 1..v.end - 1],
+                _ => &b[v],
+            });
+            if !check(&b[name.clone()], unquoted) {
                 return None;
             }
             if name_start == start {
-                first = FirstParam::new(name_end - start, raw_value, i - start);
+                let value = value.map(|v| v.start - start..v.end - start);
+                first = FirstParam::new(name.end - start, value, i - start);
             }
             match b.get(i) {
                 Some(b';') => i += 1,
@@ -317,6 +318,27 @@ mod tests {
         assert_eq!(p.iter().count(), 4);
         assert!(Params::default().is_empty());
         assert_eq!(Params::default().iter().count(), 0);
+    }
+
+    #[test]
+    fn plain_params_remember_the_first() {
+        let text = "tag=abc;X=\"q;r\";flag, <sip:next>";
+        let (p, end) = Params::plain(text, 0, |_, _| true).unwrap();
+        assert_eq!(&text[end..], ", <sip:next>");
+        assert_eq!(p.as_str(), "tag=abc;X=\"q;r\";flag");
+        assert_eq!(p.get("TAG"), Some(Some("abc")));
+        assert_eq!(p.get("x"), Some(Some("q;r")));
+        assert_eq!(p.get("flag"), Some(None));
+        assert_eq!(p.get("ta"), None);
+        assert_eq!(p, Params::parse_header(p.as_str()).unwrap());
+        assert_eq!(p.iter().count(), 3);
+        let (p, _) = Params::plain("lr", 0, |_, _| true).unwrap();
+        assert_eq!(p.get("lr"), Some(None));
+        // LWS, a rejected or malformed parameter: the general parser decides.
+        assert!(Params::plain("a = b", 0, |_, _| true).is_none());
+        assert!(Params::plain("a=b", 0, |name, _| name != b"a").is_none());
+        assert!(Params::plain("a=\"b", 0, |_, _| true).is_none());
+        assert!(Params::plain("a=b c", 0, |_, _| true).is_none());
     }
 
     #[test]

@@ -310,3 +310,206 @@ proptest! {
         touch_everything(&m);
     }
 }
+
+// ---- the fast paths agree with the general parsers ----
+//
+// The usual shapes of URIs, name-addrs and Via values are parsed by
+// one-pass fast paths; anything else falls back to the general parsers.
+// Whenever a fast path accepts a text, the general parser must accept it
+// with the same result.
+
+/// Mostly nothing, else a character that may or may not be allowed where
+/// it lands.
+fn odd_char() -> impl Strategy<Value = String> {
+    prop_oneof![
+        12 => Just(String::new()),
+        2 => "[ \t\"<>,;:=?@%\\[\\]/&+$.()-]",
+        1 => Just("\u{e4}".to_owned()),
+    ]
+}
+
+/// `sip:` URIs of the usual shape: user characters, a hostname or IPv4
+/// address, a port, parameters.
+fn plain_sip_uri() -> impl Strategy<Value = String> {
+    (
+        prop::option::of("[a-zA-Z0-9+_.!~*'()&=$,;?/-]{1,12}"),
+        prop_oneof![
+            "[a-z0-9][a-z0-9_-]{0,6}(\\.[a-z0-9][a-z0-9-]{0,6}){0,3}\\.?",
+            (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>())
+                .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{}", d % 300)),
+        ],
+        prop::option::of("[0-9]{1,6}"),
+        prop::collection::vec(
+            (
+                "[a-zA-Z0-9\\[\\]/:&+$_.!~*'()-]{1,6}",
+                prop::option::of("[a-zA-Z0-9:/_.-]{1,8}"),
+            ),
+            0..3,
+        ),
+    )
+        .prop_map(|(user, host, port, params)| {
+            let mut s = String::from("sip:");
+            if let Some(user) = user {
+                s.push_str(&user);
+                s.push('@');
+            }
+            s.push_str(&host);
+            if let Some(port) = port {
+                s.push(':');
+                s.push_str(&port);
+            }
+            for (name, value) in params {
+                s.push(';');
+                s.push_str(&name);
+                if let Some(value) = value {
+                    s.push('=');
+                    s.push_str(&value);
+                }
+            }
+            s
+        })
+}
+
+/// URIs near the usual shape, some broken by an odd character.
+fn near_sip_uri() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![Just("sip:"), Just("SIPS:"), Just("sIp:")],
+        prop_oneof![4 => plain_sip_uri(), 1 => sip_uri()],
+        odd_char(),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(scheme, uri, odd, at)| {
+            let mut s = format!("{scheme}{}", &uri["sip:".len()..]);
+            let at = scheme.len() + at.index(s.len() - scheme.len() + 1);
+            s.insert_str(at.min(s.len()), &odd);
+            s
+        })
+}
+
+/// Header parameters after an address or a sent-by.
+fn header_params() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (
+            prop_oneof![
+                Just("tag".to_owned()),
+                Just("branch".to_owned()),
+                Just("received".to_owned()),
+                Just("ttl".to_owned()),
+                Just("rport".to_owned()),
+                token()
+            ],
+            prop::option::of(prop_oneof![
+                token(),
+                host(),
+                "[0-9]{1,4}",
+                "\"[a-z ,;<>\\\\]{0,5}\"",
+                Just("\"\\\"\"".to_owned())
+            ]),
+            odd_char(),
+        ),
+        0..3,
+    )
+    .prop_map(|params| {
+        params
+            .into_iter()
+            .map(|(name, value, odd)| match value {
+                Some(value) => format!(";{name}={value}{odd}"),
+                None => format!(";{name}{odd}"),
+            })
+            .collect()
+    })
+}
+
+fn name_addr() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![
+            2 => Just(String::new()),
+            2 => "\"[a-zA-Z ,;<>]{0,8}\" ?",
+            1 => "\"[a-z\\\\\"]{0,4}\"",
+            1 => "[a-zA-Z]{1,6} "
+        ],
+        near_sip_uri(),
+        header_params(),
+        prop::bool::weighted(0.9),
+    )
+        .prop_map(|(display, uri, params, angle)| {
+            if angle {
+                format!("{display}<{uri}>{params}")
+            } else {
+                format!("{uri}{params}")
+            }
+        })
+}
+
+fn via_value() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![4 => Just("SIP/2.0/"), 2 => Just("sip/2.0/"), 1 => Just("SIP / 2.0 /")],
+        prop_oneof![Just("UDP"), Just("tls"), Just("X")],
+        prop_oneof![4 => Just(" "), 1 => Just("\t "), 1 => Just("")],
+        prop_oneof![4 => "[a-z0-9][a-z0-9-]{0,6}(\\.[a-z0-9]{1,6}){0,2}", 1 => host()],
+        prop::option::of(any::<u16>()),
+        header_params(),
+        prop_oneof![Just(""), Just(", SIP/2.0/UDP b"), Just(",")],
+    )
+        .prop_map(|(protocol, transport, space, host, port, params, rest)| {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{protocol}{transport}{space}{host}{port}{params}{rest}")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn plain_sip_agrees_with_the_general_parser(s in near_sip_uri()) {
+        let general = crate::uri::parse_uri_general(&s);
+        match crate::uri::plain_sip(&s) {
+            Some((parts, len)) if len == s.len() => prop_assert_eq!(Ok(parts), general),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn plain_name_addr_agrees_with_the_general_parser(s in name_addr()) {
+        use crate::header::name_addr::{parse_name_addr_general, plain_name_addr};
+        let general = parse_name_addr_general(&s, 4096).map_err(|e| e.into_header("From"));
+        match plain_name_addr(&s, 4096) {
+            Some((fast, end)) if end == s.len() => prop_assert_eq!(Ok(fast), general),
+            _ => {}
+        }
+        // The URI limit is the general parser's to report.
+        prop_assert!(plain_name_addr(&s, 3).is_none_or(|(n, _)| n.uri.as_str().len() <= 3));
+    }
+
+    #[test]
+    fn plain_via_agrees_with_the_general_parser(s in via_value()) {
+        use crate::header::via::{parse_via, plain_via};
+        if let Some(fast) = plain_via(&s) {
+            let item = crate::text::Split::new(&s, b',').next().unwrap().unwrap();
+            prop_assert_eq!(Ok(fast), parse_via(item));
+        }
+    }
+}
+
+#[test]
+fn the_usual_shapes_take_the_fast_paths() {
+    use crate::header::name_addr::plain_name_addr;
+    use crate::header::via::plain_via;
+    let uri = "sip:+14155550123@sbc1.customers.example.net:5061;transport=tls";
+    assert_eq!(
+        crate::uri::plain_sip(uri).map(|(_, len)| len),
+        Some(uri.len())
+    );
+    let from = "\"Alice\" <sip:+12125550199@carrier.example.com;user=phone>;tag=9fx";
+    assert_eq!(
+        plain_name_addr(from, 4096).map(|(_, end)| end),
+        Some(from.len())
+    );
+    let contact = "<sip:+12125550199@198.51.100.7:5060;transport=udp>, <sip:b@c>";
+    assert_eq!(plain_name_addr(contact, 4096).map(|(_, end)| end), Some(50));
+    let via = "SIP/2.0/TLS 203.0.113.10:5061;branch=z9hG4bK-524287-1;rport";
+    assert_eq!(
+        plain_via(via).and_then(|v| v.branch()),
+        Some("z9hG4bK-524287-1")
+    );
+}

@@ -463,8 +463,17 @@ fn hex(c: &u8) -> Option<u8> {
 
 // ---- parsing ----
 
-/// Parses any supported URI form.
+/// Parses any supported URI form: the usual `sip:` URI in one pass (see
+/// [`plain_sip`]), everything else, and every error, by the general parser.
 pub(crate) fn parse_uri(s: &str) -> Result<UriParts, UriError> {
+    match plain_sip(s) {
+        Some((parts, len)) if len == s.len() && u32::try_from(len).is_ok() => Ok(parts),
+        _ => parse_uri_general(s),
+    }
+}
+
+/// [`parse_uri`] without the fast path.
+pub(crate) fn parse_uri_general(s: &str) -> Result<UriParts, UriError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(UriError::Empty);
@@ -473,11 +482,6 @@ pub(crate) fn parse_uri(s: &str) -> Result<UriParts, UriError> {
         return Err(UriError::TooLong {
             limit: u32::MAX as usize,
         });
-    }
-    if let Some((parts, len)) = plain_sip(s) {
-        if len == b.len() {
-            return Ok(parts);
-        }
     }
     let (colon, scheme) = match sip_scheme(b) {
         Some(found) => found,
@@ -581,7 +585,10 @@ pub(crate) fn plain_sip(s: &str) -> Option<(UriParts, usize)> {
     let mut pos = host_end;
     let mut port = None;
     if b.get(pos) == Some(&b':') {
-        let digits = b[pos + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = b[pos + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         port = Some(parse_port(&b[pos + 1..pos + 1 + digits])?);
         pos += 1 + digits;
     }

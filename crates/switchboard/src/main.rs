@@ -1,6 +1,7 @@
 //! The switchboard binary: command line, configuration and (with later
 //! issues) the sockets and tasks that drive the sans-IO protocol crates.
 
+mod emulate;
 mod pii;
 mod serve;
 mod sip_check;
@@ -30,10 +31,32 @@ enum Command {
         #[arg(long)]
         log_pii: bool,
     },
+    /// Emulate Microsoft services on loopback (for tests and demos).
+    Emulate {
+        #[command(subcommand)]
+        service: EmulateCommand,
+    },
     /// SIP tools for operators.
     Sip {
         #[command(subcommand)]
         command: SipCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EmulateCommand {
+    /// Teams Direct Routing SIP proxies (sip, sip2, sip3.pstnhub...), from
+    /// the `[emulator]` section of FILE.
+    Teams {
+        /// The TOML configuration (e.g. examples/teams.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Write the emulator's test CA and certificates into its `cert_dir`.
+    Certs {
+        /// The TOML configuration (e.g. examples/teams.toml).
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -59,6 +82,18 @@ fn main() -> ExitCode {
             pii::show(log_pii);
             run_async(serve::run(&config))
         }
+        Command::Emulate {
+            service: EmulateCommand::Teams { config },
+        } => run_async(emulate::teams(&config)),
+        Command::Emulate {
+            service: EmulateCommand::Certs { config },
+        } => match emulate::certs(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("switchboard: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Sip {
             command:
                 SipCommand::Check {

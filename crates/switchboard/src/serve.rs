@@ -7,6 +7,12 @@
 //! resolves next hops (RFC 3263, the config's `[hosts]` map first) and
 //! reports failures back as transport errors, in order, so a 180 never
 //! overtakes the 100 before it.
+//!
+//! What the transport cannot parse never reaches the B2BUA: it is answered
+//! here from its bytes (`sbc::response_for_unparsable`: 400 naming the
+//! defect, 505 for another SIP version, 513 for an oversized message,
+//! RFC 3261 §21.4.1, §21.5.6, §21.4.11) by a task of its own, or dropped
+//! when it is too broken to answer.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,11 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sip::Response;
 use sbc::{B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, PortAllocator, Stats};
 use sip_transport::{
     CertificateFiles, ClientAuth, ConnectionId, Dns, Flow, Inbound, ResolvedTarget, SipResolver,
     SipResolverConfig, SipTransport, Target, TlsClient, TlsClientFiles, TlsServer, TlsServerFiles,
-    TransportConfig, TransportKind,
+    TransportConfig, TransportKind, Unparsable,
 };
 use tokio::sync::mpsc;
 
@@ -28,10 +35,14 @@ use crate::pii::Pii;
 /// Media ports handed out until the media plane (issue 4) owns them.
 const MEDIA_PORTS: (u16, u16) = (20_000, 29_999);
 
+/// Answers to unparsable messages waiting for their task; beyond this a
+/// flood's answers are dropped.
+const ANSWER_QUEUE: usize = 1024;
+
 /// Loads `path` and runs the SBC until Ctrl-C.
 pub(crate) async fn run(path: &Path) -> anyhow::Result<()> {
     let config = Arc::new(load_config(path)?);
-    let (transport, inbound) = SipTransport::new(transport_config(&config));
+    let (transport, inbound, unparsable) = SipTransport::with_unparsable(transport_config(&config));
     let tls_server = tls_server(&config)?;
     let mut udp_local = Vec::new();
     for listener in &config.sbc.listen {
@@ -69,7 +80,7 @@ pub(crate) async fn run(path: &Path) -> anyhow::Result<()> {
         transport: transport.clone(),
         udp_local,
     };
-    let result = driver.run(inbound, resolver).await;
+    let result = driver.run(inbound, unparsable, resolver).await;
     transport.shutdown().await;
     result
 }
@@ -223,6 +234,7 @@ impl Driver {
     async fn run(
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
+        mut unparsable: mpsc::Receiver<Unparsable>,
         resolver: SipResolver,
     ) -> anyhow::Result<()> {
         let (to_send, queue) = mpsc::unbounded_channel::<Outgoing>();
@@ -236,6 +248,8 @@ impl Driver {
             opened: opened_tx,
         };
         let sender = tokio::spawn(sender.run(queue));
+        let (mut answers, answer_queue) = UnparsableAnswers::new();
+        let answerer = tokio::spawn(send_answers(self.transport.clone(), answer_queue));
         let mut connections: HashMap<(String, u16), ConnectionId> = HashMap::new();
         let shutdown = tokio::signal::ctrl_c();
         tokio::pin!(shutdown);
@@ -253,6 +267,7 @@ impl Driver {
                     let Some(Inbound { message, source: flow }) = message else { break };
                     self.b2bua.handle_message(message, source(&flow), Instant::now());
                 }
+                Some(bad) = unparsable.recv() => answers.handle(bad),
                 Some(SendFailure(outgoing)) = failed.recv() => {
                     self.b2bua.handle_transport_error(&outgoing, Instant::now());
                 }
@@ -268,6 +283,7 @@ impl Driver {
         }
         drop(to_send);
         sender.abort();
+        answerer.abort();
         Ok(())
     }
 
@@ -289,6 +305,74 @@ impl Driver {
                 }
                 event => log_event(&event),
             }
+        }
+    }
+}
+
+/// Answers messages that did not parse: builds the response on the loop,
+/// leaves the sending to [`send_answers`], and counts.
+struct UnparsableAnswers {
+    queue: mpsc::Sender<(Response, Flow)>,
+    /// Answered (queued for sending).
+    answered: u64,
+    /// Too broken to answer, or not requests.
+    unanswered: u64,
+    /// Answers dropped because the queue was full.
+    dropped: u64,
+}
+
+impl UnparsableAnswers {
+    fn new() -> (UnparsableAnswers, mpsc::Receiver<(Response, Flow)>) {
+        let (queue, rx) = mpsc::channel(ANSWER_QUEUE);
+        let answers = UnparsableAnswers {
+            queue,
+            answered: 0,
+            unanswered: 0,
+            dropped: 0,
+        };
+        (answers, rx)
+    }
+
+    fn handle(&mut self, bad: Unparsable) {
+        let Unparsable {
+            bytes,
+            error,
+            source,
+        } = bad;
+        let Some(response) = sbc::response_for_unparsable(&bytes, &error) else {
+            self.unanswered += 1;
+            tracing::debug!(
+                %error,
+                transport = %source.transport,
+                from = %Pii(source.remote),
+                unanswered = self.unanswered,
+                "dropped a message that did not parse"
+            );
+            return;
+        };
+        let status = response.status.0;
+        if self.queue.try_send((response, source.clone())).is_err() {
+            self.dropped += 1;
+            tracing::debug!(dropped = self.dropped, "answer queue full");
+            return;
+        }
+        self.answered += 1;
+        tracing::debug!(
+            %error,
+            status,
+            transport = %source.transport,
+            from = %Pii(source.remote),
+            answered = self.answered,
+            "answering a message that did not parse"
+        );
+    }
+}
+
+/// Sends the answers to messages that did not parse back to their source.
+async fn send_answers(transport: SipTransport, mut queue: mpsc::Receiver<(Response, Flow)>) {
+    while let Some((response, source)) = queue.recv().await {
+        if let Err(err) = transport.reply(response, &source).await {
+            tracing::debug!(%err, "answer to a message that did not parse not sent");
         }
     }
 }

@@ -8,3 +8,4 @@ mod reuse;
 mod stream;
 mod tls;
 mod udp;
+mod unparsable;

@@ -41,6 +41,7 @@ macro_rules! header_names {
 
         impl HeaderName {
             /// 0 for `Other`, else a dense id of the known name.
+            #[inline]
             pub(crate) fn id(&self) -> u8 {
                 match self {
                     $( HeaderName::$variant => Known::$variant as u8 + 1, )*
@@ -431,6 +432,16 @@ mod tests {
         ));
         assert_eq!(lookup_id(b"VIA"), Some(HeaderName::Via.id()));
         assert_eq!(lookup_id(b"Via_"), None);
+        // Only letters may differ in case: `| 0x20` would map CR to `-`,
+        // 0x10 to `0` and `@` to a backquote.
+        assert_eq!(lookup_id(b"call\rid"), None);
+        assert_eq!(lookup_id(b"cAlL-iD"), Some(HeaderName::CallId.id()));
+        assert_eq!(
+            lookup_id(b"p-asserted-identitY"),
+            Some(HeaderName::PAssertedIdentity.id())
+        );
+        assert_eq!(lookup_id(b"p-asserted-identity\0"), None);
+        assert_eq!(lookup_id(b"min\rse"), None);
     }
 
     #[test]

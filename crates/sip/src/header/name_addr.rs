@@ -9,9 +9,7 @@ use super::map::Headers;
 use super::name::HeaderName;
 use crate::error::{HeaderError, UriError};
 use crate::params::Params;
-use crate::text::{
-    find_byte, is_token, is_wsp, parse_delta_seconds, quoted_end, trim, trim_start,
-};
+use crate::text::{find_byte, is_token, is_wsp, parse_delta_seconds, quoted_end, trim, trim_start};
 use crate::uri::{plain_sip, UriRef};
 
 /// An address with its header parameters, borrowing the message text.
@@ -96,7 +94,7 @@ impl NameAddrError {
 /// `max_uri_length` bytes, then parameters without LWS. Returns it and
 /// where it ends (the end of `s` or a `,`); `None` for anything else, which
 /// [`parse_name_addr`] decides.
-fn plain_name_addr(s: &str, max_uri_length: usize) -> Option<(NameAddr<'_>, usize)> {
+pub(crate) fn plain_name_addr(s: &str, max_uri_length: usize) -> Option<(NameAddr<'_>, usize)> {
     let b = s.as_bytes();
     let (display_name, lt) = match b.first()? {
         b'<' => (None, 0),
@@ -139,13 +137,20 @@ pub(crate) fn parse_name_addr(
     s: &str,
     max_uri_length: usize,
 ) -> Result<NameAddr<'_>, NameAddrError> {
+    let s = trim(s);
+    match plain_name_addr(s, max_uri_length) {
+        Some((name_addr, end)) if end == s.len() => Ok(name_addr),
+        _ => parse_name_addr_general(s, max_uri_length),
+    }
+}
+
+/// [`parse_name_addr`] without the fast path.
+pub(crate) fn parse_name_addr_general(
+    s: &str,
+    max_uri_length: usize,
+) -> Result<NameAddr<'_>, NameAddrError> {
     use NameAddrError::Syntax;
     let s = trim(s);
-    if let Some((name_addr, end)) = plain_name_addr(s, max_uri_length) {
-        if end == s.len() {
-            return Ok(name_addr);
-        }
-    }
     let b = s.as_bytes();
     let (display_name, uri, rest) = match b.first() {
         None => return Err(Syntax("empty value")),
@@ -311,7 +316,7 @@ impl Headers {
                     ));
                 }
                 let contact = parse_name_addr(item, self.max_uri_length())
-                .map_err(|e| e.into_header("Contact"))?;
+                    .map_err(|e| e.into_header("Contact"))?;
                 check_contact_params(&contact)?;
                 Ok(Some(contact))
             }
@@ -389,8 +394,11 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let a = parse_name_addr("\"Alice \\\"A\\\" Smith\" <sip:alice@atlanta.com>;tag=1928301774", 4096)
-            .unwrap();
+        let a = parse_name_addr(
+            "\"Alice \\\"A\\\" Smith\" <sip:alice@atlanta.com>;tag=1928301774",
+            4096,
+        )
+        .unwrap();
         assert_eq!(a.display_name, Some("Alice \\\"A\\\" Smith"));
         assert_eq!(a.uri.as_str(), "sip:alice@atlanta.com");
         assert_eq!(a.tag(), Some("1928301774"));
@@ -421,7 +429,10 @@ mod tests {
         assert_eq!(a.to_string(), "\"Bob\" <sip:bob@b>;tag=x");
         let b = parse_name_addr("sip:bob@b", 4096).unwrap();
         assert_eq!(b.to_string(), "<sip:bob@b>");
-        assert_eq!(parse_name_addr(&a.to_string(), 4096).unwrap().tag(), Some("x"));
+        assert_eq!(
+            parse_name_addr(&a.to_string(), 4096).unwrap().tag(),
+            Some("x")
+        );
     }
 
     #[test]

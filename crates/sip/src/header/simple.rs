@@ -72,7 +72,10 @@ pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<(u32, Range<usize>), &'static
     while end > start && is_wsp(b[end - 1]) {
         end -= 1;
     }
-    let digits = b[start..end].iter().take_while(|c| c.is_ascii_digit()).count();
+    let digits = b[start..end]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     let space = start + digits;
     if !b[..end].get(space).is_some_and(|&c| is_wsp(c)) {
         // The number does not run up to the first LWS.
@@ -138,7 +141,9 @@ pub(crate) fn check_call_id(s: &str) -> Result<(), &'static str> {
     let well_formed = match b.get(word_end) {
         None => true,
         Some(b'@') => {
-            word_end > 0 && word_end + 1 < b.len() && text::skip(b, word_end + 1, text::WORD) == b.len()
+            word_end > 0
+                && word_end + 1 < b.len()
+                && text::skip(b, word_end + 1, text::WORD) == b.len()
         }
         Some(_) => false,
     };

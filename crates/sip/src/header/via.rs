@@ -132,7 +132,7 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
 /// transport, a hostname or IPv4address, an optional port, parameters
 /// without LWS, then `,` or the end), with valid via-params; `None` for
 /// anything else, which [`parse_via`] on the list element decides.
-fn plain_via(s: &str) -> Option<Via<'_>> {
+pub(crate) fn plain_via(s: &str) -> Option<Via<'_>> {
     let b = s.as_bytes();
     if b.len() < 8 || !b[..4].eq_ignore_ascii_case(b"SIP/") || &b[4..8] != b"2.0/" {
         return None;
@@ -149,7 +149,9 @@ fn plain_via(s: &str) -> Option<Via<'_>> {
     i += semi;
     let mut params = Params::default();
     if b.get(i) == Some(&b';') {
-        (params, i) = Params::plain(s, i + 1, |name, value| check_param(name, value).is_ok())?;
+        (params, i) = Params::plain(s, i + 1, |name, value| {
+            check_param_bytes(name, value).is_ok()
+        })?;
     }
     if !matches!(b.get(i), None | Some(b',')) {
         return None;
@@ -184,28 +186,43 @@ fn plain_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>, usize)> {
 
 /// The syntax of the via-params RFC 3261 §20.42 / RFC 3581 define.
 fn check_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
-    let is = |known: &str| name.eq_ignore_ascii_case(known);
+    check_param_bytes(name.as_bytes(), value.map(str::as_bytes))
+}
+
+/// [`check_param`] on the bytes of a parameter (what [`Params::plain`]
+/// hands over).
+fn check_param_bytes(name: &[u8], value: Option<&[u8]>) -> Result<(), &'static str> {
+    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+    fn text(v: &[u8]) -> Option<&str> {
+        std::str::from_utf8(v).ok()
+    }
     match name.len() {
         8 if is("received") => {
             let ip = value
+                .and_then(text)
                 .and_then(|v| parse_host(v, true))
                 .is_some_and(|h| h.ip().is_some());
             ip.then_some(()).ok_or("received is not an IP address")
         }
         5 if is("rport") => value
-            .is_none_or(|v| parse_port(v.as_bytes()).is_some())
+            .is_none_or(|v| parse_port(v).is_some())
             .then_some(())
             .ok_or("invalid rport"),
         3 if is("ttl") => value
+            .and_then(text)
             .is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok())
             .then_some(())
             .ok_or("ttl is not in 0..=255"),
         5 if is("maddr") => value
+            .and_then(text)
             .and_then(|v| parse_host(v, false))
             .is_some()
             .then_some(())
             .ok_or("invalid maddr"),
-        6 if is("branch") => value.is_some().then_some(()).ok_or("branch without a value"),
+        6 if is("branch") => value
+            .is_some()
+            .then_some(())
+            .ok_or("branch without a value"),
         _ => Ok(()),
     }
 }

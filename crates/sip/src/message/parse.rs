@@ -1,8 +1,9 @@
-//! One pass over the start line and header block (RFC 3261 §7.1-7.3,
-//! §7.5 framing, §18.3 Content-Length; RFC 4475 for what must be
-//! rejected). Header values are recorded as ranges, not parsed, except the
-//! few needed to accept the message at all: Content-Length (framing), CSeq
-//! (method match, §8.1.1.5) and Max-Forwards.
+//! The start line and header block (RFC 3261 §7.1-7.3, §7.5 framing,
+//! §18.3 Content-Length; RFC 4475 for what must be rejected): one pass
+//! splits the header lines, a second over the recorded lines checks the
+//! few values needed to accept the message at all: Content-Length
+//! (framing), CSeq (method match, §8.1.1.5; kept for `Headers::cseq`) and
+//! Max-Forwards. Other values are recorded as ranges, not parsed.
 
 use std::ops::Range;
 
@@ -671,7 +672,8 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
         } => {
             let method = method.unwrap_or_else(|| Method::Extension(buf.slice(method_span)));
             let uri = Uri::from_parts(buf.slice(uri), uri_parts);
-            let headers = Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
+            let headers =
+                Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
             Message::Request(Request {
                 method,
                 uri,
@@ -681,7 +683,8 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
         }
         StartLine::Response { status, reason } => {
             let reason = buf.slice(reason);
-            let headers = Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
+            let headers =
+                Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
             Message::Response(Response {
                 status: StatusCode(status),
                 reason,

@@ -414,6 +414,44 @@ fn limits_are_enforced() {
 }
 
 #[test]
+fn the_first_problem_in_wire_order_is_reported() {
+    // A duplicate before a malformed line, and the other way round.
+    let dup_first = INVITE
+        .replace("From: Alice", "From: x\r\nFrom: Alice")
+        .replace("Contact:", "Bad Line\r\nContact:");
+    assert_eq!(parse(&dup_first), Err(ParseError::DuplicateHeader("From")));
+    let bad_first = INVITE
+        .replace("Max-Forwards: 70", "Max Forwards: 70")
+        .replace("Contact:", "From: y\r\nContact:");
+    assert_eq!(
+        parse(&bad_first),
+        Err(ParseError::BadHeaderLine {
+            line: 3,
+            reason: "missing colon after header name"
+        })
+    );
+    // Line numbers count the physical lines of folded headers.
+    let folded = INVITE
+        .replace("Max-Forwards: 70", "Subject: a\r\n b\r\n c")
+        .replace("Contact:", "Contact :\r\nBad Line\r\nContact:");
+    assert_eq!(
+        parse(&folded),
+        Err(ParseError::BadHeaderLine {
+            line: 11,
+            reason: "missing colon after header name"
+        })
+    );
+    // A name that is a known one but for a CR is not that header.
+    assert_eq!(
+        parse(&INVITE.replace("Call-ID:", "Call\rID: x\r\nCall-ID:")),
+        Err(ParseError::BadHeaderLine {
+            line: 6,
+            reason: "missing colon after header name"
+        })
+    );
+}
+
+#[test]
 fn header_uris_are_held_to_the_uri_limit() {
     let limits = Limits {
         max_uri_length: 20,
