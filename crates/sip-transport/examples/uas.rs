@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use sip::{HeaderName, Message, Method, Request, Response, StatusCode, Uri};
 use sip_core::{LayerEvent, TransactionEvent, TransactionKey, TransactionLayer};
 use sip_transport::{
-    Flow, Inbound, ResolvedTarget, SipTransport, Target, TransportConfig, TransportKind,
-    Unparsable,
+    Flow, Inbound, ResolvedTarget, SipTransport, Target, TransportConfig, TransportKind, Unparsable,
 };
 use tokio::sync::mpsc;
 

@@ -111,9 +111,7 @@ mod via;
 
 pub use config::TransportConfig;
 pub use error::{ResolveError, TlsConfigError, TransportError};
-pub use flow::{
-    ConnectionId, Flow, Inbound, ResolvedTarget, Target, TransportKind, Unparsable,
-};
+pub use flow::{ConnectionId, Flow, Inbound, ResolvedTarget, Target, TransportKind, Unparsable};
 pub use resolve::{Dns, SipResolver, SipResolverConfig};
 pub use stats::StatsSnapshot;
 pub use tls::{

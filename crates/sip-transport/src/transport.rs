@@ -17,9 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::TransportConfig;
 use crate::connection;
 use crate::error::TransportError;
-use crate::flow::{
-    ConnectionId, Flow, Inbound, ResolvedTarget, Target, TransportKind, Unparsable,
-};
+use crate::flow::{ConnectionId, Flow, Inbound, ResolvedTarget, Target, TransportKind, Unparsable};
 use crate::listener;
 use crate::registry::{ConnectionHandle, ConnectionInfo, Registry};
 use crate::stats::{StatsSnapshot, TransportStats};
@@ -283,7 +281,11 @@ impl SipTransport {
     /// `received` is always the source IP, whatever the Via names, so a
     /// forged Via cannot aim the answer at a third party. Then as
     /// [`send_response`](Self::send_response).
-    pub async fn reply(&self, mut response: Response, source: &Flow) -> Result<Flow, TransportError> {
+    pub async fn reply(
+        &self,
+        mut response: Response,
+        source: &Flow,
+    ) -> Result<Flow, TransportError> {
         if let Err(e) = via::stamp_received(&mut response.headers, source.remote) {
             TransportStats::bump(&self.shared.stats.send_failures);
             return Err(e.into());

@@ -29,7 +29,8 @@ pub(crate) fn certs(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs the Teams Direct Routing emulator until Ctrl-C, generating its
-/// certificates first if the CA is not there yet.
+/// certificates first if the CA is not there yet, and logs what Teams
+/// sees (calls received, rejected, answered, OPTIONS, SBC health).
 pub(crate) async fn teams(path: &Path) -> anyhow::Result<()> {
     let config = load(path)?;
     if !emulator::ca_path(&config.cert_dir).exists() {
@@ -43,6 +44,20 @@ pub(crate) async fn teams(path: &Path) -> anyhow::Result<()> {
             on_signal.cancel();
         }
     });
-    emulator::run(config, shutdown).await?;
+    let running = emulator::start(config, shutdown.clone()).await?;
+    let mut events = running.subscribe();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => tracing::info!(?event, "teams"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "event log fell behind");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            () = shutdown.cancelled() => break,
+        }
+    }
+    running.stopped().await;
     Ok(())
 }

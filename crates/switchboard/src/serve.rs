@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sip::Response;
 use sbc::{B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, PortAllocator, Stats};
+use sip::Response;
 use sip_transport::{
     CertificateFiles, ClientAuth, ConnectionId, Dns, Flow, Inbound, ResolvedTarget, SipResolver,
     SipResolverConfig, SipTransport, Target, TlsClient, TlsClientFiles, TlsServer, TlsServerFiles,

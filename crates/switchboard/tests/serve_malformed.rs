@@ -179,21 +179,17 @@ impl Peer {
 
     fn receive_until(&self, deadline: Instant) -> Option<Response> {
         let mut buf = vec![0u8; 65_536];
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            self.socket
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .unwrap();
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    assert_eq!(from, self.sbc, "answered from the listener");
-                    return Some(parse_response(&buf[..n]));
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return None
-                }
-                Err(e) => panic!("{e}"),
+        let left = deadline.checked_duration_since(Instant::now())?;
+        self.socket
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match self.socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                assert_eq!(from, self.sbc, "answered from the listener");
+                Some(parse_response(&buf[..n]))
             }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+            Err(e) => panic!("{e}"),
         }
     }
 }
@@ -212,6 +208,9 @@ fn read_tcp_response(stream: &mut TcpStream) -> (Option<Response>, bool) {
             Ok(0) => return (None, true),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == ErrorKind::ConnectionReset => return (None, true),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return (None, false)
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -243,14 +242,35 @@ fn malformed_and_refused_requests_get_the_right_answer() {
     let see = || format!("see {}", dir.display());
 
     // A header that does not parse: 400 naming it.
-    let garbled = request("OPTIONS sip:sbc@127.0.0.1 SIP/2.0", "UDP", local, "garbled", "")
-        .replace("Max-Forwards: 70", "Max-Forwards: seventy");
+    let garbled = request(
+        "OPTIONS sip:sbc@127.0.0.1 SIP/2.0",
+        "UDP",
+        local,
+        "garbled",
+        "",
+    )
+    .replace("Content-Length: 0", "Content-Length: zero");
     carrier.send(garbled.as_bytes());
     let response = carrier.final_response("garbled");
     assert_eq!(response.status.0, 400, "{}", see());
     let reason = String::from_utf8_lossy(&response.reason).into_owned();
-    assert!(reason.contains("Max-Forwards"), "reason {reason:?}");
+    assert!(reason.contains("Content-Length"), "reason {reason:?}");
     assert_eq!(response.headers.call_id().unwrap(), "garbled");
+
+    // A body shorter than its Content-Length says: 400 naming that.
+    let short = request(
+        "OPTIONS sip:sbc@127.0.0.1 SIP/2.0",
+        "UDP",
+        local,
+        "short",
+        "",
+    )
+    .replace("Content-Length: 0", "Content-Length: 10");
+    carrier.send(short.as_bytes());
+    let response = carrier.final_response("short");
+    assert_eq!(response.status.0, 400, "{}", see());
+    let reason = String::from_utf8_lossy(&response.reason).into_owned();
+    assert!(reason.contains("Content-Length 10"), "reason {reason:?}");
 
     // Another SIP version: 505.
     let version = request("OPTIONS sip:sbc@127.0.0.1 SIP/3.0", "UDP", local, "v3", "");
@@ -258,12 +278,24 @@ fn malformed_and_refused_requests_get_the_right_answer() {
     assert_eq!(carrier.final_response("v3").status.0, 505, "{}", see());
 
     // Parsed, refused by the B2BUA's checks.
-    let hops = request("INVITE sip:+15559870000@127.0.0.1 SIP/2.0", "UDP", local, "hops", "")
-        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    let hops = request(
+        "INVITE sip:+15559870000@127.0.0.1 SIP/2.0",
+        "UDP",
+        local,
+        "hops",
+        "",
+    )
+    .replace("Max-Forwards: 70", "Max-Forwards: 0");
     carrier.send(hops.as_bytes());
     assert_eq!(carrier.final_response("hops").status.0, 483, "{}", see());
 
-    let scheme = request("INVITE mailto:x@example.com SIP/2.0", "UDP", local, "mailto", "");
+    let scheme = request(
+        "INVITE mailto:x@example.com SIP/2.0",
+        "UDP",
+        local,
+        "mailto",
+        "",
+    );
     carrier.send(scheme.as_bytes());
     assert_eq!(carrier.final_response("mailto").status.0, 416, "{}", see());
 
@@ -292,45 +324,86 @@ fn malformed_and_refused_requests_get_the_right_answer() {
         "",
     );
     stranger.send(unknown.as_bytes());
-    assert_eq!(stranger.final_response("stranger").status.0, 403, "{}", see());
+    assert_eq!(
+        stranger.final_response("stranger").status.0,
+        403,
+        "{}",
+        see()
+    );
 
     // Garbage: no answer, and the node keeps serving.
     carrier.send(b"\x16\x03\x01\x00\xa5 garbage \xff\xfe\r\n\r\n");
     carrier.send(b"INVITE\r\n\r\n");
     carrier.no_response("alive", Duration::from_millis(500));
-    let alive = request("OPTIONS sip:sbc@127.0.0.1 SIP/2.0", "UDP", local, "alive", "");
+    let alive = request(
+        "OPTIONS sip:sbc@127.0.0.1 SIP/2.0",
+        "UDP",
+        local,
+        "alive",
+        "",
+    );
     carrier.send(alive.as_bytes());
     assert_eq!(carrier.final_response("alive").status.0, 200, "{}", see());
 
     // Logged at debug, the source redacted.
-    wait_for_log(&dir, "answering a message that did not parse", 2);
+    wait_for_log(&dir, "answering a message that did not parse", 3);
     wait_for_log(&dir, "dropped a message that did not parse", 2);
     let log = log(&dir);
     assert!(!log.contains(&local.to_string()), "{log}");
 }
 
 #[test]
-fn over_tcp_a_bad_header_keeps_the_connection_and_an_oversized_message_gets_513() {
+fn over_tcp_answers_keep_the_connection_while_its_framing_holds() {
     let dir = scratch_dir("tcp");
     let (udp, tcp) = (free_udp_port(), free_tcp_port());
     let config = config(&dir, udp, tcp);
     let _switchboard = start_switchboard(&config, &dir);
     let sbc: SocketAddr = format!("127.0.0.1:{tcp}").parse().unwrap();
 
-    // A bad header: 400 on the connection, which then still serves.
+    // Another version, with a readable Content-Length: 505 on the
+    // connection, which then still serves.
     let mut stream = TcpStream::connect(sbc).unwrap();
     let local = stream.local_addr().unwrap();
-    let garbled = request("OPTIONS sip:sbc@127.0.0.1 SIP/2.0", "TCP", local, "tcp-bad", "")
-        .replace("CSeq: 1 OPTIONS", "CSeq: one OPTIONS");
+    let version = request(
+        "OPTIONS sip:sbc@127.0.0.1 SIP/3.0",
+        "TCP",
+        local,
+        "tcp-v3",
+        "",
+    );
+    stream.write_all(version.as_bytes()).unwrap();
+    let (response, _) = read_tcp_response(&mut stream);
+    let response = response.expect("an answer");
+    assert_eq!(response.status.0, 505, "see {}", dir.display());
+    let alive = request(
+        "OPTIONS sip:sbc@127.0.0.1 SIP/2.0",
+        "TCP",
+        local,
+        "tcp-ok",
+        "",
+    );
+    stream.write_all(alive.as_bytes()).unwrap();
+    let (response, _) = read_tcp_response(&mut stream);
+    assert_eq!(response.expect("an answer").status.0, 200);
+
+    // A Content-Length that does not parse: 400 naming it, then the
+    // connection closes (where the next message starts is unknown).
+    let mut stream = TcpStream::connect(sbc).unwrap();
+    let local = stream.local_addr().unwrap();
+    let garbled = request(
+        "OPTIONS sip:sbc@127.0.0.1 SIP/2.0",
+        "TCP",
+        local,
+        "tcp-cl",
+        "",
+    )
+    .replace("Content-Length: 0", "Content-Length: zero");
     stream.write_all(garbled.as_bytes()).unwrap();
     let (response, _) = read_tcp_response(&mut stream);
     let response = response.expect("an answer");
     assert_eq!(response.status.0, 400, "see {}", dir.display());
-    assert!(String::from_utf8_lossy(&response.reason).contains("CSeq"));
-    let alive = request("OPTIONS sip:sbc@127.0.0.1 SIP/2.0", "TCP", local, "tcp-ok", "");
-    stream.write_all(alive.as_bytes()).unwrap();
-    let (response, _) = read_tcp_response(&mut stream);
-    assert_eq!(response.expect("an answer").status.0, 200);
+    assert!(String::from_utf8_lossy(&response.reason).contains("Content-Length"));
+    assert!(closes(&mut stream), "the connection closes after the 400");
 
     // Larger than the 64 KiB limit (more than a UDP datagram can carry):
     // 513, then the connection closes (its framing is lost).

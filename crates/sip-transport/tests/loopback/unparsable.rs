@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use crate::common::{eventually, local, nothing, options_text, parse, recv, within, WAIT};
 
 async fn recv_unparsable(unparsable: &mut mpsc::Receiver<Unparsable>) -> Unparsable {
-    within(unparsable.recv()).await.expect("the channel is open")
+    within(unparsable.recv())
+        .await
+        .expect("the channel is open")
 }
 
 /// An OPTIONS whose Max-Forwards does not parse; its Content-Length does.
@@ -76,7 +78,10 @@ async fn every_bad_datagram_is_handed_over_and_answered_at_its_source() {
     let big = options_text("SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKbig", "big", 2000);
     peer.send_to(big.as_bytes(), server_addr).await.unwrap();
     let got = recv_unparsable(&mut unparsable).await;
-    assert!(matches!(got.error, ParseError::TooLarge { limit: 1024, .. }));
+    assert!(matches!(
+        got.error,
+        ParseError::TooLarge { limit: 1024, .. }
+    ));
     assert_eq!(&got.bytes[..], &big.as_bytes()[..1025]);
 
     // Keep-alives are no error.
@@ -196,7 +201,10 @@ async fn an_oversized_message_is_answered_before_the_connection_closes() {
 
     // Only the header block is handed over.
     let got = recv_unparsable(&mut unparsable).await;
-    assert!(matches!(got.error, ParseError::TooLarge { limit: 1024, .. }));
+    assert!(matches!(
+        got.error,
+        ParseError::TooLarge { limit: 1024, .. }
+    ));
     assert_eq!(got.bytes, Bytes::copy_from_slice(&text.as_bytes()[..head]));
     server
         .reply(answer(&text, StatusCode::MESSAGE_TOO_LARGE), &got.source)

@@ -1,0 +1,523 @@
+#!/usr/bin/env bash
+# SBC signalling load: calls per second and memory per call of
+# `switchboard serve` as a B2BUA, with Kamailio (stateful proxy, tm + rr)
+# run through the same steps for comparison.
+#
+#   SIPp UAC --udp--> switchboard 127.0.0.1:5060 --udp--> SIPp UAS 127.0.0.1:5090
+#   SIPp UAC --udp--> kamailio    127.0.0.1:5062 --udp--> SIPp UAS 127.0.0.1:5090
+#
+# 1. CPS steps: SIPp's built-in `uac` scenario (INVITE, 200, ACK, BYE, 200;
+#    no media, `-d 0`) at increasing rates. Per step: offered and achieved
+#    rate, failed calls, retransmissions, setup time (SIPp's response time
+#    1: INVITE first sent -> 200 received) p50/p99/max, CPU of each side,
+#    the machine's other load and kernel UDP receive-buffer drops.
+# 2. Memory per active call: 10,000 calls held open through switchboard;
+#    VmRSS before, when the last call is answered, and after the INVITE
+#    transactions' 32 s RFC 6026 wait (Timer L/M) has passed.
+# 3. A markdown report on stdout and in bench/results/sbc-load-<date>.md.
+#
+# The load generators share the machine's cores with the system under
+# test, as in the Kamailio figures of /work/shared/BENCHMARKS.md.
+#
+# Usage: bench/sbc-load.sh [--quick] [--with-kamailio|--no-kamailio]
+#                          [--rates "250 500 ..."] [--step-secs N]
+#                          [--no-memory] [--no-build] [--keep-raw]
+#   --quick          5 s steps, memory at 1,000 calls/s without the settle wait
+#   --with-kamailio  apt-get install kamailio if it is missing (Debian)
+#   --no-kamailio    skip Kamailio even if installed
+#   --rates          offered rates in calls/s (default below)
+#   --step-secs      seconds of load per step (default 15)
+#   --no-memory      skip the memory-per-call phase
+#   --no-build       use the existing target/release/switchboard
+#   --keep-raw       keep SIPp's CSV/log files (their path is printed)
+# Environment: RUST_LOG for switchboard (default "warn": no per-call log).
+
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+
+RATES="250 500 1000 1500 2000 2500 3000 4000 5000 6000"
+STEP_SECS=15
+QUICK=0
+KAMAILIO=auto          # auto | install | no
+MEMORY=1
+BUILD=1
+KEEP_RAW=0
+
+SBC_PORT=5060          # fixed by examples/loopback.toml
+UAS_PORT=5090          # fixed by examples/loopback.toml
+KAM_PORT=5062          # fixed by bench/kamailio.cfg
+UAC_BASE_PORT=5100     # one UAC port per step: no stray retransmission
+                       # from a previous step lands in the next one
+
+MEM_CALLS=10000
+MEM_RATE=500
+MEM_SETTLE=35          # > 64*T1 = 32 s: INVITE transactions gone
+COLLAPSE_PCT=20        # stop a series after a step failing this many %
+PASS_PCT=0.1           # "passes": failed < 0.1 % ...
+PASS_ACHIEVED=0.95     # ... and >= 95 % of the offered rate achieved
+RECV_TIMEOUT_MS=4000   # a call without its response for 4 s has failed
+
+die() { echo "sbc-load: $*" >&2; exit 1; }
+log() { echo "sbc-load: $*" >&2; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --with-kamailio) KAMAILIO=install ;;
+        --no-kamailio) KAMAILIO=no ;;
+        --rates) shift; RATES=${1:?--rates needs a list} ;;
+        --step-secs) shift; STEP_SECS=${1:?--step-secs needs a number} ;;
+        --no-memory) MEMORY=0 ;;
+        --no-build) BUILD=0 ;;
+        --keep-raw) KEEP_RAW=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+    shift
+done
+COMMAND_LINE="bench/sbc-load.sh${*:+ $*}"
+if [ "$QUICK" = 1 ]; then
+    # An explicit --step-secs wins over --quick's default.
+    case " $COMMAND_LINE " in *" --step-secs "*) ;; *) STEP_SECS=5 ;; esac
+    MEM_RATE=1000
+    MEM_SETTLE=0
+fi
+[[ "$STEP_SECS" =~ ^[0-9]+$ ]] && [ "$STEP_SECS" -ge 3 ] || die "--step-secs must be >= 3"
+for rate in $RATES; do [[ "$rate" =~ ^[0-9]+$ ]] || die "bad rate '$rate'"; done
+
+# ---------------------------------------------------------------- checks
+
+command -v sipp >/dev/null || die "sipp not found: apt-get install sip-tester"
+command -v ss >/dev/null || die "ss not found: apt-get install iproute2"
+command -v cargo >/dev/null || [ "$BUILD" = 0 ] || die "cargo not found"
+if [ "$KAMAILIO" = install ] && ! command -v kamailio >/dev/null; then
+    log "installing kamailio (apt-get)"
+    apt-get install -y --no-install-recommends kamailio >&2 \
+        || die "apt-get install kamailio failed"
+fi
+if [ "$KAMAILIO" != no ] && command -v kamailio >/dev/null; then
+    RUN_KAMAILIO=1
+else
+    RUN_KAMAILIO=0
+fi
+
+port_free() { ! ss -Hlun "sport = :$1" | grep -q .; }
+for port in "$SBC_PORT" "$UAS_PORT" "$KAM_PORT"; do
+    port_free "$port" || die "UDP port $port is in use: $(ss -Hlunp "sport = :$port")"
+done
+
+# Many calls, one UDP socket each side: file descriptors are not the limit,
+# but SIPp and the runtime like headroom.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+CLK_TCK=$(getconf CLK_TCK)
+STAMP=$(date +%Y-%m-%d-%H%M)
+RESULTS_DIR="$BENCH_DIR/results"
+REPORT="$RESULTS_DIR/sbc-load-$STAMP.md"
+RAW=$(mktemp -d "${TMPDIR:-/tmp}/sbc-load.XXXXXX")
+mkdir -p "$RESULTS_DIR"
+
+# ---------------------------------------------------------------- cleanup
+
+PIDS=()
+stop_pid() {
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    if [ "$KEEP_RAW" = 1 ] || [ "$status" != 0 ]; then
+        log "raw SIPp and server files kept in $RAW"
+    else
+        rm -rf "$RAW"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- build
+
+if [ "$BUILD" = 1 ]; then
+    log "cargo build --release -p switchboard -j2"
+    (cd "$ROOT" && cargo build --release -p switchboard -j2) >&2
+fi
+BIN_BUILT="${CARGO_TARGET_DIR:-$ROOT/target}/release/switchboard"
+[ -x "$BIN_BUILT" ] || die "$BIN_BUILT missing (build failed?)"
+# A private copy: other engineers may rebuild the workspace mid-run.
+BIN="$RAW/switchboard"
+cp "$BIN_BUILT" "$BIN"
+
+CONFIG="$RAW/loopback-bench.toml"
+# examples/loopback.toml with the node and trunk limits far above the load.
+sed -e 's/^max_concurrent_calls = .*/max_concurrent_calls = 1000000/' \
+    -e 's/^max_calls_per_second = .*/max_calls_per_second = 1000000/' \
+    "$ROOT/examples/loopback.toml" >"$CONFIG"
+[ "$(grep -c '^max_concurrent_calls = 1000000$' "$CONFIG")" = 2 ] \
+    && grep -q '^max_calls_per_second = 1000000$' "$CONFIG" \
+    || die "examples/loopback.toml changed shape: cannot raise its limits"
+
+# ---------------------------------------------------------------- helpers
+
+# Waits until PID has bound UDP PORT; fails if PID exits first.
+wait_bound() {
+    local port=$1 pid=$2 what=$3 logfile=$4
+    for _ in $(seq 200); do
+        kill -0 "$pid" 2>/dev/null \
+            || die "$what exited at start; its log ($logfile):$(echo; tail -20 "$logfile")"
+        port_free "$port" || return 0
+        sleep 0.05
+    done
+    die "$what did not bind UDP $port within 10 s"
+}
+
+# CPU ticks (user + system) of PID and its direct children (Kamailio's
+# workers are processes; switchboard's are threads, counted in the PID).
+cpu_ticks() {
+    local total=0 pid ticks
+    for pid in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+        ticks=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        total=$((total + ticks))
+    done
+    echo "$total"
+}
+
+# "busy total" jiffies of the whole machine.
+machine_ticks() { awk '/^cpu /{ idle = $5 + $6; t = 0; for (i = 2; i <= NF; i++) t += $i; print t - idle, t; exit }' /proc/stat; }
+
+udp_rcvbuf_errors() {
+    awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) c[$i] = i; h = 1 } else { print $c["RcvbufErrors"]; exit } }' /proc/net/snmp
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# The last row's value of column NAME in a SIPp stat CSV.
+stat_last() {
+    awk -F';' -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) k = i; next }
+        k { v = $k } END { print (v == "" ? 0 : v) }' "$2"
+}
+
+# Successful calls per second while the load was offered: between the
+# first and the last periodic row inside [0.5 s, secs + 0.5 s].
+achieved_rate() {
+    awk -F';' -v D="$1" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == "SuccessfulCall(C)") k = i; next }
+        {
+            split($1, a, "\t"); split($3, b, "\t"); t = b[3] - a[3]
+            if (t >= 0.5 && t <= D + 0.5) { if (!f) { t0 = t; s0 = $k; f = 1 } t1 = t; s1 = $k }
+        }
+        END { if (f && t1 > t0) printf "%.0f\n", (s1 - s0) / (t1 - t0); else print "n/a" }' "$2"
+}
+
+# p50 p99 max of the setup times (ms) in a SIPp rtt CSV.
+setup_percentiles() {
+    awk -F';' 'NR > 1 && $3 == "1" { print $2 }' "$@" 2>/dev/null | sort -n | awk '
+        { v[NR] = $1 }
+        function at(p,   i) { i = int(NR * p); if (i < NR * p) i++; if (i < 1) i = 1; return v[i] }
+        END { if (NR == 0) print "n/a n/a n/a"; else print at(0.50), at(0.99), v[NR] }'
+}
+
+# "N x 503, M x 480" from SIPp's unexpected-message log.
+failure_codes() {
+    cat "$@" 2>/dev/null | grep -oE "received 'SIP/2\.0 [0-9]{3}" | awk '{ print $2 }' \
+        | sort | uniq -c | sort -rn | awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }'
+}
+
+start_uas() {
+    local dir=$1
+    mkdir -p "$dir"
+    (cd "$dir" && exec sipp -sn uas -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
+        -buff_size 4194304 -trace_stat -stf uas.csv -fd 1) >"$dir/uas.out" 2>&1 &
+    UAS_PID=$!
+    PIDS+=("$UAS_PID")
+    wait_bound "$UAS_PORT" "$UAS_PID" "SIPp UAS" "$dir/uas.out"
+}
+
+start_switchboard() {
+    local dir=$1
+    mkdir -p "$dir"
+    RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --config "$CONFIG" \
+        >"$dir/switchboard.log" 2>&1 &
+    SUT_PID=$!
+    PIDS+=("$SUT_PID")
+    wait_bound "$SBC_PORT" "$SUT_PID" "switchboard" "$dir/switchboard.log"
+}
+
+start_kamailio() {
+    local dir=$1
+    mkdir -p "$dir"
+    kamailio -f "$BENCH_DIR/kamailio.cfg" -DD -E -m 256 -M 8 >"$dir/kamailio.log" 2>&1 &
+    SUT_PID=$!
+    PIDS+=("$SUT_PID")
+    wait_bound "$KAM_PORT" "$SUT_PID" "kamailio" "$dir/kamailio.log"
+    sleep 0.5   # workers finish forking after the socket is bound
+}
+
+# ---------------------------------------------------------------- CPS
+
+# One step: RATE calls/s for STEP_SECS against PORT. Appends a TSV row to
+# the series file:
+# rate achieved calls failed fail% codes timeouts retrans p50 p99 max
+# sut_cpu% sipp_cpu% other_cpu% udp_drops watchdog
+run_step() {
+    local name=$1 port=$2 rate=$3 uac_port=$4 series=$5
+    local dir="$RAW/$name/$rate" calls=$((rate * STEP_SECS)) limit=$((rate * 5))
+    [ "$limit" -ge 1000 ] || limit=1000
+    mkdir -p "$dir"
+    port_free "$uac_port" || die "UDP port $uac_port (UAC) is in use"
+
+    local sut0 uas0 m0 drops0 uas_retrans0
+    sut0=$(cpu_ticks "$SUT_PID"); uas0=$(cpu_ticks "$UAS_PID")
+    read -r m0 _ < <(machine_ticks)
+    drops0=$(udp_rcvbuf_errors)
+    uas_retrans0=$(stat_last 'Retransmissions(C)' "$RAW/$name/uas/uas.csv")
+
+    (cd "$dir" && exec sipp "127.0.0.1:$port" -sn uac -i 127.0.0.1 -p "$uac_port" \
+        -r "$rate" -m "$calls" -l "$limit" -d 0 -nostdin \
+        -recv_timeout "$RECV_TIMEOUT_MS" -timeout "$((STEP_SECS + 20))s" \
+        -buff_size 4194304 -trace_stat -stf stat.csv -fd 1 \
+        -trace_rtt -rtt_freq 1 -trace_err -max_log_size 50000000) \
+        >"$dir/uac.out" 2>&1 &
+    local uac=$! uac_ticks=0 rc=0
+    PIDS+=("$uac")
+    # SIPp's CPU, sampled just before it exits.
+    while kill -0 "$uac" 2>/dev/null; do
+        uac_ticks=$(cpu_ticks "$uac")
+        sleep 0.2
+    done
+    wait "$uac" || rc=$?
+    sleep 0.5   # the UAS's stat row catches up
+
+    local sut1 uas1 m1 drops1 uas_retrans1
+    sut1=$(cpu_ticks "$SUT_PID"); uas1=$(cpu_ticks "$UAS_PID")
+    read -r m1 _ < <(machine_ticks)
+    drops1=$(udp_rcvbuf_errors)
+    uas_retrans1=$(stat_last 'Retransmissions(C)' "$RAW/$name/uas/uas.csv")
+
+    [ -s "$dir/stat.csv" ] || die "SIPp UAC wrote no statistics (exit $rc): $(tail -5 "$dir/uac.out")"
+    local stat="$dir/stat.csv" created ok failed timeouts retrans watchdog achieved pct codes
+    created=$(stat_last 'OutgoingCall(C)' "$stat")
+    ok=$(stat_last 'SuccessfulCall(C)' "$stat")
+    failed=$(stat_last 'FailedCall(C)' "$stat")
+    # Calls SIPp never placed (it gave up at -timeout) count as failed.
+    failed=$((failed + calls - ok - failed > 0 ? calls - ok : failed))
+    timeouts=$(( $(stat_last 'FailedTimeoutOnRecv(C)' "$stat") + $(stat_last 'FailedMaxUDPRetrans(C)' "$stat") ))
+    retrans=$(( $(stat_last 'Retransmissions(C)' "$stat") + uas_retrans1 - uas_retrans0 ))
+    watchdog=$(( $(stat_last 'WatchdogMajor(C)' "$stat") + $(stat_last 'WatchdogMinor(C)' "$stat") ))
+    achieved=$(achieved_rate "$STEP_SECS" "$stat")
+    pct=$(awk -v f="$failed" -v n="$calls" 'BEGIN { printf "%.3f", 100 * f / n }')
+    codes=$(failure_codes "$dir"/uac_*_errors.log)
+    local p50 p99 max
+    read -r p50 p99 max < <(setup_percentiles "$dir"/uac_*_rtt.csv)
+
+    # CPU as % of one core over the machine-wide busy interval.
+    local wall sut_cpu sipp_cpu other_cpu
+    wall=$(awk -v a="$m0" -v b="$m1" 'BEGIN { print b - a }')
+    read -r sut_cpu sipp_cpu other_cpu < <(awk -v s0="$sut0" -v s1="$sut1" -v u0="$uas0" -v u1="$uas1" \
+        -v c="$uac_ticks" -v busy="$wall" -v secs="$(awk -F';' 'NR > 1 { split($1, a, "\t"); split($3, b, "\t"); t = b[3] - a[3] } END { print t + 0.5 }' "$stat")" \
+        -v hz="$CLK_TCK" 'BEGIN {
+            sut = (s1 - s0) / hz; gen = (u1 - u0 + c) / hz; all = busy / hz
+            other = all - sut - gen; if (other < 0) other = 0
+            printf "%.0f %.0f %.0f\n", 100 * sut / secs, 100 * gen / secs, 100 * other / secs }')
+
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$rate" "$achieved" "$calls" "$failed" "$pct" "${codes:--}" "$timeouts" "$retrans" \
+        "$p50" "$p99" "$max" "$sut_cpu" "$sipp_cpu" "$other_cpu" "$((drops1 - drops0))" "$watchdog" \
+        >>"$series"
+    log "$name $rate/s: achieved $achieved/s, failed $failed/$calls ($pct %), retrans $retrans, p50/p99 $p50/$p99 ms, cpu $sut_cpu % (SIPp $sipp_cpu %, other $other_cpu %) [created $created, sipp exit $rc]"
+    # Nonzero when the series should stop.
+    awk -v p="$pct" -v c="$COLLAPSE_PCT" 'BEGIN { exit !(p >= c) }'
+}
+
+# A whole series against one server; the server and a fresh UAS must run.
+run_series() {
+    local name=$1 port=$2 series="$RAW/$1.tsv" i=0 collapsed=0
+    : >"$series"
+    for rate in $RATES; do
+        if [ "$collapsed" = 1 ]; then
+            printf '%s\tnot run\n' "$rate" >>"$series"
+            continue
+        fi
+        if run_step "$name" "$port" "$rate" $((UAC_BASE_PORT + i)) "$series"; then
+            log "$name collapsed at $rate/s: later steps skipped"
+            collapsed=1
+        fi
+        i=$((i + 1))
+        sleep 2   # let the previous step's last transactions finish
+    done
+    SERIES_HWM=$(hwm_kib "$SUT_PID")
+}
+
+# ---------------------------------------------------------------- memory
+
+run_memory() {
+    local dir="$RAW/memory" uac_port=$((UAC_BASE_PORT + 90))
+    mkdir -p "$dir"
+    start_switchboard "$dir"
+    start_uas "$dir/uas"
+    # A few calls first: one-time allocations (runtime, tables) are not per call.
+    (cd "$dir" && exec sipp "127.0.0.1:$SBC_PORT" -sn uac -i 127.0.0.1 -p "$((uac_port + 1))" \
+        -r 50 -m 50 -d 0 -nostdin -timeout 20s) >"$dir/warmup.out" 2>&1 || true
+    sleep 1
+    MEM_RSS0=$(rss_kib "$SUT_PID")
+
+    port_free "$uac_port" || die "UDP port $uac_port (UAC) is in use"
+    (cd "$dir" && exec sipp "127.0.0.1:$SBC_PORT" -sn uac -i 127.0.0.1 -p "$uac_port" \
+        -r "$MEM_RATE" -m "$MEM_CALLS" -l "$MEM_CALLS" -d 600000 -nostdin \
+        -recv_timeout 10000 -buff_size 4194304 -trace_stat -stf stat.csv -fd 1 \
+        -trace_rtt -rtt_freq 1 -trace_err) >"$dir/uac.out" 2>&1 &
+    local uac=$! answered=0 deadline=$((SECONDS + MEM_CALLS / MEM_RATE + 30))
+    PIDS+=("$uac")
+    while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$uac" 2>/dev/null; do
+        answered=$(cat "$dir"/uac_*_rtt.csv 2>/dev/null | awk -F';' 'NR > 1 && $3 == "1"' | wc -l)
+        [ "$answered" -ge "$MEM_CALLS" ] && break
+        sleep 0.5
+    done
+    sleep 1     # the last ACKs
+    MEM_ANSWERED=$answered
+    MEM_RSS1=$(rss_kib "$SUT_PID")
+    MEM_FAILED=$(stat_last 'FailedCall(C)' "$dir/stat.csv" 2>/dev/null || echo "?")
+    MEM_RSS2=""
+    if [ "$MEM_SETTLE" -gt 0 ]; then
+        log "memory: $answered calls up, RSS $MEM_RSS1 KiB; waiting ${MEM_SETTLE}s for INVITE transactions to end"
+        sleep "$MEM_SETTLE"
+        MEM_RSS2=$(rss_kib "$SUT_PID")
+        MEM_FAILED=$(stat_last 'FailedCall(C)' "$dir/stat.csv")
+    fi
+    MEM_CURRENT=$(stat_last 'CurrentCall' "$dir/stat.csv")
+    stop_pid "$uac"
+    stop_pid "$SUT_PID"
+    stop_pid "$UAS_PID"
+}
+
+# ---------------------------------------------------------------- run
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+START_TIME=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+T0=$SECONDS
+
+log "switchboard CPS series: $RATES calls/s, ${STEP_SECS}s each"
+mkdir -p "$RAW/switchboard"
+start_switchboard "$RAW/switchboard"
+start_uas "$RAW/switchboard/uas"
+run_series switchboard "$SBC_PORT"
+SB_HWM=$SERIES_HWM
+SB_LOG_LINES=$(wc -l <"$RAW/switchboard/switchboard.log")
+stop_pid "$SUT_PID"; stop_pid "$UAS_PID"
+
+if [ "$RUN_KAMAILIO" = 1 ]; then
+    log "kamailio CPS series"
+    mkdir -p "$RAW/kamailio"
+    start_kamailio "$RAW/kamailio"
+    start_uas "$RAW/kamailio/uas"
+    run_series kamailio "$KAM_PORT"
+    stop_pid "$SUT_PID"; stop_pid "$UAS_PID"
+fi
+
+if [ "$MEMORY" = 1 ]; then
+    log "memory: $MEM_CALLS calls held open at $MEM_RATE/s"
+    run_memory
+fi
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$((SECONDS - T0))
+
+# ---------------------------------------------------------------- report
+
+# The highest rate that passed and its p99: "RATE P99" or "none".
+best_rate() {
+    awk -F'\t' -v maxpct="$PASS_PCT" -v share="$PASS_ACHIEVED" '
+        $2 != "not run" && $2 != "n/a" && $5 < maxpct && $2 >= share * $1 { r = $1; p = $10 }
+        END { if (r) print r, p; else print "none" }' "$1"
+}
+
+series_table() {
+    echo "| offered /s | achieved /s | calls | failed | failed % | error responses | timeouts | retrans | setup p50 ms | setup p99 ms | setup max ms | $2 CPU % | SIPp CPU % | other CPU % | UDP rcvbuf drops | SIPp watchdog |"
+    echo "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' '$2 == "not run" { printf "| %s | not run (collapsed earlier) |||||||||||||||\n", $1; next }
+        { printf "| %s |\n", $1 "|" $2 "|" $3 "|" $4 "|" $5 "|" $6 "|" $7 "|" $8 "|" $9 "|" $10 "|" $11 "|" $12 "|" $13 "|" $14 "|" $15 "|" $16 }' "$1" \
+        | sed 's/|/ | /g; s/^ | /| /; s/  */ /g; s/| |$/|/'
+}
+
+verdict() {
+    local best
+    best=$(best_rate "$1")
+    if [ "$best" = none ]; then
+        echo "no step passed"
+    else
+        set -- $best
+        echo "**$1 calls/s** with < $PASS_PCT % failed, setup p99 **$2 ms**"
+    fi
+}
+
+{
+    echo "# SBC signalling load, $START_TIME"
+    echo
+    echo "Command: \`$COMMAND_LINE\` (${ELAPSED} s). Raw files: $([ "$KEEP_RAW" = 1 ] && echo "$RAW" || echo "deleted (--keep-raw keeps them)")."
+    echo
+    echo "- Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -r); load average $LOAD_START at start, $LOAD_END at end. The SIPp UAC and UAS share these cores with the server under test, and other engineers' jobs may run too (the \"other CPU\" column: machine busy time not used by the server or SIPp)."
+    echo "- switchboard $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (working tree with uncommitted changes)'), release build, \`RUST_LOG=${RUST_LOG:-warn}\`, examples/loopback.toml with node and trunk limits raised to 1,000,000."
+    [ "$RUN_KAMAILIO" = 1 ] && echo "- $(kamailio -v 2>/dev/null | head -1), bench/kamailio.cfg: tm + rr + sl + maxfwd, record-route, 4 UDP workers, t_relay to the UAS."
+    echo "- $(sipp -v 2>/dev/null | grep -m1 -o 'SIPp v[^ ]*'): built-in \`uac\` scenario (INVITE, 100, 180?, 200, ACK, BYE, 200), \`-d 0\`, ${STEP_SECS} s per step, \`-recv_timeout $RECV_TIMEOUT_MS\` (a call waiting 4 s for a response has failed), UDP buffers 4 MiB in SIPp."
+    echo "- Setup time = SIPp response time 1: INVITE first sent -> 200 received, over answered calls, 1 ms resolution (0 = under 1 ms). Achieved = answered calls per second while load was offered. Retrans = UAC + UAS retransmissions. CPU in % of one core (the machine has $(nproc)00 %)."
+    echo "- A step passes with < $PASS_PCT % failed calls and >= $(awk -v s="$PASS_ACHIEVED" 'BEGIN { print s * 100 }') % of the offered rate achieved; a series stops after a step with >= $COLLAPSE_PCT % failed."
+    echo
+    echo "## Result"
+    echo
+    echo "- switchboard (B2BUA): $(verdict "$RAW/switchboard.tsv")."
+    [ "$RUN_KAMAILIO" = 1 ] && echo "- Kamailio (stateful proxy): $(verdict "$RAW/kamailio.tsv")."
+    if [ "$MEMORY" = 1 ]; then
+        echo "- Memory per active call (switchboard): $(awk -v a="$MEM_RSS0" -v b="$MEM_RSS1" -v n="$MEM_ANSWERED" 'BEGIN { if (n > 0) printf "**%.1f KiB**", (b - a) / n; else print "n/a" }') when the ${MEM_ANSWERED}th call is answered$( [ -n "$MEM_RSS2" ] && awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" 'BEGIN { printf ", **%.1f KiB** %d s later (INVITE transactions ended)", (b - a) / n, s }')."
+    fi
+    echo
+    echo "## CPS steps: switchboard"
+    echo
+    series_table "$RAW/switchboard.tsv" switchboard
+    echo
+    echo "switchboard peak RSS (VmHWM) over the series: $SB_HWM KiB; its log had $SB_LOG_LINES lines."
+    if [ "$RUN_KAMAILIO" = 1 ]; then
+        echo
+        echo "## CPS steps: Kamailio"
+        echo
+        series_table "$RAW/kamailio.tsv" kamailio
+        echo
+        echo "## Side by side"
+        echo
+        echo "| offered /s | switchboard achieved /s | failed % | p50 / p99 ms | CPU % | Kamailio achieved /s | failed % | p50 / p99 ms | CPU % |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        join -t $'\t' -a1 -a2 -e '-' -o '0,1.2,1.5,1.9,1.10,1.12,2.2,2.5,2.9,2.10,2.12' \
+            <(sort -t $'\t' -k1,1 "$RAW/switchboard.tsv") <(sort -t $'\t' -k1,1 "$RAW/kamailio.tsv") \
+            | sort -t $'\t' -k1,1n \
+            | awk -F'\t' '{ printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s / %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+    fi
+    if [ "$MEMORY" = 1 ]; then
+        echo
+        echo "## Memory per active call: switchboard"
+        echo
+        echo "$MEM_CALLS calls offered at $MEM_RATE/s with \`-d 600000\` (held open, no media), after 50 warm-up calls."
+        echo
+        echo "| moment | calls up | VmRSS KiB | delta KiB | KiB per call |"
+        echo "|---|---:|---:|---:|---:|"
+        echo "| before | 0 | $MEM_RSS0 | | |"
+        awk -v a="$MEM_RSS0" -v b="$MEM_RSS1" -v n="$MEM_ANSWERED" 'BEGIN { printf "| last call answered | %d | %d | %d | %.1f |\n", n, b, b - a, n ? (b - a) / n : 0 }'
+        [ -n "$MEM_RSS2" ] && awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" \
+            'BEGIN { printf "| %d s later (RFC 6026 Timer L/M done) | %d | %d | %d | %.1f |\n", s, n, b, b - a, n ? (b - a) / n : 0 }'
+        echo
+        echo "SIPp: $MEM_CURRENT calls current at the end, $MEM_FAILED failed."
+    fi
+} >"$REPORT"
+
+cat "$REPORT"
+log "report written to ${REPORT#"$ROOT"/}"
