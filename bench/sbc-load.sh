@@ -62,6 +62,7 @@ RECV_TIMEOUT_MS=4000   # a call without its response for 4 s has failed
 die() { echo "sbc-load: $*" >&2; exit 1; }
 log() { echo "sbc-load: $*" >&2; }
 
+COMMAND_LINE="bench/sbc-load.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -77,7 +78,6 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-COMMAND_LINE="bench/sbc-load.sh${*:+ $*}"
 if [ "$QUICK" = 1 ]; then
     # An explicit --step-secs wins over --quick's default.
     case " $COMMAND_LINE " in *" --step-secs "*) ;; *) STEP_SECS=5 ;; esac
@@ -157,7 +157,8 @@ fi
 BIN_BUILT="${CARGO_TARGET_DIR:-$ROOT/target}/release/switchboard"
 [ -x "$BIN_BUILT" ] || die "$BIN_BUILT missing (build failed?)"
 # A private copy: other engineers may rebuild the workspace mid-run.
-BIN="$RAW/switchboard"
+mkdir -p "$RAW/bin"
+BIN="$RAW/bin/switchboard"
 cp "$BIN_BUILT" "$BIN"
 
 CONFIG="$RAW/loopback-bench.toml"
@@ -206,6 +207,7 @@ hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
 # The last row's value of column NAME in a SIPp stat CSV.
 stat_last() {
+    [ -s "$2" ] || { echo 0; return; }
     awk -F';' -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) k = i; next }
         k { v = $k } END { print (v == "" ? 0 : v) }' "$2"
 }
@@ -232,8 +234,9 @@ setup_percentiles() {
 
 # "N x 503, M x 480" from SIPp's unexpected-message log.
 failure_codes() {
-    cat "$@" 2>/dev/null | grep -oE "received 'SIP/2\.0 [0-9]{3}" | awk '{ print $2 }' \
-        | sort | uniq -c | sort -rn | awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }'
+    { cat "$@" 2>/dev/null || true; } | { grep -oE "received 'SIP/2\.0 [0-9]{3}" || true; } \
+        | awk '{ print $2 }' | sort | uniq -c | sort -rn \
+        | awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }'
 }
 
 start_uas() {
@@ -268,8 +271,8 @@ start_kamailio() {
 
 # ---------------------------------------------------------------- CPS
 
-# One step: RATE calls/s for STEP_SECS against PORT. Appends a TSV row to
-# the series file:
+# One step: RATE calls/s for STEP_SECS against PORT. Sets STEP_COLLAPSED
+# to 1 when the series should stop. Appends a TSV row to the series file:
 # rate achieved calls failed fail% codes timeouts retrans p50 p99 max
 # sut_cpu% sipp_cpu% other_cpu% udp_drops watchdog
 run_step() {
@@ -312,8 +315,9 @@ run_step() {
     created=$(stat_last 'OutgoingCall(C)' "$stat")
     ok=$(stat_last 'SuccessfulCall(C)' "$stat")
     failed=$(stat_last 'FailedCall(C)' "$stat")
-    # Calls SIPp never placed (it gave up at -timeout) count as failed.
-    failed=$((failed + calls - ok - failed > 0 ? calls - ok : failed))
+    # Calls SIPp never placed or never finished (it stops at -timeout)
+    # count as failed.
+    if [ $((calls - ok)) -gt "$failed" ]; then failed=$((calls - ok)); fi
     timeouts=$(( $(stat_last 'FailedTimeoutOnRecv(C)' "$stat") + $(stat_last 'FailedMaxUDPRetrans(C)' "$stat") ))
     retrans=$(( $(stat_last 'Retransmissions(C)' "$stat") + uas_retrans1 - uas_retrans0 ))
     watchdog=$(( $(stat_last 'WatchdogMajor(C)' "$stat") + $(stat_last 'WatchdogMinor(C)' "$stat") ))
@@ -338,8 +342,7 @@ run_step() {
         "$p50" "$p99" "$max" "$sut_cpu" "$sipp_cpu" "$other_cpu" "$((drops1 - drops0))" "$watchdog" \
         >>"$series"
     log "$name $rate/s: achieved $achieved/s, failed $failed/$calls ($pct %), retrans $retrans, p50/p99 $p50/$p99 ms, cpu $sut_cpu % (SIPp $sipp_cpu %, other $other_cpu %) [created $created, sipp exit $rc]"
-    # Nonzero when the series should stop.
-    awk -v p="$pct" -v c="$COLLAPSE_PCT" 'BEGIN { exit !(p >= c) }'
+    STEP_COLLAPSED=$(awk -v p="$pct" -v c="$COLLAPSE_PCT" 'BEGIN { print (p >= c) ? 1 : 0 }')
 }
 
 # A whole series against one server; the server and a fresh UAS must run.
@@ -351,7 +354,8 @@ run_series() {
             printf '%s\tnot run\n' "$rate" >>"$series"
             continue
         fi
-        if run_step "$name" "$port" "$rate" $((UAC_BASE_PORT + i)) "$series"; then
+        run_step "$name" "$port" "$rate" $((UAC_BASE_PORT + i)) "$series"
+        if [ "$STEP_COLLAPSED" = 1 ]; then
             log "$name collapsed at $rate/s: later steps skipped"
             collapsed=1
         fi
@@ -446,9 +450,8 @@ best_rate() {
 series_table() {
     echo "| offered /s | achieved /s | calls | failed | failed % | error responses | timeouts | retrans | setup p50 ms | setup p99 ms | setup max ms | $2 CPU % | SIPp CPU % | other CPU % | UDP rcvbuf drops | SIPp watchdog |"
     echo "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk -F'\t' '$2 == "not run" { printf "| %s | not run (collapsed earlier) |||||||||||||||\n", $1; next }
-        { printf "| %s |\n", $1 "|" $2 "|" $3 "|" $4 "|" $5 "|" $6 "|" $7 "|" $8 "|" $9 "|" $10 "|" $11 "|" $12 "|" $13 "|" $14 "|" $15 "|" $16 }' "$1" \
-        | sed 's/|/ | /g; s/^ | /| /; s/  */ /g; s/| |$/|/'
+    awk -F'\t' '$2 == "not run" { printf "| %s | not run (an earlier step collapsed) |||||||||||||||\n", $1; next }
+        { line = "|"; for (i = 1; i <= 16; i++) line = line " " $i " |"; print line }' "$1"
 }
 
 verdict() {
@@ -469,15 +472,15 @@ verdict() {
     echo
     echo "- Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -r); load average $LOAD_START at start, $LOAD_END at end. The SIPp UAC and UAS share these cores with the server under test, and other engineers' jobs may run too (the \"other CPU\" column: machine busy time not used by the server or SIPp)."
     echo "- switchboard $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (working tree with uncommitted changes)'), release build, \`RUST_LOG=${RUST_LOG:-warn}\`, examples/loopback.toml with node and trunk limits raised to 1,000,000."
-    [ "$RUN_KAMAILIO" = 1 ] && echo "- $(kamailio -v 2>/dev/null | head -1), bench/kamailio.cfg: tm + rr + sl + maxfwd, record-route, 4 UDP workers, t_relay to the UAS."
-    echo "- $(sipp -v 2>/dev/null | grep -m1 -o 'SIPp v[^ ]*'): built-in \`uac\` scenario (INVITE, 100, 180?, 200, ACK, BYE, 200), \`-d 0\`, ${STEP_SECS} s per step, \`-recv_timeout $RECV_TIMEOUT_MS\` (a call waiting 4 s for a response has failed), UDP buffers 4 MiB in SIPp."
+    if [ "$RUN_KAMAILIO" = 1 ]; then echo "- $(kamailio -v 2>/dev/null | head -1), bench/kamailio.cfg: tm + rr + sl + maxfwd, record-route, 4 UDP workers, t_relay to the UAS."; fi
+    echo "- $(sipp -v 2>/dev/null | grep -m1 -oE 'SIPp v[0-9.]+'): built-in \`uac\` scenario (INVITE, 100, 180?, 200, ACK, BYE, 200), \`-d 0\`, ${STEP_SECS} s per step, \`-recv_timeout $RECV_TIMEOUT_MS\` (a call waiting 4 s for a response has failed), UDP buffers 4 MiB in SIPp."
     echo "- Setup time = SIPp response time 1: INVITE first sent -> 200 received, over answered calls, 1 ms resolution (0 = under 1 ms). Achieved = answered calls per second while load was offered. Retrans = UAC + UAS retransmissions. CPU in % of one core (the machine has $(nproc)00 %)."
     echo "- A step passes with < $PASS_PCT % failed calls and >= $(awk -v s="$PASS_ACHIEVED" 'BEGIN { print s * 100 }') % of the offered rate achieved; a series stops after a step with >= $COLLAPSE_PCT % failed."
     echo
     echo "## Result"
     echo
     echo "- switchboard (B2BUA): $(verdict "$RAW/switchboard.tsv")."
-    [ "$RUN_KAMAILIO" = 1 ] && echo "- Kamailio (stateful proxy): $(verdict "$RAW/kamailio.tsv")."
+    if [ "$RUN_KAMAILIO" = 1 ]; then echo "- Kamailio (stateful proxy): $(verdict "$RAW/kamailio.tsv")."; fi
     if [ "$MEMORY" = 1 ]; then
         echo "- Memory per active call (switchboard): $(awk -v a="$MEM_RSS0" -v b="$MEM_RSS1" -v n="$MEM_ANSWERED" 'BEGIN { if (n > 0) printf "**%.1f KiB**", (b - a) / n; else print "n/a" }') when the ${MEM_ANSWERED}th call is answered$( [ -n "$MEM_RSS2" ] && awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" 'BEGIN { printf ", **%.1f KiB** %d s later (INVITE transactions ended)", (b - a) / n, s }')."
     fi
@@ -497,8 +500,8 @@ verdict() {
         echo
         echo "| offered /s | switchboard achieved /s | failed % | p50 / p99 ms | CPU % | Kamailio achieved /s | failed % | p50 / p99 ms | CPU % |"
         echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        join -t $'\t' -a1 -a2 -e '-' -o '0,1.2,1.5,1.9,1.10,1.12,2.2,2.5,2.9,2.10,2.12' \
-            <(sort -t $'\t' -k1,1 "$RAW/switchboard.tsv") <(sort -t $'\t' -k1,1 "$RAW/kamailio.tsv") \
+        LC_ALL=C join -t $'\t' -a1 -a2 -e '-' -o '0,1.2,1.5,1.9,1.10,1.12,2.2,2.5,2.9,2.10,2.12' \
+            <(LC_ALL=C sort -t $'\t' -k1,1 "$RAW/switchboard.tsv") <(LC_ALL=C sort -t $'\t' -k1,1 "$RAW/kamailio.tsv") \
             | sort -t $'\t' -k1,1n \
             | awk -F'\t' '{ printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s / %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
     fi
@@ -512,8 +515,8 @@ verdict() {
         echo "|---|---:|---:|---:|---:|"
         echo "| before | 0 | $MEM_RSS0 | | |"
         awk -v a="$MEM_RSS0" -v b="$MEM_RSS1" -v n="$MEM_ANSWERED" 'BEGIN { printf "| last call answered | %d | %d | %d | %.1f |\n", n, b, b - a, n ? (b - a) / n : 0 }'
-        [ -n "$MEM_RSS2" ] && awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" \
-            'BEGIN { printf "| %d s later (RFC 6026 Timer L/M done) | %d | %d | %d | %.1f |\n", s, n, b, b - a, n ? (b - a) / n : 0 }'
+        if [ -n "$MEM_RSS2" ]; then awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" \
+            'BEGIN { printf "| %d s later (RFC 6026 Timer L/M done) | %d | %d | %d | %.1f |\n", s, n, b, b - a, n ? (b - a) / n : 0 }'; fi
         echo
         echo "SIPp: $MEM_CURRENT calls current at the end, $MEM_FAILED failed."
     fi

@@ -66,6 +66,8 @@ pub(crate) fn message_len(head: &[u8]) -> Option<usize> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const HEAD: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n\
@@ -110,5 +112,18 @@ Contact: <broken\r\nContent-Length: 5\r\n\r\n";
     fn a_content_length_named_in_the_start_line_is_not_a_header() {
         let head = b"l: 5 sip:a SIP/2.0\r\nContent-Length: 2\r\n\r\n";
         assert_eq!(message_len(head), Some(head.len() + 2));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Some(head) = head_len(&bytes) {
+                prop_assert!(head <= bytes.len());
+                if let Some(total) = message_len(&bytes[..head]) {
+                    prop_assert!(total >= head);
+                }
+            }
+            let _ = message_len(&bytes);
+        }
     }
 }

@@ -164,6 +164,31 @@ impl Peer {
         }
     }
 
+    /// Waits until the SBC answers an OPTIONS: its listeners are bound
+    /// before its B2BUA runs, and until then nothing is answered.
+    fn wait_until_serving(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for attempt in 0.. {
+            assert!(Instant::now() < deadline, "switchboard never answered");
+            let call_id = format!("ready-{attempt}");
+            let local = self.local();
+            let options = request(
+                "OPTIONS sip:sbc@127.0.0.1 SIP/2.0",
+                "UDP",
+                local,
+                &call_id,
+                "",
+            );
+            self.send(options.as_bytes());
+            let wait = Instant::now() + Duration::from_millis(250);
+            while let Some(response) = self.receive_until(wait) {
+                if response.headers.call_id().unwrap().starts_with("ready-") {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Nothing about `call_id` arrives for a while.
     fn no_response(&self, call_id: &str, wait: Duration) {
         let deadline = Instant::now() + wait;
@@ -238,6 +263,7 @@ fn malformed_and_refused_requests_get_the_right_answer() {
     let _switchboard = start_switchboard(&config, &dir);
     let sbc: SocketAddr = format!("127.0.0.1:{udp}").parse().unwrap();
     let carrier = Peer::new("127.0.0.1", sbc);
+    carrier.wait_until_serving();
     let local = carrier.local();
     let see = || format!("see {}", dir.display());
 
@@ -358,6 +384,8 @@ fn over_tcp_answers_keep_the_connection_while_its_framing_holds() {
     let (udp, tcp) = (free_udp_port(), free_tcp_port());
     let config = config(&dir, udp, tcp);
     let _switchboard = start_switchboard(&config, &dir);
+    let udp: SocketAddr = format!("127.0.0.1:{udp}").parse().unwrap();
+    Peer::new("127.0.0.1", udp).wait_until_serving();
     let sbc: SocketAddr = format!("127.0.0.1:{tcp}").parse().unwrap();
 
     // Another version, with a readable Content-Length: 505 on the
