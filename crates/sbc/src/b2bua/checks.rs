@@ -7,7 +7,10 @@
 //! message (§21.5.11), 400 otherwise.
 
 use bytes::Bytes;
-use sip::{HeaderName, Limits, Message, Method, ParseError, Request, Response, Scheme, StatusCode};
+use sip::{
+    HeaderError, HeaderName, Limits, Message, Method, ParseError, Request, Response, Scheme,
+    StatusCode,
+};
 
 /// Option tags we support (RFC 3261 §19.2): session timers (RFC 4028) and
 /// Replaces (RFC 3891).
@@ -87,7 +90,7 @@ pub fn response_for_unparsable(message: &[u8], error: &ParseError) -> Option<Res
         ParseError::TooLarge { .. } => (StatusCode::MESSAGE_TOO_LARGE, head.to_vec()),
         _ => (StatusCode::BAD_REQUEST, head.to_vec()),
     };
-    let head = strip_content_length(&head);
+    let head = strip_headers(&head, offending_header(error));
     // The head alone is parsed, with room for the oversized parts: the
     // caller already holds it in memory.
     let limits = Limits {
@@ -135,17 +138,50 @@ fn fix_version(head: &[u8]) -> Option<Vec<u8>> {
     Some(fixed)
 }
 
-/// The head without Content-Length lines (the body is not looked at).
-fn strip_content_length(head: &[u8]) -> Vec<u8> {
+/// The header `error` blames, if it names one.
+fn offending_header(error: &ParseError) -> Option<&'static str> {
+    match error {
+        ParseError::Header(HeaderError::Invalid { header, .. })
+        | ParseError::Header(HeaderError::BadUri { header, .. })
+        | ParseError::DuplicateHeader(header) => Some(header),
+        _ => None,
+    }
+}
+
+/// The head without Content-Length (the body is not looked at) and without
+/// the header the parse error blames, so what remains can be answered.
+/// The headers a response copies (RFC 3261 §8.2.6.2) cannot be dropped: of
+/// those only a duplicate is repaired, keeping the first.
+fn strip_headers(head: &[u8], blamed: Option<&'static str>) -> Vec<u8> {
+    let content_length = HeaderName::ContentLength;
+    let blamed = blamed.map(HeaderName::from);
+    let copied = |name: &HeaderName| {
+        matches!(
+            name,
+            HeaderName::Via
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::CallId
+                | HeaderName::CSeq
+        )
+    };
+    let mut seen_blamed = false;
     let mut out = Vec::with_capacity(head.len());
     for line in head.split_inclusive(|&b| b == b'\n') {
-        let name = line
+        let raw = line
             .split(|&b| b == b':')
             .next()
             .unwrap_or_default()
             .trim_ascii();
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+        let name = HeaderName::from_bytes(raw);
+        if name == content_length {
             continue;
+        }
+        if blamed.as_ref() == Some(&name) && !raw.is_empty() {
+            if !copied(&name) || seen_blamed {
+                continue;
+            }
+            seen_blamed = true;
         }
         out.extend_from_slice(line);
     }
@@ -207,6 +243,27 @@ mod tests {
             reason.starts_with("Bad Request (") && reason.contains("Contact"),
             "{reason}"
         );
+    }
+
+    /// A message the parser refuses for one header is answered 400 naming
+    /// it, by reparsing without that header; a duplicated header a
+    /// response copies keeps its first copy.
+    #[test]
+    fn unparsable_for_one_header_gets_400_naming_it() {
+        for (defect, blamed) in [
+            ("Max-Forwards: 70", "Max-Forwards: many"),
+            ("CSeq: 1 INVITE", "CSeq: 1 INVITE\r\nCSeq: 2 INVITE"),
+        ] {
+            let text = request("INVITE sip:b@sbc SIP/2.0", "").replace(defect, blamed);
+            let error = Message::parse(Bytes::from(text.clone())).unwrap_err();
+            let response = response_for_unparsable(text.as_bytes(), &error)
+                .unwrap_or_else(|| panic!("no answer to {blamed:?} ({error})"));
+            assert_eq!(response.status.0, 400, "{blamed:?}");
+            let reason = String::from_utf8(response.reason.to_vec()).unwrap();
+            let header = defect.split(':').next().unwrap();
+            assert!(reason.contains(header), "{reason}");
+            assert_eq!(response.headers.cseq().unwrap().seq, 1);
+        }
     }
 
     #[test]
