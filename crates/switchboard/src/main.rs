@@ -1,6 +1,7 @@
 //! The switchboard binary: command line, configuration and (with later
 //! issues) the sockets and tasks that drive the sans-IO protocol crates.
 
+mod demo;
 mod emulate;
 mod pii;
 mod serve;
@@ -21,6 +22,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the SBC and an emulated Teams on loopback with embedded
+    /// defaults (examples/teams.toml); call it with SIPp.
+    Demo {
+        /// Where generated test certificates are kept.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Run the SBC: carrier trunks <-> Teams Direct Routing.
     Serve {
         /// The TOML configuration (see examples/).
@@ -78,6 +86,10 @@ enum SipCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo { data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(demo::default_data_dir);
+            run_async(async move { demo::run(&data_dir).await })
+        }
         Command::Serve { config, log_pii } => {
             pii::show(log_pii);
             run_async(serve::run(&config))

@@ -41,7 +41,12 @@ const ANSWER_QUEUE: usize = 1024;
 
 /// Loads `path` and runs the SBC until Ctrl-C.
 pub(crate) async fn run(path: &Path) -> anyhow::Result<()> {
-    let config = Arc::new(load_config(path)?);
+    run_config(load_config(path)?).await
+}
+
+/// Runs the SBC on `config` until Ctrl-C.
+pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
     let (transport, inbound, unparsable) = SipTransport::with_unparsable(transport_config(&config));
     let tls_server = tls_server(&config)?;
     let mut udp_local = Vec::new();
