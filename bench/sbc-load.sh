@@ -385,11 +385,13 @@ run_memory() {
         -r "$MEM_RATE" -m "$MEM_CALLS" -l "$MEM_CALLS" -d 600000 -nostdin \
         -recv_timeout 10000 -buff_size 4194304 -trace_stat -stf stat.csv -fd 1 \
         -trace_rtt -rtt_freq 1 -trace_err) >"$dir/uac.out" 2>&1 &
-    local uac=$! answered=0 deadline=$((SECONDS + MEM_CALLS / MEM_RATE + 30))
+    local uac=$! answered=0 failed=0 deadline=$((SECONDS + MEM_CALLS / MEM_RATE + 30))
     PIDS+=("$uac")
+    # Until every call is answered or has failed (e.g. refused with 503).
     while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$uac" 2>/dev/null; do
         answered=$({ cat "$dir"/uac_*_rtt.csv 2>/dev/null || true; } | awk -F';' 'NR > 1 && $3 == "1"' | wc -l)
-        [ "$answered" -ge "$MEM_CALLS" ] && break
+        failed=$(stat_last 'FailedCall(C)' "$dir/stat.csv")
+        [ $((answered + failed)) -ge "$MEM_CALLS" ] && break
         sleep 0.5
     done
     sleep 1     # the last ACKs
@@ -404,6 +406,7 @@ run_memory() {
         MEM_FAILED=$(stat_last 'FailedCall(C)' "$dir/stat.csv")
     fi
     MEM_CURRENT=$(stat_last 'CurrentCall' "$dir/stat.csv")
+    MEM_CODES=$(failure_codes "$dir"/uac_*_errors.log)
     stop_pid "$uac"
     stop_pid "$SUT_PID"
     stop_pid "$UAS_PID"
@@ -520,7 +523,7 @@ verdict() {
         if [ -n "$MEM_RSS2" ]; then awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" \
             'BEGIN { printf "| %d s later (RFC 6026 Timer L/M done) | %d | %d | %d | %.1f |\n", s, n, b, b - a, n ? (b - a) / n : 0 }'; fi
         echo
-        echo "SIPp: $MEM_CURRENT calls current at the end, $MEM_FAILED failed."
+        echo "SIPp: $MEM_CURRENT calls up at the end, $MEM_FAILED failed${MEM_CODES:+ (responses: $MEM_CODES)}. Per-call figures divide by the calls actually up."
     fi
 } >"$REPORT"
 

@@ -70,7 +70,7 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
 /// alphanumeric (labels are LABEL characters separated by dots, RFC 3261
 /// §25.1; `_` is tolerated).
 #[inline]
-pub(crate) fn scan_host(b: &[u8], from: usize) -> Option<usize> {
+fn scan_host(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     loop {
         while i < b.len() && text::is(b[i], text::ALNUM) {
@@ -93,7 +93,7 @@ pub(crate) fn scan_host(b: &[u8], from: usize) -> Option<usize> {
 /// hostname whose last label ends with an alphanumeric (a trailing dot is
 /// allowed).
 #[inline]
-pub(crate) fn classify_host(s: &str) -> Option<Host<'_>> {
+fn classify_host(s: &str) -> Option<Host<'_>> {
     let b = s.as_bytes();
     let (&first, &last) = (b.first()?, b.last()?);
     if b.len() > 255 {
@@ -115,10 +115,38 @@ pub(crate) fn classify_host(s: &str) -> Option<Host<'_>> {
     Some(Host::Name(s))
 }
 
+/// The hostname or IPv4address at `s[from..]`, up to the first byte that
+/// cannot continue it: the host and where it ends. `None` if that text is
+/// not a valid host. (An IPv4 address is read once, without the label scan
+/// [`scan_host`] does.)
+#[inline]
+pub(crate) fn host_at(s: &str, from: usize) -> Option<(Host<'_>, usize)> {
+    let b = s.as_bytes();
+    if b.get(from)?.is_ascii_digit() {
+        if let Some((addr, len)) = ipv4_prefix(&b[from..]) {
+            let end = from + len;
+            if !b
+                .get(end)
+                .is_some_and(|&c| text::is(c, text::LABEL) || c == b'.')
+            {
+                return Some((Host::Ipv4(addr), end));
+            }
+        }
+    }
+    let end = scan_host(b, from)?;
+    Some((classify_host(s.get(from..end)?)?, end))
+}
+
 /// IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each at
 /// most 255 (leading zeros allowed, as the ABNF allows them).
 #[inline]
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    ipv4_prefix(b).and_then(|(addr, len)| (len == b.len()).then_some(addr))
+}
+
+/// The IPv4address at the start of `b` and its length.
+#[inline]
+fn ipv4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
     let mut octets = [0u8; 4];
     let mut i = 0;
     for (k, octet) in octets.iter_mut().enumerate() {
@@ -139,7 +167,7 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
         }
         *octet = value as u8;
     }
-    (i == b.len()).then(|| Ipv4Addr::from(octets))
+    Some((Ipv4Addr::from(octets), i))
 }
 
 /// An IPv6 address; like RFC 5118 §4.10 asks, `:::` before an embedded

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bytes::Bytes;
 
 use crate::error::UriError;
-use crate::host::{classify_host, parse_host, scan_host, Host};
+use crate::host::{host_at, parse_host, Host};
 use crate::params::Params;
 use crate::text;
 
@@ -573,11 +573,8 @@ pub(crate) fn plain_sip(s: &str) -> Option<(UriParts, usize)> {
             _ => (None, start),
         },
     };
-    let host_end = scan_host(b, host_start)?;
-    if host_end == host_start {
-        return None;
-    }
-    let host = match classify_host(s.get(host_start..host_end)?)? {
+    let (host, host_end) = host_at(s, host_start)?;
+    let host = match host {
         Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
         Host::Ipv4(a) => HostPart::V4(a),
         Host::Ipv6(a) => HostPart::V6(a),

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::map::Headers;
 use super::name::HeaderName;
 use crate::error::HeaderError;
-use crate::host::{classify_host, parse_host, scan_host, Host};
+use crate::host::{host_at, parse_host, Host};
 use crate::params::Params;
 use crate::text::{self, find_byte, is_token_byte, is_wsp, split_byte, trim, trim_start};
 use crate::uri::parse_port;
@@ -169,8 +169,7 @@ pub(crate) fn plain_via(s: &str) -> Option<Via<'_>> {
 /// where the `;` is. `None` for anything else, which [`sent_by`] handles.
 fn plain_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>, usize)> {
     let b = s.as_bytes();
-    let host_end = scan_host(b, 0)?;
-    let host = classify_host(s.get(..host_end)?)?;
+    let (host, host_end) = host_at(s, 0)?;
     let mut i = host_end;
     let mut port = None;
     if b.get(i) == Some(&b':') {
