@@ -237,7 +237,7 @@ setup_percentiles() {
 # "N x 503, M x 480" from SIPp's unexpected-message log.
 failure_codes() {
     { cat "$@" 2>/dev/null || true; } | { grep -oE "received 'SIP/2\.0 [0-9]{3}" || true; } \
-        | awk '{ print $2 }' | sort | uniq -c | sort -rn \
+        | awk '{ print $3 }' | sort | uniq -c | sort -rn \
         | awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }'
 }
 
@@ -387,15 +387,26 @@ run_memory() {
         -trace_rtt -rtt_freq 1 -trace_err) >"$dir/uac.out" 2>&1 &
     local uac=$! answered=0 failed=0 deadline=$((SECONDS + MEM_CALLS / MEM_RATE + 30))
     PIDS+=("$uac")
-    # Until every call is answered or has failed (e.g. refused with 503).
+    MEM_STOPPED=""
+    # Until every call is answered. At the first failed call (e.g. refused
+    # with 503 at a capacity limit) the UAC is stopped: the calls already
+    # up stay up (nothing ends them), and the state of a growing number of
+    # refused calls does not blur the per-call figure.
     while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$uac" 2>/dev/null; do
         answered=$({ cat "$dir"/uac_*_rtt.csv 2>/dev/null || true; } | awk -F';' 'NR > 1 && $3 == "1"' | wc -l)
+        [ "$answered" -ge "$MEM_CALLS" ] && break
         failed=$(stat_last 'FailedCall(C)' "$dir/stat.csv")
-        [ $((answered + failed)) -ge "$MEM_CALLS" ] && break
-        sleep 0.5
+        if [ "$failed" -gt 0 ]; then
+            MEM_STOPPED="the UAC was stopped at its first failed calls, $answered calls up"
+            log "memory: $MEM_STOPPED"
+            sleep 0.5   # the failures' error log
+            stop_pid "$uac"
+            break
+        fi
+        sleep 0.25
     done
     sleep 1     # the last ACKs
-    MEM_ANSWERED=$answered
+    MEM_ANSWERED=$({ cat "$dir"/uac_*_rtt.csv 2>/dev/null || true; } | awk -F';' 'NR > 1 && $3 == "1"' | wc -l)
     MEM_RSS1=$(rss_kib "$SUT_PID")
     MEM_FAILED=$(stat_last 'FailedCall(C)' "$dir/stat.csv" 2>/dev/null || echo "?")
     MEM_RSS2=""
@@ -403,9 +414,8 @@ run_memory() {
         log "memory: $answered calls up, RSS $MEM_RSS1 KiB; waiting ${MEM_SETTLE}s for INVITE transactions to end"
         sleep "$MEM_SETTLE"
         MEM_RSS2=$(rss_kib "$SUT_PID")
-        MEM_FAILED=$(stat_last 'FailedCall(C)' "$dir/stat.csv")
+        [ -n "$MEM_STOPPED" ] || MEM_FAILED=$(stat_last 'FailedCall(C)' "$dir/stat.csv")
     fi
-    MEM_CURRENT=$(stat_last 'CurrentCall' "$dir/stat.csv")
     MEM_CODES=$(failure_codes "$dir"/uac_*_errors.log)
     stop_pid "$uac"
     stop_pid "$SUT_PID"
@@ -415,6 +425,11 @@ run_memory() {
 # ---------------------------------------------------------------- run
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# How busy the machine is before we start: other people's jobs skew
+# every figure below.
+read -r b0 t0 < <(machine_ticks); sleep 2; read -r b1 t1 < <(machine_ticks)
+BUSY_BEFORE=$(awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" -v n="$(nproc)" 'BEGIN { printf "%.0f", t ? 100 * n * b / t : 0 }')
+[ "$BUSY_BEFORE" -lt 30 ] || log "warning: the machine is already ${BUSY_BEFORE} % busy (of $(nproc)00 %): figures will be low"
 START_TIME=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 T0=$SECONDS
 
@@ -475,7 +490,7 @@ verdict() {
     echo
     echo "Command: \`$COMMAND_LINE\` (${ELAPSED} s). Raw files: $([ "$KEEP_RAW" = 1 ] && echo "$RAW" || echo "deleted (--keep-raw keeps them)")."
     echo
-    echo "- Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -r); load average $LOAD_START at start, $LOAD_END at end. The SIPp UAC and UAS share these cores with the server under test, and other engineers' jobs may run too (the \"other CPU\" column: machine busy time not used by the server or SIPp)."
+    echo "- Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -r); load average $LOAD_START at start, $LOAD_END at end; ${BUSY_BEFORE} % CPU (of $(nproc)00 %) busy in the 2 s before the run. The SIPp UAC and UAS share these cores with the server under test, and other engineers' jobs may run too (the \"other CPU\" column: machine busy time not used by the server or SIPp)."
     echo "- switchboard $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (working tree with uncommitted changes)'), release build, \`RUST_LOG=${RUST_LOG:-warn}\`, examples/loopback.toml with node and trunk limits raised to 1,000,000."
     if [ "$RUN_KAMAILIO" = 1 ]; then echo "- $(kamailio -v 2>/dev/null | head -1), bench/kamailio.cfg: tm + rr + sl + maxfwd, record-route, 4 UDP workers, t_relay to the UAS."; fi
     echo "- $(sipp -v 2>/dev/null | grep -m1 -oE 'SIPp v[0-9.]+'): bench/uac.xml (SIPp's built-in \`uac\` call: INVITE, 100, 180, 200, ACK, BYE, 200; a 1xx arriving after the 200 is ignored, not a failure) against the built-in \`uas\`, \`-d 0\`, ${STEP_SECS} s per step, \`-recv_timeout $RECV_TIMEOUT_MS\` (a call waiting 4 s for a response has failed), UDP buffers 4 MiB in SIPp."
@@ -487,7 +502,7 @@ verdict() {
     echo "- switchboard (B2BUA): $(verdict "$RAW/switchboard.tsv")."
     if [ "$RUN_KAMAILIO" = 1 ]; then echo "- Kamailio (stateful proxy): $(verdict "$RAW/kamailio.tsv")."; fi
     if [ "$MEMORY" = 1 ]; then
-        echo "- Memory per active call (switchboard): $(awk -v a="$MEM_RSS0" -v b="$MEM_RSS1" -v n="$MEM_ANSWERED" 'BEGIN { if (n > 0) printf "**%.1f KiB**", (b - a) / n; else print "n/a" }') when the ${MEM_ANSWERED}th call is answered$( [ -n "$MEM_RSS2" ] && awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" 'BEGIN { printf ", **%.1f KiB** %d s later (INVITE transactions ended)", (b - a) / n, s }')."
+        echo "- Memory per active call (switchboard): $(awk -v a="$MEM_RSS0" -v b="$MEM_RSS1" -v n="$MEM_ANSWERED" 'BEGIN { if (n > 0) printf "**%.1f KiB**", (b - a) / n; else print "n/a" }') when the ${MEM_ANSWERED}th call is answered${MEM_STOPPED:+ (no more calls could be set up: ${MEM_CODES:-failures})}$( [ -n "$MEM_RSS2" ] && awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" 'BEGIN { printf ", **%.1f KiB** %d s later (INVITE transactions ended)", (b - a) / n, s }')."
     fi
     echo
     echo "## CPS steps: switchboard"
@@ -523,7 +538,7 @@ verdict() {
         if [ -n "$MEM_RSS2" ]; then awk -v a="$MEM_RSS0" -v b="$MEM_RSS2" -v n="$MEM_ANSWERED" -v s="$MEM_SETTLE" \
             'BEGIN { printf "| %d s later (RFC 6026 Timer L/M done) | %d | %d | %d | %.1f |\n", s, n, b, b - a, n ? (b - a) / n : 0 }'; fi
         echo
-        echo "SIPp: $MEM_CURRENT calls up at the end, $MEM_FAILED failed${MEM_CODES:+ (responses: $MEM_CODES)}. Per-call figures divide by the calls actually up."
+        echo "SIPp: $MEM_ANSWERED calls answered, $MEM_FAILED failed${MEM_CODES:+ (responses: $MEM_CODES)}${MEM_STOPPED:+; $MEM_STOPPED}. Per-call figures divide by the calls actually up."
     fi
 } >"$REPORT"
 
