@@ -67,7 +67,9 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
         };
         tracing::info!(transport = ?listener.transport, %bound, "listening");
     }
-    transport.set_tls_client(tls_client(&config)?);
+    let tls_client = tls_client(&config)?;
+    transport.set_tls_client(tls_client.clone());
+    let reloader = tokio::spawn(reload_on_hangup(tls_server, tls_client));
     let resolver = SipResolver::new(resolver_config(&config))?;
 
     let stats = Arc::new(Stats::default());
@@ -86,8 +88,37 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
         udp_local,
     };
     let result = driver.run(inbound, unparsable, resolver).await;
+    reloader.abort();
     transport.shutdown().await;
     result
+}
+
+/// On SIGHUP, re-reads the TLS certificates and keys: new handshakes use
+/// them, open connections keep theirs. A file that fails to load leaves the
+/// old configuration in place.
+async fn reload_on_hangup(server: Option<TlsServer>, client: Option<TlsClient>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(err) => {
+            tracing::warn!(%err, "no SIGHUP handler: certificates reload only on restart");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        if let Some(server) = &server {
+            match server.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS server certificates"),
+                Err(err) => tracing::error!(%err, "TLS server certificates not reloaded"),
+            }
+        }
+        if let Some(client) = &client {
+            match client.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS client certificate and roots"),
+                Err(err) => tracing::error!(%err, "TLS client certificate not reloaded"),
+            }
+        }
+    }
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Config> {
