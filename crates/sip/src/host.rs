@@ -89,19 +89,34 @@ fn scan_host(b: &[u8], from: usize) -> Option<usize> {
     }
 }
 
+/// What a hostname or IPv4address is, without its text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HostKind {
+    Name,
+    Ipv4(Ipv4Addr),
+}
+
 /// The host `s`, which [`scan_host`] accepted whole: an IPv4address, or a
 /// hostname whose last label ends with an alphanumeric (a trailing dot is
 /// allowed).
 #[inline]
 fn classify_host(s: &str) -> Option<Host<'_>> {
-    let b = s.as_bytes();
+    Some(match classify_host_bytes(s.as_bytes())? {
+        HostKind::Name => Host::Name(s),
+        HostKind::Ipv4(addr) => Host::Ipv4(addr),
+    })
+}
+
+/// [`classify_host`] on bytes.
+#[inline]
+fn classify_host_bytes(b: &[u8]) -> Option<HostKind> {
     let (&first, &last) = (b.first()?, b.last()?);
     if b.len() > 255 {
         return None;
     }
     if first.is_ascii_digit() {
         if let Some(addr) = parse_ipv4(b) {
-            return Some(Host::Ipv4(addr));
+            return Some(HostKind::Ipv4(addr));
         }
         if b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
             // All-numeric labels must be an IPv4address (a toplabel starts
@@ -112,7 +127,7 @@ fn classify_host(s: &str) -> Option<Host<'_>> {
     if !(last.is_ascii_alphanumeric() || last == b'.' && b.len() > 1) {
         return None;
     }
-    Some(Host::Name(s))
+    Some(HostKind::Name)
 }
 
 /// The hostname or IPv4address at `s[from..]`, up to the first byte that
@@ -121,7 +136,18 @@ fn classify_host(s: &str) -> Option<Host<'_>> {
 /// [`scan_host`] does.)
 #[inline]
 pub(crate) fn host_at(s: &str, from: usize) -> Option<(Host<'_>, usize)> {
-    let b = s.as_bytes();
+    let (kind, end) = host_at_bytes(s.as_bytes(), from)?;
+    let host = match kind {
+        HostKind::Name => Host::Name(s.get(from..end)?),
+        HostKind::Ipv4(addr) => Host::Ipv4(addr),
+    };
+    Some((host, end))
+}
+
+/// [`host_at`] on bytes: what the host is and where it ends (a hostname
+/// is ASCII).
+#[inline]
+pub(crate) fn host_at_bytes(b: &[u8], from: usize) -> Option<(HostKind, usize)> {
     if b.get(from)?.is_ascii_digit() {
         if let Some((addr, len)) = ipv4_prefix(&b[from..]) {
             let end = from + len;
@@ -129,12 +155,12 @@ pub(crate) fn host_at(s: &str, from: usize) -> Option<(Host<'_>, usize)> {
                 .get(end)
                 .is_some_and(|&c| text::is(c, text::LABEL) || c == b'.')
             {
-                return Some((Host::Ipv4(addr), end));
+                return Some((HostKind::Ipv4(addr), end));
             }
         }
     }
     let end = scan_host(b, from)?;
-    Some((classify_host(s.get(from..end)?)?, end))
+    Some((classify_host_bytes(b.get(from..end)?)?, end))
 }
 
 /// IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each at

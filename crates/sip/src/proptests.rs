@@ -482,6 +482,27 @@ proptest! {
     }
 
     #[test]
+    fn usual_cseq_agrees_with_the_general_parser(s in "[0-9 ]{0,12}[A-Za-z<]{0,7}[ \t]?") {
+        use crate::header::simple::{parse_cseq_general, usual_cseq};
+        if let Some(fast) = usual_cseq(s.as_bytes()) {
+            prop_assert_eq!(Ok(fast), parse_cseq_general(s.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn number_fast_paths_agree_with_a_plain_reading(s in "[0-9]{0,22}|[0-9a ]{0,4}") {
+        use crate::header::simple::{parse_content_length, parse_max_forwards_bytes};
+        let all_digits = !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+        let content_length = s.parse::<usize>().ok().filter(|_| all_digits);
+        prop_assert_eq!(parse_content_length(s.as_bytes()).ok(), content_length);
+        let trimmed = s.trim_matches([' ', '\t']);
+        let max_forwards = trimmed.parse::<u8>().ok().filter(|_| {
+            trimmed.len() <= 10 && trimmed.bytes().all(|c| c.is_ascii_digit())
+        });
+        prop_assert_eq!(parse_max_forwards_bytes(s.as_bytes()).ok(), max_forwards);
+    }
+
+    #[test]
     fn plain_via_agrees_with_the_general_parser(s in via_value()) {
         use crate::header::via::{parse_via, plain_via};
         if let Some(fast) = plain_via(&s) {

@@ -180,14 +180,21 @@ pub(crate) fn first_in_word(w: u64, c: u8) -> Option<usize> {
 /// lines are short, where a word-at-a-time scan beats `memchr`'s setup).
 #[inline]
 pub(crate) fn find_short(b: &[u8], c: u8) -> Option<usize> {
+    let mut chunks = b.chunks_exact(8);
     let mut i = 0;
-    while i + 8 <= b.len() {
-        if let Some(at) = first_in_word(word_at(b, i), c) {
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if let Some(at) = first_in_word(u64::from_le_bytes(word), c) {
             return Some(i + at);
         }
         i += 8;
     }
-    b[i..].iter().position(|&x| x == c).map(|p| i + p)
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == c)
+        .map(|p| i + p)
 }
 
 /// The index of the first `c` in `s` (a plain loop: the strings searched

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bytes::Bytes;
 
 use crate::error::UriError;
-use crate::host::{host_at, parse_host, Host};
+use crate::host::{host_at_bytes, parse_host, Host, HostKind};
 use crate::params::Params;
 use crate::text;
 
@@ -559,7 +559,13 @@ fn other_scheme(b: &[u8]) -> Result<(usize, Scheme), UriError> {
 /// the end of `s` for a whole URI and the `>` of a name-addr. `None` for
 /// anything else, which [`parse_sip`] handles and reports.
 pub(crate) fn plain_sip(s: &str) -> Option<(UriParts, usize)> {
-    let b = s.as_bytes();
+    plain_sip_bytes(s.as_bytes())
+}
+
+/// [`plain_sip`] on bytes: what it accepts is ASCII, so the bytes up to
+/// the length returned are UTF-8.
+#[inline]
+pub(crate) fn plain_sip_bytes(b: &[u8]) -> Option<(UriParts, usize)> {
     let (colon, scheme) = sip_scheme(b)?;
     let start = colon + 1;
     let run = text::skip(b, start, text::USER);
@@ -573,11 +579,10 @@ pub(crate) fn plain_sip(s: &str) -> Option<(UriParts, usize)> {
             _ => (None, start),
         },
     };
-    let (host, host_end) = host_at(s, host_start)?;
+    let (host, host_end) = host_at_bytes(b, host_start)?;
     let host = match host {
-        Host::Name(_) => HostPart::Name(Span::new(host_start, host_end)),
-        Host::Ipv4(a) => HostPart::V4(a),
-        Host::Ipv6(a) => HostPart::V6(a),
+        HostKind::Name => HostPart::Name(Span::new(host_start, host_end)),
+        HostKind::Ipv4(a) => HostPart::V4(a),
     };
     let mut pos = host_end;
     let mut port = None;

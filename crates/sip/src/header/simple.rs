@@ -64,6 +64,14 @@ impl fmt::Display for MediaType<'_> {
 /// message parser compares it with the request method without
 /// allocating).
 pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<(u32, Range<usize>), &'static str> {
+    match usual_cseq(b) {
+        Some(found) => Ok(found),
+        None => parse_cseq_general(b),
+    }
+}
+
+/// [`parse_cseq_bytes`] without the fast path.
+pub(crate) fn parse_cseq_general(b: &[u8]) -> Result<(u32, Range<usize>), &'static str> {
     let mut start = 0;
     while start < b.len() && is_wsp(b[start]) {
         start += 1;
@@ -102,8 +110,43 @@ pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<(u32, Range<usize>), &'static
     Ok((seq, method_start..end))
 }
 
+/// The usual CSeq, `digits SP method` without other LWS and with a
+/// sequence number below 2^31, in one pass; `None` for anything else,
+/// which [`parse_cseq_bytes`] decides.
+#[inline]
+pub(crate) fn usual_cseq(b: &[u8]) -> Option<(u32, Range<usize>)> {
+    let mut seq: u64 = 0;
+    let mut i = 0;
+    while let Some(d) = b
+        .get(i)
+        .and_then(|c| c.checked_sub(b'0'))
+        .filter(|&d| d <= 9)
+    {
+        seq = seq * 10 + u64::from(d);
+        i += 1;
+        if i > 10 {
+            return None;
+        }
+    }
+    if i == 0 || b.get(i) != Some(&b' ') || i + 1 == b.len() || seq >= 1 << 31 {
+        return None;
+    }
+    if !text::all(&b[i + 1..], text::TOKEN) {
+        return None;
+    }
+    Some((seq as u32, i + 1..b.len()))
+}
+
 /// `1*DIGIT` in 0..=255.
 pub(crate) fn parse_max_forwards_bytes(b: &[u8]) -> Result<u8, &'static str> {
+    // The usual value: one or two digits.
+    match *b {
+        [d] if d.is_ascii_digit() => return Ok(d - b'0'),
+        [d1, d0] if d1.is_ascii_digit() && d0.is_ascii_digit() => {
+            return Ok((d1 - b'0') * 10 + (d0 - b'0'))
+        }
+        _ => {}
+    }
     let b = trim_bytes(b);
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return Err("not a number");
@@ -120,6 +163,20 @@ pub(crate) fn parse_max_forwards(s: &str) -> Result<u8, &'static str> {
 
 /// `1*DIGIT` as usize.
 pub(crate) fn parse_content_length(s: &[u8]) -> Result<usize, &'static str> {
+    // Up to 19 digits cannot overflow a u64.
+    if (1..=19).contains(&s.len()) && usize::BITS == 64 {
+        let mut n: u64 = 0;
+        for &c in s {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return Err("not a number");
+            }
+            n = n * 10 + u64::from(d);
+        }
+        if let Ok(n) = usize::try_from(n) {
+            return Ok(n);
+        }
+    }
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return Err("not a number");
     }
@@ -138,6 +195,9 @@ pub(crate) fn check_call_id(s: &str) -> Result<(), &'static str> {
     }
     // `@` is not a word character: the first run of them ends at it.
     let word_end = text::skip(b, 0, text::WORD);
+    if word_end == b.len() {
+        return Ok(());
+    }
     let well_formed = match b.get(word_end) {
         None => true,
         Some(b'@') => {

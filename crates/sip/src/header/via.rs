@@ -195,6 +195,14 @@ fn check_param_bytes(name: &[u8], value: Option<&[u8]>) -> Result<(), &'static s
     fn text(v: &[u8]) -> Option<&str> {
         std::str::from_utf8(v).ok()
     }
+    // Only names of these lengths starting with these letters are checked.
+    let first = name.first().map_or(0, |c| c | 0x20);
+    if !matches!(
+        (name.len(), first),
+        (8 | 5, b'r') | (3, b't') | (5, b'm') | (6, b'b')
+    ) {
+        return Ok(());
+    }
     match name.len() {
         8 if is("received") => {
             let ip = value

@@ -24,7 +24,7 @@ use crate::limits::Limits;
 use crate::method::Method;
 use crate::status::StatusCode;
 use crate::text::{find_short, first_in_word, is_token_byte, is_wsp, word_at};
-use crate::uri::{parse_uri, Uri, UriParts};
+use crate::uri::{parse_uri, plain_sip_bytes, Uri, UriParts};
 use crate::UriError;
 
 /// Whether the bytes are one datagram or the head of a stream message.
@@ -302,6 +302,13 @@ impl Lines<'_> {
     ) -> Result<usize, LineError> {
         let buf = self.buf;
         loop {
+            if entries.len() < self.limits.max_headers {
+                if let Some((entry, next)) = self.usual_line(pos) {
+                    entries.push(entry);
+                    pos = next;
+                    continue;
+                }
+            }
             let (end, next) = self.line_at(pos)?;
             if end == pos {
                 return Ok(next);
@@ -331,6 +338,39 @@ impl Lines<'_> {
                 None => pos = self.general_line(pos, end, next, entries, owned)?,
             }
         }
+    }
+
+    /// The usual header line at `pos`, in one pass: a known name of
+    /// fewer than 16 bytes right before the colon, within the line limit,
+    /// not folded. The entry and the start of the next line; `None` for
+    /// anything else (including every error), which the general path
+    /// handles.
+    #[inline]
+    fn usual_line(&self, pos: usize) -> Option<(Entry, usize)> {
+        let buf = self.buf;
+        // A known spelling holds no CR, LF, WSP or colon, so the colon
+        // found is the first one and the line goes on after it.
+        let (id, colon) = short_known_name(buf, pos)?;
+        let nl = colon + 1 + find_short(buf.get(colon + 1..)?, b'\n')?;
+        // `buf[colon]` is the colon, so `end > colon`.
+        let end = if buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+        let next = nl + 1;
+        if end - pos > self.limits.max_line_length || buf.get(next).is_some_and(|&c| is_wsp(c)) {
+            return None;
+        }
+        let (start, value_end) = value_span(buf, colon + 1, end);
+        let entry = Entry {
+            id,
+            name: Loc::Buf {
+                start: pos as u32,
+                len: (colon - pos) as u32,
+            },
+            value: Loc::Buf {
+                start: start as u32,
+                len: (value_end - start) as u32,
+            },
+        };
+        Some((entry, next))
     }
 
     /// A header line other than the usual one (an unknown name, folded
@@ -423,8 +463,8 @@ impl Lines<'_> {
 /// spelling, which is a valid token.
 #[inline(always)]
 fn split_known_line(buf: &[u8], pos: usize, end: usize) -> Option<(u8, usize, usize, usize)> {
-    let (id, name_end, colon) = match short_known_name(buf, pos, end) {
-        Some(found) => found,
+    let (id, name_end, colon) = match short_known_name(buf, pos).filter(|&(_, c)| c < end) {
+        Some((id, colon)) => (id, colon, colon),
         None => {
             let colon = pos + find_short(&buf[pos..end], b':')?;
             let mut name_end = colon;
@@ -438,21 +478,20 @@ fn split_known_line(buf: &[u8], pos: usize, end: usize) -> Option<(u8, usize, us
     Some((id, name_end, start, value_end))
 }
 
-/// The usual header name: fewer than 16 bytes, a colon right after it,
-/// and 16 bytes of `buf` from `pos` to look at. (Its id, end, colon.)
+/// The usual header name at `pos`: a known spelling of fewer than 16
+/// bytes, a colon right after it, and 16 bytes of `buf` from `pos` to look
+/// at. (Its id, the colon.)
 #[inline]
-fn short_known_name(buf: &[u8], pos: usize, end: usize) -> Option<(u8, usize, usize)> {
+fn short_known_name(buf: &[u8], pos: usize) -> Option<(u8, usize)> {
     let window = buf.get(pos..pos + 16)?;
     let (w0, w1) = (word_at(window, 0), word_at(window, 8));
     let len = match first_in_word(w0, b':') {
         Some(i) => i,
         None => 8 + first_in_word(w1, b':')?,
     };
-    if len == 0 || pos + len >= end || is_wsp(window[len - 1]) {
-        return None;
-    }
     let words = [low_bytes(w0, len), low_bytes(w1, len.saturating_sub(8)), 0];
-    Some((lookup_words(&words, len)?, pos + len, pos + len))
+    // No spelling is empty or ends with WSP.
+    Some((lookup_words(&words, len)?, pos + len))
 }
 
 /// `w` with only its first `n` bytes (all eight for `n >= 8`).
@@ -501,11 +540,11 @@ fn split_other_line(
 /// The value in `buf[from..end]` without surrounding LWS.
 #[inline]
 fn value_span(buf: &[u8], from: usize, end: usize) -> (usize, usize) {
-    let mut i = from;
-    // Usually one SP, then the value.
-    if i + 1 < end && buf[i] == b' ' && buf[i + 1] > b' ' {
-        i += 1;
+    // Usually one SP, then the value, which ends with a visible byte.
+    if from + 1 < end && buf[from] == b' ' && buf[from + 1] > b' ' && buf[end - 1] > b' ' {
+        return (from + 1, end);
     }
+    let mut i = from;
     while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
         i += 1;
     }
@@ -616,9 +655,15 @@ fn parse_start_line(
             limit: limits.max_uri_length,
         }));
     }
-    let uri_text =
-        std::str::from_utf8(uri).map_err(|_| ParseError::BadRequestUri(UriError::NotUtf8))?;
-    let uri_parts = parse_uri(uri_text).map_err(ParseError::BadRequestUri)?;
+    // The usual URI is ASCII: no UTF-8 check needed, nor the general parser.
+    let uri_parts = match plain_sip_bytes(uri) {
+        Some((parts, len)) if len == uri.len() => parts,
+        _ => {
+            let uri_text = std::str::from_utf8(uri)
+                .map_err(|_| ParseError::BadRequestUri(UriError::NotUtf8))?;
+            parse_uri(uri_text).map_err(ParseError::BadRequestUri)?
+        }
+    };
     if uri_parts.has_headers() {
         return Err(ParseError::BadRequestUri(UriError::HeadersNotAllowed));
     }
@@ -633,7 +678,7 @@ fn parse_start_line(
 
 /// SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT; only 2.0 is accepted.
 fn check_version(v: &[u8]) -> Result<(), ParseError> {
-    if v.eq_ignore_ascii_case(b"SIP/2.0") {
+    if v == b"SIP/2.0" || v.eq_ignore_ascii_case(b"SIP/2.0") {
         return Ok(());
     }
     let well_formed = v.len() > 4
@@ -658,11 +703,9 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 /// `body` (a range of `buf`).
 pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
     let body = buf.slice(body);
-    let cseq = head.cseq.clone().map(|(seq, method)| CSeq {
-        seq,
-        method: Method::known(&buf[method.clone()])
-            .unwrap_or_else(|| Method::Extension(buf.slice(method))),
-    });
+    let cseq_method = |span: Range<usize>| {
+        Method::known(&buf[span.clone()]).unwrap_or_else(|| Method::Extension(buf.slice(span)))
+    };
     match head.start {
         StartLine::Request {
             method,
@@ -671,6 +714,11 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
             uri_parts,
         } => {
             let method = method.unwrap_or_else(|| Method::Extension(buf.slice(method_span)));
+            // A request's CSeq method was checked to equal its method.
+            let cseq = head.cseq.map(|(seq, _)| CSeq {
+                seq,
+                method: method.clone(),
+            });
             let uri = Uri::from_parts(buf.slice(uri), uri_parts);
             let headers =
                 Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
@@ -682,6 +730,10 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
             })
         }
         StartLine::Response { status, reason } => {
+            let cseq = head.cseq.map(|(seq, span)| CSeq {
+                seq,
+                method: cseq_method(span),
+            });
             let reason = buf.slice(reason);
             let headers =
                 Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
