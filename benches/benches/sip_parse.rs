@@ -52,9 +52,9 @@ mod ezk {
     use bytes::Bytes;
     use ezk_sip_types::header::typed::{CSeq, CallID, Contact, FromTo, Via};
     use ezk_sip_types::host::Host;
-    use ezk_sip_types::uri::SipUriUserPart;
     use ezk_sip_types::msg::{Line, MessageLine, PullParser};
     use ezk_sip_types::parse::Parse;
+    use ezk_sip_types::uri::SipUriUserPart;
     use ezk_sip_types::{Headers, Name};
 
     pub(crate) struct Parsed {
