@@ -32,8 +32,9 @@ use tokio::sync::mpsc;
 
 use crate::pii::Pii;
 
-/// Media ports handed out until the media plane (issue 4) owns them.
-const MEDIA_PORTS: (u16, u16) = (20_000, 29_999);
+/// Media ports handed out until the media plane (issue 4) owns them and
+/// the config sizes them: even ports, two per call, room for 12,500 calls.
+const MEDIA_PORTS: (u16, u16) = (10_000, 59_999);
 
 /// Answers to unparsable messages waiting for their task; beyond this a
 /// flood's answers are dropped.
