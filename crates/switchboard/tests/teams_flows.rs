@@ -11,9 +11,12 @@
 //! simulated time.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+mod common;
+
+use common::{free_tcp_port, free_udp_port, free_udp_port_on, sipp, Running};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,45 +47,6 @@ const FABRIKAM_TENANT: &str = "[[emulator.tenants]]\nid = \"0f7e2a44";
 
 /// Contoso's DID that rings adele (answers after 2 s on two endpoints).
 const ADELE_DID: &str = "+12065550100";
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port(ip: &str) -> u16 {
-    UdpSocket::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn sipp() -> Command {
-    let found = Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "sipp not found: install sip-tester (Debian); scripts/test does it"
-    );
-    Command::new("sipp")
-}
 
 /// `text` with `from` replaced; the example must still contain `from`.
 fn rewrite(text: &str, from: &str, to: &str) -> String {
@@ -120,8 +84,8 @@ impl System {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/teams.toml");
-        let (sbc_udp, sbc_tls) = (free_udp_port("127.0.0.1"), free_tcp_port());
-        let carrier_port = free_udp_port("127.0.0.1");
+        let (sbc_udp, sbc_tls) = (free_udp_port(), free_tcp_port());
+        let carrier_port = free_udp_port();
         let certs = dir.join("tls");
         let mut config = std::fs::read_to_string(example).unwrap();
         for (from, to) in [
@@ -273,7 +237,7 @@ impl System {
         command
             .arg(format!("127.0.0.1:{}", self.sbc_udp))
             .args(["-s", number, "-i", source_ip])
-            .args(["-p", &free_udp_port(source_ip).to_string()]);
+            .args(["-p", &free_udp_port_on(source_ip).to_string()]);
         if scenario == "uac" {
             command.args(["-sn", "uac", "-d", "300"]);
         } else {

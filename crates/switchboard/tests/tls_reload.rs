@@ -3,32 +3,18 @@
 //! is refused until the signal, and served after it.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+mod common;
+
+use common::{free_tcp_port, Running};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sip::{HeaderName, Message, Method, Request, Uri};
 use sip_transport::{
     ResolvedTarget, SipTransport, Target, TlsClient, TlsClientFiles, TransportConfig, TransportKind,
 };
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn write_certs(dir: &Path) {
     let proxies = vec!["sip.pstnhub.microsoft.com".to_owned()];
@@ -94,7 +80,7 @@ fn sighup_reloads_the_tls_certificates() {
     for file in ["sbc.pem", "sbc.key", "emulator-ca.pem"] {
         std::fs::copy(old.join(file), live.join(file)).unwrap();
     }
-    let tls_port = free_port();
+    let tls_port = free_tcp_port();
     let udp_port = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
