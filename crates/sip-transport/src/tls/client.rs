@@ -2,11 +2,12 @@
 //! certificate for mutual TLS.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
+use super::current::Current;
 use super::server::CertificateFiles;
 use super::{pem, provider, PROTOCOL_VERSIONS};
 use crate::error::TlsConfigError;
@@ -31,7 +32,7 @@ pub struct TlsClient {
 
 struct Inner {
     files: TlsClientFiles,
-    current: RwLock<Arc<ClientConfig>>,
+    current: Current<ClientConfig>,
 }
 
 impl std::fmt::Debug for TlsClient {
@@ -49,7 +50,7 @@ impl TlsClient {
         Ok(TlsClient {
             inner: Arc::new(Inner {
                 files,
-                current: RwLock::new(config),
+                current: Current::new(config),
             }),
         })
     }
@@ -57,21 +58,13 @@ impl TlsClient {
     /// Re-reads the files; later connections use the new configuration.
     /// On error the old one stays.
     pub fn reload(&self) -> Result<(), TlsConfigError> {
-        let config = build(&self.inner.files)?;
-        match self.inner.current.write() {
-            Ok(mut current) => *current = config,
-            Err(poisoned) => *poisoned.into_inner() = config,
-        }
+        self.inner.current.set(build(&self.inner.files)?);
         Ok(())
     }
 
     /// A connector with the current configuration.
     pub(crate) fn connector(&self) -> TlsConnector {
-        let config = match self.inner.current.read() {
-            Ok(current) => Arc::clone(&current),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
-        TlsConnector::from(config)
+        TlsConnector::from(self.inner.current.get())
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod certificate;
 mod client;
+mod current;
 mod pem;
 mod server;
 

@@ -1,7 +1,7 @@
 //! The server side: certificates chosen by SNI, mutual TLS, reload.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
@@ -9,6 +9,7 @@ use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 use super::certificate::{name_matches, PeerCertificate};
+use super::current::Current;
 use super::{pem, provider, PROTOCOL_VERSIONS};
 use crate::error::TlsConfigError;
 
@@ -60,7 +61,7 @@ pub struct TlsServer {
 
 struct Inner {
     files: TlsServerFiles,
-    current: RwLock<Arc<ServerConfig>>,
+    current: Current<ServerConfig>,
 }
 
 impl std::fmt::Debug for TlsServer {
@@ -78,7 +79,7 @@ impl TlsServer {
         Ok(TlsServer {
             inner: Arc::new(Inner {
                 files,
-                current: RwLock::new(config),
+                current: Current::new(config),
             }),
         })
     }
@@ -87,21 +88,13 @@ impl TlsServer {
     /// serve every later handshake; connections already open keep their
     /// session. On error the old configuration stays.
     pub fn reload(&self) -> Result<(), TlsConfigError> {
-        let config = build(&self.inner.files)?;
-        match self.inner.current.write() {
-            Ok(mut current) => *current = config,
-            Err(poisoned) => *poisoned.into_inner() = config,
-        }
+        self.inner.current.set(build(&self.inner.files)?);
         Ok(())
     }
 
     /// An acceptor with the current configuration.
     pub(crate) fn acceptor(&self) -> TlsAcceptor {
-        let config = match self.inner.current.read() {
-            Ok(current) => Arc::clone(&current),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
-        TlsAcceptor::from(config)
+        TlsAcceptor::from(self.inner.current.get())
     }
 }
 
