@@ -412,14 +412,10 @@ impl B2bua {
         response: &Response,
         now: Instant,
     ) {
-        let Some(mut call) = self.calls.remove(&call_id) else {
+        let Some(mut call) = self.take_call_with_response(call_id, to, response, now) else {
             return;
         };
         let status = response.status;
-        if let Some(dialog) = call.leg_mut(to).and_then(|l| l.dialog_mut()) {
-            let _ = dialog.handle_response(response, now);
-        }
-        self.flush_leg(&mut call, to, now);
         if status.is_provisional() {
             return self.put_back(call);
         }
@@ -550,13 +546,9 @@ impl B2bua {
         response: &Response,
         now: Instant,
     ) {
-        let Some(mut call) = self.calls.remove(&call_id) else {
+        let Some(mut call) = self.take_call_with_response(call_id, leg_id, response, now) else {
             return;
         };
-        if let Some(dialog) = call.leg_mut(leg_id).and_then(|l| l.dialog_mut()) {
-            let _ = dialog.handle_response(response, now);
-        }
-        self.flush_leg(&mut call, leg_id, now);
         let status = response.status;
         if status.is_success() {
             self.ack_leg(&mut call, leg_id);

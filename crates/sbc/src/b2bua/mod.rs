@@ -738,6 +738,27 @@ impl B2bua {
         self.put_back(c);
     }
 
+    /// Takes call `call_id` out of the table after the dialog of `leg_id`
+    /// took in `response` to one of our in-dialog requests, with what that
+    /// queued already sent; `None` when the call has ended. The caller puts
+    /// the call back.
+    fn take_call_with_response(
+        &mut self,
+        call_id: CallId,
+        leg_id: LegId,
+        response: &Response,
+        now: Instant,
+    ) -> Option<Call> {
+        let mut call = self.calls.remove(&call_id)?;
+        if let Some(dialog) = call.leg_mut(leg_id).and_then(|l| l.dialog_mut()) {
+            // The dialog only refuses responses of other dialogs; the
+            // transaction matched this one to it.
+            let _ = dialog.handle_response(response, now);
+        }
+        self.flush_leg(&mut call, leg_id, now);
+        Some(call)
+    }
+
     /// Sends what a leg's dialog (or forking INVITE) queued and acts on
     /// its events.
     fn flush_leg(&mut self, call: &mut Call, leg_id: LegId, now: Instant) {

@@ -489,13 +489,9 @@ impl B2bua {
         response: &Response,
         now: Instant,
     ) {
-        let Some(mut call) = self.calls.remove(&call_id) else {
+        let Some(mut call) = self.take_call_with_response(call_id, remaining, response, now) else {
             return;
         };
-        if let Some(dialog) = call.leg_mut(remaining).and_then(|l| l.dialog_mut()) {
-            let _ = dialog.handle_response(response, now);
-        }
-        self.flush_leg(&mut call, remaining, now);
         let status = response.status;
         if status.is_provisional() {
             return self.put_back(call);
