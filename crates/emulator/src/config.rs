@@ -71,6 +71,10 @@ pub struct EmulatorConfig {
     /// `[[emulator.tenants]]`.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// `health_window_secs` (default 180, Microsoft's three 1-minute
+    /// intervals): how long an SBC stays Active without OPTIONS.
+    #[serde(default = "default_health_window_secs")]
+    pub health_window_secs: u64,
 }
 
 /// One emulated Teams SIP proxy.
@@ -244,6 +248,9 @@ impl EmulatorConfig {
         if self.proxies.is_empty() {
             return Err(invalid("proxies", "at least one proxy is needed"));
         }
+        if !(1..=3600).contains(&self.health_window_secs) {
+            return Err(invalid("health_window_secs", "expected 1 to 3600"));
+        }
         let mut seen = HashSet::new();
         for (i, proxy) in self.proxies.iter().enumerate() {
             let key = format!("proxies[{i}].fqdn");
@@ -385,6 +392,10 @@ fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
         key: format!("emulator.{key}"),
         reason: reason.into(),
     }
+}
+
+fn default_health_window_secs() -> u64 {
+    crate::HEALTH_WINDOW.as_secs()
 }
 
 fn default_cert_dir() -> PathBuf {

@@ -80,6 +80,6 @@ pub use routing::{CarrierCall, Router, TeamsCall, TenantScope, TrunkCall};
 pub use security::{CallPermit, DigestAlgorithm, Gate, Peer, Screening};
 pub use stats::{RejectReason, Rejection, Stats};
 pub use teams::{
-    AttemptOutcome, FailoverDecision, OptionsPinger, OptionsProbe, ProxyFailover, ProxyId,
-    ReferTarget,
+    AttemptOutcome, FailoverDecision, HealthChange, OptionsPinger, OptionsProbe, ProxyFailover,
+    ProxyHealth, ProxyId, ReferTarget,
 };

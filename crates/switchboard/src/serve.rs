@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sbc::{B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, PortAllocator, Stats};
+use sbc::{
+    B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, PortAllocator, ProxyHealth, Stats,
+};
 use sip::Response;
 use sip_transport::{
     CertificateFiles, ClientAuth, ConnectionId, Dns, Flow, Inbound, ResolvedTarget, SipResolver,
@@ -447,6 +449,10 @@ fn log_event(event: &B2buaEvent) {
             let talk = answered_at.map(|answered| at.saturating_duration_since(answered));
             tracing::info!(%call, ?reason, ?talk, "CallEnded")
         }
+        B2buaEvent::ProxyHealth { host, health, .. } => match health {
+            ProxyHealth::Active => tracing::info!(proxy = %host, "Teams proxy Active"),
+            ProxyHealth::Inactive => tracing::warn!(proxy = %host, "Teams proxy Inactive"),
+        },
         other => tracing::info!(event = ?other, "b2bua"),
     }
 }

@@ -5,10 +5,9 @@
 //! take a proxy down) and assert on what the Teams proxies saw; the SBC
 //! is the real binary, configured by examples/teams.toml on free ports.
 //!
-//! Not here: the proxies marking the SBC Inactive after three silent
-//! minutes (`HEALTH_WINDOW` is fixed); the emulator's unit test
-//! `options_make_the_sbc_active_and_silence_inactive` covers it with
-//! simulated time.
+//! OPTIONS health runs on a 1 s interval in the tests that watch it (the
+//! SBC's `options_interval_secs`, the emulator's `health_window_secs`), so
+//! "three silent intervals" take seconds, not minutes.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -65,7 +64,7 @@ struct System {
     shutdown: CancellationToken,
     emulator: RunningEmulator,
     runtime: tokio::runtime::Runtime,
-    _switchboard: Running,
+    switchboard: Running,
 }
 
 impl Drop for System {
@@ -160,7 +159,7 @@ impl System {
             shutdown,
             emulator,
             runtime,
-            _switchboard: Running(child),
+            switchboard: Running(child),
         };
         for proxy in 0..3 {
             system.wait_event(
@@ -227,6 +226,27 @@ impl System {
 
     fn switchboard_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("switchboard.log")).unwrap_or_default()
+    }
+
+    /// Waits up to [`WAIT`] until the SBC's log has `count` lines that
+    /// contain every one of `needles`.
+    fn wait_log(&self, needles: &[&str], count: usize) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let log = self.switchboard_log();
+            let found = log
+                .lines()
+                .filter(|line| needles.iter().all(|n| line.contains(n)))
+                .count();
+            if found >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the SBC never logged {needles:?} {count} times:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIPp as the carrier calling `number` through the SBC from
@@ -432,6 +452,87 @@ fn pstn_call_fails_over_to_sip2_when_sip_is_silent() {
     // sip was tried first (it answered the SBC's OPTIONS) and given up
     // after B2buaSettings::failover_after (5 s) without even a 100.
     assert!(took >= Duration::from_secs(4), "{took:?}");
+}
+
+/// The example with OPTIONS every second, and the emulator's proxies
+/// marking an SBC Inactive after 3 s without them.
+fn fast_options(config: String) -> String {
+    let config = rewrite(
+        &config,
+        "options_interval_secs = 60",
+        "options_interval_secs = 1",
+    );
+    rewrite(
+        &config,
+        "\n[emulator]\n",
+        "\n[emulator]\nhealth_window_secs = 3\n",
+    )
+}
+
+#[test]
+fn the_sbc_marks_a_silent_proxy_inactive_and_calls_skip_it() {
+    let system = System::start("proxy-inactive", fast_options);
+    let sip = ["Teams proxy", "sip.pstnhub.microsoft.com"];
+    system.wait_log(&[sip[0], sip[1], "Active"], 1);
+    system.teams(|proxy, _| proxy.set_proxy_mode(ProxyId(0), ProxyMode::Silent).unwrap());
+    // Three unanswered 1 s intervals later.
+    system.wait_log(&[sip[0], sip[1], "Inactive"], 1);
+
+    // A call now goes to sip2 first: no 5 s wait for sip to fail.
+    let started = Instant::now();
+    let uac = system.carrier_call("uac", ADELE_DID, "127.0.0.1", "uac");
+    let call = system.call_received("adele");
+    let took = started.elapsed();
+    assert_eq!(proxy_of(&call), ProxyId(1), "{call:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    system.wait_answered(call_of(&call));
+    let (code, messages) = uac.finish();
+    assert_eq!(code, 0, "{messages}");
+
+    // sip answers again: Active again.
+    system.teams(|proxy, _| proxy.set_proxy_mode(ProxyId(0), ProxyMode::Up).unwrap());
+    system.wait_log(&[sip[0], sip[1], "Active"], 2);
+    // sip2 and sip3 never lapsed.
+    for other in ["sip2.pstnhub.microsoft.com", "sip3.pstnhub.microsoft.com"] {
+        system.wait_log(&[sip[0], other, "Active"], 1);
+        assert!(
+            !system
+                .switchboard_log()
+                .lines()
+                .any(|l| l.contains(other) && l.contains("Inactive")),
+            "{}",
+            system.switchboard_log()
+        );
+    }
+}
+
+#[test]
+fn teams_marks_the_sbc_inactive_when_its_options_stop() {
+    let mut system = System::start("sbc-inactive", fast_options);
+    let inactive = |e: &Event| {
+        matches!(
+            e,
+            Event::SbcStatusChanged {
+                status: SbcStatus::Inactive,
+                ..
+            }
+        )
+    };
+    // Active and staying so while the OPTIONS come every second.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !system.events().iter().any(inactive),
+        "{:#?}",
+        system.events()
+    );
+    system.switchboard.0.kill().unwrap();
+    let stopped = Instant::now();
+    system.wait_event("the SBC Inactive", inactive);
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        stopped.elapsed()
+    );
 }
 
 #[test]

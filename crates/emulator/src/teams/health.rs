@@ -27,15 +27,32 @@ struct Record {
 }
 
 /// Health per SBC FQDN (lower case).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Health {
     records: BTreeMap<String, Record>,
+    /// How long an SBC stays Active without OPTIONS ([`HEALTH_WINDOW`]
+    /// unless configured shorter for tests).
+    window: Duration,
+}
+
+impl Default for Health {
+    fn default() -> Health {
+        Health::new(HEALTH_WINDOW)
+    }
 }
 
 /// A status change to report.
 pub(crate) type Change = (String, SbcStatus);
 
 impl Health {
+    /// No SBC known yet; Active ones lapse after `window` without OPTIONS.
+    pub(crate) fn new(window: Duration) -> Health {
+        Health {
+            records: BTreeMap::new(),
+            window,
+        }
+    }
+
     /// The SBC sent OPTIONS.
     pub(crate) fn options_received(&mut self, fqdn: &str, now: Instant) -> Option<Change> {
         let fqdn = fqdn.to_ascii_lowercase();
@@ -44,12 +61,12 @@ impl Health {
             answered: false,
             status: SbcStatus::Inactive,
         });
-        if now >= record.last_options + HEALTH_WINDOW {
+        if now >= record.last_options + self.window {
             // Silent for too long, even if no timeout ran meanwhile.
             record.answered = false;
         }
         record.last_options = now;
-        Self::settle(fqdn, record, now)
+        Self::settle(fqdn, record, self.window, now)
     }
 
     /// The SBC answered our OPTIONS with 200.
@@ -57,14 +74,14 @@ impl Health {
         let fqdn = fqdn.to_ascii_lowercase();
         let record = self.records.get_mut(&fqdn)?;
         record.answered = true;
-        Self::settle(fqdn, record, now)
+        Self::settle(fqdn, record, self.window, now)
     }
 
-    /// Marks SBCs without OPTIONS for three minutes Inactive.
+    /// Marks SBCs without OPTIONS for the window (three minutes) Inactive.
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Vec<Change> {
         self.records
             .iter_mut()
-            .filter_map(|(fqdn, record)| Self::settle(fqdn.clone(), record, now))
+            .filter_map(|(fqdn, record)| Self::settle(fqdn.clone(), record, self.window, now))
             .collect()
     }
 
@@ -73,7 +90,7 @@ impl Health {
         self.records
             .values()
             .filter(|r| r.status == SbcStatus::Active)
-            .map(|r| r.last_options + HEALTH_WINDOW)
+            .map(|r| r.last_options + self.window)
             .min()
     }
 
@@ -98,8 +115,8 @@ impl Health {
         }
     }
 
-    fn settle(fqdn: String, record: &mut Record, now: Instant) -> Option<Change> {
-        let fresh = now < record.last_options + HEALTH_WINDOW;
+    fn settle(fqdn: String, record: &mut Record, window: Duration, now: Instant) -> Option<Change> {
+        let fresh = now < record.last_options + window;
         let status = if fresh && record.answered {
             SbcStatus::Active
         } else {

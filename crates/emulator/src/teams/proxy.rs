@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sip::{Message, Method, Request};
 use sip_core::{
@@ -155,7 +155,7 @@ impl TeamsProxy {
             client_routes: HashMap::new(),
             calls: BTreeMap::new(),
             by_call_id: HashMap::new(),
-            health: Health::default(),
+            health: Health::new(Duration::from_secs(config.health_window_secs)),
             rng,
             next_call: 1,
             transmits: VecDeque::new(),

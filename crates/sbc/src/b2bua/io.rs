@@ -10,6 +10,7 @@ use sip::{Message, StatusCode, Uri};
 
 use crate::config::{TenantName, Transport, TrunkName};
 use crate::number::E164;
+use crate::teams::ProxyHealth;
 
 /// A TCP or TLS connection, named by the driver. The B2BUA only hands it
 /// back in [`NextHop::Reply`] so a response leaves on the connection its
@@ -215,5 +216,15 @@ pub enum B2buaEvent {
         host: String,
         /// Its port.
         port: u16,
+    },
+    /// A Teams proxy turned Active (answered OPTIONS) or Inactive (no 2xx
+    /// for three OPTIONS intervals).
+    ProxyHealth {
+        /// The proxy's FQDN.
+        host: String,
+        /// Its health from now on.
+        health: ProxyHealth,
+        /// When.
+        at: Instant,
     },
 }

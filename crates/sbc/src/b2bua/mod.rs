@@ -540,6 +540,7 @@ impl B2bua {
                     if let Some(pinger) = &mut self.pinger {
                         pinger.handle_response(proxy, response.status, retry_after, now);
                     }
+                    self.report_proxy_health(now);
                 }
             }
             Purpose::Ignore => {}

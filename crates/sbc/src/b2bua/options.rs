@@ -12,7 +12,7 @@ use super::call::Purpose;
 use super::checks;
 use super::io::NextHop;
 use super::wire;
-use super::B2bua;
+use super::{B2bua, B2buaEvent};
 use crate::config::Transport;
 use crate::security::Peer;
 
@@ -82,6 +82,18 @@ impl B2bua {
             };
             self.send_request(request, next_hop, Purpose::Options(probe.proxy), now);
         }
+        self.report_proxy_health(now);
         self.drain(now, None);
+    }
+
+    /// Turns the pinger's health changes into events.
+    pub(super) fn report_proxy_health(&mut self, now: Instant) {
+        while let Some(change) = self.pinger.as_mut().and_then(|p| p.poll_health_change(now)) {
+            self.events.push_back(B2buaEvent::ProxyHealth {
+                host: change.addr.fqdn,
+                health: change.health,
+                at: now,
+            });
+        }
     }
 }

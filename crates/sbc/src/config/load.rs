@@ -597,7 +597,7 @@ fn teams(mut t: Table<'_, '_>, sbc: &SbcSettings) -> Result<TeamsTrunk, ConfigEr
             .collect(),
     };
     let options_interval = Duration::from_secs(
-        t.map("options_interval_secs", |n| n.int(10, 3600))?
+        t.map("options_interval_secs", |n| n.int(1, 3600))?
             .unwrap_or(60),
     );
     let x_ms_sbc = t

@@ -11,7 +11,9 @@
 //! until [`OptionsPinger::poll_timeout`], and report each probe's final
 //! response with [`OptionsPinger::handle_response`]. A probe that gets no
 //! answer (timeout, TCP or TLS failure) needs no report: health lapses by
-//! itself three intervals after the last 2xx.
+//! itself three intervals after the last 2xx. Each change between Active
+//! and Inactive comes out once from [`OptionsPinger::poll_health_change`]
+//! (the pinger wakes at the lapse instant, so the report is not late).
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,28 @@ struct ProxyState {
     next_probe: Instant,
     last_ok: Option<Instant>,
     down_until: Option<Instant>,
+    /// What [`OptionsPinger::poll_health_change`] last reported.
+    reported: ProxyHealth,
+}
+
+/// A proxy's health as the SBC sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProxyHealth {
+    /// It answered OPTIONS with 2xx within the last three intervals.
+    Active,
+    /// It did not (or never did); calls try it after the active ones.
+    Inactive,
+}
+
+/// A change of a proxy's health, reported once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthChange {
+    /// The proxy.
+    pub proxy: ProxyId,
+    /// Its address.
+    pub addr: ProxyAddr,
+    /// Its health from now on.
+    pub health: ProxyHealth,
 }
 
 /// An OPTIONS request to send: Request-URI
@@ -61,6 +85,7 @@ impl OptionsPinger {
                     next_probe: now,
                     last_ok: None,
                     down_until: None,
+                    reported: ProxyHealth::Inactive,
                 })
                 .collect(),
             interval: teams.options_interval,
@@ -85,9 +110,36 @@ impl OptionsPinger {
         })
     }
 
-    /// When [`OptionsPinger::poll_transmit`] next has something.
+    /// When [`OptionsPinger::poll_transmit`] or
+    /// [`OptionsPinger::poll_health_change`] next has something: the next
+    /// probe, or the instant an Active proxy's last answer gets too old.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.proxies.iter().map(|p| p.next_probe).min()
+        let lapses = self.proxies.iter().filter_map(|p| {
+            let ok = p.last_ok.filter(|_| p.reported == ProxyHealth::Active)?;
+            Some(ok + 3 * self.interval + Duration::from_millis(1))
+        });
+        self.proxies
+            .iter()
+            .map(|p| p.next_probe)
+            .chain(lapses)
+            .min()
+    }
+
+    /// The next proxy whose health changed since it was last reported
+    /// (every proxy starts Inactive); call until `None`.
+    pub fn poll_health_change(&mut self, now: Instant) -> Option<HealthChange> {
+        let interval = self.interval;
+        let (index, state) = self
+            .proxies
+            .iter_mut()
+            .enumerate()
+            .find(|(_, p)| health_at(p.last_ok, interval, now) != p.reported)?;
+        state.reported = health_at(state.last_ok, interval, now);
+        Some(HealthChange {
+            proxy: ProxyId(index),
+            addr: state.addr.clone(),
+            health: state.reported,
+        })
     }
 
     /// A final response to an OPTIONS probe of `proxy` (or any request
@@ -122,10 +174,9 @@ impl OptionsPinger {
 
     /// Whether `proxy` answered OPTIONS within the last three intervals.
     pub fn is_healthy(&self, proxy: ProxyId, now: Instant) -> bool {
-        self.proxies.get(proxy.0).is_some_and(|p| {
-            p.last_ok
-                .is_some_and(|ok| now.saturating_duration_since(ok) <= 3 * self.interval)
-        })
+        self.proxies
+            .get(proxy.0)
+            .is_some_and(|p| health_at(p.last_ok, self.interval, now) == ProxyHealth::Active)
     }
 
     /// Whether `proxy` is marked down by a Retry-After.
@@ -146,6 +197,14 @@ impl OptionsPinger {
     /// The address of `proxy`.
     pub fn addr(&self, proxy: ProxyId) -> Option<&ProxyAddr> {
         self.proxies.get(proxy.0).map(|p| &p.addr)
+    }
+}
+
+/// Health given the last 2xx: Active for three intervals after it.
+fn health_at(last_ok: Option<Instant>, interval: Duration, now: Instant) -> ProxyHealth {
+    match last_ok {
+        Some(ok) if now.saturating_duration_since(ok) <= 3 * interval => ProxyHealth::Active,
+        _ => ProxyHealth::Inactive,
     }
 }
 
@@ -219,5 +278,37 @@ pub(crate) mod tests {
             ids(p.failover_order(t0 + Duration::from_secs(31))),
             [1, 2, 0]
         );
+    }
+
+    #[test]
+    fn health_changes_are_reported_once_and_on_time() {
+        let t0 = Instant::now();
+        let mut p = pinger(t0);
+        let changes = |p: &mut OptionsPinger, now| {
+            std::iter::from_fn(|| p.poll_health_change(now))
+                .map(|c| (c.proxy.0, c.health))
+                .collect::<Vec<_>>()
+        };
+        // Everything starts Inactive: nothing to report.
+        assert!(changes(&mut p, t0).is_empty());
+        p.handle_response(ProxyId(0), StatusCode::OK, None, t0);
+        assert_eq!(changes(&mut p, t0), [(0, ProxyHealth::Active)]);
+        assert!(changes(&mut p, t0).is_empty());
+        // The pinger wakes when the answer lapses, not a probe later.
+        let lapse = t0 + Duration::from_secs(180) + Duration::from_millis(1);
+        assert_eq!(p.poll_timeout(), Some(t0));
+        drain(&mut p, t0);
+        for minute in 1..=3 {
+            let probe = t0 + Duration::from_secs(60 * minute);
+            assert_eq!(p.poll_timeout(), Some(probe));
+            drain(&mut p, probe);
+            assert!(changes(&mut p, probe).is_empty());
+        }
+        assert_eq!(p.poll_timeout(), Some(lapse));
+        assert_eq!(changes(&mut p, lapse), [(0, ProxyHealth::Inactive)]);
+        assert!(changes(&mut p, lapse).is_empty());
+        // A new answer makes it Active again.
+        p.handle_response(ProxyId(0), StatusCode::OK, None, lapse);
+        assert_eq!(changes(&mut p, lapse), [(0, ProxyHealth::Active)]);
     }
 }

@@ -19,7 +19,7 @@ use crate::config::{ProxyAddr, TeamsTrunk};
 use crate::number::E164;
 
 pub use failover::{AttemptOutcome, FailoverDecision, ProxyFailover};
-pub use health::{OptionsPinger, OptionsProbe, ProxyId};
+pub use health::{HealthChange, OptionsPinger, OptionsProbe, ProxyHealth, ProxyId};
 pub(crate) use refer::refer_target;
 pub use refer::ReferTarget;
 
