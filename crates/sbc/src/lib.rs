@@ -66,7 +66,7 @@ mod teams;
 pub use b2bua::{
     response_for_unparsable, B2bua, B2buaEvent, B2buaSettings, CallId, ConnectionId, EndReason,
     LegId, LegPeer, MediaAnchor, NextHop, Outgoing, Party, PortAllocator, RandomSource, Source,
-    SrtpKeys, StreamMedia,
+    SrtpKeys, StreamMedia, TableSizes,
 };
 pub use config::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod dialog;
+mod queue;
 mod timer;
 mod transaction;
 

@@ -278,9 +278,9 @@ impl B2bua {
         };
         let is_invite = request.method == Method::Invite;
         if is_invite || had_offer {
-            if let Some(ours) = leg.sdp.sent() {
+            if let Some(ours) = leg.sdp.sent_bytes() {
                 response.headers.set(HeaderName::ContentType, SDP);
-                response.body = ours.to_bytes();
+                response.body = ours;
             }
         }
         match timer.timer(now) {
@@ -515,7 +515,7 @@ impl B2bua {
         let Some(leg) = call.leg_mut(leg_id) else {
             return false;
         };
-        let Some(offer) = leg.sdp.sent().map(sdp::Session::to_bytes) else {
+        let Some(offer) = leg.sdp.sent_bytes() else {
             return false;
         };
         let timer = leg.timer;

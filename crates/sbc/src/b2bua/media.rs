@@ -3,7 +3,7 @@
 //! SDP of one leg never shows the other leg's addresses. The relay itself
 //! is behind [`MediaAnchor`]; [`PortAllocator`] only hands out ports.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -86,10 +86,19 @@ pub trait MediaAnchor {
 #[derive(Debug, Clone)]
 pub struct PortAllocator {
     ip: IpAddr,
-    free: BTreeSet<u16>,
-    used: HashMap<(CallId, LegId, usize), u16>,
-    streams: HashMap<(CallId, LegId), Vec<StreamMedia>>,
+    /// Free even ports, the longest free first: a port just released is
+    /// reused last, so late packets of an old call rarely reach a new one.
+    free: VecDeque<u16>,
+    legs: HashMap<(CallId, LegId), LegPorts>,
+    in_use: usize,
     bridges: HashMap<CallId, (LegId, LegId)>,
+}
+
+/// One leg's ports (by stream index) and what its peer described.
+#[derive(Debug, Clone, Default)]
+struct LegPorts {
+    ports: Vec<Option<u16>>,
+    streams: Vec<StreamMedia>,
 }
 
 impl PortAllocator {
@@ -99,20 +108,23 @@ impl PortAllocator {
         PortAllocator {
             ip,
             free: (first..=last).filter(|p| p % 2 == 0).collect(),
-            used: HashMap::new(),
-            streams: HashMap::new(),
+            legs: HashMap::new(),
+            in_use: 0,
             bridges: HashMap::new(),
         }
     }
 
     /// Ports currently allocated.
     pub fn in_use(&self) -> usize {
-        self.used.len()
+        self.in_use
     }
 
     /// What `leg`'s peer last described.
     pub fn streams(&self, call: CallId, leg: LegId) -> Option<&[StreamMedia]> {
-        self.streams.get(&(call, leg)).map(Vec::as_slice)
+        self.legs
+            .get(&(call, leg))
+            .filter(|l| !l.streams.is_empty())
+            .map(|l| l.streams.as_slice())
     }
 
     /// The two legs `call`'s media flows between.
@@ -128,16 +140,22 @@ impl MediaAnchor for PortAllocator {
         leg: LegId,
         stream: usize,
     ) -> Result<SocketAddr, MediaError> {
-        if let Some(port) = self.used.get(&(call, leg, stream)) {
+        let entry = self.legs.entry((call, leg)).or_default();
+        if let Some(Some(port)) = entry.ports.get(stream) {
             return Ok(SocketAddr::new(self.ip, *port));
         }
-        let port = self.free.pop_first().ok_or(MediaError::PortsExhausted)?;
-        self.used.insert((call, leg, stream), port);
+        let port = self.free.pop_front().ok_or(MediaError::PortsExhausted)?;
+        if entry.ports.len() <= stream {
+            entry.ports.resize(stream + 1, None);
+        }
+        entry.ports[stream] = Some(port);
+        self.in_use += 1;
         Ok(SocketAddr::new(self.ip, port))
     }
 
     fn update(&mut self, call: CallId, leg: LegId, streams: &[StreamMedia]) {
-        self.streams.insert((call, leg), streams.to_vec());
+        // Exactly as long as given: kept for the whole call.
+        self.legs.entry((call, leg)).or_default().streams = streams.to_vec();
     }
 
     fn bridge(&mut self, call: CallId, a: LegId, b: LegId) {
@@ -145,17 +163,12 @@ impl MediaAnchor for PortAllocator {
     }
 
     fn release(&mut self, call: CallId, leg: LegId) {
-        let ports: Vec<(usize, u16)> = self
-            .used
-            .iter()
-            .filter(|((c, l, _), _)| *c == call && *l == leg)
-            .map(|((_, _, s), p)| (*s, *p))
-            .collect();
-        for (stream, port) in ports {
-            self.used.remove(&(call, leg, stream));
-            self.free.insert(port);
+        if let Some(entry) = self.legs.remove(&(call, leg)) {
+            for port in entry.ports.into_iter().flatten() {
+                self.free.push_back(port);
+                self.in_use -= 1;
+            }
         }
-        self.streams.remove(&(call, leg));
         if self
             .bridges
             .get(&call)
@@ -185,5 +198,20 @@ mod tests {
         assert_eq!(ports.in_use(), 1);
         assert_eq!(ports.bridged(call), None);
         assert_eq!(ports.allocate(call, b, 1).unwrap().port(), 40000);
+        ports.release(call, b);
+        assert_eq!(ports.in_use(), 0);
+    }
+
+    #[test]
+    fn reuses_the_longest_free_port_first() {
+        let mut ports = PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40007);
+        let call = CallId(1);
+        let first = ports.allocate(call, LegId(1), 0).unwrap().port();
+        ports.release(call, LegId(1));
+        let next: Vec<u16> = (2..6)
+            .map(|leg| ports.allocate(call, LegId(leg), 0).unwrap().port())
+            .collect();
+        assert_eq!(next, [40002, 40004, 40006, first]);
+        assert!(ports.allocate(call, LegId(9), 0).is_err());
     }
 }

@@ -167,6 +167,29 @@ pub struct B2bua {
     events: VecDeque<B2buaEvent>,
 }
 
+/// How many entries each of the B2BUA's tables holds: for metrics, and to
+/// see that finished calls leave nothing behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableSizes {
+    /// Calls (up, being set up or being torn down).
+    pub calls: usize,
+    /// Legs indexed by dialog (Call-ID, our tag).
+    pub dialogs: usize,
+    /// UAS legs indexed by their INVITE server transaction.
+    pub invites: usize,
+    /// Client transactions with a purpose other than OPTIONS keepalives.
+    pub client: usize,
+    /// Server transactions with a reply route.
+    pub server: usize,
+    /// INVITEs of ended calls still watched for a late 2xx.
+    pub orphans: usize,
+    /// Scheduled call timers (some stale until their instant passes).
+    pub timers: usize,
+    /// Transactions of the transaction layer.
+    pub transactions: usize,
+}
+
 impl std::fmt::Debug for B2bua {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("B2bua")
@@ -241,24 +264,6 @@ impl B2bua {
         self.calls.len()
     }
 
-    /// Sizes of the internal tables (calls, dialog and INVITE indexes,
-    /// client transactions but keepalives, server transactions, orphans),
-    /// to check for leaks.
-    #[cfg(test)]
-    pub(crate) fn table_sizes(&self) -> [usize; 6] {
-        [
-            self.calls.len(),
-            self.dialogs.len(),
-            self.invites.len(),
-            self.client
-                .values()
-                .filter(|c| !matches!(c.purpose, Purpose::Options(_)))
-                .count(),
-            self.server.len(),
-            self.orphans.len(),
-        ]
-    }
-
     /// A message arrived from `source`.
     pub fn handle_message(&mut self, message: Message, source: Source, now: Instant) {
         match message {
@@ -319,6 +324,24 @@ impl B2bua {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<B2buaEvent> {
         self.events.pop_front()
+    }
+
+    /// The sizes of the B2BUA's tables.
+    pub fn table_sizes(&self) -> TableSizes {
+        TableSizes {
+            calls: self.calls.len(),
+            dialogs: self.dialogs.len(),
+            invites: self.invites.len(),
+            client: self
+                .client
+                .values()
+                .filter(|c| !matches!(c.purpose, Purpose::Options(_)))
+                .count(),
+            server: self.server.len(),
+            orphans: self.orphans.len(),
+            timers: self.timers.len(),
+            transactions: self.layer.len(),
+        }
     }
 
     /// When [`B2bua::handle_timeout`] must run next.

@@ -21,6 +21,8 @@
 
 use std::net::SocketAddr;
 
+use bytes::Bytes;
+
 use sdp::offer_answer::{is_stream_on_hold, reoffer};
 use sdp::{Attribute, Crypto, Direction, Media, Origin, SdpError, Session};
 
@@ -89,11 +91,14 @@ pub(crate) struct LegSdp {
     session_id: u64,
     anchors: Vec<Option<SocketAddr>>,
     keys: Vec<Option<LocalKey>>,
-    sent: Option<Session>,
-    received: Option<Session>,
+    /// Kept serialized (a parsed [`Session`] is about 1 KiB in a dozen
+    /// allocations; this is its text) and parsed again when needed, which
+    /// is rare after call setup.
+    sent: Option<Bytes>,
+    received: Option<Bytes>,
     /// What `sent` and `received` were before an offer that may be
     /// refused (RFC 3264 §8: a rejected offer changes nothing).
-    checkpoint: Option<(Option<Session>, Option<Session>)>,
+    checkpoint: Option<(Option<Bytes>, Option<Bytes>)>,
 }
 
 impl LegSdp {
@@ -127,26 +132,32 @@ impl LegSdp {
     }
 
     /// What we last sent to this leg.
-    pub(crate) fn sent(&self) -> Option<&Session> {
-        self.sent.as_ref()
+    pub(crate) fn sent(&self) -> Option<Session> {
+        parse_kept(self.sent.as_ref())
+    }
+
+    /// What we last sent to this leg, as sent.
+    pub(crate) fn sent_bytes(&self) -> Option<Bytes> {
+        self.sent.clone()
     }
 
     /// What this leg's peer last sent.
-    pub(crate) fn received(&self) -> Option<&Session> {
-        self.received.as_ref()
+    pub(crate) fn received(&self) -> Option<Session> {
+        parse_kept(self.received.as_ref())
     }
 
     /// Records a description from this leg's peer.
     pub(crate) fn receive(&mut self, body: &[u8]) -> Result<Session, SdpError> {
         let session = Session::parse(body)?;
-        self.received = Some(session.clone());
+        // A copy: a slice would keep the whole datagram alive.
+        self.received = Some(Bytes::copy_from_slice(body));
         Ok(session)
     }
 
     /// Whether `body` says the same as the peer's last description (a
     /// session refresh rather than a new offer, RFC 3264 §8).
     pub(crate) fn is_unchanged(&self, body: &[u8]) -> bool {
-        match (&self.received, Session::parse(body)) {
+        match (self.received(), Session::parse(body)) {
             (Some(last), Ok(new)) => {
                 last.origin.session_id == new.origin.session_id
                     && last.origin.session_version == new.origin.session_version
@@ -166,6 +177,10 @@ impl LegSdp {
         random: &mut dyn FnMut(&mut [u8]),
     ) -> Result<Session, RewriteError> {
         let mut out = source.clone();
+        let received = match role {
+            SdpRole::Answer => self.received(),
+            SdpRole::Offer => None,
+        };
         out.name = "-".to_owned();
         out.info = None;
         out.uri = None;
@@ -188,14 +203,7 @@ impl LegSdp {
             media.connections.clear();
             media.attributes.retain(|a| !is_transport_attribute(a));
             media.info = None;
-            let offered = match role {
-                SdpRole::Answer => self
-                    .received
-                    .as_ref()
-                    .and_then(|o| o.media.get(index))
-                    .cloned(),
-                SdpRole::Offer => None,
-            };
+            let offered = received.as_ref().and_then(|o| o.media.get(index)).cloned();
             if media.is_rejected() {
                 if let Some(offered) = &offered {
                     media.proto = offered.proto.clone();
@@ -219,11 +227,11 @@ impl LegSdp {
         };
         out.set_connection_address(ip);
         out.origin = Origin::new(self.session_id, 1, ip);
-        let out = match &self.sent {
-            Some(previous) => reoffer(previous, out),
+        let out = match self.sent() {
+            Some(previous) => reoffer(&previous, out),
             None => out,
         };
-        self.sent = Some(out.clone());
+        self.sent = Some(out.to_bytes());
         Ok(out)
     }
 
@@ -349,7 +357,7 @@ impl LegSdp {
     /// The streams as the media plane needs them: our anchors and keys,
     /// the peer's addresses and keys.
     pub(crate) fn streams(&self) -> Vec<StreamMedia> {
-        let Some(received) = &self.received else {
+        let Some(received) = self.received() else {
             return Vec::new();
         };
         received
@@ -389,6 +397,11 @@ impl LegSdp {
 
 fn is_transport_attribute(attribute: &Attribute) -> bool {
     TRANSPORT_ATTRIBUTES.iter().any(|name| attribute.is(name))
+}
+
+/// A description we stored: we wrote it, or it parsed when it arrived.
+fn parse_kept(text: Option<&Bytes>) -> Option<Session> {
+    Session::parse(text?).ok()
 }
 
 #[cfg(test)]

@@ -815,7 +815,7 @@ impl B2bua {
                 .rewrite_across(call, leg_id, caller_id, &body, SdpRole::Answer)
                 .ok(),
             // The answer came in a 183: repeat it (RFC 3264 §4).
-            None => call.leg(caller_id).and_then(|l| l.sdp.sent().cloned()),
+            None => call.leg(caller_id).and_then(|l| l.sdp.sent()),
         };
         let Some(body) = body else {
             self.respond_to_caller(call, StatusCode::NOT_ACCEPTABLE_HERE, None, None, now);

@@ -167,7 +167,7 @@ impl B2bua {
                 attempt: None,
             })),
         );
-        let source = call.leg(remaining).and_then(|l| l.sdp.received().cloned());
+        let source = call.leg(remaining).and_then(|l| l.sdp.received());
         let offer = source.map(|mut source| {
             // The remaining party may be held while Teams transfers it; the
             // new party is offered a live stream.
@@ -320,7 +320,7 @@ impl B2bua {
     fn connect(&mut self, call: &mut Call, remaining: LegId, new: LegId, now: Instant) {
         self.update_media(call, new);
         self.media.bridge(call.id, remaining, new);
-        let source = call.leg(new).and_then(|l| l.sdp.received().cloned());
+        let source = call.leg(new).and_then(|l| l.sdp.received());
         let call_id = call.id;
         if let (Some(source), Some(leg)) = (source, call.leg_mut(remaining)) {
             let written = write_sdp(

@@ -225,8 +225,9 @@ impl UacInvite {
         if self.state == UacInviteState::Accepted && self.window_end.is_some_and(|end| end <= now) {
             self.state = UacInviteState::Completed;
             self.window_end = None;
-            self.ended_forks.clear();
-            for dialog in self.early.drain(..) {
+            // Fresh vectors: a call lasts long, capacity is memory.
+            self.ended_forks = Vec::new();
+            for dialog in std::mem::take(&mut self.early) {
                 self.events
                     .push_back(UacInviteEvent::EarlyDialogEnded(dialog.id().clone()));
             }
@@ -251,12 +252,12 @@ impl UacInvite {
     /// The next message to send (ACKs straight to the transport, requests
     /// in new client transactions, 2xx retransmissions straight to the transport).
     pub fn poll_transmit(&mut self) -> Option<DialogTransmit> {
-        self.transmits.pop_front()
+        crate::queue::pop_releasing(&mut self.transmits)
     }
 
     /// The next event for the TU.
     pub fn poll_event(&mut self) -> Option<UacInviteEvent> {
-        self.events.pop_front()
+        crate::queue::pop_releasing(&mut self.events)
     }
 
     fn handle_invite_response(
@@ -295,7 +296,7 @@ impl UacInvite {
             return Ok(());
         }
         self.state = UacInviteState::Terminated;
-        self.early.clear();
+        self.early = Vec::new();
         self.events.push_back(UacInviteEvent::Rejected(status));
         Ok(())
     }
@@ -318,7 +319,12 @@ impl UacInvite {
         let mut dialog = match self.early.iter().position(|d| d.id() == &id) {
             Some(index) => {
                 self.early[index].handle_response(response, now)?;
-                self.early.remove(index)
+                let dialog = self.early.remove(index);
+                if self.early.is_empty() {
+                    // The usual single fork: free its slot now.
+                    self.early = Vec::new();
+                }
+                dialog
             }
             None => Dialog::new_uac(&self.invite, response, self.config)?,
         };

@@ -436,12 +436,12 @@ impl Dialog {
 
     /// The next message to send. See the type docs for the drain order.
     pub fn poll_transmit(&mut self) -> Option<DialogTransmit> {
-        self.transmits.pop_front()
+        crate::queue::pop_releasing(&mut self.transmits)
     }
 
     /// The next event for the TU. See the type docs for the drain order.
     pub fn poll_event(&mut self) -> Option<DialogEvent> {
-        self.events.pop_front()
+        crate::queue::pop_releasing(&mut self.events)
     }
 
     /// When [`handle_timeout`](Dialog::handle_timeout) must be called next,

@@ -61,7 +61,7 @@ impl Outputs {
     }
 
     pub(crate) fn poll_transmit(&mut self, key: &TransactionKey) -> Option<Transmit> {
-        let message = self.transmits.pop_front()?;
+        let message = crate::queue::pop_releasing(&mut self.transmits)?;
         Some(Transmit {
             key: key.clone(),
             message,
@@ -69,6 +69,6 @@ impl Outputs {
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<TransactionEvent> {
-        self.events.pop_front()
+        crate::queue::pop_releasing(&mut self.events)
     }
 }

@@ -245,7 +245,9 @@ impl Harness {
     pub(super) fn settle(&mut self) {
         self.advance(Duration::from_secs(70));
         self.out.clear();
-        assert_eq!(self.b2bua.table_sizes(), [0; 6]);
+        let t = self.b2bua.table_sizes();
+        let left = [t.calls, t.dialogs, t.invites, t.client, t.server, t.orphans];
+        assert_eq!(left, [0; 6], "{t:?}");
         assert_eq!(self.b2bua.gate().active_calls(), 0);
     }
 

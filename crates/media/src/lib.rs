@@ -1,0 +1,62 @@
+//! Media packet logic for switchboard: RTP, RTCP, SRTP and G.711, sans-IO.
+//!
+//! - [`RtpPacket`] / [`RtpPacketMut`] / [`RtpHeader`]: zero-copy RTP views
+//!   and writer (RFC 3550 §5.1, RFC 8285 header extensions).
+//! - [`classify`]: RTP, RTCP, STUN or DTLS on one port (RFC 5761 §4,
+//!   RFC 7983).
+//! - [`RtcpCompound`] / [`RtcpWriter`]: compound RTCP, SR, RR, SDES, BYE
+//!   (RFC 3550 §6, §A.2); [`ReceptionStatistics`]: loss and jitter for
+//!   report blocks (RFC 3550 §A.1, §A.3, §A.8).
+//! - [`SrtpContext`]: SRTP and SRTCP with the SDES suites Teams uses
+//!   (RFC 3711, RFC 4568), in place and without allocation per packet.
+//! - [`G711`]: μ-law and A-law (ITU-T G.711).
+//!
+//! Nothing here owns a socket, a clock or a task: time comes in as
+//! `now: Instant`, packets come in and go out as caller-owned buffers.
+//! A driver moving one SRTP leg looks like this:
+//!
+//! ```no_run
+//! # fn recv() -> Vec<u8> { Vec::new() }
+//! # fn send(_: &[u8]) {}
+//! use std::time::Instant;
+//! use media::{classify, PacketKind, ReceptionStatistics, RtpPacket, SrtpContext, SrtpSuite};
+//!
+//! let suite = SrtpSuite::AesCm128HmacSha1_80;
+//! let mut inbound = SrtpContext::new(suite, &[1; 16], &[2; 14])?;
+//! let mut outbound = SrtpContext::new(suite, &[3; 16], &[4; 14])?;
+//! let mut stats = ReceptionStatistics::new(0x1234, 8000);
+//! loop {
+//!     let mut datagram = recv();
+//!     if classify(&datagram) != PacketKind::Rtp {
+//!         continue;
+//!     }
+//!     let Ok(()) = inbound.unprotect_rtp(&mut datagram) else { continue };
+//!     let Ok(packet) = RtpPacket::parse(&datagram) else { continue };
+//!     stats.handle_packet(packet.sequence_number(), packet.timestamp(), Instant::now());
+//!     // ... relay: rewrite the header, then protect for the other leg.
+//!     outbound.protect_rtp(&mut datagram)?;
+//!     send(&datagram);
+//! }
+//! # Ok::<(), media::SrtpError>(())
+//! ```
+#![warn(missing_docs)]
+
+mod demux;
+mod error;
+mod g711;
+mod rtcp;
+mod rtp;
+mod srtp;
+
+pub use demux::{classify, PacketKind};
+pub use error::{RtcpError, RtpError, SrtpError};
+pub use g711::{alaw_decode, alaw_encode, mulaw_decode, mulaw_encode, G711};
+pub use rtcp::{
+    Goodbye, OtherPacket, ReceiverReport, ReceptionStatistics, ReportBlock, RtcpCompound,
+    RtcpPacket, RtcpPackets, RtcpWriter, SdesChunk, SdesChunks, SdesItem, SenderInfo, SenderReport,
+    SequenceVerdict, SourceDescription,
+};
+pub use rtp::{
+    ExtensionElement, ExtensionElements, HeaderExtension, RtpHeader, RtpPacket, RtpPacketMut,
+};
+pub use srtp::{SrtpContext, SrtpSuite};
