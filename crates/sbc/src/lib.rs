@@ -72,6 +72,7 @@ pub use config::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
     FloodSettings, HostAddr, HostMap, Listener, ProxyAddr, Route, RouteTarget, SbcSettings,
     SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
+    DEFAULT_MAX_TRANSACTIONS,
 };
 pub use error::{ConfigError, MediaError, NumberError, ReferError};
 pub use header_policy::{HeaderPattern, HeaderPolicy};

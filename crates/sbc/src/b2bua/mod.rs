@@ -227,7 +227,8 @@ impl B2bua {
         B2bua {
             layer: TransactionLayer::with_config(TransactionLayerConfig {
                 timers: settings.timers,
-                ..TransactionLayerConfig::default()
+                max_server_transactions: config.sbc.max_transactions,
+                max_client_transactions: config.sbc.max_transactions,
             }),
             dialog_config: DialogConfig {
                 timers: settings.timers,

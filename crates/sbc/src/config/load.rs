@@ -15,6 +15,7 @@ use super::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
     FloodSettings, HostAddr, HostMap, Listener, ProxyAddr, Route, RouteTarget, SbcSettings,
     SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
+    DEFAULT_MAX_TRANSACTIONS,
 };
 use crate::error::ConfigError;
 use crate::header_policy::{HeaderPattern, HeaderPolicy};
@@ -167,6 +168,9 @@ fn sbc<'a, 'i>(mut t: Table<'a, 'i>, empty: &'a DeTable<'i>) -> Result<SbcSettin
     let busy_retry_after = t
         .map("busy_retry_after_secs", |n| n.int(1, 3600))?
         .unwrap_or(5);
+    let max_transactions = t
+        .map("max_transactions", |n| n.usize(1_000, 100_000_000))?
+        .unwrap_or(DEFAULT_MAX_TRANSACTIONS);
     t.finish()?;
     Ok(SbcSettings {
         listen,
@@ -174,6 +178,7 @@ fn sbc<'a, 'i>(mut t: Table<'a, 'i>, empty: &'a DeTable<'i>) -> Result<SbcSettin
         tls,
         limits,
         busy_retry_after: Duration::from_secs(busy_retry_after),
+        max_transactions,
     })
 }
 

@@ -135,7 +135,17 @@ pub struct SbcSettings {
     /// `busy_retry_after_secs` (default 5): Retry-After sent with a 503
     /// when a concurrency limit is reached.
     pub busy_retry_after: Duration,
+    /// `max_transactions` (default [`DEFAULT_MAX_TRANSACTIONS`]): the most
+    /// server transactions, and separately client transactions, kept at
+    /// once; beyond, new requests get 503. Finished transactions stay up to
+    /// 32 s (RFC 6026 Timers L and M, Timer J): a call over UDP holds about
+    /// two of each kind that long, so 2,000 calls/s need about 130,000.
+    pub max_transactions: usize,
 }
+
+/// Default of `[sbc] max_transactions`: room for about 7,000 calls/s over
+/// UDP (a finished transaction keeps no message but its last response).
+pub const DEFAULT_MAX_TRANSACTIONS: usize = 500_000;
 
 /// One listening socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

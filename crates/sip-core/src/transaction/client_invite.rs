@@ -68,7 +68,10 @@ enum State {
 #[derive(Debug)]
 pub struct ClientInviteTransaction {
     key: TransactionKey,
-    request: Request,
+    /// The INVITE, until a final response: retransmissions, CANCEL and the
+    /// ACK of a non-2xx need it; a finished transaction waits 32 s more
+    /// and should not keep it (nor the datagram it points into).
+    request: Option<Request>,
     config: TimerConfig,
     reliable: bool,
     state: State,
@@ -100,7 +103,7 @@ impl ClientInviteTransaction {
         };
         Ok(Self {
             key,
-            request,
+            request: Some(request),
             config,
             reliable,
             state,
@@ -113,9 +116,10 @@ impl ClientInviteTransaction {
         &self.key
     }
 
-    /// The INVITE this transaction sends.
-    pub fn request(&self) -> &Request {
-        &self.request
+    /// The INVITE this transaction sends; `None` once a final response
+    /// arrived or the transaction ended (it no longer needs it).
+    pub fn request(&self) -> Option<&Request> {
+        self.request.as_ref()
     }
 
     /// Whether the transport is reliable (no retransmissions, Timer D zero).
@@ -151,15 +155,17 @@ impl ClientInviteTransaction {
     /// the CANCEL must wait for a provisional response (the
     /// [`TransactionLayer`](crate::TransactionLayer) holds it until then).
     pub fn cancel(&mut self, now: Instant) -> Result<Request, TransactionError> {
-        let State::Proceeding { timer_cancel } = &mut self.state else {
-            return Err(TransactionError::CancelNotAllowed {
-                state: self.state().name(),
-            });
+        let not_allowed = TransactionError::CancelNotAllowed {
+            state: self.state().name(),
+        };
+        let (State::Proceeding { timer_cancel }, Some(request)) = (&mut self.state, &self.request)
+        else {
+            return Err(not_allowed);
         };
         if timer_cancel.is_some() {
             return Err(TransactionError::AlreadyCancelled);
         }
-        let cancel = build_cancel(&self.request)?;
+        let cancel = build_cancel(request)?;
         *timer_cancel = Some(now + self.config.t1x64());
         Ok(cancel)
     }
@@ -171,8 +177,15 @@ impl ClientInviteTransaction {
             State::Calling { .. } | State::Proceeding { .. } => {
                 // 300-699 is acknowledged here (§17.1.1.3); build the ACK
                 // before the response moves to the TU.
-                let ack = (status.is_final() && !status.is_success())
-                    .then(|| build_ack(&self.request, &response));
+                let ack = match &self.request {
+                    Some(invite) if status.is_final() && !status.is_success() => {
+                        Some(build_ack(invite, &response))
+                    }
+                    _ => None,
+                };
+                if status.is_final() {
+                    self.request = None;
+                }
                 self.out.event(TransactionEvent::Response(response));
                 match ack {
                     // A second provisional keeps a running Timer::Cancel.
@@ -232,7 +245,9 @@ impl ClientInviteTransaction {
                     self.terminate();
                 } else if let Some(a) = timer_a.as_mut().filter(|a| a.at <= now) {
                     a.rearm(now, a.interval * 2);
-                    self.out.transmit(self.request.clone());
+                    if let Some(invite) = &self.request {
+                        self.out.transmit(invite.clone());
+                    }
                 }
             }
             State::Proceeding {
@@ -278,6 +293,7 @@ impl ClientInviteTransaction {
 
     fn terminate(&mut self) {
         self.state = State::Terminated;
+        self.request = None;
         self.out.event(TransactionEvent::Terminated);
     }
 }
@@ -380,7 +396,7 @@ mod tests {
     fn provisional_stops_retransmissions_and_goes_to_proceeding() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let invite = txn.request().clone();
+        let invite = txn.request().unwrap().clone();
         txn.run_until(t0, t0 + ms(600)); // one retransmission at 0.5 s
         txn.handle_response(response(&invite, 180, Some("b1")), t0 + ms(700));
         assert_eq!(txn.state(), ClientInviteState::Proceeding);
@@ -400,7 +416,7 @@ mod tests {
     fn non_2xx_is_acknowledged_with_exactly_the_headers_of_17_1_1_3() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let invite = txn.request().clone();
+        let invite = txn.request().unwrap().clone();
         txn.handle_response(response(&invite, 486, Some("8321234356")), t0 + ms(100));
         assert_eq!(txn.state(), ClientInviteState::Completed);
         let ack = match txn.poll_transmit() {
@@ -448,7 +464,7 @@ mod tests {
     fn retransmitted_final_is_acknowledged_again_and_timer_d_is_32_s_over_udp() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let invite = txn.request().clone();
+        let invite = txn.request().unwrap().clone();
         let busy = response(&invite, 486, Some("x"));
         txn.handle_response(busy.clone(), t0 + ms(100));
         txn.drain(t0, t0 + ms(100));
@@ -472,7 +488,7 @@ mod tests {
     fn timer_d_is_zero_over_tcp() {
         let t0 = Instant::now();
         let mut txn = start(true, t0);
-        let invite = txn.request().clone();
+        let invite = txn.request().unwrap().clone();
         txn.handle_response(response(&invite, 603, Some("x")), t0 + ms(100));
         txn.drain(t0, t0 + ms(100));
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(100)));
@@ -484,10 +500,12 @@ mod tests {
     fn accepted_passes_every_2xx_up_until_timer_m() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let invite = txn.request().clone();
+        let invite = txn.request().unwrap().clone();
         txn.handle_response(response(&invite, 180, Some("a")), t0 + ms(100));
         txn.handle_response(response(&invite, 200, Some("a")), t0 + ms(1_000));
         assert_eq!(txn.state(), ClientInviteState::Accepted);
+        // Finished: the INVITE (and the datagram under it) is let go.
+        assert!(txn.request().is_none());
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(33_000)), "Timer M = 64*T1");
         // A retransmission and a 2xx from another fork: both to the TU.
         txn.handle_response(response(&invite, 200, Some("a")), t0 + ms(1_500));
@@ -538,7 +556,7 @@ mod tests {
             Err(TransactionError::CancelNotAllowed { state: "Calling" })
         ));
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(500)), "nothing armed");
-        let invite = txn.request().clone();
+        let invite = txn.request().unwrap().clone();
         txn.handle_response(response(&invite, 180, Some("b")), t0 + ms(100));
         assert!(!txn.is_cancelled());
         let cancel = txn.cancel(t0 + ms(200)).unwrap();
@@ -577,7 +595,7 @@ mod tests {
         for reliable in [false, true] {
             let t0 = Instant::now();
             let mut txn = start(reliable, t0);
-            let invite = txn.request().clone();
+            let invite = txn.request().unwrap().clone();
             txn.handle_response(response(&invite, 180, Some("b")), t0 + ms(100));
             txn.drain(t0, t0 + ms(100));
             assert_eq!(txn.poll_timeout(), None, "Proceeding waits for the TU");
@@ -606,7 +624,7 @@ mod tests {
     fn final_after_the_cancel_stops_the_cancel_wait() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let invite = txn.request().clone();
+        let invite = txn.request().unwrap().clone();
         txn.handle_response(response(&invite, 180, Some("b")), t0 + ms(100));
         txn.cancel(t0 + ms(200)).unwrap();
         txn.handle_response(response(&invite, 487, Some("b")), t0 + ms(300));

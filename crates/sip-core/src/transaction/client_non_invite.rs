@@ -55,7 +55,9 @@ enum State {
 #[derive(Debug)]
 pub struct ClientNonInviteTransaction {
     key: TransactionKey,
-    request: Request,
+    /// Dropped at the final response: a finished transaction lingers for
+    /// Timer J/K/L/M and should not keep the request (nor its datagram).
+    request: Option<Request>,
     config: TimerConfig,
     reliable: bool,
     state: State,
@@ -90,7 +92,7 @@ impl ClientNonInviteTransaction {
         };
         Ok(Self {
             key,
-            request,
+            request: Some(request),
             config,
             reliable,
             state,
@@ -103,9 +105,10 @@ impl ClientNonInviteTransaction {
         &self.key
     }
 
-    /// The request this transaction sends.
-    pub fn request(&self) -> &Request {
-        &self.request
+    /// The request this transaction sends; `None` once a final response
+    /// arrived or the transaction ended (it no longer needs it).
+    pub fn request(&self) -> Option<&Request> {
+        self.request.as_ref()
     }
 
     /// Whether the transport is reliable (no retransmissions, Timer K zero).
@@ -140,6 +143,7 @@ impl ClientNonInviteTransaction {
         self.state = if response.status.is_provisional() {
             State::Proceeding { timer_e, timer_f }
         } else {
+            self.request = None;
             State::Completed {
                 timer_k: now + self.config.timer_i_k(self.reliable),
             }
@@ -169,13 +173,17 @@ impl ClientNonInviteTransaction {
             State::Trying { timer_e, .. } => {
                 if let Some(e) = timer_e.as_mut().filter(|e| e.at <= now) {
                     e.rearm(now, (e.interval * 2).min(t2));
-                    self.out.transmit(self.request.clone());
+                    if let Some(request) = &self.request {
+                        self.out.transmit(request.clone());
+                    }
                 }
             }
             State::Proceeding { timer_e, .. } => {
                 if let Some(e) = timer_e.as_mut().filter(|e| e.at <= now) {
                     e.rearm(now, t2);
-                    self.out.transmit(self.request.clone());
+                    if let Some(request) = &self.request {
+                        self.out.transmit(request.clone());
+                    }
                 }
             }
             State::Completed { timer_k } => {
@@ -210,6 +218,7 @@ impl ClientNonInviteTransaction {
 
     fn terminate(&mut self) {
         self.state = State::Terminated;
+        self.request = None;
         self.out.event(TransactionEvent::Terminated);
     }
 }
@@ -262,7 +271,7 @@ mod tests {
     fn after_a_provisional_timer_e_continues_at_t2() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let bye = txn.request().clone();
+        let bye = txn.request().unwrap().clone();
         let early = txn.run_until(t0, t0 + ms(700));
         assert_eq!(sent_at(&early), secs(&[0.5]));
         txn.handle_response(response(&bye, 100, None), t0 + ms(700));
@@ -287,7 +296,7 @@ mod tests {
     fn final_response_completes_and_timer_k_is_t4_over_udp() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let bye = txn.request().clone();
+        let bye = txn.request().unwrap().clone();
         let ok = response(&bye, 200, None);
         txn.handle_response(ok.clone(), t0 + ms(300));
         assert_eq!(txn.state(), ClientNonInviteState::Completed);
@@ -313,7 +322,7 @@ mod tests {
         let t0 = Instant::now();
         let mut txn = start(true, t0);
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(32_000)), "only Timer F");
-        let bye = txn.request().clone();
+        let bye = txn.request().unwrap().clone();
         txn.handle_response(response(&bye, 481, None), t0 + ms(50));
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(50)));
         txn.handle_timeout(t0 + ms(50));

@@ -1203,6 +1203,7 @@ mod tests {
             .client_non_invite(&cancel_key)
             .unwrap()
             .request()
+            .unwrap()
             .clone();
         layer
             .handle_response(response(&cancel, 200, Some("t")), t0 + ms(800))

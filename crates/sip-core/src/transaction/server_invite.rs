@@ -70,7 +70,9 @@ enum State {
 #[derive(Debug)]
 pub struct ServerInviteTransaction {
     key: TransactionKey,
-    request: Request,
+    /// Dropped at the final response: a finished transaction lingers for
+    /// Timer J/K/L/M and should not keep the request (nor its datagram).
+    request: Option<Request>,
     config: TimerConfig,
     reliable: bool,
     state: State,
@@ -97,7 +99,7 @@ impl ServerInviteTransaction {
         let key = TransactionKey::server(&request)?;
         Ok(Self {
             key,
-            request,
+            request: Some(request),
             config,
             reliable,
             state: State::Proceeding {
@@ -114,9 +116,10 @@ impl ServerInviteTransaction {
         &self.key
     }
 
-    /// The INVITE that created this transaction.
-    pub fn request(&self) -> &Request {
-        &self.request
+    /// The INVITE that created this transaction; `None` once it was
+    /// answered with a final response or ended (it no longer needs it).
+    pub fn request(&self) -> Option<&Request> {
+        self.request.as_ref()
     }
 
     /// Whether the transport is reliable (no retransmissions, Timer I zero).
@@ -203,10 +206,14 @@ impl ServerInviteTransaction {
             self.last_provisional = Some(response);
             State::Proceeding { trying_at: None }
         } else if status.is_success() {
+            self.request = None;
+            self.last_provisional = None;
             State::Accepted {
                 timer_l: now + self.config.t1x64(),
             }
         } else {
+            self.request = None;
+            self.last_provisional = None;
             State::Completed {
                 timer_g: (!self.reliable).then(|| Retransmit::start(now, self.config.t1)),
                 timer_h: now + self.config.t1x64(),
@@ -231,9 +238,11 @@ impl ServerInviteTransaction {
             State::Proceeding { trying_at } => {
                 if trying_at.is_some_and(|at| at <= now) {
                     *trying_at = None;
-                    let trying = trying_response(&self.request);
-                    self.out.transmit(trying.clone());
-                    self.last_provisional = Some(trying);
+                    if let Some(request) = &self.request {
+                        let trying = trying_response(request);
+                        self.out.transmit(trying.clone());
+                        self.last_provisional = Some(trying);
+                    }
                 }
             }
             State::Completed { timer_h, .. } if *timer_h <= now => {
@@ -282,6 +291,8 @@ impl ServerInviteTransaction {
 
     fn terminate(&mut self) {
         self.state = State::Terminated;
+        self.request = None;
+        self.last_provisional = None;
         self.out.event(TransactionEvent::Terminated);
     }
 }
@@ -377,7 +388,7 @@ mod tests {
     fn no_automatic_100_when_the_tu_answers_in_time() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        txn.send_response(response(txn.request(), 180, Some("t")), t0 + ms(150))
+        txn.send_response(response(&invite(BRANCH), 180, Some("t")), t0 + ms(150))
             .unwrap();
         assert_eq!(sent_at(&txn.drain(t0, t0 + ms(150))), [ms(150)]);
         assert_eq!(txn.poll_timeout(), None);
@@ -391,7 +402,7 @@ mod tests {
     fn non_2xx_is_retransmitted_by_timer_g_until_timer_h() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        txn.send_response(response(txn.request(), 486, Some("t")), t0)
+        txn.send_response(response(&invite(BRANCH), 486, Some("t")), t0)
             .unwrap();
         assert_eq!(txn.state(), ServerInviteState::Completed);
         assert_eq!(sent_at(&txn.drain(t0, t0)), [Duration::ZERO]);
@@ -411,7 +422,7 @@ mod tests {
     fn ack_confirms_and_timer_i_absorbs_ack_retransmissions() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        txn.send_response(response(txn.request(), 486, Some("t")), t0)
+        txn.send_response(response(&invite(BRANCH), 486, Some("t")), t0)
             .unwrap();
         txn.drain(t0, t0);
         // An INVITE retransmission replays the final response.
@@ -438,7 +449,7 @@ mod tests {
     fn over_tcp_no_timer_g_and_timer_i_is_zero() {
         let t0 = Instant::now();
         let mut txn = start(true, t0);
-        txn.send_response(response(txn.request(), 404, Some("t")), t0)
+        txn.send_response(response(&invite(BRANCH), 404, Some("t")), t0)
             .unwrap();
         txn.drain(t0, t0);
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(32_000)), "only Timer H");
@@ -452,7 +463,7 @@ mod tests {
     fn accepted_absorbs_invites_sends_tu_2xx_and_passes_acks_up() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let ok = response(txn.request(), 200, Some("t"));
+        let ok = response(&invite(BRANCH), 200, Some("t"));
         txn.send_response(ok.clone(), t0 + ms(100)).unwrap();
         assert_eq!(txn.state(), ServerInviteState::Accepted);
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(32_100)), "Timer L = 64*T1");
@@ -471,7 +482,7 @@ mod tests {
         txn.send_response(ok, t0 + ms(600)).unwrap();
         assert_eq!(sent_at(&txn.drain(t0, t0 + ms(600))), [ms(600)]);
         // Anything but a 2xx is refused.
-        let err = txn.send_response(response(txn.request(), 500, Some("t")), t0 + ms(700));
+        let err = txn.send_response(response(&invite(BRANCH), 500, Some("t")), t0 + ms(700));
         assert!(matches!(
             err,
             Err(TransactionError::ResponseNotAllowed {
@@ -495,13 +506,13 @@ mod tests {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
         assert!(matches!(
-            txn.send_response(response(txn.request(), 99, None), t0),
+            txn.send_response(response(&invite(BRANCH), 99, None), t0),
             Err(TransactionError::InvalidStatus(99))
         ));
-        txn.send_response(response(txn.request(), 486, Some("t")), t0)
+        txn.send_response(response(&invite(BRANCH), 486, Some("t")), t0)
             .unwrap();
         assert!(matches!(
-            txn.send_response(response(txn.request(), 200, Some("t")), t0),
+            txn.send_response(response(&invite(BRANCH), 200, Some("t")), t0),
             Err(TransactionError::ResponseNotAllowed {
                 status: 200,
                 state: "Completed"
@@ -513,7 +524,7 @@ mod tests {
     fn transport_error_terminates() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        txn.send_response(response(txn.request(), 486, Some("t")), t0)
+        txn.send_response(response(&invite(BRANCH), 486, Some("t")), t0)
             .unwrap();
         txn.handle_transport_error(t0 + ms(1));
         let out = txn.drain(t0, t0 + ms(1));

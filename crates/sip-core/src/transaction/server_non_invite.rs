@@ -51,7 +51,9 @@ enum State {
 #[derive(Debug)]
 pub struct ServerNonInviteTransaction {
     key: TransactionKey,
-    request: Request,
+    /// Dropped at the final response: a finished transaction lingers for
+    /// Timer J/K/L/M and should not keep the request (nor its datagram).
+    request: Option<Request>,
     config: TimerConfig,
     reliable: bool,
     state: State,
@@ -80,7 +82,7 @@ impl ServerNonInviteTransaction {
         let key = TransactionKey::server(&request)?;
         Ok(Self {
             key,
-            request,
+            request: Some(request),
             config,
             reliable,
             state: State::Trying,
@@ -93,9 +95,10 @@ impl ServerNonInviteTransaction {
         &self.key
     }
 
-    /// The request that created this transaction.
-    pub fn request(&self) -> &Request {
-        &self.request
+    /// The request that created this transaction; `None` once it was
+    /// answered with a final response or ended (it no longer needs it).
+    pub fn request(&self) -> Option<&Request> {
+        self.request.as_ref()
     }
 
     /// Whether the transport is reliable (Timer J zero).
@@ -150,6 +153,7 @@ impl ServerNonInviteTransaction {
                 provisional: response,
             }
         } else {
+            self.request = None;
             State::Completed {
                 response,
                 timer_j: now + self.config.timer_j(self.reliable),
@@ -195,6 +199,7 @@ impl ServerNonInviteTransaction {
 
     fn terminate(&mut self) {
         self.state = State::Terminated;
+        self.request = None;
         self.out.event(TransactionEvent::Terminated);
     }
 }
@@ -230,7 +235,7 @@ mod tests {
     fn replays_the_last_response_on_retransmission_until_timer_j() {
         let t0 = Instant::now();
         let mut txn = start(false, t0);
-        let options = txn.request().clone();
+        let options = txn.request().unwrap().clone();
         // Trying: nothing to replay yet.
         txn.handle_request(options.clone(), t0 + ms(500));
         let out = txn.drain(t0, t0 + ms(500));
@@ -248,13 +253,14 @@ mod tests {
         txn.send_response(response(&options, 200, Some("x")), t0 + ms(2_000))
             .unwrap();
         assert_eq!(txn.state(), ServerNonInviteState::Completed);
+        assert!(txn.request().is_none(), "answered: the request is let go");
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(34_000)), "Timer J = 64*T1");
         txn.drain(t0, t0 + ms(2_000));
-        txn.handle_request(options, t0 + ms(3_500));
+        txn.handle_request(options.clone(), t0 + ms(3_500));
         let out = txn.drain(t0, t0 + ms(3_500));
         assert!(matches!(&out[0].1, Output::Sent(Message::Response(r)) if r.status.0 == 200));
         assert!(matches!(
-            txn.send_response(response(txn.request(), 500, None), t0 + ms(3_600)),
+            txn.send_response(response(&options, 500, None), t0 + ms(3_600)),
             Err(TransactionError::ResponseNotAllowed {
                 status: 500,
                 state: "Completed"
@@ -271,7 +277,7 @@ mod tests {
     fn timer_j_is_zero_over_tcp() {
         let t0 = Instant::now();
         let mut txn = start(true, t0);
-        txn.send_response(response(txn.request(), 200, Some("x")), t0 + ms(5))
+        txn.send_response(response(txn.request().unwrap(), 200, Some("x")), t0 + ms(5))
             .unwrap();
         assert_eq!(sent_at(&txn.drain(t0, t0 + ms(5))), [ms(5)]);
         assert_eq!(txn.poll_timeout(), Some(t0 + ms(5)));

@@ -186,3 +186,37 @@ CSeq: 5 BYE
     assert_eq!(h.options.len(), 6);
     h.quiet();
 }
+
+#[test]
+fn full_transaction_table_answers_503_until_transactions_finish() {
+    let config = CONFIG.replace(
+        "max_concurrent_calls = 10\n",
+        "max_concurrent_calls = 10\nmax_transactions = 1000\n",
+    ) + "[security.flood]\nmax_requests = 100000\n";
+    let mut h = Harness::with(&config, B2buaSettings::default());
+    let options = |n: usize| {
+        format!(
+            "OPTIONS sip:203.0.113.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-full-{n}
+Max-Forwards: 70
+From: <sip:carrier@192.0.2.10>;tag=f{n}
+To: <sip:203.0.113.1>
+Call-ID: full-{n}
+CSeq: 1 OPTIONS
+
+"
+        )
+    };
+    // Each answered OPTIONS keeps its transaction for Timer J (32 s).
+    for n in 0..1000 {
+        h.send(&options(n), Harness::carrier());
+        h.response(200);
+    }
+    h.send(&options(1000), Harness::carrier());
+    let (busy, _) = h.response(503);
+    assert!(busy.headers.retry_after().unwrap().is_some());
+    // Once Timer J let them go, there is room again.
+    h.advance(Duration::from_secs(33));
+    h.send(&options(1001), Harness::carrier());
+    h.response(200);
+}
