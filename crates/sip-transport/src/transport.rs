@@ -388,23 +388,89 @@ impl SipTransport {
     /// first socket of the destination's address family.
     async fn send_datagram(
         &self,
-        mut message: Message,
+        message: Message,
         local: Option<SocketAddr>,
         to: SocketAddr,
     ) -> Result<Flow, TransportError> {
-        let sockets = read(&self.shared.udp_sockets);
-        let chosen = sockets
-            .iter()
-            .find(|(addr, _)| Some(*addr) == local)
-            .or_else(|| {
-                sockets
-                    .iter()
-                    .find(|(addr, _)| addr.is_ipv4() == to.is_ipv4())
-            });
-        let Some((local, socket)) = chosen else {
-            return Err(TransportError::NoUdpSocket);
+        let (socket, local, bytes) = self.prepare_datagram(message, local, to)?;
+        socket
+            .send_to(&bytes, to)
+            .await
+            .map_err(TransportError::Send)?;
+        TransportStats::bump(&self.shared.stats.messages_sent);
+        Ok(udp_flow(local, to))
+    }
+
+    /// Sends `message` over UDP to `to` now if the socket can take it
+    /// (from the socket bound to `local`, else one of `to`'s address
+    /// family): `Ok(None)` when it would block, so the caller queues it for
+    /// [`send`](Self::send) instead. Saves a task switch per message on the
+    /// hot path of a B2BUA that answers from its own loop.
+    pub fn try_send_datagram(
+        &self,
+        message: &Message,
+        local: Option<SocketAddr>,
+        to: SocketAddr,
+    ) -> Result<Option<Flow>, TransportError> {
+        if self.shared.cancel.is_cancelled() {
+            return Err(TransportError::Shutdown);
+        }
+        let result =
+            self.prepare_datagram(message.clone(), local, to)
+                .and_then(
+                    |(socket, local, bytes)| match socket.try_send_to(&bytes, to) {
+                        Ok(_) => Ok(Some(udp_flow(local, to))),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                        Err(e) => Err(TransportError::Send(e)),
+                    },
+                );
+        match &result {
+            Ok(Some(_)) => TransportStats::bump(&self.shared.stats.messages_sent),
+            Ok(None) => {}
+            Err(_) => TransportStats::bump(&self.shared.stats.send_failures),
+        }
+        result
+    }
+
+    /// [`send_response`](Self::send_response) for a request that came
+    /// over UDP, done now if the socket can take it: `Ok(None)` when it
+    /// would block (see [`try_send_datagram`](Self::try_send_datagram)).
+    pub fn try_send_udp_response(
+        &self,
+        response: &Response,
+        source: &Flow,
+    ) -> Result<Option<Flow>, TransportError> {
+        let addr = via::response_address(response, TransportKind::Udp, source.remote)?;
+        self.try_send_datagram(
+            &Message::Response(response.clone()),
+            Some(source.local),
+            addr,
+        )
+    }
+
+    /// The socket, its address and the serialized datagram (Via filled).
+    fn prepare_datagram(
+        &self,
+        mut message: Message,
+        local: Option<SocketAddr>,
+        to: SocketAddr,
+    ) -> Result<(Arc<UdpSocket>, SocketAddr, Bytes), TransportError> {
+        let (local, socket) = {
+            let sockets = read(&self.shared.udp_sockets);
+            let chosen = sockets
+                .iter()
+                .find(|(addr, _)| Some(*addr) == local)
+                .or_else(|| {
+                    sockets
+                        .iter()
+                        .find(|(addr, _)| addr.is_ipv4() == to.is_ipv4())
+                });
+            let Some((local, socket)) = chosen else {
+                return Err(TransportError::NoUdpSocket);
+            };
+            (*local, Arc::clone(socket))
         };
-        self.fill_via(&mut message, TransportKind::Udp, *local, to)?;
+        self.fill_via(&mut message, TransportKind::Udp, local, to)?;
         let bytes: Bytes = message.to_bytes();
         if bytes.len() > MAX_DATAGRAM {
             return Err(TransportError::MessageTooLarge {
@@ -412,18 +478,7 @@ impl SipTransport {
                 limit: MAX_DATAGRAM,
             });
         }
-        socket
-            .send_to(&bytes, to)
-            .await
-            .map_err(TransportError::Send)?;
-        TransportStats::bump(&self.shared.stats.messages_sent);
-        Ok(Flow {
-            transport: TransportKind::Udp,
-            local: *local,
-            remote: to,
-            connection: None,
-            peer_certificate: None,
-        })
+        Ok((socket, local, bytes))
     }
 
     /// Opens a connection to the target, or returns the one a concurrent
@@ -564,4 +619,15 @@ fn route_source(remote: SocketAddr) -> Option<IpAddr> {
     let socket = std::net::UdpSocket::bind((any, 0)).ok()?;
     socket.connect(remote).ok()?;
     socket.local_addr().ok().map(|a| a.ip())
+}
+
+/// The flow of a datagram sent from `local` to `remote`.
+fn udp_flow(local: SocketAddr, remote: SocketAddr) -> Flow {
+    Flow {
+        transport: TransportKind::Udp,
+        local,
+        remote,
+        connection: None,
+        peer_certificate: None,
+    }
 }

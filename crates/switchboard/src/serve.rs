@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ use sip::Response;
 use sip_transport::{
     CertificateFiles, ClientAuth, ConnectionId, Dns, Flow, Inbound, ResolvedTarget, SipResolver,
     SipResolverConfig, SipTransport, Target, TlsClient, TlsClientFiles, TlsServer, TlsServerFiles,
-    TransportConfig, TransportKind, Unparsable,
+    TransportConfig, TransportError, TransportKind, Unparsable,
 };
 use tokio::sync::mpsc;
 
@@ -89,6 +90,7 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
         b2bua,
         transport: transport.clone(),
         udp_local,
+        backlog: Arc::new(AtomicUsize::new(0)),
     };
     let result = driver.run(inbound, unparsable, resolver).await;
     reloader.abort();
@@ -267,6 +269,17 @@ struct Driver {
     b2bua: B2bua,
     transport: SipTransport,
     udp_local: Vec<SocketAddr>,
+    /// Messages handed to the [`Sender`] task and not yet sent: while any
+    /// wait, later ones queue behind them (order is kept).
+    backlog: Arc<AtomicUsize>,
+}
+
+/// Whether a message could go out from the loop itself.
+enum Direct {
+    Sent,
+    Failed(TransportError),
+    /// Needs the [`Sender`] (DNS, a connection, a full socket buffer).
+    NotNow,
 }
 
 impl Driver {
@@ -285,6 +298,7 @@ impl Driver {
             udp_local: self.udp_local.clone(),
             failed: failed_tx,
             opened: opened_tx,
+            backlog: Arc::clone(&self.backlog),
         };
         let sender = tokio::spawn(sender.run(queue));
         let (mut answers, answer_queue) = UnparsableAnswers::new();
@@ -304,7 +318,16 @@ impl Driver {
             tokio::select! {
                 message = inbound.recv() => {
                     let Some(Inbound { message, source: flow }) = message else { break };
-                    self.b2bua.handle_message(message, source(&flow), Instant::now());
+                    let now = Instant::now();
+                    self.b2bua.handle_message(message, source(&flow), now);
+                    // Take what else arrived meanwhile before draining:
+                    // one wake-up for a burst.
+                    for _ in 0..BATCH {
+                        let Ok(Inbound { message, source: flow }) = inbound.try_recv() else {
+                            break;
+                        };
+                        self.b2bua.handle_message(message, source(&flow), now);
+                    }
                 }
                 Some(bad) = unparsable.recv() => answers.handle(bad),
                 Some(SendFailure(outgoing)) = failed.recv() => {
@@ -332,6 +355,18 @@ impl Driver {
         connections: &mut HashMap<(String, u16), ConnectionId>,
     ) {
         while let Some(outgoing) = self.b2bua.poll_transmit() {
+            if self.backlog.load(Ordering::Acquire) == 0 {
+                match self.try_direct(&outgoing) {
+                    Direct::Sent => continue,
+                    Direct::Failed(err) => {
+                        tracing::debug!(%err, "send failed");
+                        self.b2bua.handle_transport_error(&outgoing, Instant::now());
+                        continue;
+                    }
+                    Direct::NotNow => {}
+                }
+            }
+            self.backlog.fetch_add(1, Ordering::AcqRel);
             // The sender task lives as long as the loop.
             let _ = to_send.send(outgoing);
         }
@@ -347,6 +382,53 @@ impl Driver {
         }
     }
 }
+
+impl Driver {
+    /// Sends a UDP message whose destination needs no DNS right away.
+    fn try_direct(&self, outgoing: &Outgoing) -> Direct {
+        let result = match &outgoing.next_hop {
+            NextHop::Reply {
+                connection: None,
+                remote,
+                transport: sbc::Transport::Udp,
+            } => match &outgoing.message {
+                sip::Message::Response(response) => {
+                    let flow = Flow {
+                        transport: TransportKind::Udp,
+                        local: local_for(&self.udp_local, *remote),
+                        remote: *remote,
+                        connection: None,
+                        peer_certificate: None,
+                    };
+                    self.transport.try_send_udp_response(response, &flow)
+                }
+                request => self.transport.try_send_datagram(request, None, *remote),
+            },
+            NextHop::Resolve {
+                uri,
+                transport: sbc::Transport::Udp,
+            } if uri.param("maddr").is_none() => {
+                let ip = match uri.host() {
+                    sip::Host::Ipv4(ip) => IpAddr::V4(ip),
+                    sip::Host::Ipv6(ip) => IpAddr::V6(ip),
+                    sip::Host::Name(_) => return Direct::NotNow,
+                };
+                let to = SocketAddr::new(ip, uri.port().unwrap_or(5060));
+                self.transport
+                    .try_send_datagram(&outgoing.message, None, to)
+            }
+            _ => return Direct::NotNow,
+        };
+        match result {
+            Ok(Some(_)) => Direct::Sent,
+            Ok(None) => Direct::NotNow,
+            Err(err) => Direct::Failed(err),
+        }
+    }
+}
+
+/// How many more queued inbound messages one wake-up of the loop takes.
+const BATCH: usize = 64;
 
 /// Answers messages that did not parse: builds the response on the loop,
 /// leaves the sending to [`send_answers`], and counts.
@@ -476,6 +558,7 @@ struct Sender {
     udp_local: Vec<SocketAddr>,
     failed: mpsc::UnboundedSender<SendFailure>,
     opened: mpsc::UnboundedSender<Opened>,
+    backlog: Arc<AtomicUsize>,
 }
 
 impl Sender {
@@ -485,6 +568,7 @@ impl Sender {
                 tracing::debug!(%err, "send failed");
                 let _ = self.failed.send(SendFailure(outgoing));
             }
+            self.backlog.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -556,12 +640,16 @@ impl Sender {
         Ok(())
     }
 
-    /// The UDP socket of the same address family as `remote`.
     fn local_for(&self, remote: SocketAddr) -> SocketAddr {
-        self.udp_local
-            .iter()
-            .copied()
-            .find(|local| local.is_ipv4() == remote.is_ipv4())
-            .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
+        local_for(&self.udp_local, remote)
     }
+}
+
+/// The UDP socket of the same address family as `remote`.
+fn local_for(udp_local: &[SocketAddr], remote: SocketAddr) -> SocketAddr {
+    udp_local
+        .iter()
+        .copied()
+        .find(|local| local.is_ipv4() == remote.is_ipv4())
+        .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
 }
