@@ -39,7 +39,8 @@
 #   --no-memory      skip the memory-per-call phase
 #   --no-build       use the existing target/release/switchboard
 #   --keep-raw       keep SIPp's CSV/log files (their path is printed)
-# Environment: RUST_LOG for switchboard (default "warn": no per-call log).
+# Environment: RUST_LOG for switchboard (default "warn": no per-call log);
+# SBC_THREADS: `switchboard serve --threads` (default: one per core).
 
 set -euo pipefail
 
@@ -270,8 +271,9 @@ start_uas() {
 start_switchboard() {
     local dir=$1
     mkdir -p "$dir"
+    # shellcheck disable=SC2086 # --threads N is two words
     RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --config "$CONFIG" \
-        >"$dir/switchboard.log" 2>&1 &
+        ${SBC_THREADS:+--threads $SBC_THREADS} >"$dir/switchboard.log" 2>&1 &
     SUT_PID=$!
     PIDS+=("$SUT_PID")
     wait_bound "$SBC_PORT" "$SUT_PID" "switchboard" "$dir/switchboard.log"
@@ -547,7 +549,7 @@ verdict() {
     echo "Command: \`$COMMAND_LINE\` (${ELAPSED} s). Raw files: $([ "$KEEP_RAW" = 1 ] && echo "$RAW" || echo "deleted (--keep-raw keeps them)")."
     echo
     echo "- Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -r); load average $LOAD_START at start, $LOAD_END at end; ${BUSY_BEFORE} % CPU (of $(nproc)00 %) busy in the 2 s before the run. The SIPp UAC and UAS share these cores with the server under test, and other engineers' jobs may run too (the \"other CPU\" column: machine busy time not used by the server or SIPp)."
-    echo "- switchboard $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (working tree with uncommitted changes)'), release build, \`RUST_LOG=${RUST_LOG:-warn}\`, examples/loopback.toml with node and trunk limits raised to 1,000,000."
+    echo "- switchboard $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (working tree with uncommitted changes)'), release build, \`RUST_LOG=${RUST_LOG:-warn}\`, \`serve --threads ${SBC_THREADS:-(one per core)}\`, examples/loopback.toml with node and trunk limits raised to 1,000,000."
     if [ "$RUN_KAMAILIO" = 1 ]; then echo "- $(kamailio -v 2>/dev/null | head -1 | sed "s/^version: //; s/ *$//"), bench/kamailio.cfg: tm + rr + sl + maxfwd, record-route, 4 UDP workers, 1 GiB shared memory, t_relay to the UAS."; fi
     echo "- $(sipp -v 2>/dev/null | grep -m1 -oE 'SIPp v[0-9.]+'): bench/uac.xml (SIPp's built-in \`uac\` call: INVITE, 100, 180, 200, ACK, BYE, 200; a 1xx arriving after the 200 is ignored, not a failure) against the built-in \`uas\`, \`-d 0\`, ${STEP_SECS} s per step, \`-recv_timeout $RECV_TIMEOUT_MS\` (a call waiting 4 s for a response has failed), UDP buffers 4 MiB in SIPp."
     echo "- Failed calls are SIPp's: no final response within 4 s (\"timeouts\", SIPp then CANCELs) or a final response other than 200 (\"error responses\", by status code)."

@@ -38,6 +38,10 @@ pub struct TransportConfig {
     /// Capacity of the inbound message channel; UDP datagrams beyond it
     /// are dropped and counted, connections wait.
     pub inbound_queue: usize,
+    /// Receive and send buffer asked for each UDP socket (SO_RCVBUF,
+    /// SO_SNDBUF; the kernel caps it at net.core.rmem_max/wmem_max): room
+    /// for bursts while the loop is busy or descheduled, instead of drops.
+    pub udp_buffer_bytes: usize,
     /// Host to write into the Via sent-by of our requests (e.g. the SBC's
     /// FQDN); `None` writes the local IP address.
     pub advertised_host: Option<String>,
@@ -62,6 +66,7 @@ impl Default for TransportConfig {
             keepalive_interval: Some(Duration::from_secs(95)),
             keepalive_timeout: Duration::from_secs(10),
             inbound_queue: 1024,
+            udp_buffer_bytes: 4 << 20,
             advertised_host: None,
             reuse_without_alias: false,
         }

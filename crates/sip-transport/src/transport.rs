@@ -141,7 +141,8 @@ impl SipTransport {
             addr,
             source,
         };
-        let socket = UdpSocket::bind(addr).await.map_err(bind_error)?;
+        let socket =
+            bind_udp_socket(addr, self.shared.config.udp_buffer_bytes).map_err(bind_error)?;
         let local = socket.local_addr().map_err(bind_error)?;
         let socket = Arc::new(socket);
         write(&self.shared.udp_sockets, |s| {
@@ -629,5 +630,39 @@ fn udp_flow(local: SocketAddr, remote: SocketAddr) -> Flow {
         remote,
         connection: None,
         peer_certificate: None,
+    }
+}
+
+/// A non-blocking UDP socket bound to `addr` with buffers of about
+/// `buffer_bytes` (what the kernel grants: a smaller buffer is no error).
+fn bind_udp_socket(addr: SocketAddr, buffer_bytes: usize) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(buffer_bytes);
+    let _ = socket.set_send_buffer_size(buffer_bytes);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod socket_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn udp_sockets_get_the_buffers_asked_for_up_to_the_kernel_cap() {
+        let wanted = 1 << 20;
+        let socket = bind_udp_socket("127.0.0.1:0".parse().unwrap(), wanted).unwrap();
+        let granted = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
+        let cap = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(wanted);
+        // Linux reports twice what it grants (bookkeeping included).
+        assert!(
+            granted >= wanted.min(cap),
+            "{granted} < min({wanted}, {cap})"
+        );
     }
 }

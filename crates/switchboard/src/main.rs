@@ -38,6 +38,10 @@ enum Command {
         /// data; off by default).
         #[arg(long)]
         log_pii: bool,
+        /// Worker threads (default: one per core; 1 runs everything on one
+        /// thread, which costs the least CPU per call on small machines).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
     },
     /// Emulate Microsoft services on loopback (for tests and demos).
     Emulate {
@@ -90,9 +94,13 @@ fn main() -> ExitCode {
             let data_dir = data_dir.unwrap_or_else(demo::default_data_dir);
             run_async(async move { demo::run(&data_dir).await })
         }
-        Command::Serve { config, log_pii } => {
+        Command::Serve {
+            config,
+            log_pii,
+            threads,
+        } => {
             pii::show(log_pii);
-            run_async(serve::run(&config))
+            run_async_on(threads.map(usize::from), serve::run(&config))
         }
         Command::Emulate {
             service: EmulateCommand::Teams { config },
@@ -132,6 +140,15 @@ fn main() -> ExitCode {
 /// Runs a long-lived subcommand on a tokio runtime with logging to stderr
 /// (`RUST_LOG` filters, default `info`).
 fn run_async(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    run_async_on(None, job)
+}
+
+/// [`run_async`] on `threads` worker threads (one: everything on the
+/// calling thread, no cross-thread wake-ups; default: one per core).
+fn run_async_on(
+    threads: Option<usize>,
+    job: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -139,10 +156,19 @@ fn run_async(job: impl std::future::Future<Output = anyhow::Result<()>>) -> Exit
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("switchboard: cannot start the runtime: {err}");
