@@ -73,9 +73,7 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
 fn scan_host(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     loop {
-        while i < b.len() && text::is(b[i], text::ALNUM) {
-            i += 1;
-        }
+        i = text::skip_alnum(b, i);
         // `b[i - 1]`, if any, is what the separator follows.
         let ok = match b.get(i) {
             Some(b'.') => i > from && b[i - 1].is_ascii_alphanumeric(),
@@ -173,6 +171,12 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 /// The IPv4address at the start of `b` and its length.
 #[inline]
 fn ipv4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let digit = |i: usize| {
+        b.get(i)
+            .map(|&c| c.wrapping_sub(b'0'))
+            .filter(|&d| d < 10)
+            .map(u32::from)
+    };
     let mut octets = [0u8; 4];
     let mut i = 0;
     for (k, octet) in octets.iter_mut().enumerate() {
@@ -182,16 +186,18 @@ fn ipv4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
             }
             i += 1;
         }
-        let start = i;
-        let mut value = 0u32;
-        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit() && i - start < 3) {
-            value = value * 10 + u32::from(c - b'0');
+        // One to three digits.
+        let mut value = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            value = value * 10 + d;
             i += 1;
+            if let Some(d) = digit(i) {
+                value = value * 10 + d;
+                i += 1;
+            }
         }
-        if i == start || value > 255 {
-            return None;
-        }
-        *octet = value as u8;
+        *octet = u8::try_from(value).ok()?;
     }
     Some((Ipv4Addr::from(octets), i))
 }
@@ -211,8 +217,38 @@ fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The digit-by-digit IPv4 reading [`ipv4_prefix`] replaced.
+    pub(crate) fn ipv4_prefix_plain(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+        let mut octets = [0u8; 4];
+        let mut i = 0;
+        for (k, octet) in octets.iter_mut().enumerate() {
+            if k > 0 {
+                if b.get(i) != Some(&b'.') {
+                    return None;
+                }
+                i += 1;
+            }
+            let start = i;
+            let mut value = 0u32;
+            while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit() && i - start < 3) {
+                value = value * 10 + u32::from(c - b'0');
+                i += 1;
+            }
+            if i == start || value > 255 {
+                return None;
+            }
+            *octet = value as u8;
+        }
+        Some((Ipv4Addr::from(octets), i))
+    }
+
+    /// What the unrolled IPv4 reading gives for `b`, and the plain one.
+    pub(crate) fn ipv4_readings(b: &[u8]) -> [Option<(Ipv4Addr, usize)>; 2] {
+        [ipv4_prefix(b), ipv4_prefix_plain(b)]
+    }
 
     #[test]
     fn forms() {

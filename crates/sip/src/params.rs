@@ -179,7 +179,7 @@ impl<'a> Params<'a> {
         let mut i = 0;
         if let Some(first) = self.first {
             let name_end = usize::from(first.name_end);
-            if b[..name_end].eq_ignore_ascii_case(name.as_bytes()) {
+            if text::eq_ignore_case(&b[..name_end], name.as_bytes()) {
                 let value = first
                     .value
                     .and_then(|(from, to)| self.raw.get(usize::from(from)..usize::from(to)));
@@ -188,7 +188,7 @@ impl<'a> Params<'a> {
             i = usize::from(first.next);
         }
         while let Some(param) = RawParam::at(b, i) {
-            if b[param.name.clone()].eq_ignore_ascii_case(name.as_bytes()) {
+            if text::eq_ignore_case(&b[param.name.clone()], name.as_bytes()) {
                 let value = param.value.and_then(|v| self.raw.get(v));
                 return Some(value.map(|v| unquote(v).unwrap_or(v)));
             }

@@ -534,3 +534,101 @@ fn the_usual_shapes_take_the_fast_paths() {
         Some("z9hG4bK-524287-1")
     );
 }
+
+/// Bytes around the classes the fast scans tell apart: letters of both
+/// cases, digits, separators, quotes, backslashes, and non-ASCII bytes.
+fn scan_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => prop::sample::select(b"aZk9.-_\"\\;:@ ".to_vec()),
+            1 => any::<u8>(),
+        ],
+        0..max,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn word_case_folding_agrees_with_std(a in scan_bytes(20), flip in any::<u32>()) {
+        use crate::text::{eq_ignore_case, lower_word, name_word, short_word, word_at};
+        // The same bytes with some letters' case flipped, and other bytes.
+        let b: Vec<u8> = a
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| if flip >> (i % 32) & 1 == 1 && c.is_ascii_alphabetic() { c ^ 0x20 } else { c })
+            .collect();
+        prop_assert_eq!(eq_ignore_case(&a, &b), a.eq_ignore_ascii_case(&b));
+        prop_assert!(eq_ignore_case(&a, &a.to_ascii_uppercase()));
+        let mut other = a.clone();
+        if let Some(last) = other.last_mut() {
+            *last = last.wrapping_add(1);
+            prop_assert_eq!(eq_ignore_case(&a, &other), a.eq_ignore_ascii_case(&other));
+        }
+        if a.len() >= 8 {
+            let lowered: Vec<u8> = a.to_ascii_lowercase();
+            prop_assert_eq!(lower_word(word_at(&a, 0)), word_at(&lowered, 0));
+        }
+        if a.len() <= 8 {
+            let lowered = a.to_ascii_lowercase();
+            prop_assert_eq!(short_word(&a).map(lower_word), Some(name_word(&lowered)));
+        } else {
+            prop_assert_eq!(short_word(&a), None);
+        }
+    }
+
+    #[test]
+    fn word_scans_agree_with_byte_scans(b in scan_bytes(40), from in 0usize..40) {
+        use crate::text::{quoted_end, skip_alnum};
+        let from = from.min(b.len());
+        let bytewise = from + b[from..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        prop_assert_eq!(skip_alnum(&b, from), bytewise);
+        let mut quoted = vec![b'"'];
+        quoted.extend_from_slice(&b);
+        let mut i = 1;
+        let plain_end = loop {
+            match quoted.get(i) {
+                None => break None,
+                Some(b'"') => break Some(i + 1),
+                Some(b'\\') => i += 2,
+                Some(_) => i += 1,
+            }
+        };
+        prop_assert_eq!(quoted_end(&quoted), plain_end);
+    }
+
+    #[test]
+    fn number_scans_agree_with_plain_readings(s in "[0-9.]{0,18}[a;:]?") {
+        use crate::uri::{parse_port, port_at};
+        let [unrolled, plain] = crate::host::tests::ipv4_readings(s.as_bytes());
+        prop_assert_eq!(unrolled, plain);
+        let b = s.as_bytes();
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        let expected = parse_port(&b[..digits]).map(|p| (p, digits));
+        prop_assert_eq!(port_at(b, 0), expected);
+    }
+
+    #[test]
+    fn windowed_utf8_agrees_with_std(
+        buf in prop::collection::vec(
+            prop_oneof![4 => 0x20u8..0x7f, 1 => any::<u8>()], 0..80),
+        text in "[a-zé€]{0,12}",
+        cut in any::<(prop::sample::Index, prop::sample::Index)>(),
+    ) {
+        // Valid text with arbitrary bytes around it, at every offset.
+        let mut all = buf.clone();
+        let at = cut.0.index(buf.len() + 1);
+        all.splice(at..at, text.bytes());
+        for shift in 0..8 {
+            let mut shifted = vec![b'x'; shift];
+            shifted.extend_from_slice(&all);
+            let start = shift + at.min(cut.1.index(all.len() + 1));
+            let end = (start + text.len()).min(shifted.len());
+            let fast = crate::text::utf8_within(&shifted, start, end);
+            prop_assert_eq!(fast, std::str::from_utf8(&shifted[start..end]).ok());
+            let whole = crate::text::utf8_within(&shifted, shift + at, shift + at + text.len());
+            prop_assert_eq!(whole, Some(text.as_str()));
+        }
+    }
+}

@@ -140,6 +140,66 @@ pub(crate) fn skip(b: &[u8], from: usize, class: u16) -> usize {
     i
 }
 
+/// `buf[start..end]` as UTF-8, `None` if it is not (what
+/// `std::str::from_utf8` says of that range).
+///
+/// A header value is short and starts anywhere, where the standard
+/// validator spends most of its time on byte-by-byte loops before the
+/// first aligned word and after the last 16-byte block. So a window around
+/// the range, starting at an 8-byte aligned address and a whole number of
+/// 16-byte blocks long, is validated instead (when `buf` holds it), and the
+/// range taken from it: in a valid window, the range is valid exactly when
+/// both its ends are char boundaries. Only when the window is not UTF-8 (a
+/// neighbour's bytes may not be) is the range itself validated.
+#[inline]
+pub(crate) fn utf8_within(buf: &[u8], start: usize, end: usize) -> Option<&str> {
+    let range = buf.get(start..end)?;
+    let misalignment = (buf.as_ptr().addr() + start) % 8;
+    if let Some(window_start) = start.checked_sub(misalignment) {
+        let window_end = window_start + (end - window_start).next_multiple_of(16);
+        if let Some(Ok(window)) = buf.get(window_start..window_end).map(std::str::from_utf8) {
+            return window.get(start - window_start..end - window_start);
+        }
+    }
+    std::str::from_utf8(range).ok()
+}
+
+/// The high bit of each byte of `w` that is an ASCII letter or digit.
+#[inline]
+pub(crate) fn alnum_bits(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Seven-bit bytes plus at most 0x50 stay within their byte; the high
+    // bit of the sum says "at least" the bound.
+    let at_least = |x: u64, bound: u8| x + ONES * u64::from(0x80 - bound);
+    let low = w & LOW7;
+    let digit = at_least(low, b'0') & !at_least(low, b'9' + 1);
+    // Setting 0x20 maps capitals to small letters (and nothing else there).
+    let folded = low | (ONES * 0x20);
+    let letter = at_least(folded, b'a') & !at_least(folded, b'z' + 1);
+    (digit | letter) & !w & HIGHS
+}
+
+/// The index of the first byte at or after `from` that is not an ASCII
+/// letter or digit (`b.len()` if there is none), eight bytes at a time.
+#[inline]
+pub(crate) fn skip_alnum(b: &[u8], from: usize) -> usize {
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let others = !alnum_bits(word_at(b, i)) & HIGHS;
+        if others != 0 {
+            return i + (others.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && b[i].is_ascii_alphanumeric() {
+        i += 1;
+    }
+    i
+}
+
 /// `token` characters: alphanum and `-.!%*_+`'~`.
 #[inline]
 pub(crate) fn is_token_byte(b: u8) -> bool {
@@ -163,6 +223,89 @@ pub(crate) fn word_at(b: &[u8], i: usize) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&b[i..i + 8]);
     u64::from_le_bytes(word)
+}
+
+/// `w` with its ASCII capital letters lower-cased, all eight bytes at
+/// once (other bytes, including non-ASCII ones, are kept).
+#[inline]
+pub(crate) fn lower_word(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let low = w & LOW7;
+    // The high bit of each byte: set from `A` on, set from past `Z` on;
+    // the sums stay within their byte (at most 0x7f + 0x3f).
+    let from_a = low + ONES * u64::from(0x80 - b'A');
+    let past_z = low + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = from_a & !past_z & !w & HIGHS;
+    w | (upper >> 2)
+}
+
+/// A name of at most eight bytes as one word, for comparing names of the
+/// same length: their bytes in order for lengths 3 to 8, a fixed pick of
+/// them for 1 and 2 (`None` for longer names).
+#[inline]
+pub(crate) fn short_word(b: &[u8]) -> Option<u64> {
+    let n = b.len();
+    Some(match n {
+        // Two overlapping four-byte reads; the bytes both hold are equal,
+        // so OR keeps them.
+        4..=8 => u64::from(u32_at(b, 0)) | u64::from(u32_at(b, n - 4)) << (8 * (n - 4)),
+        1..=3 => u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+        0 => 0,
+        _ => return None,
+    })
+}
+
+/// [`short_word`] of a lower-case name known at compile time.
+pub(crate) const fn name_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let mut w = 0;
+    if n >= 4 {
+        let mut i = 0;
+        while i < n {
+            w |= (b[i] as u64) << (8 * i);
+            i += 1;
+        }
+    } else if n > 0 {
+        w = b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16;
+    }
+    w
+}
+
+/// The four bytes at `b[i..i + 4]` as a little-endian number.
+#[inline]
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&b[i..i + 4]);
+    u32::from_le_bytes(word)
+}
+
+/// `a` and `b` are equal but for the case of ASCII letters (what
+/// `<[u8]>::eq_ignore_ascii_case` says), compared eight bytes at a time.
+#[inline(always)]
+pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match (short_word(a), short_word(b)) {
+        (Some(x), Some(y)) => lower_word(x) == lower_word(y),
+        _ => eq_ignore_case_long(a, b),
+    }
+}
+
+/// [`eq_ignore_case`] of two slices of the same length above eight.
+fn eq_ignore_case_long(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    let mut i = 0;
+    while i + 8 <= n {
+        if lower_word(word_at(a, i)) != lower_word(word_at(b, i)) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last eight bytes, overlapping those compared.
+    i == n || lower_word(word_at(a, n - 8)) == lower_word(word_at(b, n - 8))
 }
 
 /// The index of the first byte `c` in the little-endian word `w`.
@@ -284,8 +427,20 @@ pub(crate) fn parse_delta_seconds(s: &str) -> Option<u32> {
 }
 
 /// Given `s` starting with `"`, the index just past the closing quote.
+#[inline]
 pub(crate) fn quoted_end(s: &[u8]) -> Option<usize> {
     let mut i = 1;
+    // Eight bytes at a time to the first quote or backslash.
+    while i + 8 <= s.len() {
+        let w = word_at(s, i);
+        match (first_in_word(w, b'"'), first_in_word(w, b'\\')) {
+            (Some(quote), Some(backslash)) if backslash < quote => i += backslash + 2,
+            (Some(quote), _) => return Some(i + quote + 1),
+            // The backslash and the byte it escapes.
+            (None, Some(backslash)) => i += backslash + 2,
+            (None, None) => i += 8,
+        }
+    }
     while i < s.len() {
         match s[i] {
             b'"' => return Some(i + 1),

@@ -587,12 +587,9 @@ pub(crate) fn plain_sip_bytes(b: &[u8]) -> Option<(UriParts, usize)> {
     let mut pos = host_end;
     let mut port = None;
     if b.get(pos) == Some(&b':') {
-        let digits = b[pos + 1..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        port = Some(parse_port(&b[pos + 1..pos + 1 + digits])?);
-        pos += 1 + digits;
+        let (number, end) = port_at(b, pos + 1)?;
+        port = Some(number);
+        pos = end;
     }
     let mut params = Span::new(pos, pos);
     if b.get(pos) == Some(&b';') {
@@ -758,6 +755,25 @@ fn parse_tel(s: &str, start: usize) -> Result<UriParts, UriError> {
         params,
         headers: None,
     })
+}
+
+/// The digits at `b[from..]` read as a port, and where they end: what
+/// [`parse_port`] gives for the whole run of digits there, in one pass.
+#[inline]
+pub(crate) fn port_at(b: &[u8], from: usize) -> Option<(u16, usize)> {
+    let mut n = 0u32;
+    let mut i = from;
+    while let Some(d) = b.get(i).map(|&c| c.wrapping_sub(b'0')).filter(|&d| d < 10) {
+        if i - from == 5 {
+            return None;
+        }
+        n = n * 10 + u32::from(d);
+        i += 1;
+    }
+    if i == from {
+        return None;
+    }
+    Some((u16::try_from(n).ok()?, i))
 }
 
 /// 1*DIGIT that fits in u16.

@@ -122,7 +122,13 @@ impl Headers {
     /// The value of `entry` as UTF-8, `None` if it is not.
     #[inline]
     fn value_str(&self, entry: &Entry) -> Option<&str> {
-        std::str::from_utf8(self.value_of(entry)).ok()
+        match entry.value {
+            Loc::Buf { start, len } => {
+                let start = start as usize;
+                crate::text::utf8_within(&self.buf, start, start + len as usize)
+            }
+            loc => std::str::from_utf8(self.loc(loc)).ok(),
+        }
     }
 
     /// The name as written (parsed) or canonical (added later).

@@ -261,12 +261,30 @@ fn list(
 impl Headers {
     /// From (mandatory).
     pub fn from(&self) -> Result<NameAddr<'_>, HeaderError> {
+        if let Some(from) = self.plain_single(HeaderName::From) {
+            return Ok(from);
+        }
         single(self, HeaderName::From)?.ok_or(HeaderError::Missing("From"))
     }
 
     /// To (mandatory).
     pub fn to(&self) -> Result<NameAddr<'_>, HeaderError> {
+        if let Some(to) = self.plain_single(HeaderName::To) {
+            return Ok(to);
+        }
         single(self, HeaderName::To)?.ok_or(HeaderError::Missing("To"))
+    }
+
+    /// The first line of `name` when it is a name-addr written the usual
+    /// way (see [`plain_name_addr`]) and nothing else; `None` for anything
+    /// else, which [`single`] decides (and reports).
+    #[inline]
+    fn plain_single(&self, name: HeaderName) -> Option<NameAddr<'_>> {
+        let s = self.first_line_str(name)?;
+        match plain_name_addr(s, self.max_uri_length()) {
+            Some((name_addr, end)) if end == s.len() => Some(name_addr),
+            _ => None,
+        }
     }
 
     /// All Contact values, or `*`. No Contact header gives an empty list.
@@ -370,6 +388,9 @@ impl Headers {
 }
 
 fn check_contact_params(contact: &NameAddr<'_>) -> Result<(), HeaderError> {
+    if contact.params.is_empty() {
+        return Ok(());
+    }
     if contact
         .params
         .get("expires")

@@ -259,6 +259,13 @@ fn check_server_vals(s: &str) -> Result<(), &'static str> {
 impl Headers {
     /// Call-ID (mandatory).
     pub fn call_id(&self) -> Result<&str, HeaderError> {
+        // The usual value needs no trimming; anything else (and every
+        // error) takes the general path.
+        if let Some(v) = self.first_line_str(HeaderName::CallId) {
+            if check_call_id(v).is_ok() {
+                return Ok(v);
+            }
+        }
         let v = self.required_str(HeaderName::CallId)?;
         check_call_id(v).map_err(|r| HeaderError::invalid("Call-ID", r))?;
         Ok(v)
@@ -485,6 +492,23 @@ mod tests {
             Headers::new().max_forwards(),
             Err(HeaderError::Missing("Max-Forwards"))
         );
+    }
+
+    #[test]
+    fn values_around_blanks_take_the_general_paths() {
+        // Set values keep their blanks; the fast paths leave them to the
+        // general ones, which trim.
+        let h = headers(&[
+            (HeaderName::CallId, " \tabc@def "),
+            (HeaderName::From, "  <sip:a@b>;tag=x \t"),
+            (HeaderName::To, "\t\"B\" <sip:c@d> "),
+        ]);
+        assert_eq!(h.call_id(), Ok("abc@def"));
+        assert_eq!(h.from().unwrap().tag(), Some("x"));
+        let to = h.to().unwrap();
+        assert_eq!((to.display_name, to.uri.as_str()), (Some("B"), "sip:c@d"));
+        let bad = headers(&[(HeaderName::CallId, " a b ")]);
+        assert!(bad.call_id().is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::error::HeaderError;
 use crate::host::{host_at, parse_host, Host};
 use crate::params::Params;
 use crate::text::{self, find_byte, is_token_byte, is_wsp, split_byte, trim, trim_start};
-use crate::uri::parse_port;
+use crate::uri::{parse_port, port_at};
 
 /// One Via value: `SIP/2.0/<transport> <host>[:<port>];params`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,9 +173,9 @@ fn plain_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>, usize)> {
     let mut i = host_end;
     let mut port = None;
     if b.get(i) == Some(&b':') {
-        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        port = Some(parse_port(&b[i + 1..i + 1 + digits])?);
-        i += 1 + digits;
+        let (number, end) = port_at(b, i + 1)?;
+        port = Some(number);
+        i = end;
     }
     match b.get(i) {
         None | Some(b';') => Some((host, port, i)),
@@ -191,42 +191,43 @@ fn check_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
 /// [`check_param`] on the bytes of a parameter (what [`Params::plain`]
 /// hands over).
 fn check_param_bytes(name: &[u8], value: Option<&[u8]>) -> Result<(), &'static str> {
-    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+    const RECEIVED: u64 = text::name_word(b"received");
+    const RPORT: u64 = text::name_word(b"rport");
+    const TTL: u64 = text::name_word(b"ttl");
+    const MADDR: u64 = text::name_word(b"maddr");
+    const BRANCH: u64 = text::name_word(b"branch");
     fn text(v: &[u8]) -> Option<&str> {
         std::str::from_utf8(v).ok()
     }
-    // Only names of these lengths starting with these letters are checked.
-    let first = name.first().map_or(0, |c| c | 0x20);
-    if !matches!(
-        (name.len(), first),
-        (8 | 5, b'r') | (3, b't') | (5, b'm') | (6, b'b')
-    ) {
+    // The names checked have at most eight bytes: one word each, compared
+    // with the lower-cased word of a name of the same length.
+    let Some(word) = text::short_word(name) else {
         return Ok(());
-    }
-    match name.len() {
-        8 if is("received") => {
+    };
+    match (name.len(), text::lower_word(word)) {
+        (8, RECEIVED) => {
             let ip = value
                 .and_then(text)
                 .and_then(|v| parse_host(v, true))
                 .is_some_and(|h| h.ip().is_some());
             ip.then_some(()).ok_or("received is not an IP address")
         }
-        5 if is("rport") => value
+        (5, RPORT) => value
             .is_none_or(|v| parse_port(v).is_some())
             .then_some(())
             .ok_or("invalid rport"),
-        3 if is("ttl") => value
+        (3, TTL) => value
             .and_then(text)
             .is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok())
             .then_some(())
             .ok_or("ttl is not in 0..=255"),
-        5 if is("maddr") => value
+        (5, MADDR) => value
             .and_then(text)
             .and_then(|v| parse_host(v, false))
             .is_some()
             .then_some(())
             .ok_or("invalid maddr"),
-        6 if is("branch") => value
+        (6, BRANCH) => value
             .is_some()
             .then_some(())
             .ok_or("branch without a value"),
@@ -317,6 +318,39 @@ mod tests {
             "SIP/2.0/TLS pc.example.com:5061;branch=z9hG4bKa;rport"
         );
         assert_eq!(parse_via(&v.to_string()).unwrap(), v);
+    }
+
+    #[test]
+    fn known_params_are_checked_in_any_case() {
+        let via = |params: &str| format!("SIP/2.0/UDP h;{params}");
+        for bad in [
+            "BRANCH",
+            "Received=x.example",
+            "rPort=65536",
+            "TTL=256",
+            "mAddr=-x",
+        ] {
+            let v = via(bad);
+            assert!(plain_via(&v).is_none(), "{bad}");
+            assert!(parse_via(&v).is_err(), "{bad}");
+        }
+        // Names of the same lengths with other letters are not checked.
+        for fine in [
+            "brancH=1",
+            "BRANCX",
+            "receivex=x",
+            "rporx=x",
+            "tty=x",
+            "maddx=-x",
+        ] {
+            let v = via(fine);
+            assert_eq!(
+                plain_via(&v).map(|v| v.params.as_str()),
+                Some(fine),
+                "{fine}"
+            );
+            assert!(parse_via(&v).is_ok(), "{fine}");
+        }
     }
 
     #[test]

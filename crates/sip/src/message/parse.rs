@@ -309,6 +309,12 @@ impl Lines<'_> {
                     continue;
                 }
             }
+            // The empty line ending the head, without a search for its LF.
+            match buf.get(pos..pos + 2) {
+                Some(b"\r\n") => return Ok(pos + 2),
+                Some([b'\n', _]) => return Ok(pos + 1),
+                _ => {}
+            }
             let (end, next) = self.line_at(pos)?;
             if end == pos {
                 return Ok(next);
