@@ -6,10 +6,11 @@
 //!   otherwise NAPTR records (`SIP+D2U`, `SIP+D2T`, `SIPS+D2T`), else SRV
 //!   records of every transport, else UDP (TLS for `sips`).
 //! - Address and port (§4.2): a numeric host as is; a host with a port by
-//!   A/AAAA; otherwise SRV (`_sip._udp`, `_sip._tcp`, `_sips._tcp`) sorted
-//!   by priority, then weight (highest first; RFC 2782's weighted random
-//!   choice is not applied, so the order is deterministic), else A/AAAA
-//!   on the default port. `maddr` replaces the host.
+//!   A/AAAA; otherwise SRV (`_sip._udp`, `_sip._tcp`, `_sips._tcp`) in
+//!   priority order, within a priority by RFC 2782's weighted random
+//!   choice (a record with twice the weight comes first twice as often;
+//!   weight 0 rarely first), else A/AAAA on the default port. `maddr`
+//!   replaces the host.
 //! - A static host map is consulted before DNS for every name (the URI
 //!   host and SRV targets): operators pin peers with it and tests map the
 //!   Teams proxies to loopback without touching the network.
@@ -315,7 +316,7 @@ impl SipResolver {
             .collect())
     }
 
-    /// The addresses behind an SRV name, by priority then weight.
+    /// The addresses behind an SRV name, in RFC 2782 order.
     async fn srv(&self, srv_name: &str) -> Result<Vec<SocketAddr>, ResolveError> {
         let dns = self.dns(srv_name)?;
         let lookup = match dns.srv_lookup(fqdn(srv_name)).await {
@@ -323,20 +324,18 @@ impl SipResolver {
             Err(e) if is_empty_answer(&e) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        let mut records: Vec<_> = lookup
+        let records: Vec<_> = lookup
             .iter()
             .map(|srv| {
                 (
                     srv.priority(),
-                    std::cmp::Reverse(srv.weight()),
-                    srv.target().to_ascii(),
-                    srv.port(),
+                    srv.weight(),
+                    (srv.target().to_ascii(), srv.port()),
                 )
             })
             .collect();
-        records.sort();
         let mut addrs = Vec::new();
-        for (_, _, target, port) in records {
+        for (target, port) in rfc2782_order(records, &mut random_below) {
             // "." means the service is not offered (RFC 2782).
             if target == "." {
                 continue;
@@ -349,6 +348,51 @@ impl SipResolver {
         }
         Ok(addrs)
     }
+}
+
+/// RFC 2782's order of SRV records `(priority, weight, record)`: lowest
+/// priority first; within one priority, repeatedly pick at random with
+/// probability proportional to weight (zero weights first in the list, so
+/// they are picked only when drawn at 0 or when alone). `random(n)` gives
+/// a uniform number in `0..=n`.
+pub(crate) fn rfc2782_order<T>(
+    mut records: Vec<(u16, u16, T)>,
+    random: &mut dyn FnMut(u32) -> u32,
+) -> Vec<T> {
+    // Stable: equal keys keep the DNS order; zero weights lead each group.
+    records.sort_by_key(|(priority, weight, _)| (*priority, *weight != 0));
+    let mut ordered = Vec::with_capacity(records.len());
+    let mut rest = records.into_iter().peekable();
+    while let Some(priority) = rest.peek().map(|r| r.0) {
+        let mut group = Vec::new();
+        while let Some(record) = rest.next_if(|r| r.0 == priority) {
+            group.push(record);
+        }
+        while !group.is_empty() {
+            let total: u32 = group.iter().map(|(_, w, _)| u32::from(*w)).sum();
+            let draw = random(total);
+            let mut running = 0;
+            let index = group
+                .iter()
+                .position(|(_, w, _)| {
+                    running += u32::from(*w);
+                    running >= draw
+                })
+                .unwrap_or(0);
+            ordered.push(group.remove(index).2);
+        }
+    }
+    ordered
+}
+
+/// A uniform number in `0..=n` from the system's random source (a fixed
+/// draw if it fails: the order then only loses its spread).
+fn random_below(n: u32) -> u32 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0;
+    }
+    (u64::from_le_bytes(bytes) % (u64::from(n) + 1)) as u32
 }
 
 enum HostKind<'a> {
@@ -368,5 +412,60 @@ fn fqdn(name: &str) -> String {
     match name.ends_with('.') {
         true => name.to_owned(),
         false => format!("{name}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic uniform source for `rfc2782_order`.
+    fn xorshift(seed: u64) -> impl FnMut(u32) -> u32 {
+        let mut state = seed;
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % (u64::from(n) + 1)) as u32
+        }
+    }
+
+    #[test]
+    fn lower_priority_always_first_whatever_the_weights() {
+        let mut random = xorshift(7);
+        for _ in 0..100 {
+            let order = rfc2782_order(
+                vec![
+                    (20, 100, "backup"),
+                    (10, 1, "a"),
+                    (10, 0, "zero"),
+                    (30, 5, "last"),
+                ],
+                &mut random,
+            );
+            assert_eq!(order.len(), 4);
+            assert_eq!(order[3], "last");
+            assert_eq!(order[2], "backup");
+            assert!(order[..2].contains(&"a") && order[..2].contains(&"zero"));
+        }
+    }
+
+    #[test]
+    fn first_choice_follows_the_weights() {
+        let mut random = xorshift(42);
+        let draws = 20_000;
+        let mut firsts = HashMap::new();
+        for _ in 0..draws {
+            let order = rfc2782_order(
+                vec![(10, 60, "a"), (10, 20, "b"), (10, 0, "z")],
+                &mut random,
+            );
+            *firsts.entry(order[0]).or_insert(0u32) += 1;
+        }
+        let share = |name| f64::from(firsts.get(name).copied().unwrap_or(0)) / f64::from(draws);
+        // Expected 60/80, 20/80 and (only when drawn at 0) about 1/81.
+        assert!((share("a") - 0.75).abs() < 0.02, "{firsts:?}");
+        assert!((share("b") - 0.25).abs() < 0.02, "{firsts:?}");
+        assert!(share("z") < 0.03, "{firsts:?}");
     }
 }
