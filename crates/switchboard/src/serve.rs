@@ -3,10 +3,14 @@
 //! The B2BUA (`sbc::B2bua`) is sans-IO; this module only moves bytes and
 //! timers for it, as quinn's `ConnectionDriver` does for `quinn-proto`:
 //! messages from the transport go to `handle_message`, due timers to
-//! `handle_timeout`, and what it wants sent goes to one sender task that
-//! resolves next hops (RFC 3263, the config's `[hosts]` map first) and
-//! reports failures back as transport errors, in order, so a 180 never
-//! overtakes the 100 before it.
+//! `handle_timeout`. What it wants sent goes out from the loop itself when
+//! that cannot block (UDP to an address: `try_send`); everything else (DNS
+//! per RFC 3263 with the config's `[hosts]` map first, TCP/TLS connects)
+//! goes to a sender task per destination ("lane"), which reports failures
+//! back as transport errors. Messages to one destination stay in order
+//! (a 180 never overtakes the 100 before it: once one waits in its lane,
+//! the next ones queue behind it), while a slow DNS answer or a connect
+//! timeout towards one peer never holds up the others.
 //!
 //! What the transport cannot parse never reaches the B2BUA: it is answered
 //! here from its bytes (`sbc::response_for_unparsable`: 400 naming the
@@ -90,7 +94,8 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
         b2bua,
         transport: transport.clone(),
         udp_local,
-        backlog: Arc::new(AtomicUsize::new(0)),
+        lanes: HashMap::new(),
+        lanes_swept_at: 0,
     };
     let result = driver.run(inbound, unparsable, resolver).await;
     reloader.abort();
@@ -269,9 +274,39 @@ struct Driver {
     b2bua: B2bua,
     transport: SipTransport,
     udp_local: Vec<SocketAddr>,
-    /// Messages handed to the [`Sender`] task and not yet sent: while any
-    /// wait, later ones queue behind them (order is kept).
-    backlog: Arc<AtomicUsize>,
+    /// Sender tasks by destination.
+    lanes: HashMap<LaneKey, Lane>,
+    /// Lanes at the last sweep of finished ones.
+    lanes_swept_at: usize,
+}
+
+/// A destination whose messages must stay in order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LaneKey {
+    Connection(u64),
+    Address(SocketAddr, sbc::Transport),
+    Uri(String, sbc::Transport),
+}
+
+impl LaneKey {
+    fn of(next_hop: &NextHop) -> LaneKey {
+        match next_hop {
+            NextHop::Reply {
+                connection: Some(id),
+                ..
+            } => LaneKey::Connection(id.0),
+            NextHop::Reply {
+                remote, transport, ..
+            } => LaneKey::Address(*remote, *transport),
+            NextHop::Resolve { uri, transport } => LaneKey::Uri(uri.to_string(), *transport),
+        }
+    }
+}
+
+/// A sender task's queue and how many messages wait in it.
+struct Lane {
+    queue: mpsc::UnboundedSender<Outgoing>,
+    pending: Arc<AtomicUsize>,
 }
 
 /// Whether a message could go out from the loop itself.
@@ -289,25 +324,23 @@ impl Driver {
         mut unparsable: mpsc::Receiver<Unparsable>,
         resolver: SipResolver,
     ) -> anyhow::Result<()> {
-        let (to_send, queue) = mpsc::unbounded_channel::<Outgoing>();
         let (failed_tx, mut failed) = mpsc::unbounded_channel::<SendFailure>();
         let (opened_tx, mut opened) = mpsc::unbounded_channel::<Opened>();
-        let sender = Sender {
+        let sender = Arc::new(Sender {
             transport: self.transport.clone(),
             resolver,
             udp_local: self.udp_local.clone(),
             failed: failed_tx,
             opened: opened_tx,
-            backlog: Arc::clone(&self.backlog),
-        };
-        let sender = tokio::spawn(sender.run(queue));
+        });
+        let lanes = tokio_util::task::TaskTracker::new();
         let (mut answers, answer_queue) = UnparsableAnswers::new();
         let answerer = tokio::spawn(send_answers(self.transport.clone(), answer_queue));
         let mut connections: HashMap<(String, u16), ConnectionId> = HashMap::new();
         let shutdown = tokio::signal::ctrl_c();
         tokio::pin!(shutdown);
         loop {
-            self.drain(&to_send, &mut connections);
+            self.drain(&sender, &lanes, &mut connections);
             let deadline = self.b2bua.poll_timeout();
             let sleep = async {
                 match deadline {
@@ -343,19 +376,27 @@ impl Driver {
                 }
             }
         }
-        drop(to_send);
-        sender.abort();
+        self.lanes.clear();
+        lanes.close();
+        // Let queued messages (e.g. BYEs at shutdown) go, briefly.
+        let _ = tokio::time::timeout(Duration::from_secs(1), lanes.wait()).await;
         answerer.abort();
         Ok(())
     }
 
     fn drain(
         &mut self,
-        to_send: &mpsc::UnboundedSender<Outgoing>,
+        sender: &Arc<Sender>,
+        lanes: &tokio_util::task::TaskTracker,
         connections: &mut HashMap<(String, u16), ConnectionId>,
     ) {
         while let Some(outgoing) = self.b2bua.poll_transmit() {
-            if self.backlog.load(Ordering::Acquire) == 0 {
+            let key = LaneKey::of(&outgoing.next_hop);
+            let waiting = self
+                .lanes
+                .get(&key)
+                .is_some_and(|lane| lane.pending.load(Ordering::Acquire) > 0);
+            if !waiting {
                 match self.try_direct(&outgoing) {
                     Direct::Sent => continue,
                     Direct::Failed(err) => {
@@ -366,9 +407,7 @@ impl Driver {
                     Direct::NotNow => {}
                 }
             }
-            self.backlog.fetch_add(1, Ordering::AcqRel);
-            // The sender task lives as long as the loop.
-            let _ = to_send.send(outgoing);
+            self.enqueue(key, outgoing, sender, lanes);
         }
         while let Some(event) = self.b2bua.poll_event() {
             match event {
@@ -384,6 +423,41 @@ impl Driver {
 }
 
 impl Driver {
+    /// Queues `outgoing` in its destination's lane, starting the lane's
+    /// task if it has none (or it ended after being idle).
+    fn enqueue(
+        &mut self,
+        key: LaneKey,
+        outgoing: Outgoing,
+        sender: &Arc<Sender>,
+        lanes: &tokio_util::task::TaskTracker,
+    ) {
+        let mut outgoing = outgoing;
+        loop {
+            let lane = self.lanes.entry(key.clone()).or_insert_with(|| {
+                let (queue, receiver) = mpsc::unbounded_channel();
+                let pending = Arc::new(AtomicUsize::new(0));
+                lanes.spawn(Arc::clone(sender).run(receiver, Arc::clone(&pending)));
+                Lane { queue, pending }
+            });
+            lane.pending.fetch_add(1, Ordering::AcqRel);
+            match lane.queue.send(outgoing) {
+                Ok(()) => break,
+                // The lane's task ended (idle): a new one takes it.
+                Err(mpsc::error::SendError(back)) => {
+                    lane.pending.fetch_sub(1, Ordering::AcqRel);
+                    self.lanes.remove(&key);
+                    outgoing = back;
+                }
+            }
+        }
+        // Forget lanes whose task ended, now and then.
+        if self.lanes.len() > 2 * self.lanes_swept_at.max(64) {
+            self.lanes.retain(|_, lane| !lane.queue.is_closed());
+            self.lanes_swept_at = self.lanes.len();
+        }
+    }
+
     /// Sends a UDP message whose destination needs no DNS right away.
     fn try_direct(&self, outgoing: &Outgoing) -> Direct {
         let result = match &outgoing.next_hop {
@@ -551,24 +625,49 @@ impl<T: std::fmt::Display> std::fmt::Display for OrNone<T> {
     }
 }
 
-/// Sends in order; resolves next hops; reports failures.
+/// Sends one lane's messages in order; resolves next hops; reports
+/// failures.
 struct Sender {
     transport: SipTransport,
     resolver: SipResolver,
     udp_local: Vec<SocketAddr>,
     failed: mpsc::UnboundedSender<SendFailure>,
     opened: mpsc::UnboundedSender<Opened>,
-    backlog: Arc<AtomicUsize>,
 }
 
+/// How long a lane's task waits for more before it ends.
+const LANE_IDLE: Duration = Duration::from_secs(30);
+
 impl Sender {
-    async fn run(self, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
-        while let Some(outgoing) = queue.recv().await {
-            if let Err(err) = self.send(&outgoing).await {
-                tracing::debug!(%err, "send failed");
-                let _ = self.failed.send(SendFailure(outgoing));
-            }
-            self.backlog.fetch_sub(1, Ordering::AcqRel);
+    /// Serves one lane: sends its messages in order, ends after
+    /// [`LANE_IDLE`] without any (after sending what raced in).
+    async fn run(
+        self: Arc<Self>,
+        mut queue: mpsc::UnboundedReceiver<Outgoing>,
+        pending: Arc<AtomicUsize>,
+    ) {
+        loop {
+            let outgoing = match tokio::time::timeout(LANE_IDLE, queue.recv()).await {
+                Ok(Some(outgoing)) => outgoing,
+                Ok(None) => break,
+                Err(_idle) => {
+                    queue.close();
+                    while let Ok(outgoing) = queue.try_recv() {
+                        self.send_or_report(outgoing).await;
+                        pending.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    break;
+                }
+            };
+            self.send_or_report(outgoing).await;
+            pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    async fn send_or_report(&self, outgoing: Outgoing) {
+        if let Err(err) = self.send(&outgoing).await {
+            tracing::debug!(%err, "send failed");
+            let _ = self.failed.send(SendFailure(outgoing));
         }
     }
 
