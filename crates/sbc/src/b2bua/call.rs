@@ -142,8 +142,11 @@ impl Leg {
         let dialog = match &self.dialog {
             LegDialog::Uas(uas) => uas.dialog.as_ref().and_then(Dialog::poll_timeout),
             LegDialog::Uac(uac) => uac.attempt.as_ref().and_then(|a| {
-                let failover = a.failover_at;
-                [a.uac.poll_timeout(), failover].into_iter().flatten().min()
+                let ringing = a.ring_until.filter(|_| !a.finished);
+                [a.uac.poll_timeout(), a.failover_at, ringing]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }),
         };
         [dialog, self.timer.map(|t| t.deadline)]
@@ -200,6 +203,8 @@ pub(crate) struct Attempt {
     pub(crate) session_expires: Option<u32>,
     /// Give up on this target if nothing was heard by then.
     pub(crate) failover_at: Option<Instant>,
+    /// Stop ringing by then (set at the first provisional response).
+    pub(crate) ring_until: Option<Instant>,
     /// A final response arrived.
     pub(crate) finished: bool,
 }

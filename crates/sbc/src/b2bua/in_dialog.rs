@@ -589,6 +589,7 @@ impl B2bua {
         let legs: Vec<LegId> = call.legs.iter().map(|l| l.id).collect();
         for leg_id in legs {
             let mut silent = false;
+            let mut unanswered = false;
             if let Some(leg) = call.leg_mut(leg_id) {
                 match &mut leg.dialog {
                     LegDialog::Uas(uas) => {
@@ -603,12 +604,22 @@ impl B2bua {
                                 attempt.failover_at = None;
                                 silent = !attempt.finished;
                             }
+                            if attempt.ring_until.is_some_and(|at| at <= now) {
+                                attempt.ring_until = None;
+                                unanswered = !attempt.finished;
+                            }
                         }
                     }
                 }
             }
             self.flush_leg(&mut call, leg_id, now);
             if silent && call.state != CallState::Terminated {
+                self.abandon_attempt(&mut call, leg_id, now);
+            }
+            if unanswered && call.state == CallState::Calling && leg_id == call.callee {
+                self.end_call(&mut call, EndReason::NoAnswer, now);
+            } else if unanswered && call.state != CallState::Terminated {
+                // A transfer target that does not answer: as if silent.
                 self.abandon_attempt(&mut call, leg_id, now);
             }
             let due = call

@@ -158,6 +158,9 @@ pub enum EndReason {
     DialogLost(Party),
     /// No media ports could be allocated.
     MediaUnavailable,
+    /// The callee rang for [`crate::B2buaSettings::max_ringing`] without
+    /// answering; the caller was sent 480.
+    NoAnswer,
 }
 
 /// Something that happened, for CDRs, metrics and logs. Phone numbers are

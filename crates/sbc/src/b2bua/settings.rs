@@ -28,6 +28,11 @@ pub struct B2buaSettings {
     /// How long a transfer's NOTIFY subscription is said to last
     /// (RFC 3515 §2.4.4; default 60 s).
     pub refer_expires: Duration,
+    /// How long the callee may ring: this long after the first
+    /// provisional response without a final one, the outbound INVITE is
+    /// cancelled and the caller gets 480 (default 180 s, Teams' own limit
+    /// being shorter; `None`: ring until the caller gives up).
+    pub max_ringing: Option<Duration>,
 }
 
 impl Default for B2buaSettings {
@@ -39,6 +44,7 @@ impl Default for B2buaSettings {
             min_se: Duration::from_secs(90),
             max_call_duration: None,
             refer_expires: Duration::from_secs(60),
+            max_ringing: Some(Duration::from_secs(180)),
         }
     }
 }

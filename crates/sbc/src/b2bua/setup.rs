@@ -567,6 +567,7 @@ impl B2bua {
                     target,
                     session_expires,
                     failover_at: Some(now + self.settings.failover_after),
+                    ring_until: None,
                     finished: false,
                 });
             }
@@ -596,6 +597,9 @@ impl B2bua {
             if let Some(attempt) = uac.attempt.as_mut().filter(|a| a.key == *key) {
                 current = true;
                 attempt.failover_at = None;
+                if status.is_provisional() && attempt.ring_until.is_none() {
+                    attempt.ring_until = self.settings.max_ringing.map(|limit| now + limit);
+                }
                 // A response of another dialog or a malformed one changes nothing.
                 let _ = attempt.uac.handle_response(&response, now);
                 if status.is_final() && !attempt.finished {

@@ -36,6 +36,7 @@ impl B2bua {
             EndReason::Cancelled | EndReason::Hangup(_) => StatusCode::REQUEST_TERMINATED,
             EndReason::Rejected(status) | EndReason::Unreachable(status) => status,
             EndReason::MediaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            EndReason::NoAnswer => StatusCode::TEMPORARILY_UNAVAILABLE,
             _ => StatusCode::SERVER_INTERNAL_ERROR,
         };
         let ids: Vec<LegId> = call.legs.iter().map(|l| l.id).collect();

@@ -259,6 +259,65 @@ fn teams_hangs_up() {
 }
 
 #[test]
+fn ringing_too_long_cancels_the_callee_and_answers_480() {
+    let mut h = Harness::new();
+    h.send(&carrier_invite("c-noanswer", ""), Harness::carrier());
+    h.response(100);
+    let (invite, _) = h.request(Method::Invite);
+    h.deliver(
+        reply(
+            &invite,
+            180,
+            "t1",
+            "Contact: <sip:api-du-b.pstnhub.microsoft.com:443;transport=tls>\n",
+            None,
+        ),
+        Harness::teams(),
+    );
+    h.response(180);
+    // Still ringing just before the limit.
+    h.advance(Duration::from_secs(179));
+    h.quiet();
+    // (Short of Timer G's first 480 retransmission, 500 ms later.)
+    h.advance(Duration::from_millis(1_100));
+    let (unavailable, _) = h.response(480);
+    assert_eq!(unavailable.headers.cseq().unwrap().method, Method::Invite);
+    let (cancel, _) = h.request(Method::Cancel);
+    assert_eq!(
+        cancel.headers.top_via().unwrap().branch(),
+        invite.headers.top_via().unwrap().branch()
+    );
+    assert!(matches!(
+        h.last_event(),
+        Some(B2buaEvent::CallEnded {
+            reason: EndReason::NoAnswer,
+            ..
+        })
+    ));
+    // The carrier acknowledges the 480 (same branch as its INVITE).
+    let to = String::from_utf8_lossy(unavailable.headers.get(&HeaderName::To).unwrap());
+    h.send(
+        &format!(
+            "ACK sip:2065550100@203.0.113.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-c-noanswer
+Max-Forwards: 70
+From: \"Alice\" <sip:2065550199@192.0.2.10>;tag=carrier-tag
+To: {to}
+Call-ID: c-noanswer
+CSeq: 1 ACK
+
+"
+        ),
+        Harness::carrier(),
+    );
+    h.deliver(reply(&cancel, 200, "t1", "", None), Harness::teams());
+    h.deliver(reply(&invite, 487, "t1", "", None), Harness::teams());
+    h.request(Method::Ack);
+    h.quiet();
+    h.settle();
+}
+
+#[test]
 fn cancel_while_ringing() {
     let mut h = Harness::new();
     h.send(&carrier_invite("c-cancel", ""), Harness::carrier());
