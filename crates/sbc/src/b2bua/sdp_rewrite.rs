@@ -357,9 +357,15 @@ impl LegSdp {
     /// The streams as the media plane needs them: our anchors and keys,
     /// the peer's addresses and keys.
     pub(crate) fn streams(&self) -> Vec<StreamMedia> {
-        let Some(received) = self.received() else {
-            return Vec::new();
-        };
+        match self.received() {
+            Some(received) => self.streams_of(&received),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`LegSdp::streams`] when the peer's description is at hand
+    /// (parsed already: saves parsing it again).
+    pub(crate) fn streams_of(&self, received: &Session) -> Vec<StreamMedia> {
         received
             .media
             .iter()

@@ -680,7 +680,12 @@ impl B2bua {
             )
             .map_err(|_| ())?
         };
-        self.update_media(call, from);
+        if let Some(l) = call.leg(from) {
+            let streams = l.sdp.streams_of(&received);
+            if !streams.is_empty() {
+                self.media.update(call_id, from, &streams);
+            }
+        }
         self.update_media(call, to);
         Ok(out)
     }
