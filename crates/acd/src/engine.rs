@@ -207,6 +207,14 @@ impl Engine {
             .map(|call| call.state.status())
     }
 
+    /// The named values the call arrived with
+    /// ([`CallAttributes::values`]: IVR input, CRM lookup results), for
+    /// the agent's screen when it rings; a callback keeps its call's.
+    /// `None` once the interaction ended.
+    pub fn call_values(&self, interaction: InteractionId) -> Option<&BTreeMap<String, String>> {
+        self.interactions.get(&interaction).map(|call| &call.values)
+    }
+
     /// A queue's counts at `now`.
     pub fn queue_snapshot(&self, queue: QueueId, now: Instant) -> Option<QueueSnapshot> {
         let queue = self.queues.get(&queue)?;
@@ -269,6 +277,7 @@ impl Engine {
                 queue,
                 priority,
                 skills: attributes.skills,
+                values: attributes.values,
                 entered_at: now,
                 place,
                 original_position: 0,
@@ -699,6 +708,7 @@ impl Engine {
             queue: call.queue,
             priority: call.priority,
             skills: call.skills.clone(),
+            values: call.values.clone(),
             entered_at: call.entered_at,
             place: call.place,
             original_position: call.original_position,

@@ -1,6 +1,7 @@
 //! The crate's errors, one enum per operation whose callers react
-//! differently: building an engine from configuration, and feeding it an
-//! input that names objects it does not know (or that cross tenants).
+//! differently: building an engine from configuration, feeding it an
+//! input that names objects it does not know (or that cross tenants),
+//! and loading IVR flow files.
 //!
 //! Inputs that are well-formed but late or out of place (an answer after
 //! the ring was cancelled, a hang-up for a call already gone) are not
@@ -139,4 +140,177 @@ pub enum InputError {
         /// The queue.
         queue: QueueId,
     },
+}
+
+/// A problem found while loading a flow file
+/// ([`crate::FlowSet::from_sources`]): the file, the node when one is to
+/// blame, and the reason. A flow with any error is not loaded; the other
+/// flows are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {reason}", node_label(.node))]
+pub struct FlowError {
+    /// The file's name as given to the loader.
+    pub file: String,
+    /// The node's id, when the problem is in one node.
+    pub node: Option<String>,
+    /// What is wrong.
+    pub reason: FlowErrorKind,
+}
+
+fn node_label(node: &Option<String>) -> String {
+    match node {
+        Some(node) => format!(": node `{node}`"),
+        None => String::new(),
+    }
+}
+
+/// What is wrong in a flow file (see [`FlowError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowErrorKind {
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Unreadable(String),
+    /// The file name ends neither in `.toml` nor in `.json`.
+    #[error("unsupported file type (expected .toml or .json)")]
+    UnsupportedFormat,
+    /// The text is not valid TOML or JSON.
+    #[error("syntax: {0}")]
+    Syntax(String),
+    /// A field is missing, unknown, or of the wrong type.
+    #[error("{0}")]
+    Shape(String),
+    /// Another file already defines a flow with this id.
+    #[error("flow id {id} is already defined in {first_file}")]
+    DuplicateFlow {
+        /// The flow's number within the tenant.
+        id: u32,
+        /// The file that defined it first.
+        first_file: String,
+    },
+    /// The flow has more nodes than a flow may have.
+    #[error("{count} nodes, more than the {max} a flow may have")]
+    TooManyNodes {
+        /// Nodes in the file.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `entry` names no node, or is empty.
+    #[error("the entry node `{0}` does not exist")]
+    MissingEntry(String),
+    /// Two nodes share an id.
+    #[error("the node id is defined twice")]
+    DuplicateNode,
+    /// A target (`next`, an option, a fallback...) names no node.
+    #[error("`{field}` leads to node `{target}`, which does not exist")]
+    UnknownTarget {
+        /// The field, e.g. `next`, `options.1`, `cases[0].next`.
+        field: String,
+        /// The missing node.
+        target: String,
+    },
+    /// The queue is not in the catalog given to the loader.
+    #[error("queue `{0}` is not known")]
+    UnknownQueue(String),
+    /// The catalog maps the queue name to another tenant's queue.
+    #[error("queue `{0}` belongs to another tenant")]
+    ForeignQueue(String),
+    /// The prompt is not in the catalog given to the loader.
+    #[error("prompt `{0}` is not known")]
+    UnknownPrompt(String),
+    /// A condition names a schedule the flow does not define.
+    #[error("schedule `{0}` is not defined in this flow")]
+    UnknownSchedule(String),
+    /// No path from the entry node leads to the node. An error, not a
+    /// warning: such a node is almost always a forgotten link, and the
+    /// previous version of the flow keeps running while it is fixed.
+    #[error("no path from the entry node leads here")]
+    Unreachable,
+    /// A loop of nodes none of which waits for the caller (a menu or a
+    /// digit collection): it would spin, or replay prompts forever.
+    #[error("loop without caller input: {}", .0.join(" -> "))]
+    LoopWithoutInput(Vec<String>),
+    /// A menu without options.
+    #[error("the menu has no options")]
+    MenuWithoutOptions,
+    /// A node that must speak has no prompt (the caller would hear
+    /// silence).
+    #[error("`{0}` is empty: the node plays nothing")]
+    MissingPrompts(&'static str),
+    /// A menu key or terminator is not a DTMF key.
+    #[error("`{0}` is not a DTMF key (one of 0-9, *, #)")]
+    BadDtmfKey(String),
+    /// A regular expression does not compile.
+    #[error("pattern `{pattern}` is not a valid regular expression: {error}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        error: String,
+    },
+    /// Two schedules share an id.
+    #[error("schedule `{0}` is defined twice")]
+    DuplicateSchedule(String),
+    /// The time zone is not in the IANA database (chrono-tz).
+    #[error("schedule `{schedule}`: time zone `{zone}` is not in the IANA database")]
+    UnknownTimeZone {
+        /// The schedule.
+        schedule: String,
+        /// The zone given.
+        zone: String,
+    },
+    /// Opening hours that do not read as `HH:MM-HH:MM` with start before
+    /// end, or that overlap.
+    #[error("schedule `{schedule}`: hours `{hours}` on {day}: {why}")]
+    BadHours {
+        /// The schedule.
+        schedule: String,
+        /// The day (`mon`..`sun`) or the override's date.
+        day: String,
+        /// The span given.
+        hours: String,
+        /// Why it is refused.
+        why: &'static str,
+    },
+    /// A date that is neither `YYYY-MM-DD` nor `MM-DD`, or that does not
+    /// exist.
+    #[error("schedule `{schedule}`: `{date}` is not a date (YYYY-MM-DD, or MM-DD for every year)")]
+    BadDate {
+        /// The schedule.
+        schedule: String,
+        /// The text given.
+        date: String,
+    },
+    /// A branch condition that names no attribute or schedule, or not
+    /// exactly one test.
+    #[error("cases[{index}]: {why}")]
+    BadCondition {
+        /// The case's index.
+        index: usize,
+        /// Why.
+        why: String,
+    },
+    /// A number outside its range.
+    #[error("`{field}` = {value} is outside {allowed}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The allowed range, in words.
+        allowed: &'static str,
+    },
+    /// A lookup URL that is not `http://` or `https://`.
+    #[error("`{0}` is not an http:// or https:// URL")]
+    BadUrl(String),
+    /// A transfer number that is not E.164.
+    #[error("`{0}` is not an E.164 number (+ then 7 to 15 digits)")]
+    BadPhoneNumber(String),
+    /// A transfer needs exactly one of `teams_user`, `queue`, `number`.
+    #[error("a transfer needs exactly one of `teams_user`, `queue`, `number`")]
+    BadTransferTarget,
+    /// An attribute name that is empty or too long.
+    #[error("attribute name `{0}` is empty or longer than 64 bytes")]
+    BadAttributeName(String),
 }

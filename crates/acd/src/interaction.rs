@@ -1,7 +1,7 @@
 //! Interactions (calls and callbacks) and their states: waiting in line,
 //! ringing one agent or more, connected, and the callback states.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use crate::command::InteractionKind;
@@ -16,6 +16,11 @@ use crate::timer::TimerKey;
 pub struct CallAttributes {
     /// Skills the call needs on top of the queue's requirements.
     pub skills: Vec<SkillRequirement>,
+    /// Named values shown to the agent before answering: digits the
+    /// caller entered, CRM lookup results (the "context notes"; see
+    /// [`crate::Engine::call_values`]). The engine routes on skills only
+    /// and keeps these as they are. Personal data: do not log unredacted.
+    pub values: BTreeMap<String, String>,
 }
 
 /// Why an interaction ended.
@@ -91,6 +96,8 @@ pub(crate) struct Interaction {
     pub(crate) queue: QueueId,
     pub(crate) priority: Priority,
     pub(crate) skills: Vec<SkillRequirement>,
+    /// [`CallAttributes::values`], kept for the agent's screen.
+    pub(crate) values: BTreeMap<String, String>,
     /// Joined the current queue (a callback: when its call joined).
     pub(crate) entered_at: Instant,
     /// Place in line, kept across rings and by callbacks.

@@ -21,8 +21,15 @@
 //!   wrap-up, estimated wait and position announcements, callbacks that
 //!   keep the caller's place.
 //!
-//! Later parts (IVR flows, business hours, persistence) plug in through
-//! the `#[non_exhaustive]` [`Command`] and [`EventKind`] enums.
+//! - IVR flows ([`FlowSet`], [`FlowRun`]): menus, digit collection,
+//!   CRM lookups whose answers become call attributes
+//!   ([`CallAttributes::values`]), branches on attributes and business
+//!   hours per time zone, and a final [`FlowCommand::Enqueue`] that goes
+//!   straight to [`Engine::handle_call_arrived`]; files validated at
+//!   load with the file, node and reason of every problem.
+//!
+//! Persistence plugs in later through the `#[non_exhaustive]`
+//! [`Command`] and [`EventKind`] enums.
 //!
 //! ```no_run
 //! use std::time::Instant;
@@ -69,6 +76,7 @@ mod dispatch;
 mod engine;
 mod error;
 mod event;
+mod flow;
 mod ids;
 mod interaction;
 mod presence;
@@ -86,8 +94,12 @@ pub use config::{
     QueueStrategy, SkillRequirement, TeamsIdentity, TenantConfig, MAX_SETTING,
 };
 pub use engine::{Engine, EngineStats, QueueSnapshot};
-pub use error::{AssetRef, ConfigError, InputError};
+pub use error::{AssetRef, ConfigError, FlowError, FlowErrorKind, InputError};
 pub use event::{Event, EventKind, IgnoreReason, InputKind, InteractionStatus};
+pub use flow::{
+    Flow, FlowCatalog, FlowCommand, FlowRun, FlowSet, HttpFailure, RequestId, ScheduleState,
+    TransferTarget,
+};
 pub use ids::{
     AgentId, FlowId, InteractionId, Priority, Proficiency, PromptId, QueueId, ReasonCode, SkillId,
     TenantId,

@@ -324,7 +324,10 @@ impl World {
                         now,
                         queue.tenant(),
                         queue,
-                        CallAttributes { skills },
+                        CallAttributes {
+                            skills,
+                            ..CallAttributes::default()
+                        },
                         Priority(priority),
                     )
                     .unwrap();

@@ -113,7 +113,10 @@ impl Harness {
                 self.now,
                 queue.tenant(),
                 queue,
-                CallAttributes { skills },
+                CallAttributes {
+                    skills,
+                    ..CallAttributes::default()
+                },
                 priority,
             )
             .unwrap();
