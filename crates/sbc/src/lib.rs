@@ -77,7 +77,7 @@ pub use config::{
 pub use error::{ConfigError, MediaError, NumberError, ReferError};
 pub use header_policy::{HeaderPattern, HeaderPolicy};
 pub use number::{NumberFormat, NumberPlan, NumberRule, E164};
-pub use routing::{CarrierCall, Router, TeamsCall, TenantScope, TrunkCall};
+pub use routing::{CarrierCall, FlowCall, Router, TeamsCall, TenantScope, TrunkCall};
 pub use security::{CallPermit, DigestAlgorithm, Gate, Peer, Screening};
 pub use stats::{RejectReason, Rejection, Stats};
 pub use teams::{

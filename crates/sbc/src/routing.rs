@@ -32,6 +32,8 @@ use crate::teams::{self, ReferTarget};
 pub enum CarrierCall<'r> {
     /// To a Teams user of a tenant.
     Teams(TeamsCall<'r>),
+    /// To a contact-center flow of a tenant: answered by switchboard.
+    Flow(FlowCall<'r>),
     /// Out through another carrier trunk (a static route).
     Trunk(TrunkCall),
     /// To a fixed URI (a static route).
@@ -51,6 +53,19 @@ pub struct TeamsCall<'r> {
     pub did: E164,
     /// The Teams user's number (the Request-URI user towards Teams).
     pub user: E164,
+    /// The caller in E.164, when the From user normalises.
+    pub caller: Option<E164>,
+}
+
+/// A call to a tenant's IVR flow.
+#[derive(Debug, Clone)]
+pub struct FlowCall<'r> {
+    /// The tenant whose DID was called.
+    pub tenant: TenantScope<'r>,
+    /// The DID that was called.
+    pub did: E164,
+    /// The flow's id (`{ flow = "..." }` of the DID).
+    pub flow: String,
     /// The caller in E.164, when the From user normalises.
     pub caller: Option<E164>,
 }
@@ -183,7 +198,7 @@ impl Router {
             .or_else(|| to_user.as_deref().map(|u| plan.to_e164(u)));
         let raw_user = uri_user.or(to_user).unwrap_or_default();
         if let Some(Ok(did)) = &called {
-            if let Some(call) = self.teams_call(trunk, did, request) {
+            if let Some(call) = self.tenant_call(trunk, did, request) {
                 return Ok(call);
             }
         }
@@ -231,26 +246,34 @@ impl Router {
         }
     }
 
-    fn teams_call(
+    /// A call to a tenant's DID: to its Teams user or its flow.
+    fn tenant_call(
         &self,
         trunk: &CarrierTrunk,
         did: &E164,
         request: &Request,
     ) -> Option<CarrierCall<'_>> {
         let tenant = self.tenant(self.dids.get(did)?)?;
-        let Destination::TeamsUser(user) = tenant.tenant.dids.get(did)?;
         let caller = request
             .headers
             .from()
             .ok()
             .and_then(|from| user_of(&from.uri))
             .and_then(|u| trunk.numbers.to_e164(&u).ok());
-        Some(CarrierCall::Teams(TeamsCall {
-            did: did.clone(),
-            user: user.clone(),
-            caller,
-            tenant,
-        }))
+        Some(match tenant.tenant.dids.get(did)? {
+            Destination::TeamsUser(user) => CarrierCall::Teams(TeamsCall {
+                did: did.clone(),
+                user: user.clone(),
+                caller,
+                tenant,
+            }),
+            Destination::Flow(flow) => CarrierCall::Flow(FlowCall {
+                did: did.clone(),
+                flow: flow.clone(),
+                caller,
+                tenant,
+            }),
+        })
     }
 }
 

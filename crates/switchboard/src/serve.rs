@@ -390,6 +390,37 @@ impl Driver {
         lanes: &tokio_util::task::TaskTracker,
         connections: &mut HashMap<(String, u16), ConnectionId>,
     ) {
+        loop {
+            self.send_all(sender, lanes);
+            let mut unhandled = Vec::new();
+            while let Some(event) = self.b2bua.poll_event() {
+                match event {
+                    B2buaEvent::CloseConnection { host, port } => {
+                        if let Some(id) = connections.remove(&(host.to_ascii_lowercase(), port)) {
+                            self.transport.close_connection(id);
+                        }
+                    }
+                    B2buaEvent::LocalCallStarted { call, .. } => {
+                        log_event(&event);
+                        unhandled.push(call);
+                    }
+                    event => log_event(&event),
+                }
+            }
+            if unhandled.is_empty() {
+                break;
+            }
+            // The contact-center engine does not run in `serve` yet: a
+            // call to a flow is answered, then ended at once.
+            for call in unhandled {
+                tracing::warn!(%call, "no flow engine in serve yet: call to a flow ended");
+                self.b2bua.hang_up(call, Instant::now());
+            }
+        }
+    }
+
+    /// Sends (or queues) everything the B2BUA has to send.
+    fn send_all(&mut self, sender: &Arc<Sender>, lanes: &tokio_util::task::TaskTracker) {
         while let Some(outgoing) = self.b2bua.poll_transmit() {
             let key = LaneKey::of(&outgoing.next_hop);
             let waiting = self
@@ -408,16 +439,6 @@ impl Driver {
                 }
             }
             self.enqueue(key, outgoing, sender, lanes);
-        }
-        while let Some(event) = self.b2bua.poll_event() {
-            match event {
-                B2buaEvent::CloseConnection { host, port } => {
-                    if let Some(id) = connections.remove(&(host.to_ascii_lowercase(), port)) {
-                        self.transport.close_connection(id);
-                    }
-                }
-                event => log_event(&event),
-            }
         }
     }
 }
@@ -605,6 +626,25 @@ fn log_event(event: &B2buaEvent) {
             let talk = answered_at.map(|answered| at.saturating_duration_since(answered));
             tracing::info!(%call, ?reason, ?talk, "CallEnded")
         }
+        B2buaEvent::LocalCallStarted {
+            call,
+            tenant,
+            did,
+            caller,
+            flow,
+            ..
+        } => tracing::info!(
+            %call,
+            tenant = %tenant.as_str(),
+            did = %Pii(did),
+            caller = %Pii(OrNone(caller.as_ref())),
+            %flow,
+            "LocalCallStarted"
+        ),
+        // The body may carry DTMF digits (card numbers): never logged.
+        B2buaEvent::Info {
+            call, content_type, ..
+        } => tracing::debug!(%call, %content_type, "Info"),
         B2buaEvent::ProxyHealth { host, health, .. } => match health {
             ProxyHealth::Active => tracing::info!(proxy = %host, "Teams proxy Active"),
             ProxyHealth::Inactive => tracing::warn!(proxy = %host, "Teams proxy Inactive"),

@@ -51,6 +51,9 @@ pub(crate) struct Call {
     pub(crate) dialog_keys: Vec<((String, String), LegId)>,
     /// The INVITE server transactions of its UAS legs.
     pub(crate) invite_keys: Vec<(TransactionKey, LegId)>,
+    /// The flow of a call switchboard answered itself (no callee leg;
+    /// `callee` names none).
+    pub(crate) local: Option<String>,
 }
 
 impl Call {
@@ -233,6 +236,8 @@ pub(crate) enum OutboundRoute {
         uris: Vec<Uri>,
         transport: Transport,
     },
+    /// None: switchboard answers the call itself for this flow.
+    Local { flow: String },
 }
 
 /// Everything of an outbound INVITE but what changes per attempt

@@ -106,7 +106,7 @@ impl B2bua {
                     Transport::Tls,
                 )
             }
-            LegPeer::Trunk(_) | LegPeer::Uri => {
+            LegPeer::Trunk(_) | LegPeer::Uri | LegPeer::Local => {
                 let host = self.local_host(transport);
                 let param = match transport {
                     Transport::Udp => "",
@@ -196,7 +196,7 @@ impl B2bua {
                     let host = self.local_host(trunk.transport);
                     format!("sip:{}@{host};user=phone", trunk.numbers.format(&number))
                 }
-                LegPeer::Uri => format!("tel:{number}"),
+                LegPeer::Uri | LegPeer::Local => format!("tel:{number}"),
             };
             out.push(format!("{display}<{uri}>"));
         }
@@ -255,7 +255,7 @@ impl B2bua {
                     }
                 }
             }
-            LegPeer::Uri => {}
+            LegPeer::Uri | LegPeer::Local => {}
         }
     }
 }

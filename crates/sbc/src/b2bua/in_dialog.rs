@@ -150,7 +150,13 @@ impl B2bua {
         match request.method {
             Method::Bye => self.on_bye(call, leg_id, &key, &request, now),
             Method::Invite | Method::Update => self.on_offer(call, leg_id, key, request, now),
+            Method::Info if call.local.is_some() => self.on_local_info(call, &key, &request, now),
             Method::Info => self.relay(call, leg_id, key, request, now),
+            Method::Refer if call.local.is_some() => {
+                // Nobody to transfer: switchboard is the other party.
+                let response = Response::for_request(&request, StatusCode::FORBIDDEN);
+                self.respond(&key, response, now);
+            }
             Method::Refer => self.on_refer(call, leg_id, &key, &request, now),
             Method::Notify | Method::Options | Method::Prack => {
                 let response = self.in_dialog_ok(call, leg_id, &request);
@@ -252,6 +258,9 @@ impl B2bua {
         };
         if unchanged {
             return self.answer_refresh(call, leg_id, &key, &request, timer, body.is_some(), now);
+        }
+        if let (Some(_), Some(body)) = (&call.local, &body) {
+            return self.answer_local_reoffer(call, leg_id, &key, &request, body, now);
         }
         self.relay(call, leg_id, key, request, now);
     }

@@ -135,6 +135,8 @@ pub enum LegPeer {
     Trunk(TrunkName),
     /// A fixed URI of a static route.
     Uri,
+    /// switchboard itself: a call it answers for a contact-center flow.
+    Local,
 }
 
 /// Why a call ended.
@@ -161,6 +163,9 @@ pub enum EndReason {
     /// The callee rang for [`crate::B2buaSettings::max_ringing`] without
     /// answering; the caller was sent 480.
     NoAnswer,
+    /// The application ([`crate::B2bua::hang_up`]) ended a call switchboard
+    /// answered itself.
+    Local,
 }
 
 /// Something that happened, for CDRs, metrics and logs. Phone numbers are
@@ -219,6 +224,34 @@ pub enum B2buaEvent {
         host: String,
         /// Its port.
         port: u16,
+    },
+    /// A call to a DID of a contact-center flow was answered by
+    /// switchboard itself (200 with SDP anchored on the media plane): the
+    /// application runs the flow on it and ends it with
+    /// [`crate::B2bua::hang_up`].
+    LocalCallStarted {
+        /// The call.
+        call: CallId,
+        /// The tenant whose DID was called.
+        tenant: TenantName,
+        /// The DID.
+        did: E164,
+        /// The calling number, when it is E.164.
+        caller: Option<E164>,
+        /// The flow's id.
+        flow: String,
+        /// When.
+        at: Instant,
+    },
+    /// INFO in a call switchboard answered itself, answered 200: for
+    /// DTMF (`application/dtmf-relay`, RFC 2976 usage) and the like.
+    Info {
+        /// The call.
+        call: CallId,
+        /// Its Content-Type, empty when absent.
+        content_type: String,
+        /// Its body.
+        body: bytes::Bytes,
     },
     /// A Teams proxy turned Active (answered OPTIONS) or Inactive (no 2xx
     /// for three OPTIONS intervals).

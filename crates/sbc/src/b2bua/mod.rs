@@ -90,6 +90,7 @@ mod checks;
 mod identity;
 mod in_dialog;
 mod io;
+mod local;
 mod media;
 mod options;
 mod sdp_rewrite;

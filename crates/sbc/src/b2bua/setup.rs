@@ -146,6 +146,22 @@ impl B2bua {
                 timer,
             })),
         );
+        if let OutboundRoute::Local { flow } = &plan.route {
+            let answer = super::local::LocalAnswer {
+                key,
+                call_id,
+                caller,
+                callee_id,
+                local_tag,
+                permit,
+                flow: flow.clone(),
+                tenant: plan.tenant.clone(),
+                did: plan.called.clone(),
+                caller_number: plan.caller.clone(),
+                offer: received,
+            };
+            return self.answer_locally(answer, &request, now);
+        }
         let template = self.invite_template(&request, &plan);
         let callee_sdp = LegSdp::new(
             matches!(plan.callee_peer, LegPeer::Teams(_)),
@@ -155,6 +171,7 @@ impl B2bua {
         let callee_transport = match &plan.route {
             OutboundRoute::Teams { .. } => Transport::Tls,
             OutboundRoute::Targets { transport, .. } => *transport,
+            OutboundRoute::Local { .. } => Transport::Udp,
         };
         let caller_number_user = match (&plan.callee_peer, &plan.caller) {
             (_, _) if plan.anonymous => None,
@@ -214,6 +231,7 @@ impl B2bua {
             scheduled: None,
             dialog_keys: Vec::new(),
             invite_keys: Vec::new(),
+            local: None,
         };
         if let Ok(call_id_header) = request.headers.call_id() {
             let call_id_header = call_id_header.to_owned();
@@ -271,6 +289,19 @@ impl B2bua {
                             anonymous: is_anonymous(request),
                         })
                     }
+                    CarrierCall::Flow(call) => Ok(CallPlan {
+                        caller_peer,
+                        callee_peer: LegPeer::Local,
+                        route: OutboundRoute::Local {
+                            flow: call.flow.clone(),
+                        },
+                        trunk: Some(trunk_name.clone()),
+                        tenant: Some(call.tenant.name().clone()),
+                        caller: call.caller.clone(),
+                        called: Some(call.did.clone()),
+                        callee_number: None,
+                        anonymous: is_anonymous(request),
+                    }),
                     CarrierCall::Trunk(out) => Ok(CallPlan {
                         caller_peer,
                         callee_peer: LegPeer::Trunk(out.trunk.clone()),
@@ -468,7 +499,7 @@ impl B2bua {
                 None => return false,
             },
             (None, OutboundRoute::Targets { uris, .. }) if !uris.is_empty() => Target::Uri(0),
-            (None, OutboundRoute::Targets { .. }) => return false,
+            (None, OutboundRoute::Targets { .. } | OutboundRoute::Local { .. }) => return false,
         };
         let (request_uri, next_hop) = match (&uac.route, target) {
             (

@@ -81,7 +81,7 @@ impl B2bua {
                 || tenant
                     .dids
                     .values()
-                    .any(|crate::config::Destination::TeamsUser(user)| user == n)
+                    .any(|d| matches!(d, crate::config::Destination::TeamsUser(u) if u == n))
         });
         let (peer, route, number, to) = if target.x_m.is_some() || teams_user {
             let Some(pinger) = &self.pinger else {
@@ -145,6 +145,7 @@ impl B2bua {
         let transport = match &route {
             OutboundRoute::Teams { .. } => Transport::Tls,
             OutboundRoute::Targets { transport, .. } => *transport,
+            OutboundRoute::Local { .. } => Transport::Udp,
         };
         let template = self.transfer_template(&peer, remaining_number.as_ref(), to, referred_by);
         let sdp = LegSdp::new(
@@ -247,7 +248,7 @@ impl B2bua {
                 }
                 None => anonymous,
             },
-            LegPeer::Uri => anonymous,
+            LegPeer::Uri | LegPeer::Local => anonymous,
         };
         InviteTemplate {
             from,

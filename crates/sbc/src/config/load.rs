@@ -704,10 +704,21 @@ fn tenant<'a, 'i>(
                 return Err(n.err(format!("DID {did} is already assigned by {path}")));
             }
             claims.dids.insert(did.clone(), n.path.clone());
-            let user = n.str()?;
-            let user = E164::parse(user)
-                .map_err(|e| n.err(format!("`{user}` is not an E.164 Teams user number: {e}")))?;
-            dids.insert(did, Destination::TeamsUser(user));
+            let destination = if n.value.is_table() {
+                let mut t = n.table()?;
+                let flow = t.req("flow")?.text()?.to_owned();
+                t.finish()?;
+                Destination::Flow(flow)
+            } else {
+                let user = n.str()?;
+                let user = E164::parse(user).map_err(|e| {
+                    n.err(format!(
+                        "`{user}` is not an E.164 Teams user number (nor {{ flow = \"NAME\" }}): {e}"
+                    ))
+                })?;
+                Destination::TeamsUser(user)
+            };
+            dids.insert(did, destination);
         }
     }
 

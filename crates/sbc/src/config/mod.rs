@@ -323,7 +323,8 @@ pub struct Tenant {
     pub teams_tenant_id: String,
     /// `label` or `fqdn`: the tenant's FQDN, `<label>.<base_fqdn>`.
     pub fqdn: String,
-    /// `[tenants.NAME.dids]`: inbound numbers and where they ring.
+    /// `[tenants.NAME.dids]`: inbound numbers and where they ring (a Teams
+    /// user number, or `{ flow = "NAME" }`).
     pub dids: BTreeMap<E164, Destination>,
     /// `carrier_trunk`: the trunk for this tenant's calls to the PSTN.
     pub carrier_trunk: TrunkName,
@@ -337,8 +338,13 @@ pub struct Tenant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Destination {
-    /// A Teams user, by the number assigned to them in Teams.
+    /// A Teams user, by the number assigned to them in Teams
+    /// (`"+1206..." = "+1425..."`).
     TeamsUser(E164),
+    /// A contact-center IVR flow, by its id in the tenant's flow files
+    /// (`"+1206..." = { flow = "contoso-main" }`): switchboard answers the
+    /// call itself.
+    Flow(String),
 }
 
 /// A tenant's dial plan for calls from Teams to the PSTN.

@@ -397,3 +397,28 @@ fn emulator_section_is_kept_raw() {
     let (key, _) = refused(&format!("emulator = 1\n{BASE}"));
     assert_eq!(key, "emulator");
 }
+
+#[test]
+fn a_did_can_route_to_a_flow() {
+    let text = BASE.replace(
+        "[tenants.contoso.dids]\n",
+        "[tenants.contoso.dids]\n\"+12065550177\" = { flow = \"contoso-main\" }\n",
+    );
+    assert_ne!(text, BASE);
+    let c = Config::from_toml_str(&text, "t.toml").unwrap();
+    let did = E164::parse("+12065550177").unwrap();
+    assert_eq!(
+        c.tenants.values().next().unwrap().dids.get(&did),
+        Some(&Destination::Flow("contoso-main".to_owned()))
+    );
+    let (key, reason) = refused(&BASE.replace(
+        "[tenants.contoso.dids]\n",
+        "[tenants.contoso.dids]\n\"+12065550177\" = { flw = \"contoso-main\" }\n",
+    ));
+    assert!(key.starts_with("tenants.contoso.dids."), "{key}: {reason}");
+    let (key, reason) = refused(&BASE.replace(
+        "[tenants.contoso.dids]\n",
+        "[tenants.contoso.dids]\n\"+12065550177\" = 42\n",
+    ));
+    assert_eq!(key, "tenants.contoso.dids.\"+12065550177\"", "{reason}");
+}

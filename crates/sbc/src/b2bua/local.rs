@@ -1,0 +1,222 @@
+//! Calls switchboard answers itself: a DID routed to a contact-center flow
+//! (`"+1206..." = { flow = "contoso-main" }`). The caller's leg is the only
+//! one. It is answered at once (RFC 3264 §6) with SDP anchored on the media
+//! plane: one of G.711 µ-law or A-law (the first the caller offers) plus
+//! telephone-event (RFC 4733), the caller's SRTP profile with our own SDES
+//! key (RFC 4568) towards Teams. The application then drives the call: it
+//! learns of it from [`B2buaEvent::LocalCallStarted`], gets DTMF sent by
+//! INFO as [`B2buaEvent::Info`], and ends it with [`B2bua::hang_up`];
+//! a caller's BYE ends it as any call. Re-offers (hold, resume, a new
+//! address) are answered here in the same way.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+use sdp::offer_answer::{answer, Capabilities, SrtpKey};
+use sdp::{Origin, Session};
+use sip::{HeaderName, Request, Response, StatusCode};
+use sip_core::TransactionKey;
+
+use super::call::{Call, CallState, Leg};
+use super::io::{B2buaEvent, CallId, EndReason, LegId};
+use super::sdp_rewrite::SdpRole;
+use super::setup::write_sdp;
+use super::wire::SDP;
+use super::B2bua;
+use crate::config::TenantName;
+use crate::number::E164;
+use crate::security::CallPermit;
+
+/// A new call to a flow, admitted, with its caller leg built.
+pub(super) struct LocalAnswer {
+    pub(super) key: TransactionKey,
+    pub(super) call_id: CallId,
+    pub(super) caller: Leg,
+    /// Names no leg: the callee is switchboard itself.
+    pub(super) callee_id: LegId,
+    pub(super) local_tag: String,
+    pub(super) permit: CallPermit,
+    pub(super) flow: String,
+    pub(super) tenant: Option<TenantName>,
+    pub(super) did: Option<E164>,
+    pub(super) caller_number: Option<E164>,
+    /// The caller's offer (already recorded on its leg).
+    pub(super) offer: Session,
+}
+
+impl B2bua {
+    /// Answers a call to a flow with 200 and our SDP.
+    pub(super) fn answer_locally(&mut self, new: LocalAnswer, request: &Request, now: Instant) {
+        let LocalAnswer {
+            key,
+            call_id,
+            mut caller,
+            callee_id,
+            local_tag,
+            permit,
+            flow,
+            tenant,
+            did,
+            caller_number,
+            offer,
+        } = new;
+        let caller_id = caller.id;
+        let answered = match self.local_answer(call_id, &mut caller, &offer) {
+            Ok(answered) => answered,
+            Err(status) => {
+                self.gate.release_call(permit);
+                self.media.release(call_id, caller_id);
+                return self.respond(&key, Response::for_request(request, status), now);
+            }
+        };
+        let mut call = Call {
+            id: call_id,
+            state: CallState::Calling,
+            legs: vec![caller],
+            caller: caller_id,
+            callee: callee_id,
+            permit: Some(permit),
+            answered_at: None,
+            hangup_at: None,
+            transfer: None,
+            scheduled: None,
+            dialog_keys: Vec::new(),
+            invite_keys: Vec::new(),
+            local: Some(flow.clone()),
+        };
+        if let Ok(call_id_header) = request.headers.call_id() {
+            let call_id_header = call_id_header.to_owned();
+            self.index_dialog(&mut call, caller_id, call_id_header, local_tag);
+        }
+        self.index_invite(&mut call, caller_id, key);
+        if let (Some(tenant), Some(did)) = (tenant, did) {
+            self.events.push_back(B2buaEvent::LocalCallStarted {
+                call: call_id,
+                tenant,
+                did,
+                caller: caller_number,
+                flow,
+                at: now,
+            });
+        }
+        self.respond_to_caller(&mut call, StatusCode::OK, Some(answered), None, now);
+        call.state = CallState::Confirmed;
+        call.answered_at = Some(now);
+        self.update_media(&call, caller_id);
+        self.put_back(call);
+    }
+
+    /// Our answer to `offer` for `leg`, anchored on the media plane; the
+    /// status to refuse the offer with otherwise.
+    fn local_answer(
+        &mut self,
+        call_id: CallId,
+        leg: &mut Leg,
+        offer: &Session,
+    ) -> Result<Session, StatusCode> {
+        // Address and ports are placeholders that anchoring replaces; not
+        // 0.0.0.0 nor port 0, which would read as hold and refusal.
+        let placeholder = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut caps = Capabilities::new(
+            Origin::new(0, 0, placeholder),
+            placeholder,
+            vec![9; offer.media.len()],
+        );
+        caps.single_codec = true;
+        // Accept SDES offers: the key written is ours, made per leg when
+        // the answer is anchored.
+        caps.srtp_keys = ["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"]
+            .into_iter()
+            .map(|suite| SrtpKey {
+                suite: suite.to_owned(),
+                key_salt: vec![0; 30],
+            })
+            .collect();
+        let template = answer(offer, &caps).map_err(|_| StatusCode::NOT_ACCEPTABLE_HERE)?;
+        write_sdp(
+            &mut *self.media,
+            &mut self.random,
+            call_id,
+            leg,
+            &template,
+            SdpRole::Answer,
+        )
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
+    }
+
+    /// A re-INVITE or UPDATE with a new offer in a call switchboard
+    /// answered itself: answered here (hold, resume, a new address).
+    pub(super) fn answer_local_reoffer(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        key: &TransactionKey,
+        request: &Request,
+        body: &[u8],
+        now: Instant,
+    ) {
+        let call_id = call.id;
+        let Some(leg) = call.leg_mut(leg_id) else {
+            return;
+        };
+        leg.sdp.checkpoint();
+        let answered = match leg.sdp.receive(body) {
+            Ok(offer) => self.local_answer(call_id, leg, &offer),
+            Err(_) => Err(StatusCode::NOT_ACCEPTABLE_HERE),
+        };
+        let response = match answered {
+            Ok(answered) => {
+                let mut ok = Response::for_request(request, StatusCode::OK);
+                ok.headers.push(HeaderName::Contact, leg.contact.clone());
+                ok.headers.set(HeaderName::ContentType, SDP);
+                ok.body = answered.to_bytes();
+                ok
+            }
+            Err(status) => {
+                leg.sdp.rollback();
+                Response::for_request(request, status)
+            }
+        };
+        if let Some(dialog) = leg.dialog_mut() {
+            let _ = dialog.handle_sent_response(&response, now);
+        }
+        let success = response.status.is_success();
+        self.respond(key, response, now);
+        if success {
+            self.update_media(call, leg_id);
+        }
+        self.flush_leg(call, leg_id, now);
+    }
+
+    /// INFO in a call switchboard answered itself: 200, and the body to
+    /// the application.
+    pub(super) fn on_local_info(
+        &mut self,
+        call: &Call,
+        key: &TransactionKey,
+        request: &Request,
+        now: Instant,
+    ) {
+        let content_type = request
+            .headers
+            .get(&HeaderName::ContentType)
+            .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+            .unwrap_or_default();
+        self.events.push_back(B2buaEvent::Info {
+            call: call.id,
+            content_type,
+            body: request.body.clone(),
+        });
+        self.respond(key, Response::for_request(request, StatusCode::OK), now);
+    }
+
+    /// Ends a call switchboard answered itself (BYE to the caller, or a
+    /// final response if it is not answered yet). Other calls are left
+    /// alone: their parties end them.
+    pub fn hang_up(&mut self, call: CallId, now: Instant) {
+        if self.calls.get(&call).is_some_and(|c| c.local.is_some()) {
+            self.end_call_by_id(call, EndReason::Local, now);
+            self.drain(now, None);
+        }
+    }
+}
