@@ -167,3 +167,47 @@ pub enum SrtpError {
     #[error("SRTP master key exhausted")]
     KeyExhausted,
 }
+
+/// Why a change to the relay table was refused (see
+/// [`MediaRelay`](crate::MediaRelay)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// A leg with this key already exists.
+    #[error("leg {0:?} already exists")]
+    LegExists(crate::LegKey),
+    /// No leg with this key.
+    #[error("no leg {0:?}")]
+    UnknownLeg(crate::LegKey),
+    /// The local port is already used by another leg.
+    #[error("local port {0} is already used by another leg")]
+    PortInUse(u16),
+    /// A leg cannot be bridged with itself.
+    #[error("leg {0:?} cannot be bridged with itself")]
+    SelfBridge(crate::LegKey),
+}
+
+/// Why the UDP driver could not start or carry out a command (see
+/// [`MediaDriver`](crate::MediaDriver)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// A socket or poller operation failed.
+    #[error("media socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// Every port of the shard's share of the range is in use.
+    #[error("no free media port in the configured range")]
+    PortsExhausted,
+    /// The configuration cannot work (empty port range, zero batch, ...).
+    #[error("invalid media driver configuration: {0}")]
+    Config(&'static str),
+    /// Two legs in different shards cannot be bridged.
+    #[error("legs {0:?} and {1:?} live in different shards")]
+    DifferentShards(crate::LegKey, crate::LegKey),
+    /// The relay refused the change.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    /// A shard thread has stopped (it panicked or the driver shut down).
+    #[error("media shard thread has stopped")]
+    ShardStopped,
+}

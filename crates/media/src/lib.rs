@@ -10,10 +10,17 @@
 //! - [`SrtpContext`]: SRTP and SRTCP with the SDES suites Teams uses
 //!   (RFC 3711, RFC 4568), in place and without allocation per packet.
 //! - [`G711`]: μ-law and A-law (ITU-T G.711).
+//! - [`MediaRelay`]: the sans-IO RTP/SRTP relay of a media-relay B2BUA
+//!   (RFC 7092): legs on local ports bridged in pairs, latching (RFC
+//!   7362), SSRC/sequence/timestamp continuity across source changes,
+//!   SRTP <-> RTP, RTCP rewrite, media timeout events.
+//! - [`MediaDriver`]: the one part that does I/O: shard threads owning
+//!   UDP sockets from a port range, batched receive (`recvmmsg`) and GSO
+//!   sends around a [`MediaRelay`] each.
 //!
-//! Nothing here owns a socket, a clock or a task: time comes in as
-//! `now: Instant`, packets come in and go out as caller-owned buffers.
-//! A driver moving one SRTP leg looks like this:
+//! Apart from [`MediaDriver`], nothing here owns a socket, a clock or a
+//! task: time comes in as `now: Instant`, packets come in and go out as
+//! caller-owned buffers. A driver moving one SRTP leg looks like this:
 //!
 //! ```no_run
 //! # fn recv() -> Vec<u8> { Vec::new() }
@@ -42,15 +49,32 @@
 #![warn(missing_docs)]
 
 mod demux;
+mod driver;
+mod dtmf;
 mod error;
 mod g711;
+mod relay;
 mod rtcp;
 mod rtp;
+mod server;
 mod srtp;
+mod tone;
 
 pub use demux::{classify, PacketKind};
-pub use error::{RtcpError, RtpError, SrtpError};
+pub use driver::{DriverConfig, DriverCounters, MediaDriver};
+pub use dtmf::{
+    DtmfDetector, DtmfDetectorConfig, DtmfDigit, DtmfError, DtmfEvent, DtmfMethod, DtmfRouter,
+    DtmfRouterConfig, EventEnd, InbandEvent, InfoContentType, InfoDigit, LegDtmfConfig,
+    ReceivedEvent, TelephoneEvent, TelephoneEventPacket, TelephoneEventPackets,
+    TelephoneEventReceiver, TelephoneEventReceiverConfig, TelephoneEventSender,
+    TelephoneEventSenderConfig, TELEPHONE_EVENT_LEN,
+};
+pub use error::{DriverError, RelayError, RtcpError, RtpError, SrtpError};
 pub use g711::{alaw_decode, alaw_encode, mulaw_decode, mulaw_encode, G711};
+pub use relay::{
+    DropReason, Forward, LatchPolicy, LegConfig, LegKey, LegPorts, LegSrtp, LegStats, MediaEvent,
+    MediaRelay, RelayConfig, RelayCounters, Verdict,
+};
 pub use rtcp::{
     Goodbye, OtherPacket, ReceiverReport, ReceptionStatistics, ReportBlock, RtcpCompound,
     RtcpPacket, RtcpPackets, RtcpWriter, SdesChunk, SdesChunks, SdesItem, SenderInfo, SenderReport,
@@ -59,4 +83,12 @@ pub use rtcp::{
 pub use rtp::{
     ExtensionElement, ExtensionElements, HeaderExtension, RtpHeader, RtpPacket, RtpPacketMut,
 };
+pub use server::{
+    CallRecorder, Conference, EspeakNg, GeneratedPrompts, HoldPlayer, MediaRate, MixerError,
+    MohPlayer, ParticipantId, ParticipantRole, PauseMode, PlayEnd, PlayItem, PlayRequestId,
+    PlayerEvent, Prompt, PromptError, PromptPlayer, PromptSet, RecordError, RecordingSummary,
+    VoicemailConfig, VoicemailEnd, VoicemailRecorder, VoicemailState, VoicemailSummary, WavError,
+    CHECKPOINT_INTERVAL, DEFAULT_PHRASES, FRAME_DURATION, MAX_PROMPT_DURATION,
+};
 pub use srtp::{SrtpContext, SrtpSuite};
+pub use tone::{Tone, TonePlayer, ToneRegion, ToneSpec, FRAME_SAMPLES, TONE_SAMPLE_RATE};

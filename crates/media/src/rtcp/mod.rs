@@ -12,6 +12,8 @@ mod packet;
 mod statistics;
 mod write;
 
+pub(crate) use packet::{BYE, REPORT_BLOCK_LEN, RR, SDES, SR};
+
 pub use packet::{
     Goodbye, OtherPacket, ReceiverReport, ReportBlock, RtcpCompound, RtcpPacket, RtcpPackets,
     SdesChunk, SdesChunks, SdesItem, SenderInfo, SenderReport, SourceDescription,

@@ -1,0 +1,436 @@
+//! The UDP driver of the relay: sockets, threads and clocks around
+//! [`MediaRelay`], which holds all the packet logic.
+//!
+//! # Why std threads and mio, not tokio
+//!
+//! A relay shard is one tight loop over thousands of sockets whose state
+//! (the shard's [`MediaRelay`]) every packet touches. With tokio that is
+//! a task per socket sharing the table through a lock or a `RefCell`, a
+//! waker per readiness change and the scheduler between every two
+//! packets. Here each shard is one OS thread that owns its sockets and
+//! its relay outright: `epoll` readiness through mio (edge-triggered),
+//! then `recvmmsg` batches (quinn-udp's `UdpSocketState::recv`, up to
+//! [`quinn_udp::BATCH_SIZE`] datagrams a call, GRO segments split),
+//! [`MediaRelay::handle_packet`] in place in the receive buffer, and
+//! `sendmsg` per destination, with consecutive packets of one size to the
+//! same destination from the same socket coalesced into one GSO send. No
+//! lock and no allocation on that path: one receive pool and one send
+//! buffer per shard, allocated at start. The call layer (async or not)
+//! talks to shards through a command channel and a mio `Waker`; every
+//! command waits for the shard's answer, so after it returns the change
+//! is in force. Media events come back on a std channel.
+//!
+//! # Ports and shards
+//!
+//! The range `first_port..=last_port` is cut into even/odd pairs (RTP on
+//! the even port, RFC 3550 §11; RTCP on the odd one when a leg has no
+//! rtcp-mux), dealt round-robin to the shards. All legs of one session
+//! live in the shard its session number picks, so bridging legs of one
+//! call never crosses threads; legs of two sessions in different shards
+//! cannot be bridged ([`DriverError::DifferentShards`]). Sockets are
+//! bound when a leg is allocated and closed when it is freed; a freed
+//! pair goes to the back of the free list so stray packets of the old
+//! call do not reach the next one.
+
+mod shard;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sdp::Direction;
+
+use self::shard::{Command, Shard, ShardSocket};
+use crate::error::DriverError;
+use crate::relay::{LegConfig, LegKey, LegPorts, LegSrtp, MediaEvent, RelayConfig, RelayCounters};
+
+/// Settings of [`MediaDriver`].
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// Address the media sockets bind to.
+    pub bind: IpAddr,
+    /// First port of the range (rounded up to even).
+    pub first_port: u16,
+    /// Last port of the range.
+    pub last_port: u16,
+    /// Number of shard threads; 0 means one per core.
+    pub shards: usize,
+    /// The relay's settings, the same in every shard.
+    pub relay: RelayConfig,
+    /// `SO_RCVBUF` and `SO_SNDBUF` of each socket in bytes; 0 keeps the
+    /// system default.
+    pub socket_buffer: usize,
+    /// Coalesce packets to one destination into GSO sends.
+    pub gso: bool,
+    /// After a round that relayed packets, a shard waits this long
+    /// before asking the kernel for more, so that the next round finds
+    /// many sockets ready: one thread wake-up per round instead of one
+    /// per packet. Each packet waits at most this much longer. Zero
+    /// (the default): off. Measured on a 2-core VM at 400 G.711 calls,
+    /// 1 ms saved about 5 % of the shard's CPU for 1-2 ms more latency.
+    pub coalesce: Duration,
+}
+
+impl Default for DriverConfig {
+    /// Ports 40000-59999 on 0.0.0.0, one shard per core, GSO on, no
+    /// coalescing.
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            first_port: 40000,
+            last_port: 59999,
+            shards: 0,
+            relay: RelayConfig::default(),
+            socket_buffer: 0,
+            gso: true,
+            coalesce: Duration::ZERO,
+        }
+    }
+}
+
+/// Counters of the driver: the relays' and the sockets'.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriverCounters {
+    /// The relay counters of all shards added up.
+    pub relay: RelayCounters,
+    /// `recvmmsg` calls that returned datagrams.
+    pub recv_batches: u64,
+    /// Datagrams received (GRO segments counted one by one).
+    pub recv_datagrams: u64,
+    /// `sendmsg` calls.
+    pub send_calls: u64,
+    /// Datagrams sent (a GSO send counts its segments).
+    pub sent_datagrams: u64,
+    /// Datagrams not sent because the socket buffer was full.
+    pub send_blocked: u64,
+    /// Send or receive calls that failed otherwise.
+    pub io_errors: u64,
+    /// Legs with their sockets, across shards.
+    pub legs: u64,
+}
+
+impl DriverCounters {
+    pub(crate) fn add(&mut self, other: &DriverCounters) {
+        self.relay.add(&other.relay);
+        self.recv_batches += other.recv_batches;
+        self.recv_datagrams += other.recv_datagrams;
+        self.send_calls += other.send_calls;
+        self.sent_datagrams += other.sent_datagrams;
+        self.send_blocked += other.send_blocked;
+        self.io_errors += other.io_errors;
+        self.legs += other.legs;
+    }
+}
+
+struct ShardHandle {
+    commands: Sender<Command>,
+    waker: Arc<mio::Waker>,
+    /// Free even ports of this shard, longest free first.
+    free: Mutex<VecDeque<u16>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The relay with its sockets and shard threads. Dropping it stops the
+/// shards and closes every socket.
+///
+/// ```no_run
+/// use media::{DriverConfig, LegKey, MediaDriver, MediaEvent};
+///
+/// let (driver, events) = MediaDriver::start(DriverConfig::default())?;
+/// let (carrier, teams) = (LegKey::new(7, 0), LegKey::new(7, 1));
+/// let carrier_ports = driver.allocate_leg(carrier, true)?; // into our SDP
+/// let teams_ports = driver.allocate_leg(teams, true)?;
+/// driver.update_remote(carrier, Some("192.0.2.1:5004".parse()?), None)?;
+/// driver.update_remote(teams, Some("198.51.100.7:50000".parse()?), None)?;
+/// driver.bridge(carrier, teams)?;
+/// for event in events.iter() {
+///     if let MediaEvent::MediaTimeout { leg, .. } = event {
+///         // BYE with "Reason: ...;text=\"media timeout\"" for leg.session
+///         driver.free_leg(leg)?;
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MediaDriver {
+    shards: Vec<ShardHandle>,
+    bind: IpAddr,
+    socket_buffer: usize,
+}
+
+impl std::fmt::Debug for MediaDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaDriver")
+            .field("shards", &self.shards.len())
+            .field("bind", &self.bind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shard of a session: a mix of its number, so that numbers with a
+/// common stride still spread (splitmix64 finaliser).
+fn shard_of(session: u64, shards: usize) -> usize {
+    let mut x = session.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    // `shards` is at least 1; the remainder fits in usize.
+    (x % shards as u64) as usize
+}
+
+impl MediaDriver {
+    /// Starts the shard threads (named `media-shard-N`). Returns the
+    /// driver and the receiver of every shard's [`MediaEvent`]s.
+    pub fn start(config: DriverConfig) -> Result<(Self, Receiver<MediaEvent>), DriverError> {
+        let first = config.first_port.saturating_add(config.first_port % 2);
+        if first >= config.last_port {
+            return Err(DriverError::Config("the port range holds no even/odd pair"));
+        }
+        let shards = match config.shards {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let mut free: Vec<VecDeque<u16>> = vec![VecDeque::new(); shards];
+        let pairs = (first..config.last_port).step_by(2);
+        for (at, port) in pairs.enumerate() {
+            free[at % shards].push_back(port);
+        }
+        let (events_tx, events_rx) = mpsc::channel();
+        let mut handles = Vec::with_capacity(shards);
+        for (index, free) in free.into_iter().enumerate() {
+            let poll = mio::Poll::new()?;
+            let waker = Arc::new(mio::Waker::new(poll.registry(), shard::WAKER)?);
+            let (commands, commands_rx) = mpsc::channel();
+            let shard = Shard::new(
+                poll,
+                config.relay,
+                commands_rx,
+                events_tx.clone(),
+                config.gso,
+                config.coalesce,
+            );
+            let thread = std::thread::Builder::new()
+                .name(format!("media-shard-{index}"))
+                .spawn(move || shard.run())?;
+            handles.push(ShardHandle {
+                commands,
+                waker,
+                free: Mutex::new(free),
+                thread: Some(thread),
+            });
+        }
+        let driver = Self {
+            shards: handles,
+            bind: config.bind,
+            socket_buffer: config.socket_buffer,
+        };
+        Ok((driver, events_rx))
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn shard(&self, session: u64) -> (usize, &ShardHandle) {
+        let index = shard_of(session, self.shards.len());
+        (index, &self.shards[index])
+    }
+
+    /// Runs `f` on the shard's thread and waits for its result.
+    fn call<R: Send + 'static>(
+        shard: &ShardHandle,
+        f: impl FnOnce(&mut Shard, Instant) -> R + Send + 'static,
+    ) -> Result<R, DriverError> {
+        let (reply, result) = mpsc::sync_channel(1);
+        let command: Command = Box::new(move |shard: &mut Shard, now: Instant| {
+            // The caller may have given up waiting; nothing to do then.
+            let _ = reply.send(f(shard, now));
+        });
+        shard
+            .commands
+            .send(command)
+            .map_err(|_| DriverError::ShardStopped)?;
+        shard.waker.wake()?;
+        result.recv().map_err(|_| DriverError::ShardStopped)
+    }
+
+    /// Binds the leg's socket(s) on a free pair of the range and adds it
+    /// to its shard's relay, not yet bridged, with no remote: write the
+    /// returned ports into the SDP toward that leg. `rtcp_mux`: one port
+    /// for RTP and RTCP (RFC 5761), else an RTP/RTCP pair.
+    pub fn allocate_leg(&self, key: LegKey, rtcp_mux: bool) -> Result<LegPorts, DriverError> {
+        let (_, shard) = self.shard(key.session);
+        let (ports, sockets) = self.bind_pair(shard, rtcp_mux)?;
+        let config = LegConfig::new(ports);
+        let added = Self::call(shard, move |shard, now| {
+            shard.add_leg(now, key, config, sockets)
+        });
+        match added {
+            Ok(Ok(())) => Ok(ports),
+            Ok(Err(error)) => {
+                Self::release_port(shard, ports.rtp);
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Takes a free pair from the shard's list and binds it; a pair some
+    /// other program holds goes to the back of the list.
+    fn bind_pair(
+        &self,
+        shard: &ShardHandle,
+        rtcp_mux: bool,
+    ) -> Result<(LegPorts, Vec<ShardSocket>), DriverError> {
+        let attempts = shard.free.lock().map_or(0, |free| free.len());
+        for _ in 0..attempts {
+            let port = {
+                let mut free = shard.free.lock().map_err(|_| DriverError::ShardStopped)?;
+                free.pop_front().ok_or(DriverError::PortsExhausted)?
+            };
+            let rtcp = (!rtcp_mux).then_some(port + 1);
+            let mut sockets = Vec::with_capacity(2);
+            let bound = std::iter::once(port).chain(rtcp).try_for_each(
+                |port| -> Result<(), std::io::Error> {
+                    sockets.push(self.bind(port)?);
+                    Ok(())
+                },
+            );
+            match bound {
+                Ok(()) => return Ok((LegPorts { rtp: port, rtcp }, sockets)),
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                    Self::release_port(shard, port);
+                }
+                Err(error) => {
+                    Self::release_port(shard, port);
+                    return Err(error.into());
+                }
+            }
+        }
+        Err(DriverError::PortsExhausted)
+    }
+
+    fn bind(&self, port: u16) -> std::io::Result<ShardSocket> {
+        let socket = UdpSocket::bind(SocketAddr::new(self.bind, port))?;
+        ShardSocket::new(socket, port, self.socket_buffer)
+    }
+
+    fn release_port(shard: &ShardHandle, port: u16) {
+        if let Ok(mut free) = shard.free.lock() {
+            free.push_back(port);
+        }
+    }
+
+    /// Removes the leg, closes its sockets and frees its ports.
+    pub fn free_leg(&self, key: LegKey) -> Result<(), DriverError> {
+        let (_, shard) = self.shard(key.session);
+        let ports = Self::call(shard, move |shard, _| shard.remove_leg(key))??;
+        Self::release_port(shard, ports.rtp);
+        Ok(())
+    }
+
+    /// The leg's remote address(es) from its SDP; see
+    /// [`MediaRelay::update_remote`](crate::MediaRelay::update_remote).
+    pub fn update_remote(
+        &self,
+        key: LegKey,
+        remote: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+    ) -> Result<(), DriverError> {
+        let (_, shard) = self.shard(key.session);
+        Self::call(shard, move |shard, now| {
+            shard.relay.update_remote(now, key, remote, remote_rtcp)
+        })?
+        .map_err(Into::into)
+    }
+
+    /// The leg's SRTP contexts; see
+    /// [`MediaRelay::update_srtp`](crate::MediaRelay::update_srtp).
+    pub fn update_srtp(&self, key: LegKey, srtp: Option<LegSrtp>) -> Result<(), DriverError> {
+        let (_, shard) = self.shard(key.session);
+        Self::call(shard, move |shard, _| shard.relay.update_srtp(key, srtp))?.map_err(Into::into)
+    }
+
+    /// The direction of the leg's SDP (hold, resume).
+    pub fn set_direction(&self, key: LegKey, direction: Direction) -> Result<(), DriverError> {
+        let (_, shard) = self.shard(key.session);
+        Self::call(shard, move |shard, now| {
+            shard.relay.set_direction(now, key, direction)
+        })?
+        .map_err(Into::into)
+    }
+
+    /// Bridges two legs of sessions in the same shard (always true for
+    /// two legs of one session); see
+    /// [`MediaRelay::bridge`](crate::MediaRelay::bridge).
+    pub fn bridge(&self, a: LegKey, b: LegKey) -> Result<(), DriverError> {
+        let (index_a, shard) = self.shard(a.session);
+        if self.shard(b.session).0 != index_a {
+            return Err(DriverError::DifferentShards(a, b));
+        }
+        Self::call(shard, move |shard, now| shard.relay.bridge(now, a, b))?.map_err(Into::into)
+    }
+
+    /// Unbridges a leg (and its peer).
+    pub fn unbridge(&self, key: LegKey) -> Result<(), DriverError> {
+        let (_, shard) = self.shard(key.session);
+        Self::call(shard, move |shard, _| shard.relay.unbridge(key))?.map_err(Into::into)
+    }
+
+    /// The counters of every shard, added up.
+    pub fn counters(&self) -> Result<DriverCounters, DriverError> {
+        let mut total = DriverCounters::default();
+        for shard in &self.shards {
+            total.add(&Self::call(shard, |shard, _| shard.counters())?);
+        }
+        Ok(total)
+    }
+
+    /// Stops the shards and closes the sockets; what [`Drop`] does, with
+    /// the shard threads joined.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for shard in &self.shards {
+            let stop: Command = Box::new(|shard: &mut Shard, _| shard.stop());
+            // A shard that already stopped has nothing left to close.
+            if shard.commands.send(stop).is_ok() {
+                let _ = shard.waker.wake();
+            }
+        }
+        for shard in &mut self.shards {
+            if let Some(thread) = shard.thread.take() {
+                // A panicked shard has already released its sockets.
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for MediaDriver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_spread_over_shards() {
+        let mut count = [0usize; 4];
+        for session in 0..4000u64 {
+            count[shard_of(session * 16, 4)] += 1;
+        }
+        for n in count {
+            assert!((800..1200).contains(&n), "{count:?}");
+        }
+        assert_eq!(shard_of(12345, 1), 0);
+    }
+}

@@ -1,0 +1,434 @@
+//! One shard: a thread owning a [`MediaRelay`] and its sockets; see the
+//! parent module for the design.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use mio::{Interest, Token};
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
+
+use super::DriverCounters;
+use crate::error::{DriverError, RelayError};
+use crate::relay::{LegConfig, LegKey, LegPorts, MediaEvent, MediaRelay, RelayConfig, Verdict};
+
+/// Token of the shard's waker; sockets use their port number.
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+/// Work sent to a shard thread: a closure run on it with the time.
+pub(crate) type Command = Box<dyn FnOnce(&mut Shard, Instant) + Send>;
+
+/// Receive slot size: a whole GRO batch (at most 64 KiB) plus room for
+/// an SRTP tag; not a power of two, so that the slots do not all map to
+/// the same cache sets.
+const SLOT: usize = 65_536 + 320;
+/// Largest single datagram processed out of a GRO batch.
+const SCRATCH: usize = 2048;
+/// `recvmmsg` calls per socket before the next ready socket gets a turn.
+const BATCHES_PER_TURN: usize = 4;
+
+/// A bound media socket with its quinn-udp state.
+pub(crate) struct ShardSocket {
+    socket: mio::net::UdpSocket,
+    state: UdpSocketState,
+    port: u16,
+}
+
+impl ShardSocket {
+    /// Wraps a bound socket: non-blocking, `IP_PKTINFO`, GRO where the
+    /// kernel has it (quinn-udp), buffers of `buffer` bytes if not 0.
+    pub(crate) fn new(socket: std::net::UdpSocket, port: u16, buffer: usize) -> io::Result<Self> {
+        let state = UdpSocketState::new((&socket).into())?;
+        if buffer > 0 {
+            state.set_recv_buffer_size((&socket).into(), buffer)?;
+            state.set_send_buffer_size((&socket).into(), buffer)?;
+        }
+        Ok(Self {
+            socket: mio::net::UdpSocket::from_std(socket),
+            state,
+            port,
+        })
+    }
+}
+
+/// The receive pool: `BATCH_SIZE` slots, allocated once.
+struct RecvPool {
+    buf: Vec<u8>,
+    meta: [RecvMeta; BATCH_SIZE],
+    scratch: Vec<u8>,
+}
+
+impl RecvPool {
+    fn new() -> Self {
+        Self {
+            buf: vec![0; SLOT * BATCH_SIZE],
+            meta: [RecvMeta::default(); BATCH_SIZE],
+            scratch: vec![0; SCRATCH],
+        }
+    }
+}
+
+/// One `recvmmsg` into the pool's slots.
+fn receive(
+    buf: &mut [u8],
+    meta: &mut [RecvMeta; BATCH_SIZE],
+    socket: &ShardSocket,
+) -> io::Result<usize> {
+    let mut slots = buf.chunks_exact_mut(SLOT);
+    let mut iovs: [IoSliceMut<'_>; BATCH_SIZE] =
+        std::array::from_fn(|_| IoSliceMut::new(slots.next().unwrap_or_default()));
+    socket.state.recv((&socket.socket).into(), &mut iovs, meta)
+}
+
+/// A GSO send being gathered: equal-size packets from one socket to one
+/// destination.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    port: u16,
+    destination: SocketAddr,
+    segment: usize,
+    count: usize,
+    max: usize,
+}
+
+/// Outgoing packets: sent at once, or gathered for GSO.
+struct SendQueue {
+    buf: Vec<u8>,
+    pending: Option<Pending>,
+    gso: bool,
+}
+
+type Sockets = Vec<Option<Box<ShardSocket>>>;
+
+fn socket_of(sockets: &Sockets, port: u16) -> Option<&ShardSocket> {
+    sockets.get(usize::from(port)).and_then(Option::as_deref)
+}
+
+fn transmit(
+    socket: &ShardSocket,
+    destination: SocketAddr,
+    contents: &[u8],
+    segment_size: Option<usize>,
+    count: usize,
+    counters: &mut DriverCounters,
+) {
+    let transmit = Transmit {
+        destination,
+        ecn: None,
+        contents,
+        segment_size,
+        src_ip: None,
+    };
+    counters.send_calls += 1;
+    match socket.state.try_send((&socket.socket).into(), &transmit) {
+        Ok(()) => counters.sent_datagrams += count as u64,
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+            counters.send_blocked += count as u64;
+        }
+        Err(_) => counters.io_errors += 1,
+    }
+}
+
+impl SendQueue {
+    fn push(
+        &mut self,
+        sockets: &Sockets,
+        port: u16,
+        destination: SocketAddr,
+        packet: &[u8],
+        counters: &mut DriverCounters,
+    ) {
+        if let Some(pending) = &mut self.pending {
+            if pending.port == port
+                && pending.destination == destination
+                && pending.segment == packet.len()
+                && pending.count < pending.max
+                && self.buf.len() + packet.len() <= self.buf.capacity()
+            {
+                self.buf.extend_from_slice(packet);
+                pending.count += 1;
+                return;
+            }
+        }
+        self.flush(sockets, counters);
+        let Some(socket) = socket_of(sockets, port) else {
+            counters.io_errors += 1;
+            return;
+        };
+        let max = if self.gso {
+            socket.state.max_gso_segments()
+        } else {
+            1
+        };
+        if max <= 1 {
+            transmit(socket, destination, packet, None, 1, counters);
+            return;
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(packet);
+        self.pending = Some(Pending {
+            port,
+            destination,
+            segment: packet.len(),
+            count: 1,
+            max,
+        });
+    }
+
+    fn flush(&mut self, sockets: &Sockets, counters: &mut DriverCounters) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        if let Some(socket) = socket_of(sockets, pending.port) {
+            let segment = (pending.count > 1).then_some(pending.segment);
+            transmit(
+                socket,
+                pending.destination,
+                &self.buf,
+                segment,
+                pending.count,
+                counters,
+            );
+        }
+    }
+}
+
+/// A shard's state, owned by its thread.
+pub(crate) struct Shard {
+    poll: mio::Poll,
+    pub(crate) relay: MediaRelay,
+    sockets: Sockets,
+    commands: Receiver<Command>,
+    events: Sender<MediaEvent>,
+    recv: RecvPool,
+    send: SendQueue,
+    /// Sockets that may hold more datagrams (edge-triggered readiness).
+    ready: VecDeque<u16>,
+    counters: DriverCounters,
+    coalesce: Duration,
+    running: bool,
+}
+
+impl Shard {
+    pub(crate) fn new(
+        poll: mio::Poll,
+        relay: RelayConfig,
+        commands: Receiver<Command>,
+        events: Sender<MediaEvent>,
+        gso: bool,
+        coalesce: Duration,
+    ) -> Self {
+        Self {
+            poll,
+            relay: MediaRelay::new(relay),
+            sockets: Vec::new(),
+            commands,
+            events,
+            recv: RecvPool::new(),
+            send: SendQueue {
+                buf: Vec::with_capacity(65_536),
+                pending: None,
+                gso,
+            },
+            ready: VecDeque::with_capacity(1024),
+            counters: DriverCounters::default(),
+            coalesce,
+            running: true,
+        }
+    }
+
+    pub(crate) fn add_leg(
+        &mut self,
+        now: Instant,
+        key: LegKey,
+        config: LegConfig,
+        sockets: Vec<ShardSocket>,
+    ) -> Result<(), DriverError> {
+        self.relay.add_leg(now, key, config)?;
+        for mut socket in sockets {
+            let port = socket.port;
+            let registered = self.poll.registry().register(
+                &mut socket.socket,
+                Token(usize::from(port)),
+                Interest::READABLE,
+            );
+            if let Err(error) = registered {
+                self.remove_leg(key)?;
+                return Err(error.into());
+            }
+            let at = usize::from(port);
+            if self.sockets.len() <= at {
+                self.sockets.resize_with(at + 1, || None);
+            }
+            self.sockets[at] = Some(Box::new(socket));
+            // Datagrams may have arrived between bind and register.
+            self.ready.push_back(port);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove_leg(&mut self, key: LegKey) -> Result<LegPorts, RelayError> {
+        let ports = self.relay.remove_leg(key)?;
+        for port in std::iter::once(ports.rtp).chain(ports.rtcp) {
+            if let Some(mut socket) = self
+                .sockets
+                .get_mut(usize::from(port))
+                .and_then(Option::take)
+            {
+                // Closing the socket removes it from epoll anyway.
+                let _ = self.poll.registry().deregister(&mut socket.socket);
+            }
+        }
+        Ok(ports)
+    }
+
+    pub(crate) fn counters(&self) -> DriverCounters {
+        DriverCounters {
+            relay: *self.relay.counters(),
+            legs: self.relay.len() as u64,
+            ..self.counters
+        }
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.running = false;
+        self.sockets.clear();
+    }
+
+    /// The thread's loop: wait for readiness or the relay's timer, run
+    /// commands, drain ready sockets, check timeouts, pass events on.
+    pub(crate) fn run(mut self) {
+        let mut events = mio::Events::with_capacity(1024);
+        while self.running {
+            let timeout = if self.ready.is_empty() {
+                self.relay
+                    .poll_timeout()
+                    .map(|at| at.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    self.counters.io_errors += 1;
+                }
+                continue;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.run_commands(),
+                    // Socket tokens are port numbers.
+                    Token(port) => self.ready.push_back(port as u16),
+                }
+            }
+            if !self.running {
+                break;
+            }
+            let received = self.counters.recv_datagrams;
+            for _ in 0..self.ready.len() {
+                let Some(port) = self.ready.pop_front() else {
+                    break;
+                };
+                if self.drain(port) {
+                    self.ready.push_back(port);
+                }
+            }
+            if self.counters.recv_datagrams != received && !self.coalesce.is_zero() {
+                std::thread::sleep(self.coalesce);
+            }
+            self.relay.handle_timeout(Instant::now());
+            while let Some(event) = self.relay.poll_event() {
+                // Nobody listening is not the shard's problem.
+                let _ = self.events.send(event);
+            }
+        }
+    }
+
+    fn run_commands(&mut self) {
+        while let Ok(command) = self.commands.try_recv() {
+            command(self, Instant::now());
+        }
+    }
+
+    /// Receives and relays what the socket on `port` holds, up to
+    /// [`BATCHES_PER_TURN`] batches; returns whether it may hold more.
+    fn drain(&mut self, port: u16) -> bool {
+        let Shard {
+            relay,
+            sockets,
+            recv,
+            send,
+            counters,
+            ..
+        } = self;
+        let Some(socket) = socket_of(sockets, port) else {
+            return false;
+        };
+        let RecvPool { buf, meta, scratch } = recv;
+        for _ in 0..BATCHES_PER_TURN {
+            let received = match receive(buf, meta, socket) {
+                Ok(received) => received,
+                Err(error) => {
+                    if error.kind() != io::ErrorKind::WouldBlock {
+                        counters.io_errors += 1;
+                    }
+                    send.flush(sockets, counters);
+                    return false;
+                }
+            };
+            let now = Instant::now();
+            counters.recv_batches += 1;
+            // recvmmsg stops early only on an empty queue; a datagram
+            // arriving after that raises a new edge (epoll signals every
+            // arrival), so no call that would only say EAGAIN.
+            let drained = received < BATCH_SIZE;
+            for (meta, slot) in meta.iter().zip(buf.chunks_exact_mut(SLOT)).take(received) {
+                let stride = if meta.stride == 0 {
+                    meta.len
+                } else {
+                    meta.stride
+                };
+                if meta.len <= stride {
+                    counters.recv_datagrams += 1;
+                    let verdict = relay.handle_packet(now, port, meta.addr, slot, meta.len);
+                    if let Verdict::Forward(out) = verdict {
+                        send.push(
+                            sockets,
+                            out.local_port,
+                            out.destination,
+                            &slot[..out.len],
+                            counters,
+                        );
+                    }
+                    continue;
+                }
+                // A GRO batch: one datagram after the other, each copied
+                // out so that an SRTP tag has room.
+                for segment in slot[..meta.len].chunks(stride) {
+                    counters.recv_datagrams += 1;
+                    let Some(work) = scratch.get_mut(..segment.len()) else {
+                        continue;
+                    };
+                    work.copy_from_slice(segment);
+                    let verdict = relay.handle_packet(now, port, meta.addr, scratch, segment.len());
+                    if let Verdict::Forward(out) = verdict {
+                        send.push(
+                            sockets,
+                            out.local_port,
+                            out.destination,
+                            &scratch[..out.len],
+                            counters,
+                        );
+                    }
+                }
+            }
+            if drained {
+                send.flush(sockets, counters);
+                return false;
+            }
+        }
+        send.flush(sockets, counters);
+        true
+    }
+}

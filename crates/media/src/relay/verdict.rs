@@ -1,0 +1,197 @@
+//! What the relay says: the verdict on each datagram, the drop reasons
+//! and counters, and the events for the call layer.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::LegKey;
+use crate::error::SrtpError;
+
+/// Why a datagram was not forwarded. Each has a counter in
+/// [`RelayCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// No leg on that local port.
+    UnknownPort,
+    /// STUN, DTLS or anything that is not RTP/RTCP (RFC 7983).
+    NotRtp,
+    /// An RTP or RTCP packet that does not parse, or RTP on an RTCP port.
+    Malformed,
+    /// From another address than the latched (or SDP) one: a hijack
+    /// attempt or a stray stream.
+    UnlatchedSource,
+    /// SRTP/SRTCP authentication failed.
+    Authentication,
+    /// SRTP/SRTCP replay or too old for the replay window.
+    Replay,
+    /// SRTP limits: too many SSRCs on a leg, master key used up.
+    SrtpLimit,
+    /// The leg is not bridged to another one.
+    NoPeer,
+    /// The peer does not want media now (its SDP says `sendonly` or
+    /// `inactive`).
+    OnHold,
+    /// The peer's address is not known yet (no SDP, no packet).
+    NoDestination,
+    /// SRTP protection for the peer failed: the buffer has no room for
+    /// the tag, or the packet repeats one already sent (a duplicate).
+    ProtectFailed,
+}
+
+impl DropReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 11;
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::UnknownPort,
+        DropReason::NotRtp,
+        DropReason::Malformed,
+        DropReason::UnlatchedSource,
+        DropReason::Authentication,
+        DropReason::Replay,
+        DropReason::SrtpLimit,
+        DropReason::NoPeer,
+        DropReason::OnHold,
+        DropReason::NoDestination,
+        DropReason::ProtectFailed,
+    ];
+
+    /// A short name, for metrics labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::UnknownPort => "unknown_port",
+            DropReason::NotRtp => "not_rtp",
+            DropReason::Malformed => "malformed",
+            DropReason::UnlatchedSource => "unlatched_source",
+            DropReason::Authentication => "authentication",
+            DropReason::Replay => "replay",
+            DropReason::SrtpLimit => "srtp_limit",
+            DropReason::NoPeer => "no_peer",
+            DropReason::OnHold => "on_hold",
+            DropReason::NoDestination => "no_destination",
+            DropReason::ProtectFailed => "protect_failed",
+        }
+    }
+
+    pub(super) const fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(super) fn of_unprotect(error: &SrtpError) -> Self {
+        match error {
+            SrtpError::AuthenticationFailed => DropReason::Authentication,
+            SrtpError::Replayed(_) | SrtpError::TooOld => DropReason::Replay,
+            SrtpError::TooManyStreams(_) | SrtpError::KeyExhausted => DropReason::SrtpLimit,
+            _ => DropReason::Malformed,
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A datagram to send: `len` bytes from the start of the buffer given to
+/// [`MediaRelay::handle_packet`](crate::MediaRelay::handle_packet), from local port `local_port` to
+/// `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    /// The local port to send from (the peer leg's RTP or RTCP port).
+    pub local_port: u16,
+    /// Where to.
+    pub destination: SocketAddr,
+    /// Length of the packet now in the buffer.
+    pub len: usize,
+}
+
+/// What to do with one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it.
+    Forward(Forward),
+    /// Drop it (already counted).
+    Drop(DropReason),
+}
+
+/// Counters of one relay; add those of several shards with
+/// [`RelayCounters::add`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayCounters {
+    /// Datagrams handed to [`MediaRelay::handle_packet`](crate::MediaRelay::handle_packet).
+    pub received: u64,
+    /// RTP packets forwarded.
+    pub forwarded_rtp: u64,
+    /// RTCP packets forwarded.
+    pub forwarded_rtcp: u64,
+    dropped: [u64; DropReason::COUNT],
+}
+
+impl RelayCounters {
+    /// Datagrams dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// Datagrams dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    pub(super) fn count_drop(&mut self, reason: DropReason) {
+        self.dropped[reason.index()] += 1;
+    }
+
+    /// Adds `other` to these counters.
+    pub fn add(&mut self, other: &RelayCounters) {
+        self.received += other.received;
+        self.forwarded_rtp += other.forwarded_rtp;
+        self.forwarded_rtcp += other.forwarded_rtcp;
+        for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
+            *mine += theirs;
+        }
+    }
+}
+
+/// Traffic of one leg.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LegStats {
+    /// Valid packets received from the leg's peer.
+    pub packets_in: u64,
+    /// Their bytes, as received.
+    pub bytes_in: u64,
+    /// Packets sent to the leg's peer.
+    pub packets_out: u64,
+    /// Their bytes, as sent.
+    pub bytes_out: u64,
+    /// Packets received on the leg's ports and dropped.
+    pub dropped: u64,
+}
+
+/// Something the call layer must hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaEvent {
+    /// A bridged leg sent nothing for the configured time: end the call
+    /// (BYE with a Reason header). Raised once until packets flow again.
+    MediaTimeout {
+        /// The silent leg.
+        leg: LegKey,
+        /// How long it has been silent.
+        idle: Duration,
+        /// Whether the hold limit applied.
+        on_hold: bool,
+    },
+    /// A leg latched onto a source address (first packet, or re-latch).
+    Latched {
+        /// The leg.
+        leg: LegKey,
+        /// The source now accepted and sent to.
+        source: SocketAddr,
+        /// Whether this is the RTCP port's source (no rtcp-mux).
+        rtcp: bool,
+    },
+}

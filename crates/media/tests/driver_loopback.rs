@@ -1,0 +1,164 @@
+//! The UDP driver on loopback: a carrier (plain RTP) and Teams (SRTP)
+//! as two real sockets, packets relayed both ways and checked byte for
+//! byte after decryption; hijack drop; media timeout event.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use media::{
+    DriverConfig, DropReason, LegKey, LegSrtp, MediaDriver, MediaEvent, RelayConfig, SrtpContext,
+    SrtpSuite,
+};
+
+fn context(byte: u8) -> SrtpContext {
+    SrtpContext::new(
+        SrtpSuite::AesCm128HmacSha1_80,
+        &[byte; 16],
+        &[byte ^ 0x5a; 14],
+    )
+    .unwrap()
+}
+
+fn rtp(ssrc: u32, seq: u16, fill: u8) -> Vec<u8> {
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend((0..160u32).map(|i| fill.wrapping_add(i as u8)));
+    p
+}
+
+fn endpoint() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    socket
+}
+
+fn recv(socket: &UdpSocket) -> Vec<u8> {
+    let mut buf = [0u8; 1500];
+    let (len, _) = socket.recv_from(&mut buf).unwrap();
+    buf[..len].to_vec()
+}
+
+#[test]
+fn relays_rtp_and_srtp_between_two_sockets() {
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 46000,
+        last_port: 46999,
+        shards: 2,
+        relay: RelayConfig {
+            media_timeout: Duration::from_millis(400),
+            ..RelayConfig::default()
+        },
+        ..DriverConfig::default()
+    };
+    let (driver, events) = MediaDriver::start(config).unwrap();
+    let (carrier_leg, teams_leg) = (LegKey::new(42, 0), LegKey::new(42, 1));
+    let carrier_ports = driver.allocate_leg(carrier_leg, true).unwrap();
+    let teams_ports = driver.allocate_leg(teams_leg, true).unwrap();
+    assert_ne!(carrier_ports.rtp, teams_ports.rtp);
+    assert_eq!(carrier_ports.rtp % 2, 0);
+    assert_eq!(carrier_ports.rtcp, None);
+
+    let carrier = endpoint();
+    let teams = endpoint();
+    let relay_carrier = SocketAddr::from(([127, 0, 0, 1], carrier_ports.rtp));
+    let relay_teams = SocketAddr::from(([127, 0, 0, 1], teams_ports.rtp));
+    driver
+        .update_remote(carrier_leg, Some(carrier.local_addr().unwrap()), None)
+        .unwrap();
+    driver
+        .update_remote(teams_leg, Some(teams.local_addr().unwrap()), None)
+        .unwrap();
+    // Teams encrypts with 0x11, we encrypt toward Teams with 0x22.
+    let srtp = LegSrtp {
+        inbound: context(0x11),
+        outbound: context(0x22),
+    };
+    driver.update_srtp(teams_leg, Some(srtp)).unwrap();
+    driver.bridge(carrier_leg, teams_leg).unwrap();
+
+    let (mut teams_tx, mut teams_rx) = (context(0x11), context(0x22));
+    for seq in 0..50u16 {
+        // Carrier -> Teams: plain in, SRTP out.
+        let plain = rtp(0xca11, seq, seq as u8);
+        carrier.send_to(&plain, relay_carrier).unwrap();
+        let mut got = recv(&teams);
+        assert_eq!(got.len(), plain.len() + 10);
+        teams_rx.unprotect_rtp(&mut got).unwrap();
+        assert_eq!(got, plain);
+
+        // Teams -> carrier: SRTP in, plain out.
+        let plain = rtp(0x7ea5, 1000 + seq, seq as u8 ^ 0xff);
+        let mut protected = plain.clone();
+        teams_tx.protect_rtp(&mut protected).unwrap();
+        teams.send_to(&protected, relay_teams).unwrap();
+        assert_eq!(recv(&carrier), plain);
+    }
+
+    // A third party sends to the carrier port: not relayed.
+    let intruder = endpoint();
+    intruder.send_to(&rtp(0xbad, 50, 0), relay_carrier).unwrap();
+    // A last genuine packet proves the intruder's was not relayed first.
+    carrier.send_to(&rtp(0xca11, 50, 1), relay_carrier).unwrap();
+    let mut got = recv(&teams);
+    teams_rx.unprotect_rtp(&mut got).unwrap();
+    assert_eq!(got, rtp(0xca11, 50, 1));
+
+    let counters = driver.counters().unwrap();
+    assert_eq!(counters.relay.forwarded_rtp, 101);
+    assert_eq!(counters.relay.dropped(DropReason::UnlatchedSource), 1);
+    assert_eq!(counters.legs, 2);
+    assert!(counters.recv_batches >= 1 && counters.recv_datagrams == 102);
+
+    // Both go silent: media timeout for both legs.
+    let mut timed_out = Vec::new();
+    while timed_out.len() < 2 {
+        match events.recv_timeout(Duration::from_secs(3)).unwrap() {
+            MediaEvent::MediaTimeout { leg, .. } => timed_out.push(leg),
+            MediaEvent::Latched { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    timed_out.sort();
+    assert_eq!(timed_out, [carrier_leg, teams_leg]);
+
+    driver.free_leg(carrier_leg).unwrap();
+    driver.free_leg(teams_leg).unwrap();
+    assert_eq!(driver.counters().unwrap().legs, 0);
+    // The port is closed: it can be bound again.
+    UdpSocket::bind(relay_carrier).unwrap();
+    driver.shutdown();
+}
+
+#[test]
+fn legs_of_sessions_in_different_shards_are_not_bridged() {
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 47000,
+        last_port: 47099,
+        shards: 2,
+        ..DriverConfig::default()
+    };
+    let (driver, _events) = MediaDriver::start(config).unwrap();
+    // Find two sessions in different shards by trying to bridge.
+    let a = LegKey::new(1, 0);
+    driver.allocate_leg(a, false).unwrap();
+    let mut refused = false;
+    for session in 2..10 {
+        let b = LegKey::new(session, 0);
+        let ports = driver.allocate_leg(b, false).unwrap();
+        assert_eq!(ports.rtcp, Some(ports.rtp + 1));
+        if matches!(
+            driver.bridge(a, b),
+            Err(media::DriverError::DifferentShards(..))
+        ) {
+            refused = true;
+        }
+    }
+    assert!(refused);
+}
