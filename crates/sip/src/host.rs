@@ -69,7 +69,7 @@ pub(crate) fn parse_host(s: &str, bare_ipv6: bool) -> Option<Host<'_>> {
 /// if a label starts with a non-alphanumeric or a `.` does not follow an
 /// alphanumeric (labels are LABEL characters separated by dots, RFC 3261
 /// §25.1; `_` is tolerated).
-#[inline]
+#[inline(always)]
 fn scan_host(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     loop {
@@ -106,7 +106,7 @@ fn classify_host(s: &str) -> Option<Host<'_>> {
 }
 
 /// [`classify_host`] on bytes.
-#[inline]
+#[inline(always)]
 fn classify_host_bytes(b: &[u8]) -> Option<HostKind> {
     let (&first, &last) = (b.first()?, b.last()?);
     if b.len() > 255 {
@@ -132,11 +132,11 @@ fn classify_host_bytes(b: &[u8]) -> Option<HostKind> {
 /// cannot continue it: the host and where it ends. `None` if that text is
 /// not a valid host. (An IPv4 address is read once, without the label scan
 /// [`scan_host`] does.)
-#[inline]
+#[inline(always)]
 pub(crate) fn host_at(s: &str, from: usize) -> Option<(Host<'_>, usize)> {
     let (kind, end) = host_at_bytes(s.as_bytes(), from)?;
     let host = match kind {
-        HostKind::Name => Host::Name(s.get(from..end)?),
+        HostKind::Name => Host::Name(text::sub(s, from, end)?),
         HostKind::Ipv4(addr) => Host::Ipv4(addr),
     };
     Some((host, end))
@@ -144,7 +144,7 @@ pub(crate) fn host_at(s: &str, from: usize) -> Option<(Host<'_>, usize)> {
 
 /// [`host_at`] on bytes: what the host is and where it ends (a hostname
 /// is ASCII).
-#[inline]
+#[inline(always)]
 pub(crate) fn host_at_bytes(b: &[u8], from: usize) -> Option<(HostKind, usize)> {
     if b.get(from)?.is_ascii_digit() {
         if let Some((addr, len)) = ipv4_prefix(&b[from..]) {
@@ -169,24 +169,32 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 }
 
 /// The IPv4address at the start of `b` and its length.
-#[inline]
+#[inline(always)]
 fn ipv4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    match b.first_chunk::<16>() {
+        Some(head) => ipv4_in(head),
+        None => ipv4_prefix_short(b),
+    }
+}
+
+/// [`ipv4_prefix`] of 16 bytes, which hold any IPv4address (15 bytes at
+/// most): indexes below 16 need no bounds checks.
+#[inline(always)]
+fn ipv4_in(b: &[u8; 16]) -> Option<(Ipv4Addr, usize)> {
     let digit = |i: usize| {
-        b.get(i)
-            .map(|&c| c.wrapping_sub(b'0'))
-            .filter(|&d| d < 10)
-            .map(u32::from)
+        let d = b[i & 15].wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
     };
-    let mut octets = [0u8; 4];
+    let mut address = 0u32;
     let mut i = 0;
-    for (k, octet) in octets.iter_mut().enumerate() {
+    for k in 0..4 {
         if k > 0 {
-            if b.get(i) != Some(&b'.') {
+            if b[i & 15] != b'.' {
                 return None;
             }
             i += 1;
         }
-        // One to three digits.
+        // One to three digits (`i` is at most 12 here).
         let mut value = digit(i)?;
         i += 1;
         if let Some(d) = digit(i) {
@@ -197,9 +205,21 @@ fn ipv4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
                 i += 1;
             }
         }
-        *octet = u8::try_from(value).ok()?;
+        if value > 255 {
+            return None;
+        }
+        address = address << 8 | value;
     }
-    Some((Ipv4Addr::from(octets), i))
+    Some((Ipv4Addr::from(address), i))
+}
+
+/// [`ipv4_prefix`] of fewer than 16 bytes.
+fn ipv4_prefix_short(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let mut padded = [0u8; 16];
+    padded[..b.len()].copy_from_slice(b);
+    // A zero byte is neither a digit nor a dot, so the padding ends any
+    // address as the end of `b` does.
+    ipv4_in(&padded)
 }
 
 /// An IPv6 address; like RFC 5118 §4.10 asks, `:::` before an embedded

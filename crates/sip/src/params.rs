@@ -22,24 +22,42 @@ pub struct Params<'a> {
 #[derive(Debug, Clone, Copy)]
 struct FirstParam {
     name_end: u16,
-    /// The value as written (a quoted-string with its quotes).
+    /// The value, a quoted-string without its quotes.
     value: Option<(u16, u16)>,
     /// Where the parameters after it start.
     next: u16,
 }
 
 impl FirstParam {
-    /// From offsets into the parameter text, if they fit.
+    /// From offsets into the parameter text, if they fit (each is at most
+    /// `next`).
+    #[inline(always)]
     fn new(name_end: usize, value: Option<Range<usize>>, next: usize) -> Option<FirstParam> {
-        let offset = |n: usize| u16::try_from(n).ok();
+        let next = u16::try_from(next).ok()?;
+        debug_assert!(name_end <= usize::from(next));
         Some(FirstParam {
-            name_end: offset(name_end)?,
-            value: match value {
-                Some(value) => Some((offset(value.start)?, offset(value.end)?)),
-                None => None,
-            },
-            next: offset(next)?,
+            name_end: name_end as u16,
+            value: value.map(|v| (v.start as u16, v.end as u16)),
+            next,
         })
+    }
+}
+
+/// What a fast path accepts as a parameter besides its syntax (the
+/// via-params of RFC 3261 §20.42 have rules of their own).
+pub(crate) trait ParamRule {
+    /// Whether `name` with `value` (a quoted-string without its quotes)
+    /// is acceptable.
+    fn accepts(name: &[u8], value: Option<&[u8]>) -> bool;
+}
+
+/// Any parameter of valid syntax.
+pub(crate) struct AnyParam;
+
+impl ParamRule for AnyParam {
+    #[inline(always)]
+    fn accepts(_: &[u8], _: Option<&[u8]>) -> bool {
+        true
     }
 }
 
@@ -98,16 +116,12 @@ impl<'a> Params<'a> {
     }
 
     /// Header parameters from `s[start]` (after the first `;`) written
-    /// without LWS, each accepted by `check(name, value)` (quoted values
-    /// without their quotes): the parameters and where they end, at the end
-    /// of `s` or at a `,`. `None` for anything else (LWS, a malformed or
-    /// rejected parameter), which [`Params::parse_header`] decides.
-    #[inline]
-    pub(crate) fn plain(
-        s: &'a str,
-        start: usize,
-        mut check: impl FnMut(&[u8], Option<&[u8]>) -> bool,
-    ) -> Option<(Params<'a>, usize)> {
+    /// without LWS, each accepted by the rule `R`: the parameters and where
+    /// they end, at the end of `s` or at a `,`. `None` for anything else
+    /// (LWS, a malformed or rejected parameter), which
+    /// [`Params::parse_header`] decides.
+    #[inline(always)]
+    pub(crate) fn plain<R: ParamRule>(s: &'a str, start: usize) -> Option<(Params<'a>, usize)> {
         let b = s.as_bytes();
         let mut i = start;
         let mut first = None;
@@ -131,22 +145,26 @@ impl<'a> Params<'a> {
                 }
                 value = Some(value_start..i);
             }
-            let unquoted = value.clone().map(|v| match b[v.clone()] {
-                [b'"', ..] => &b[v.start + 1..v.end - 1],
-                _ => &b[v],
-            });
-            if !check(&b[name.clone()], unquoted) {
+            let unquoted = match &value {
+                Some(v) if b[v.start] == b'"' => Some(&b[v.start + 1..v.end - 1]),
+                Some(v) => Some(&b[v.clone()]),
+                None => None,
+            };
+            if !R::accepts(&b[name.clone()], unquoted) {
                 return None;
             }
             if name_start == start {
-                let value = value.map(|v| v.start - start..v.end - start);
+                let value = value.map(|v| match b[v.start] {
+                    b'"' => v.start + 1 - start..v.end - 1 - start,
+                    _ => v.start - start..v.end - start,
+                });
                 first = FirstParam::new(name.end - start, value, i - start);
             }
             match b.get(i) {
                 Some(b';') => i += 1,
                 None | Some(b',') => {
                     let params = Params {
-                        raw: s.get(start..i)?,
+                        raw: text::sub(s, start, i)?,
                         first,
                     };
                     return Some((params, i));
@@ -174,19 +192,25 @@ impl<'a> Params<'a> {
 
     /// `None` if absent, `Some(None)` for a flag (`;lr`), `Some(Some(v))` for
     /// `;name=v`.
+    #[inline(always)]
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        let b = self.raw.as_bytes();
-        let mut i = 0;
-        if let Some(first) = self.first {
-            let name_end = usize::from(first.name_end);
-            if text::eq_ignore_case(&b[..name_end], name.as_bytes()) {
-                let value = first
+        let Some(first) = self.first else {
+            return self.get_from(0, name);
+        };
+        let name_end = usize::from(first.name_end);
+        match self.raw.as_bytes().get(..name_end) {
+            Some(first_name) if text::eq_ignore_case(first_name, name.as_bytes()) => Some(
+                first
                     .value
-                    .and_then(|(from, to)| self.raw.get(usize::from(from)..usize::from(to)));
-                return Some(value.map(|v| unquote(v).unwrap_or(v)));
-            }
-            i = usize::from(first.next);
+                    .and_then(|(from, to)| text::sub(self.raw, usize::from(from), usize::from(to))),
+            ),
+            _ => self.get_from(usize::from(first.next), name),
         }
+    }
+
+    /// [`Params::get`] of the parameters at or after `i`.
+    fn get_from(&self, mut i: usize, name: &str) -> Option<Option<&'a str>> {
+        let b = self.raw.as_bytes();
         while let Some(param) = RawParam::at(b, i) {
             if text::eq_ignore_case(&b[param.name.clone()], name.as_bytes()) {
                 let value = param.value.and_then(|v| self.raw.get(v));
@@ -198,6 +222,7 @@ impl<'a> Params<'a> {
     }
 
     /// The value of `name` if present with a value.
+    #[inline]
     pub fn value(&self, name: &str) -> Option<&'a str> {
         self.get(name).flatten()
     }
@@ -320,10 +345,19 @@ mod tests {
         assert_eq!(Params::default().iter().count(), 0);
     }
 
+    /// Rejects the parameter `a`.
+    struct NotA;
+
+    impl ParamRule for NotA {
+        fn accepts(name: &[u8], _: Option<&[u8]>) -> bool {
+            name != b"a"
+        }
+    }
+
     #[test]
     fn plain_params_remember_the_first() {
         let text = "tag=abc;X=\"q;r\";flag, <sip:next>";
-        let (p, end) = Params::plain(text, 0, |_, _| true).unwrap();
+        let (p, end) = Params::plain::<AnyParam>(text, 0).unwrap();
         assert_eq!(&text[end..], ", <sip:next>");
         assert_eq!(p.as_str(), "tag=abc;X=\"q;r\";flag");
         assert_eq!(p.get("TAG"), Some(Some("abc")));
@@ -332,13 +366,13 @@ mod tests {
         assert_eq!(p.get("ta"), None);
         assert_eq!(p, Params::parse_header(p.as_str()).unwrap());
         assert_eq!(p.iter().count(), 3);
-        let (p, _) = Params::plain("lr", 0, |_, _| true).unwrap();
+        let (p, _) = Params::plain::<AnyParam>("lr", 0).unwrap();
         assert_eq!(p.get("lr"), Some(None));
         // LWS, a rejected or malformed parameter: the general parser decides.
-        assert!(Params::plain("a = b", 0, |_, _| true).is_none());
-        assert!(Params::plain("a=b", 0, |name, _| name != b"a").is_none());
-        assert!(Params::plain("a=\"b", 0, |_, _| true).is_none());
-        assert!(Params::plain("a=b c", 0, |_, _| true).is_none());
+        assert!(Params::plain::<AnyParam>("a = b", 0).is_none());
+        assert!(Params::plain::<NotA>("a=b", 0).is_none());
+        assert!(Params::plain::<AnyParam>("a=\"b", 0).is_none());
+        assert!(Params::plain::<AnyParam>("a=b c", 0).is_none());
     }
 
     #[test]

@@ -632,3 +632,181 @@ proptest! {
         }
     }
 }
+
+// ---- the second round of fast paths agrees with the general code ----
+
+/// Request lines near the usual `METHOD SP sip-URI SP SIP/2.0 CRLF`.
+fn request_line() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![
+            4 => Just("INVITE"),
+            1 => Just("ACK"),
+            1 => Just("X-FOO.1"),
+            1 => Just("invite"),
+            1 => Just("IN VITE"),
+            1 => Just(""),
+            1 => Just("SIP/2.0"),
+        ],
+        prop_oneof![6 => Just(" "), 1 => Just("  "), 1 => Just("\t")],
+        near_sip_uri(),
+        prop_oneof![
+            6 => Just(" SIP/2.0"),
+            1 => Just(" sip/2.0"),
+            1 => Just(" SIP/2.1"),
+            1 => Just(" SIP/2.0 "),
+            1 => Just("  SIP/2.0"),
+            1 => Just(""),
+        ],
+        prop_oneof![6 => Just("\r\n"), 1 => Just("\n"), 1 => Just("\r"), 1 => Just("")],
+    )
+        .prop_map(|(method, sp, uri, version, end)| {
+            format!("{method}{sp}{uri}{version}{end}Via: SIP/2.0/UDP h\r\n")
+        })
+}
+
+/// Header names near known spellings: any letter case, one byte changed,
+/// cut or lengthened.
+fn header_name() -> impl Strategy<Value = Vec<u8>> {
+    use crate::header::name::tests::spellings;
+    (
+        prop::sample::select(spellings()),
+        any::<u32>(),
+        prop_oneof![
+            4 => Just(None),
+            1 => (
+                any::<prop::sample::Index>(),
+                // Bytes that `| 0x20` maps onto letters, `-` or digits.
+                prop_oneof![any::<u8>(), prop::sample::select(b"\r\x10\x19@[_`{-".to_vec())],
+            )
+                .prop_map(Some),
+        ],
+        0usize..3,
+    )
+        .prop_map(|(spelling, flips, change, cut)| {
+            let mut name: Vec<u8> = spelling
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    if flips >> (i % 32) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            if let Some((at, byte)) = change {
+                let at = at.index(name.len() + 1);
+                if at == name.len() {
+                    name.push(byte);
+                } else {
+                    name[at] = byte;
+                }
+            }
+            name.truncate(name.len().saturating_sub(cut % 2));
+            name
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn usual_request_line_agrees_with_the_general_parser(
+        line in request_line(),
+        max_uri_length in prop_oneof![Just(4096usize), 5usize..40],
+        max_line_length in prop_oneof![Just(8192usize), 20usize..90],
+    ) {
+        let limits = Limits { max_uri_length, max_line_length, ..Limits::default() };
+        let (fast, general) = crate::message::parse::start_line_both(line.as_bytes(), &limits);
+        if let Some(fast) = fast {
+            prop_assert_eq!(Ok(fast), general);
+        }
+    }
+
+    #[test]
+    fn header_name_lookup_agrees_with_a_linear_search(name in header_name()) {
+        use crate::header::name::{lookup_id, lookup_short, tests::linear_lookup};
+        let expected = linear_lookup(&name);
+        prop_assert_eq!(lookup_id(&name), expected);
+        if name.len() < 16 {
+            let mut words = [0u64; 2];
+            for (i, &c) in name.iter().enumerate() {
+                words[i / 8] |= u64::from(c) << (8 * (i % 8));
+            }
+            prop_assert_eq!(lookup_short(words[0], words[1], name.len()), expected);
+        }
+    }
+
+    #[test]
+    fn indexed_first_lines_agree_with_a_scan(req in request(), cut in any::<prop::sample::Index>()) {
+        let parsed = Message::parse(req.to_bytes()).unwrap();
+        let mut changed = parsed.clone();
+        // A change drops the record; the scan answers then.
+        let names = [HeaderName::Via, HeaderName::Contact, HeaderName::From];
+        changed.headers_mut().remove_first(&names[cut.index(names.len())]);
+        for m in [&parsed, &changed] {
+            for id in 0..12u8 {
+                let (indexed, scanned) = m.headers().first_line_both(id);
+                prop_assert_eq!(indexed, scanned, "id {}", id);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_params_look_up_as_the_general_ones(s in name_addr(), via in via_value()) {
+        use crate::header::name_addr::{parse_name_addr_general, plain_name_addr};
+        use crate::header::via::{parse_via, plain_via};
+        let names = ["tag", "TAG", "branch", "x", "rport", "received", "ttl", "lr", "t"];
+        if let (Some((fast, end)), Ok(general)) = (plain_name_addr(&s, 4096), parse_name_addr_general(&s, 4096)) {
+            if end == s.len() {
+                for name in names.iter().copied().chain(general.params.iter().map(|(n, _)| n)) {
+                    prop_assert_eq!(fast.params.get(name), general.params.get(name), "{}", name);
+                }
+            }
+        }
+        if let Some(fast) = plain_via(&via) {
+            let item = crate::text::Split::new(&via, b',').next().unwrap().unwrap();
+            let general = parse_via(item).unwrap();
+            for name in names.iter().copied().chain(general.params.iter().map(|(n, _)| n)) {
+                prop_assert_eq!(fast.params.get(name), general.params.get(name), "{}", name);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn sixteen_byte_scans_agree_with_byte_scans(
+        b in scan_bytes(70),
+        from in 0usize..70,
+        c in prop::sample::select(b"\n,: a".to_vec()),
+    ) {
+        let from = from.min(b.len());
+        let naive = b[from..].iter().position(|&x| x == c);
+        prop_assert_eq!(crate::text::find_short(&b[from..], c), naive);
+    }
+
+    #[test]
+    fn sub_agrees_with_str_get(s in "[a-zé€ ]{0,12}", start in 0usize..30, len in 0usize..30) {
+        let end = start.saturating_add(len);
+        prop_assert_eq!(crate::text::sub(&s, start, end), s.get(start..end));
+        prop_assert_eq!(crate::text::sub(&s, end, start), s.get(end..start));
+    }
+
+    #[test]
+    fn sip_scheme_agrees_with_a_plain_reading(b in prop::collection::vec(
+        prop::sample::select(b"sSiIpP:xX\x13\x10\x73\x53".to_vec()), 0..7)
+    ) {
+        use crate::Scheme;
+        let plain = if b.len() >= 4 && b[..3].eq_ignore_ascii_case(b"sip") && b[3] == b':' {
+            Some((3, Scheme::Sip))
+        } else if b.len() >= 5 && b[..4].eq_ignore_ascii_case(b"sips") && b[4] == b':' {
+            Some((4, Scheme::Sips))
+        } else {
+            None
+        };
+        prop_assert_eq!(crate::uri::sip_scheme(&b), plain);
+    }
+}

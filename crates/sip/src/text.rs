@@ -158,7 +158,7 @@ pub(crate) fn utf8_within(buf: &[u8], start: usize, end: usize) -> Option<&str> 
     if let Some(window_start) = start.checked_sub(misalignment) {
         let window_end = window_start + (end - window_start).next_multiple_of(16);
         if let Some(Ok(window)) = buf.get(window_start..window_end).map(std::str::from_utf8) {
-            return window.get(start - window_start..end - window_start);
+            return sub(window, start - window_start, end - window_start);
         }
     }
     std::str::from_utf8(range).ok()
@@ -244,7 +244,7 @@ pub(crate) fn lower_word(w: u64) -> u64 {
 /// A name of at most eight bytes as one word, for comparing names of the
 /// same length: their bytes in order for lengths 3 to 8, a fixed pick of
 /// them for 1 and 2 (`None` for longer names).
-#[inline]
+#[inline(always)]
 pub(crate) fn short_word(b: &[u8]) -> Option<u64> {
     let n = b.len();
     Some(match n {
@@ -319,25 +319,45 @@ pub(crate) fn first_in_word(w: u64, c: u8) -> Option<usize> {
     (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
 }
 
-/// The index of the first `c` in `b`, eight bytes at a time (header
+/// The index of the first `c` in `b`, sixteen bytes at a time (header
 /// lines are short, where a word-at-a-time scan beats `memchr`'s setup).
 #[inline]
 pub(crate) fn find_short(b: &[u8], c: u8) -> Option<usize> {
-    let mut chunks = b.chunks_exact(8);
-    let mut i = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if let Some(at) = first_in_word(u64::from_le_bytes(word), c) {
-            return Some(i + at);
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(c);
+    // The high bit of the first byte of `x` that is zero (bytes above it
+    // may be flagged too), none if there is none.
+    let zeros = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    // The first `c` in the sixteen bytes at `at`.
+    let in_chunk = |chunk: &[u8; 16], at: usize| {
+        let found0 = zeros(word_at(chunk, 0) ^ pattern);
+        let found1 = zeros(word_at(chunk, 8) ^ pattern);
+        if found0 | found1 == 0 {
+            return None;
         }
-        i += 8;
+        let offset = if found0 != 0 {
+            found0.trailing_zeros() / 8
+        } else {
+            8 + found1.trailing_zeros() / 8
+        };
+        Some(at + offset as usize)
+    };
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
+        if let Some(found) = in_chunk(chunk, i) {
+            return Some(found);
+        }
+        i += 16;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&x| x == c)
-        .map(|p| i + p)
+    if i == b.len() {
+        return None;
+    }
+    // The last sixteen bytes, those before `i` known to hold no `c`.
+    if let Some(last) = b.last_chunk::<16>() {
+        return in_chunk(last, b.len() - 16);
+    }
+    b.iter().position(|&x| x == c)
 }
 
 /// The index of the first `c` in `s` (a plain loop: the strings searched
@@ -345,6 +365,14 @@ pub(crate) fn find_short(b: &[u8], c: u8) -> Option<usize> {
 #[inline]
 pub(crate) fn find_byte(s: &str, c: u8) -> Option<usize> {
     s.bytes().position(|b| b == c)
+}
+
+/// `s[start..end]` if both ends are in it and char boundaries (what
+/// `str::get` says, in a form the compiler inlines into the fast paths).
+#[inline(always)]
+pub(crate) fn sub(s: &str, start: usize, end: usize) -> Option<&str> {
+    let (head, _) = s.split_at_checked(end)?;
+    Some(head.split_at_checked(start)?.1)
 }
 
 /// `s` split around the first `c`, which must be ASCII.

@@ -45,8 +45,9 @@ impl Span {
         }
     }
 
+    #[inline]
     fn of(self, s: &str) -> &str {
-        s.get(self.start as usize..self.end as usize).unwrap_or("")
+        text::sub(s, self.start as usize, self.end as usize).unwrap_or("")
     }
 }
 
@@ -219,6 +220,7 @@ impl<'a> UriRef<'a> {
     }
 
     /// The user part, still percent-escaped; for `tel:` the number.
+    #[inline]
     pub fn user(&self) -> Option<&'a str> {
         self.parts.user.map(|s| s.of(self.text))
     }
@@ -229,6 +231,7 @@ impl<'a> UriRef<'a> {
     }
 
     /// The host; `Host::Name("")` for `tel:` and other schemes.
+    #[inline]
     pub fn host(&self) -> Host<'a> {
         match self.parts.host {
             HostPart::None => Host::Name(""),
@@ -517,15 +520,15 @@ pub(crate) fn parse_uri_general(s: &str) -> Result<UriParts, UriError> {
 /// `sip:` or `sips:` in any letter case: the index of the colon and the
 /// scheme (the common case, without a search for the colon).
 #[inline]
-fn sip_scheme(b: &[u8]) -> Option<(usize, Scheme)> {
-    let is = |c: u8, lower: u8| (c | 0x20) == lower;
-    match b {
-        [s, i, p, rest @ ..] if is(*s, b's') && is(*i, b'i') && is(*p, b'p') => match rest {
-            [b':', ..] => Some((3, Scheme::Sip)),
-            [s, b':', ..] if is(*s, b's') => Some((4, Scheme::Sips)),
-            _ => None,
-        },
-        _ => None,
+pub(crate) fn sip_scheme(b: &[u8]) -> Option<(usize, Scheme)> {
+    // `| 0x20` lower-cases a letter and maps no other byte to one.
+    let head = u32::from_le_bytes(b.get(..4)?.try_into().ok()?);
+    if head | 0x0020_2020 == u32::from_le_bytes(*b"sip:") {
+        Some((3, Scheme::Sip))
+    } else if head | 0x2020_2020 == u32::from_le_bytes(*b"sips") && b.get(4) == Some(&b':') {
+        Some((4, Scheme::Sips))
+    } else {
+        None
     }
 }
 
@@ -564,7 +567,7 @@ pub(crate) fn plain_sip(s: &str) -> Option<(UriParts, usize)> {
 
 /// [`plain_sip`] on bytes: what it accepts is ASCII, so the bytes up to
 /// the length returned are UTF-8.
-#[inline]
+#[inline(always)]
 pub(crate) fn plain_sip_bytes(b: &[u8]) -> Option<(UriParts, usize)> {
     let (colon, scheme) = sip_scheme(b)?;
     let start = colon + 1;
@@ -573,8 +576,9 @@ pub(crate) fn plain_sip_bytes(b: &[u8]) -> Option<(UriParts, usize)> {
         Some(b'@') if run > start => (Some(Span::new(start, run)), run + 1),
         Some(b'@') => return None,
         // ':' is not a user character: an '@' after it and before the end
-        // of the URI means a password or an error.
-        _ => match memchr::memchr2(b'@', b'>', &b[run..]) {
+        // of the URI (a `>`, or the SP after a Request-URI) means a
+        // password or an error.
+        _ => match memchr::memchr3(b'@', b'>', b' ', &b[run..]) {
             Some(at) if b[run + at] == b'@' => return None,
             _ => (None, start),
         },

@@ -65,7 +65,18 @@ pub struct Headers {
     /// The CSeq the parser read and checked (it needs it to accept a
     /// request, RFC 3261 §8.1.1.5), returned by `cseq()` until a change.
     parsed_cseq: Option<CSeq>,
+    /// Where the first line of each of the headers with the smallest ids
+    /// (Via ... Contact) is, as the parser found it, until a change: the
+    /// typed views find the usual headers without a search.
+    first_lines: Option<FirstLines>,
 }
+
+/// Index + 1 of the first line of each header id below
+/// [`FIRST_LINE_IDS`] (0: there is none).
+pub(crate) type FirstLines = [u16; FIRST_LINE_IDS as usize];
+
+/// The ids [`FirstLines`] has room for.
+pub(crate) const FIRST_LINE_IDS: u8 = 8;
 
 impl Default for Headers {
     fn default() -> Headers {
@@ -75,6 +86,7 @@ impl Default for Headers {
             entries: Vec::new(),
             max_uri_length: Limits::default().max_uri_length,
             parsed_cseq: None,
+            first_lines: None,
         }
     }
 }
@@ -91,13 +103,17 @@ impl Headers {
         entries: Vec<Entry>,
         max_uri_length: usize,
         parsed_cseq: Option<CSeq>,
+        first_lines: FirstLines,
     ) -> Headers {
+        // Line numbers past `u16::MAX` do not fit the record.
+        let first_lines = (entries.len() < usize::from(u16::MAX)).then_some(first_lines);
         Headers {
             buf,
             owned,
             entries,
             max_uri_length,
             parsed_cseq,
+            first_lines,
         }
     }
 
@@ -120,7 +136,7 @@ impl Headers {
     }
 
     /// The value of `entry` as UTF-8, `None` if it is not.
-    #[inline]
+    #[inline(always)]
     fn value_str(&self, entry: &Entry) -> Option<&str> {
         match entry.value {
             Loc::Buf { start, len } => {
@@ -243,6 +259,7 @@ impl Headers {
 
     fn entry(&mut self, name: HeaderName, value: Bytes) -> Entry {
         self.parsed_cseq = None;
+        self.first_lines = None;
         self.compact();
         let name = name.normalized();
         let id = name.id();
@@ -276,6 +293,7 @@ impl Headers {
     /// Removes every line of that name; returns how many were removed.
     pub fn remove(&mut self, name: &HeaderName) -> usize {
         self.parsed_cseq = None;
+        self.first_lines = None;
         let query = Query::new(name);
         let before = self.entries.len();
         let keep: Vec<bool> = self
@@ -291,6 +309,7 @@ impl Headers {
     /// Removes the first line of that name (e.g. the top Via line).
     pub fn remove_first(&mut self, name: &HeaderName) -> bool {
         self.parsed_cseq = None;
+        self.first_lines = None;
         let query = Query::new(name);
         match self.entries.iter().position(|e| self.matches(e, &query)) {
             Some(at) => {
@@ -347,6 +366,7 @@ impl Headers {
             entries,
             max_uri_length: self.max_uri_length,
             parsed_cseq: None,
+            first_lines: None,
         }
     }
 
@@ -386,10 +406,25 @@ impl Headers {
 
     // ---- helpers for the typed views ----
 
-    /// The first line of the known header `id`.
+    /// The first line of the known header `id` (unknown names, id 0, are
+    /// not recorded).
     #[inline]
     fn first_entry(&self, id: u8) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.id == id)
+        let recorded = self.first_lines.as_ref().filter(|_| id != 0);
+        match recorded.and_then(|lines| lines.get(usize::from(id))) {
+            Some(&line) => self.entries.get(usize::from(line.checked_sub(1)?)),
+            None => self.entries.iter().find(|e| e.id == id),
+        }
+    }
+
+    /// The line [`Headers::first_entry`] finds for `id` and the first
+    /// line of that id, as indexes, for the tests that they agree.
+    #[cfg(test)]
+    pub(crate) fn first_line_both(&self, id: u8) -> (Option<usize>, Option<usize>) {
+        let found = self
+            .first_entry(id)
+            .and_then(|found| self.entries.iter().position(|e| std::ptr::eq(e, found)));
+        (found, self.entries.iter().position(|e| e.id == id))
     }
 
     /// The first value of `name` as UTF-8, if present.
@@ -408,6 +443,7 @@ impl Headers {
     }
 
     /// The first value of the known header `name`, if it is UTF-8.
+    #[inline(always)]
     pub(crate) fn first_line_str(&self, name: HeaderName) -> Option<&str> {
         match name.id() {
             0 => None,

@@ -202,59 +202,108 @@ const WORDS_LEN: usize = 24;
 /// hashed and compared eight bytes at a time.
 pub(crate) type NameWords = [u64; 3];
 
-/// Builds `WORDS_TABLE`.
-const fn spelling_words() -> [NameWords; SPELLINGS.len()] {
-    let mut words = [[0u64; 3]; SPELLINGS.len()];
+/// A known spelling as the lookup compares it: its lower-case bytes as
+/// zero-padded words, its length and its id.
+#[derive(Clone, Copy)]
+struct Spelled {
+    lower: NameWords,
+    /// The 0x20 bit of the letters of `lower`: the only bits in which a
+    /// name may differ from it (see [`case_bits`]).
+    case: NameWords,
+    len: u8,
+    id: u8,
+}
+
+/// Builds `SPELLED_TABLE`.
+const fn spelled() -> [Spelled; SPELLINGS.len()] {
+    let mut out = [Spelled {
+        lower: [0; 3],
+        case: [0; 3],
+        len: 0,
+        id: 0,
+    }; SPELLINGS.len()];
     let mut i = 0;
     while i < SPELLINGS.len() {
-        let name = SPELLINGS[i].0;
+        let (name, id) = SPELLINGS[i];
         assert!(name.len() <= WORDS_LEN);
         let mut j = 0;
         while j < name.len() {
-            words[i][j / 8] |= (name[j] as u64) << (8 * (j % 8));
+            out[i].lower[j / 8] |= (name[j] as u64) << (8 * (j % 8));
             j += 1;
         }
+        let mut k = 0;
+        while k < 3 {
+            out[i].case[k] = case_bits(out[i].lower[k]);
+            k += 1;
+        }
+        out[i].len = name.len() as u8;
+        out[i].id = id;
         i += 1;
     }
-    words
+    out
 }
 
-static WORDS: [NameWords; SPELLINGS.len()] = WORDS_TABLE;
+/// `SPELLINGS` as the lookup compares them, for the const table builder
+/// (a const can read a const, not a static).
+const SPELLED_TABLE: [Spelled; SPELLINGS.len()] = spelled();
 
-const TABLE_SIZE: usize = 512;
+static SPELLED: [Spelled; SPELLINGS.len()] = SPELLED_TABLE;
 
-/// Slot of a name from its words and length; `| 0x20` lower-cases letters
-/// (and keeps digits and `-`), so any spelling of a name hashes alike.
-#[inline]
-const fn slot_of(words: &NameWords, len: usize) -> usize {
+/// Bits of a slot: the table has 1024 slots for fewer than 100 spellings,
+/// so a multiplier that gives every spelling its own slot is found after
+/// a few tries (see [`multiplier`]).
+const SLOT_BITS: u32 = 10;
+
+const TABLE_SIZE: usize = 1 << SLOT_BITS;
+
+/// Slot of a name from its first two words and length under the
+/// multiplier `k`; `| 0x20` lower-cases letters (and keeps digits and
+/// `-`), so any spelling of a name hashes alike.
+#[inline(always)]
+const fn slot_with(k: u64, word0: u64, word1: u64, len: usize) -> usize {
     const CASE: u64 = 0x2020_2020_2020_2020;
-    // The first eight bytes and the length tell nearly all names apart;
-    // the rest are probed.
-    let h = ((words[0] | CASE) ^ (len as u64).wrapping_mul(0x85EB_CA77_C2B2_AE63))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 55) as usize % TABLE_SIZE
+    let key = (word0 | CASE) ^ (word1 | CASE).rotate_left(5) ^ len as u64;
+    (key.wrapping_mul(k) >> (64 - SLOT_BITS)) as usize
 }
 
-/// Open-addressing table of `SPELLINGS` indexes + 1 (0 = empty), built at
-/// compile time; a lookup is a few integer operations and usually one
-/// comparison.
+/// The first multiplier of a fixed sequence under which no two spellings
+/// share a slot: a lookup is then one slot and one comparison. (The first
+/// two words and the length tell all spellings apart.)
+const fn multiplier() -> u64 {
+    let mut k = 0x9E37_79B9_7F4A_7C15u64;
+    let mut tries = 0;
+    'next: while tries < 10_000 {
+        let mut taken = [false; TABLE_SIZE];
+        let mut i = 0;
+        while i < SPELLINGS.len() {
+            let s = SPELLED_TABLE[i];
+            let slot = slot_with(k, s.lower[0], s.lower[1], s.len as usize);
+            if taken[slot] {
+                k = k.wrapping_add(0x6A09_E667_F3BC_C908);
+                tries += 1;
+                continue 'next;
+            }
+            taken[slot] = true;
+            i += 1;
+        }
+        return k;
+    }
+    panic!("no multiplier gives every header name its own slot")
+}
+
+const MULTIPLIER: u64 = multiplier();
+
+/// `SPELLINGS` indexes + 1 (0 = empty) by slot, built at compile time.
 const fn build_table() -> [u8; TABLE_SIZE] {
     let mut table = [0u8; TABLE_SIZE];
     let mut i = 0;
     while i < SPELLINGS.len() {
-        let mut slot = slot_of(&WORDS_TABLE[i], SPELLINGS[i].0.len());
-        while table[slot] != 0 {
-            slot = (slot + 1) % TABLE_SIZE;
-        }
-        table[slot] = (i + 1) as u8;
+        let s = SPELLED_TABLE[i];
+        table[slot_with(MULTIPLIER, s.lower[0], s.lower[1], s.len as usize)] = (i + 1) as u8;
         i += 1;
     }
     table
 }
-
-/// `SPELLINGS` as words, for the const table builder (a const can read a
-/// const, not a static).
-const WORDS_TABLE: [NameWords; SPELLINGS.len()] = spelling_words();
 
 static TABLE: [u8; TABLE_SIZE] = build_table();
 
@@ -268,38 +317,39 @@ pub(crate) fn lookup_id(name: &[u8]) -> Option<u8> {
     for (i, &b) in name.iter().enumerate() {
         words[i / 8] |= u64::from(b) << (8 * (i % 8));
     }
-    lookup_words(&words, name.len())
+    let spelled = spelled_at(words[0], words[1], name.len())?;
+    let matches = (0..3).all(|k| words[k] | spelled.case[k] == spelled.lower[k]);
+    matches.then_some(spelled.id)
 }
 
-/// The id of the known name of `len` bytes given as zero-padded words.
-#[inline]
-pub(crate) fn lookup_words(name: &NameWords, len: usize) -> Option<u8> {
-    let mut slot = slot_of(name, len);
-    loop {
-        let index = usize::from(TABLE[slot]).checked_sub(1)?;
-        let (spelling, id) = SPELLINGS.get(index)?;
-        if spelling.len() == len && eq_lowercase_words(name, &WORDS[index], len) {
-            return Some(*id);
-        }
-        slot = (slot + 1) % TABLE_SIZE;
-    }
+/// The id of the known name of `len` (at most 16) bytes given as two
+/// zero-padded words: what [`lookup_id`] says of those bytes.
+#[inline(always)]
+pub(crate) fn lookup_short(word0: u64, word1: u64, len: usize) -> Option<u8> {
+    // The third word of a spelling of at most 16 bytes is zero.
+    let spelled = spelled_at(word0, word1, len)?;
+    let matches = (word0 | spelled.case[0] == spelled.lower[0])
+        & (word1 | spelled.case[1] == spelled.lower[1]);
+    matches.then_some(spelled.id)
 }
 
-/// `name` equals the spelling `lower` of the same length `len`
-/// (lower-case letters, digits and dashes) but for the case of letters; no
-/// other byte matches (`Call\rID` is not `call-id`).
-#[inline]
-fn eq_lowercase_words(name: &NameWords, lower: &NameWords, len: usize) -> bool {
-    // Only the 0x20 bit of letters (the bytes of `lower` with 0x40 set)
-    // may differ.
+/// The only spelling of `len` bytes that a name with these first two
+/// words can be, if any.
+#[inline(always)]
+fn spelled_at(word0: u64, word1: u64, len: usize) -> Option<&'static Spelled> {
+    let slot = slot_with(MULTIPLIER, word0, word1, len);
+    let index = usize::from(*TABLE.get(slot)?).checked_sub(1)?;
+    SPELLED.get(index).filter(|s| usize::from(s.len) == len)
+}
+
+/// The bits in which a name may differ from the lower-case spelling
+/// `lower` (letters, digits and dashes, zero padded): the 0x20 bit of its
+/// letters, the bytes with 0x40 set. A name equals the spelling but for
+/// the case of letters exactly when setting these bits in it gives
+/// `lower` (`Call\rID` is not `call-id`).
+const fn case_bits(lower: u64) -> u64 {
     const LETTERS: u64 = 0x4040_4040_4040_4040;
-    let differs = |k: usize| (name[k] ^ lower[k]) & !((lower[k] & LETTERS) >> 1);
-    // Most names fit in one or two words; the padding of both is zero.
-    match len {
-        0..=8 => differs(0) == 0,
-        9..=16 => differs(0) | differs(1) == 0,
-        _ => differs(0) | differs(1) | differs(2) == 0,
-    }
+    (lower & LETTERS) >> 1
 }
 
 /// The canonical spelling of a known id.
@@ -389,8 +439,22 @@ impl fmt::Display for HeaderName {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Every known spelling (lower case, full and compact).
+    pub(crate) fn spellings() -> Vec<&'static [u8]> {
+        SPELLINGS.iter().map(|(spelling, _)| *spelling).collect()
+    }
+
+    /// The id of the spelling `name` is (letters in any case), by a
+    /// linear search.
+    pub(crate) fn linear_lookup(name: &[u8]) -> Option<u8> {
+        SPELLINGS
+            .iter()
+            .find(|(spelling, _)| spelling.eq_ignore_ascii_case(name))
+            .map(|&(_, id)| id)
+    }
 
     #[test]
     fn compact_and_case_insensitive() {

@@ -8,9 +8,11 @@ use std::fmt;
 use super::map::Headers;
 use super::name::HeaderName;
 use crate::error::{HeaderError, UriError};
-use crate::params::Params;
-use crate::text::{find_byte, is_token, is_wsp, parse_delta_seconds, quoted_end, trim, trim_start};
-use crate::uri::{plain_sip, UriRef};
+use crate::params::{AnyParam, Params};
+use crate::text::{
+    self, find_byte, is_token, is_wsp, parse_delta_seconds, quoted_end, trim, trim_start,
+};
+use crate::uri::{plain_sip_bytes, UriRef};
 
 /// An address with its header parameters, borrowing the message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,7 @@ pub struct NameAddr<'a> {
 
 impl<'a> NameAddr<'a> {
     /// The `tag` parameter (From/To, RFC 3261 §19.3).
+    #[inline]
     pub fn tag(&self) -> Option<&'a str> {
         self.params.value("tag")
     }
@@ -90,10 +93,11 @@ impl NameAddrError {
 }
 
 /// A name-addr written the usual way at the start of `s`: `"name" <uri>`
-/// or `<uri>`, a plain `sip:`/`sips:` URI (see [`plain_sip`]) of at most
+/// or `<uri>`, a plain `sip:`/`sips:` URI (see [`crate::uri::plain_sip`]) of at most
 /// `max_uri_length` bytes, then parameters without LWS. Returns it and
 /// where it ends (the end of `s` or a `,`); `None` for anything else, which
 /// [`parse_name_addr`] decides.
+#[inline(always)]
 pub(crate) fn plain_name_addr(s: &str, max_uri_length: usize) -> Option<(NameAddr<'_>, usize)> {
     let b = s.as_bytes();
     let (display_name, lt) = match b.first()? {
@@ -107,13 +111,13 @@ pub(crate) fn plain_name_addr(s: &str, max_uri_length: usize) -> Option<(NameAdd
             if b.get(lt) != Some(&b'<') {
                 return None;
             }
-            (Some(s.get(1..end - 1)?), lt)
+            (Some(text::sub(s, 1, end - 1)?), lt)
         }
         _ => return None,
     };
     // The URI stops at the first byte it cannot hold, which must be the
     // first `>`.
-    let (parts, uri_len) = plain_sip(s.get(lt + 1..)?)?;
+    let (parts, uri_len) = plain_sip_bytes(b.get(lt + 1..)?)?;
     let gt = lt + 1 + uri_len;
     if b.get(gt) != Some(&b'>') || uri_len > max_uri_length {
         return None;
@@ -121,11 +125,11 @@ pub(crate) fn plain_name_addr(s: &str, max_uri_length: usize) -> Option<(NameAdd
     let mut end = gt + 1;
     let mut params = Params::default();
     if b.get(end) == Some(&b';') {
-        (params, end) = Params::plain(s, end + 1, |_, _| true)?;
+        (params, end) = Params::plain::<AnyParam>(s, end + 1)?;
     }
     let name_addr = NameAddr {
         display_name,
-        uri: UriRef::from_parts(s.get(lt + 1..gt)?, parts),
+        uri: UriRef::from_parts(text::sub(s, lt + 1, gt)?, parts),
         params,
     };
     Some((name_addr, end))
@@ -278,7 +282,7 @@ impl Headers {
     /// The first line of `name` when it is a name-addr written the usual
     /// way (see [`plain_name_addr`]) and nothing else; `None` for anything
     /// else, which [`single`] decides (and reports).
-    #[inline]
+    #[inline(always)]
     fn plain_single(&self, name: HeaderName) -> Option<NameAddr<'_>> {
         let s = self.first_line_str(name)?;
         match plain_name_addr(s, self.max_uri_length()) {
@@ -387,10 +391,16 @@ impl Headers {
     }
 }
 
+#[inline]
 fn check_contact_params(contact: &NameAddr<'_>) -> Result<(), HeaderError> {
-    if contact.params.is_empty() {
-        return Ok(());
+    match contact.params.is_empty() {
+        true => Ok(()),
+        false => check_contact_param_values(contact),
     }
+}
+
+/// [`check_contact_params`] of a contact with parameters.
+fn check_contact_param_values(contact: &NameAddr<'_>) -> Result<(), HeaderError> {
     if contact
         .params
         .get("expires")

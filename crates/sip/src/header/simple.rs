@@ -138,6 +138,7 @@ pub(crate) fn usual_cseq(b: &[u8]) -> Option<(u32, Range<usize>)> {
 }
 
 /// `1*DIGIT` in 0..=255.
+#[inline]
 pub(crate) fn parse_max_forwards_bytes(b: &[u8]) -> Result<u8, &'static str> {
     // The usual value: one or two digits.
     match *b {
@@ -187,7 +188,7 @@ pub(crate) fn parse_content_length(s: &[u8]) -> Result<usize, &'static str> {
         .ok_or("value too large")
 }
 
-/// callid = word [ "@" word ] (RFC 3261 §25.1).
+/// `callid = word [ "@" word ]` (RFC 3261 §25.1).
 pub(crate) fn check_call_id(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
     if b.is_empty() {

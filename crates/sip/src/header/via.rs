@@ -7,7 +7,7 @@ use super::map::Headers;
 use super::name::HeaderName;
 use crate::error::HeaderError;
 use crate::host::{host_at, parse_host, Host};
-use crate::params::Params;
+use crate::params::{ParamRule, Params};
 use crate::text::{self, find_byte, is_token_byte, is_wsp, split_byte, trim, trim_start};
 use crate::uri::{parse_port, port_at};
 
@@ -26,6 +26,7 @@ pub struct Via<'a> {
 
 impl<'a> Via<'a> {
     /// The `branch` parameter.
+    #[inline]
     pub fn branch(&self) -> Option<&'a str> {
         self.params.value("branch")
     }
@@ -132,9 +133,13 @@ pub(crate) fn parse_via(s: &str) -> Result<Via<'_>, &'static str> {
 /// transport, a hostname or IPv4address, an optional port, parameters
 /// without LWS, then `,` or the end), with valid via-params; `None` for
 /// anything else, which [`parse_via`] on the list element decides.
+#[inline(always)]
 pub(crate) fn plain_via(s: &str) -> Option<Via<'_>> {
     let b = s.as_bytes();
-    if b.len() < 8 || !b[..4].eq_ignore_ascii_case(b"SIP/") || &b[4..8] != b"2.0/" {
+    // `SIP/` in any letter case (`| 0x20` lower-cases a letter and maps no
+    // other byte to one), then `2.0/`.
+    let head = u64::from_le_bytes(*b.first_chunk::<8>()?);
+    if head | 0x20_2020 != u64::from_le_bytes(*b"sip/2.0/") {
         return None;
     }
     let transport_end = text::skip(b, 8, text::TOKEN);
@@ -149,15 +154,13 @@ pub(crate) fn plain_via(s: &str) -> Option<Via<'_>> {
     i += semi;
     let mut params = Params::default();
     if b.get(i) == Some(&b';') {
-        (params, i) = Params::plain(s, i + 1, |name, value| {
-            check_param_bytes(name, value).is_ok()
-        })?;
+        (params, i) = Params::plain::<ViaParam>(s, i + 1)?;
     }
     if !matches!(b.get(i), None | Some(b',')) {
         return None;
     }
     Some(Via {
-        transport: s.get(8..transport_end)?,
+        transport: text::sub(s, 8, transport_end)?,
         host,
         port,
         params,
@@ -166,7 +169,8 @@ pub(crate) fn plain_via(s: &str) -> Option<Via<'_>> {
 
 /// `sent-by` written the usual way (a hostname or IPv4address, an
 /// optional port, no LWS, then `;` or the end): the host, the port and
-/// where the `;` is. `None` for anything else, which [`sent_by`] handles.
+/// where the `;` is. `None` for anything else, which [`parse_via`] handles.
+#[inline(always)]
 fn plain_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>, usize)> {
     let b = s.as_bytes();
     let (host, host_end) = host_at(s, 0)?;
@@ -188,8 +192,20 @@ fn check_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
     check_param_bytes(name.as_bytes(), value.map(str::as_bytes))
 }
 
+/// The via-params RFC 3261 §20.42 / RFC 3581 define, for
+/// [`Params::plain`].
+struct ViaParam;
+
+impl ParamRule for ViaParam {
+    #[inline(always)]
+    fn accepts(name: &[u8], value: Option<&[u8]>) -> bool {
+        check_param_bytes(name, value).is_ok()
+    }
+}
+
 /// [`check_param`] on the bytes of a parameter (what [`Params::plain`]
 /// hands over).
+#[inline(always)]
 fn check_param_bytes(name: &[u8], value: Option<&[u8]>) -> Result<(), &'static str> {
     const RECEIVED: u64 = text::name_word(b"received");
     const RPORT: u64 = text::name_word(b"rport");

@@ -11,19 +11,19 @@ use bytes::Bytes;
 
 use super::{Message, Request, Response};
 use crate::error::{HeaderError, ParseError};
-use crate::header::map::{Entry, Headers, Loc};
+use crate::header::map::{Entry, FirstLines, Headers, Loc, FIRST_LINE_IDS};
 use crate::header::name::id::{
-    CSeq as CSEQ, CallId as CALL_ID, ContentLength as CONTENT_LENGTH, From as FROM,
-    MaxForwards as MAX_FORWARDS, To as TO, Via as VIA,
+    CSeq as CSEQ, CallId as CALL_ID, Contact as CONTACT, ContentLength as CONTENT_LENGTH,
+    From as FROM, MaxForwards as MAX_FORWARDS, To as TO, Via as VIA,
 };
-use crate::header::name::{lookup_id, lookup_words};
+use crate::header::name::{lookup_id, lookup_short};
 use crate::header::simple::{
     parse_content_length, parse_cseq_bytes, parse_max_forwards_bytes, CSeq,
 };
 use crate::limits::Limits;
 use crate::method::Method;
 use crate::status::StatusCode;
-use crate::text::{find_short, first_in_word, is_token_byte, is_wsp, word_at};
+use crate::text::{find_short, first_in_word, is_token_byte, is_wsp, skip, word_at, TOKEN};
 use crate::uri::{parse_uri, plain_sip_bytes, Uri, UriParts};
 use crate::UriError;
 
@@ -34,8 +34,8 @@ pub(crate) enum Framing {
     Stream,
 }
 
-#[derive(Debug)]
-enum StartLine {
+#[derive(Debug, PartialEq)]
+pub(crate) enum StartLine {
     Request {
         method: Option<Method>,
         method_span: Range<usize>,
@@ -63,6 +63,7 @@ pub(crate) struct Head {
     /// The CSeq number and the range of its method, when its value is in
     /// the buffer (not unfolded).
     cseq: Option<(u32, Range<usize>)>,
+    first_lines: FirstLines,
 }
 
 /// Parses the start line and headers of `buf`, which holds a whole
@@ -90,8 +91,10 @@ pub(crate) fn parse_head(
         .position(|&b| b != b'\r' && b != b'\n')
         .ok_or(ParseError::Empty)?;
     let lines = Lines { buf, first, limits };
-    let (line_end, pos) = lines.line_at(first).map_err(|e| lines.error(e))?;
-    let start = parse_start_line(buf, first..line_end, limits)?;
+    let (start, pos) = match usual_request_line(buf, first, limits) {
+        Some(found) => found,
+        None => lines.start_line()?,
+    };
 
     let mut entries = Vec::with_capacity(24);
     let mut owned = Vec::new();
@@ -139,6 +142,7 @@ pub(crate) fn parse_head(
         content_length: checked.content_length,
         max_uri_length: limits.max_uri_length,
         cseq: parsed_cseq,
+        first_lines: checked.first_lines,
     })
 }
 
@@ -178,10 +182,26 @@ struct Checked {
     content_length: Option<usize>,
     cseq: Option<Loc>,
     max_forwards: Option<Loc>,
+    first_lines: FirstLines,
 }
+
+// `check_entries` records the first line of each of these, which must be
+// all the ids `Headers` keeps a record for.
+const _: () = assert!(
+    VIA == 1
+        && FROM == 2
+        && TO == 3
+        && CALL_ID == 4
+        && CSEQ == 5
+        && MAX_FORWARDS == 6
+        && CONTACT == 7
+        && FIRST_LINE_IDS == 8
+);
 
 /// Checks, in order, what the parser needs of the entries: singletons,
 /// the number of Via values and Content-Length.
+// Out of line: a smaller `parse_head` keeps the header loop in registers.
+#[inline(never)]
 fn check_entries(
     buf: &[u8],
     entries: &[Entry],
@@ -194,10 +214,16 @@ fn check_entries(
         content_length: None,
         cseq: None,
         max_forwards: None,
+        first_lines: [0; FIRST_LINE_IDS as usize],
     };
-    for entry in entries {
+    for (index, entry) in entries.iter().enumerate() {
+        // Wrong past `u16::MAX` lines, where `assemble` drops the record.
+        let line = (index + 1) as u16;
         match entry.id {
             VIA => {
+                if checked.vias == 0 {
+                    checked.first_lines[usize::from(VIA)] = line;
+                }
                 checked.vias += count_list_items(locate(buf, owned, entry.value));
                 if checked.vias > limits.max_vias {
                     return Err(ParseError::TooManyVias {
@@ -213,16 +239,30 @@ fn check_entries(
                 }
                 checked.content_length = Some(n);
             }
-            FROM => once(&mut checked.seen, ONCE_FROM)?,
-            TO => once(&mut checked.seen, ONCE_TO)?,
-            CALL_ID => once(&mut checked.seen, ONCE_CALL_ID)?,
+            FROM => {
+                once(&mut checked.seen, ONCE_FROM)?;
+                checked.first_lines[usize::from(FROM)] = line;
+            }
+            TO => {
+                once(&mut checked.seen, ONCE_TO)?;
+                checked.first_lines[usize::from(TO)] = line;
+            }
+            CALL_ID => {
+                once(&mut checked.seen, ONCE_CALL_ID)?;
+                checked.first_lines[usize::from(CALL_ID)] = line;
+            }
             CSEQ => {
                 once(&mut checked.seen, ONCE_CSEQ)?;
+                checked.first_lines[usize::from(CSEQ)] = line;
                 checked.cseq = Some(entry.value);
             }
             MAX_FORWARDS => {
                 once(&mut checked.seen, ONCE_MAX_FORWARDS)?;
+                checked.first_lines[usize::from(MAX_FORWARDS)] = line;
                 checked.max_forwards = Some(entry.value);
+            }
+            CONTACT if checked.first_lines[usize::from(CONTACT)] == 0 => {
+                checked.first_lines[usize::from(CONTACT)] = line;
             }
             _ => {}
         }
@@ -263,12 +303,22 @@ struct Lines<'a> {
 }
 
 impl Lines<'_> {
+    /// The start line at `first` and where the next line starts (the
+    /// general path of [`usual_request_line`]).
+    fn start_line(&self) -> Result<StartAndNext, ParseError> {
+        let (line_end, pos) = self.line_at(self.first).map_err(|e| self.error(e))?;
+        Ok((
+            parse_start_line(self.buf, self.first..line_end, self.limits)?,
+            pos,
+        ))
+    }
+
     /// The line starting at `pos`: (end of its content without CR/LF,
     /// start of the next line).
     #[inline]
     fn line_at(&self, pos: usize) -> Result<(usize, usize), LineError> {
         let limit = self.limits.max_line_length;
-        let Some(off) = memchr::memchr(b'\n', &self.buf[pos..]) else {
+        let Some(off) = find_short(&self.buf[pos..], b'\n') else {
             let kind = if self.buf.len() - pos > limit {
                 LineErrorKind::TooLong
             } else {
@@ -495,9 +545,9 @@ fn short_known_name(buf: &[u8], pos: usize) -> Option<(u8, usize)> {
         Some(i) => i,
         None => 8 + first_in_word(w1, b':')?,
     };
-    let words = [low_bytes(w0, len), low_bytes(w1, len.saturating_sub(8)), 0];
+    let (w0, w1) = (low_bytes(w0, len), low_bytes(w1, len.saturating_sub(8)));
     // No spelling is empty or ends with WSP.
-    Some((lookup_words(&words, len)?, pos + len))
+    Some((lookup_short(w0, w1, len)?, pos + len))
 }
 
 /// `w` with only its first `n` bytes (all eight for `n >= 8`).
@@ -544,7 +594,7 @@ fn split_other_line(
 }
 
 /// The value in `buf[from..end]` without surrounding LWS.
-#[inline]
+#[inline(always)]
 fn value_span(buf: &[u8], from: usize, end: usize) -> (usize, usize) {
     // Usually one SP, then the value, which ends with a visible byte.
     if from + 1 < end && buf[from] == b' ' && buf[from + 1] > b' ' && buf[end - 1] > b' ' {
@@ -587,7 +637,7 @@ fn unfold(raw: &[u8]) -> Bytes {
 
 /// Elements of a comma list (commas inside quotes or `<>` do not count).
 fn count_list_items(value: &[u8]) -> usize {
-    if memchr::memchr(b',', value).is_none() {
+    if find_short(value, b',').is_none() {
         return 1;
     }
     match std::str::from_utf8(value) {
@@ -596,6 +646,60 @@ fn count_list_items(value: &[u8]) -> usize {
     }
 }
 
+/// A start line and where the next line starts.
+type StartAndNext = (StartLine, usize);
+
+/// The start line of `buf` read by the fast path (if it takes it) and by
+/// the general path, for the tests that they agree.
+#[cfg(test)]
+pub(crate) fn start_line_both(
+    buf: &[u8],
+    limits: &Limits,
+) -> (Option<StartAndNext>, Result<StartAndNext, ParseError>) {
+    let lines = Lines {
+        buf,
+        first: 0,
+        limits,
+    };
+    (usual_request_line(buf, 0, limits), lines.start_line())
+}
+
+/// The usual Request-Line at `first`, in one pass: a method, SP, a
+/// Request-URI that [`plain_sip_bytes`] takes whole, SP, `SIP/2.0`, CRLF,
+/// within the line and URI limits. The start line and where the next line
+/// starts; `None` for anything else (and every error), which
+/// [`parse_start_line`] decides.
+// Kept out of `parse_head`, as `parse_start_line` is, so that the
+// registers of the header loop are not spent on the start line.
+#[inline(never)]
+fn usual_request_line(buf: &[u8], first: usize, limits: &Limits) -> Option<StartAndNext> {
+    let b = buf.get(first..)?;
+    let sp1 = skip(b, 0, TOKEN);
+    if sp1 == 0 || b.get(sp1) != Some(&b' ') {
+        return None;
+    }
+    // The URI stops at the first byte it cannot hold, which must be the SP.
+    let uri_start = sp1 + 1;
+    let (uri_parts, uri_len) = plain_sip_bytes(b.get(uri_start..)?)?;
+    let sp2 = uri_start + uri_len;
+    let line_len = sp2 + b" SIP/2.0".len();
+    if b.get(sp2..line_len + 2)? != b" SIP/2.0\r\n"
+        || uri_len > limits.max_uri_length
+        || line_len > limits.max_line_length
+    {
+        return None;
+    }
+    let start = StartLine::Request {
+        method: Method::known(&b[..sp1]),
+        method_span: first..first + sp1,
+        uri: first + uri_start..first + sp2,
+        uri_parts,
+    };
+    Some((start, first + line_len + 2))
+}
+
+// Out of line like `usual_request_line`.
+#[inline(never)]
 fn parse_start_line(
     buf: &[u8],
     line: Range<usize>,
@@ -605,8 +709,7 @@ fn parse_start_line(
     let text = &buf[line.clone()];
     if text.len() >= 4 && text[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let sp =
-            memchr::memchr(b' ', text).ok_or(ParseError::BadStartLine("missing status code"))?;
+        let sp = find_short(text, b' ').ok_or(ParseError::BadStartLine("missing status code"))?;
         check_version(&text[..sp])?;
         let rest = &text[sp + 1..];
         if rest.len() < 3
@@ -636,13 +739,13 @@ fn parse_start_line(
         });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
-    let sp1 = memchr::memchr(b' ', text).ok_or(ParseError::BadStartLine("missing Request-URI"))?;
+    let sp1 = find_short(text, b' ').ok_or(ParseError::BadStartLine("missing Request-URI"))?;
     let method = &text[..sp1];
     if method.is_empty() || !method.iter().all(|&b| is_token_byte(b)) {
         return Err(ParseError::BadMethod);
     }
     let rest = &text[sp1 + 1..];
-    let sp2 = memchr::memchr(b' ', rest).ok_or(ParseError::BadStartLine("missing SIP version"))?;
+    let sp2 = find_short(rest, b' ').ok_or(ParseError::BadStartLine("missing SIP version"))?;
     if sp2 == 0 {
         return Err(ParseError::BadStartLine(
             "more than one SP before the Request-URI",
@@ -650,7 +753,7 @@ fn parse_start_line(
     }
     let uri = &rest[..sp2];
     let version = &rest[sp2 + 1..];
-    if version.is_empty() || version.contains(&b' ') {
+    if version.is_empty() || find_short(version, b' ').is_some() {
         return Err(ParseError::BadStartLine(
             "more than one SP after the Request-URI",
         ));
@@ -726,8 +829,14 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
                 method: method.clone(),
             });
             let uri = Uri::from_parts(buf.slice(uri), uri_parts);
-            let headers =
-                Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
+            let headers = Headers::from_parsed(
+                buf,
+                head.owned,
+                head.entries,
+                head.max_uri_length,
+                cseq,
+                head.first_lines,
+            );
             Message::Request(Request {
                 method,
                 uri,
@@ -741,8 +850,14 @@ pub(crate) fn assemble(head: Head, buf: Bytes, body: Range<usize>) -> Message {
                 method: cseq_method(span),
             });
             let reason = buf.slice(reason);
-            let headers =
-                Headers::from_parsed(buf, head.owned, head.entries, head.max_uri_length, cseq);
+            let headers = Headers::from_parsed(
+                buf,
+                head.owned,
+                head.entries,
+                head.max_uri_length,
+                cseq,
+                head.first_lines,
+            );
             Message::Response(Response {
                 status: StatusCode(status),
                 reason,
