@@ -269,8 +269,11 @@ fn invite_rejected_over_a_lossless_network() {
         ]
     );
     assert_eq!(pair.client_responses(), [(220, 100), (1_020, 486)]);
-    // The client released its INVITE at the final response: key the
-    // server side from the same INVITE.
+    // The client released its INVITE at the final response (it keeps the
+    // ACK to repeat): key the server side from the same INVITE.
+    let client = pair.client.client_invite(&key).unwrap();
+    assert_eq!(client.state(), crate::ClientInviteState::Completed);
+    assert!(client.request().is_none());
     let server_key = TransactionKey::server(&invite("z9hG4bKp1")).unwrap();
     assert_eq!(
         pair.server.server_invite(&server_key).unwrap().state(),
