@@ -57,6 +57,33 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// A new call being set up: `legs` with the caller's and the callee's
+    /// (none for a call switchboard answers for `local`, a flow).
+    pub(crate) fn new(
+        id: CallId,
+        legs: Vec<Leg>,
+        caller: LegId,
+        callee: LegId,
+        permit: CallPermit,
+        local: Option<String>,
+    ) -> Call {
+        Call {
+            id,
+            state: CallState::Calling,
+            legs,
+            caller,
+            callee,
+            permit: Some(permit),
+            answered_at: None,
+            hangup_at: None,
+            transfer: None,
+            scheduled: None,
+            dialog_keys: Vec::new(),
+            invite_keys: Vec::new(),
+            local,
+        }
+    }
+
     pub(crate) fn leg(&self, id: LegId) -> Option<&Leg> {
         self.legs.iter().find(|l| l.id == id)
     }

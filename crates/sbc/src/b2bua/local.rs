@@ -69,26 +69,16 @@ impl B2bua {
                 return self.respond(&key, Response::for_request(request, status), now);
             }
         };
-        let mut call = Call {
-            id: call_id,
-            state: CallState::Calling,
-            legs: vec![caller],
-            caller: caller_id,
-            callee: callee_id,
-            permit: Some(permit),
-            answered_at: None,
-            hangup_at: None,
-            transfer: None,
-            scheduled: None,
-            dialog_keys: Vec::new(),
-            invite_keys: Vec::new(),
-            local: Some(flow.clone()),
-        };
-        if let Ok(call_id_header) = request.headers.call_id() {
-            let call_id_header = call_id_header.to_owned();
-            self.index_dialog(&mut call, caller_id, call_id_header, local_tag);
-        }
-        self.index_invite(&mut call, caller_id, key);
+        let legs = vec![caller];
+        let mut call = Call::new(
+            call_id,
+            legs,
+            caller_id,
+            callee_id,
+            permit,
+            Some(flow.clone()),
+        );
+        self.index_caller(&mut call, request, local_tag, key);
         if let (Some(tenant), Some(did)) = (tenant, did) {
             self.events.push_back(B2buaEvent::LocalCallStarted {
                 call: call_id,

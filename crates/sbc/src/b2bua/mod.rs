@@ -740,6 +740,23 @@ impl B2bua {
     }
 
     /// Finds `leg` by its INVITE server transaction (for CANCEL).
+    /// Indexes a new call's caller leg: its dialog (our tag) and its INVITE
+    /// server transaction (for CANCEL).
+    fn index_caller(
+        &mut self,
+        call: &mut Call,
+        invite: &Request,
+        local_tag: String,
+        key: TransactionKey,
+    ) {
+        let caller = call.caller;
+        if let Ok(call_id) = invite.headers.call_id() {
+            let call_id = call_id.to_owned();
+            self.index_dialog(call, caller, call_id, local_tag);
+        }
+        self.index_invite(call, caller, key);
+    }
+
     fn index_invite(&mut self, call: &mut Call, leg: LegId, key: TransactionKey) {
         self.invites.insert(key.clone(), (call.id, leg));
         call.invite_keys.push((key, leg));

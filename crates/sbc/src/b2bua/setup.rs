@@ -218,26 +218,9 @@ impl B2bua {
         }
         let caller_peer = caller.peer.clone();
         let callee_peer = callee.peer.clone();
-        let mut call = Call {
-            id: call_id,
-            state: CallState::Calling,
-            legs: vec![caller, callee],
-            caller: caller_id,
-            callee: callee_id,
-            permit: Some(permit),
-            answered_at: None,
-            hangup_at: None,
-            transfer: None,
-            scheduled: None,
-            dialog_keys: Vec::new(),
-            invite_keys: Vec::new(),
-            local: None,
-        };
-        if let Ok(call_id_header) = request.headers.call_id() {
-            let call_id_header = call_id_header.to_owned();
-            self.index_dialog(&mut call, caller_id, call_id_header, local_tag);
-        }
-        self.index_invite(&mut call, caller_id, key);
+        let legs = vec![caller, callee];
+        let mut call = Call::new(call_id, legs, caller_id, callee_id, permit, None);
+        self.index_caller(&mut call, &request, local_tag, key);
         self.events.push_back(B2buaEvent::CallStarted {
             call: call_id,
             from: caller_peer,
