@@ -261,20 +261,7 @@ fn teams_hangs_up() {
 #[test]
 fn ringing_too_long_cancels_the_callee_and_answers_480() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-noanswer", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
-    h.deliver(
-        reply(
-            &invite,
-            180,
-            "t1",
-            "Contact: <sip:api-du-b.pstnhub.microsoft.com:443;transport=tls>\n",
-            None,
-        ),
-        Harness::teams(),
-    );
-    h.response(180);
+    let invite = ringing(&mut h, "c-noanswer");
     // Still ringing just before the limit.
     h.advance(Duration::from_secs(179));
     h.quiet();
@@ -320,20 +307,7 @@ CSeq: 1 ACK
 #[test]
 fn cancel_while_ringing() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-cancel", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
-    h.deliver(
-        reply(
-            &invite,
-            180,
-            "t1",
-            "Contact: <sip:api-du-b.pstnhub.microsoft.com:443;transport=tls>\n",
-            None,
-        ),
-        Harness::teams(),
-    );
-    h.response(180);
+    let invite = ringing(&mut h, "c-cancel");
     h.send(
         "CANCEL sip:2065550100@203.0.113.1:5060 SIP/2.0
 Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-c-cancel
@@ -384,20 +358,7 @@ CSeq: 1 CANCEL
 #[test]
 fn late_200_after_cancel_is_acknowledged_and_ended() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-race", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
-    h.deliver(
-        reply(
-            &invite,
-            180,
-            "t1",
-            "Contact: <sip:api-du-b.pstnhub.microsoft.com:443;transport=tls>\n",
-            None,
-        ),
-        Harness::teams(),
-    );
-    h.response(180);
+    let invite = ringing(&mut h, "c-race");
     h.send(
         "CANCEL sip:2065550100@203.0.113.1:5060 SIP/2.0
 Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-c-race
@@ -844,4 +805,24 @@ fn session_interval_too_small_is_retried_with_min_se() {
     );
     h.quiet();
     assert_eq!(h.stats.proxy_failovers(), 0);
+}
+
+/// A carrier call to adele, ringing: Teams sent 180 (tag `t1`), the
+/// carrier got it. Returns the INVITE Teams got.
+fn ringing(h: &mut Harness, call_id: &str) -> Request {
+    h.send(&carrier_invite(call_id, ""), Harness::carrier());
+    h.response(100);
+    let (invite, _) = h.request(Method::Invite);
+    h.deliver(
+        reply(
+            &invite,
+            180,
+            "t1",
+            "Contact: <sip:api-du-b.pstnhub.microsoft.com:443;transport=tls>\n",
+            None,
+        ),
+        Harness::teams(),
+    );
+    h.response(180);
+    invite
 }
