@@ -218,3 +218,72 @@ const BUSY_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv request="ACK" crlf="true" />
 </scenario>
 "#;
+
+/// A TCP port whose accept queue is full: a new connection to it hangs
+/// (its SYN is dropped) until the connecting side gives up. Returns the
+/// port and the connections that fill the queue (keep them open).
+fn blackhole_tcp_port() -> (u16, socket2::Socket, Vec<std::net::TcpStream>) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut filling = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(stream) => filling.push(stream),
+            // This one hung: so will the SBC's.
+            Err(_) => return (addr.port(), listener, filling),
+        }
+        assert!(filling.len() < 64, "the accept queue never filled up");
+    }
+}
+
+#[test]
+fn a_next_hop_that_never_accepts_does_not_hold_up_other_calls() {
+    let dir = scratch_dir("lanes");
+    let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
+    let (blackhole, _listener, _filling) = blackhole_tcp_port();
+    let config = loopback_config(&dir, sbc_port, uas_port, 100);
+    // Numbers starting with 9 go over TCP to the blackhole, ahead of the
+    // catch-all route to the UAS.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[[routes]]",
+        &format!(
+            "[[routes]]\nfrom = \"loop\"\nprefix = \"9\"\nto_uri = \"sip:127.0.0.1:{blackhole};transport=tcp\"\n\n[[routes]]"
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let _switchboard = start_switchboard(&config, &dir);
+    let _uas = start_uas(&dir, uas_port, "uas");
+    // A call whose outbound INVITE waits on a TCP connect (10 s timeout).
+    let stuck = sipp()
+        .current_dir(&dir)
+        .arg(format!("127.0.0.1:{sbc_port}"))
+        .args(["-sn", "uac", "-s", "9123", "-i", "127.0.0.1"])
+        .args(["-p", &free_udp_port().to_string(), "-m", "1"])
+        .args(["-nostdin", "-timeout", "30s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stuck = Running(stuck);
+    wait_for_log(&dir, "CallStarted");
+    // Meanwhile other calls go through at once, not after the connect.
+    let started = Instant::now();
+    let (code, ok, failed) = run_uac(&dir, sbc_port, 5, 10, 0);
+    let took = started.elapsed();
+    assert_eq!((code, ok, failed), (0, 5, 0), "see {}", dir.display());
+    assert!(
+        took < Duration::from_secs(5),
+        "{took:?}, see {}",
+        dir.display()
+    );
+}
