@@ -123,6 +123,14 @@ impl B2bua {
             })
             .collect();
         let template = answer(offer, &caps).map_err(|_| StatusCode::NOT_ACCEPTABLE_HERE)?;
+        // Whoever offers SDES-SRTP to us (not only Teams) gets our key.
+        let srtp_accepted = template
+            .media
+            .iter()
+            .any(|m| !m.is_rejected() && m.proto.contains("SAVP"));
+        if srtp_accepted {
+            leg.sdp.use_srtp();
+        }
         write_sdp(
             &mut *self.media,
             &mut self.random,

@@ -117,6 +117,12 @@ impl LegSdp {
         }
     }
 
+    /// Writes SRTP with our own SDES keys from now on (a peer that offered
+    /// `RTP/SAVP` to switchboard itself), keeping the hold style.
+    pub(crate) fn use_srtp(&mut self) {
+        self.secure = true;
+    }
+
     /// Remembers the current descriptions before a new offer exchange.
     pub(crate) fn checkpoint(&mut self) {
         self.checkpoint = Some((self.sent.clone(), self.received.clone()));

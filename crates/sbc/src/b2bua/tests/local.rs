@@ -180,3 +180,30 @@ fn a_flow_did_without_a_common_codec_gets_488() {
         .iter()
         .any(|e| matches!(e, B2buaEvent::LocalCallStarted { .. })));
 }
+
+#[test]
+fn an_srtp_offer_to_a_flow_is_answered_with_our_own_key() {
+    let mut h = Harness::with(&config(), B2buaSettings::default());
+    let savp = invite_to_flow("local-4").replace(
+        "m=audio 30000 RTP/AVP 0 8 101\r\n",
+        "m=audio 30000 RTP/SAVP 0 8 101\r\n\
+         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\n",
+    );
+    assert!(savp.contains("RTP/SAVP"), "the test offer lost its shape");
+    h.send(&savp, Harness::carrier());
+    h.response(100);
+    let (ok, _) = h.response(200);
+    let answer = sdp::Session::parse(&ok.body).unwrap();
+    let media = &answer.media[0];
+    assert_eq!(media.proto, "RTP/SAVP");
+    let crypto: Vec<_> = media.cryptos().collect();
+    assert_eq!(crypto.len(), 1, "{answer:?}");
+    assert_eq!(crypto[0].tag, 1);
+    assert_eq!(crypto[0].suite, "AES_CM_128_HMAC_SHA1_80");
+    let (key, salt) = crypto[0].master_key_salt().unwrap();
+    assert_eq!((key.len(), salt.len()), (16, 14));
+    assert!(
+        key.iter().any(|b| *b != 0),
+        "a real key, not the placeholder"
+    );
+}
