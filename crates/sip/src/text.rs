@@ -154,6 +154,11 @@ pub(crate) fn skip(b: &[u8], from: usize, class: u16) -> usize {
 #[inline]
 pub(crate) fn utf8_within(buf: &[u8], start: usize, end: usize) -> Option<&str> {
     let range = buf.get(start..end)?;
+    if range.is_empty() {
+        // Valid wherever it sits, even between the bytes of one char
+        // (where the window's boundary check below would refuse it).
+        return Some("");
+    }
     let misalignment = (buf.as_ptr().addr() + start) % 8;
     if let Some(window_start) = start.checked_sub(misalignment) {
         let window_end = window_start + (end - window_start).next_multiple_of(16);
