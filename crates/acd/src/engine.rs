@@ -299,19 +299,10 @@ impl Engine {
         interaction: InteractionId,
         agent: AgentId,
     ) -> Result<(), InputError> {
-        let live = self.check_pair(interaction, agent)?;
-        let now = self.tick(now);
         let input = InputKind::AgentAnswered;
-        if !live {
-            self.ignore(
-                now,
-                input,
-                Some(agent),
-                Some(interaction),
-                IgnoreReason::InteractionGone,
-            );
+        let Some(now) = self.live_pair(now, interaction, agent, input)? else {
             return Ok(());
-        }
+        };
         let Some(call) = self.interactions.get(&interaction) else {
             return Ok(());
         };
@@ -1457,16 +1448,19 @@ impl Engine {
 
     // ----- rings -----
 
-    fn ring_failed_input(
+    /// An input about `agent` and `interaction`: `now` (as the log has it)
+    /// while the interaction is live, else `None` after logging the input
+    /// as ignored; an error when either is unknown or they belong to
+    /// different tenants.
+    fn live_pair(
         &mut self,
         now: Instant,
         interaction: InteractionId,
         agent: AgentId,
-        outcome: RingOutcome,
-    ) -> Result<(), InputError> {
+        input: InputKind,
+    ) -> Result<Option<Instant>, InputError> {
         let live = self.check_pair(interaction, agent)?;
         let now = self.tick(now);
-        let input = InputKind::AgentRingFailed;
         if !live {
             self.ignore(
                 now,
@@ -1475,8 +1469,22 @@ impl Engine {
                 Some(interaction),
                 IgnoreReason::InteractionGone,
             );
-            return Ok(());
+            return Ok(None);
         }
+        Ok(Some(now))
+    }
+
+    fn ring_failed_input(
+        &mut self,
+        now: Instant,
+        interaction: InteractionId,
+        agent: AgentId,
+        outcome: RingOutcome,
+    ) -> Result<(), InputError> {
+        let input = InputKind::AgentRingFailed;
+        let Some(now) = self.live_pair(now, interaction, agent, input)? else {
+            return Ok(());
+        };
         if let Some(reason) = self.ring_failed(now, interaction, agent, outcome) {
             self.ignore(now, input, Some(agent), Some(interaction), reason);
         }
