@@ -720,7 +720,7 @@ impl Sender {
             } => {
                 let flow = Flow {
                     transport: kind(*transport),
-                    local: self.local_for(*remote),
+                    local: local_for(&self.udp_local, *remote),
                     remote: *remote,
                     connection: connection.map(|c| ConnectionId::from_u64(c.0)),
                     peer_certificate: None,
@@ -777,10 +777,6 @@ impl Sender {
             }
         }
         Ok(())
-    }
-
-    fn local_for(&self, remote: SocketAddr) -> SocketAddr {
-        local_for(&self.udp_local, remote)
     }
 }
 

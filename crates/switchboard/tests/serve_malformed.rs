@@ -8,11 +8,10 @@
 
 mod common;
 
-use common::{free_tcp_port, free_udp_port, Running};
+use common::{free_tcp_port, free_udp_port, scratch_dir, start_serve, Running};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,13 +19,6 @@ use sip::{HeaderName, Message, Response};
 
 /// How long an answer may take.
 const WAIT: Duration = Duration::from_secs(5);
-
-fn scratch_dir(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-malformed-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// One carrier trunk that only 127.0.0.1 may use, listening on UDP and
 /// TCP; calls would go to a port nobody answers (none get that far).
@@ -59,33 +51,11 @@ to_uri = "sip:127.0.0.1:{unused}"
 }
 
 fn start_switchboard(config: &Path, dir: &Path) -> Running {
-    let log = std::fs::File::create(dir.join("switchboard.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info,switchboard=debug")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let running = Running(child);
-    wait_for_log(dir, "listening", 2);
-    running
+    start_serve(config, dir, "info,switchboard=debug", 2)
 }
 
-fn log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("switchboard.log")).unwrap_or_default()
-}
-
-fn wait_for_log(dir: &Path, needle: &str, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if log(dir).matches(needle).count() >= count {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("switchboard did not log {needle:?} {count} times");
+fn wait_for_log(dir: &Path, needle: &str, count: usize) -> String {
+    common::wait_for_log(&dir.join("switchboard.log"), needle, count)
 }
 
 /// A request from `local` with Content-Length 0; `extra` header lines end
@@ -234,7 +204,7 @@ fn closes(stream: &mut TcpStream) -> bool {
 
 #[test]
 fn malformed_and_refused_requests_get_the_right_answer() {
-    let dir = scratch_dir("answers");
+    let dir = scratch_dir("serve-malformed-answers");
     let (udp, tcp) = (free_udp_port(), free_tcp_port());
     let config = config(&dir, udp, tcp);
     let _switchboard = start_switchboard(&config, &dir);
@@ -350,14 +320,13 @@ fn malformed_and_refused_requests_get_the_right_answer() {
 
     // Logged at debug, the source redacted.
     wait_for_log(&dir, "answering a message that did not parse", 3);
-    wait_for_log(&dir, "dropped a message that did not parse", 2);
-    let log = log(&dir);
+    let log = wait_for_log(&dir, "dropped a message that did not parse", 2);
     assert!(!log.contains(&local.to_string()), "{log}");
 }
 
 #[test]
 fn over_tcp_answers_keep_the_connection_while_its_framing_holds() {
-    let dir = scratch_dir("tcp");
+    let dir = scratch_dir("serve-malformed-tcp");
     let (udp, tcp) = (free_udp_port(), free_tcp_port());
     let config = config(&dir, udp, tcp);
     let _switchboard = start_switchboard(&config, &dir);

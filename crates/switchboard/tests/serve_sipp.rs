@@ -4,17 +4,10 @@
 
 mod common;
 
-use common::{free_udp_port, sipp, Running};
+use common::{free_udp_port, scratch_dir, sipp, start_serve, Running};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn scratch_dir(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The loopback example's shape on free ports: one UDP carrier trunk from
 /// 127.0.0.1, every call routed to the UAS.
@@ -45,34 +38,11 @@ to_uri = "sip:127.0.0.1:{uas_port}"
 }
 
 fn start_switchboard(config: &Path, dir: &Path) -> Running {
-    let log = std::fs::File::create(dir.join("switchboard.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let running = Running(child);
-    wait_for_log(dir, "listening");
-    running
+    start_serve(config, dir, "info", 1)
 }
 
-fn wait_for_log(dir: &Path, needle: &str) {
-    wait_for_log_count(dir, needle, 1);
-}
-
-fn wait_for_log_count(dir: &Path, needle: &str, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let log = std::fs::read_to_string(dir.join("switchboard.log")).unwrap_or_default();
-        if log.matches(needle).count() >= count {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("switchboard did not log {needle:?} {count} times");
+fn wait_for_log(dir: &Path, needle: &str, count: usize) -> String {
+    common::wait_for_log(&dir.join("switchboard.log"), needle, count)
 }
 
 fn start_uas(dir: &Path, port: u16, scenario: &str) -> Running {
@@ -120,7 +90,7 @@ fn run_uac(dir: &Path, sbc_port: u16, calls: u32, rate: u32, hold_ms: u32) -> (i
 
 #[test]
 fn carrier_calls_pass_through_the_b2bua_and_complete() {
-    let dir = scratch_dir("basic");
+    let dir = scratch_dir("serve-basic");
     let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
     let config = loopback_config(&dir, sbc_port, uas_port, 100);
     let _switchboard = start_switchboard(&config, &dir);
@@ -128,7 +98,7 @@ fn carrier_calls_pass_through_the_b2bua_and_complete() {
     let (code, ok, failed) = run_uac(&dir, sbc_port, 20, 10, 200);
     assert_eq!((code, ok, failed), (0, 20, 0), "see {}", dir.display());
     // The last events may be logged just after SIPp saw its last 200.
-    wait_for_log_count(&dir, "CallEnded", 20);
+    wait_for_log(&dir, "CallEnded", 20);
     let log = std::fs::read_to_string(dir.join("switchboard.log")).unwrap();
     assert_eq!(log.matches("CallAnswered").count(), 20, "{log}");
     assert_eq!(log.matches("CallEnded").count(), 20, "{log}");
@@ -136,7 +106,7 @@ fn carrier_calls_pass_through_the_b2bua_and_complete() {
 
 #[test]
 fn busy_called_side_reaches_the_caller_as_a_failure() {
-    let dir = scratch_dir("busy");
+    let dir = scratch_dir("serve-busy");
     let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
     let config = loopback_config(&dir, sbc_port, uas_port, 100);
     let _switchboard = start_switchboard(&config, &dir);
@@ -171,7 +141,7 @@ fn busy_called_side_reaches_the_caller_as_a_failure() {
 
 #[test]
 fn calls_over_the_concurrency_limit_are_refused_with_503() {
-    let dir = scratch_dir("limit");
+    let dir = scratch_dir("serve-limit");
     let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
     // Two calls at a time on the node; the UAC holds 10 calls for 2 s each.
     let config = loopback_config(&dir, sbc_port, uas_port, 2);
@@ -248,7 +218,7 @@ fn blackhole_tcp_port() -> (u16, socket2::Socket, Vec<std::net::TcpStream>) {
 
 #[test]
 fn a_next_hop_that_never_accepts_does_not_hold_up_other_calls() {
-    let dir = scratch_dir("lanes");
+    let dir = scratch_dir("serve-lanes");
     let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
     let (blackhole, _listener, _filling) = blackhole_tcp_port();
     let config = loopback_config(&dir, sbc_port, uas_port, 100);
@@ -275,7 +245,7 @@ fn a_next_hop_that_never_accepts_does_not_hold_up_other_calls() {
         .spawn()
         .unwrap();
     let _stuck = Running(stuck);
-    wait_for_log(&dir, "CallStarted");
+    wait_for_log(&dir, "CallStarted", 1);
     // Meanwhile other calls go through at once, not after the connect.
     let started = Instant::now();
     let (code, ok, failed) = run_uac(&dir, sbc_port, 5, 10, 0);

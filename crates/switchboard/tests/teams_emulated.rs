@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::{free_tcp_port, free_udp_port, sipp, Running};
+use common::{free_tcp_port, free_udp_port, sipp, wait_for_log, Running};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// A running system: the emulator, the SBC, their logs.
 struct System {
@@ -47,9 +46,9 @@ impl System {
         std::fs::write(&config_path, config).unwrap();
 
         let emulator = spawn(&dir, "emulator", &["emulate", "teams"], &config_path);
-        wait_for(&dir.join("emulator.log"), "listening", 3);
+        wait_for_log(&dir.join("emulator.log"), "listening", 3);
         let switchboard = spawn(&dir, "switchboard", &["serve"], &config_path);
-        wait_for(&dir.join("switchboard.log"), "listening", 2);
+        wait_for_log(&dir.join("switchboard.log"), "listening", 2);
         System {
             dir,
             sbc_udp,
@@ -98,22 +97,6 @@ fn spawn(dir: &Path, name: &str, args: &[&str], config: &Path) -> Running {
     Running(child)
 }
 
-fn wait_for(log: &Path, needle: &str, count: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.matches(needle).count() >= count {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} did not log {needle:?} {count} times:\n{text}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The SIP status lines SIPp received, in order.
 fn statuses(messages: &str) -> Vec<u16> {
     messages
@@ -137,7 +120,7 @@ fn pstn_call_rings_a_teams_user_through_direct_routing_and_completes() {
         4,
         "{statuses:?}"
     );
-    let teams = wait_for(&system.dir.join("emulator.log"), "Answered", 2);
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "Answered", 2);
     assert!(teams.contains("CallReceived"), "{teams}");
     // Teams saw the SBC's X-MS-SBC header and the tenant's FQDN.
     assert!(teams.contains("Switchboard/SBC/0.1"), "{teams}");
@@ -156,7 +139,7 @@ fn busy_teams_user_gives_the_carrier_486() {
 #[test]
 fn teams_marks_the_sbc_active_after_the_options_exchange() {
     let system = System::start("options");
-    let log = wait_for(&system.dir.join("emulator.log"), "SbcStatusChanged", 1);
+    let log = wait_for_log(&system.dir.join("emulator.log"), "SbcStatusChanged", 1);
     assert!(log.contains("OptionsReceived"), "{log}");
     assert!(log.contains("Active"), "{}", system.emulator_log());
 }

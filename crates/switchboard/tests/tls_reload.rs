@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::{free_tcp_port, Running};
+use common::{free_tcp_port, wait_for_log, Running};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sip::{HeaderName, Message, Method, Request, Uri};
 use sip_transport::{
@@ -116,7 +116,7 @@ targets = ["sip:127.0.0.1:5090"]
         .unwrap();
     let pid = child.id().to_string();
     let _switchboard = Running(child);
-    wait_for(&log_path, "Tls");
+    wait_for_log(&log_path, "Tls", 1);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -136,21 +136,9 @@ targets = ["sip:127.0.0.1:5090"]
     assert!(!runtime.block_on(answered(&new_ca, tls_port)));
     let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
     assert!(status.success());
-    wait_for(&log_path, "reloaded the TLS server certificates");
+    wait_for_log(&log_path, "reloaded the TLS server certificates", 1);
     assert!(
         runtime.block_on(answered(&new_ca, tls_port)),
         "new certificate not served"
     );
-}
-
-fn wait_for(log: &Path, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains(needle) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no {needle:?} in:\n{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
