@@ -61,7 +61,7 @@ mod srtp;
 mod tone;
 
 pub use demux::{classify, PacketKind};
-pub use driver::{DriverConfig, DriverCounters, MediaDriver};
+pub use driver::{Detached, DriverConfig, DriverCounters, MediaDriver};
 pub use dtmf::{
     DtmfDetector, DtmfDetectorConfig, DtmfDigit, DtmfError, DtmfEvent, DtmfMethod, DtmfRouter,
     DtmfRouterConfig, EventEnd, InbandEvent, InfoContentType, InfoDigit, LegDtmfConfig,

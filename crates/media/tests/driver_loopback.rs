@@ -162,3 +162,53 @@ fn legs_of_sessions_in_different_shards_are_not_bridged() {
     }
     assert!(refused);
 }
+
+#[test]
+fn detached_commands_run_in_order_and_report_refusals() {
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 47000,
+        last_port: 47099,
+        shards: 2,
+        ..DriverConfig::default()
+    };
+    let (driver, events) = MediaDriver::start(config).unwrap();
+    let detached = driver.detached();
+    let (a, b) = (LegKey::new(9, 0), LegKey::new(9, 1));
+    let ports_a = detached.allocate_leg(a, false).unwrap();
+    let ports_b = detached.allocate_leg(b, true).unwrap();
+    assert_eq!(ports_a.rtcp, Some(ports_a.rtp + 1));
+    assert_eq!(ports_b.rtcp, None);
+    let (left, right) = (endpoint(), endpoint());
+    detached
+        .update_remote(a, Some(left.local_addr().unwrap()), None)
+        .unwrap();
+    detached
+        .update_remote(b, Some(right.local_addr().unwrap()), None)
+        .unwrap();
+    detached.bridge(a, b).unwrap();
+    // Queued behind the commands above: relayed as soon as they ran.
+    let packet = rtp(0xabc, 1, 7);
+    left.send_to(&packet, ("127.0.0.1", ports_a.rtp)).unwrap();
+    assert_eq!(recv(&right), packet);
+
+    // A command the shard refuses comes back as an event, naming the leg.
+    let ghost = LegKey::new(9, 5);
+    detached.update_remote(ghost, None, None).unwrap();
+    let refused = loop {
+        match events.recv_timeout(Duration::from_secs(2)).unwrap() {
+            MediaEvent::Refused { leg, reason } => break (leg, reason),
+            _ => continue,
+        }
+    };
+    assert_eq!(refused.0, ghost);
+    assert!(refused.1.contains("no leg"), "{}", refused.1);
+
+    detached.free_leg(a).unwrap();
+    detached.free_leg(b).unwrap();
+    // A blocking call after them sees their effect.
+    assert_eq!(driver.counters().unwrap().legs, 0);
+    UdpSocket::bind(("127.0.0.1", ports_a.rtp)).unwrap();
+    UdpSocket::bind(("127.0.0.1", ports_a.rtp + 1)).unwrap();
+    driver.shutdown();
+}

@@ -129,7 +129,7 @@ struct ShardHandle {
     commands: Sender<Command>,
     waker: Arc<mio::Waker>,
     /// Free even ports of this shard, longest free first.
-    free: Mutex<VecDeque<u16>>,
+    free: Arc<Mutex<VecDeque<u16>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -217,7 +217,7 @@ impl MediaDriver {
             handles.push(ShardHandle {
                 commands,
                 waker,
-                free: Mutex::new(free),
+                free: Arc::new(Mutex::new(free)),
                 thread: Some(thread),
             });
         }
@@ -249,12 +249,38 @@ impl MediaDriver {
             // The caller may have given up waiting; nothing to do then.
             let _ = reply.send(f(shard, now));
         });
+        Self::send(shard, command)?;
+        result.recv().map_err(|_| DriverError::ShardStopped)
+    }
+
+    fn send(shard: &ShardHandle, command: Command) -> Result<(), DriverError> {
         shard
             .commands
             .send(command)
             .map_err(|_| DriverError::ShardStopped)?;
         shard.waker.wake()?;
-        result.recv().map_err(|_| DriverError::ShardStopped)
+        Ok(())
+    }
+
+    /// Runs `op` for `key` on its shard and waits for the outcome.
+    fn run(&self, key: LegKey, op: Op) -> Result<(), DriverError> {
+        let (_, shard) = self.shard(key.session);
+        Self::call(shard, op)?
+    }
+
+    /// Queues `op` for `key` on its shard; a failure comes back as
+    /// [`MediaEvent::Refused`].
+    fn post(&self, key: LegKey, op: Op) -> Result<(), DriverError> {
+        let (_, shard) = self.shard(key.session);
+        let command: Command = Box::new(move |shard: &mut Shard, now: Instant| {
+            if let Err(error) = op(shard, now) {
+                shard.report(MediaEvent::Refused {
+                    leg: key,
+                    reason: error.to_string(),
+                });
+            }
+        });
+        Self::send(shard, command)
     }
 
     /// Binds the leg's socket(s) on a free pair of the range and adds it
@@ -262,20 +288,25 @@ impl MediaDriver {
     /// returned ports into the SDP toward that leg. `rtcp_mux`: one port
     /// for RTP and RTCP (RFC 5761), else an RTP/RTCP pair.
     pub fn allocate_leg(&self, key: LegKey, rtcp_mux: bool) -> Result<LegPorts, DriverError> {
+        let (ports, op) = self.bind_leg(key, rtcp_mux)?;
+        self.run(key, op)?;
+        Ok(ports)
+    }
+
+    /// The sockets of a new leg, bound here, and the command that hands
+    /// them to the shard (it frees the ports again if the shard refuses).
+    fn bind_leg(&self, key: LegKey, rtcp_mux: bool) -> Result<(LegPorts, Op), DriverError> {
         let (_, shard) = self.shard(key.session);
         let (ports, sockets) = self.bind_pair(shard, rtcp_mux)?;
-        let config = LegConfig::new(ports);
-        let added = Self::call(shard, move |shard, now| {
-            shard.add_leg(now, key, config, sockets)
-        });
-        match added {
-            Ok(Ok(())) => Ok(ports),
-            Ok(Err(error)) => {
-                Self::release_port(shard, ports.rtp);
-                Err(error)
+        let free = Arc::clone(&shard.free);
+        let op: Op = Box::new(move |shard, now| {
+            let added = shard.add_leg(now, key, LegConfig::new(ports), sockets);
+            if added.is_err() {
+                release_port(&free, ports.rtp);
             }
-            Err(error) => Err(error),
-        }
+            added
+        });
+        Ok((ports, op))
     }
 
     /// Takes a free pair from the shard's list and binds it; a pair some
@@ -302,10 +333,10 @@ impl MediaDriver {
             match bound {
                 Ok(()) => return Ok((LegPorts { rtp: port, rtcp }, sockets)),
                 Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
-                    Self::release_port(shard, port);
+                    release_port(&shard.free, port);
                 }
                 Err(error) => {
-                    Self::release_port(shard, port);
+                    release_port(&shard.free, port);
                     return Err(error.into());
                 }
             }
@@ -318,18 +349,18 @@ impl MediaDriver {
         ShardSocket::new(socket, port, self.socket_buffer)
     }
 
-    fn release_port(shard: &ShardHandle, port: u16) {
-        if let Ok(mut free) = shard.free.lock() {
-            free.push_back(port);
-        }
-    }
-
     /// Removes the leg, closes its sockets and frees its ports.
     pub fn free_leg(&self, key: LegKey) -> Result<(), DriverError> {
-        let (_, shard) = self.shard(key.session);
-        let ports = Self::call(shard, move |shard, _| shard.remove_leg(key))??;
-        Self::release_port(shard, ports.rtp);
-        Ok(())
+        self.run(key, self.free_op(key))
+    }
+
+    fn free_op(&self, key: LegKey) -> Op {
+        let free = Arc::clone(&self.shard(key.session).1.free);
+        Box::new(move |shard, _| {
+            let ports = shard.remove_leg(key)?;
+            release_port(&free, ports.rtp);
+            Ok(())
+        })
     }
 
     /// The leg's remote address(es) from its SDP; see
@@ -340,44 +371,47 @@ impl MediaDriver {
         remote: Option<SocketAddr>,
         remote_rtcp: Option<SocketAddr>,
     ) -> Result<(), DriverError> {
-        let (_, shard) = self.shard(key.session);
-        Self::call(shard, move |shard, now| {
-            shard.relay.update_remote(now, key, remote, remote_rtcp)
-        })?
-        .map_err(Into::into)
+        self.run(key, update_remote_op(key, remote, remote_rtcp))
     }
 
     /// The leg's SRTP contexts; see
     /// [`MediaRelay::update_srtp`](crate::MediaRelay::update_srtp).
     pub fn update_srtp(&self, key: LegKey, srtp: Option<LegSrtp>) -> Result<(), DriverError> {
-        let (_, shard) = self.shard(key.session);
-        Self::call(shard, move |shard, _| shard.relay.update_srtp(key, srtp))?.map_err(Into::into)
+        self.run(key, update_srtp_op(key, srtp))
     }
 
     /// The direction of the leg's SDP (hold, resume).
     pub fn set_direction(&self, key: LegKey, direction: Direction) -> Result<(), DriverError> {
-        let (_, shard) = self.shard(key.session);
-        Self::call(shard, move |shard, now| {
-            shard.relay.set_direction(now, key, direction)
-        })?
-        .map_err(Into::into)
+        self.run(key, set_direction_op(key, direction))
     }
 
     /// Bridges two legs of sessions in the same shard (always true for
     /// two legs of one session); see
     /// [`MediaRelay::bridge`](crate::MediaRelay::bridge).
     pub fn bridge(&self, a: LegKey, b: LegKey) -> Result<(), DriverError> {
-        let (index_a, shard) = self.shard(a.session);
-        if self.shard(b.session).0 != index_a {
+        self.run(a, self.bridge_op(a, b)?)
+    }
+
+    fn bridge_op(&self, a: LegKey, b: LegKey) -> Result<Op, DriverError> {
+        if self.shard(a.session).0 != self.shard(b.session).0 {
             return Err(DriverError::DifferentShards(a, b));
         }
-        Self::call(shard, move |shard, now| shard.relay.bridge(now, a, b))?.map_err(Into::into)
+        Ok(Box::new(move |shard, now| {
+            Ok(shard.relay.bridge(now, a, b)?)
+        }))
     }
 
     /// Unbridges a leg (and its peer).
     pub fn unbridge(&self, key: LegKey) -> Result<(), DriverError> {
-        let (_, shard) = self.shard(key.session);
-        Self::call(shard, move |shard, _| shard.relay.unbridge(key))?.map_err(Into::into)
+        self.run(key, unbridge_op(key))
+    }
+
+    /// The same commands without waiting for the shard to carry them out,
+    /// for callers that must not block (an async task driving calls).
+    /// Commands to one session run in the order they were given; a
+    /// refusal comes back as [`MediaEvent::Refused`] on the event channel.
+    pub fn detached(&self) -> Detached<'_> {
+        Detached(self)
     }
 
     /// The counters of every shard, added up.
@@ -409,6 +443,87 @@ impl MediaDriver {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+/// A command for a shard's relay, run on its thread.
+type Op = Box<dyn FnOnce(&mut Shard, Instant) -> Result<(), DriverError> + Send>;
+
+fn release_port(free: &Mutex<VecDeque<u16>>, port: u16) {
+    if let Ok(mut free) = free.lock() {
+        free.push_back(port);
+    }
+}
+
+fn update_remote_op(
+    key: LegKey,
+    remote: Option<SocketAddr>,
+    remote_rtcp: Option<SocketAddr>,
+) -> Op {
+    Box::new(move |shard, now| Ok(shard.relay.update_remote(now, key, remote, remote_rtcp)?))
+}
+
+fn update_srtp_op(key: LegKey, srtp: Option<LegSrtp>) -> Op {
+    Box::new(move |shard, _| Ok(shard.relay.update_srtp(key, srtp)?))
+}
+
+fn set_direction_op(key: LegKey, direction: Direction) -> Op {
+    Box::new(move |shard, now| Ok(shard.relay.set_direction(now, key, direction)?))
+}
+
+fn unbridge_op(key: LegKey) -> Op {
+    Box::new(move |shard, _| Ok(shard.relay.unbridge(key)?))
+}
+
+/// [`MediaDriver`]'s commands, queued without waiting for their outcome
+/// (see [`MediaDriver::detached`]). Errors returned here are the ones
+/// found before queueing (no free port, a stopped shard); the shard's own
+/// refusals arrive as [`MediaEvent::Refused`].
+#[derive(Debug, Clone, Copy)]
+pub struct Detached<'a>(&'a MediaDriver);
+
+impl Detached<'_> {
+    /// [`MediaDriver::allocate_leg`]: the sockets are bound before this
+    /// returns, so the ports can go into SDP at once.
+    pub fn allocate_leg(&self, key: LegKey, rtcp_mux: bool) -> Result<LegPorts, DriverError> {
+        let (ports, op) = self.0.bind_leg(key, rtcp_mux)?;
+        self.0.post(key, op)?;
+        Ok(ports)
+    }
+
+    /// [`MediaDriver::free_leg`].
+    pub fn free_leg(&self, key: LegKey) -> Result<(), DriverError> {
+        self.0.post(key, self.0.free_op(key))
+    }
+
+    /// [`MediaDriver::update_remote`].
+    pub fn update_remote(
+        &self,
+        key: LegKey,
+        remote: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+    ) -> Result<(), DriverError> {
+        self.0.post(key, update_remote_op(key, remote, remote_rtcp))
+    }
+
+    /// [`MediaDriver::update_srtp`].
+    pub fn update_srtp(&self, key: LegKey, srtp: Option<LegSrtp>) -> Result<(), DriverError> {
+        self.0.post(key, update_srtp_op(key, srtp))
+    }
+
+    /// [`MediaDriver::set_direction`].
+    pub fn set_direction(&self, key: LegKey, direction: Direction) -> Result<(), DriverError> {
+        self.0.post(key, set_direction_op(key, direction))
+    }
+
+    /// [`MediaDriver::bridge`].
+    pub fn bridge(&self, a: LegKey, b: LegKey) -> Result<(), DriverError> {
+        self.0.post(a, self.0.bridge_op(a, b)?)
+    }
+
+    /// [`MediaDriver::unbridge`].
+    pub fn unbridge(&self, key: LegKey) -> Result<(), DriverError> {
+        self.0.post(key, unbridge_op(key))
     }
 }
 

@@ -292,6 +292,12 @@ impl Shard {
         }
     }
 
+    /// Passes an event on to the call layer.
+    pub(crate) fn report(&self, event: MediaEvent) {
+        // Nobody listening is not the shard's problem.
+        let _ = self.events.send(event);
+    }
+
     pub(crate) fn stop(&mut self) {
         self.running = false;
         self.sockets.clear();
@@ -339,8 +345,7 @@ impl Shard {
             }
             self.relay.handle_timeout(Instant::now());
             while let Some(event) = self.relay.poll_event() {
-                // Nobody listening is not the shard's problem.
-                let _ = self.events.send(event);
+                self.report(event);
             }
         }
     }

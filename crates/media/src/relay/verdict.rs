@@ -172,7 +172,7 @@ pub struct LegStats {
 }
 
 /// Something the call layer must hear about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MediaEvent {
     /// A bridged leg sent nothing for the configured time: end the call
@@ -193,5 +193,14 @@ pub enum MediaEvent {
         source: SocketAddr,
         /// Whether this is the RTCP port's source (no rtcp-mux).
         rtcp: bool,
+    },
+    /// A command sent without waiting for its result
+    /// ([`MediaDriver::detached`](crate::MediaDriver::detached)) was
+    /// refused; the leg is as it was before the command.
+    Refused {
+        /// The leg the command was for.
+        leg: LegKey,
+        /// Why, for the log.
+        reason: String,
     },
 }
