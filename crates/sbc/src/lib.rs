@@ -70,7 +70,8 @@ pub use b2bua::{
 };
 pub use config::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
-    FloodSettings, HostAddr, HostMap, Listener, ProxyAddr, Route, RouteTarget, SbcSettings,
+    FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget,
+    SbcSettings,
     SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
     DEFAULT_MAX_TRANSACTIONS,
 };

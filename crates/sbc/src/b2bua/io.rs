@@ -166,6 +166,9 @@ pub enum EndReason {
     /// The application ([`crate::B2bua::hang_up`]) ended a call switchboard
     /// answered itself.
     Local,
+    /// A leg sent no media for the relay's timeout
+    /// ([`crate::B2bua::end_on_media_timeout`]).
+    MediaTimeout,
 }
 
 /// Something that happened, for CDRs, metrics and logs. Phone numbers are

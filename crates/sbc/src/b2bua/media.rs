@@ -48,6 +48,12 @@ pub struct StreamMedia {
     /// Where the peer receives (its `c=` address and `m=` port); `None`
     /// while unknown, for a rejected stream, or for `c=0.0.0.0`.
     pub remote: Option<SocketAddr>,
+    /// Where the peer receives RTCP: `remote` with `a=rtcp-mux` (RFC
+    /// 5761), the `a=rtcp` address (RFC 3605), else the next port (RFC
+    /// 3550 §11).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// The RTP clock rate of the peer's first codec (8000 for G.711).
+    pub clock_rate: u32,
     /// SRTP keys when the leg uses `RTP/SAVP` (Teams), `None` for plain RTP.
     pub srtp: Option<SrtpKeys>,
     /// The direction the peer asked for, from its point of view.

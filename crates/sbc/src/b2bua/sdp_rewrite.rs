@@ -395,15 +395,41 @@ impl LegSdp {
                         remote_key_salt,
                     }
                 });
+                let remote_rtcp = remote.map(|rtp| rtcp_destination(received, media, rtp));
+                let clock_rate = media
+                    .payload_types()
+                    .next()
+                    .and_then(|pt| media.codec(pt))
+                    .map_or(8000, |codec| codec.clock_rate);
                 Some(StreamMedia {
                     stream: index,
                     local,
                     remote,
+                    remote_rtcp,
+                    clock_rate,
                     srtp,
                     direction: received.direction_of(media),
                 })
             })
             .collect()
+    }
+}
+
+/// Where the peer of `media` wants RTCP, given where it wants RTP.
+fn rtcp_destination(session: &Session, media: &Media, rtp: SocketAddr) -> SocketAddr {
+    if media.rtcp_mux() {
+        return rtp;
+    }
+    match media.rtcp() {
+        Some(rtcp) => {
+            let ip = rtcp
+                .connection
+                .and_then(|c| c.ip())
+                .or_else(|| session.connection_of(media).and_then(|c| c.ip()))
+                .unwrap_or(rtp.ip());
+            SocketAddr::new(ip, rtcp.port)
+        }
+        None => SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)),
     }
 }
 

@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use sip::{Method, StatusCode};
+use bytes::Bytes;
+use sip::{HeaderName, Method, StatusCode};
 use sip_core::DialogError;
 
 use super::call::{Call, CallState, LegDialog};
@@ -13,8 +14,20 @@ use super::io::{B2buaEvent, CallId, EndReason, LegId};
 use super::setup::uas_response;
 use super::B2bua;
 
+/// The Reason header of a BYE for a call whose media stopped.
+const MEDIA_TIMEOUT_REASON: &str = "SIP;cause=408;text=\"media timeout\"";
+
 impl B2bua {
     /// Ends the call `id`.
+    /// Ends `call` because its media stopped: the relay saw a leg send
+    /// nothing for `[media] timeout_secs`. Both parties get a BYE (or the
+    /// final response / CANCEL their state calls for) with
+    /// `Reason: SIP;cause=408;text="media timeout"` (RFC 3326).
+    pub fn end_on_media_timeout(&mut self, call: CallId, now: Instant) {
+        self.end_call_by_id(call, EndReason::MediaTimeout, now);
+        self.drain(now, None);
+    }
+
     pub(super) fn end_call_by_id(&mut self, id: CallId, reason: EndReason, now: Instant) {
         if let Some(mut call) = self.calls.remove(&id) {
             self.end_call(&mut call, reason, now);
@@ -39,9 +52,14 @@ impl B2bua {
             EndReason::NoAnswer => StatusCode::TEMPORARILY_UNAVAILABLE,
             _ => StatusCode::SERVER_INTERNAL_ERROR,
         };
+        let reason_header = match reason {
+            // RFC 3326: why the SBC, not a party, ended the call.
+            EndReason::MediaTimeout => Some(MEDIA_TIMEOUT_REASON),
+            _ => None,
+        };
         let ids: Vec<LegId> = call.legs.iter().map(|l| l.id).collect();
         for id in ids {
-            self.close_leg(call, id, status, now);
+            self.close_leg(call, id, status, reason_header, now);
         }
         if let Some(permit) = call.permit.take() {
             self.gate.release_call(permit);
@@ -63,7 +81,7 @@ impl B2bua {
         status: StatusCode,
         now: Instant,
     ) {
-        self.close_leg(call, leg_id, status, now);
+        self.close_leg(call, leg_id, status, None, now);
         let keep = call.leg(leg_id).is_some_and(|l| l.bye_pending);
         if !keep {
             call.legs.retain(|l| l.id != leg_id);
@@ -71,13 +89,14 @@ impl B2bua {
         }
     }
 
-    /// Ends one leg's dialog: final response, CANCEL or BYE; frees its
-    /// media.
+    /// Ends one leg's dialog: final response, CANCEL or BYE (with
+    /// `reason_header` as its Reason header); frees its media.
     pub(super) fn close_leg(
         &mut self,
         call: &mut Call,
         leg_id: LegId,
         status: StatusCode,
+        reason_header: Option<&'static str>,
         now: Instant,
     ) {
         let call_id = call.id;
@@ -131,7 +150,11 @@ impl B2bua {
         if orphan {
             self.orphan_attempt(call, leg_id, now);
         }
-        if let Some(bye) = bye {
+        if let Some(mut bye) = bye {
+            if let Some(reason) = reason_header {
+                bye.headers
+                    .push(HeaderName::Reason, Bytes::from_static(reason.as_bytes()));
+            }
             self.send_in_dialog(call, leg_id, bye, None, now);
         }
         if let Some(leg) = call.leg_mut(leg_id) {

@@ -13,7 +13,7 @@ use toml::de::DeTable;
 use super::reader::{Node, Source, Table};
 use super::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
-    FloodSettings, HostAddr, HostMap, Listener, ProxyAddr, Route, RouteTarget, SbcSettings,
+    FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget, SbcSettings,
     SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
     DEFAULT_MAX_TRANSACTIONS,
 };
@@ -65,6 +65,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Config, ConfigError> {
         &empty,
         sbc.advertised_host.as_deref(),
     )?;
+    let media = media(root.table_or_empty("media", &empty)?)?;
     let hosts = hosts(root.table_or_empty("hosts", &empty)?)?;
 
     let mut trunks = BTreeMap::new();
@@ -109,6 +110,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Config, ConfigError> {
     Ok(Config {
         sbc,
         security,
+        media,
         trunks,
         teams,
         tenants,
@@ -236,6 +238,44 @@ fn security<'a, 'i>(
         flood,
         scanner_user_agents,
         auth,
+    })
+}
+
+fn media(mut t: Table<'_, '_>) -> Result<MediaSettings, ConfigError> {
+    let defaults = MediaSettings::default();
+    let ip = |n: &Node<'_, '_>| -> Result<IpAddr, ConfigError> {
+        let s = n.str()?;
+        s.parse().map_err(|_| n.err(format!("`{s}` is not an IP address")))
+    };
+    let bind = t.map("bind", ip)?;
+    let advertised_ip = t.map("advertised_ip", |n| {
+        let addr = ip(n)?;
+        if addr.is_unspecified() {
+            return Err(n.err("peers cannot send media to an unspecified address"));
+        }
+        Ok(addr)
+    })?;
+    let first = t.map("first_port", |n| n.u16(1024))?;
+    let last = t.map("last_port", |n| n.u16(1024))?;
+    let (first, last) = (first.unwrap_or(defaults.ports.0), last.unwrap_or(defaults.ports.1));
+    if last < first.saturating_add(3) {
+        return Err(t.err(format!(
+            "the port range {first}-{last} holds no two RTP/RTCP pairs"
+        )));
+    }
+    let timeout = t.map("timeout_secs", |n| n.int(1, 3600))?.unwrap_or(30);
+    let hold_timeout = t
+        .map("hold_timeout_secs", |n| n.int(0, 86_400))?
+        .unwrap_or(7200);
+    let threads = t.map("threads", |n| n.usize(0, 256))?.unwrap_or(0);
+    t.finish()?;
+    Ok(MediaSettings {
+        bind,
+        advertised_ip,
+        ports: (first, last),
+        timeout: Duration::from_secs(timeout),
+        hold_timeout: (hold_timeout > 0).then(|| Duration::from_secs(hold_timeout)),
+        threads,
     })
 }
 

@@ -5,7 +5,8 @@
 //! trunks), and every refusal names the file, the key path and the line.
 //!
 //! The file's sections: `[sbc]` (listeners, TLS files, global limits),
-//! `[security]` (flood, scanners, digest), `[trunks.NAME]` (carrier SIP
+//! `[security]` (flood, scanners, digest), `[media]` (the relay's
+//! address, port range and timeouts), `[trunks.NAME]` (carrier SIP
 //! trunks), `[teams]` (the Direct Routing hosting trunk), `[tenants.NAME]`
 //! (customer tenants), `[[routes]]` (static routes for calls that match no
 //! DID), `[hosts]` (a static name -> address map consulted before DNS) and
@@ -98,6 +99,8 @@ pub struct Config {
     pub sbc: SbcSettings,
     /// `[security]`.
     pub security: SecuritySettings,
+    /// `[media]`.
+    pub media: MediaSettings,
     /// `[trunks.NAME]`.
     pub trunks: BTreeMap<TrunkName, CarrierTrunk>,
     /// `[teams]`, required when there are tenants.
@@ -166,6 +169,41 @@ pub struct TlsFiles {
     /// `ca_bundle`: roots to verify peers (Microsoft's, or the emulator's
     /// CA in tests); the system roots when absent.
     pub ca_bundle: Option<PathBuf>,
+}
+
+/// `[media]`: the RTP/SRTP relay every call's media is anchored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaSettings {
+    /// `bind`: the address the media sockets bind to (default: the
+    /// advertised address).
+    pub bind: Option<IpAddr>,
+    /// `advertised_ip`: the address written in SDP (default:
+    /// `sbc.advertised_host` when it is an IP, else the first listener's).
+    pub advertised_ip: Option<IpAddr>,
+    /// `first_port` (default 10000) and `last_port` (default 59999): the
+    /// range RTP/RTCP port pairs are taken from; a call takes two pairs.
+    pub ports: (u16, u16),
+    /// `timeout_secs` (default 30): a leg that sends nothing this long
+    /// ends its call with BYE and a Reason header.
+    pub timeout: Duration,
+    /// `hold_timeout_secs` (default 7200, 0: none): the same while the
+    /// leg is on hold.
+    pub hold_timeout: Option<Duration>,
+    /// `threads` (default 0: one per core): relay threads.
+    pub threads: usize,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            bind: None,
+            advertised_ip: None,
+            ports: (10_000, 59_999),
+            timeout: Duration::from_secs(30),
+            hold_timeout: Some(Duration::from_secs(7200)),
+            threads: 0,
+        }
+    }
 }
 
 /// Call admission limits; `None` means unlimited.

@@ -422,3 +422,35 @@ fn a_did_can_route_to_a_flow() {
     ));
     assert_eq!(key, "tenants.contoso.dids.\"+12065550177\"", "{reason}");
 }
+
+#[test]
+fn media_section_defaults_and_checks() {
+    let config = load(BASE).unwrap();
+    assert_eq!(config.media, MediaSettings::default());
+    assert_eq!(config.media.ports, (10_000, 59_999));
+    let config = load(&format!(
+        "{BASE}\n[media]\nbind = \"0.0.0.0\"\nadvertised_ip = \"203.0.113.9\"\n\
+         first_port = 20000\nlast_port = 20099\ntimeout_secs = 5\nhold_timeout_secs = 0\n\
+         threads = 1\n"
+    ))
+    .unwrap();
+    assert_eq!(config.media.bind, Some("0.0.0.0".parse().unwrap()));
+    assert_eq!(config.media.advertised_ip, Some("203.0.113.9".parse().unwrap()));
+    assert_eq!(config.media.ports, (20_000, 20_099));
+    assert_eq!(config.media.timeout, Duration::from_secs(5));
+    assert_eq!(config.media.hold_timeout, None);
+    assert_eq!(config.media.threads, 1);
+
+    let (key, reason) = refused(&format!("{BASE}\n[media]\nadvertised_ip = \"0.0.0.0\"\n"));
+    assert_eq!(key, "media.advertised_ip");
+    assert!(reason.contains("unspecified"), "{reason}");
+    let (key, reason) = refused(&format!(
+        "{BASE}\n[media]\nfirst_port = 30000\nlast_port = 30001\n"
+    ));
+    assert_eq!(key, "media");
+    assert!(reason.contains("30000-30001"), "{reason}");
+    let (key, _) = refused(&format!("{BASE}\n[media]\ntimeout_secs = 0\n"));
+    assert_eq!(key, "media.timeout_secs");
+    let (key, _) = refused(&format!("{BASE}\n[media]\nbind = \"somewhere\"\n"));
+    assert_eq!(key, "media.bind");
+}

@@ -371,3 +371,48 @@ fn maximum_call_duration_ends_the_call() {
     assert_eq!(h.b2bua.gate().active_calls(), 0);
     h.settle();
 }
+
+#[test]
+fn a_media_timeout_ends_both_legs_with_a_reason_header() {
+    let mut h = Harness::new();
+    let call = h.establish("c-media-timeout");
+    let id = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            B2buaEvent::CallStarted { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    h.b2bua.end_on_media_timeout(id, h.now);
+    h.pump();
+    let (first, _) = h.request(Method::Bye);
+    let (second, _) = h.request(Method::Bye);
+    let mut ids = Vec::new();
+    for bye in [&first, &second] {
+        assert_eq!(
+            bye.headers.get_str(&HeaderName::Reason),
+            Some("SIP;cause=408;text=\"media timeout\"")
+        );
+        ids.push(bye.headers.call_id().unwrap().to_owned());
+    }
+    ids.sort();
+    let mut expected = vec![
+        "c-media-timeout".to_owned(),
+        call.teams_invite.headers.call_id().unwrap().to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(matches!(
+        h.last_event(),
+        Some(B2buaEvent::CallEnded {
+            reason: EndReason::MediaTimeout,
+            ..
+        })
+    ));
+    // A second report for the same call finds nothing left to end.
+    h.b2bua.end_on_media_timeout(id, h.now);
+    h.pump();
+    h.quiet();
+    assert_eq!(h.b2bua.call_count(), 0);
+}
