@@ -4,6 +4,7 @@
 mod demo;
 mod emulate;
 mod pii;
+mod relay;
 mod serve;
 mod sip_check;
 

@@ -26,9 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sbc::{
-    B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, PortAllocator, ProxyHealth, Stats,
-};
+use media::{DriverConfig, MediaDriver, MediaEvent, RelayConfig};
+use sbc::{B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, ProxyHealth, Stats};
 use sip::Response;
 use sip_transport::{
     CertificateFiles, ClientAuth, ConnectionId, Dns, Flow, Inbound, ResolvedTarget, SipResolver,
@@ -38,10 +37,7 @@ use sip_transport::{
 use tokio::sync::mpsc;
 
 use crate::pii::Pii;
-
-/// Media ports handed out until the media plane (issue 4) owns them and
-/// the config sizes them: even ports, two per call, room for 12,500 calls.
-const MEDIA_PORTS: (u16, u16) = (10_000, 59_999);
+use crate::relay::RelayAnchor;
 
 /// Answers to unparsable messages waiting for their task; beyond this a
 /// flood's answers are dropped.
@@ -81,12 +77,12 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
     let resolver = SipResolver::new(resolver_config(&config))?;
 
     let stats = Arc::new(Stats::default());
-    let media_ip = media_ip(&config);
+    let (relay, media_events) = start_relay(&config)?;
     let b2bua = B2bua::new(
         Arc::clone(&config),
         Arc::clone(&stats),
         B2buaSettings::default(),
-        Box::new(PortAllocator::new(media_ip, MEDIA_PORTS.0, MEDIA_PORTS.1)),
+        Box::new(RelayAnchor::new(relay, media_ip(&config))),
         Box::new(fill_random),
         Instant::now(),
     );
@@ -97,7 +93,7 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
         lanes: HashMap::new(),
         lanes_swept_at: 0,
     };
-    let result = driver.run(inbound, unparsable, resolver).await;
+    let result = driver.run(inbound, unparsable, media_events, resolver).await;
     reloader.abort();
     transport.shutdown().await;
     result
@@ -154,14 +150,59 @@ fn transport_config(config: &Config) -> TransportConfig {
     }
 }
 
-/// The address media is anchored on: the advertised host if it is an IP,
-/// else the first listener's.
+/// Starts the RTP/SRTP relay's threads on `[media]`; its events come on
+/// the returned channel (a thread moves them from the relay's std channel
+/// to the async loop).
+fn start_relay(
+    config: &Config,
+) -> anyhow::Result<(Arc<MediaDriver>, mpsc::UnboundedReceiver<MediaEvent>)> {
+    let media = &config.media;
+    let driver_config = DriverConfig {
+        bind: media.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        first_port: media.ports.0,
+        last_port: media.ports.1,
+        shards: media.threads,
+        relay: RelayConfig {
+            media_timeout: media.timeout,
+            hold_timeout: media.hold_timeout,
+            ..RelayConfig::default()
+        },
+        ..DriverConfig::default()
+    };
+    let (driver, events) =
+        MediaDriver::start(driver_config).context("cannot start the media relay")?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("media-events".to_owned())
+        .spawn(move || {
+            for event in events {
+                if tx.send(event).is_err() {
+                    break;
+                }
+            }
+        })?;
+    tracing::info!(
+        ports = %format_args!("{}-{}", media.ports.0, media.ports.1),
+        threads = driver.shards(),
+        "media relay started"
+    );
+    Ok((Arc::new(driver), rx))
+}
+
+/// The address media is anchored on (written in SDP): `[media]
+/// advertised_ip`, else the advertised host if it is an IP, else the
+/// first listener's.
 fn media_ip(config: &Config) -> IpAddr {
     config
-        .sbc
-        .advertised_host
-        .as_deref()
-        .and_then(|host| host.parse().ok())
+        .media
+        .advertised_ip
+        .or_else(|| {
+            config
+                .sbc
+                .advertised_host
+                .as_deref()
+                .and_then(|host| host.parse().ok())
+        })
         .or_else(|| config.sbc.listen.first().map(|l| l.addr.ip()))
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
@@ -322,6 +363,7 @@ impl Driver {
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
         mut unparsable: mpsc::Receiver<Unparsable>,
+        mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
         resolver: SipResolver,
     ) -> anyhow::Result<()> {
         let (failed_tx, mut failed) = mpsc::unbounded_channel::<SendFailure>();
@@ -363,6 +405,7 @@ impl Driver {
                     }
                 }
                 Some(bad) = unparsable.recv() => answers.handle(bad),
+                Some(event) = media_events.recv() => self.handle_media(event),
                 Some(SendFailure(outgoing)) = failed.recv() => {
                     self.b2bua.handle_transport_error(&outgoing, Instant::now());
                 }
@@ -382,6 +425,23 @@ impl Driver {
         let _ = tokio::time::timeout(Duration::from_secs(1), lanes.wait()).await;
         answerer.abort();
         Ok(())
+    }
+
+    fn handle_media(&mut self, event: MediaEvent) {
+        match event {
+            MediaEvent::MediaTimeout { leg, idle, on_hold } => {
+                let call = RelayAnchor::call_of(leg);
+                tracing::info!(%call, idle_ms = idle.as_millis() as u64, on_hold, "media timeout: call ended");
+                self.b2bua.end_on_media_timeout(call, Instant::now());
+            }
+            MediaEvent::Latched { leg, source, rtcp } => {
+                tracing::debug!(call = %RelayAnchor::call_of(leg), %source, rtcp, "media latched");
+            }
+            MediaEvent::Refused { leg, reason } => {
+                tracing::warn!(call = %RelayAnchor::call_of(leg), %reason, "media relay refused a change");
+            }
+            other => tracing::debug!(?other, "media event"),
+        }
     }
 
     fn drain(

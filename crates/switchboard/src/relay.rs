@@ -1,0 +1,201 @@
+//! The B2BUA's media anchor backed by the real relay: `sbc::MediaAnchor`
+//! on top of `media::MediaDriver`.
+//!
+//! The B2BUA runs on an async task and must not wait for the relay's
+//! shard threads, so every command goes through
+//! [`MediaDriver::detached`]: the sockets of a new leg are bound before
+//! `allocate` returns (the port goes into SDP at once), the rest is queued
+//! in order per call and a refusal comes back as an event.
+//!
+//! Names: a call's legs are relay session `call id`, leg
+//! `leg id * MAX_STREAMS + stream index`, so a media event names its call.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use media::{DriverError, LegKey, LegSrtp, MediaDriver, SrtpContext, SrtpError, SrtpSuite};
+use sbc::{CallId, LegId, MediaAnchor, MediaError, SrtpKeys, StreamMedia};
+use sdp::Direction;
+
+/// Streams (`m=` lines) per leg the relay anchors; later ones are refused.
+const MAX_STREAMS: u64 = 16;
+
+/// What the relay was last told about one stream of one leg, so that only
+/// changes are sent (new SRTP contexts would restart the rollover counter
+/// and replay window of a running stream).
+#[derive(Debug)]
+struct Anchored {
+    key: LegKey,
+    port: u16,
+    remote: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
+    srtp: Option<SrtpKeys>,
+    direction: Option<Direction>,
+}
+
+/// `sbc::MediaAnchor` on the relay.
+pub(crate) struct RelayAnchor {
+    driver: Arc<MediaDriver>,
+    /// The address written in SDP.
+    advertised: IpAddr,
+    legs: HashMap<(CallId, LegId), Vec<Option<Anchored>>>,
+}
+
+impl RelayAnchor {
+    pub(crate) fn new(driver: Arc<MediaDriver>, advertised: IpAddr) -> Self {
+        RelayAnchor {
+            driver,
+            advertised,
+            legs: HashMap::new(),
+        }
+    }
+
+    /// The call a relay leg belongs to.
+    pub(crate) fn call_of(leg: LegKey) -> CallId {
+        CallId(leg.session)
+    }
+
+    fn update_stream(&self, anchored: &mut Anchored, stream: &StreamMedia) {
+        let detached = self.driver.detached();
+        let remote = Some((stream.remote, stream.remote_rtcp));
+        if anchored.remote != remote {
+            anchored.remote = remote;
+            report(
+                anchored.key,
+                detached.update_remote(anchored.key, stream.remote, stream.remote_rtcp),
+            );
+        }
+        // Keys are complete once the peer gave its own.
+        let keys = stream
+            .srtp
+            .as_ref()
+            .filter(|keys| keys.remote_key_salt.is_some());
+        if anchored.srtp.as_ref() != keys {
+            anchored.srtp = keys.cloned();
+            let srtp = match keys.map(leg_srtp).transpose() {
+                Ok(srtp) => srtp,
+                Err(error) => {
+                    tracing::warn!(leg = ?anchored.key, %error, "SRTP keys refused; the leg stays plain RTP");
+                    None
+                }
+            };
+            report(anchored.key, detached.update_srtp(anchored.key, srtp));
+        }
+        if anchored.direction != Some(stream.direction) {
+            anchored.direction = Some(stream.direction);
+            report(
+                anchored.key,
+                detached.set_direction(anchored.key, stream.direction),
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for RelayAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayAnchor")
+            .field("advertised", &self.advertised)
+            .field("legs", &self.legs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// SRTP contexts from SDES keys: the peer's decrypt what it sends, ours
+/// protect what we send it (RFC 4568 §6.1).
+fn leg_srtp(keys: &SrtpKeys) -> Result<LegSrtp, SrtpError> {
+    let suite = SrtpSuite::from_sdp_name(&keys.suite)
+        .ok_or_else(|| SrtpError::UnsupportedSuite(keys.suite.clone()))?;
+    let context = |key_salt: &[u8]| {
+        let (key, salt) = key_salt.split_at(key_salt.len().min(SrtpSuite::MASTER_KEY_LEN));
+        SrtpContext::new(suite, key, salt)
+    };
+    let remote = keys.remote_key_salt.as_deref().unwrap_or_default();
+    Ok(LegSrtp {
+        inbound: context(remote)?,
+        outbound: context(&keys.local_key_salt)?,
+    })
+}
+
+/// A detached command fails before queueing only when a shard stopped.
+fn report(leg: LegKey, result: Result<(), DriverError>) {
+    if let Err(error) = result {
+        tracing::error!(?leg, %error, "media relay command not queued");
+    }
+}
+
+fn relay_error(error: DriverError) -> MediaError {
+    match error {
+        DriverError::PortsExhausted => MediaError::PortsExhausted,
+        other => MediaError::Relay(other.to_string()),
+    }
+}
+
+impl MediaAnchor for RelayAnchor {
+    fn allocate(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        stream: usize,
+    ) -> Result<SocketAddr, MediaError> {
+        if stream as u64 >= MAX_STREAMS {
+            return Err(MediaError::Relay(format!("stream {stream}: too many streams")));
+        }
+        let streams = self.legs.entry((call, leg)).or_default();
+        if let Some(Some(anchored)) = streams.get(stream) {
+            return Ok(SocketAddr::new(self.advertised, anchored.port));
+        }
+        let key = LegKey::new(call.0, leg.0 * MAX_STREAMS + stream as u64);
+        // RTCP may come on its own port: the peer's answer decides.
+        let ports = self
+            .driver
+            .detached()
+            .allocate_leg(key, false)
+            .map_err(relay_error)?;
+        if streams.len() <= stream {
+            streams.resize_with(stream + 1, || None);
+        }
+        streams[stream] = Some(Anchored {
+            key,
+            port: ports.rtp,
+            remote: None,
+            srtp: None,
+            direction: None,
+        });
+        Ok(SocketAddr::new(self.advertised, ports.rtp))
+    }
+
+    fn update(&mut self, call: CallId, leg: LegId, streams: &[StreamMedia]) {
+        let Some(mut anchored) = self.legs.remove(&(call, leg)) else {
+            return;
+        };
+        for stream in streams {
+            if let Some(Some(slot)) = anchored.get_mut(stream.stream) {
+                self.update_stream(slot, stream);
+            }
+        }
+        self.legs.insert((call, leg), anchored);
+    }
+
+    fn bridge(&mut self, call: CallId, a: LegId, b: LegId) {
+        let (Some(left), Some(right)) = (self.legs.get(&(call, a)), self.legs.get(&(call, b)))
+        else {
+            return;
+        };
+        let detached = self.driver.detached();
+        for (left, right) in left.iter().zip(right) {
+            if let (Some(left), Some(right)) = (left, right) {
+                report(left.key, detached.bridge(left.key, right.key));
+            }
+        }
+    }
+
+    fn release(&mut self, call: CallId, leg: LegId) {
+        let Some(streams) = self.legs.remove(&(call, leg)) else {
+            return;
+        };
+        let detached = self.driver.detached();
+        for anchored in streams.into_iter().flatten() {
+            report(anchored.key, detached.free_leg(anchored.key));
+        }
+    }
+}
