@@ -52,6 +52,6 @@ pub use config::{
 pub use driver::{run, start, RunningEmulator};
 pub use error::{CallError, CertError, ConfigError, RunError};
 pub use teams::{
-    CallId, ConnectionRef, Destination, Event, Party, ProxyId, RejectReason, SbcStatus, Source,
-    TeamsProxy, TransferTarget, Transmit, HEALTH_WINDOW,
+    CallId, ConnectionRef, Destination, Event, MediaPlan, MediaPorts, Party, ProxyId, RejectReason,
+    SbcStatus, Source, TeamsProxy, TransferTarget, Transmit, HEALTH_WINDOW,
 };

@@ -21,6 +21,11 @@ struct System {
 
 impl System {
     fn start(test: &str) -> System {
+        System::start_with(test, |config| config)
+    }
+
+    /// As [`System::start`], with the config text changed by `edit`.
+    fn start_with(test: &str, edit: impl FnOnce(String) -> String) -> System {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("teams-{test}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -42,6 +47,7 @@ impl System {
             .replace("127.0.0.1:15062", &format!("127.0.0.1:{}", proxies[1]))
             .replace("127.0.0.1:15063", &format!("127.0.0.1:{}", proxies[2]))
             .replace("testdata/tls", certs.to_str().unwrap());
+        let config = edit(config);
         let config_path = dir.join("teams.toml");
         std::fs::write(&config_path, config).unwrap();
 
@@ -142,4 +148,173 @@ fn teams_marks_the_sbc_active_after_the_options_exchange() {
     let log = wait_for_log(&system.dir.join("emulator.log"), "SbcStatusChanged", 1);
     assert!(log.contains("OptionsReceived"), "{log}");
     assert!(log.contains("Active"), "{}", system.emulator_log());
+}
+
+/// SIPp's g711a.pcap: 7 s of A-law speech.
+const SPEECH_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
+
+/// The RTP payloads of a pcap file (classic format, Ethernet, IPv4/UDP).
+fn pcap_rtp_payloads(path: &str) -> Vec<Vec<u8>> {
+    let data = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; install sip-tester (scripts/test does)"));
+    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    let mut payloads = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let len = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &data[at + 16..at + 16 + len];
+        at += 16 + len;
+        // Ethernet (14), IPv4 with its header length, UDP (8), RTP (12).
+        let ip = &frame[14..];
+        let udp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+        payloads.push(udp[8 + 12..].to_vec());
+    }
+    payloads
+}
+
+/// Copies of every UDP datagram this host receives for `port` (a raw
+/// socket: needs CAP_NET_RAW, as SIPp's `play_pcap_audio` does).
+struct UdpTap(socket2::Socket);
+
+impl UdpTap {
+    fn open() -> UdpTap {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)).unwrap_or_else(|e| {
+                panic!("a raw UDP socket needs CAP_NET_RAW (root), like SIPp's pcap play: {e}")
+            });
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        socket.set_recv_buffer_size(8 << 20).unwrap();
+        UdpTap(socket)
+    }
+
+    /// RTP payloads of the datagrams to `port`, until nothing came for
+    /// `quiet` after `until` passed.
+    fn rtp_payloads_to(&self, port: u16, until: std::time::Instant) -> Vec<Vec<u8>> {
+        use std::io::Read;
+        let mut payloads = Vec::new();
+        let mut buf = [0u8; 2048];
+        loop {
+            match (&self.0).read(&mut buf) {
+                Ok(len) => {
+                    let ip = &buf[..len];
+                    let udp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+                    let to = u16::from_be_bytes([udp[2], udp[3]]);
+                    if to == port && udp.len() > 8 + 12 && udp[8] >> 6 == 2 {
+                        payloads.push(udp[8 + 12..].to_vec());
+                    }
+                }
+                Err(_) if std::time::Instant::now() > until => return payloads,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn carrier_audio_crosses_srtp_to_teams_and_comes_back_intact() {
+    let system = System::start("media");
+    let sent = pcap_rtp_payloads(SPEECH_PCAP);
+    assert!(sent.len() > 200, "{} packets in the pcap", sent.len());
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_pcap_echo.xml"),
+    )
+    .unwrap()
+    .replace("PCAP_FILE", SPEECH_PCAP);
+    std::fs::write(system.dir.join("uac_pcap_echo.xml"), scenario).unwrap();
+    // An even port with its neighbours free: SIPp binds -mp and -mp + 2.
+    let media_port = loop {
+        let port = free_udp_port() & !1;
+        if (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", port + i)).is_ok()) {
+            break port;
+        }
+    };
+    let tap = UdpTap::open();
+    let sipp = sipp()
+        .current_dir(&system.dir)
+        .arg(format!("127.0.0.1:{}", system.sbc_udp))
+        .args(["-sf", "uac_pcap_echo.xml", "-s", "+12065550100"])
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+        .args(["-mp", &media_port.to_string()])
+        .args(["-p", &free_udp_port().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "40s", "-timeout_error"])
+        .args(["-trace_msg", "-message_file", "pcap-messages.log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut sipp = common::Running(sipp);
+    // Ringing (2 s) + 7 s of speech + the echo's way back.
+    let back = tap.rtp_payloads_to(
+        media_port,
+        std::time::Instant::now() + std::time::Duration::from_secs(12),
+    );
+    let status = sipp.0.wait().unwrap();
+    let messages =
+        std::fs::read_to_string(system.dir.join("pcap-messages.log")).unwrap_or_default();
+    assert!(status.success(), "SIPp failed: {messages}");
+
+    // Every packet came back, decrypted, in order, payload intact.
+    assert!(
+        back.len() >= sent.len() * 99 / 100,
+        "{} of {} packets came back",
+        back.len(),
+        sent.len()
+    );
+    let first = sent
+        .iter()
+        .position(|p| *p == back[0])
+        .expect("the first packet back is one SIPp sent");
+    for (i, payload) in back.iter().enumerate() {
+        assert_eq!(
+            Some(payload),
+            sent.get(first + i),
+            "packet {i} back differs from packet {} sent",
+            first + i
+        );
+    }
+    // The emulated Teams client decrypted every packet: none refused.
+    let log = wait_for_log(&system.dir.join("emulator.log"), "MediaStats", 1);
+    let stats = log.lines().find(|l| l.contains("MediaStats")).unwrap();
+    assert!(stats.contains("refused: 0"), "{stats}");
+    assert!(
+        stats.contains(&format!("received: {}", back.len()))
+            || stats.contains(&format!("echoed: {}", back.len())),
+        "{stats}"
+    );
+}
+
+#[test]
+fn a_call_without_media_is_ended_with_a_reason_after_the_media_timeout() {
+    let system = System::start_with("media-timeout", |config| {
+        config.replace("timeout_secs = 30", "timeout_secs = 1")
+    });
+    // SIPp's built-in UAC sends no RTP and would hang up after 10 s.
+    let status = sipp()
+        .current_dir(&system.dir)
+        .arg(format!("127.0.0.1:{}", system.sbc_udp))
+        .args(["-sn", "uac", "-s", "+12065550100", "-i", "127.0.0.1"])
+        .args(["-p", &free_udp_port().to_string()])
+        .args(["-m", "1", "-d", "10000", "-nostdin", "-timeout", "30s"])
+        .args(["-trace_msg", "-message_file", "uac-messages.log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let messages = std::fs::read_to_string(system.dir.join("uac-messages.log")).unwrap();
+    assert!(!status.success(), "SIPp's uac does not expect a BYE");
+    let bye = messages
+        .split("\n\n")
+        .find(|m| m.contains("BYE sip:"))
+        .unwrap_or_else(|| panic!("no BYE reached the carrier: {messages}"));
+    assert!(
+        bye.contains("Reason: SIP;cause=408;text=\"media timeout\""),
+        "{bye}"
+    );
+    let log = wait_for_log(&system.dir.join("switchboard.log"), "media timeout", 1);
+    assert!(log.contains("call ended"), "{log}");
+    // Teams' side got its BYE too.
+    wait_for_log(&system.dir.join("emulator.log"), "Ended", 1);
 }

@@ -26,13 +26,17 @@ use tokio_util::task::TaskTracker;
 use crate::certs::{ca_path, proxy_cert_paths};
 use crate::config::EmulatorConfig;
 use crate::error::RunError;
-use crate::teams::{ConnectionRef, Destination, Event, ProxyId, Source, TeamsProxy, Transmit};
+use crate::teams::{
+    CallId, ConnectionRef, Destination, Event, ProxyId, Source, TeamsProxy, Transmit,
+};
 
 /// A sender task with nothing to send for this long ends.
 const SENDER_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// How many events a slow subscriber may fall behind.
 const EVENT_BACKLOG: usize = 1024;
+
+mod media;
 
 type Command = Box<dyn FnOnce(&mut TeamsProxy, Instant) + Send>;
 
@@ -55,7 +59,9 @@ pub async fn start(
 ) -> Result<RunningEmulator, RunError> {
     config.validate()?;
     let seed = config.seed.unwrap_or_else(random_seed);
-    let proxy = TeamsProxy::new(&config, seed)?;
+    let mut proxy = TeamsProxy::new(&config, seed)?;
+    let media_sockets = media::MediaSockets::default();
+    proxy.set_media_ports(media_sockets.source(config.media_ip));
     let ca = ca_path(&config.cert_dir);
     let tracker = TaskTracker::new();
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
@@ -119,6 +125,8 @@ pub async fn start(
         connections: Connections::default(),
         senders: HashMap::new(),
         events: events.clone(),
+        media: HashMap::new(),
+        media_sockets,
         tracker: tracker.clone(),
         shutdown: shutdown.clone(),
     };
@@ -219,6 +227,9 @@ struct Driver {
     /// One ordered sender per proxy and destination.
     senders: HashMap<(ProxyId, Destination), mpsc::UnboundedSender<Transmit>>,
     events: broadcast::Sender<Event>,
+    /// The stop switch of each answered call's audio.
+    media: HashMap<CallId, CancellationToken>,
+    media_sockets: media::MediaSockets,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -249,9 +260,42 @@ impl Driver {
             while let Some(event) = self.proxy.poll_event() {
                 // Events hold numbers and URIs: only their kind is logged.
                 tracing::debug!(event = event.kind(), "Teams emulator");
+                self.media_follows(&event);
                 // Nobody listening is fine.
                 let _ = self.events.send(event);
             }
+        }
+    }
+
+    /// Starts a call's audio when it is answered, stops it when it ends.
+    fn media_follows(&mut self, event: &Event) {
+        match event {
+            Event::Answered { call } => {
+                let Some(plan) = self.proxy.media_plan(*call) else {
+                    tracing::warn!("emulated media: an answered call without usable SDP");
+                    return;
+                };
+                let stop = self.shutdown.child_token();
+                if let Some(previous) = self.media.insert(*call, stop.clone()) {
+                    previous.cancel();
+                }
+                let (call, events) = (*call, self.events.clone());
+                let sockets = self.media_sockets.clone();
+                self.tracker.spawn(async move {
+                    match sockets.take(&plan).await {
+                        Ok(socket) => media::echo(socket, plan, call, stop, events).await,
+                        Err(error) => {
+                            tracing::warn!(%error, local = %plan.local, "emulated media: cannot bind");
+                        }
+                    }
+                });
+            }
+            Event::Ended { call, .. } | Event::CallFailed { call, .. } => {
+                if let Some(stop) = self.media.remove(call) {
+                    stop.cancel();
+                }
+            }
+            _ => {}
         }
     }
 

@@ -543,6 +543,9 @@ impl TeamsProxy {
         let status = response.status;
         if status.is_success() {
             call.sbc_allows_refer = wire::allows_refer(&response.headers);
+            if let Ok(answer) = Session::parse(&response.body) {
+                call.media.remote = Some(answer);
+            }
         }
         if status.is_provisional() && status != StatusCode::TRYING {
             self.events.push_back(Event::Progress { call: id, status });

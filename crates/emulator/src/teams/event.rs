@@ -249,6 +249,21 @@ pub enum Event {
         /// Whether its Subscription-State is `terminated`.
         terminated: bool,
     },
+    /// The media processor stopped a call's audio (the call ended): what
+    /// it received from the SBC and echoed back.
+    MediaStats {
+        /// The call.
+        call: CallId,
+        /// SRTP packets that authenticated and decrypted.
+        received: u64,
+        /// Packets sent back (each received one, re-encrypted with our
+        /// key).
+        echoed: u64,
+        /// Packets refused: failed authentication, replayed, not RTP.
+        refused: u64,
+        /// SRTCP packets received (not echoed).
+        rtcp: u64,
+    },
 }
 
 impl Event {
@@ -269,6 +284,7 @@ impl Event {
             Event::ReferSent { .. } => "refer-sent",
             Event::ReferAnswered { .. } => "refer-answered",
             Event::NotifyReceived { .. } => "notify-received",
+            Event::MediaStats { .. } => "media-stats",
         }
     }
 }

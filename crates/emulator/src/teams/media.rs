@@ -28,6 +28,36 @@ pub(crate) struct MediaSession {
     pub(crate) session_id: u64,
     /// The last SDP we sent (offer or answer).
     pub(crate) local: Option<Session>,
+    /// The last SDP the SBC sent (offer or answer).
+    pub(crate) remote: Option<Session>,
+}
+
+/// What the emulated media processor needs to send and receive a call's
+/// audio: the first audio stream as negotiated.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MediaPlan {
+    /// Our address and port (in our SDP).
+    pub local: std::net::SocketAddr,
+    /// Where the SBC receives (its SDP); replies go to where its packets
+    /// come from once they do (symmetric RTP).
+    pub remote: std::net::SocketAddr,
+    /// The SDES suite both sides use.
+    pub suite: String,
+    /// Our master key and salt: we protect with it.
+    pub local_key_salt: Vec<u8>,
+    /// The SBC's: we unprotect with it.
+    pub remote_key_salt: Vec<u8>,
+}
+
+impl std::fmt::Debug for MediaPlan {
+    /// Leaves the keys out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaPlan")
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The SDP offer of an INVITE, if it is one Direct Routing accepts.
@@ -78,7 +108,35 @@ impl MediaSession {
             key_salt,
             session_id,
             local: None,
+            remote: None,
         }
+    }
+
+    /// The negotiated first audio stream, once both descriptions are
+    /// known and agree on an SDES suite.
+    pub(crate) fn plan(&self) -> Option<MediaPlan> {
+        let (local, remote) = (self.local.as_ref()?, self.remote.as_ref()?);
+        let audio = |session: &Session| {
+            session
+                .media
+                .iter()
+                .find(|m| m.kind == "audio" && !m.is_rejected())
+                .cloned()
+        };
+        let (ours, theirs) = (audio(local)?, audio(remote)?);
+        let ip = remote.connection_of(&theirs)?.ip()?;
+        let (suite, remote_key_salt) = theirs.cryptos().find_map(|crypto| {
+            let shared = ours.cryptos().any(|c| c.suite == crypto.suite);
+            let key = crypto.keys.first()?.key_salt.clone();
+            (shared && usable(&crypto)).then_some((crypto.suite, key))
+        })?;
+        Some(MediaPlan {
+            local: std::net::SocketAddr::new(self.address, self.port),
+            remote: std::net::SocketAddr::new(ip, theirs.port),
+            suite,
+            local_key_salt: self.key_salt.clone(),
+            remote_key_salt,
+        })
     }
 
     /// Our answer to `offer`; a later answer keeps the `o=` line and bumps
@@ -104,6 +162,7 @@ impl MediaSession {
             None => answer,
         };
         self.local = Some(answer.clone());
+        self.remote = Some(offer.clone());
         Ok(answer)
     }
 
@@ -255,6 +314,33 @@ a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx
         let again = media.answer(&offer).unwrap();
         assert_eq!(again.origin.session_id, answer.origin.session_id);
         assert_eq!(again.origin.session_version, answer.origin.session_version);
+    }
+
+    #[test]
+    fn the_plan_pairs_our_key_with_the_sbcs_for_the_shared_suite() {
+        let offer = Session::parse(OFFER.as_bytes()).unwrap();
+        let mut media = MediaSession::new("127.0.0.1".parse().unwrap(), 50000, vec![7; 30], 42);
+        assert_eq!(media.plan(), None, "nothing negotiated yet");
+        media.answer(&offer).unwrap();
+        let plan = media.plan().unwrap();
+        assert_eq!(plan.local, "127.0.0.1:50000".parse().unwrap());
+        assert_eq!(plan.remote, "192.0.2.10:40000".parse().unwrap());
+        assert_eq!(plan.suite, "AES_CM_128_HMAC_SHA1_80");
+        assert_eq!(plan.local_key_salt, vec![7; 30]);
+        assert_eq!(plan.remote_key_salt, (0..30).collect::<Vec<u8>>());
+        assert!(
+            !format!("{plan:?}").contains("key_salt"),
+            "keys stay out of logs"
+        );
+
+        // A call from Teams: our offer has both suites, the SBC's answer
+        // picks the _32 one.
+        let mut ours = MediaSession::new("127.0.0.1".parse().unwrap(), 50002, vec![1; 30], 9);
+        ours.offer();
+        assert_eq!(ours.plan(), None);
+        let answer = OFFER.replace("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32");
+        ours.remote = Some(Session::parse(answer.as_bytes()).unwrap());
+        assert_eq!(ours.plan().unwrap().suite, "AES_CM_128_HMAC_SHA1_32");
     }
 
     #[test]

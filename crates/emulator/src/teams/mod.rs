@@ -27,4 +27,5 @@ pub use event::{
     Transmit,
 };
 pub use health::HEALTH_WINDOW;
-pub use proxy::TeamsProxy;
+pub use media::MediaPlan;
+pub use proxy::{MediaPorts, TeamsProxy};

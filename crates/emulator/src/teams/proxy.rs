@@ -16,9 +16,21 @@ use super::calls::Call;
 use super::directory::Directory;
 use super::event::{CallId, Destination, Event, ProxyId, SbcStatus, Source, Transmit};
 use super::health::Health;
+use super::media::MediaPlan;
 use super::rng::SplitMix64;
 use crate::config::{EmulatorConfig, ProxyMode};
 use crate::error::{CallError, ConfigError};
+
+/// A source of RTP ports (see [`TeamsProxy::set_media_ports`]).
+pub type MediaPorts = Box<dyn FnMut() -> Option<u16> + Send>;
+
+struct PortSource(MediaPorts);
+
+impl std::fmt::Debug for PortSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PortSource")
+    }
+}
 
 /// The lowest and highest media port of the emulated media processors
 /// (Direct Routing: UDP 49152-53247).
@@ -109,6 +121,8 @@ pub struct TeamsProxy {
     pub(super) sbc_port: u16,
     pub(super) media_ip: IpAddr,
     next_media_port: u16,
+    /// Where RTP ports come from when a driver owns sockets.
+    media_ports: Option<PortSource>,
     pub(super) layer: TransactionLayer,
     pub(super) dialog_config: DialogConfig,
     /// Where the responses of each server transaction go, and the TLS
@@ -149,6 +163,7 @@ impl TeamsProxy {
             sbc_port: config.sbc.port,
             media_ip: config.media_ip,
             next_media_port: MEDIA_PORTS.0,
+            media_ports: None,
             layer: TransactionLayer::with_config(TransactionLayerConfig::default()),
             dialog_config,
             server_routes: HashMap::new(),
@@ -199,6 +214,12 @@ impl TeamsProxy {
     /// How many calls are ringing, being set up or established.
     pub fn call_count(&self) -> usize {
         self.calls.len()
+    }
+
+    /// The audio of `call` as negotiated (addresses, SDES suite and
+    /// keys), once both sides' SDP is known.
+    pub fn media_plan(&self, call: CallId) -> Option<MediaPlan> {
+        self.calls.get(&call)?.media.plan()
     }
 
     /// Whether `call` is established and on hold (`a=inactive` either
@@ -376,8 +397,19 @@ impl TeamsProxy {
         id
     }
 
-    /// The next RTP port (even, RTCP multiplexed).
+    /// Takes RTP ports from `source` instead of counting through Teams'
+    /// media range: a driver binds a socket for each (so that emulators
+    /// running side by side never pick the same port) and hands the port
+    /// out; `None` from it falls back to counting.
+    pub fn set_media_ports(&mut self, source: MediaPorts) {
+        self.media_ports = Some(PortSource(source));
+    }
+
+    /// The next RTP port (RTCP multiplexed).
     pub(super) fn allocate_media_port(&mut self) -> u16 {
+        if let Some(port) = self.media_ports.as_mut().and_then(|source| (source.0)()) {
+            return port;
+        }
         let port = self.next_media_port;
         self.next_media_port = if port >= MEDIA_PORTS.1 {
             MEDIA_PORTS.0

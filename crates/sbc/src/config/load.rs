@@ -13,8 +13,8 @@ use toml::de::DeTable;
 use super::reader::{Node, Source, Table};
 use super::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
-    FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget, SbcSettings,
-    SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
+    FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget,
+    SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
     DEFAULT_MAX_TRANSACTIONS,
 };
 use crate::error::ConfigError;
@@ -245,7 +245,8 @@ fn media(mut t: Table<'_, '_>) -> Result<MediaSettings, ConfigError> {
     let defaults = MediaSettings::default();
     let ip = |n: &Node<'_, '_>| -> Result<IpAddr, ConfigError> {
         let s = n.str()?;
-        s.parse().map_err(|_| n.err(format!("`{s}` is not an IP address")))
+        s.parse()
+            .map_err(|_| n.err(format!("`{s}` is not an IP address")))
     };
     let bind = t.map("bind", ip)?;
     let advertised_ip = t.map("advertised_ip", |n| {
@@ -257,7 +258,10 @@ fn media(mut t: Table<'_, '_>) -> Result<MediaSettings, ConfigError> {
     })?;
     let first = t.map("first_port", |n| n.u16(1024))?;
     let last = t.map("last_port", |n| n.u16(1024))?;
-    let (first, last) = (first.unwrap_or(defaults.ports.0), last.unwrap_or(defaults.ports.1));
+    let (first, last) = (
+        first.unwrap_or(defaults.ports.0),
+        last.unwrap_or(defaults.ports.1),
+    );
     if last < first.saturating_add(3) {
         return Err(t.err(format!(
             "the port range {first}-{last} holds no two RTP/RTCP pairs"

@@ -180,8 +180,11 @@ pub struct MediaSettings {
     /// `advertised_ip`: the address written in SDP (default:
     /// `sbc.advertised_host` when it is an IP, else the first listener's).
     pub advertised_ip: Option<IpAddr>,
-    /// `first_port` (default 10000) and `last_port` (default 59999): the
-    /// range RTP/RTCP port pairs are taken from; a call takes two pairs.
+    /// `first_port` (default 10000) and `last_port` (default 32767): the
+    /// range RTP/RTCP port pairs are taken from; a call takes two pairs
+    /// (about 5,600 calls by default). The default stays below Linux's
+    /// ephemeral ports (32768-60999) and Teams' media ports (49152-53247,
+    /// which the emulator uses on the same host).
     pub ports: (u16, u16),
     /// `timeout_secs` (default 30): a leg that sends nothing this long
     /// ends its call with BYE and a Reason header.
@@ -198,7 +201,7 @@ impl Default for MediaSettings {
         MediaSettings {
             bind: None,
             advertised_ip: None,
-            ports: (10_000, 59_999),
+            ports: (10_000, 32_767),
             timeout: Duration::from_secs(30),
             hold_timeout: Some(Duration::from_secs(7200)),
             threads: 0,

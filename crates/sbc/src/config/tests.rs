@@ -427,7 +427,7 @@ fn a_did_can_route_to_a_flow() {
 fn media_section_defaults_and_checks() {
     let config = load(BASE).unwrap();
     assert_eq!(config.media, MediaSettings::default());
-    assert_eq!(config.media.ports, (10_000, 59_999));
+    assert_eq!(config.media.ports, (10_000, 32_767));
     let config = load(&format!(
         "{BASE}\n[media]\nbind = \"0.0.0.0\"\nadvertised_ip = \"203.0.113.9\"\n\
          first_port = 20000\nlast_port = 20099\ntimeout_secs = 5\nhold_timeout_secs = 0\n\
@@ -435,7 +435,10 @@ fn media_section_defaults_and_checks() {
     ))
     .unwrap();
     assert_eq!(config.media.bind, Some("0.0.0.0".parse().unwrap()));
-    assert_eq!(config.media.advertised_ip, Some("203.0.113.9".parse().unwrap()));
+    assert_eq!(
+        config.media.advertised_ip,
+        Some("203.0.113.9".parse().unwrap())
+    );
     assert_eq!(config.media.ports, (20_000, 20_099));
     assert_eq!(config.media.timeout, Duration::from_secs(5));
     assert_eq!(config.media.hold_timeout, None);
