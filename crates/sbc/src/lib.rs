@@ -71,8 +71,7 @@ pub use b2bua::{
 pub use config::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
     FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget,
-    SbcSettings,
-    SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
+    SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
     DEFAULT_MAX_TRANSACTIONS,
 };
 pub use error::{ConfigError, MediaError, NumberError, ReferError};

@@ -138,7 +138,9 @@ impl MediaAnchor for RelayAnchor {
         stream: usize,
     ) -> Result<SocketAddr, MediaError> {
         if stream as u64 >= MAX_STREAMS {
-            return Err(MediaError::Relay(format!("stream {stream}: too many streams")));
+            return Err(MediaError::Relay(format!(
+                "stream {stream}: too many streams"
+            )));
         }
         let streams = self.legs.entry((call, leg)).or_default();
         if let Some(Some(anchored)) = streams.get(stream) {

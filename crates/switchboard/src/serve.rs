@@ -93,7 +93,9 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
         lanes: HashMap::new(),
         lanes_swept_at: 0,
     };
-    let result = driver.run(inbound, unparsable, media_events, resolver).await;
+    let result = driver
+        .run(inbound, unparsable, media_events, resolver)
+        .await;
     reloader.abort();
     transport.shutdown().await;
     result
