@@ -84,6 +84,28 @@ pub enum ReferError {
     OtherTenant,
 }
 
+/// Why [`B2bua::dial`](crate::B2bua::dial) placed no call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialError {
+    /// No call with that id (it ended).
+    #[error("no such call")]
+    NoSuchCall,
+    /// The call is not one switchboard answered itself, or an agent is
+    /// already connected to it.
+    #[error("the call is not waiting in a flow")]
+    NotLocal,
+    /// The configuration has no `[teams]` trunk, or the call no tenant.
+    #[error("no Teams trunk for the call's tenant")]
+    NoTeams,
+    /// The caller's media could not be offered to the new leg.
+    #[error("media: {0}")]
+    Media(#[from] MediaError),
+    /// No Teams proxy could be tried.
+    #[error("no Teams proxy available")]
+    Unreachable,
+}
+
 /// Why the media plane could not anchor a stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -64,9 +64,9 @@ mod stats;
 mod teams;
 
 pub use b2bua::{
-    response_for_unparsable, B2bua, B2buaEvent, B2buaSettings, CallId, ConnectionId, EndReason,
-    LegId, LegPeer, MediaAnchor, NextHop, Outgoing, Party, PortAllocator, RandomSource, Source,
-    SrtpKeys, StreamMedia, TableSizes,
+    response_for_unparsable, B2bua, B2buaEvent, B2buaSettings, CallId, ConnectionId, DialTarget,
+    EndReason, LegId, LegPeer, MediaAnchor, NextHop, Outgoing, Party, PortAllocator, RandomSource,
+    Source, SrtpKeys, StreamMedia, TableSizes,
 };
 pub use config::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
@@ -74,7 +74,7 @@ pub use config::{
     SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
     DEFAULT_MAX_TRANSACTIONS,
 };
-pub use error::{ConfigError, MediaError, NumberError, ReferError};
+pub use error::{ConfigError, DialError, MediaError, NumberError, ReferError};
 pub use header_policy::{HeaderPattern, HeaderPolicy};
 pub use number::{NumberFormat, NumberPlan, NumberRule, E164};
 pub use routing::{CarrierCall, FlowCall, Router, TeamsCall, TenantScope, TrunkCall};

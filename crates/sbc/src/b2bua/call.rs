@@ -12,7 +12,7 @@ use sip_core::{Dialog, TransactionKey, UacInvite};
 use super::io::{CallId, LegId, LegPeer, NextHop, Party};
 use super::sdp_rewrite::LegSdp;
 use super::session_timer::{SessionTimer, UasTimer};
-use crate::config::Transport;
+use crate::config::{TenantName, Transport};
 use crate::number::E164;
 use crate::security::CallPermit;
 use crate::teams::{ProxyFailover, ProxyId};
@@ -51,9 +51,15 @@ pub(crate) struct Call {
     pub(crate) dialog_keys: Vec<((String, String), LegId)>,
     /// The INVITE server transactions of its UAS legs.
     pub(crate) invite_keys: Vec<(TransactionKey, LegId)>,
-    /// The flow of a call switchboard answered itself (no callee leg;
-    /// `callee` names none).
+    /// The flow of a call switchboard answered itself (no callee leg
+    /// until a dialled leg answers; `callee` names none before).
     pub(crate) local: Option<String>,
+    /// The tenant whose DID a local call reached.
+    pub(crate) tenant: Option<TenantName>,
+    /// Legs placed by `B2bua::dial`, not answered yet.
+    pub(crate) dials: Vec<LegId>,
+    /// The dialled leg that answered: the call is two-party since.
+    pub(crate) agent: Option<LegId>,
 }
 
 impl Call {
@@ -81,7 +87,16 @@ impl Call {
             dialog_keys: Vec::new(),
             invite_keys: Vec::new(),
             local,
+            tenant: None,
+            dials: Vec::new(),
+            agent: None,
         }
+    }
+
+    /// Whether switchboard is the caller's other party: a call to a flow
+    /// no dialled leg has answered yet.
+    pub(crate) fn answers_itself(&self) -> bool {
+        self.local.is_some() && self.agent.is_none()
     }
 
     pub(crate) fn leg(&self, id: LegId) -> Option<&Leg> {

@@ -150,9 +150,9 @@ impl B2bua {
         match request.method {
             Method::Bye => self.on_bye(call, leg_id, &key, &request, now),
             Method::Invite | Method::Update => self.on_offer(call, leg_id, key, request, now),
-            Method::Info if call.local.is_some() => self.on_local_info(call, &key, &request, now),
+            Method::Info if call.answers_itself() => self.on_local_info(call, &key, &request, now),
             Method::Info => self.relay(call, leg_id, key, request, now),
-            Method::Refer if call.local.is_some() => {
+            Method::Refer if call.answers_itself() => {
                 // Nobody to transfer: switchboard is the other party.
                 let response = Response::for_request(&request, StatusCode::FORBIDDEN);
                 self.respond(&key, response, now);
@@ -259,7 +259,7 @@ impl B2bua {
         if unchanged {
             return self.answer_refresh(call, leg_id, &key, &request, timer, body.is_some(), now);
         }
-        if let (Some(_), Some(body)) = (&call.local, &body) {
+        if let (true, Some(body)) = (call.answers_itself(), &body) {
             return self.answer_local_reoffer(call, leg_id, &key, &request, body, now);
         }
         self.relay(call, leg_id, key, request, now);

@@ -256,6 +256,39 @@ pub enum B2buaEvent {
         /// Its body.
         body: bytes::Bytes,
     },
+    /// A leg placed by [`crate::B2bua::dial`] got a provisional response
+    /// (180: the agent's Teams clients ring).
+    DialProgress {
+        /// The call.
+        call: CallId,
+        /// The dialled leg.
+        leg: LegId,
+        /// 180, 183...
+        status: StatusCode,
+    },
+    /// A dialled leg answered: it is bridged with the caller, and the call
+    /// is an ordinary two-party call from now on (BYE, re-INVITE, REFER).
+    DialAnswered {
+        /// The call.
+        call: CallId,
+        /// The dialled leg.
+        leg: LegId,
+        /// When.
+        at: Instant,
+    },
+    /// A dialled leg failed (rejected, no answer in time, unreachable) or
+    /// was cancelled ([`crate::B2bua::cancel_dial`], or another dialled
+    /// leg answered first: 487); the caller stays in the flow.
+    DialFailed {
+        /// The call.
+        call: CallId,
+        /// The dialled leg.
+        leg: LegId,
+        /// The final status (487 when cancelled).
+        status: StatusCode,
+        /// When.
+        at: Instant,
+    },
     /// A Teams proxy turned Active (answered OPTIONS) or Inactive (no 2xx
     /// for three OPTIONS intervals).
     ProxyHealth {

@@ -79,6 +79,7 @@ impl B2bua {
             Some(flow.clone()),
         );
         self.index_caller(&mut call, request, local_tag, key);
+        call.tenant = tenant.clone();
         if let (Some(tenant), Some(did)) = (tenant, did) {
             self.events.push_back(B2buaEvent::LocalCallStarted {
                 call: call_id,
@@ -208,8 +209,8 @@ impl B2bua {
         self.respond(key, Response::for_request(request, StatusCode::OK), now);
     }
 
-    /// Ends a call switchboard answered itself (BYE to the caller, or a
-    /// final response if it is not answered yet). Other calls are left
+    /// Ends a call switchboard answered itself (BYE to the caller and to
+    /// a connected agent, CANCEL to dialled legs). Other calls are left
     /// alone: their parties end them.
     pub fn hang_up(&mut self, call: CallId, now: Instant) {
         if self.calls.get(&call).is_some_and(|c| c.local.is_some()) {

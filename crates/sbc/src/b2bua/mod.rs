@@ -87,6 +87,7 @@
 
 mod call;
 mod checks;
+mod dial;
 mod identity;
 mod in_dialog;
 mod io;
@@ -123,6 +124,7 @@ use crate::stats::{Rejection, Stats};
 use crate::teams::{AttemptOutcome, OptionsPinger};
 
 pub use self::checks::response_for_unparsable;
+pub use self::dial::DialTarget;
 pub use self::io::{
     B2buaEvent, CallId, ConnectionId, EndReason, LegId, LegPeer, NextHop, Outgoing, Party, Source,
 };

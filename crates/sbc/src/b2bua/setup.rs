@@ -649,6 +649,9 @@ impl B2bua {
         response: &Response,
         now: Instant,
     ) {
+        if call.dials.contains(&leg_id) {
+            return self.dial_progress(call, leg_id, response.status);
+        }
         if leg_id != call.callee || call.state != CallState::Calling {
             return;
         }
@@ -820,6 +823,9 @@ impl B2bua {
             self.finish(&peer, transport, &via_host, &mut ack);
             let hop = wire::dialog_next_hop(&ack, transport);
             self.send_direct(ack.into(), hop);
+        }
+        if call.dials.contains(&leg_id) {
+            return self.dial_answered(call, leg_id, response, now);
         }
         if call.transfer.is_some_and(|t| t.target == leg_id) {
             if let Some(body) = wire::sdp_body(&response.headers, &response.body) {
@@ -1033,6 +1039,9 @@ impl B2bua {
     ) {
         if call.transfer.is_some_and(|t| t.target == leg_id) {
             return self.transfer_failed(call, status, now);
+        }
+        if call.dials.contains(&leg_id) {
+            return self.dial_failed(call, leg_id, status, now);
         }
         if leg_id != call.callee || call.state != CallState::Calling {
             return;

@@ -207,7 +207,7 @@ impl B2bua {
     }
 
     /// From, To and headers of the INVITE to a transfer target.
-    fn transfer_template(
+    pub(super) fn transfer_template(
         &self,
         peer: &LegPeer,
         remaining_number: Option<&E164>,

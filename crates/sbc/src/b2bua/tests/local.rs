@@ -3,7 +3,7 @@
 use super::*;
 
 /// The test config with DID +12065550102 routed to flow `contoso-main`.
-fn config() -> String {
+pub(super) fn config() -> String {
     let with_flow = CONFIG.replace(
         "\"+12065550101\" = \"+14255550124\"\n",
         "\"+12065550101\" = \"+14255550124\"\n\"+12065550102\" = { flow = \"contoso-main\" }\n",
@@ -17,7 +17,7 @@ fn invite_to_flow(call_id: &str) -> String {
 }
 
 /// Carrier's in-dialog request to us, in the dialog of `ok`.
-fn in_dialog(method: &str, cseq: u32, ok: &Response, extra: &str, body: &str) -> String {
+pub(super) fn in_dialog(method: &str, cseq: u32, ok: &Response, extra: &str, body: &str) -> String {
     let to = String::from_utf8_lossy(ok.headers.get(&HeaderName::To).unwrap()).into_owned();
     let call_id = ok.headers.call_id().unwrap().to_owned();
     format!(
@@ -35,7 +35,7 @@ Contact: <sip:2065550199@192.0.2.10:5060>
 }
 
 /// Answers the flow call `call_id`; returns the 200 and the call's id.
-fn answered(h: &mut Harness, call_id: &str) -> (Response, CallId) {
+pub(super) fn answered(h: &mut Harness, call_id: &str) -> (Response, CallId) {
     h.send(&invite_to_flow(call_id), Harness::carrier());
     h.response(100);
     let (ok, _) = h.response(200);

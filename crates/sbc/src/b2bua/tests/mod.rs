@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod calls;
+mod dial;
 mod local;
 mod mid_call;
 mod refusals;

@@ -1,0 +1,228 @@
+//! A call switchboard answered itself rings an agent's Teams user.
+
+use super::local::{answered, config, in_dialog};
+use super::*;
+use crate::{DialError, DialTarget};
+
+fn agent(number: &str) -> DialTarget {
+    DialTarget::TeamsUser(crate::E164::parse(number).unwrap())
+}
+
+/// A flow call, answered; then `dial` to +14255550123.
+fn dialled(h: &mut Harness, call_id: &str) -> (Response, CallId, LegId, Request) {
+    let (ok, call) = answered(h, call_id);
+    h.quiet();
+    let leg = h.b2bua.dial(call, agent("+14255550123"), h.now).unwrap();
+    h.pump();
+    let (invite, _) = h.request(Method::Invite);
+    (ok, call, leg, invite)
+}
+
+#[test]
+fn the_agent_is_rung_through_direct_routing_with_the_callers_codec() {
+    let mut h = Harness::with(&config(), B2buaSettings::default());
+    let (carrier_ok, call, leg, invite) = dialled(&mut h, "dial-1");
+    assert_eq!(
+        invite.uri.to_string(),
+        "sip:+14255550123@sip.pstnhub.microsoft.com;user=phone"
+    );
+    let contact = invite.headers.get_str(&HeaderName::Contact).unwrap();
+    assert!(
+        contact.contains("contoso.customers.example.net"),
+        "{contact}"
+    );
+    let from = invite.headers.get_str(&HeaderName::From).unwrap();
+    assert!(from.contains("+12065550199"), "the caller's number: {from}");
+    assert!(invite.headers.get(&HeaderName::from("X-MS-SBC")).is_some());
+    // SRTP with our key, only the codec the caller was answered with.
+    let offer = sdp::Session::parse(&invite.body).unwrap();
+    let caller_answer = sdp::Session::parse(&carrier_ok.body).unwrap();
+    assert_eq!(offer.media[0].proto, "RTP/SAVP");
+    assert!(offer.media[0].cryptos().next().is_some());
+    let offered: Vec<u8> = offer.media[0].payload_types().collect();
+    let answered_with: Vec<u8> = caller_answer.media[0].payload_types().collect();
+    assert_eq!(offered, answered_with);
+    assert_ne!(
+        offer.media[0].port, caller_answer.media[0].port,
+        "own anchor"
+    );
+
+    h.deliver(
+        reply(&invite, 180, "agent-tag", TEAMS_DIALOG, None),
+        Harness::teams(),
+    );
+    assert!(h.events.iter().any(|e| matches!(e,
+        B2buaEvent::DialProgress { call: c, leg: l, status } if *c == call && *l == leg && status.0 == 180)));
+    let answer = teams_sdp(1, "sendrecv").replace("RTP/SAVP 0 8 101", "RTP/SAVP 0 101");
+    h.deliver(
+        reply(&invite, 200, "agent-tag", TEAMS_DIALOG, Some(&answer)),
+        Harness::teams(),
+    );
+    h.request(Method::Ack);
+    assert!(h.events.iter().any(|e| matches!(e,
+        B2buaEvent::DialAnswered { call: c, leg: l, .. } if *c == call && *l == leg)));
+    // Nothing goes to the caller: it was answered long ago.
+    h.quiet();
+
+    // From now on the caller's re-offers go to the agent.
+    let hold = CARRIER_SDP
+        .replace("a=sendrecv", "a=sendonly")
+        .replace("o=carrier 1000 1", "o=carrier 1000 2");
+    h.send(
+        &in_dialog(
+            "INVITE",
+            2,
+            &carrier_ok,
+            "Content-Type: application/sdp\n",
+            &hold,
+        ),
+        Harness::carrier(),
+    );
+    let (reinvite, _) = h.request(Method::Invite);
+    assert_eq!(
+        reinvite.headers.call_id().unwrap(),
+        invite.headers.call_id().unwrap()
+    );
+    h.deliver(
+        reply(
+            &reinvite,
+            200,
+            "",
+            TEAMS_DIALOG,
+            Some(&teams_sdp(2, "recvonly")),
+        ),
+        Harness::teams(),
+    );
+    h.request(Method::Ack);
+    let (held, _) = h.response(200);
+    h.send(&in_dialog("ACK", 2, &held, "", ""), Harness::carrier());
+
+    // The agent hangs up: the caller gets BYE, the call ends.
+    let established = Established {
+        teams_ok: reply(&invite, 200, "agent-tag", TEAMS_DIALOG, Some(&answer)),
+        teams_invite: invite,
+        carrier_ok,
+    };
+    h.teams_in_dialog(&established, "BYE", 9, "", None);
+    h.response(200);
+    let (carrier_bye, _) = h.request(Method::Bye);
+    assert_eq!(carrier_bye.headers.call_id().unwrap(), "dial-1");
+    assert!(matches!(
+        h.last_event(),
+        Some(B2buaEvent::CallEnded {
+            reason: EndReason::Hangup(Party::Callee),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_busy_agent_leaves_the_caller_in_the_flow() {
+    let mut h = Harness::with(&config(), B2buaSettings::default());
+    let (_, call, leg, invite) = dialled(&mut h, "dial-2");
+    h.deliver(reply(&invite, 486, "agent-tag", "", None), Harness::teams());
+    h.request(Method::Ack);
+    assert!(h.events.iter().any(|e| matches!(e,
+        B2buaEvent::DialFailed { call: c, leg: l, status, .. } if *c == call && *l == leg && status.0 == 486)));
+    h.quiet();
+    assert_eq!(h.b2bua.call_count(), 1, "the caller is still there");
+    // The next agent can be tried, and the application can still end it.
+    let again = h.b2bua.dial(call, agent("+14255550124"), h.now).unwrap();
+    assert_ne!(again, leg);
+    h.pump();
+    let (second, _) = h.request(Method::Invite);
+    assert!(second.uri.to_string().starts_with("sip:+14255550124@"));
+    h.b2bua.hang_up(call, h.now);
+    h.pump();
+    // The caller gets its BYE; the ringing leg's CANCEL waits for a
+    // provisional response (RFC 3261 §9.1).
+    let (bye, _) = h.request(Method::Bye);
+    assert_eq!(bye.headers.call_id().unwrap(), "dial-2");
+}
+
+#[test]
+fn cancelling_a_dial_sends_cancel_and_reports_487() {
+    let mut h = Harness::with(&config(), B2buaSettings::default());
+    let (_, call, leg, invite) = dialled(&mut h, "dial-3");
+    h.deliver(
+        reply(&invite, 180, "agent-tag", TEAMS_DIALOG, None),
+        Harness::teams(),
+    );
+    h.b2bua.cancel_dial(call, leg, h.now);
+    h.pump();
+    let (cancel, _) = h.request(Method::Cancel);
+    assert_eq!(
+        cancel.headers.call_id().unwrap(),
+        invite.headers.call_id().unwrap()
+    );
+    assert!(h.events.iter().any(|e| matches!(e,
+        B2buaEvent::DialFailed { leg: l, status, .. } if *l == leg && status.0 == 487)));
+    // The agent's late 487 is absorbed.
+    h.deliver(reply(&cancel, 200, "", "", None), Harness::teams());
+    h.deliver(reply(&invite, 487, "agent-tag", "", None), Harness::teams());
+    h.request(Method::Ack);
+    h.quiet();
+    assert_eq!(h.b2bua.call_count(), 1);
+}
+
+#[test]
+fn with_two_agents_ringing_the_first_answer_wins() {
+    let mut h = Harness::with(&config(), B2buaSettings::default());
+    let (_, call, first, first_invite) = dialled(&mut h, "dial-4");
+    let second = h.b2bua.dial(call, agent("+14255550124"), h.now).unwrap();
+    h.pump();
+    let (second_invite, _) = h.request(Method::Invite);
+    for invite in [&first_invite, &second_invite] {
+        h.deliver(
+            reply(invite, 180, "t", TEAMS_DIALOG, None),
+            Harness::teams(),
+        );
+    }
+    h.deliver(
+        reply(
+            &second_invite,
+            200,
+            "t",
+            TEAMS_DIALOG,
+            Some(&teams_sdp(1, "sendrecv")),
+        ),
+        Harness::teams(),
+    );
+    h.request(Method::Ack);
+    let (cancel, _) = h.request(Method::Cancel);
+    assert_eq!(
+        cancel.headers.call_id().unwrap(),
+        first_invite.headers.call_id().unwrap()
+    );
+    assert!(h.events.iter().any(|e| matches!(e,
+        B2buaEvent::DialAnswered { leg, .. } if *leg == second)));
+    assert!(h.events.iter().any(|e| matches!(e,
+        B2buaEvent::DialFailed { leg, status, .. } if *leg == first && status.0 == 487)));
+    // No third dial once an agent is connected.
+    assert_eq!(
+        h.b2bua.dial(call, agent("+14255550123"), h.now),
+        Err(DialError::NotLocal)
+    );
+}
+
+#[test]
+fn only_calls_waiting_in_a_flow_can_dial() {
+    let mut h = Harness::new();
+    h.establish("ordinary");
+    let call = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            B2buaEvent::CallStarted { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        h.b2bua.dial(call, agent("+14255550123"), h.now),
+        Err(DialError::NotLocal)
+    );
+    assert_eq!(
+        h.b2bua.dial(CallId(999_999), agent("+14255550123"), h.now),
+        Err(DialError::NoSuchCall)
+    );
+}
