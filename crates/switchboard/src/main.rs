@@ -3,6 +3,7 @@
 
 mod demo;
 mod emulate;
+mod center;
 mod pii;
 mod relay;
 mod serve;

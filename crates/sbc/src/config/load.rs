@@ -96,15 +96,8 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Config, ConfigError> {
         .map("routes", |n| n.list(|r| route(r, &trunks)))?
         .unwrap_or_default();
 
-    let emulator = match root.opt("emulator") {
-        None => None,
-        Some(node) => {
-            node.table()?;
-            let mut table: toml::Table =
-                toml::from_str(text).map_err(|e| node.err(e.message().to_owned()))?;
-            table.remove("emulator")
-        }
-    };
+    let emulator = raw_table(&mut root, "emulator", text)?;
+    let contact_center = raw_table(&mut root, "contact_center", text)?;
     root.finish()?;
 
     Ok(Config {
@@ -117,7 +110,24 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Config, ConfigError> {
         routes,
         hosts,
         emulator,
+        contact_center,
     })
+}
+
+/// A table kept as raw TOML for another crate to read (`[emulator]`,
+/// `[contact_center]`).
+fn raw_table(
+    root: &mut Table<'_, '_>,
+    key: &'static str,
+    text: &str,
+) -> Result<Option<toml::Value>, ConfigError> {
+    let Some(node) = root.opt(key) else {
+        return Ok(None);
+    };
+    node.table()?;
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| node.err(e.message().to_owned()))?;
+    Ok(table.remove(key))
 }
 
 /// Trunk and tenant names end up in metrics labels and logs: keep them

@@ -9,8 +9,9 @@
 //! address, port range and timeouts), `[trunks.NAME]` (carrier SIP
 //! trunks), `[teams]` (the Direct Routing hosting trunk), `[tenants.NAME]`
 //! (customer tenants), `[[routes]]` (static routes for calls that match no
-//! DID), `[hosts]` (a static name -> address map consulted before DNS) and
-//! `[emulator]` (kept as raw TOML for the emulator crate).
+//! DID), `[hosts]` (a static name -> address map consulted before DNS),
+//! `[emulator]` and `[contact_center]` (kept as raw TOML for the emulator
+//! crate and the binary's contact center).
 //! `examples/loopback.toml` and `examples/teams.toml` show every key.
 
 mod load;
@@ -113,6 +114,9 @@ pub struct Config {
     pub hosts: HostMap,
     /// `[emulator]`, untouched; the emulator crate reads it.
     pub emulator: Option<toml::Value>,
+    /// `[contact_center]`, untouched; the binary's contact center reads
+    /// it (queues, agents, flows).
+    pub contact_center: Option<toml::Value>,
 }
 
 impl Config {

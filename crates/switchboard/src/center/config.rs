@@ -1,0 +1,227 @@
+//! `[contact_center]`: queues, agents, flows and prompts per tenant, read
+//! from the raw TOML the SBC configuration keeps, checked against the
+//! SBC's tenants and turned into the engine's configuration.
+//!
+//! ```toml
+//! [contact_center]
+//! flows_dir = "flows"      # <flows_dir>/<tenant>/*.toml or *.json
+//! prompts_dir = "prompts"  # WAV prompts; default phrases are built in
+//!
+//! [contact_center.prompts]  # spoken at startup with espeak-ng if missing
+//! "contoso/welcome" = "Welcome to Contoso."
+//!
+//! [contact_center.tenants.contoso]
+//! queues = [{ name = "sales", strategy = "longest_idle", alert_secs = 20 }]
+//!
+//! [[contact_center.tenants.contoso.agents]]
+//! name = "adele"
+//! number = "+14255550123"
+//! object_id = "1f7c0c52-0000-4000-8000-000000000001"
+//! queues = ["sales"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use acd::{
+    AgentConfig, AgentId, EngineConfig, QueueConfig, QueueId, QueueMembership, QueueStrategy,
+    TeamsIdentity, TenantConfig, TenantId,
+};
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The `[contact_center]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default = "default_flows_dir")]
+    flows_dir: PathBuf,
+    #[serde(default)]
+    prompts_dir: Option<PathBuf>,
+    #[serde(default)]
+    prompts: BTreeMap<String, String>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    tenants: BTreeMap<String, RawTenant>,
+}
+
+fn default_flows_dir() -> PathBuf {
+    PathBuf::from("flows")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    #[serde(default)]
+    queues: Vec<RawQueue>,
+    #[serde(default)]
+    agents: Vec<RawAgent>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    name: String,
+    #[serde(default)]
+    strategy: Strategy,
+    /// Agent alert time, 15-180 s (default 30).
+    #[serde(default = "default_alert_secs")]
+    alert_secs: u64,
+    #[serde(default)]
+    wrap_up_secs: u64,
+}
+
+fn default_alert_secs() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Strategy {
+    #[default]
+    LongestIdle,
+    RoundRobin,
+    RingAll,
+    Serial,
+    LeastTalkTime,
+    FewestCalls,
+    Random,
+    WeightedRandom,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    name: String,
+    /// The Teams phone number (E.164) the agent is rung on.
+    number: String,
+    object_id: String,
+    #[serde(default)]
+    queues: Vec<String>,
+}
+
+/// The contact center's settings, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct CenterConfig {
+    pub(crate) engine: EngineConfig,
+    /// Tenants by the SBC's tenant name: id, flows directory, queue ids.
+    pub(crate) tenants: BTreeMap<String, TenantSetup>,
+    pub(crate) prompts_dir: Option<PathBuf>,
+    /// Prompt texts to speak at startup when their file is missing.
+    pub(crate) prompt_texts: BTreeMap<String, String>,
+}
+
+/// One tenant of the contact center.
+#[derive(Debug, Clone)]
+pub(crate) struct TenantSetup {
+    pub(crate) id: TenantId,
+    pub(crate) flows_dir: PathBuf,
+    pub(crate) queues: BTreeMap<String, QueueId>,
+}
+
+impl CenterConfig {
+    /// Reads `[contact_center]` of a configuration whose tenants are
+    /// `sbc_tenants` (name -> Teams tenant id); relative paths are taken
+    /// from `base` (the configuration file's directory).
+    pub(crate) fn from_value(
+        value: toml::Value,
+        sbc_tenants: &BTreeMap<String, String>,
+        base: &Path,
+    ) -> anyhow::Result<CenterConfig> {
+        let raw: Raw = value
+            .try_into()
+            .context("[contact_center] is not valid")?;
+        let mut engine = EngineConfig {
+            tenants: Vec::new(),
+            numbers: Vec::new(),
+            queues: Vec::new(),
+            agents: Vec::new(),
+            seed: raw.seed.unwrap_or(1),
+        };
+        let mut tenants = BTreeMap::new();
+        for (index, (name, tenant)) in raw.tenants.iter().enumerate() {
+            let Some(teams_tenant_id) = sbc_tenants.get(name) else {
+                bail!("[contact_center.tenants.{name}]: no [tenants.{name}] in the SBC configuration");
+            };
+            let id = TenantId::new(index as u32 + 1);
+            engine
+                .tenants
+                .push(TenantConfig::new(id, name.clone(), teams_tenant_id.clone()));
+            let mut queues = BTreeMap::new();
+            for (q, queue) in tenant.queues.iter().enumerate() {
+                if !(15..=180).contains(&queue.alert_secs) {
+                    bail!(
+                        "[contact_center.tenants.{name}] queue {}: alert_secs must be 15..=180",
+                        queue.name
+                    );
+                }
+                let queue_id = QueueId::new(id, q as u32 + 1);
+                if queues.insert(queue.name.clone(), queue_id).is_some() {
+                    bail!("[contact_center.tenants.{name}]: queue {} twice", queue.name);
+                }
+                let mut config = QueueConfig::new(queue_id, queue.name.clone());
+                config.strategy = queue.strategy.into();
+                config.alert_time = Duration::from_secs(queue.alert_secs);
+                config.wrap_up = Duration::from_secs(queue.wrap_up_secs);
+                engine.queues.push(config);
+            }
+            for (a, agent) in tenant.agents.iter().enumerate() {
+                if sbc::E164::parse(&agent.number).is_err() {
+                    bail!(
+                        "[contact_center.tenants.{name}] agent {}: number is not E.164",
+                        agent.name
+                    );
+                }
+                let identity = TeamsIdentity {
+                    tenant: teams_tenant_id.clone(),
+                    user_object_id: agent.object_id.clone(),
+                    phone_number: Some(agent.number.clone()),
+                    sip_uri: None,
+                };
+                let mut config =
+                    AgentConfig::new(AgentId::new(id, a as u32 + 1), agent.name.clone(), identity);
+                for queue in &agent.queues {
+                    let Some(queue_id) = queues.get(queue) else {
+                        bail!(
+                            "[contact_center.tenants.{name}] agent {}: no queue {queue}",
+                            agent.name
+                        );
+                    };
+                    config.queues.push(QueueMembership::new(*queue_id));
+                }
+                engine.agents.push(config);
+            }
+            tenants.insert(
+                name.clone(),
+                TenantSetup {
+                    id,
+                    flows_dir: base.join(&raw.flows_dir).join(name),
+                    queues,
+                },
+            );
+        }
+        Ok(CenterConfig {
+            engine,
+            tenants,
+            prompts_dir: raw.prompts_dir.map(|dir| base.join(dir)),
+            prompt_texts: raw.prompts,
+        })
+    }
+}
+
+impl From<Strategy> for QueueStrategy {
+    fn from(strategy: Strategy) -> Self {
+        match strategy {
+            Strategy::LongestIdle => QueueStrategy::LongestIdle,
+            Strategy::RoundRobin => QueueStrategy::RoundRobin,
+            Strategy::RingAll => QueueStrategy::RingAll,
+            Strategy::Serial => QueueStrategy::Serial,
+            Strategy::LeastTalkTime => QueueStrategy::LeastTalkTime,
+            Strategy::FewestCalls => QueueStrategy::FewestCalls,
+            Strategy::Random => QueueStrategy::Random,
+            Strategy::WeightedRandom => QueueStrategy::WeightedRandom,
+        }
+    }
+}

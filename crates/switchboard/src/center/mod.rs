@@ -1,0 +1,645 @@
+//! The contact center on calls: IVR flows ([`acd::FlowRun`]) and the ACD
+//! ([`acd::Engine`]) driven by the B2BUA's calls and the media plane.
+//!
+//! Like the crates it joins, this part is sans-IO: calls, digits, media
+//! and dial outcomes come in as `handle_*` inputs with the time, and what
+//! must happen goes out as [`Action`]s (play, hold, dial, cancel, hang
+//! up) and [`acd::Event`]s (the event log, to be made durable before the
+//! actions run). `serve` carries the actions out on the B2BUA and the
+//! relay.
+//!
+//! A call to a flow DID runs its tenant's flow (`<flows_dir>/<tenant>/
+//! <flow>.toml|json`); an `enqueue` hands it to the engine, which puts it
+//! on hold (music) and rings agents one after another through
+//! [`sbc::B2bua::dial`]; the answer bridges caller and agent, a decline
+//! or the alert time moves on to the next agent; a caller hanging up
+//! while queued abandons.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use acd::{
+    AgentId, AgentStateRequest, CallAttributes, Command, Engine, Flow, FlowCatalog, FlowCommand,
+    FlowRun, FlowSet, InteractionId, OverflowAction, Presence, Priority, PromptId, QueueId,
+    RequestId, TenantId, TransferTarget,
+};
+use anyhow::Context;
+use sbc::{CallId, LegId, E164};
+use sip::StatusCode;
+
+pub(crate) use self::config::CenterConfig;
+
+/// Something `serve` must do for the contact center.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Play prompts to the caller (stopping whatever plays); report the
+    /// end with [`Center::handle_prompt_finished`] and `request`.
+    Play {
+        call: CallId,
+        request: Option<RequestId>,
+        prompts: Vec<String>,
+        barge_in: bool,
+    },
+    /// Stop prompts and music: the caller hears the bridged party.
+    StopPlay { call: CallId },
+    /// Music on hold until told otherwise.
+    Hold { call: CallId },
+    /// Say the caller's place in line (and the estimated wait) over the
+    /// music.
+    Announce {
+        call: CallId,
+        position: u32,
+        ewt: Option<Duration>,
+    },
+    /// Ring an agent's Teams user; report with [`Center::handle_dialled`].
+    Dial {
+        call: CallId,
+        interaction: InteractionId,
+        agent: AgentId,
+        number: E164,
+    },
+    /// Stop ringing a leg.
+    CancelDial { call: CallId, leg: LegId },
+    /// End the call.
+    HangUp { call: CallId },
+}
+
+/// A loaded tenant: its engine id and flows by file stem.
+#[derive(Debug)]
+struct Tenant {
+    id: TenantId,
+    flows: HashMap<String, Arc<Flow>>,
+}
+
+/// One call in the contact center.
+#[derive(Debug)]
+struct CenterCall {
+    tenant: TenantId,
+    run: Option<FlowRun>,
+    interaction: Option<InteractionId>,
+    /// An agent answered: the call is bridged.
+    connected: bool,
+    /// Hang up once the prompt playing now ends.
+    hang_up_after_prompt: bool,
+}
+
+/// A ringing agent leg.
+#[derive(Debug, Clone, Copy)]
+struct Ring {
+    call: CallId,
+    interaction: InteractionId,
+    agent: AgentId,
+    /// The engine gave up on it (CancelRing): its failure is no news.
+    cancelled: bool,
+}
+
+/// Counters of what the contact center refused or could not do.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CenterStats {
+    pub(crate) calls: u64,
+    pub(crate) unknown_flow: u64,
+    pub(crate) engine_refused: u64,
+    pub(crate) unsupported: u64,
+}
+
+/// The contact center's state.
+#[derive(Debug)]
+pub(crate) struct Center {
+    engine: Engine,
+    tenants: HashMap<String, Tenant>,
+    prompt_names: HashMap<PromptId, String>,
+    calls: HashMap<CallId, CenterCall>,
+    by_interaction: HashMap<InteractionId, CallId>,
+    rings: HashMap<LegId, Ring>,
+    actions: VecDeque<Action>,
+    events: VecDeque<acd::Event>,
+    stats: CenterStats,
+}
+
+impl Center {
+    /// The engine and flows of `config`; `prompts` are the names of the
+    /// prompts the media server has (flows naming others do not load).
+    /// Agents are logged in and Available (presence from Microsoft Graph
+    /// is a later input).
+    pub(crate) fn new(
+        config: &CenterConfig,
+        prompts: &[String],
+        now: Instant,
+    ) -> anyhow::Result<Center> {
+        let mut engine =
+            Engine::new(config.engine.clone()).context("the contact-center configuration")?;
+        for agent in &config.engine.agents {
+            engine
+                .handle_agent_state_request(now, agent.id, AgentStateRequest::LogIn)
+                .context("logging agents in")?;
+            engine
+                .handle_presence(now, agent.id, Presence::Available)
+                .context("agent presence")?;
+        }
+        let mut prompt_names = HashMap::new();
+        let mut tenants = HashMap::new();
+        for (name, setup) in &config.tenants {
+            let mut catalog = FlowCatalog::new(setup.id);
+            catalog.queues = setup.queues.clone();
+            for (n, prompt) in prompts.iter().enumerate() {
+                let id = PromptId::new(setup.id, n as u32 + 1);
+                catalog.prompts.insert(prompt.clone(), id);
+                prompt_names.insert(id, prompt.clone());
+            }
+            let flows = load_flows(&catalog, &setup.flows_dir)?;
+            tenants.insert(
+                name.clone(),
+                Tenant {
+                    id: setup.id,
+                    flows,
+                },
+            );
+        }
+        let mut center = Center {
+            engine,
+            tenants,
+            prompt_names,
+            calls: HashMap::new(),
+            by_interaction: HashMap::new(),
+            rings: HashMap::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: CenterStats::default(),
+        };
+        center.pump_engine();
+        Ok(center)
+    }
+
+    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<acd::Event> {
+        self.events.pop_front()
+    }
+
+    pub(crate) fn stats(&self) -> CenterStats {
+        self.stats
+    }
+
+    /// The next instant [`Center::handle_timeout`] is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let runs = self
+            .calls
+            .values()
+            .filter_map(|c| c.run.as_ref()?.poll_timeout());
+        runs.chain(self.engine.poll_timeout()).min()
+    }
+
+    /// Whether `call` belongs to the contact center.
+    pub(crate) fn has_call(&self, call: CallId) -> bool {
+        self.calls.contains_key(&call)
+    }
+
+    // ----- inputs -----
+
+    /// switchboard answered a call to `flow` of `tenant` (the SBC's
+    /// names).
+    pub(crate) fn handle_call_started(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        call: CallId,
+        tenant: &str,
+        flow: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
+        self.stats.calls += 1;
+        let found = self
+            .tenants
+            .get(tenant)
+            .and_then(|t| Some((t.id, Arc::clone(t.flows.get(flow)?))));
+        let Some((tenant_id, flow)) = found else {
+            self.stats.unknown_flow += 1;
+            tracing::warn!(%call, tenant, flow, "no such flow loaded: call ended");
+            self.actions.push_back(Action::HangUp { call });
+            return;
+        };
+        let run = FlowRun::start(now, wall, flow, attributes);
+        self.calls.insert(
+            call,
+            CenterCall {
+                tenant: tenant_id,
+                run: Some(run),
+                interaction: None,
+                connected: false,
+                hang_up_after_prompt: false,
+            },
+        );
+        self.pump_run(now, call);
+    }
+
+    /// The caller pressed a key (RFC 4733, INFO or in-band).
+    pub(crate) fn handle_digit(&mut self, now: Instant, call: CallId, digit: char) {
+        if let Some(run) = self.calls.get_mut(&call).and_then(|c| c.run.as_mut()) {
+            run.handle_digit(now, digit);
+            self.pump_run(now, call);
+        }
+    }
+
+    /// A playback started with [`Action::Play`] ended.
+    pub(crate) fn handle_prompt_finished(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        request: Option<RequestId>,
+    ) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if entry.hang_up_after_prompt {
+            entry.hang_up_after_prompt = false;
+            self.actions.push_back(Action::HangUp { call });
+            return;
+        }
+        if let (Some(run), Some(request)) = (entry.run.as_mut(), request) {
+            run.handle_prompt_finished(now, request);
+            self.pump_run(now, call);
+        }
+    }
+
+    /// The outcome of an [`Action::Dial`].
+    pub(crate) fn handle_dialled(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        interaction: InteractionId,
+        agent: AgentId,
+        leg: Result<LegId, sbc::DialError>,
+    ) {
+        match leg {
+            Ok(leg) => {
+                self.rings.insert(
+                    leg,
+                    Ring {
+                        call,
+                        interaction,
+                        agent,
+                        cancelled: false,
+                    },
+                );
+            }
+            Err(error) => {
+                tracing::warn!(%call, %error, "agent not rung");
+                let result = self.engine_no_answer(now, interaction, agent);
+                self.engine_input(result);
+            }
+        }
+        self.pump_engine();
+    }
+
+    /// A dialled agent leg answered (the B2BUA bridged it).
+    pub(crate) fn handle_dial_answered(&mut self, now: Instant, call: CallId, leg: LegId) {
+        let Some(ring) = self.rings.remove(&leg) else {
+            return;
+        };
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.connected = true;
+        }
+        let result = self
+            .engine
+            .handle_agent_answered(now, ring.interaction, ring.agent);
+        self.engine_input(result);
+        self.pump_engine();
+    }
+
+    /// A dialled agent leg failed or was cancelled.
+    pub(crate) fn handle_dial_failed(&mut self, now: Instant, leg: LegId, status: StatusCode) {
+        let Some(ring) = self.rings.remove(&leg) else {
+            return;
+        };
+        if ring.cancelled {
+            return;
+        }
+        let result = if matches!(status.0, 486 | 600 | 603) {
+            self.engine
+                .handle_agent_rejected(now, ring.interaction, ring.agent)
+        } else {
+            self.engine_no_answer(now, ring.interaction, ring.agent)
+        };
+        self.engine_input(result);
+        self.pump_engine();
+    }
+
+    /// The call ended; `by_caller`: the caller hung up (else the agent
+    /// or switchboard).
+    pub(crate) fn handle_call_ended(&mut self, now: Instant, call: CallId, by_caller: bool) {
+        let Some(mut entry) = self.calls.remove(&call) else {
+            return;
+        };
+        if let Some(run) = entry.run.as_mut() {
+            run.handle_hangup(now);
+        }
+        self.rings.retain(|_, ring| ring.call != call);
+        if let Some(interaction) = entry.interaction {
+            self.by_interaction.remove(&interaction);
+            let reason = match (entry.connected, by_caller) {
+                (_, true) => acd::EndReason::CallerHangup,
+                (true, false) => acd::EndReason::AgentHangup,
+                (false, false) => acd::EndReason::Failed,
+            };
+            let result = self.engine.handle_call_ended(now, interaction, reason);
+            self.engine_input(result);
+        }
+        self.pump_engine();
+    }
+
+    /// Due timers of the flows and the engine.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.run
+                    .as_ref()
+                    .and_then(FlowRun::poll_timeout)
+                    .is_some_and(|at| at <= now)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for call in due {
+            if let Some(run) = self.calls.get_mut(&call).and_then(|c| c.run.as_mut()) {
+                run.handle_timeout(now);
+            }
+            self.pump_run(now, call);
+        }
+        self.engine.handle_timeout(now);
+        self.pump_engine();
+    }
+
+    // ----- internals -----
+
+    fn engine_no_answer(
+        &mut self,
+        now: Instant,
+        interaction: InteractionId,
+        agent: AgentId,
+    ) -> Result<(), acd::InputError> {
+        self.engine.handle_agent_no_answer(now, interaction, agent)
+    }
+
+    fn engine_input(&mut self, result: Result<(), acd::InputError>) {
+        if let Err(error) = result {
+            self.stats.engine_refused += 1;
+            tracing::warn!(%error, "the ACD refused an input");
+        }
+    }
+
+    fn prompt_names(&self, prompts: &[PromptId]) -> Vec<String> {
+        prompts
+            .iter()
+            .filter_map(|id| self.prompt_names.get(id).cloned())
+            .collect()
+    }
+
+    /// Carries out what the call's flow asks.
+    fn pump_run(&mut self, now: Instant, call: CallId) {
+        loop {
+            let Some(command) = self
+                .calls
+                .get_mut(&call)
+                .and_then(|c| c.run.as_mut())
+                .and_then(FlowRun::poll_command)
+            else {
+                break;
+            };
+            let finished = command.is_final();
+            self.flow_command(now, call, command);
+            if finished {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.run = None;
+                }
+                break;
+            }
+        }
+        self.pump_engine();
+    }
+
+    fn flow_command(&mut self, now: Instant, call: CallId, command: FlowCommand) {
+        match command {
+            FlowCommand::PlayPrompts {
+                id,
+                prompts,
+                barge_in,
+            } => {
+                let prompts = self.prompt_names(&prompts);
+                self.actions.push_back(Action::Play {
+                    call,
+                    request: Some(id),
+                    prompts,
+                    barge_in,
+                });
+            }
+            FlowCommand::StopPrompts { .. } => self.actions.push_back(Action::StopPlay { call }),
+            FlowCommand::Enqueue {
+                queue,
+                priority,
+                attributes,
+            } => self.enqueue(now, call, queue, attributes, priority),
+            FlowCommand::Transfer {
+                target: TransferTarget::Queue(queue),
+            } => {
+                let attributes = CallAttributes::default();
+                self.enqueue(now, call, queue, attributes, Priority(0));
+            }
+            FlowCommand::Hangup { prompt } => self.hang_up_saying(call, prompt),
+            FlowCommand::HttpLookup { id, .. } => {
+                // No HTTP client in serve yet: the flow takes its failure
+                // branch, as for an unreachable webhook.
+                self.stats.unsupported += 1;
+                tracing::warn!(%call, "CRM lookups are not wired yet: failure branch");
+                if let Some(run) = self.calls.get_mut(&call).and_then(|c| c.run.as_mut()) {
+                    let failure = acd::HttpFailure::Transport("no HTTP client".to_owned());
+                    run.handle_http_result(now, id, Err(failure));
+                }
+            }
+            FlowCommand::Transfer { .. } | FlowCommand::Voicemail { .. } => {
+                self.stats.unsupported += 1;
+                tracing::warn!(%call, "flow transfer to a user or number, and voicemail, are not wired yet: call ended");
+                self.actions.push_back(Action::HangUp { call });
+            }
+            // Digits come in anyway; attributes stay in the run.
+            _ => {}
+        }
+    }
+
+    fn hang_up_saying(&mut self, call: CallId, prompt: Option<PromptId>) {
+        let prompts = self.prompt_names(&prompt.into_iter().collect::<Vec<_>>());
+        if prompts.is_empty() {
+            self.actions.push_back(Action::HangUp { call });
+            return;
+        }
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.hang_up_after_prompt = true;
+        }
+        self.actions.push_back(Action::Play {
+            call,
+            request: None,
+            prompts,
+            barge_in: false,
+        });
+    }
+
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: QueueId,
+        attributes: CallAttributes,
+        priority: Priority,
+    ) {
+        let Some(tenant) = self.calls.get(&call).map(|c| c.tenant) else {
+            return;
+        };
+        match self
+            .engine
+            .handle_call_arrived(now, tenant, queue, attributes, priority)
+        {
+            Ok(interaction) => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.interaction = Some(interaction);
+                }
+                self.by_interaction.insert(interaction, call);
+                self.actions.push_back(Action::Hold { call });
+            }
+            Err(error) => {
+                self.stats.engine_refused += 1;
+                tracing::warn!(%call, %error, "not queued: call ended");
+                self.actions.push_back(Action::HangUp { call });
+            }
+        }
+    }
+
+    /// Carries out the engine's commands and collects its events.
+    fn pump_engine(&mut self) {
+        while let Some(command) = self.engine.poll_command() {
+            self.engine_command(command);
+        }
+        while let Some(event) = self.engine.poll_event() {
+            self.events.push_back(event);
+        }
+    }
+
+    fn engine_command(&mut self, command: Command) {
+        match command {
+            Command::RingAgent {
+                interaction, agent, ..
+            } => {
+                let Some(call) = self.by_interaction.get(&interaction).copied() else {
+                    return;
+                };
+                let number = self
+                    .engine
+                    .agent_identity(agent)
+                    .and_then(|identity| identity.phone_number.as_deref())
+                    .and_then(|n| E164::parse(n).ok());
+                match number {
+                    Some(number) => self.actions.push_back(Action::Dial {
+                        call,
+                        interaction,
+                        agent,
+                        number,
+                    }),
+                    None => {
+                        tracing::warn!(%agent, "agent without a Teams phone number");
+                        self.stats.unsupported += 1;
+                    }
+                }
+            }
+            Command::CancelRing {
+                interaction, agent, ..
+            } => {
+                let found = self
+                    .rings
+                    .iter_mut()
+                    .find(|(_, r)| r.interaction == interaction && r.agent == agent);
+                if let Some((leg, ring)) = found {
+                    ring.cancelled = true;
+                    self.actions.push_back(Action::CancelDial {
+                        call: ring.call,
+                        leg: *leg,
+                    });
+                }
+            }
+            Command::Connect { interaction, .. } => {
+                if let Some(call) = self.by_interaction.get(&interaction) {
+                    self.actions.push_back(Action::StopPlay { call: *call });
+                }
+            }
+            Command::Announce {
+                interaction,
+                position,
+                ewt,
+            } => {
+                if let Some(call) = self.by_interaction.get(&interaction) {
+                    self.actions.push_back(Action::Announce {
+                        call: *call,
+                        position,
+                        ewt,
+                    });
+                }
+            }
+            Command::Overflow {
+                interaction,
+                action,
+                ..
+            } => {
+                let Some(call) = self.by_interaction.remove(&interaction) else {
+                    return;
+                };
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.interaction = None;
+                }
+                match action {
+                    OverflowAction::Disconnect { prompt } => self.hang_up_saying(call, prompt),
+                    other => {
+                        self.stats.unsupported += 1;
+                        tracing::warn!(%call, action = ?other, "overflow action not wired yet: call ended");
+                        self.actions.push_back(Action::HangUp { call });
+                    }
+                }
+            }
+            other => {
+                self.stats.unsupported += 1;
+                tracing::warn!(command = ?other, "ACD command not wired yet");
+            }
+        }
+    }
+}
+
+/// The flows of one tenant by file stem; a bad file is reported and left
+/// out, the others load.
+fn load_flows(
+    catalog: &FlowCatalog,
+    dir: &Path,
+) -> anyhow::Result<HashMap<String, Arc<Flow>>> {
+    if !dir.is_dir() {
+        anyhow::bail!("flows directory {} does not exist", dir.display());
+    }
+    let (set, errors) = FlowSet::load_dir(catalog, dir);
+    for error in &errors {
+        tracing::error!(%error, "flow not loaded");
+    }
+    let flows = set
+        .iter()
+        .map(|flow| {
+            let stem = Path::new(flow.file())
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (stem, Arc::clone(flow))
+        })
+        .collect();
+    Ok(flows)
+}

@@ -1,0 +1,220 @@
+//! The contact center driven by hand: flows, queueing, ringing agents.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+const FLOW: &str = r#"
+id = 1
+name = "Main line"
+entry = "menu"
+
+[[nodes]]
+id = "menu"
+type = "menu"
+prompts = ["menu"]
+options = { "1" = "sales", "2" = "support" }
+timeout = 5
+retries = 1
+fallback = "sales"
+
+[[nodes]]
+id = "sales"
+type = "enqueue"
+queue = "sales"
+
+[[nodes]]
+id = "support"
+type = "enqueue"
+queue = "support"
+"#;
+
+const CONFIG: &str = r#"
+flows_dir = "flows"
+
+[tenants.contoso]
+queues = [
+  { name = "sales", alert_secs = 15 },
+  { name = "support", strategy = "longest_idle", alert_secs = 15 },
+]
+
+[[tenants.contoso.agents]]
+name = "adele"
+number = "+14255550123"
+object_id = "00000000-0000-4000-8000-000000000001"
+queues = ["support"]
+
+[[tenants.contoso.agents]]
+name = "megan"
+number = "+14255550124"
+object_id = "00000000-0000-4000-8000-000000000002"
+queues = ["support"]
+"#;
+
+struct Setup {
+    center: Center,
+    now: Instant,
+    _dir: std::path::PathBuf,
+}
+
+fn setup(test: &str) -> Setup {
+    let dir = std::env::temp_dir().join(format!("switchboard-center-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("flows/contoso")).unwrap();
+    std::fs::write(dir.join("flows/contoso/main.toml"), FLOW).unwrap();
+    let tenants = BTreeMap::from([(
+        "contoso".to_owned(),
+        "5b8e4b5c-0000-4000-8000-00000000c0de".to_owned(),
+    )]);
+    let config = CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, &dir).unwrap();
+    let now = Instant::now();
+    let center = Center::new(&config, &["menu".to_owned()], now).unwrap();
+    Setup {
+        center,
+        now,
+        _dir: dir,
+    }
+}
+
+fn actions(center: &mut Center) -> Vec<Action> {
+    std::iter::from_fn(|| center.poll_action()).collect()
+}
+
+fn events(center: &mut Center) -> Vec<acd::EventKind> {
+    std::iter::from_fn(|| center.poll_event()).map(|e| e.kind).collect()
+}
+
+/// A call to `main` that pressed 2: queued for support; returns the
+/// first Dial.
+fn queued_for_support(s: &mut Setup, call: CallId) -> Action {
+    s.center.handle_call_started(
+        s.now,
+        SystemTime::now(),
+        call,
+        "contoso",
+        "main",
+        BTreeMap::new(),
+    );
+    let played = actions(&mut s.center);
+    let [Action::Play {
+        request, prompts, ..
+    }] = played.as_slice()
+    else {
+        panic!("{played:?}");
+    };
+    assert_eq!(prompts, &["menu".to_owned()]);
+    s.center.handle_prompt_finished(s.now, call, *request);
+    s.center.handle_digit(s.now, call, '2');
+    let queued = actions(&mut s.center);
+    assert!(matches!(queued[0], Action::Hold { call: c } if c == call), "{queued:?}");
+    let dial = queued[1].clone();
+    assert!(matches!(dial, Action::Dial { .. }), "{queued:?}");
+    dial
+}
+
+#[test]
+fn a_caller_pressing_2_rings_a_support_agent_and_is_connected() {
+    let mut s = setup("connect");
+    let call = CallId(7);
+    let Action::Dial {
+        interaction,
+        agent,
+        number,
+        ..
+    } = queued_for_support(&mut s, call)
+    else {
+        unreachable!()
+    };
+    assert!(["+14255550123", "+14255550124"].contains(&number.as_str()));
+    s.center
+        .handle_dialled(s.now, call, interaction, agent, Ok(LegId(100)));
+    s.center.handle_dial_answered(s.now, call, LegId(100));
+    assert_eq!(actions(&mut s.center), [Action::StopPlay { call }]);
+    let log = events(&mut s.center);
+    assert!(log.iter().any(|e| matches!(e, acd::EventKind::Answered { .. })), "{log:?}");
+    // The agent hangs up: the interaction completes.
+    s.center.handle_call_ended(s.now, call, false);
+    let log = events(&mut s.center);
+    assert!(log.iter().any(|e| matches!(e, acd::EventKind::Completed { .. })), "{log:?}");
+    assert!(!s.center.has_call(call));
+}
+
+#[test]
+fn an_agent_who_does_not_answer_is_followed_by_the_next() {
+    let mut s = setup("next");
+    let call = CallId(8);
+    let Action::Dial {
+        interaction,
+        agent: first,
+        number: first_number,
+        ..
+    } = queued_for_support(&mut s, call)
+    else {
+        unreachable!()
+    };
+    s.center
+        .handle_dialled(s.now, call, interaction, first, Ok(LegId(200)));
+    s.center
+        .handle_dial_failed(s.now, LegId(200), StatusCode(480));
+    let next = actions(&mut s.center);
+    let [Action::Dial { agent, number, .. }] = next.as_slice() else {
+        panic!("{next:?}");
+    };
+    assert_ne!(*agent, first);
+    assert_ne!(*number, first_number);
+    let log = events(&mut s.center);
+    assert!(log.iter().any(|e| matches!(e, acd::EventKind::RingNoAnswer { .. })), "{log:?}");
+}
+
+#[test]
+fn the_alert_time_cancels_the_ring_and_a_hang_up_abandons() {
+    let mut s = setup("abandon");
+    let call = CallId(9);
+    let Action::Dial {
+        interaction, agent, ..
+    } = queued_for_support(&mut s, call)
+    else {
+        unreachable!()
+    };
+    s.center
+        .handle_dialled(s.now, call, interaction, agent, Ok(LegId(300)));
+    // 15 s of ringing: the engine gives up on this agent.
+    let later = s.now + Duration::from_secs(16);
+    assert!(s.center.poll_timeout().is_some_and(|at| at <= later));
+    s.center.handle_timeout(later);
+    let after = actions(&mut s.center);
+    assert!(
+        after.contains(&Action::CancelDial { call, leg: LegId(300) }),
+        "{after:?}"
+    );
+    // Its 487 is not a second failure.
+    s.center.handle_dial_failed(later, LegId(300), StatusCode(487));
+    // The caller hangs up while waiting: an abandon.
+    s.center.handle_call_ended(later, call, true);
+    let log = events(&mut s.center);
+    assert!(log.iter().any(|e| matches!(e, acd::EventKind::Abandoned { .. })), "{log:?}");
+}
+
+#[test]
+fn unknown_flows_and_bad_configs_are_refused() {
+    let mut s = setup("unknown");
+    s.center.handle_call_started(
+        s.now,
+        SystemTime::now(),
+        CallId(1),
+        "contoso",
+        "nope",
+        BTreeMap::new(),
+    );
+    assert_eq!(actions(&mut s.center), [Action::HangUp { call: CallId(1) }]);
+    assert_eq!(s.center.stats().unknown_flow, 1);
+
+    let tenants = BTreeMap::new();
+    let error = CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, Path::new("."))
+        .unwrap_err();
+    assert!(error.to_string().contains("[tenants.contoso]"), "{error}");
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let bad = CONFIG.replace("alert_secs = 15 }", "alert_secs = 5 }");
+    let error = CenterConfig::from_value(toml::from_str(&bad).unwrap(), &tenants, Path::new("."))
+        .unwrap_err();
+    assert!(error.to_string().contains("alert_secs"), "{error}");
+}
