@@ -205,6 +205,12 @@ pub struct CallbackPolicy {
     /// How long a caller who was offered a callback by
     /// [`OverflowAction::OfferCallback`] has to accept it.
     pub offer_timeout: Duration,
+    /// How long a callback may wait for an agent, from the caller's
+    /// request, before it expires
+    /// ([`crate::EventKind::CallbackExpired`]); `None`, the default:
+    /// never. A callback being rung or dialled when its time is up
+    /// finishes that attempt and expires if it would wait again.
+    pub max_age: Option<Duration>,
 }
 
 impl Default for CallbackPolicy {
@@ -213,6 +219,7 @@ impl Default for CallbackPolicy {
             max_attempts: 3,
             retry_delay: Duration::from_secs(300),
             offer_timeout: Duration::from_secs(60),
+            max_age: None,
         }
     }
 }
@@ -463,6 +470,13 @@ fn check_queue(
                 .map(|ring| ("bullseye.after", ring.after)),
         )
         .chain(queue.announce.iter().map(|a| ("announce.period", a.period)))
+        .chain(
+            queue
+                .callback
+                .max_age
+                .iter()
+                .map(|age| ("callback.max_age", *age)),
+        )
     {
         if value > MAX_SETTING {
             return Err(ConfigError::OutOfRange {

@@ -11,8 +11,11 @@
 //!   ([`crate::dispatch`], O(log n) without skill filters);
 //! - an agent becomes free (available, presence, opt-in): it takes the
 //!   best caller across its queues, by aged score then arrival
-//!   (fairness), O(queues of the agent x priorities) when the head of
-//!   each line qualifies, O(line) in the worst case;
+//!   (fairness), looking only at the head of each class of callers
+//!   (priority x skills of their own, [`crate::queue`]): O(queues of the
+//!   agent x classes x priorities), whatever the length of the lines;
+//! - a caller's place in line is a binary search per priority,
+//!   O(priorities x log n);
 //! - timers live in one ordered map, O(log t).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -690,11 +693,18 @@ impl Engine {
         let Some(call) = self.interactions.get(&interaction) else {
             return Ok(None);
         };
+        let expires_at = self
+            .queues
+            .get(&call.queue)
+            .and_then(|queue| queue.config.callback.max_age)
+            .map(|age| deadline(now, age));
         let callback = Interaction {
             id: callback_id,
             callback: Some(Callback {
                 number,
                 attempts: 0,
+                requested_at: now,
+                expires_at,
             }),
             queue: call.queue,
             priority: call.priority,
@@ -720,6 +730,12 @@ impl Engine {
             },
         );
         self.interactions.insert(callback_id, callback);
+        if let Some(at) = expires_at {
+            let key = self.timers.arm(at, Timer::CallbackExpiry(callback_id));
+            if let Some(callback) = self.interactions.get_mut(&callback_id) {
+                callback.timers.expiry = Some(key);
+            }
+        }
         self.join_line(callback_id, now);
         self.dirty_calls.push(callback_id);
         self.dispatch(now);
@@ -760,6 +776,7 @@ impl Engine {
             .callback
             .as_ref()
             .map_or(0, |callback| callback.attempts);
+        let expired = call.callback.as_ref().is_some_and(|cb| cb.expired(now));
         let queue_id = call.queue;
         let tenant = interaction.tenant();
         self.emit(
@@ -789,6 +806,7 @@ impl Engine {
                 .get(&queue_id)
                 .map(|queue| queue.config.callback);
             match policy {
+                _ if expired => self.expire_callback(interaction, now),
                 Some(policy) if attempt < policy.max_attempts => {
                     let until = deadline(now, policy.retry_delay);
                     let key = self.timers.arm(until, Timer::Callback(interaction));
@@ -876,6 +894,21 @@ impl Engine {
                     }
                 }
                 Timer::Callback(id) => self.callback_deadline(id, key, now),
+                Timer::CallbackExpiry(id) => {
+                    let Some(call) = self.interactions.get_mut(&id) else {
+                        continue;
+                    };
+                    if call.timers.expiry == Some(key) {
+                        call.timers.expiry = None;
+                    }
+                    let in_line = matches!(
+                        call.state,
+                        InteractionState::Waiting | InteractionState::CallbackRetryWait { .. }
+                    );
+                    if in_line && call.callback.as_ref().is_some_and(|cb| cb.expired(now)) {
+                        self.expire_callback(id, now);
+                    }
+                }
             }
             self.dispatch(now);
         }
@@ -1167,6 +1200,24 @@ impl Engine {
         }
     }
 
+    /// A callback reached its queue's maximum age: logged and dropped.
+    fn expire_callback(&mut self, id: InteractionId, now: Instant) {
+        let Some(call) = self.interactions.get(&id) else {
+            return;
+        };
+        let Some(callback) = &call.callback else {
+            return;
+        };
+        let kind = EventKind::CallbackExpired {
+            interaction: id,
+            queue: call.queue,
+            age: now.saturating_duration_since(callback.requested_at),
+            attempts: callback.attempts,
+        };
+        self.emit(now, id.tenant(), kind);
+        self.forget(id);
+    }
+
     // ----- the line -----
 
     /// A call joins its queue: the no-agents rule, the line, timers,
@@ -1240,7 +1291,7 @@ impl Engine {
         };
         call.state = InteractionState::Waiting;
         if let Some(queue) = self.queues.get_mut(&call.queue) {
-            queue.insert(call.waiter());
+            queue.insert(call.waiter(), &call.skills);
         }
         self.arm_expansion(id, now);
     }
@@ -1283,6 +1334,7 @@ impl Engine {
             timers.expansion,
             timers.announce,
             timers.callback,
+            timers.expiry,
         ] {
             self.timers.cancel(key);
         }
@@ -1297,6 +1349,10 @@ impl Engine {
         let Some(queue) = self.queues.get(&call.queue) else {
             return;
         };
+        if call.callback.as_ref().is_some_and(|cb| cb.expired(now)) {
+            self.expire_callback(id, now);
+            return;
+        }
         if call.callback.is_none() {
             if now >= deadline(call.entered_at, queue.config.max_wait) {
                 let action = queue.config.on_max_wait.clone();
@@ -1642,38 +1698,82 @@ impl Engine {
         }
     }
 
-    /// Agent-driven: a newly free agent takes the best caller across its
-    /// queues (highest aged score, then longest waiting).
-    fn offer_agent(&mut self, id: AgentId, now: Instant) {
-        let Some(agent) = self.agents.get(&id) else {
-            return;
-        };
-        let mut best: Option<(LineOrder, InteractionId, IdleKey)> = None;
+    /// The best caller for `agent` among `queues` (highest aged score,
+    /// then longest waiting) who has not let it ring out, with its
+    /// queue; and the callers ahead of it who did (their own round
+    /// decides whether to come back to the agent).
+    ///
+    /// Looks at the head of each class in score order and stops at the
+    /// first head that is worse than the best so far: a class whose head
+    /// does not qualify has no caller who does ([`crate::queue`]).
+    /// O(classes x priorities) per queue, whatever the length of the line.
+    pub(crate) fn best_call_for(
+        &self,
+        agent: &Agent,
+        queues: impl Iterator<Item = QueueId>,
+        now: Instant,
+    ) -> (
+        Option<(LineOrder, InteractionId, QueueId)>,
+        Vec<InteractionId>,
+    ) {
+        let mut best: Option<(LineOrder, InteractionId, QueueId)> = None;
         let mut retry = Vec::new();
-        for (queue_id, key) in &agent.idle_in {
-            let Some(queue) = self.queues.get(queue_id) else {
+        for queue_id in queues {
+            let Some(queue) = self.queues.get(&queue_id) else {
                 continue;
             };
-            for waiter in queue.by_score(now) {
-                let Some(call) = self.interactions.get(&waiter.id) else {
-                    continue;
-                };
-                if call.tried.contains(&id) {
-                    // Let the call's own round decide whether to come back.
-                    retry.push(waiter.id);
-                    continue;
+            let mut best_here: Option<(LineOrder, InteractionId)> = None;
+            let mut tried = Vec::new();
+            for (head, class) in queue.heads_by_score(now) {
+                if best_here.is_some_and(|(order, _)| queue.order(head, now) > order) {
+                    break;
                 }
-                if ring_for(agent, queue, call, now).is_some() {
+                for waiter in queue.class_line(head.priority, class) {
+                    let Some(call) = self.interactions.get(&waiter.id) else {
+                        continue;
+                    };
                     let order = queue.order(waiter, now);
-                    if best.as_ref().is_none_or(|(current, _, _)| order < *current) {
-                        best = Some((order, waiter.id, *key));
+                    if call.tried.contains(&agent.config.id) {
+                        tried.push((order, waiter.id));
+                        continue;
+                    }
+                    if ring_for(agent, queue, call, now).is_some()
+                        && best_here.is_none_or(|(current, _)| order < current)
+                    {
+                        best_here = Some((order, waiter.id));
                     }
                     break;
                 }
             }
+            retry.extend(
+                tried
+                    .into_iter()
+                    .filter(|(order, _)| best_here.is_none_or(|(best, _)| *order < best))
+                    .map(|(_, id)| id),
+            );
+            if let Some((order, id)) = best_here {
+                if best.as_ref().is_none_or(|(current, _, _)| order < *current) {
+                    best = Some((order, id, queue_id));
+                }
+            }
         }
+        (best, retry)
+    }
+
+    /// Agent-driven: a newly free agent takes the best caller across its
+    /// queues ([`Engine::best_call_for`]).
+    fn offer_agent(&mut self, id: AgentId, now: Instant) {
+        let Some(agent) = self.agents.get(&id) else {
+            return;
+        };
+        let (best, retry) =
+            self.best_call_for(agent, agent.idle_in.iter().map(|(queue, _)| *queue), now);
+        let best = best.and_then(|(_, call, queue)| {
+            let (_, key) = agent.idle_in.iter().find(|(q, _)| *q == queue)?;
+            Some((call, *key))
+        });
         self.dirty_calls.extend(retry);
-        let Some((_, call, key)) = best else {
+        let Some((call, key)) = best else {
             return;
         };
         let ring_all = self
@@ -1746,8 +1846,10 @@ impl Engine {
             );
         }
         if rung.is_empty() {
-            if let Some(queue) = self.queues.get_mut(&queue_id) {
-                queue.insert(waiter);
+            if let (Some(queue), Some(call)) =
+                (self.queues.get_mut(&queue_id), self.interactions.get(&id))
+            {
+                queue.insert(waiter, &call.skills);
             }
             return;
         }

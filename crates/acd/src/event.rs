@@ -250,6 +250,18 @@ pub enum EventKind {
         /// Attempts made.
         attempts: u32,
     },
+    /// A callback waited its queue's `callback.max_age` without reaching
+    /// the caller and was dropped.
+    CallbackExpired {
+        /// The callback.
+        interaction: InteractionId,
+        /// The queue.
+        queue: QueueId,
+        /// Since the caller's request.
+        age: Duration,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// A callback (or an untaken callback offer) was withdrawn.
     CallbackCancelled {
         /// The interaction.

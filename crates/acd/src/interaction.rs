@@ -43,6 +43,16 @@ pub(crate) struct Callback {
     pub(crate) number: String,
     /// Attempts started so far.
     pub(crate) attempts: u32,
+    /// When the caller asked for it.
+    pub(crate) requested_at: Instant,
+    /// When it expires (the queue's `callback.max_age`), if ever.
+    pub(crate) expires_at: Option<Instant>,
+}
+
+impl Callback {
+    pub(crate) fn expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +97,8 @@ pub(crate) struct InteractionTimers {
     pub(crate) expansion: Option<TimerKey>,
     pub(crate) announce: Option<TimerKey>,
     pub(crate) callback: Option<TimerKey>,
+    /// A callback's maximum age.
+    pub(crate) expiry: Option<TimerKey>,
 }
 
 #[derive(Debug, Clone)]

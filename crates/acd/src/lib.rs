@@ -19,14 +19,15 @@
 //!   rings, priority with aging, fairness across queues, maximum length,
 //!   maximum wait and no-agents actions ([`OverflowAction`]), alert time,
 //!   wrap-up, estimated wait and position announcements, callbacks that
-//!   keep the caller's place.
+//!   keep the caller's place and expire after a maximum age.
 //!
 //! - IVR flows ([`FlowSet`], [`FlowRun`]): menus, digit collection,
 //!   CRM lookups whose answers become call attributes
 //!   ([`CallAttributes::values`]), branches on attributes and business
 //!   hours per time zone, and a final [`FlowCommand::Enqueue`] that goes
 //!   straight to [`Engine::handle_call_arrived`]; files validated at
-//!   load with the file, node and reason of every problem.
+//!   load with the file, node and reason of every problem; each run
+//!   logs its nodes, failed inputs, lookups and end ([`FlowEvent`]).
 //!
 //! Persistence plugs in later through the `#[non_exhaustive]`
 //! [`Command`] and [`EventKind`] enums.
@@ -97,8 +98,8 @@ pub use engine::{Engine, EngineStats, QueueSnapshot};
 pub use error::{AssetRef, ConfigError, FlowError, FlowErrorKind, InputError};
 pub use event::{Event, EventKind, IgnoreReason, InputKind, InteractionStatus};
 pub use flow::{
-    Flow, FlowCatalog, FlowCommand, FlowRun, FlowSet, HttpFailure, RequestId, ScheduleState,
-    TransferTarget,
+    Flow, FlowCatalog, FlowCommand, FlowEvent, FlowEventKind, FlowRun, FlowSet, HttpFailure,
+    RequestId, ScheduleState, TransferTarget,
 };
 pub use ids::{
     AgentId, FlowId, InteractionId, Priority, Proficiency, PromptId, QueueId, ReasonCode, SkillId,

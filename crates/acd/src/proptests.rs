@@ -77,6 +77,7 @@ fn config() -> EngineConfig {
     });
     french.max_queue_length = 4;
     french.on_queue_full = OverflowAction::OfferCallback;
+    french.callback.max_age = Some(Duration::from_secs(150));
     french.alert_time = Duration::from_secs(15);
 
     let mut attendant = QueueConfig::new(q[1], "attendant");
@@ -105,6 +106,7 @@ fn config() -> EngineConfig {
     rotation.strategy = QueueStrategy::RoundRobin;
     rotation.callback.max_attempts = 2;
     rotation.callback.retry_delay = Duration::from_secs(20);
+    rotation.callback.max_age = Some(Duration::from_secs(90));
     rotation.wrap_up = Duration::from_secs(3);
     rotation.max_wait = Duration::from_secs(400);
     rotation.bullseye = vec![BullseyeRing {

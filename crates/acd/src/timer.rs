@@ -20,6 +20,8 @@ pub(crate) enum Timer {
     Announce(InteractionId),
     /// A callback retry is due, or a callback offer expires.
     Callback(InteractionId),
+    /// A callback reaches its queue's maximum age.
+    CallbackExpiry(InteractionId),
 }
 
 /// A key to cancel an armed timer.

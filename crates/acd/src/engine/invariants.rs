@@ -7,18 +7,63 @@ use std::time::Instant;
 use super::Engine;
 use crate::agent::AgentState;
 use crate::dispatch::ring_for;
-use crate::ids::{AgentId, InteractionId};
+use crate::ids::{AgentId, InteractionId, QueueId};
 use crate::interaction::InteractionState;
+use crate::queue::LineOrder;
 
 impl Engine {
     /// `Err` names the first broken invariant. Call after
     /// `handle_timeout(now)`.
     pub(crate) fn check_invariants(&self, now: Instant) -> Result<(), String> {
         self.check_agents(now)?;
-        self.check_queues()?;
-        self.check_interactions()?;
+        self.check_queues(now)?;
+        self.check_interactions(now)?;
         if let Some((call, agent)) = self.unserved_pair(now) {
             return Err(format!("{call} waits while {agent} is free and qualifies"));
+        }
+        self.check_best_calls(now)
+    }
+
+    /// For every agent, free or not, the indexed pick
+    /// ([`Engine::best_call_for`]) is the best caller found by sorting
+    /// each of its queues' whole line.
+    fn check_best_calls(&self, now: Instant) -> Result<(), String> {
+        for (id, agent) in &self.agents {
+            let queues = || {
+                agent
+                    .config
+                    .queues
+                    .iter()
+                    .filter(|m| m.opted_in)
+                    .map(|m| m.queue)
+            };
+            let (indexed, _) = self.best_call_for(agent, queues(), now);
+            let mut scanned: Option<(LineOrder, InteractionId, QueueId)> = None;
+            for queue_id in queues() {
+                let Some(queue) = self.queues.get(&queue_id) else {
+                    continue;
+                };
+                let mut line: Vec<_> = queue
+                    .waiters()
+                    .map(|waiter| (queue.order(waiter, now), waiter.id))
+                    .collect();
+                line.sort_unstable();
+                let first = line.into_iter().find(|(_, call)| {
+                    self.interactions.get(call).is_some_and(|call| {
+                        !call.tried.contains(id) && ring_for(agent, queue, call, now).is_some()
+                    })
+                });
+                if let Some((order, call)) = first {
+                    if scanned.as_ref().is_none_or(|(best, _, _)| order < *best) {
+                        scanned = Some((order, call, queue_id));
+                    }
+                }
+            }
+            if indexed != scanned {
+                return Err(format!(
+                    "{id}: the index picks {indexed:?}, the whole line {scanned:?}"
+                ));
+            }
         }
         Ok(())
     }
@@ -156,8 +201,9 @@ impl Engine {
         Ok(())
     }
 
-    fn check_queues(&self) -> Result<(), String> {
+    fn check_queues(&self, now: Instant) -> Result<(), String> {
         for (id, queue) in &self.queues {
+            queue.check_line()?;
             for key in &queue.idle {
                 let listed = self
                     .agents
@@ -179,6 +225,18 @@ impl Engine {
                 ));
             }
             let mut count = 0;
+            let mut line: Vec<_> = queue.waiters().map(|w| (queue.order(w, now), *w)).collect();
+            line.sort_unstable_by_key(|(order, _)| *order);
+            for (at, (_, waiter)) in line.iter().enumerate() {
+                let position = queue.position(waiter, now);
+                if usize::try_from(position).ok() != Some(at + 1) {
+                    return Err(format!(
+                        "{}: position {position}, not {}",
+                        waiter.id,
+                        at + 1
+                    ));
+                }
+            }
             for waiter in queue.waiters() {
                 count += 1;
                 let good = self.interactions.get(&waiter.id).is_some_and(|call| {
@@ -200,7 +258,7 @@ impl Engine {
         Ok(())
     }
 
-    fn check_interactions(&self) -> Result<(), String> {
+    fn check_interactions(&self, now: Instant) -> Result<(), String> {
         for (id, call) in &self.interactions {
             if call.queue.tenant() != id.tenant() {
                 return Err(format!("{id} sits in {} of another tenant", call.queue));
@@ -239,9 +297,22 @@ impl Engine {
                         return Err(format!("{id} is connected to {agent}, who is not on it"));
                     }
                 }
-                InteractionState::Waiting
-                | InteractionState::CallbackRetryWait { .. }
-                | InteractionState::CallbackOffered { .. } => {}
+                InteractionState::Waiting | InteractionState::CallbackRetryWait { .. } => {
+                    if let Some(callback) = &call.callback {
+                        if callback.expires_at.is_some_and(|at| at <= now) {
+                            return Err(format!("{id} kept past its maximum age"));
+                        }
+                        let armed = call
+                            .timers
+                            .expiry
+                            .filter(|key| self.timers.contains(*key))
+                            .map(|key| key.at);
+                        if armed != callback.expires_at {
+                            return Err(format!("{id} has no timer for its maximum age"));
+                        }
+                    }
+                }
+                InteractionState::CallbackOffered { .. } => {}
             }
         }
         Ok(())

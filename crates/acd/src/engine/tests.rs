@@ -968,6 +968,74 @@ fn a_callback_offer_on_overflow_keeps_the_place_until_it_expires() {
     );
 }
 
+#[test]
+fn a_callback_expires_after_its_queues_max_age() {
+    let q = queue_id(T1, 1);
+    let mut queue = QueueConfig::new(q, "cb");
+    queue.callback.max_age = Some(secs(120));
+    let a = agent_id(T1, 1);
+    let mut h = Harness::new(config(vec![queue], vec![agent(a, &[q])]));
+    let call = h.call(q);
+    h.advance(secs(30));
+    let callback = h
+        .engine
+        .handle_callback_requested(h.now, call, "+15550199".into())
+        .unwrap()
+        .unwrap();
+    // Counted from the request, not from the call's arrival.
+    h.advance(secs(119));
+    assert_eq!(
+        h.engine.interaction_status(callback),
+        Some(InteractionStatus::Waiting)
+    );
+    h.advance(secs(1));
+    assert_eq!(h.engine.interaction_status(callback), None);
+    assert_eq!(h.engine.queue_snapshot(q, h.now).unwrap().callbacks, 0);
+    assert!(h.event_kinds().any(|k| matches!(k,
+        EventKind::CallbackExpired { interaction, age, attempts: 0, .. }
+            if *interaction == callback && *age == secs(120))));
+    // The agent who comes later finds nothing to call back.
+    assert!(rings(&h.login(a)).is_empty());
+}
+
+#[test]
+fn a_callback_being_dialled_at_its_max_age_finishes_the_attempt_then_expires() {
+    let q = queue_id(T1, 1);
+    let mut queue = QueueConfig::new(q, "cb");
+    queue.callback.max_age = Some(secs(60));
+    queue.callback.retry_delay = secs(10);
+    let a = agent_id(T1, 1);
+    let mut h = Harness::new(config(vec![queue], vec![agent(a, &[q])]));
+    let call = h.call(q);
+    let callback = h
+        .engine
+        .handle_callback_requested(h.now, call, "+15550199".into())
+        .unwrap()
+        .unwrap();
+    h.advance(secs(50));
+    assert_eq!(rings(&h.login(a)), vec![(callback, a)]);
+    h.answer(callback, a);
+    h.advance(secs(20));
+    assert_eq!(
+        h.engine.interaction_status(callback),
+        Some(InteractionStatus::CallbackDialing),
+        "the attempt under way goes on"
+    );
+    h.engine
+        .handle_callback_result(h.now, callback, false)
+        .unwrap();
+    h.engine.check_invariants(h.now).unwrap();
+    h.drain();
+    // Not reached, and too old to retry: expired, not failed.
+    assert_eq!(h.engine.interaction_status(callback), None);
+    assert!(h.event_kinds().any(|k| matches!(k,
+        EventKind::CallbackExpired { interaction, attempts: 1, .. } if *interaction == callback)));
+    assert!(!h
+        .event_kinds()
+        .any(|k| matches!(k, EventKind::CallbackFailed { .. })));
+    assert_eq!(h.engine.agent_status(a), Some(AgentStatus::Available));
+}
+
 // ----- abandons and the log -----
 
 #[test]

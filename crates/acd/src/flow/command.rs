@@ -2,7 +2,7 @@
 //! back.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::ids::{Priority, PromptId, QueueId};
 use crate::interaction::CallAttributes;
@@ -157,4 +157,57 @@ impl FlowCommand {
                 | FlowCommand::Hangup { .. }
         )
     }
+}
+
+/// What happened in a [`crate::FlowRun`], for the event log, drained with
+/// [`crate::FlowRun::poll_event`]. Carries node ids, never digits or
+/// attribute values (personal data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlowEvent {
+    /// When.
+    pub at: Instant,
+    /// What.
+    pub kind: FlowEventKind,
+}
+
+/// The kinds of [`FlowEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowEventKind {
+    /// The run reached a node (every node passed through, in order).
+    NodeEntered {
+        /// The node's id in the flow file.
+        node: String,
+    },
+    /// A menu or collection got no input in time; `attempt` counts from 0.
+    NoInput {
+        /// The node.
+        node: String,
+        /// The attempt that got none.
+        attempt: u32,
+    },
+    /// A menu got a key without an option, or a collection an input
+    /// that failed its length or pattern.
+    InvalidInput {
+        /// The node.
+        node: String,
+        /// The attempt that got it.
+        attempt: u32,
+    },
+    /// A lookup answered, or failed or timed out (`answered` false).
+    LookupEnded {
+        /// The node.
+        node: String,
+        /// Whether an answer came.
+        answered: bool,
+    },
+    /// The run ended: by its final command at `node`, or because the
+    /// caller hung up while at `node`.
+    Ended {
+        /// Where (`None` if the flow broke, which validation prevents).
+        node: Option<String>,
+        /// Whether the caller hung up.
+        caller_hung_up: bool,
+    },
 }

@@ -99,7 +99,7 @@ mod schedule;
 #[cfg(test)]
 mod tests;
 
-pub use command::{FlowCommand, HttpFailure, RequestId, TransferTarget};
+pub use command::{FlowCommand, FlowEvent, FlowEventKind, HttpFailure, RequestId, TransferTarget};
 pub use load::FlowSet;
 pub use model::{Flow, FlowCatalog};
 pub use run::FlowRun;

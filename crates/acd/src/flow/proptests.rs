@@ -9,12 +9,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
 use crate::flow::tests::{catalog, monday_utc, Call};
-use crate::flow::{Flow, FlowCommand, FlowSet, HttpFailure, RequestId};
+use crate::flow::{Flow, FlowCommand, FlowEventKind, FlowSet, HttpFailure, RequestId};
 
 const CONTOSO: &str = include_str!("../../../../examples/flows/contoso-main.toml");
 const FABRIKAM: &str = include_str!("../../../../examples/flows/fabrikam-billing.json");
@@ -198,10 +198,23 @@ struct Observed {
     finals: usize,
     after_final: usize,
     hung_up: bool,
+    last_event: Option<Instant>,
+    ended: u32,
 }
 
 impl Observed {
     fn drain(&mut self) {
+        while let Some(event) = self.call.run.poll_event() {
+            // The log: in time order, nothing after the end, and the end
+            // logged exactly when the run finishes.
+            assert!(event.at <= self.call.now && self.last_event.is_none_or(|at| at <= event.at));
+            self.last_event = Some(event.at);
+            assert_eq!(self.ended, 0, "an event after the end: {event:?}");
+            if let FlowEventKind::Ended { caller_hung_up, .. } = event.kind {
+                assert_eq!(caller_hung_up, self.hung_up && self.finals == 0);
+                self.ended += 1;
+            }
+        }
         for command in self.call.drain() {
             if self.finals > 0 || self.hung_up {
                 self.after_final += 1;
@@ -245,6 +258,7 @@ impl Observed {
         prop_assert!(self.finals <= 1, "{} final commands", self.finals);
         prop_assert_eq!(self.after_final, 0, "commands after the end");
         prop_assert_eq!(run.is_finished(), self.finals == 1 || self.hung_up);
+        prop_assert_eq!(self.ended == 1, run.is_finished(), "the end is logged once");
         match run.poll_timeout() {
             None => prop_assert!(run.is_finished(), "waiting with no deadline"),
             Some(deadline) => {
@@ -277,6 +291,8 @@ proptest! {
             finals: 0,
             after_final: 0,
             hung_up: false,
+            last_event: None,
+            ended: 0,
         };
         observed.drain();
         observed.check()?;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::flow::command::{FlowCommand, HttpFailure, RequestId};
+use crate::flow::command::{FlowCommand, FlowEvent, FlowEventKind, HttpFailure, RequestId};
 use crate::flow::load::{is_dtmf, MAX_NAME};
 use crate::flow::model::{Flow, NodeIndex, NodeKind};
 use crate::ids::{Priority, PromptId};
@@ -16,6 +16,9 @@ use crate::interaction::CallAttributes;
 const MAX_LOOKUP_ATTRIBUTES: usize = 64;
 /// Longer lookup values are cut (at a character boundary).
 const MAX_VALUE_BYTES: usize = 1024;
+/// Events kept for [`FlowRun::poll_event`]; older ones are dropped when
+/// nobody drains them (a caller who loops in menus for hours).
+const MAX_PENDING_EVENTS: usize = 256;
 
 /// Where a run stands. Every state but `Finished` has a deadline, so a
 /// run never waits forever for a report that was lost.
@@ -142,6 +145,7 @@ pub struct FlowRun {
     state: RunState,
     attributes: BTreeMap<String, String>,
     commands: VecDeque<FlowCommand>,
+    events: VecDeque<FlowEvent>,
     started: Instant,
     started_wall: SystemTime,
     clock: Instant,
@@ -164,6 +168,7 @@ impl FlowRun {
             state: RunState::Finished,
             attributes,
             commands: VecDeque::new(),
+            events: VecDeque::new(),
             started: now,
             started_wall: wall,
             clock: now,
@@ -178,6 +183,13 @@ impl FlowRun {
     /// The next command to carry out.
     pub fn poll_command(&mut self) -> Option<FlowCommand> {
         self.commands.pop_front()
+    }
+
+    /// The next entry for the event log: nodes entered, input missing or
+    /// invalid, lookups, the end of the run. At most the latest 256 are
+    /// kept between drains.
+    pub fn poll_event(&mut self) -> Option<FlowEvent> {
+        self.events.pop_front()
     }
 
     /// When [`FlowRun::handle_timeout`] is due; `None` once finished.
@@ -304,6 +316,12 @@ impl FlowRun {
         let Some(NodeKind::HttpLookup(lookup)) = flow.nodes.get(node).map(|n| &n.kind) else {
             return self.broken();
         };
+        let answered = result.is_ok();
+        self.log(
+            now,
+            |node| FlowEventKind::LookupEnded { node, answered },
+            Some(node),
+        );
         let Ok(fields) = result else {
             return self.go(now, lookup.failure);
         };
@@ -369,7 +387,15 @@ impl FlowRun {
                 _ => self.broken(),
             },
             RunState::LookingUp { node, .. } => match flow.nodes.get(node).map(|n| &n.kind) {
-                Some(NodeKind::HttpLookup(lookup)) => self.go(now, lookup.failure),
+                Some(NodeKind::HttpLookup(lookup)) => {
+                    let answered = false;
+                    self.log(
+                        now,
+                        |node| FlowEventKind::LookupEnded { node, answered },
+                        Some(node),
+                    );
+                    self.go(now, lookup.failure)
+                }
                 _ => self.broken(),
             },
             RunState::Finished => {}
@@ -378,7 +404,19 @@ impl FlowRun {
 
     /// The caller hung up: the run ends without a command.
     pub fn handle_hangup(&mut self, now: Instant) {
-        self.tick(now);
+        let now = self.tick(now);
+        if self.state == RunState::Finished {
+            return;
+        }
+        let node = self.state.node();
+        self.log(
+            now,
+            |node| FlowEventKind::Ended {
+                node: Some(node),
+                caller_hung_up: true,
+            },
+            node,
+        );
         self.state = RunState::Finished;
     }
 
@@ -393,6 +431,26 @@ impl FlowRun {
         self.started_wall
             .checked_add(now.saturating_duration_since(self.started))
             .unwrap_or(self.started_wall)
+    }
+
+    /// Logs the event `kind` makes of the id of `node`.
+    fn log(
+        &mut self,
+        now: Instant,
+        kind: impl FnOnce(String) -> FlowEventKind,
+        node: Option<NodeIndex>,
+    ) {
+        if let Some(node) = node.and_then(|at| self.flow.nodes.get(at)) {
+            let kind = kind(node.id.clone());
+            self.push_event(now, kind);
+        }
+    }
+
+    fn push_event(&mut self, at: Instant, kind: FlowEventKind) {
+        if self.events.len() == MAX_PENDING_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(FlowEvent { at, kind });
     }
 
     fn request(&mut self) -> RequestId {
@@ -420,15 +478,25 @@ impl FlowRun {
             .push_back(FlowCommand::SetAttribute { name, value });
     }
 
-    fn finish(&mut self, command: FlowCommand) {
+    /// The run ends with `command` at `node`.
+    fn finish(&mut self, now: Instant, node: Option<NodeIndex>, command: FlowCommand) {
         self.commands.push_back(command);
         self.state = RunState::Finished;
+        let node_id = node
+            .and_then(|at| self.flow.nodes.get(at))
+            .map(|n| n.id.clone());
+        let kind = FlowEventKind::Ended {
+            node: node_id,
+            caller_hung_up: false,
+        };
+        self.push_event(now, kind);
     }
 
     /// A state that names a node of the wrong kind: impossible with a
     /// validated flow; the call ends rather than hang in the IVR.
     fn broken(&mut self) {
-        self.finish(FlowCommand::Hangup { prompt: None });
+        let now = self.clock;
+        self.finish(now, None, FlowCommand::Hangup { prompt: None });
     }
 
     /// Runs from node `index` until a node that waits or ends the call.
@@ -440,6 +508,7 @@ impl FlowRun {
             let Some(node) = flow.nodes.get(index) else {
                 break;
             };
+            self.log(now, |node| FlowEventKind::NodeEntered { node }, Some(index));
             match &node.kind {
                 NodeKind::Play {
                     prompts, barge_in, ..
@@ -521,28 +590,40 @@ impl FlowRun {
                         .and_then(|name| self.attributes.get(name))
                         .and_then(|value| value.trim().parse::<i64>().ok())
                         .map_or(enqueue.priority, |p| p.clamp(0, 255) as u8);
-                    return self.finish(FlowCommand::Enqueue {
-                        queue: enqueue.queue,
-                        priority: Priority(priority),
-                        attributes: CallAttributes {
-                            skills: enqueue.skills.clone(),
-                            values: self.attributes.clone(),
+                    return self.finish(
+                        now,
+                        Some(index),
+                        FlowCommand::Enqueue {
+                            queue: enqueue.queue,
+                            priority: Priority(priority),
+                            attributes: CallAttributes {
+                                skills: enqueue.skills.clone(),
+                                values: self.attributes.clone(),
+                            },
                         },
-                    });
+                    );
                 }
                 NodeKind::Transfer(target) => {
-                    return self.finish(FlowCommand::Transfer {
-                        target: target.clone(),
-                    })
+                    return self.finish(
+                        now,
+                        Some(index),
+                        FlowCommand::Transfer {
+                            target: target.clone(),
+                        },
+                    )
                 }
                 NodeKind::Voicemail { mailbox, prompts } => {
-                    return self.finish(FlowCommand::Voicemail {
-                        mailbox: mailbox.clone(),
-                        prompts: prompts.clone(),
-                    })
+                    return self.finish(
+                        now,
+                        Some(index),
+                        FlowCommand::Voicemail {
+                            mailbox: mailbox.clone(),
+                            prompts: prompts.clone(),
+                        },
+                    )
                 }
                 NodeKind::Hangup { prompt } => {
-                    return self.finish(FlowCommand::Hangup { prompt: *prompt })
+                    return self.finish(now, Some(index), FlowCommand::Hangup { prompt: *prompt })
                 }
             }
         }
@@ -659,6 +740,17 @@ impl FlowRun {
             Some(NodeKind::Collect(collect)) => &collect.retry,
             _ => return self.broken(),
         };
+        self.log(
+            now,
+            |node| {
+                if invalid {
+                    FlowEventKind::InvalidInput { node, attempt }
+                } else {
+                    FlowEventKind::NoInput { node, attempt }
+                }
+            },
+            Some(node),
+        );
         if attempt >= retry.retries {
             return self.go(now, retry.fallback);
         }

@@ -802,3 +802,109 @@ fn time_never_runs_backwards() {
     call.run.handle_timeout(deadline);
     assert_eq!(plain(call.drain()), [play(&["no-input"], false)]);
 }
+
+// ----- the event log -----
+
+fn events(call: &mut Call) -> Vec<FlowEventKind> {
+    std::iter::from_fn(|| call.run.poll_event())
+        .map(|event| {
+            assert!(event.at <= call.now);
+            event.kind
+        })
+        .collect()
+}
+
+fn entered(node: &str) -> FlowEventKind {
+    FlowEventKind::NodeEntered { node: node.into() }
+}
+
+#[test]
+fn a_run_logs_its_nodes_its_failed_inputs_and_its_end() {
+    let mut call = start(MENU);
+    call.finish_played();
+    call.press("7");
+    call.finish_played();
+    call.finish_played();
+    call.advance(4.0);
+    call.finish_played();
+    call.finish_played();
+    call.press("2");
+    assert_eq!(
+        events(&mut call),
+        [
+            entered("start"),
+            FlowEventKind::InvalidInput {
+                node: "start".into(),
+                attempt: 0
+            },
+            FlowEventKind::NoInput {
+                node: "start".into(),
+                attempt: 1
+            },
+            entered("support"),
+            FlowEventKind::Ended {
+                node: Some("support".into()),
+                caller_hung_up: false
+            },
+        ]
+    );
+    // Nothing more once drained and finished.
+    call.run.handle_hangup(call.now);
+    assert!(events(&mut call).is_empty());
+}
+
+#[test]
+fn a_lookup_and_a_hangup_are_logged_without_values() {
+    let mut call = start_with(LOOKUP, &[("account", "42")]);
+    let id = lookup(&mut call);
+    call.run
+        .handle_http_result(call.now, id, Err(HttpFailure::Timeout));
+    assert_eq!(
+        events(&mut call),
+        [
+            entered("start"),
+            FlowEventKind::LookupEnded {
+                node: "start".into(),
+                answered: false
+            },
+            entered("failed"),
+            FlowEventKind::Ended {
+                node: Some("failed".into()),
+                caller_hung_up: false
+            },
+        ]
+    );
+
+    let mut call = start(MENU);
+    call.finish_played();
+    call.run.handle_hangup(call.now);
+    assert_eq!(
+        events(&mut call),
+        [
+            entered("start"),
+            FlowEventKind::Ended {
+                node: Some("start".into()),
+                caller_hung_up: true
+            },
+        ]
+    );
+}
+
+#[test]
+fn undrained_events_keep_only_the_latest() {
+    // A caller who goes round a menu by pressing 9, a second per round.
+    let text = MENU.replace(r#""*" = "bye""#, r#""*" = "bye", "9" = "start""#);
+    let mut call = start(&text);
+    let begin = call.now;
+    for _ in 0..300 {
+        call.finish_played();
+        call.advance(1.0);
+        call.press("9");
+    }
+    let kept: Vec<FlowEvent> = std::iter::from_fn(|| call.run.poll_event()).collect();
+    assert_eq!(kept.len(), 256);
+    assert!(kept.iter().all(|event| event.kind == entered("start")));
+    // The first 45 rounds (and the start) were dropped.
+    assert_eq!(kept[0].at, begin + Duration::from_secs(45));
+    assert_eq!(kept[255].at, call.now);
+}
