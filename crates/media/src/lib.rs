@@ -48,6 +48,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod codec;
 mod demux;
 mod driver;
 mod dtmf;
@@ -60,6 +61,12 @@ mod server;
 mod srtp;
 mod tone;
 
+pub use codec::{
+    choose_codecs, AudioDecoder, AudioEncoder, Codec, CodecChoice, CodecError, ComfortNoise,
+    ComfortNoiseGenerator, EncodedFrame, EncoderConfig, G722Decoder, G722Encoder, OpusConfig,
+    OpusDecoder, OpusEncoder, SilenceSuppressor, SuppressorOutput, Transcoder, CN_PAYLOAD_TYPE,
+    G722_PAYLOAD_TYPE, MAX_PACKET_DURATION,
+};
 pub use demux::{classify, PacketKind};
 pub use driver::{Detached, DriverConfig, DriverCounters, MediaDriver};
 pub use dtmf::{
