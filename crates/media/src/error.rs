@@ -185,6 +185,13 @@ pub enum RelayError {
     /// A leg cannot be bridged with itself.
     #[error("leg {0:?} cannot be bridged with itself")]
     SelfBridge(crate::LegKey),
+    /// Playing into or listening on a leg needs its codec first
+    /// ([`MediaRelay::set_codec`](crate::MediaRelay::set_codec)).
+    #[error("leg {0:?} has no codec set")]
+    NoCodec(crate::LegKey),
+    /// The codec cannot be played or listened to.
+    #[error("unsupported leg codec: {0}")]
+    UnsupportedCodec(&'static str),
 }
 
 /// Why the UDP driver could not start or carry out a command (see

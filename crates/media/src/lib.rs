@@ -82,6 +82,7 @@ pub use relay::{
     DropReason, Forward, LatchPolicy, LegConfig, LegKey, LegPorts, LegSrtp, LegStats, MediaEvent,
     MediaRelay, RelayConfig, RelayCounters, Verdict,
 };
+pub use relay::{LegCodec, LegEncoding};
 pub use rtcp::{
     Goodbye, OtherPacket, ReceiverReport, ReceptionStatistics, ReportBlock, RtcpCompound,
     RtcpPacket, RtcpPackets, RtcpWriter, SdesChunk, SdesChunks, SdesItem, SenderInfo, SenderReport,
@@ -97,5 +98,6 @@ pub use server::{
     VoicemailConfig, VoicemailEnd, VoicemailRecorder, VoicemailState, VoicemailSummary, WavError,
     CHECKPOINT_INTERVAL, DEFAULT_PHRASES, FRAME_DURATION, MAX_PROMPT_DURATION,
 };
+pub use server::{FrameSource, FrameStatus};
 pub use srtp::{SrtpContext, SrtpSuite};
 pub use tone::{Tone, TonePlayer, ToneRegion, ToneSpec, FRAME_SAMPLES, TONE_SAMPLE_RATE};

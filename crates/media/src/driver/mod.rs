@@ -31,6 +31,15 @@
 //! bound when a leg is allocated and closed when it is freed; a freed
 //! pair goes to the back of the free list so stray packets of the old
 //! call do not reach the next one.
+//!
+//! # Switchboard as an endpoint
+//!
+//! A leg given its codec ([`MediaDriver::set_codec`]) can be played to
+//! ([`MediaDriver::play`]: prompts, music on hold, any
+//! [`FrameSource`]) and listened to (DTMF as [`MediaEvent::Dtmf`] while
+//! it is not bridged); see [`MediaRelay`]'s local ends. The shard paces
+//! the frames with its poll timeout and sends them from the leg's socket
+//! like relayed packets.
 
 mod shard;
 
@@ -45,7 +54,10 @@ use sdp::Direction;
 
 use self::shard::{Command, Shard, ShardSocket};
 use crate::error::DriverError;
-use crate::relay::{LegConfig, LegKey, LegPorts, LegSrtp, MediaEvent, RelayConfig, RelayCounters};
+use crate::relay::{
+    LegCodec, LegConfig, LegKey, LegPorts, LegSrtp, MediaEvent, RelayConfig, RelayCounters,
+};
+use crate::server::{FrameSource, PlayRequestId};
 
 /// Settings of [`MediaDriver`].
 #[derive(Debug, Clone)]
@@ -406,6 +418,53 @@ impl MediaDriver {
         self.run(key, unbridge_op(key))
     }
 
+    /// The leg's codec from its SDP, which lets switchboard play into it
+    /// and listen on it; see
+    /// [`MediaRelay::set_codec`](crate::MediaRelay::set_codec).
+    pub fn set_codec(&self, key: LegKey, codec: LegCodec) -> Result<(), DriverError> {
+        self.run(key, set_codec_op(key, codec))
+    }
+
+    /// Plays `source` toward the leg (replacing a play in progress), its
+    /// frames paced by the shard every 20 ms; ends with
+    /// [`MediaEvent::PlayFinished`] for `request`. See
+    /// [`MediaRelay::play`](crate::MediaRelay::play).
+    pub fn play(
+        &self,
+        key: LegKey,
+        request: PlayRequestId,
+        source: Box<dyn FrameSource>,
+    ) -> Result<(), DriverError> {
+        self.run(key, play_op(key, request, source))
+    }
+
+    /// Stops the leg's play, if any ([`MediaEvent::PlayFinished`] with
+    /// [`PlayEnd::Stopped`](crate::PlayEnd::Stopped)); relaying toward
+    /// the leg resumes if it is bridged.
+    pub fn stop_playing(&self, key: LegKey) -> Result<(), DriverError> {
+        self.run(key, stop_playing_op(key))
+    }
+
+    /// Runs `f` on the source the leg plays, on its shard (e.g. to queue
+    /// an announcement on a [`HoldPlayer`](crate::HoldPlayer) through
+    /// [`FrameSource::as_any_mut`]); `None` when nothing plays.
+    pub fn update_source<R: Send + 'static>(
+        &self,
+        key: LegKey,
+        f: impl FnOnce(&mut dyn FrameSource) -> R + Send + 'static,
+    ) -> Result<Option<R>, DriverError> {
+        let (_, shard) = self.shard(key.session);
+        Self::call(shard, move |shard, _| {
+            shard.relay.playing_source(key).map(f)
+        })
+    }
+
+    /// Reports the RFC 4733 key presses of a bridged leg too; see
+    /// [`MediaRelay::set_report_dtmf`](crate::MediaRelay::set_report_dtmf).
+    pub fn set_report_dtmf(&self, key: LegKey, report: bool) -> Result<(), DriverError> {
+        self.run(key, set_report_dtmf_op(key, report))
+    }
+
     /// The same commands without waiting for the shard to carry them out,
     /// for callers that must not block (an async task driving calls).
     /// Commands to one session run in the order they were given; a
@@ -475,6 +534,25 @@ fn unbridge_op(key: LegKey) -> Op {
     Box::new(move |shard, _| Ok(shard.relay.unbridge(key)?))
 }
 
+fn set_codec_op(key: LegKey, codec: LegCodec) -> Op {
+    Box::new(move |shard, now| Ok(shard.relay.set_codec(now, key, codec)?))
+}
+
+fn play_op(key: LegKey, request: PlayRequestId, source: Box<dyn FrameSource>) -> Op {
+    Box::new(move |shard, now| Ok(shard.relay.play(now, key, request, source)?))
+}
+
+fn stop_playing_op(key: LegKey) -> Op {
+    Box::new(move |shard, _| {
+        shard.relay.stop_playing(key)?;
+        Ok(())
+    })
+}
+
+fn set_report_dtmf_op(key: LegKey, report: bool) -> Op {
+    Box::new(move |shard, _| Ok(shard.relay.set_report_dtmf(key, report)?))
+}
+
 /// [`MediaDriver`]'s commands, queued without waiting for their outcome
 /// (see [`MediaDriver::detached`]). Errors returned here are the ones
 /// found before queueing (no free port, a stopped shard); the shard's own
@@ -524,6 +602,49 @@ impl Detached<'_> {
     /// [`MediaDriver::unbridge`].
     pub fn unbridge(&self, key: LegKey) -> Result<(), DriverError> {
         self.0.post(key, unbridge_op(key))
+    }
+
+    /// [`MediaDriver::set_codec`].
+    pub fn set_codec(&self, key: LegKey, codec: LegCodec) -> Result<(), DriverError> {
+        self.0.post(key, set_codec_op(key, codec))
+    }
+
+    /// [`MediaDriver::play`].
+    pub fn play(
+        &self,
+        key: LegKey,
+        request: PlayRequestId,
+        source: Box<dyn FrameSource>,
+    ) -> Result<(), DriverError> {
+        self.0.post(key, play_op(key, request, source))
+    }
+
+    /// [`MediaDriver::stop_playing`].
+    pub fn stop_playing(&self, key: LegKey) -> Result<(), DriverError> {
+        self.0.post(key, stop_playing_op(key))
+    }
+
+    /// [`MediaDriver::update_source`]; `f` does not run when nothing
+    /// plays.
+    pub fn update_source(
+        &self,
+        key: LegKey,
+        f: impl FnOnce(&mut dyn FrameSource) + Send + 'static,
+    ) -> Result<(), DriverError> {
+        self.0.post(
+            key,
+            Box::new(move |shard, _| {
+                if let Some(source) = shard.relay.playing_source(key) {
+                    f(source);
+                }
+                Ok(())
+            }),
+        )
+    }
+
+    /// [`MediaDriver::set_report_dtmf`].
+    pub fn set_report_dtmf(&self, key: LegKey, report: bool) -> Result<(), DriverError> {
+        self.0.post(key, set_report_dtmf_op(key, report))
     }
 }
 

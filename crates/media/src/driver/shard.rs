@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Interest, Token};
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
@@ -220,9 +220,14 @@ impl Shard {
         gso: bool,
         coalesce: Duration,
     ) -> Self {
+        let mut relay = MediaRelay::new(relay);
+        // SRs carry NTP time; a clock before 1970 leaves them at zero.
+        if let Ok(since_epoch) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+            relay.set_wallclock(Instant::now(), since_epoch);
+        }
         Self {
             poll,
-            relay: MediaRelay::new(relay),
+            relay,
             sockets: Vec::new(),
             commands,
             events,
@@ -343,11 +348,35 @@ impl Shard {
             if self.counters.recv_datagrams != received && !self.coalesce.is_zero() {
                 std::thread::sleep(self.coalesce);
             }
-            self.relay.handle_timeout(Instant::now());
+            let now = Instant::now();
+            self.relay.handle_timeout(now);
+            self.transmit_local(now);
             while let Some(event) = self.relay.poll_event() {
                 self.report(event);
             }
         }
+    }
+
+    /// Sends what the relay made itself (played frames, RTCP reports).
+    fn transmit_local(&mut self, now: Instant) {
+        let Shard {
+            relay,
+            sockets,
+            recv,
+            send,
+            counters,
+            ..
+        } = self;
+        while let Some(out) = relay.poll_transmit(now, &mut recv.scratch) {
+            send.push(
+                sockets,
+                out.local_port,
+                out.destination,
+                &recv.scratch[..out.len],
+                counters,
+            );
+        }
+        send.flush(sockets, counters);
     }
 
     fn run_commands(&mut self) {

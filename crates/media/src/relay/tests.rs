@@ -54,7 +54,7 @@ fn send(
     let verdict = relay.handle_packet(now, port, from, &mut buf, len);
     let out = match verdict {
         Verdict::Forward(forward) => buf[..forward.len].to_vec(),
-        Verdict::Drop(_) => Vec::new(),
+        Verdict::Drop(_) | Verdict::Consumed => Vec::new(),
     };
     (verdict, out)
 }
@@ -63,6 +63,7 @@ fn forwarded(verdict: Verdict) -> Forward {
     match verdict {
         Verdict::Forward(forward) => forward,
         Verdict::Drop(reason) => panic!("dropped: {reason}"),
+        Verdict::Consumed => panic!("consumed"),
     }
 }
 

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::LegKey;
+use crate::dtmf::{DtmfDigit, DtmfMethod};
 use crate::error::SrtpError;
+use crate::server::{PlayEnd, PlayRequestId};
 
 /// Why a datagram was not forwarded. Each has a counter in
 /// [`RelayCounters`].
@@ -38,11 +40,14 @@ pub enum DropReason {
     /// SRTP protection for the peer failed: the buffer has no room for
     /// the tag, or the packet repeats one already sent (a duplicate).
     ProtectFailed,
+    /// The leg it goes to hears a local source instead (a prompt, music
+    /// on hold: [`MediaRelay::play`](crate::MediaRelay::play)).
+    LocalPlayback,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::UnknownPort,
@@ -56,6 +61,7 @@ impl DropReason {
         DropReason::OnHold,
         DropReason::NoDestination,
         DropReason::ProtectFailed,
+        DropReason::LocalPlayback,
     ];
 
     /// A short name, for metrics labels.
@@ -72,6 +78,7 @@ impl DropReason {
             DropReason::OnHold => "on_hold",
             DropReason::NoDestination => "no_destination",
             DropReason::ProtectFailed => "protect_failed",
+            DropReason::LocalPlayback => "local_playback",
         }
     }
 
@@ -115,6 +122,9 @@ pub enum Verdict {
     Forward(Forward),
     /// Drop it (already counted).
     Drop(DropReason),
+    /// Taken by switchboard's own end of the leg (a leg with a codec
+    /// that is not bridged: DTMF, RTCP statistics); nothing to send.
+    Consumed,
 }
 
 /// Counters of one relay; add those of several shards with
@@ -127,6 +137,13 @@ pub struct RelayCounters {
     pub forwarded_rtp: u64,
     /// RTCP packets forwarded.
     pub forwarded_rtcp: u64,
+    /// RTP and RTCP packets taken by a leg's local end
+    /// ([`Verdict::Consumed`]).
+    pub consumed: u64,
+    /// RTP packets made here and sent (played frames, injected packets).
+    pub local_rtp: u64,
+    /// RTCP reports made here and sent.
+    pub local_rtcp: u64,
     dropped: [u64; DropReason::COUNT],
 }
 
@@ -150,6 +167,9 @@ impl RelayCounters {
         self.received += other.received;
         self.forwarded_rtp += other.forwarded_rtp;
         self.forwarded_rtcp += other.forwarded_rtcp;
+        self.consumed += other.consumed;
+        self.local_rtp += other.local_rtp;
+        self.local_rtcp += other.local_rtcp;
         for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
             *mine += theirs;
         }
@@ -193,6 +213,32 @@ pub enum MediaEvent {
         source: SocketAddr,
         /// Whether this is the RTCP port's source (no rtcp-mux).
         rtcp: bool,
+    },
+    /// A key press heard on a leg switchboard terminates (not bridged,
+    /// with a codec), or on a bridged leg that reports DTMF
+    /// ([`MediaRelay::set_report_dtmf`](crate::MediaRelay::set_report_dtmf));
+    /// once per press, however many ways it arrived.
+    Dtmf {
+        /// The leg.
+        leg: LegKey,
+        /// The key.
+        digit: DtmfDigit,
+        /// How it arrived first.
+        method: DtmfMethod,
+        /// How long it was held.
+        duration: Duration,
+    },
+    /// A play ([`MediaRelay::play`](crate::MediaRelay::play)) ended;
+    /// every play ends exactly once.
+    PlayFinished {
+        /// The leg.
+        leg: LegKey,
+        /// The id it was started with.
+        request: PlayRequestId,
+        /// [`PlayEnd::Completed`]: the source ended;
+        /// [`PlayEnd::Stopped`]: stopped, replaced by another play, or
+        /// the leg was removed.
+        end: PlayEnd,
     },
     /// A command sent without waiting for its result
     /// ([`MediaDriver::detached`](crate::MediaDriver::detached)) was

@@ -4,7 +4,8 @@
 //! ([`PromptPlayer`], [`MohPlayer`], [`HoldPlayer`]), named prompts and
 //! spoken numbers ([`PromptSet`], [`DEFAULT_PHRASES`], [`EspeakNg`]),
 //! call and voicemail recording ([`CallRecorder`], [`VoicemailRecorder`])
-//! and conference mixing with supervisor roles ([`Conference`]).
+//! and conference mixing with supervisor roles ([`Conference`]). The
+//! players are [`FrameSource`]s, which the relay plays toward a leg.
 //!
 //! Like the rest of the crate these are sans-IO: no clock (time is
 //! counted in frames, the media's own clock), no socket; the recorders
@@ -19,6 +20,7 @@ mod prompt_set;
 mod rate;
 mod recorder;
 mod resample;
+mod source;
 mod tone;
 mod voicemail;
 mod wav;
@@ -32,6 +34,7 @@ pub use player::{
 pub use prompt_set::PromptSet;
 pub use rate::{MediaRate, FRAME_DURATION};
 pub use recorder::{CallRecorder, PauseMode, RecordingSummary, CHECKPOINT_INTERVAL};
+pub use source::{FrameSource, FrameStatus};
 pub use voicemail::{
     VoicemailConfig, VoicemailEnd, VoicemailRecorder, VoicemailState, VoicemailSummary,
 };

@@ -341,6 +341,11 @@ impl HoldPlayer {
         &mut self.announcements
     }
 
+    /// The rate of the frames it produces.
+    pub fn rate(&self) -> MediaRate {
+        self.announcements.rate()
+    }
+
     /// The music, for its position.
     pub fn music(&self) -> Option<&MohPlayer> {
         self.music.as_ref()
