@@ -66,7 +66,7 @@ mod teams;
 pub use b2bua::{
     response_for_unparsable, B2bua, B2buaEvent, B2buaSettings, CallId, ConnectionId, DialTarget,
     EndReason, LegId, LegPeer, MediaAnchor, NextHop, Outgoing, Party, PortAllocator, RandomSource,
-    Source, SrtpKeys, StreamMedia, TableSizes,
+    Source, SrtpKeys, StreamCodec, StreamMedia, TableSizes,
 };
 pub use config::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,

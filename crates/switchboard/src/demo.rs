@@ -45,7 +45,7 @@ pub(crate) async fn run(data_dir: &Path) -> anyhow::Result<()> {
     println!("Call a Teams user through it, e.g.:");
     println!("  sipp -sn uac -s +12065550100 127.0.0.1:5060 -m 1   (contoso: adele answers)");
     println!("  sipp -sn uac -s +12065550101 127.0.0.1:5060 -m 1   (contoso: megan is busy)");
-    let result = crate::serve::run_config(sbc_config).await;
+    let result = crate::serve::run_config(sbc_config, Path::new(".")).await;
     shutdown.cancel();
     teams.stopped().await;
     result

@@ -1,9 +1,11 @@
 //! The switchboard binary: command line, configuration and (with later
 //! issues) the sockets and tasks that drive the sans-IO protocol crates.
 
+mod cdr;
+mod center;
+mod contact;
 mod demo;
 mod emulate;
-mod center;
 mod pii;
 mod relay;
 mod serve;
@@ -54,6 +56,30 @@ enum Command {
     Sip {
         #[command(subcommand)]
         command: SipCommand,
+    },
+    /// Call detail records of the contact center.
+    Cdr {
+        #[command(subcommand)]
+        command: CdrCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CdrCommand {
+    /// Print the CDRs of the event log that FILE's `[contact_center]
+    /// data_dir` holds: caller, DID, tenant, flow path, queue, wait,
+    /// agent, talk and hold time, outcome, transfer target.
+    Export {
+        /// The TOML configuration `serve` runs with.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only calls that ended at or after this time (RFC 3339, e.g.
+        /// 2026-11-25T00:00:00Z, or milliseconds since the Unix epoch).
+        #[arg(long)]
+        since: Option<String>,
+        /// csv (RFC 4180, a header line) or json (one object per line).
+        #[arg(long, value_enum, default_value_t = cdr::Format::Csv)]
+        format: cdr::Format,
     },
 }
 
@@ -116,6 +142,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Cdr {
+            command:
+                CdrCommand::Export {
+                    config,
+                    since,
+                    format,
+                },
+        } => run_once(cdr::export(&config, since.as_deref(), format)),
         Command::Sip {
             command:
                 SipCommand::Check {
@@ -135,6 +169,24 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+/// Runs a short job (no logging set up) on a one-thread runtime.
+fn run_once(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(job),
+        Err(err) => Err(err.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("switchboard: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -14,8 +14,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use media::{DriverError, LegKey, LegSrtp, MediaDriver, SrtpContext, SrtpError, SrtpSuite};
-use sbc::{CallId, LegId, MediaAnchor, MediaError, SrtpKeys, StreamMedia};
+use media::{
+    DriverError, LegCodec, LegEncoding, LegKey, LegSrtp, MediaDriver, SrtpContext, SrtpError,
+    SrtpSuite,
+};
+use sbc::{CallId, LegId, MediaAnchor, MediaError, SrtpKeys, StreamCodec, StreamMedia};
 use sdp::Direction;
 
 /// Streams (`m=` lines) per leg the relay anchors; later ones are refused.
@@ -31,6 +34,7 @@ struct Anchored {
     remote: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
     srtp: Option<SrtpKeys>,
     direction: Option<Direction>,
+    codec: Option<StreamCodec>,
 }
 
 /// `sbc::MediaAnchor` on the relay.
@@ -48,6 +52,11 @@ impl RelayAnchor {
             advertised,
             legs: HashMap::new(),
         }
+    }
+
+    /// The relay's name of stream `stream` of `leg`.
+    pub(crate) fn key(call: CallId, leg: LegId, stream: usize) -> LegKey {
+        LegKey::new(call.0, leg.0 * MAX_STREAMS + stream as u64)
     }
 
     /// The call a relay leg belongs to.
@@ -81,6 +90,14 @@ impl RelayAnchor {
             };
             report(anchored.key, detached.update_srtp(anchored.key, srtp));
         }
+        if anchored.codec != stream.codec {
+            anchored.codec = stream.codec.clone();
+            // The relay can play into and listen on G.711 legs; others
+            // are relayed only.
+            if let Some(codec) = stream.codec.as_ref().and_then(leg_codec) {
+                report(anchored.key, detached.set_codec(anchored.key, codec));
+            }
+        }
         if anchored.direction != Some(stream.direction) {
             anchored.direction = Some(stream.direction);
             report(
@@ -98,6 +115,21 @@ impl std::fmt::Debug for RelayAnchor {
             .field("legs", &self.legs.len())
             .finish_non_exhaustive()
     }
+}
+
+/// The relay's codec settings for a negotiated G.711 stream.
+fn leg_codec(codec: &StreamCodec) -> Option<LegCodec> {
+    let encoding = if codec.encoding.eq_ignore_ascii_case("PCMU") {
+        LegEncoding::Pcmu
+    } else if codec.encoding.eq_ignore_ascii_case("PCMA") {
+        LegEncoding::Pcma
+    } else {
+        return None;
+    };
+    let mut leg = LegCodec::new(encoding);
+    leg.payload_type = codec.payload_type;
+    leg.telephone_event_pt = codec.telephone_event;
+    Some(leg)
 }
 
 /// SRTP contexts from SDES keys: the peer's decrypt what it sends, ours
@@ -146,7 +178,7 @@ impl MediaAnchor for RelayAnchor {
         if let Some(Some(anchored)) = streams.get(stream) {
             return Ok(SocketAddr::new(self.advertised, anchored.port));
         }
-        let key = LegKey::new(call.0, leg.0 * MAX_STREAMS + stream as u64);
+        let key = Self::key(call, leg, stream);
         // RTCP may come on its own port: the peer's answer decides.
         let ports = self
             .driver
@@ -162,6 +194,7 @@ impl MediaAnchor for RelayAnchor {
             remote: None,
             srtp: None,
             direction: None,
+            codec: None,
         });
         Ok(SocketAddr::new(self.advertised, ports.rtp))
     }

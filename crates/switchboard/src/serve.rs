@@ -36,6 +36,7 @@ use sip_transport::{
 };
 use tokio::sync::mpsc;
 
+use crate::contact::ContactCenter;
 use crate::pii::Pii;
 use crate::relay::RelayAnchor;
 
@@ -45,11 +46,14 @@ const ANSWER_QUEUE: usize = 1024;
 
 /// Loads `path` and runs the SBC until Ctrl-C.
 pub(crate) async fn run(path: &Path) -> anyhow::Result<()> {
-    run_config(load_config(path)?).await
+    // Relative paths in the file are taken from the working directory,
+    // as for the TLS files.
+    run_config(load_config(path)?, Path::new(".")).await
 }
 
-/// Runs the SBC on `config` until Ctrl-C.
-pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
+/// Runs the SBC on `config` until Ctrl-C; relative paths of the contact
+/// center are taken from `base`.
+pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let (transport, inbound, unparsable) = SipTransport::with_unparsable(transport_config(&config));
     let tls_server = tls_server(&config)?;
@@ -78,6 +82,8 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
 
     let stats = Arc::new(Stats::default());
     let (relay, media_events) = start_relay(&config)?;
+    let center =
+        ContactCenter::from_config(&config, base, Arc::clone(&relay), Instant::now()).await?;
     let b2bua = B2bua::new(
         Arc::clone(&config),
         Arc::clone(&stats),
@@ -88,6 +94,7 @@ pub(crate) async fn run_config(config: Config) -> anyhow::Result<()> {
     );
     let driver = Driver {
         b2bua,
+        center,
         transport: transport.clone(),
         udp_local,
         lanes: HashMap::new(),
@@ -315,6 +322,8 @@ struct Opened {
 
 struct Driver {
     b2bua: B2bua,
+    /// `[contact_center]`, when configured.
+    center: Option<ContactCenter>,
     transport: SipTransport,
     udp_local: Vec<SocketAddr>,
     /// Sender tasks by destination.
@@ -384,8 +393,12 @@ impl Driver {
         let shutdown = tokio::signal::ctrl_c();
         tokio::pin!(shutdown);
         loop {
-            self.drain(&sender, &lanes, &mut connections);
-            let deadline = self.b2bua.poll_timeout();
+            self.settle(&sender, &lanes, &mut connections).await;
+            let center_deadline = self.center.as_ref().and_then(ContactCenter::poll_timeout);
+            let deadline = [self.b2bua.poll_timeout(), center_deadline]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -414,7 +427,13 @@ impl Driver {
                 Some(Opened { host, port, connection }) = opened.recv() => {
                     connections.insert((host.to_ascii_lowercase(), port), connection);
                 }
-                () = sleep => self.b2bua.handle_timeout(Instant::now()),
+                () = sleep => {
+                    let now = Instant::now();
+                    self.b2bua.handle_timeout(now);
+                    if let Some(center) = &mut self.center {
+                        center.handle_timeout(now);
+                    }
+                }
                 _ = &mut shutdown => {
                     tracing::info!("shutting down");
                     break;
@@ -427,6 +446,26 @@ impl Driver {
         let _ = tokio::time::timeout(Duration::from_secs(1), lanes.wait()).await;
         answerer.abort();
         Ok(())
+    }
+
+    /// Drains the B2BUA; with a contact center, makes its events durable
+    /// and carries out its actions until nothing is left to do.
+    async fn settle(
+        &mut self,
+        sender: &Arc<Sender>,
+        lanes: &tokio_util::task::TaskTracker,
+        connections: &mut HashMap<(String, u16), ConnectionId>,
+    ) {
+        loop {
+            self.drain(sender, lanes, connections);
+            let Some(center) = self.center.as_mut() else {
+                return;
+            };
+            if !center.has_work() {
+                return;
+            }
+            center.commit(&mut self.b2bua).await;
+        }
     }
 
     fn handle_media(&mut self, event: MediaEvent) {
@@ -442,7 +481,10 @@ impl Driver {
             MediaEvent::Refused { leg, reason } => {
                 tracing::warn!(call = %RelayAnchor::call_of(leg), %reason, "media relay refused a change");
             }
-            other => tracing::debug!(?other, "media event"),
+            other => match &mut self.center {
+                Some(center) => center.handle_media_event(&other, Instant::now()),
+                None => tracing::debug!(?other, "media event"),
+            },
         }
     }
 
@@ -454,29 +496,39 @@ impl Driver {
     ) {
         loop {
             self.send_all(sender, lanes);
-            let mut unhandled = Vec::new();
-            while let Some(event) = self.b2bua.poll_event() {
+            let events: Vec<B2buaEvent> = std::iter::from_fn(|| self.b2bua.poll_event()).collect();
+            if events.is_empty() {
+                break;
+            }
+            for event in events {
                 match event {
                     B2buaEvent::CloseConnection { host, port } => {
                         if let Some(id) = connections.remove(&(host.to_ascii_lowercase(), port)) {
                             self.transport.close_connection(id);
                         }
                     }
-                    B2buaEvent::LocalCallStarted { call, .. } => {
+                    event => {
                         log_event(&event);
-                        unhandled.push(call);
+                        self.tell_center(&event);
                     }
-                    event => log_event(&event),
                 }
             }
-            if unhandled.is_empty() {
-                break;
+        }
+    }
+
+    /// Hands a B2BUA event to the contact center; without one, a call to
+    /// a flow has nobody to talk to and is ended.
+    fn tell_center(&mut self, event: &B2buaEvent) {
+        let now = Instant::now();
+        match &mut self.center {
+            Some(center) => {
+                center.handle_b2bua_event(event, now);
             }
-            // The contact-center engine does not run in `serve` yet: a
-            // call to a flow is answered, then ended at once.
-            for call in unhandled {
-                tracing::warn!(%call, "no flow engine in serve yet: call to a flow ended");
-                self.b2bua.hang_up(call, Instant::now());
+            None => {
+                if let B2buaEvent::LocalCallStarted { call, .. } = event {
+                    tracing::warn!(%call, "a flow DID called, but no [contact_center] is configured: call ended");
+                    self.b2bua.hang_up(*call, now);
+                }
             }
         }
     }

@@ -7,100 +7,27 @@
 
 mod common;
 
-use common::{free_tcp_port, free_udp_port, sipp, wait_for_log, Running};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use common::{free_udp_port, sipp, wait_for_log, System};
+use std::path::Path;
+use std::process::Stdio;
 
-/// A running system: the emulator, the SBC, their logs.
-struct System {
-    dir: PathBuf,
-    sbc_udp: u16,
-    _emulator: Running,
-    _switchboard: Running,
-}
-
-impl System {
-    fn start(test: &str) -> System {
-        System::start_with(test, |config| config)
-    }
-
-    /// As [`System::start`], with the config text changed by `edit`.
-    fn start_with(test: &str, edit: impl FnOnce(String) -> String) -> System {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("teams-{test}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/teams.toml");
-        let sbc_udp = free_udp_port();
-        let sbc_tls = free_tcp_port();
-        let proxies = [free_tcp_port(), free_tcp_port(), free_tcp_port()];
-        let certs = dir.join("tls");
-        let config = std::fs::read_to_string(example)
-            .unwrap()
-            .replace("127.0.0.1:5060", &format!("127.0.0.1:{sbc_udp}"))
-            .replace("127.0.0.1:5061", &format!("127.0.0.1:{sbc_tls}"))
-            .replace(
-                "signalling_port = 5061",
-                &format!("signalling_port = {sbc_tls}"),
-            )
-            .replace("port = 5061", &format!("port = {sbc_tls}"))
-            .replace("127.0.0.1:15061", &format!("127.0.0.1:{}", proxies[0]))
-            .replace("127.0.0.1:15062", &format!("127.0.0.1:{}", proxies[1]))
-            .replace("127.0.0.1:15063", &format!("127.0.0.1:{}", proxies[2]))
-            .replace("testdata/tls", certs.to_str().unwrap());
-        let config = edit(config);
-        let config_path = dir.join("teams.toml");
-        std::fs::write(&config_path, config).unwrap();
-
-        let emulator = spawn(&dir, "emulator", &["emulate", "teams"], &config_path);
-        wait_for_log(&dir.join("emulator.log"), "listening", 3);
-        let switchboard = spawn(&dir, "switchboard", &["serve"], &config_path);
-        wait_for_log(&dir.join("switchboard.log"), "listening", 2);
-        System {
-            dir,
-            sbc_udp,
-            _emulator: emulator,
-            _switchboard: switchboard,
-        }
-    }
-
-    /// SIPp's built-in UAC calls `number` through the SBC; returns its
-    /// exit code, and the messages it received (`-trace_msg`).
-    fn call(&self, number: &str, calls: u32) -> (i32, String) {
-        let status = sipp()
-            .current_dir(&self.dir)
-            .arg(format!("127.0.0.1:{}", self.sbc_udp))
-            .args(["-sn", "uac", "-s", number, "-i", "127.0.0.1"])
-            .args(["-p", &free_udp_port().to_string()])
-            .args(["-m", &calls.to_string(), "-r", "5", "-d", "300"])
-            .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
-            .args(["-trace_msg", "-message_file", "uac-messages.log"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        let messages = std::fs::read_to_string(self.dir.join("uac-messages.log")).unwrap();
-        (status.code().unwrap_or(-1), messages)
-    }
-
-    fn emulator_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("emulator.log")).unwrap()
-    }
-}
-
-fn spawn(dir: &Path, name: &str, args: &[&str], config: &Path) -> Running {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .current_dir(dir)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
+/// SIPp's built-in UAC calls `number` through the SBC; returns its exit
+/// code, and the messages it received (`-trace_msg`).
+fn call(system: &System, number: &str, calls: u32) -> (i32, String) {
+    let status = sipp()
+        .current_dir(&system.dir)
+        .arg(format!("127.0.0.1:{}", system.sbc_udp))
+        .args(["-sn", "uac", "-s", number, "-i", "127.0.0.1"])
+        .args(["-p", &free_udp_port().to_string()])
+        .args(["-m", &calls.to_string(), "-r", "5", "-d", "300"])
+        .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
+        .args(["-trace_msg", "-message_file", "uac-messages.log"])
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
+        .stderr(Stdio::null())
+        .status()
         .unwrap();
-    Running(child)
+    let messages = std::fs::read_to_string(system.dir.join("uac-messages.log")).unwrap();
+    (status.code().unwrap_or(-1), messages)
 }
 
 /// The SIP status lines SIPp received, in order.
@@ -114,10 +41,10 @@ fn statuses(messages: &str) -> Vec<u16> {
 
 #[test]
 fn pstn_call_rings_a_teams_user_through_direct_routing_and_completes() {
-    let system = System::start("answer");
+    let system = System::start("teams.toml", "answer", |c| c);
     // +12065550100 is contoso's DID for adele (answers after 2 s on two
     // endpoints, so two 180s with their own tags reach the carrier).
-    let (code, messages) = system.call("+12065550100", 2);
+    let (code, messages) = call(&system, "+12065550100", 2);
     assert_eq!(code, 0, "{messages}");
     let statuses = statuses(&messages);
     assert!(statuses.contains(&180), "{statuses:?}");
@@ -134,9 +61,9 @@ fn pstn_call_rings_a_teams_user_through_direct_routing_and_completes() {
 
 #[test]
 fn busy_teams_user_gives_the_carrier_486() {
-    let system = System::start("busy");
+    let system = System::start("teams.toml", "busy", |c| c);
     // +12065550101 rings megan, who is busy.
-    let (code, messages) = system.call("+12065550101", 1);
+    let (code, messages) = call(&system, "+12065550101", 1);
     assert_ne!(code, 0, "SIPp's uac expects a 200");
     assert!(statuses(&messages).contains(&486), "{messages}");
     assert!(!statuses(&messages).contains(&200), "{messages}");
@@ -144,10 +71,10 @@ fn busy_teams_user_gives_the_carrier_486() {
 
 #[test]
 fn teams_marks_the_sbc_active_after_the_options_exchange() {
-    let system = System::start("options");
+    let system = System::start("teams.toml", "options", |c| c);
     let log = wait_for_log(&system.dir.join("emulator.log"), "SbcStatusChanged", 1);
     assert!(log.contains("OptionsReceived"), "{log}");
-    assert!(log.contains("Active"), "{}", system.emulator_log());
+    assert!(log.contains("Active"), "{}", system.log("emulator"));
 }
 
 /// SIPp's g711a.pcap: 7 s of A-law speech.
@@ -215,7 +142,7 @@ impl UdpTap {
 
 #[test]
 fn carrier_audio_crosses_srtp_to_teams_and_comes_back_intact() {
-    let system = System::start("media");
+    let system = System::start("teams.toml", "media", |c| c);
     let sent = pcap_rtp_payloads(SPEECH_PCAP);
     assert!(sent.len() > 200, "{} packets in the pcap", sent.len());
     let scenario = std::fs::read_to_string(
@@ -288,7 +215,7 @@ fn carrier_audio_crosses_srtp_to_teams_and_comes_back_intact() {
 
 #[test]
 fn a_call_without_media_is_ended_with_a_reason_after_the_media_timeout() {
-    let system = System::start_with("media-timeout", |config| {
+    let system = System::start("teams.toml", "media-timeout", |config| {
         config.replace("timeout_secs = 30", "timeout_secs = 1")
     });
     // SIPp's built-in UAC sends no RTP and would hang up after 10 s.

@@ -140,17 +140,7 @@ impl System {
         let config_path = dir.join("teams.toml");
         std::fs::write(&config_path, config).unwrap();
 
-        let log = std::fs::File::create(dir.join("switchboard.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .current_dir(&dir)
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let switchboard = common::spawn(&dir, "switchboard", &["serve"], &config_path);
         let system = System {
             dir,
             sbc_udp,
@@ -159,7 +149,7 @@ impl System {
             shutdown,
             emulator,
             runtime,
-            switchboard: Running(child),
+            switchboard,
         };
         for proxy in 0..3 {
             system.wait_event(

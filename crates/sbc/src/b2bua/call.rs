@@ -250,6 +250,10 @@ pub(crate) struct Attempt {
     pub(crate) failover_at: Option<Instant>,
     /// Stop ringing by then (set at the first provisional response).
     pub(crate) ring_until: Option<Instant>,
+    /// A provisional response other than 100 arrived: the target has the
+    /// call, so a 408 from it is the callee not answering, not a reason
+    /// to try another Teams proxy.
+    pub(crate) alerted: bool,
     /// A final response arrived.
     pub(crate) finished: bool,
 }

@@ -235,6 +235,8 @@ pub enum B2buaEvent {
     LocalCallStarted {
         /// The call.
         call: CallId,
+        /// The caller's leg (its media is what the flow plays to).
+        leg: LegId,
         /// The tenant whose DID was called.
         tenant: TenantName,
         /// The DID.

@@ -83,6 +83,7 @@ impl B2bua {
         if let (Some(tenant), Some(did)) = (tenant, did) {
             self.events.push_back(B2buaEvent::LocalCallStarted {
                 call: call_id,
+                leg: caller_id,
                 tenant,
                 did,
                 caller: caller_number,

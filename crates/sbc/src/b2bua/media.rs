@@ -38,6 +38,19 @@ impl fmt::Debug for SrtpKeys {
     }
 }
 
+/// The codec of a stream, from the SDP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamCodec {
+    /// Its RTP payload type.
+    pub payload_type: u8,
+    /// Its encoding name as written (`PCMU`, `PCMA`, `G722`, `opus`...).
+    pub encoding: String,
+    /// Its RTP clock rate.
+    pub clock_rate: u32,
+    /// The payload type of `telephone-event` (RFC 4733), if negotiated.
+    pub telephone_event: Option<u8>,
+}
+
 /// One stream (`m=` line) of one leg, as negotiated so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamMedia {
@@ -52,8 +65,9 @@ pub struct StreamMedia {
     /// 5761), the `a=rtcp` address (RFC 3605), else the next port (RFC
     /// 3550 §11).
     pub remote_rtcp: Option<SocketAddr>,
-    /// The RTP clock rate of the peer's first codec (8000 for G.711).
-    pub clock_rate: u32,
+    /// The codec the stream carries (the first of the answer), if the
+    /// description names one.
+    pub codec: Option<StreamCodec>,
     /// SRTP keys when the leg uses `RTP/SAVP` (Teams), `None` for plain RTP.
     pub srtp: Option<SrtpKeys>,
     /// The direction the peer asked for, from its point of view.

@@ -128,7 +128,7 @@ pub use self::dial::DialTarget;
 pub use self::io::{
     B2buaEvent, CallId, ConnectionId, EndReason, LegId, LegPeer, NextHop, Outgoing, Party, Source,
 };
-pub use self::media::{MediaAnchor, PortAllocator, SrtpKeys, StreamMedia};
+pub use self::media::{MediaAnchor, PortAllocator, SrtpKeys, StreamCodec, StreamMedia};
 pub use self::settings::B2buaSettings;
 
 /// A source of random bytes (SRTP keys, nonce secret, SDP session ids).

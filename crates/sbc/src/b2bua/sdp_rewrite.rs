@@ -26,7 +26,7 @@ use bytes::Bytes;
 use sdp::offer_answer::{is_stream_on_hold, reoffer};
 use sdp::{Attribute, Crypto, Direction, Media, Origin, SdpError, Session};
 
-use super::media::{SrtpKeys, StreamMedia};
+use super::media::{SrtpKeys, StreamCodec, StreamMedia};
 use crate::error::MediaError;
 
 /// Attributes that describe the other leg's transport, never copied.
@@ -396,23 +396,40 @@ impl LegSdp {
                     }
                 });
                 let remote_rtcp = remote.map(|rtp| rtcp_destination(received, media, rtp));
-                let clock_rate = media
-                    .payload_types()
-                    .next()
-                    .and_then(|pt| media.codec(pt))
-                    .map_or(8000, |codec| codec.clock_rate);
+                // The codec both sides use: the peer's first that our
+                // description also lists (an answer lists a subset of
+                // the offer, RFC 3264 §6.1).
+                let sent = self.sent();
+                let codec = stream_codec(media, sent.as_ref().and_then(|s| s.media.get(index)));
                 Some(StreamMedia {
                     stream: index,
                     local,
                     remote,
                     remote_rtcp,
-                    clock_rate,
+                    codec,
                     srtp,
                     direction: received.direction_of(media),
                 })
             })
             .collect()
     }
+}
+
+/// The first voice codec of the peer's `media` that `ours` also lists
+/// (any, without ours), and the telephone-event payload type.
+fn stream_codec(media: &Media, ours: Option<&Media>) -> Option<StreamCodec> {
+    let telephone_event = media.telephone_events().next().map(|t| t.payload_type);
+    let shared = |pt: &u8| ours.is_none_or(|ours| ours.payload_types().any(|o| o == *pt));
+    let payload_type = media
+        .payload_types()
+        .find(|pt| Some(*pt) != telephone_event && shared(pt))?;
+    let rtpmap = media.codec(payload_type)?;
+    Some(StreamCodec {
+        payload_type,
+        encoding: rtpmap.encoding,
+        clock_rate: rtpmap.clock_rate,
+        telephone_event,
+    })
 }
 
 /// Where the peer of `media` wants RTCP, given where it wants RTP.
@@ -474,6 +491,31 @@ mod tests {
                 *b = n;
             }
         }
+    }
+
+    #[test]
+    fn the_stream_codec_is_the_peers_first_that_both_list() {
+        let carrier = Session::parse(CARRIER_OFFER.as_bytes()).unwrap();
+        let offer = &carrier.media[0];
+        let codec = stream_codec(offer, None).unwrap();
+        assert_eq!((codec.payload_type, codec.encoding.as_str()), (0, "PCMU"));
+        assert_eq!(codec.telephone_event, Some(101));
+        // We answered with PCMA only: PCMA is what flows.
+        let ours = CARRIER_OFFER.replace("RTP/AVP 0 8 18 101", "RTP/AVP 8 101");
+        let ours = Session::parse(ours.as_bytes()).unwrap();
+        let codec = stream_codec(offer, Some(&ours.media[0])).unwrap();
+        assert_eq!(
+            (
+                codec.payload_type,
+                codec.encoding.as_str(),
+                codec.clock_rate
+            ),
+            (8, "PCMA", 8000)
+        );
+        // Only telephone-event in common: no voice codec.
+        let events = CARRIER_OFFER.replace("RTP/AVP 0 8 18 101", "RTP/AVP 101");
+        let events = Session::parse(events.as_bytes()).unwrap();
+        assert_eq!(stream_codec(offer, Some(&events.media[0])), None);
     }
 
     #[test]

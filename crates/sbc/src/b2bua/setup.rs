@@ -582,6 +582,7 @@ impl B2bua {
                     session_expires,
                     failover_at: Some(now + self.settings.failover_after),
                     ring_until: None,
+                    alerted: false,
                     finished: false,
                 });
             }
@@ -613,6 +614,9 @@ impl B2bua {
                 attempt.failover_at = None;
                 if status.is_provisional() && attempt.ring_until.is_none() {
                     attempt.ring_until = self.settings.max_ringing.map(|limit| now + limit);
+                }
+                if status.is_provisional() && status != StatusCode::TRYING {
+                    attempt.alerted = true;
                 }
                 // A response of another dialog or a malformed one changes nothing.
                 let _ = attempt.uac.handle_response(&response, now);
@@ -976,7 +980,11 @@ impl B2bua {
         let mut next = None;
         let mut close = None;
         if let Some(LegDialog::Uac(uac)) = call.leg_mut(leg_id).map(|l| &mut l.dialog) {
+            let alerted = uac.attempt.as_ref().is_some_and(|a| a.alerted);
             match (&mut uac.route, target) {
+                // The proxy delivered the call and the callee's clients
+                // rang: whatever ends it now is the callee's answer.
+                (OutboundRoute::Teams { .. }, Target::Proxy(_)) if alerted => {}
                 (OutboundRoute::Teams { failover, .. }, Target::Proxy(proxy)) => {
                     if let Some(pinger) = self.pinger.as_mut() {
                         let decision =

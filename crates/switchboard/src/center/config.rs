@@ -6,6 +6,7 @@
 //! [contact_center]
 //! flows_dir = "flows"      # <flows_dir>/<tenant>/*.toml or *.json
 //! prompts_dir = "prompts"  # WAV prompts; default phrases are built in
+//! data_dir = "data"        # the event log and CDRs: data/switchboard.db
 //!
 //! [contact_center.prompts]  # spoken at startup with espeak-ng if missing
 //! "contoso/welcome" = "Welcome to Contoso."
@@ -37,6 +38,8 @@ use serde::Deserialize;
 struct Raw {
     #[serde(default = "default_flows_dir")]
     flows_dir: PathBuf,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
     #[serde(default)]
     prompts_dir: Option<PathBuf>,
     #[serde(default)]
@@ -49,6 +52,10 @@ struct Raw {
 
 fn default_flows_dir() -> PathBuf {
     PathBuf::from("flows")
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +116,8 @@ pub(crate) struct CenterConfig {
     /// Tenants by the SBC's tenant name: id, flows directory, queue ids.
     pub(crate) tenants: BTreeMap<String, TenantSetup>,
     pub(crate) prompts_dir: Option<PathBuf>,
+    /// The event log and CDRs: `<data_dir>/switchboard.db` (SQLite).
+    pub(crate) database: PathBuf,
     /// Prompt texts to speak at startup when their file is missing.
     pub(crate) prompt_texts: BTreeMap<String, String>,
 }
@@ -124,15 +133,13 @@ pub(crate) struct TenantSetup {
 impl CenterConfig {
     /// Reads `[contact_center]` of a configuration whose tenants are
     /// `sbc_tenants` (name -> Teams tenant id); relative paths are taken
-    /// from `base` (the configuration file's directory).
+    /// from `base` (`serve` uses the working directory, as for TLS files).
     pub(crate) fn from_value(
         value: toml::Value,
         sbc_tenants: &BTreeMap<String, String>,
         base: &Path,
     ) -> anyhow::Result<CenterConfig> {
-        let raw: Raw = value
-            .try_into()
-            .context("[contact_center] is not valid")?;
+        let raw: Raw = value.try_into().context("[contact_center] is not valid")?;
         let mut engine = EngineConfig {
             tenants: Vec::new(),
             numbers: Vec::new(),
@@ -143,7 +150,9 @@ impl CenterConfig {
         let mut tenants = BTreeMap::new();
         for (index, (name, tenant)) in raw.tenants.iter().enumerate() {
             let Some(teams_tenant_id) = sbc_tenants.get(name) else {
-                bail!("[contact_center.tenants.{name}]: no [tenants.{name}] in the SBC configuration");
+                bail!(
+                    "[contact_center.tenants.{name}]: no [tenants.{name}] in the SBC configuration"
+                );
             };
             let id = TenantId::new(index as u32 + 1);
             engine
@@ -159,7 +168,10 @@ impl CenterConfig {
                 }
                 let queue_id = QueueId::new(id, q as u32 + 1);
                 if queues.insert(queue.name.clone(), queue_id).is_some() {
-                    bail!("[contact_center.tenants.{name}]: queue {} twice", queue.name);
+                    bail!(
+                        "[contact_center.tenants.{name}]: queue {} twice",
+                        queue.name
+                    );
                 }
                 let mut config = QueueConfig::new(queue_id, queue.name.clone());
                 config.strategy = queue.strategy.into();
@@ -206,6 +218,7 @@ impl CenterConfig {
             engine,
             tenants,
             prompts_dir: raw.prompts_dir.map(|dir| base.join(dir)),
+            database: base.join(&raw.data_dir).join("switchboard.db"),
             prompt_texts: raw.prompts,
         })
     }

@@ -70,6 +70,29 @@ pub(crate) enum Action {
     HangUp { call: CallId },
 }
 
+/// What the log must know about a call that the engine does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fact {
+    /// The call reached a flow: who called which number.
+    Started { caller: String, did: String },
+    /// The flow entered a node.
+    FlowStep { flow: String, node: String },
+    /// The engine's events for this interaction belong to the call.
+    Queued(InteractionId),
+    /// The call ended (`by_caller`: the caller hung up; `connected`: an
+    /// agent had answered).
+    Ended { by_caller: bool, connected: bool },
+}
+
+/// A [`Fact`] about `call` of `tenant`, at `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CallFact {
+    pub(crate) call: CallId,
+    pub(crate) tenant: TenantId,
+    pub(crate) at: Instant,
+    pub(crate) fact: Fact,
+}
+
 /// A loaded tenant: its engine id and flows by file stem.
 #[derive(Debug)]
 struct Tenant {
@@ -81,6 +104,8 @@ struct Tenant {
 #[derive(Debug)]
 struct CenterCall {
     tenant: TenantId,
+    /// The flow's name in the configuration (its file stem).
+    flow: String,
     run: Option<FlowRun>,
     interaction: Option<InteractionId>,
     /// An agent answered: the call is bridged.
@@ -119,6 +144,10 @@ pub(crate) struct Center {
     rings: HashMap<LegId, Ring>,
     actions: VecDeque<Action>,
     events: VecDeque<acd::Event>,
+    /// What the calls' flows did (nodes entered, bad input...): each
+    /// call's path through its flow, for the log and the CDR.
+    flow_events: VecDeque<(CallId, acd::FlowEvent)>,
+    facts: VecDeque<CallFact>,
     stats: CenterStats,
 }
 
@@ -170,6 +199,8 @@ impl Center {
             rings: HashMap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
+            flow_events: VecDeque::new(),
+            facts: VecDeque::new(),
             stats: CenterStats::default(),
         };
         center.pump_engine();
@@ -182,6 +213,22 @@ impl Center {
 
     pub(crate) fn poll_event(&mut self) -> Option<acd::Event> {
         self.events.pop_front()
+    }
+
+    pub(crate) fn poll_flow_event(&mut self) -> Option<(CallId, acd::FlowEvent)> {
+        self.flow_events.pop_front()
+    }
+
+    pub(crate) fn poll_fact(&mut self) -> Option<CallFact> {
+        self.facts.pop_front()
+    }
+
+    /// Whether outputs wait to be taken.
+    pub(crate) fn has_output(&self) -> bool {
+        !(self.actions.is_empty()
+            && self.events.is_empty()
+            && self.flow_events.is_empty()
+            && self.facts.is_empty())
     }
 
     pub(crate) fn stats(&self) -> CenterStats {
@@ -220,17 +267,25 @@ impl Center {
             .tenants
             .get(tenant)
             .and_then(|t| Some((t.id, Arc::clone(t.flows.get(flow)?))));
+        let flow_name = flow.to_owned();
         let Some((tenant_id, flow)) = found else {
             self.stats.unknown_flow += 1;
             tracing::warn!(%call, tenant, flow, "no such flow loaded: call ended");
             self.actions.push_back(Action::HangUp { call });
             return;
         };
+        let field = |name: &str| attributes.get(name).cloned().unwrap_or_default();
+        let fact = Fact::Started {
+            caller: field("caller"),
+            did: field("called"),
+        };
+        self.fact(call, tenant_id, now, fact);
         let run = FlowRun::start(now, wall, flow, attributes);
         self.calls.insert(
             call,
             CenterCall {
                 tenant: tenant_id,
+                flow: flow_name,
                 run: Some(run),
                 interaction: None,
                 connected: false,
@@ -340,7 +395,15 @@ impl Center {
         };
         if let Some(run) = entry.run.as_mut() {
             run.handle_hangup(now);
+            while let Some(event) = run.poll_event() {
+                self.flow_events.push_back((call, event));
+            }
         }
+        let ended = Fact::Ended {
+            by_caller,
+            connected: entry.connected,
+        };
+        self.fact(call, entry.tenant, now, ended);
         self.rings.retain(|_, ring| ring.call != call);
         if let Some(interaction) = entry.interaction {
             self.by_interaction.remove(&interaction);
@@ -405,25 +468,57 @@ impl Center {
 
     /// Carries out what the call's flow asks.
     fn pump_run(&mut self, now: Instant, call: CallId) {
-        loop {
-            let Some(command) = self
-                .calls
-                .get_mut(&call)
-                .and_then(|c| c.run.as_mut())
-                .and_then(FlowRun::poll_command)
-            else {
-                break;
-            };
+        while let Some(command) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.run.as_mut())
+            .and_then(FlowRun::poll_command)
+        {
             let finished = command.is_final();
             self.flow_command(now, call, command);
             if finished {
+                self.drain_flow_events(call);
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.run = None;
                 }
                 break;
             }
         }
+        self.drain_flow_events(call);
         self.pump_engine();
+    }
+
+    fn drain_flow_events(&mut self, call: CallId) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let (tenant, flow) = (entry.tenant, entry.flow.clone());
+        let Some(run) = entry.run.as_mut() else {
+            return;
+        };
+        while let Some(event) = run.poll_event() {
+            if let acd::FlowEventKind::NodeEntered { node } = &event.kind {
+                self.facts.push_back(CallFact {
+                    call,
+                    tenant,
+                    at: event.at,
+                    fact: Fact::FlowStep {
+                        flow: flow.clone(),
+                        node: node.clone(),
+                    },
+                });
+            }
+            self.flow_events.push_back((call, event));
+        }
+    }
+
+    fn fact(&mut self, call: CallId, tenant: TenantId, at: Instant, fact: Fact) {
+        self.facts.push_back(CallFact {
+            call,
+            tenant,
+            at,
+            fact,
+        });
     }
 
     fn flow_command(&mut self, now: Instant, call: CallId, command: FlowCommand) {
@@ -510,6 +605,7 @@ impl Center {
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.interaction = Some(interaction);
                 }
+                self.fact(call, tenant, now, Fact::Queued(interaction));
                 self.by_interaction.insert(interaction, call);
                 self.actions.push_back(Action::Hold { call });
             }
@@ -620,10 +716,7 @@ impl Center {
 
 /// The flows of one tenant by file stem; a bad file is reported and left
 /// out, the others load.
-fn load_flows(
-    catalog: &FlowCatalog,
-    dir: &Path,
-) -> anyhow::Result<HashMap<String, Arc<Flow>>> {
+fn load_flows(catalog: &FlowCatalog, dir: &Path) -> anyhow::Result<HashMap<String, Arc<Flow>>> {
     if !dir.is_dir() {
         anyhow::bail!("flows directory {} does not exist", dir.display());
     }

@@ -57,7 +57,8 @@ struct Setup {
 }
 
 fn setup(test: &str) -> Setup {
-    let dir = std::env::temp_dir().join(format!("switchboard-center-{test}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("switchboard-center-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("flows/contoso")).unwrap();
     std::fs::write(dir.join("flows/contoso/main.toml"), FLOW).unwrap();
@@ -80,7 +81,9 @@ fn actions(center: &mut Center) -> Vec<Action> {
 }
 
 fn events(center: &mut Center) -> Vec<acd::EventKind> {
-    std::iter::from_fn(|| center.poll_event()).map(|e| e.kind).collect()
+    std::iter::from_fn(|| center.poll_event())
+        .map(|e| e.kind)
+        .collect()
 }
 
 /// A call to `main` that pressed 2: queued for support; returns the
@@ -105,7 +108,10 @@ fn queued_for_support(s: &mut Setup, call: CallId) -> Action {
     s.center.handle_prompt_finished(s.now, call, *request);
     s.center.handle_digit(s.now, call, '2');
     let queued = actions(&mut s.center);
-    assert!(matches!(queued[0], Action::Hold { call: c } if c == call), "{queued:?}");
+    assert!(
+        matches!(queued[0], Action::Hold { call: c } if c == call),
+        "{queued:?}"
+    );
     let dial = queued[1].clone();
     assert!(matches!(dial, Action::Dial { .. }), "{queued:?}");
     dial
@@ -130,12 +136,28 @@ fn a_caller_pressing_2_rings_a_support_agent_and_is_connected() {
     s.center.handle_dial_answered(s.now, call, LegId(100));
     assert_eq!(actions(&mut s.center), [Action::StopPlay { call }]);
     let log = events(&mut s.center);
-    assert!(log.iter().any(|e| matches!(e, acd::EventKind::Answered { .. })), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::Answered { .. })),
+        "{log:?}"
+    );
     // The agent hangs up: the interaction completes.
     s.center.handle_call_ended(s.now, call, false);
     let log = events(&mut s.center);
-    assert!(log.iter().any(|e| matches!(e, acd::EventKind::Completed { .. })), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::Completed { .. })),
+        "{log:?}"
+    );
     assert!(!s.center.has_call(call));
+    // The call's path through the flow: menu, then support.
+    let path: Vec<String> = std::iter::from_fn(|| s.center.poll_flow_event())
+        .filter_map(|(c, e)| match e.kind {
+            acd::FlowEventKind::NodeEntered { node } if c == call => Some(node),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(path, ["menu", "support"]);
 }
 
 #[test]
@@ -162,7 +184,11 @@ fn an_agent_who_does_not_answer_is_followed_by_the_next() {
     assert_ne!(*agent, first);
     assert_ne!(*number, first_number);
     let log = events(&mut s.center);
-    assert!(log.iter().any(|e| matches!(e, acd::EventKind::RingNoAnswer { .. })), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::RingNoAnswer { .. })),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -183,15 +209,23 @@ fn the_alert_time_cancels_the_ring_and_a_hang_up_abandons() {
     s.center.handle_timeout(later);
     let after = actions(&mut s.center);
     assert!(
-        after.contains(&Action::CancelDial { call, leg: LegId(300) }),
+        after.contains(&Action::CancelDial {
+            call,
+            leg: LegId(300)
+        }),
         "{after:?}"
     );
     // Its 487 is not a second failure.
-    s.center.handle_dial_failed(later, LegId(300), StatusCode(487));
+    s.center
+        .handle_dial_failed(later, LegId(300), StatusCode(487));
     // The caller hangs up while waiting: an abandon.
     s.center.handle_call_ended(later, call, true);
     let log = events(&mut s.center);
-    assert!(log.iter().any(|e| matches!(e, acd::EventKind::Abandoned { .. })), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::Abandoned { .. })),
+        "{log:?}"
+    );
 }
 
 #[test]

@@ -100,3 +100,78 @@ pub(crate) fn start_serve(config: &Path, dir: &Path, rust_log: &str, listeners: 
     wait_for_log(&log, "listening", listeners);
     running
 }
+
+/// `switchboard emulate teams` and `switchboard serve` on one of the
+/// example files, moved to free loopback ports, with their logs in a
+/// scratch directory.
+pub(crate) struct System {
+    pub(crate) dir: PathBuf,
+    pub(crate) sbc_udp: u16,
+    _emulator: Running,
+    _switchboard: Running,
+}
+
+impl System {
+    /// `examples/EXAMPLE` for test `test`, its text changed by `edit`
+    /// after the ports and certificate paths were.
+    pub(crate) fn start(example: &str, test: &str, edit: impl FnOnce(String) -> String) -> System {
+        let dir = scratch_dir(&format!("system-{test}"));
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let sbc_udp = free_udp_port();
+        let sbc_tls = free_tcp_port();
+        let proxies = [free_tcp_port(), free_tcp_port(), free_tcp_port()];
+        let certs = dir.join("tls");
+        let config = std::fs::read_to_string(repo.join("examples").join(example))
+            .unwrap()
+            .replace("127.0.0.1:5060", &format!("127.0.0.1:{sbc_udp}"))
+            .replace("127.0.0.1:5061", &format!("127.0.0.1:{sbc_tls}"))
+            .replace(
+                "signalling_port = 5061",
+                &format!("signalling_port = {sbc_tls}"),
+            )
+            .replace("port = 5061", &format!("port = {sbc_tls}"))
+            .replace("127.0.0.1:15061", &format!("127.0.0.1:{}", proxies[0]))
+            .replace("127.0.0.1:15062", &format!("127.0.0.1:{}", proxies[1]))
+            .replace("127.0.0.1:15063", &format!("127.0.0.1:{}", proxies[2]))
+            .replace("testdata/tls", certs.to_str().unwrap())
+            .replace(
+                "\"examples/",
+                &format!("\"{}/examples/", repo.canonicalize().unwrap().display()),
+            );
+        let config = edit(config);
+        let config_path = dir.join("switchboard.toml");
+        std::fs::write(&config_path, config).unwrap();
+
+        let emulator = spawn(&dir, "emulator", &["emulate", "teams"], &config_path);
+        wait_for_log(&dir.join("emulator.log"), "listening", 3);
+        let switchboard = spawn(&dir, "switchboard", &["serve"], &config_path);
+        wait_for_log(&dir.join("switchboard.log"), "listening", 2);
+        System {
+            dir,
+            sbc_udp,
+            _emulator: emulator,
+            _switchboard: switchboard,
+        }
+    }
+
+    pub(crate) fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+/// `switchboard ARGS --config CONFIG` in `dir`, logging to DIR/NAME.log.
+pub(crate) fn spawn(dir: &Path, name: &str, args: &[&str], config: &Path) -> Running {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .current_dir(dir)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Running(child)
+}

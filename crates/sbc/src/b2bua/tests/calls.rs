@@ -524,6 +524,32 @@ fn invite_timeout_fails_over_and_finally_408() {
 }
 
 #[test]
+fn a_408_after_ringing_is_no_answer_not_a_reason_to_fail_over() {
+    let mut h = Harness::new();
+    h.send(&carrier_invite("c-rang", ""), Harness::carrier());
+    h.response(100);
+    let (invite, _) = h.request(Method::Invite);
+    h.deliver(
+        reply(&invite, 180, "t1", TEAMS_DIALOG, None),
+        Harness::teams(),
+    );
+    h.response(180);
+    // The user's clients rang; Teams gives up with 408.
+    h.deliver(reply(&invite, 408, "t1", "", None), Harness::teams());
+    h.request(Method::Ack);
+    h.response(408);
+    assert!(matches!(
+        h.last_event(),
+        Some(B2buaEvent::CallEnded {
+            reason: EndReason::Rejected(StatusCode(408)),
+            ..
+        })
+    ));
+    assert_eq!(h.stats.proxy_failovers(), 0, "no INVITE to sip2");
+    h.quiet();
+}
+
+#[test]
 fn decline_is_never_retried() {
     let mut h = Harness::new();
     h.send(&carrier_invite("c-decline", ""), Harness::carrier());

@@ -1,0 +1,394 @@
+//! `serve`'s contact center: [`Center`]'s inputs from the B2BUA and the
+//! relay, its actions carried out on them, its event log written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use acd::RequestId;
+use anyhow::Context;
+use media::{
+    EspeakNg, HoldPlayer, InfoDigit, LegKey, MediaDriver, MediaEvent, MediaRate, PlayEnd,
+    PlayRequestId, PromptError, PromptPlayer, PromptSet,
+};
+use sbc::{B2bua, B2buaEvent, CallId, Config, DialTarget, EndReason, Party};
+
+use store::{EndCause, Recorder, SqliteStore, Store, WallClock};
+
+use crate::center::{Action, Center, CenterConfig, Fact};
+use crate::relay::RelayAnchor;
+
+/// The prompt looped while a caller waits in a queue, when the prompts
+/// directory has one (`music-on-hold.wav`); silence between the
+/// announcements otherwise.
+const MUSIC_ON_HOLD: &str = "music-on-hold";
+
+/// The contact center of a running `serve`.
+pub(crate) struct ContactCenter {
+    center: Center,
+    relay: Arc<MediaDriver>,
+    prompts: PromptSet,
+    /// The event log: durable before the center's actions run.
+    recorder: Recorder,
+    /// Appends that failed (retried with the next batch).
+    store_failures: u64,
+    /// Each call's caller leg on the relay (the leg prompts play to).
+    callers: HashMap<CallId, LegKey>,
+    /// Plays in progress: the call and the flow's request they answer
+    /// (`None`: music on hold, or a last prompt before hanging up).
+    plays: HashMap<PlayRequestId, (CallId, Option<RequestId>)>,
+    next_play: u64,
+}
+
+impl ContactCenter {
+    /// The contact center of `config` (`None` without `[contact_center]`);
+    /// relative paths are taken from `base`.
+    pub(crate) async fn from_config(
+        config: &Config,
+        base: &Path,
+        relay: Arc<MediaDriver>,
+        now: Instant,
+    ) -> anyhow::Result<Option<ContactCenter>> {
+        let Some(raw) = config.contact_center.clone() else {
+            return Ok(None);
+        };
+        let tenants: BTreeMap<String, String> = config
+            .tenants
+            .iter()
+            .map(|(name, tenant)| (name.as_str().to_owned(), tenant.teams_tenant_id.clone()))
+            .collect();
+        let center_config = CenterConfig::from_value(raw, &tenants, base)?;
+        let prompts = prompt_set(&center_config)?;
+        let mut names: Vec<String> = prompts.names().map(str::to_owned).collect();
+        names.sort();
+        let center = Center::new(&center_config, &names, now)?;
+        let database = &center_config.database;
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(database)
+                .await
+                .with_context(|| format!("opening the event log {}", database.display()))?,
+        );
+        let recorder = Recorder::resume(store, WallClock::new(now, SystemTime::now())).await?;
+        tracing::info!(
+            prompts = names.len(),
+            log = %database.display(),
+            run = recorder.run(),
+            "contact center started"
+        );
+        Ok(Some(ContactCenter {
+            center,
+            relay,
+            prompts,
+            recorder,
+            store_failures: 0,
+            callers: HashMap::new(),
+            plays: HashMap::new(),
+            next_play: 1,
+        }))
+    }
+
+    /// When [`ContactCenter::handle_timeout`] is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.center.poll_timeout()
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.center.handle_timeout(now);
+    }
+
+    /// Whether [`ContactCenter::commit`] has something to do.
+    pub(crate) fn has_work(&self) -> bool {
+        self.center.has_output()
+    }
+
+    /// Makes the center's events durable, then carries out its actions
+    /// (which may produce more: call until [`ContactCenter::has_work`]
+    /// is false).
+    pub(crate) async fn commit(&mut self, b2bua: &mut B2bua) {
+        self.record();
+        if let Err(error) = self.recorder.flush().await {
+            // Kept and retried with the next batch; calls go on.
+            self.store_failures += 1;
+            tracing::error!(%error, failures = self.store_failures, "event log append failed");
+        }
+        self.act(b2bua, Instant::now());
+    }
+
+    /// Hands the center's events and call facts to the recorder: links
+    /// and starts first, the engine's events, then ends.
+    fn record(&mut self) {
+        let mut ends = Vec::new();
+        while let Some(fact) = self.center.poll_fact() {
+            let key = self.recorder.call_key(fact.call.0);
+            let stored = match fact.fact {
+                Fact::Queued(interaction) => {
+                    self.recorder.link(interaction, &key);
+                    continue;
+                }
+                Fact::Started { caller, did } => store::CallFact::Started { caller, did },
+                Fact::FlowStep { flow, node } => store::CallFact::FlowStep { flow, node },
+                Fact::Ended {
+                    by_caller,
+                    connected,
+                } => {
+                    let cause = match (by_caller, connected) {
+                        (true, _) => EndCause::CallerHangup,
+                        (false, true) => EndCause::AgentHangup,
+                        (false, false) => EndCause::System,
+                    };
+                    ends.push((key, fact.tenant, fact.at, cause));
+                    continue;
+                }
+            };
+            self.recorder.call(&key, fact.tenant, fact.at, stored);
+        }
+        while let Some(event) = self.center.poll_event() {
+            tracing::info!(seq = event.seq, kind = ?event.kind, "acd");
+            self.recorder.engine_event(&event);
+        }
+        while let Some((call, event)) = self.center.poll_flow_event() {
+            tracing::info!(%call, kind = ?event.kind, "flow");
+        }
+        for (key, tenant, at, cause) in ends {
+            self.recorder
+                .call(&key, tenant, at, store::CallFact::Ended { cause });
+        }
+    }
+
+    /// A B2BUA event; returns whether it was about a contact-center call.
+    pub(crate) fn handle_b2bua_event(&mut self, event: &B2buaEvent, now: Instant) -> bool {
+        match event {
+            B2buaEvent::LocalCallStarted {
+                call,
+                leg,
+                tenant,
+                did,
+                caller,
+                flow,
+                ..
+            } => {
+                self.callers.insert(*call, RelayAnchor::key(*call, *leg, 0));
+                let mut attributes = BTreeMap::from([("called".to_owned(), did.to_string())]);
+                if let Some(caller) = caller {
+                    attributes.insert("caller".to_owned(), caller.to_string());
+                }
+                self.center.handle_call_started(
+                    now,
+                    SystemTime::now(),
+                    *call,
+                    tenant.as_str(),
+                    flow,
+                    attributes,
+                );
+            }
+            B2buaEvent::Info {
+                call,
+                content_type,
+                body,
+            } if self.center.has_call(*call) => {
+                if let Ok(info) = InfoDigit::parse(content_type, body) {
+                    self.center.handle_digit(now, *call, info.digit.as_char());
+                }
+            }
+            B2buaEvent::DialAnswered { call, leg, .. } => {
+                self.center.handle_dial_answered(now, *call, *leg);
+            }
+            B2buaEvent::DialFailed { leg, status, .. } => {
+                self.center.handle_dial_failed(now, *leg, *status);
+            }
+            B2buaEvent::CallEnded { call, reason, .. } if self.center.has_call(*call) => {
+                self.callers.remove(call);
+                self.plays.retain(|_, (c, _)| c != call);
+                let by_caller = matches!(reason, EndReason::Hangup(Party::Caller));
+                self.center.handle_call_ended(now, *call, by_caller);
+                tracing::debug!(stats = ?self.center.stats(), "contact center");
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A relay event about a caller leg (digits, prompt ends).
+    pub(crate) fn handle_media_event(&mut self, event: &MediaEvent, now: Instant) {
+        match event {
+            MediaEvent::Dtmf { leg, digit, .. } => {
+                let call = RelayAnchor::call_of(*leg);
+                self.center.handle_digit(now, call, digit.as_char());
+            }
+            MediaEvent::PlayFinished { request, end, .. } => {
+                let Some((call, flow_request)) = self.plays.remove(request) else {
+                    return;
+                };
+                // A play cut short by a key press or replaced by the
+                // next one is no news for the flow.
+                if *end == PlayEnd::Completed {
+                    self.center.handle_prompt_finished(now, call, flow_request);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Carries out the center's actions.
+    fn act(&mut self, b2bua: &mut B2bua, now: Instant) {
+        while let Some(action) = self.center.poll_action() {
+            match action {
+                Action::Dial {
+                    call,
+                    interaction,
+                    agent,
+                    number,
+                } => {
+                    let leg = b2bua.dial(call, DialTarget::TeamsUser(number), now);
+                    self.center
+                        .handle_dialled(now, call, interaction, agent, leg);
+                }
+                Action::CancelDial { call, leg } => b2bua.cancel_dial(call, leg, now),
+                Action::HangUp { call } => b2bua.hang_up(call, now),
+                Action::Play { .. }
+                | Action::StopPlay { .. }
+                | Action::Hold { .. }
+                | Action::Announce { .. } => self.media(action),
+            }
+        }
+    }
+
+    /// Plays, holds and announcements on a caller's leg.
+    fn media(&mut self, action: Action) {
+        let call = match &action {
+            Action::Play { call, .. }
+            | Action::StopPlay { call }
+            | Action::Hold { call }
+            | Action::Announce { call, .. } => *call,
+            _ => return,
+        };
+        let Some(key) = self.callers.get(&call).copied() else {
+            return;
+        };
+        let relay = Arc::clone(&self.relay);
+        let detached = relay.detached();
+        let result = match action {
+            Action::Play {
+                request,
+                prompts,
+                barge_in,
+                ..
+            } => {
+                let names: Vec<&str> = prompts.iter().map(String::as_str).collect();
+                let id = self.play_id(call, request);
+                let mut player = PromptPlayer::new(self.prompts.rate());
+                match self
+                    .prompts
+                    .say(&names)
+                    .and_then(|items| player.play(id, items, barge_in))
+                {
+                    Ok(()) => detached.play(key, id, Box::new(player)),
+                    Err(error) => {
+                        tracing::warn!(%call, %error, "prompt not played");
+                        self.plays.remove(&id);
+                        self.center
+                            .handle_prompt_finished(Instant::now(), call, request);
+                        return;
+                    }
+                }
+            }
+            Action::StopPlay { .. } => detached.stop_playing(key),
+            Action::Hold { .. } => {
+                let music = self.prompts.get(MUSIC_ON_HOLD).ok().cloned();
+                match HoldPlayer::new(self.prompts.rate(), music) {
+                    Ok(player) => {
+                        let id = self.play_id(call, None);
+                        detached.play(key, id, Box::new(player))
+                    }
+                    Err(error) => {
+                        tracing::warn!(%call, %error, "no music on hold");
+                        return;
+                    }
+                }
+            }
+            Action::Announce { position, ewt, .. } => {
+                let mut items = match self.prompts.queue_position(position) {
+                    Ok(items) => items,
+                    Err(error) => {
+                        tracing::warn!(%call, %error, "no position announcement");
+                        return;
+                    }
+                };
+                if let Some(wait) = ewt {
+                    items.extend(self.prompts.estimated_wait(wait).unwrap_or_default());
+                }
+                let id = PlayRequestId(self.next_play);
+                self.next_play += 1;
+                detached.update_source(key, move |source| {
+                    let hold = source
+                        .as_any_mut()
+                        .and_then(|any| any.downcast_mut::<HoldPlayer>());
+                    if let Some(hold) = hold {
+                        // A refused sequence leaves the music playing.
+                        let _ = hold.announce(id, items, false);
+                    }
+                })
+            }
+            _ => return,
+        };
+        if let Err(error) = result {
+            tracing::error!(%call, %error, "media command not queued");
+        }
+    }
+
+    fn play_id(&mut self, call: CallId, request: Option<RequestId>) -> PlayRequestId {
+        let id = PlayRequestId(self.next_play);
+        self.next_play += 1;
+        self.plays.insert(id, (call, request));
+        id
+    }
+}
+
+/// The prompts flows may name: the built-in set, the files of
+/// `prompts_dir`, and there first (with `espeak-ng`, when installed) the
+/// default phrases and the configured texts spoken into files that are
+/// missing. Without `espeak-ng` a configured text that has no file is a
+/// beep, with a warning.
+fn prompt_set(config: &CenterConfig) -> anyhow::Result<PromptSet> {
+    let rate = MediaRate::Narrowband;
+    let Some(dir) = &config.prompts_dir else {
+        let mut set = PromptSet::builtin(rate);
+        placeholders(&mut set, config)?;
+        return Ok(set);
+    };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the prompts directory {}", dir.display()))?;
+    let speaker = EspeakNg::new();
+    match speaker.generate_missing(dir) {
+        Ok(_) => {
+            for (name, text) in &config.prompt_texts {
+                let file = dir.join(format!("{name}.wav"));
+                if !file.exists() {
+                    speaker
+                        .synthesize(name, text, &file)
+                        .with_context(|| format!("prompt {name}"))?;
+                }
+            }
+        }
+        Err(PromptError::SynthesizerNotFound { .. }) => {
+            tracing::warn!("espeak-ng not found: built-in tones stand in for missing prompts");
+        }
+        Err(error) => return Err(error).context("generating the default prompts"),
+    }
+    let mut set = PromptSet::load(dir, rate).context("loading prompts")?;
+    placeholders(&mut set, config)?;
+    Ok(set)
+}
+
+/// A beep for every configured text that has no prompt yet.
+fn placeholders(set: &mut PromptSet, config: &CenterConfig) -> anyhow::Result<()> {
+    let beep = set.get("beep").context("the built-in beep")?.clone();
+    for name in config.prompt_texts.keys() {
+        if set.get(name).is_err() {
+            tracing::warn!(prompt = %name, "no recording and no espeak-ng: a beep stands in");
+            set.insert(name.clone(), beep.clone())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! examples/contact-center.toml end to end: SIPp calls the contact-center
+//! number, hears the flow, presses a key with SIPp's RFC 4733 capture,
+//! waits in the queue and is connected to an emulated Teams agent, who is
+//! rung through Direct Routing by `switchboard serve`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{free_udp_port, sipp, wait_for_log, System};
+use std::path::Path;
+use std::process::Stdio;
+
+/// The caller: presses `digit` after `digit_at_ms`, stays `stay_ms`, hangs
+/// up. Returns whether SIPp's scenario passed.
+fn caller(system: &System, digit: char, digit_at_ms: u32, stay_ms: u32) -> bool {
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_ivr.xml"),
+    )
+    .unwrap()
+    .replace(
+        "DTMF_FILE",
+        &format!("/usr/share/sip-tester/dtmf_2833_{digit}.pcap"),
+    )
+    .replace("DIGIT_AT_MS", &digit_at_ms.to_string())
+    .replace("STAY_MS", &stay_ms.to_string());
+    std::fs::write(system.dir.join("uac_ivr.xml"), scenario).unwrap();
+    let media_port = free_udp_port() & !1;
+    sipp()
+        .current_dir(&system.dir)
+        .arg(format!("127.0.0.1:{}", system.sbc_udp))
+        .args(["-sf", "uac_ivr.xml", "-s", "+15550100"])
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+        .args(["-mp", &media_port.to_string()])
+        .args(["-p", &free_udp_port().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error"])
+        .args(["-trace_msg", "-message_file", "caller-messages.log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// The emulator's log lines of kind `kind` naming `user`.
+fn teams_events<'a>(log: &'a str, kind: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.contains(kind)).collect()
+}
+
+const SUPPORT: [&str; 3] = ["dana", "emil", "fatima"];
+
+#[test]
+fn pressing_2_queues_for_support_and_a_teams_agent_answers() {
+    let system = System::start("contact-center.toml", "cc-answer", |c| c);
+    assert!(
+        caller(&system, '2', 6000, 9000),
+        "{}",
+        system.log("caller-messages")
+    );
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "Ended", 1);
+    let rung = teams_events(&teams, "event=CallReceived");
+    assert_eq!(rung.len(), 1, "{teams}");
+    assert!(
+        SUPPORT
+            .iter()
+            .any(|agent| rung[0].contains(&format!("user: \"{agent}\""))),
+        "a support agent: {}",
+        rung[0]
+    );
+    assert_eq!(teams_events(&teams, "event=Answered").len(), 1, "{teams}");
+    let sbc = wait_for_log(&system.dir.join("switchboard.log"), "Completed", 1);
+    for kind in ["Queued", "Answered", "Completed"] {
+        assert!(sbc.contains(kind), "no {kind} in the ACD log:\n{sbc}");
+    }
+    assert!(!sbc.contains("Abandoned"), "{sbc}");
+
+    // The CDR, from the event log serve wrote (data/switchboard.db).
+    let csv = cdr_export(&system, "csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one call:\n{csv}");
+    assert!(lines[0].starts_with("interaction,tenant,"), "{csv}");
+    let row = lines[1];
+    for field in [
+        "+15550100",
+        "+12065550199",
+        "main:greeting>main:menu>main:support",
+        ",answered,",
+    ] {
+        assert!(row.contains(field), "no {field} in {row}");
+    }
+    let json = cdr_export(&system, "json");
+    let cdr: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(cdr["outcome"], "answered");
+    assert_eq!(cdr["queue"], 2, "support");
+    assert!(cdr["talk_ms"].as_u64().unwrap() > 1000, "{cdr}");
+    assert!(cdr["wait_ms"].as_u64().unwrap() >= 2000, "rang 3 s: {cdr}");
+}
+
+/// `switchboard cdr export --format FORMAT` in the system's directory.
+fn cdr_export(system: &System, format: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .current_dir(&system.dir)
+        .args([
+            "cdr",
+            "export",
+            "--config",
+            "switchboard.toml",
+            "--format",
+            format,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_agent_who_does_not_answer_is_followed_by_the_next() {
+    let system = System::start("contact-center.toml", "cc-next", |config| {
+        // The first agent of support (all equally idle: the first
+        // configured) never answers; Teams gives up after 2 s with 408.
+        config.replacen(
+            "name = \"dana\"\nnumber = \"+14255550311\"\nobject_id = \"00000000-0000-4000-8000-000000000303\"\nbehaviour = \"answer\"\nring_ms = 3000",
+            "name = \"dana\"\nnumber = \"+14255550311\"\nobject_id = \"00000000-0000-4000-8000-000000000303\"\nbehaviour = \"no_answer\"\nring_ms = 2000",
+            1,
+        )
+    });
+    assert!(
+        caller(&system, '2', 6000, 12000),
+        "{}",
+        system.log("caller-messages")
+    );
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "event=Answered", 1);
+    let rung = teams_events(&teams, "event=CallReceived");
+    assert!(rung.len() >= 2, "{teams}");
+    assert!(rung[0].contains("user: \"dana\""), "{}", rung[0]);
+    assert!(!rung[1].contains("user: \"dana\""), "{}", rung[1]);
+    let sbc = wait_for_log(&system.dir.join("switchboard.log"), "RingNoAnswer", 1);
+    assert!(sbc.contains("Answered"), "{sbc}");
+}
+
+#[test]
+fn a_caller_who_hangs_up_in_the_queue_abandons() {
+    let system = System::start("contact-center.toml", "cc-abandon", |config| {
+        // Agents ring for 20 s: the caller leaves first.
+        config.replace("ring_ms = 3000", "ring_ms = 20000")
+    });
+    assert!(
+        caller(&system, '1', 6000, 2000),
+        "{}",
+        system.log("caller-messages")
+    );
+    let sbc = wait_for_log(&system.dir.join("switchboard.log"), "Abandoned", 1);
+    assert!(sbc.contains("Queued"), "{sbc}");
+    assert!(!sbc.contains("Completed"), "{sbc}");
+    wait_for_log(&system.dir.join("switchboard.log"), "CallEnded", 1);
+    let json = cdr_export(&system, "json");
+    let cdr: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(cdr["outcome"], "abandoned", "{json}");
+    assert_eq!(cdr["queue"], 1, "sales");
+    // The ringing agent's leg was cancelled.
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "Ended", 1);
+    assert!(teams.contains("487"), "{teams}");
+}
