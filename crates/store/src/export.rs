@@ -33,6 +33,14 @@ pub fn export_csv<'a>(
     cdrs: impl IntoIterator<Item = &'a Cdr>,
 ) -> io::Result<()> {
     write_row(&mut writer, CDR_COLUMNS.iter().map(|c| (*c).to_owned()))?;
+    export_csv_rows(writer, cdrs)
+}
+
+/// [`export_csv`] without the header line: for the pages after the first.
+pub fn export_csv_rows<'a>(
+    mut writer: impl Write,
+    cdrs: impl IntoIterator<Item = &'a Cdr>,
+) -> io::Result<()> {
     for cdr in cdrs {
         let optional = |value: Option<String>| value.unwrap_or_default();
         write_row(

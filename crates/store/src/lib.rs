@@ -61,7 +61,9 @@ pub use call_fact::{transfer_target_label, CallFact, EndCause};
 pub use cdr::{derive_cdr, Cdr, CdrReplay, Derivation, Outcome, SkippedEvent};
 pub use engine_event::engine_event;
 pub use error::{Error, Result};
-pub use export::{export_csv, export_json, format_unix_ms, parse_time, CDR_COLUMNS};
+pub use export::{
+    export_csv, export_csv_rows, export_json, format_unix_ms, parse_time, CDR_COLUMNS,
+};
 pub use record::{kind, StoredEvent, WallClock};
 pub use recorder::Recorder;
 pub use sqlite::{Durability, SqliteStore};
