@@ -6,13 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use acd::RequestId;
+use acd::{HttpFailure, RequestId};
 use anyhow::Context;
 use media::{
     EspeakNg, HoldPlayer, InfoDigit, LegKey, MediaDriver, MediaEvent, MediaRate, PlayEnd,
     PlayRequestId, PromptError, PromptPlayer, PromptSet,
 };
 use sbc::{B2bua, B2buaEvent, CallId, Config, DialTarget, EndReason, Party};
+use tokio::sync::mpsc;
 
 use store::{EndCause, Recorder, SqliteStore, Store, WallClock};
 
@@ -39,7 +40,22 @@ pub(crate) struct ContactCenter {
     /// (`None`: music on hold, or a last prompt before hanging up).
     plays: HashMap<PlayRequestId, (CallId, Option<RequestId>)>,
     next_play: u64,
+    /// CRM lookups: the client, and where their answers go.
+    http: reqwest::Client,
+    http_done: mpsc::UnboundedSender<HttpDone>,
+    http_failures: u64,
 }
+
+/// The answer of a CRM lookup, back from its task.
+#[derive(Debug)]
+pub(crate) struct HttpDone {
+    call: CallId,
+    request: RequestId,
+    result: Result<serde_json::Map<String, serde_json::Value>, HttpFailure>,
+}
+
+/// The largest webhook answer read; a longer one is a bad body.
+const MAX_HTTP_BODY: usize = 64 * 1024;
 
 impl ContactCenter {
     /// The contact center of `config` (`None` without `[contact_center]`);
@@ -48,6 +64,7 @@ impl ContactCenter {
         config: &Config,
         base: &Path,
         relay: Arc<MediaDriver>,
+        http_done: mpsc::UnboundedSender<HttpDone>,
         now: Instant,
     ) -> anyhow::Result<Option<ContactCenter>> {
         let Some(raw) = config.contact_center.clone() else {
@@ -85,6 +102,9 @@ impl ContactCenter {
             callers: HashMap::new(),
             plays: HashMap::new(),
             next_play: 1,
+            http: http_client()?,
+            http_done,
+            http_failures: 0,
         }))
     }
 
@@ -209,6 +229,16 @@ impl ContactCenter {
         true
     }
 
+    /// A CRM lookup answered (or failed).
+    pub(crate) fn handle_http_done(&mut self, done: HttpDone, now: Instant) {
+        if let Err(error) = &done.result {
+            self.http_failures += 1;
+            tracing::warn!(call = %done.call, %error, failures = self.http_failures, "CRM lookup failed");
+        }
+        self.center
+            .handle_http_result(now, done.call, done.request, done.result);
+    }
+
     /// A relay event about a caller leg (digits, prompt ends).
     pub(crate) fn handle_media_event(&mut self, event: &MediaEvent, now: Instant) {
         match event {
@@ -245,6 +275,26 @@ impl ContactCenter {
                         .handle_dialled(now, call, interaction, agent, leg);
                 }
                 Action::CancelDial { call, leg } => b2bua.cancel_dial(call, leg, now),
+                Action::Http {
+                    call,
+                    request,
+                    url,
+                    body,
+                    timeout,
+                } => {
+                    let (client, done) = (self.http.clone(), self.http_done.clone());
+                    tokio::spawn(async move {
+                        let result = tokio::time::timeout(timeout, lookup(&client, &url, &body))
+                            .await
+                            .unwrap_or(Err(HttpFailure::Timeout));
+                        // The loop is gone at shutdown: nothing to report to.
+                        let _ = done.send(HttpDone {
+                            call,
+                            request,
+                            result,
+                        });
+                    });
+                }
                 Action::HangUp { call } => b2bua.hang_up(call, now),
                 Action::Play { .. }
                 | Action::StopPlay { .. }
@@ -345,6 +395,48 @@ impl ContactCenter {
     }
 }
 
+/// The HTTP client of CRM lookups: rustls with ring and the Mozilla
+/// roots, HTTP/1.1, no redirects (a webhook that moves is a failure).
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    // reqwest takes rustls' process-wide provider; the SIP transport
+    // passes ring explicitly, so installing it here changes nothing else.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("the HTTP client of CRM lookups")
+}
+
+/// POSTs `body` to `url` and reads the JSON object it answers.
+pub(crate) async fn lookup(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>, HttpFailure> {
+    let transport = |error: reqwest::Error| HttpFailure::Transport(error.to_string());
+    let mut response = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(transport)?;
+    if !response.status().is_success() {
+        return Err(HttpFailure::Status(response.status().as_u16()));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if bytes.len() + chunk.len() > MAX_HTTP_BODY {
+            return Err(HttpFailure::BadBody);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(HttpFailure::BadBody),
+    }
+}
+
 /// The prompts flows may name: the built-in set, the files of
 /// `prompts_dir`, and there first (with `espeak-ng`, when installed) the
 /// default phrases and the configured texts spoken into files that are
@@ -391,4 +483,111 @@ fn placeholders(set: &mut PromptSet, config: &CenterConfig) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-connection HTTP server answering `response` (raw bytes) to
+    /// the first request; returns its URL and the request it got.
+    async fn server(response: Vec<u8>) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/lookup", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then the body its Content-Length announces.
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break;
+                    }
+                }
+            }
+            socket.write_all(&response).await.unwrap();
+            let _ = socket.shutdown().await;
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        (url, task)
+    }
+
+    fn http(status: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_lookup_posts_json_and_reads_the_object() {
+        let client = http_client().unwrap();
+        let (url, request) = server(http("200 OK", r#"{"tier":"gold","balance":12}"#)).await;
+        let body = serde_json::json!({ "caller": "+12065550199" });
+        let answer = lookup(&client, &url, &body).await.unwrap();
+        assert_eq!(answer["tier"], "gold");
+        assert_eq!(answer["balance"], 12);
+        let request = request.await.unwrap();
+        assert!(
+            request.starts_with("POST /lookup HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"));
+        assert!(
+            request.ends_with(r#"{"caller":"+12065550199"}"#),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_answers_are_failures_not_panics() {
+        let client = http_client().unwrap();
+        let body = serde_json::json!({});
+        let (url, _) = server(http("500 Internal Server Error", "{}")).await;
+        assert_eq!(
+            lookup(&client, &url, &body).await,
+            Err(HttpFailure::Status(500))
+        );
+        let (url, _) = server(http("200 OK", "[1, 2]")).await;
+        assert_eq!(
+            lookup(&client, &url, &body).await,
+            Err(HttpFailure::BadBody)
+        );
+        let (url, _) = server(http("200 OK", "not json")).await;
+        assert_eq!(
+            lookup(&client, &url, &body).await,
+            Err(HttpFailure::BadBody)
+        );
+        let huge = format!(r#"{{"x":"{}"}}"#, "a".repeat(MAX_HTTP_BODY));
+        let (url, _) = server(http("200 OK", &huge)).await;
+        assert_eq!(
+            lookup(&client, &url, &body).await,
+            Err(HttpFailure::BadBody)
+        );
+        // Nobody listening.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", closed.local_addr().unwrap());
+        drop(closed);
+        assert!(matches!(
+            lookup(&client, &url, &body).await,
+            Err(HttpFailure::Transport(_))
+        ));
+    }
 }

@@ -36,7 +36,7 @@ use sip_transport::{
 };
 use tokio::sync::mpsc;
 
-use crate::contact::ContactCenter;
+use crate::contact::{ContactCenter, HttpDone};
 use crate::pii::Pii;
 use crate::relay::RelayAnchor;
 
@@ -82,8 +82,10 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
 
     let stats = Arc::new(Stats::default());
     let (relay, media_events) = start_relay(&config)?;
+    let (http_done, http_results) = mpsc::unbounded_channel();
     let center =
-        ContactCenter::from_config(&config, base, Arc::clone(&relay), Instant::now()).await?;
+        ContactCenter::from_config(&config, base, Arc::clone(&relay), http_done, Instant::now())
+            .await?;
     let b2bua = B2bua::new(
         Arc::clone(&config),
         Arc::clone(&stats),
@@ -101,7 +103,7 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
         lanes_swept_at: 0,
     };
     let result = driver
-        .run(inbound, unparsable, media_events, resolver)
+        .run(inbound, unparsable, media_events, http_results, resolver)
         .await;
     reloader.abort();
     transport.shutdown().await;
@@ -375,6 +377,7 @@ impl Driver {
         mut inbound: mpsc::Receiver<Inbound>,
         mut unparsable: mpsc::Receiver<Unparsable>,
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+        mut http_results: mpsc::UnboundedReceiver<HttpDone>,
         resolver: SipResolver,
     ) -> anyhow::Result<()> {
         let (failed_tx, mut failed) = mpsc::unbounded_channel::<SendFailure>();
@@ -421,6 +424,11 @@ impl Driver {
                 }
                 Some(bad) = unparsable.recv() => answers.handle(bad),
                 Some(event) = media_events.recv() => self.handle_media(event),
+                Some(done) = http_results.recv() => {
+                    if let Some(center) = &mut self.center {
+                        center.handle_http_done(done, Instant::now());
+                    }
+                }
                 Some(SendFailure(outgoing)) = failed.recv() => {
                     self.b2bua.handle_transport_error(&outgoing, Instant::now());
                 }

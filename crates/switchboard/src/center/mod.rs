@@ -66,6 +66,15 @@ pub(crate) enum Action {
     },
     /// Stop ringing a leg.
     CancelDial { call: CallId, leg: LegId },
+    /// POST `body` (JSON) to a CRM webhook; report the JSON object it
+    /// answers (or why none) with [`Center::handle_http_result`].
+    Http {
+        call: CallId,
+        request: RequestId,
+        url: String,
+        body: serde_json::Value,
+        timeout: Duration,
+    },
     /// End the call.
     HangUp { call: CallId },
 }
@@ -324,6 +333,20 @@ impl Center {
         }
     }
 
+    /// The answer to an [`Action::Http`].
+    pub(crate) fn handle_http_result(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        request: RequestId,
+        result: Result<serde_json::Map<String, serde_json::Value>, acd::HttpFailure>,
+    ) {
+        if let Some(run) = self.calls.get_mut(&call).and_then(|c| c.run.as_mut()) {
+            run.handle_http_result(now, request, result);
+            self.pump_run(now, call);
+        }
+    }
+
     /// The outcome of an [`Action::Dial`].
     pub(crate) fn handle_dialled(
         &mut self,
@@ -549,16 +572,18 @@ impl Center {
                 self.enqueue(now, call, queue, attributes, Priority(0));
             }
             FlowCommand::Hangup { prompt } => self.hang_up_saying(call, prompt),
-            FlowCommand::HttpLookup { id, .. } => {
-                // No HTTP client in serve yet: the flow takes its failure
-                // branch, as for an unreachable webhook.
-                self.stats.unsupported += 1;
-                tracing::warn!(%call, "CRM lookups are not wired yet: failure branch");
-                if let Some(run) = self.calls.get_mut(&call).and_then(|c| c.run.as_mut()) {
-                    let failure = acd::HttpFailure::Transport("no HTTP client".to_owned());
-                    run.handle_http_result(now, id, Err(failure));
-                }
-            }
+            FlowCommand::HttpLookup {
+                id,
+                url,
+                body,
+                timeout,
+            } => self.actions.push_back(Action::Http {
+                call,
+                request: id,
+                url,
+                body,
+                timeout,
+            }),
             FlowCommand::Transfer { .. } | FlowCommand::Voicemail { .. } => {
                 self.stats.unsupported += 1;
                 tracing::warn!(%call, "flow transfer to a user or number, and voicemail, are not wired yet: call ended");

@@ -252,3 +252,93 @@ fn unknown_flows_and_bad_configs_are_refused() {
         .unwrap_err();
     assert!(error.to_string().contains("alert_secs"), "{error}");
 }
+
+const CRM_FLOW: &str = r#"
+id = 2
+name = "CRM line"
+entry = "crm"
+
+[[nodes]]
+id = "crm"
+type = "http_lookup"
+url = "http://127.0.0.1:9/lookup"
+send = ["caller"]
+timeout = 2
+prefix = "crm_"
+next = "vip"
+failure = "sales"
+
+[[nodes]]
+id = "vip"
+type = "branch"
+cases = [{ attribute = "crm_tier", equals = "gold", next = "support" }]
+default = "sales"
+
+[[nodes]]
+id = "sales"
+type = "enqueue"
+queue = "sales"
+
+[[nodes]]
+id = "support"
+type = "enqueue"
+queue = "support"
+"#;
+
+/// A call to the CRM flow: the lookup it asks for.
+fn crm_call(s: &mut Setup, call: CallId) -> RequestId {
+    std::fs::write(s._dir.join("flows/contoso/crm.toml"), CRM_FLOW).unwrap();
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let config =
+        CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, &s._dir).unwrap();
+    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    let attributes = BTreeMap::from([("caller".to_owned(), "+12065550199".to_owned())]);
+    s.center
+        .handle_call_started(s.now, SystemTime::now(), call, "contoso", "crm", attributes);
+    let asked = actions(&mut s.center);
+    let [Action::Http {
+        request, url, body, ..
+    }] = asked.as_slice()
+    else {
+        panic!("{asked:?}");
+    };
+    assert_eq!(url, "http://127.0.0.1:9/lookup");
+    assert_eq!(body["caller"], "+12065550199");
+    *request
+}
+
+#[test]
+fn a_crm_answer_routes_the_call_and_a_failure_takes_the_failure_branch() {
+    let mut s = setup("crm");
+    let call = CallId(20);
+    let request = crm_call(&mut s, call);
+    let answer = serde_json::json!({ "tier": "gold" });
+    let serde_json::Value::Object(answer) = answer else {
+        unreachable!()
+    };
+    s.center
+        .handle_http_result(s.now, call, request, Ok(answer));
+    let queued = actions(&mut s.center);
+    assert!(matches!(queued[0], Action::Hold { .. }), "{queued:?}");
+    let log = events(&mut s.center);
+    let support = QueueId::new(TenantId::new(1), 2);
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::Queued { queue, .. } if *queue == support)),
+        "gold goes to support: {log:?}"
+    );
+
+    let other = CallId(21);
+    let request = crm_call(&mut s, other);
+    let failure = acd::HttpFailure::Status(500);
+    s.center
+        .handle_http_result(s.now, other, request, Err(failure));
+    actions(&mut s.center);
+    let log = events(&mut s.center);
+    let sales = QueueId::new(TenantId::new(1), 1);
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::Queued { queue, .. } if *queue == sales)),
+        "a failed lookup goes to sales: {log:?}"
+    );
+}
