@@ -101,9 +101,13 @@ pub enum DialError {
     /// The caller's media could not be offered to the new leg.
     #[error("media: {0}")]
     Media(#[from] MediaError),
-    /// No Teams proxy could be tried.
-    #[error("no Teams proxy available")]
+    /// No Teams proxy or carrier target could be tried.
+    #[error("no target available")]
     Unreachable,
+    /// The tenant's dial plan or trunk refused the number (the status a
+    /// caller dialling it would get).
+    #[error("refused with {0}")]
+    Refused(u16),
 }
 
 /// Why the media plane could not anchor a stream.

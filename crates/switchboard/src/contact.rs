@@ -148,6 +148,7 @@ impl ContactCenter {
                 }
                 Fact::Started { caller, did } => store::CallFact::Started { caller, did },
                 Fact::FlowStep { flow, node } => store::CallFact::FlowStep { flow, node },
+                Fact::Transferred { target } => store::CallFact::Transferred { target },
                 Fact::Ended {
                     by_caller,
                     connected,
@@ -275,6 +276,10 @@ impl ContactCenter {
                         .handle_dialled(now, call, interaction, agent, leg);
                 }
                 Action::CancelDial { call, leg } => b2bua.cancel_dial(call, leg, now),
+                Action::Transfer { call, target } => {
+                    let leg = b2bua.dial(call, target, now);
+                    self.center.handle_transfer_dialled(call, leg);
+                }
                 Action::Http {
                     call,
                     request,

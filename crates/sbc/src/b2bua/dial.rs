@@ -40,6 +40,9 @@ pub enum DialTarget {
     /// A Teams user of the call's tenant, by the phone number assigned to
     /// them (Direct Routing routes it to the user's Teams clients).
     TeamsUser(E164),
+    /// A number on the PSTN, through the tenant's carrier trunk and dial
+    /// plan (as a Teams user's own call to it would go).
+    Pstn(E164),
 }
 
 impl B2bua {
@@ -82,34 +85,54 @@ impl B2bua {
             return Err(DialError::NotLocal);
         }
         let tenant = call.tenant.clone().ok_or(DialError::NoTeams)?;
-        let pinger = self.pinger.as_ref().ok_or(DialError::NoTeams)?;
-        let proxy = self
-            .config
-            .teams
-            .as_ref()
-            .and_then(|t| t.proxies.first())
-            .map(|p| p.fqdn.clone())
-            .ok_or(DialError::NoTeams)?;
-        let DialTarget::TeamsUser(user) = target;
-        let route = OutboundRoute::Teams {
-            failover: ProxyFailover::new(pinger, now),
-            user: Some(user.clone()),
-            request_uri: None,
+        let (peer, route, number, to, transport) = match target {
+            DialTarget::TeamsUser(user) => {
+                let pinger = self.pinger.as_ref().ok_or(DialError::NoTeams)?;
+                let proxy = self
+                    .config
+                    .teams
+                    .as_ref()
+                    .and_then(|t| t.proxies.first())
+                    .map(|p| p.fqdn.clone())
+                    .ok_or(DialError::NoTeams)?;
+                let route = OutboundRoute::Teams {
+                    failover: ProxyFailover::new(pinger, now),
+                    user: Some(user.clone()),
+                    request_uri: None,
+                };
+                let to = format!("<sip:{user}@{proxy};user=phone>");
+                (LegPeer::Teams(tenant), route, user, to, Transport::Tls)
+            }
+            DialTarget::Pstn(number) => {
+                let scope = self.router.tenant(&tenant).ok_or(DialError::NoTeams)?;
+                let out = scope
+                    .route_to_pstn(number.as_str())
+                    .map_err(|rejection| DialError::Refused(rejection.status.0))?;
+                let to = out
+                    .request_uris
+                    .first()
+                    .map_or_else(|| "<sip:invalid.invalid>".to_owned(), |u| format!("<{u}>"));
+                let transport = out.transport;
+                let route = OutboundRoute::Targets {
+                    uris: out.request_uris,
+                    transport,
+                };
+                (LegPeer::Trunk(out.trunk), route, number, to, transport)
+            }
         };
         let source = agent_offer_source(call).ok_or(DialError::NotLocal)?;
         let caller_number = call.leg(call.caller).and_then(|l| l.number.clone());
-        let peer = LegPeer::Teams(tenant);
-        let to = format!("<sip:{user}@{proxy};user=phone>");
         let template = self.transfer_template(&peer, caller_number.as_ref(), to, None);
-        let sdp = LegSdp::new(true, self.trunk_codecs(&peer), self.random_u64());
+        let secure = matches!(peer, LegPeer::Teams(_));
+        let sdp = LegSdp::new(secure, self.trunk_codecs(&peer), self.random_u64());
         let id = self.next_leg_id();
         let contact_user = caller_number.as_ref().map(|n| n.as_str().to_owned());
         let mut leg = self.new_leg(
             id,
             Party::Callee,
             peer,
-            Transport::Tls,
-            Some(user),
+            transport,
+            Some(number),
             contact_user.as_deref(),
             sdp,
             LegDialog::Uac(Box::new(UacLeg {

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use acd::{
-    AgentConfig, AgentId, EngineConfig, QueueConfig, QueueId, QueueMembership, QueueStrategy,
-    TeamsIdentity, TenantConfig, TenantId,
+    AgentConfig, AgentId, AnnouncePolicy, EngineConfig, OverflowAction, QueueConfig, QueueId,
+    QueueMembership, QueueStrategy, TeamsIdentity, TenantConfig, TenantId,
 };
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -78,10 +78,44 @@ struct RawQueue {
     alert_secs: u64,
     #[serde(default)]
     wrap_up_secs: u64,
+    /// Most callers waiting (default 50); beyond, `overflow` applies.
+    #[serde(default = "default_max_length")]
+    max_length: u32,
+    /// Longest wait (default 1200 s); beyond, `overflow` applies.
+    #[serde(default = "default_max_wait_secs")]
+    max_wait_secs: u64,
+    /// What a call that overflows (queue full, waited too long) does
+    /// (default: disconnect).
+    #[serde(default)]
+    overflow: Option<RawOverflow>,
+    /// Announce position and estimated wait every this many seconds
+    /// (and once on entry); off by default.
+    #[serde(default)]
+    announce_secs: Option<u64>,
 }
 
 fn default_alert_secs() -> u64 {
     30
+}
+
+fn default_max_length() -> u32 {
+    50
+}
+
+fn default_max_wait_secs() -> u64 {
+    1200
+}
+
+/// `overflow = "disconnect"`, `{ queue = "sales" }`, `{ flow = "main" }`,
+/// `{ number = "+1..." }` or `{ agent = "adele" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum RawOverflow {
+    Disconnect,
+    Queue(String),
+    Flow(String),
+    Number(String),
+    Agent(String),
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -128,6 +162,9 @@ pub(crate) struct TenantSetup {
     pub(crate) id: TenantId,
     pub(crate) flows_dir: PathBuf,
     pub(crate) queues: BTreeMap<String, QueueId>,
+    /// Queues whose overflow runs a flow, by the flow's name: resolved to
+    /// its id once the flows are loaded.
+    pub(crate) flow_overflows: Vec<(QueueId, String)>,
 }
 
 impl CenterConfig {
@@ -160,6 +197,17 @@ impl CenterConfig {
                 .push(TenantConfig::new(id, name.clone(), teams_tenant_id.clone()));
             let mut queues = BTreeMap::new();
             for (q, queue) in tenant.queues.iter().enumerate() {
+                queues.insert(queue.name.clone(), QueueId::new(id, q as u32 + 1));
+            }
+            let agent_ids: BTreeMap<&str, AgentId> = tenant
+                .agents
+                .iter()
+                .enumerate()
+                .map(|(a, agent)| (agent.name.as_str(), AgentId::new(id, a as u32 + 1)))
+                .collect();
+            let mut flow_overflows = Vec::new();
+            let mut seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+            for (q, queue) in tenant.queues.iter().enumerate() {
                 if !(15..=180).contains(&queue.alert_secs) {
                     bail!(
                         "[contact_center.tenants.{name}] queue {}: alert_secs must be 15..=180",
@@ -167,7 +215,7 @@ impl CenterConfig {
                     );
                 }
                 let queue_id = QueueId::new(id, q as u32 + 1);
-                if queues.insert(queue.name.clone(), queue_id).is_some() {
+                if !seen.insert(queue.name.as_str()) {
                     bail!(
                         "[contact_center.tenants.{name}]: queue {} twice",
                         queue.name
@@ -177,6 +225,38 @@ impl CenterConfig {
                 config.strategy = queue.strategy.into();
                 config.alert_time = Duration::from_secs(queue.alert_secs);
                 config.wrap_up = Duration::from_secs(queue.wrap_up_secs);
+                config.max_queue_length = queue.max_length;
+                config.max_wait = Duration::from_secs(queue.max_wait_secs);
+                config.announce = queue.announce_secs.map(|secs| AnnouncePolicy {
+                    period: Duration::from_secs(secs.max(10)),
+                    on_entry: true,
+                });
+                let place = || format!("[contact_center.tenants.{name}] queue {}", queue.name);
+                let action = match &queue.overflow {
+                    None | Some(RawOverflow::Disconnect) => {
+                        OverflowAction::Disconnect { prompt: None }
+                    }
+                    Some(RawOverflow::Queue(other)) => match queues.get(other) {
+                        Some(other) if *other != queue_id => OverflowAction::Queue(*other),
+                        _ => bail!("{}: overflow to unknown or same queue {other}", place()),
+                    },
+                    Some(RawOverflow::Flow(flow)) => {
+                        flow_overflows.push((queue_id, flow.clone()));
+                        OverflowAction::Disconnect { prompt: None }
+                    }
+                    Some(RawOverflow::Number(number)) => {
+                        if sbc::E164::parse(number).is_err() {
+                            bail!("{}: overflow number {number} is not E.164", place());
+                        }
+                        OverflowAction::ExternalNumber(number.clone())
+                    }
+                    Some(RawOverflow::Agent(agent)) => match agent_ids.get(agent.as_str()) {
+                        Some(agent) => OverflowAction::Agent(*agent),
+                        None => bail!("{}: overflow to unknown agent {agent}", place()),
+                    },
+                };
+                config.on_queue_full = action.clone();
+                config.on_max_wait = action;
                 engine.queues.push(config);
             }
             for (a, agent) in tenant.agents.iter().enumerate() {
@@ -211,6 +291,7 @@ impl CenterConfig {
                     id,
                     flows_dir: base.join(&raw.flows_dir).join(name),
                     queues,
+                    flow_overflows,
                 },
             );
         }

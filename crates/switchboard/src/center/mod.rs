@@ -30,7 +30,7 @@ use acd::{
     RequestId, TenantId, TransferTarget,
 };
 use anyhow::Context;
-use sbc::{CallId, LegId, E164};
+use sbc::{CallId, DialTarget, LegId, E164};
 use sip::StatusCode;
 
 pub(crate) use self::config::CenterConfig;
@@ -66,6 +66,10 @@ pub(crate) enum Action {
     },
     /// Stop ringing a leg.
     CancelDial { call: CallId, leg: LegId },
+    /// Send the call to someone outside the queues (a flow's transfer, an
+    /// overflow to a number or an agent); report with
+    /// [`Center::handle_transfer_dialled`].
+    Transfer { call: CallId, target: DialTarget },
     /// POST `body` (JSON) to a CRM webhook; report the JSON object it
     /// answers (or why none) with [`Center::handle_http_result`].
     Http {
@@ -86,6 +90,8 @@ pub(crate) enum Fact {
     Started { caller: String, did: String },
     /// The flow entered a node.
     FlowStep { flow: String, node: String },
+    /// The call was sent to `target` (a number or a Teams user).
+    Transferred { target: String },
     /// The engine's events for this interaction belong to the call.
     Queued(InteractionId),
     /// The call ended (`by_caller`: the caller hung up; `connected`: an
@@ -121,6 +127,9 @@ struct CenterCall {
     connected: bool,
     /// Hang up once the prompt playing now ends.
     hang_up_after_prompt: bool,
+    /// What it was queued with (the attributes go on to an overflow
+    /// flow).
+    queued_with: Option<(CallAttributes, Priority)>,
 }
 
 /// A ringing agent leg.
@@ -151,12 +160,21 @@ pub(crate) struct Center {
     calls: HashMap<CallId, CenterCall>,
     by_interaction: HashMap<InteractionId, CallId>,
     rings: HashMap<LegId, Ring>,
+    /// Legs of transfers outside the queues, by the call they serve.
+    transfers: HashMap<LegId, CallId>,
+    /// Teams users a flow may transfer to: the agents, by object id, SIP
+    /// address and number (lower case).
+    users: HashMap<String, E164>,
     actions: VecDeque<Action>,
     events: VecDeque<acd::Event>,
     /// What the calls' flows did (nodes entered, bad input...): each
     /// call's path through its flow, for the log and the CDR.
     flow_events: VecDeque<(CallId, acd::FlowEvent)>,
     facts: VecDeque<CallFact>,
+    /// Overflows the engine ordered, carried out after its commands.
+    overflows: VecDeque<(CallId, OverflowAction)>,
+    /// The latest input's time.
+    clock: Instant,
     stats: CenterStats,
 }
 
@@ -170,18 +188,9 @@ impl Center {
         prompts: &[String],
         now: Instant,
     ) -> anyhow::Result<Center> {
-        let mut engine =
-            Engine::new(config.engine.clone()).context("the contact-center configuration")?;
-        for agent in &config.engine.agents {
-            engine
-                .handle_agent_state_request(now, agent.id, AgentStateRequest::LogIn)
-                .context("logging agents in")?;
-            engine
-                .handle_presence(now, agent.id, Presence::Available)
-                .context("agent presence")?;
-        }
         let mut prompt_names = HashMap::new();
         let mut tenants = HashMap::new();
+        let mut engine_config = config.engine.clone();
         for (name, setup) in &config.tenants {
             let mut catalog = FlowCatalog::new(setup.id);
             catalog.queues = setup.queues.clone();
@@ -191,6 +200,15 @@ impl Center {
                 prompt_names.insert(id, prompt.clone());
             }
             let flows = load_flows(&catalog, &setup.flows_dir)?;
+            for (queue, flow) in &setup.flow_overflows {
+                let Some(flow) = flows.get(flow) else {
+                    anyhow::bail!("[contact_center.tenants.{name}]: overflow to flow {flow}, which did not load");
+                };
+                if let Some(queue) = engine_config.queues.iter_mut().find(|q| q.id == *queue) {
+                    queue.on_queue_full = OverflowAction::Flow(flow.id());
+                    queue.on_max_wait = OverflowAction::Flow(flow.id());
+                }
+            }
             tenants.insert(
                 name.clone(),
                 Tenant {
@@ -199,6 +217,31 @@ impl Center {
                 },
             );
         }
+        let mut engine = Engine::new(engine_config).context("the contact-center configuration")?;
+        for agent in &config.engine.agents {
+            engine
+                .handle_agent_state_request(now, agent.id, AgentStateRequest::LogIn)
+                .context("logging agents in")?;
+            engine
+                .handle_presence(now, agent.id, Presence::Available)
+                .context("agent presence")?;
+        }
+        let mut users = HashMap::new();
+        for agent in &config.engine.agents {
+            let identity = &agent.identity;
+            let Some(number) = identity
+                .phone_number
+                .as_deref()
+                .and_then(|n| E164::parse(n).ok())
+            else {
+                continue;
+            };
+            let names = [Some(&identity.user_object_id), identity.sip_uri.as_ref()];
+            for name in names.into_iter().flatten() {
+                users.insert(name.to_ascii_lowercase(), number.clone());
+            }
+            users.insert(number.as_str().to_owned(), number);
+        }
         let mut center = Center {
             engine,
             tenants,
@@ -206,10 +249,14 @@ impl Center {
             calls: HashMap::new(),
             by_interaction: HashMap::new(),
             rings: HashMap::new(),
+            transfers: HashMap::new(),
+            users,
             actions: VecDeque::new(),
             events: VecDeque::new(),
             flow_events: VecDeque::new(),
             facts: VecDeque::new(),
+            overflows: VecDeque::new(),
+            clock: now,
             stats: CenterStats::default(),
         };
         center.pump_engine();
@@ -271,6 +318,7 @@ impl Center {
         flow: &str,
         attributes: BTreeMap<String, String>,
     ) {
+        self.clock = now;
         self.stats.calls += 1;
         let found = self
             .tenants
@@ -299,6 +347,7 @@ impl Center {
                 interaction: None,
                 connected: false,
                 hang_up_after_prompt: false,
+                queued_with: None,
             },
         );
         self.pump_run(now, call);
@@ -306,6 +355,7 @@ impl Center {
 
     /// The caller pressed a key (RFC 4733, INFO or in-band).
     pub(crate) fn handle_digit(&mut self, now: Instant, call: CallId, digit: char) {
+        self.clock = now;
         if let Some(run) = self.calls.get_mut(&call).and_then(|c| c.run.as_mut()) {
             run.handle_digit(now, digit);
             self.pump_run(now, call);
@@ -319,6 +369,7 @@ impl Center {
         call: CallId,
         request: Option<RequestId>,
     ) {
+        self.clock = now;
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
@@ -341,6 +392,7 @@ impl Center {
         request: RequestId,
         result: Result<serde_json::Map<String, serde_json::Value>, acd::HttpFailure>,
     ) {
+        self.clock = now;
         if let Some(run) = self.calls.get_mut(&call).and_then(|c| c.run.as_mut()) {
             run.handle_http_result(now, request, result);
             self.pump_run(now, call);
@@ -356,6 +408,7 @@ impl Center {
         agent: AgentId,
         leg: Result<LegId, sbc::DialError>,
     ) {
+        self.clock = now;
         match leg {
             Ok(leg) => {
                 self.rings.insert(
@@ -377,8 +430,33 @@ impl Center {
         self.pump_engine();
     }
 
+    /// The outcome of an [`Action::Transfer`].
+    pub(crate) fn handle_transfer_dialled(
+        &mut self,
+        call: CallId,
+        leg: Result<LegId, sbc::DialError>,
+    ) {
+        match leg {
+            Ok(leg) => {
+                self.transfers.insert(leg, call);
+            }
+            Err(error) => {
+                tracing::warn!(%call, %error, "transfer not placed: call ended");
+                self.actions.push_back(Action::HangUp { call });
+            }
+        }
+    }
+
     /// A dialled agent leg answered (the B2BUA bridged it).
     pub(crate) fn handle_dial_answered(&mut self, now: Instant, call: CallId, leg: LegId) {
+        self.clock = now;
+        if self.transfers.remove(&leg).is_some() {
+            if let Some(entry) = self.calls.get_mut(&call) {
+                entry.connected = true;
+            }
+            self.actions.push_back(Action::StopPlay { call });
+            return;
+        }
         let Some(ring) = self.rings.remove(&leg) else {
             return;
         };
@@ -394,6 +472,12 @@ impl Center {
 
     /// A dialled agent leg failed or was cancelled.
     pub(crate) fn handle_dial_failed(&mut self, now: Instant, leg: LegId, status: StatusCode) {
+        self.clock = now;
+        if let Some(call) = self.transfers.remove(&leg) {
+            tracing::info!(%call, status = status.0, "transfer target did not answer: call ended");
+            self.actions.push_back(Action::HangUp { call });
+            return;
+        }
         let Some(ring) = self.rings.remove(&leg) else {
             return;
         };
@@ -413,6 +497,7 @@ impl Center {
     /// The call ended; `by_caller`: the caller hung up (else the agent
     /// or switchboard).
     pub(crate) fn handle_call_ended(&mut self, now: Instant, call: CallId, by_caller: bool) {
+        self.clock = now;
         let Some(mut entry) = self.calls.remove(&call) else {
             return;
         };
@@ -428,6 +513,7 @@ impl Center {
         };
         self.fact(call, entry.tenant, now, ended);
         self.rings.retain(|_, ring| ring.call != call);
+        self.transfers.retain(|_, c| *c != call);
         if let Some(interaction) = entry.interaction {
             self.by_interaction.remove(&interaction);
             let reason = match (entry.connected, by_caller) {
@@ -443,6 +529,7 @@ impl Center {
 
     /// Due timers of the flows and the engine.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.clock = now;
         let due: Vec<CallId> = self
             .calls
             .iter()
@@ -584,14 +671,46 @@ impl Center {
                 body,
                 timeout,
             }),
-            FlowCommand::Transfer { .. } | FlowCommand::Voicemail { .. } => {
+            FlowCommand::Transfer {
+                target: TransferTarget::TeamsUser(user),
+            } => match self.users.get(&user.to_ascii_lowercase()).cloned() {
+                Some(number) => self.transfer(now, call, DialTarget::TeamsUser(number)),
+                None => {
+                    self.stats.unsupported += 1;
+                    tracing::warn!(%call, "transfer to a Teams user who is no configured agent: call ended");
+                    self.actions.push_back(Action::HangUp { call });
+                }
+            },
+            FlowCommand::Transfer {
+                target: TransferTarget::ExternalNumber(number),
+            } => match E164::parse(&number) {
+                Ok(number) => self.transfer(now, call, DialTarget::Pstn(number)),
+                Err(_) => {
+                    tracing::warn!(%call, "transfer to a number that is not E.164: call ended");
+                    self.actions.push_back(Action::HangUp { call });
+                }
+            },
+            FlowCommand::Voicemail { .. } => {
                 self.stats.unsupported += 1;
-                tracing::warn!(%call, "flow transfer to a user or number, and voicemail, are not wired yet: call ended");
+                tracing::warn!(%call, "voicemail is not wired yet: call ended");
                 self.actions.push_back(Action::HangUp { call });
             }
             // Digits come in anyway; attributes stay in the run.
             _ => {}
         }
+    }
+
+    /// Sends the call outside the queues.
+    fn transfer(&mut self, now: Instant, call: CallId, target: DialTarget) {
+        if let Some(tenant) = self.calls.get(&call).map(|c| c.tenant) {
+            let label = match &target {
+                DialTarget::TeamsUser(n) => format!("teams:{n}"),
+                DialTarget::Pstn(n) => format!("pstn:{n}"),
+                _ => "other".to_owned(),
+            };
+            self.fact(call, tenant, now, Fact::Transferred { target: label });
+        }
+        self.actions.push_back(Action::Transfer { call, target });
     }
 
     fn hang_up_saying(&mut self, call: CallId, prompt: Option<PromptId>) {
@@ -622,6 +741,7 @@ impl Center {
         let Some(tenant) = self.calls.get(&call).map(|c| c.tenant) else {
             return;
         };
+        let kept = (attributes.clone(), priority);
         match self
             .engine
             .handle_call_arrived(now, tenant, queue, attributes, priority)
@@ -629,6 +749,7 @@ impl Center {
             Ok(interaction) => {
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.interaction = Some(interaction);
+                    entry.queued_with = Some(kept);
                 }
                 self.fact(call, tenant, now, Fact::Queued(interaction));
                 self.by_interaction.insert(interaction, call);
@@ -646,6 +767,11 @@ impl Center {
     fn pump_engine(&mut self) {
         while let Some(command) = self.engine.poll_command() {
             self.engine_command(command);
+        }
+        // Overflows taken out of the engine: carried out here, where the
+        // time is known.
+        while let Some((call, action)) = self.overflows.pop_front() {
+            self.overflow(self.clock, call, action);
         }
         while let Some(event) = self.engine.poll_event() {
             self.events.push_back(event);
@@ -722,20 +848,75 @@ impl Center {
                 if let Some(entry) = self.calls.get_mut(&call) {
                     entry.interaction = None;
                 }
-                match action {
-                    OverflowAction::Disconnect { prompt } => self.hang_up_saying(call, prompt),
-                    other => {
-                        self.stats.unsupported += 1;
-                        tracing::warn!(%call, action = ?other, "overflow action not wired yet: call ended");
-                        self.actions.push_back(Action::HangUp { call });
-                    }
-                }
+                self.overflows.push_back((call, action));
             }
             other => {
                 self.stats.unsupported += 1;
                 tracing::warn!(command = ?other, "ACD command not wired yet");
             }
         }
+    }
+}
+
+impl Center {
+    /// Carries out a queue's overflow (full, waited too long, no agents).
+    fn overflow(&mut self, now: Instant, call: CallId, action: OverflowAction) {
+        match action {
+            OverflowAction::Disconnect { prompt } => self.hang_up_saying(call, prompt),
+            // The engine moves the call to the other queue itself and
+            // never orders it; hold music goes on.
+            OverflowAction::Queue(_) => {}
+            OverflowAction::Flow(flow) => self.start_flow(now, call, flow),
+            OverflowAction::Agent(agent) => {
+                let number = self
+                    .engine
+                    .agent_identity(agent)
+                    .and_then(|identity| identity.phone_number.as_deref())
+                    .and_then(|n| E164::parse(n).ok());
+                match number {
+                    Some(number) => self.transfer(now, call, DialTarget::TeamsUser(number)),
+                    None => self.actions.push_back(Action::HangUp { call }),
+                }
+            }
+            OverflowAction::ExternalNumber(number) => match E164::parse(&number) {
+                Ok(number) => self.transfer(now, call, DialTarget::Pstn(number)),
+                Err(_) => self.actions.push_back(Action::HangUp { call }),
+            },
+            other => {
+                self.stats.unsupported += 1;
+                tracing::warn!(%call, action = ?other, "overflow to voicemail or a callback offer is not wired yet: call ended");
+                self.actions.push_back(Action::HangUp { call });
+            }
+        }
+    }
+
+    /// Runs another flow of the call's tenant on it (an overflow to a
+    /// flow).
+    fn start_flow(&mut self, now: Instant, call: CallId, flow: acd::FlowId) {
+        let found = self.calls.get(&call).and_then(|entry| {
+            let tenant = self.tenants.values().find(|t| t.id == entry.tenant)?;
+            tenant
+                .flows
+                .iter()
+                .find(|(_, f)| f.id() == flow)
+                .map(|(name, f)| (name.clone(), Arc::clone(f)))
+        });
+        let Some((name, flow)) = found else {
+            tracing::warn!(%call, "overflow to a flow that is not loaded: call ended");
+            self.actions.push_back(Action::HangUp { call });
+            return;
+        };
+        let attributes = self
+            .calls
+            .get(&call)
+            .and_then(|c| c.queued_with.as_ref())
+            .map(|(a, _)| a.values.clone())
+            .unwrap_or_default();
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.flow = name;
+            entry.run = Some(FlowRun::start(now, SystemTime::now(), flow, attributes));
+        }
+        self.pump_run(now, call);
     }
 }
 

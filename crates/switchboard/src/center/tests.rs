@@ -342,3 +342,167 @@ fn a_crm_answer_routes_the_call_and_a_failure_takes_the_failure_branch() {
         "a failed lookup goes to sales: {log:?}"
     );
 }
+
+#[test]
+fn a_flow_transfers_to_a_teams_user_by_object_id_and_to_a_number() {
+    let mut s = setup("transfer");
+    let flow = r#"
+id = 3
+name = "Operator"
+entry = "op"
+
+[[nodes]]
+id = "op"
+type = "transfer"
+teams_user = "00000000-0000-4000-8000-000000000001"
+"#;
+    std::fs::write(s._dir.join("flows/contoso/operator.toml"), flow).unwrap();
+    let number_flow = flow.replace("id = 3", "id = 4").replace(
+        "teams_user = \"00000000-0000-4000-8000-000000000001\"",
+        "number = \"+18005550100\"",
+    );
+    std::fs::write(s._dir.join("flows/contoso/outside.toml"), number_flow).unwrap();
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let config =
+        CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, &s._dir).unwrap();
+    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+
+    let call = CallId(30);
+    s.center.handle_call_started(
+        s.now,
+        SystemTime::now(),
+        call,
+        "contoso",
+        "operator",
+        BTreeMap::new(),
+    );
+    let adele = E164::parse("+14255550123").unwrap();
+    assert_eq!(
+        actions(&mut s.center),
+        [Action::Transfer {
+            call,
+            target: DialTarget::TeamsUser(adele)
+        }]
+    );
+    s.center.handle_transfer_dialled(call, Ok(LegId(40)));
+    s.center.handle_dial_answered(s.now, call, LegId(40));
+    assert_eq!(actions(&mut s.center), [Action::StopPlay { call }]);
+    let facts: Vec<Fact> = std::iter::from_fn(|| s.center.poll_fact())
+        .map(|f| f.fact)
+        .collect();
+    assert!(
+        facts.contains(&Fact::Transferred {
+            target: "teams:+14255550123".to_owned()
+        }),
+        "{facts:?}"
+    );
+
+    let other = CallId(31);
+    s.center.handle_call_started(
+        s.now,
+        SystemTime::now(),
+        other,
+        "contoso",
+        "outside",
+        BTreeMap::new(),
+    );
+    let number = E164::parse("+18005550100").unwrap();
+    assert_eq!(
+        actions(&mut s.center),
+        [Action::Transfer {
+            call: other,
+            target: DialTarget::Pstn(number)
+        }]
+    );
+    // The far end never answers: the call ends.
+    s.center.handle_transfer_dialled(other, Ok(LegId(41)));
+    s.center
+        .handle_dial_failed(s.now, LegId(41), StatusCode(480));
+    assert_eq!(actions(&mut s.center), [Action::HangUp { call: other }]);
+}
+
+#[test]
+fn a_call_that_waits_too_long_overflows_to_another_queue() {
+    let mut s = setup("overflow");
+    let with_overflow = CONFIG.replace(
+        "{ name = \"support\", strategy = \"longest_idle\", alert_secs = 15 }",
+        "{ name = \"support\", alert_secs = 15, max_wait_secs = 40, overflow = { queue = \"sales\" } }",
+    );
+    assert_ne!(with_overflow, CONFIG);
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let config =
+        CenterConfig::from_value(toml::from_str(&with_overflow).unwrap(), &tenants, &s._dir)
+            .unwrap();
+    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    let call = CallId(50);
+    let Action::Dial {
+        interaction, agent, ..
+    } = queued_for_support(&mut s, call)
+    else {
+        unreachable!()
+    };
+    s.center
+        .handle_dialled(s.now, call, interaction, agent, Ok(LegId(60)));
+    // Nobody answers; every 15 s the next agent is tried, until 40 s.
+    let mut leg = 61;
+    let mut at = s.now;
+    for _ in 0..12 {
+        at += Duration::from_secs(5);
+        s.center.handle_timeout(at);
+        for action in actions(&mut s.center) {
+            match action {
+                Action::Dial {
+                    interaction, agent, ..
+                } => {
+                    s.center
+                        .handle_dialled(at, call, interaction, agent, Ok(LegId(leg)));
+                    leg += 1;
+                }
+                Action::CancelDial { leg, .. } => {
+                    s.center.handle_dial_failed(at, leg, StatusCode(487))
+                }
+                _ => {}
+            }
+        }
+    }
+    // The engine moved the call; it stays on hold, nobody hangs up.
+    let after = actions(&mut s.center);
+    assert!(
+        !after.iter().any(|a| matches!(a, Action::HangUp { .. })),
+        "{after:?}"
+    );
+    let log = events(&mut s.center);
+    let sales = QueueId::new(TenantId::new(1), 1);
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::Overflowed { .. })),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::Queued { queue, .. } if *queue == sales)),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn queue_overflow_settings_are_checked() {
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    for (bad, why) in [
+        (
+            "overflow = { queue = \"nowhere\" }",
+            "unknown or same queue",
+        ),
+        ("overflow = { number = \"555\" }", "not E.164"),
+        ("overflow = { agent = \"nobody\" }", "unknown agent"),
+    ] {
+        let text = CONFIG.replace(
+            "{ name = \"sales\", alert_secs = 15 }",
+            &format!("{{ name = \"sales\", alert_secs = 15, {bad} }}"),
+        );
+        let error =
+            CenterConfig::from_value(toml::from_str(&text).unwrap(), &tenants, Path::new("."))
+                .unwrap_err();
+        assert!(error.to_string().contains(why), "{bad}: {error}");
+    }
+}

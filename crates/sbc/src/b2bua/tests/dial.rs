@@ -226,3 +226,54 @@ fn only_calls_waiting_in_a_flow_can_dial() {
         Err(DialError::NoSuchCall)
     );
 }
+
+#[test]
+fn a_pstn_number_is_dialled_through_the_tenants_carrier_trunk() {
+    let mut h = Harness::with(&config(), B2buaSettings::default());
+    let (_, call) = answered(&mut h, "dial-pstn");
+    h.quiet();
+    let number = crate::E164::parse("+18005550100").unwrap();
+    let leg = h.b2bua.dial(call, DialTarget::Pstn(number), h.now).unwrap();
+    h.pump();
+    let (invite, hop) = h.request(Method::Invite);
+    // The carrier's national format, to its first target, plain RTP.
+    assert_eq!(invite.uri.to_string(), "sip:18005550100@192.0.2.10:5060");
+    assert_eq!(reply_addr_or_uri(&hop), "sip:18005550100@192.0.2.10:5060");
+    let offer = sdp::Session::parse(&invite.body).unwrap();
+    assert_eq!(offer.media[0].proto, "RTP/AVP");
+    assert!(offer.media[0].cryptos().next().is_none());
+    h.deliver(
+        reply(
+            &invite,
+            200,
+            "far",
+            "Contact: <sip:far@192.0.2.10>\n",
+            Some(CARRIER_SDP),
+        ),
+        Harness::carrier(),
+    );
+    h.request(Method::Ack);
+    assert!(h.events.iter().any(|e| matches!(e,
+        B2buaEvent::DialAnswered { leg: l, .. } if *l == leg)));
+    // A number the tenant's dial plan refuses.
+    let mut h = Harness::with(
+        &config().replace(
+            "[tenants.contoso.dids]",
+            "[tenants.contoso.dial_plan]\ndeny = [\"+1900\"]\n[tenants.contoso.dids]",
+        ),
+        B2buaSettings::default(),
+    );
+    let (_, call) = answered(&mut h, "dial-barred");
+    let barred = crate::E164::parse("+19005550100").unwrap();
+    assert!(matches!(
+        h.b2bua.dial(call, DialTarget::Pstn(barred), h.now),
+        Err(DialError::Refused(_))
+    ));
+}
+
+fn reply_addr_or_uri(hop: &NextHop) -> String {
+    match hop {
+        NextHop::Resolve { uri, .. } => uri.to_string(),
+        other => format!("{other:?}"),
+    }
+}
