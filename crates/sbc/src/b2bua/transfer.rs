@@ -75,6 +75,16 @@ impl B2bua {
                 return self.respond(key, response, now);
             }
         };
+        let flow = target
+            .number
+            .as_ref()
+            .and_then(|n| match scope.tenant().dids.get(n) {
+                Some(crate::config::Destination::Flow(flow)) => Some((n.clone(), flow.clone())),
+                _ => None,
+            });
+        if let Some((did, flow)) = flow {
+            return self.refer_to_flow(call, leg_id, key, request, tenant_name, did, flow, now);
+        }
         let teams_user = target.number.as_ref().is_some_and(|n| {
             let tenant = scope.tenant();
             tenant.dids.contains_key(n)
@@ -204,6 +214,64 @@ impl B2bua {
         if !self.start_attempt(call, new_id, None, None, now) {
             self.transfer_failed(call, StatusCode::SERVICE_UNAVAILABLE, now);
         }
+    }
+
+    /// A REFER to one of the tenant's contact-center numbers (a queue's or
+    /// a flow's DID): the remaining party goes back into the contact
+    /// center. The REFER is accepted and reported done at once (RFC 3515
+    /// §2.4.5: 202, then NOTIFY 200), the referrer's leg is ended, and the
+    /// call becomes one switchboard answers itself, announced again with
+    /// [`B2buaEvent::LocalCallStarted`] so the application runs the flow.
+    #[allow(clippy::too_many_arguments)]
+    fn refer_to_flow(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        key: &TransactionKey,
+        request: &Request,
+        tenant: crate::config::TenantName,
+        did: E164,
+        flow: String,
+        now: Instant,
+    ) {
+        let Some(remaining) = call.peer_of(leg_id) else {
+            return;
+        };
+        let mut accepted = Response::for_request(request, StatusCode::ACCEPTED);
+        if let Some(leg) = call.leg(leg_id) {
+            accepted
+                .headers
+                .push(HeaderName::Contact, leg.contact.clone());
+        }
+        if let Some(teams) = &self.config.teams {
+            accepted
+                .headers
+                .push(HeaderName::from("X-MS-SBC"), teams.x_ms_sbc.clone());
+        }
+        self.respond(key, accepted, now);
+        self.notify(call, leg_id, StatusCode::OK, true, now);
+        self.drop_leg(call, leg_id, StatusCode::OK, now);
+        // The remaining party is the caller of the call switchboard now
+        // answers; the callee position names no leg.
+        if let Some(leg) = call.leg_mut(remaining) {
+            leg.party = super::Party::Caller;
+        }
+        call.caller = remaining;
+        call.callee = self.next_leg_id();
+        call.agent = None;
+        call.dials.clear();
+        call.local = Some(flow.clone());
+        call.tenant = Some(tenant.clone());
+        let caller = call.leg(remaining).and_then(|l| l.number.clone());
+        self.events.push_back(B2buaEvent::LocalCallStarted {
+            call: call.id,
+            leg: remaining,
+            tenant,
+            did,
+            caller,
+            flow,
+            at: now,
+        });
     }
 
     /// From, To and headers of the INVITE to a transfer target.

@@ -277,3 +277,65 @@ fn reply_addr_or_uri(hop: &NextHop) -> String {
         other => format!("{other:?}"),
     }
 }
+
+#[test]
+fn an_agent_refer_to_a_flow_number_puts_the_caller_back_in_the_contact_center() {
+    let mut h = Harness::with(&config(), B2buaSettings::default());
+    let (carrier_ok, call, leg, invite) = dialled(&mut h, "dial-back");
+    let answer = teams_sdp(1, "sendrecv");
+    let agent_ok = reply(&invite, 200, "agent-tag", TEAMS_DIALOG, Some(&answer));
+    h.deliver(agent_ok.clone(), Harness::teams());
+    h.request(Method::Ack);
+    h.events.clear();
+    let established = Established {
+        teams_ok: agent_ok,
+        teams_invite: invite,
+        carrier_ok: carrier_ok.clone(),
+    };
+    // The agent transfers the caller to the contact-center number.
+    h.teams_in_dialog(
+        &established,
+        "REFER",
+        7,
+        "Refer-To: <sip:+12065550102@sip.pstnhub.microsoft.com;user=phone>\n",
+        None,
+    );
+    h.response(202);
+    let (notify, _) = h.request(Method::Notify);
+    assert_eq!(String::from_utf8_lossy(&notify.body), "SIP/2.0 200 OK\r\n");
+    let (bye, _) = h.request(Method::Bye);
+    assert_eq!(
+        bye.headers.call_id().unwrap(),
+        established.teams_invite.headers.call_id().unwrap(),
+        "the agent's leg ends"
+    );
+    let started = h.events.iter().find_map(|e| match e {
+        B2buaEvent::LocalCallStarted {
+            call, flow, did, ..
+        } => Some((*call, flow.clone(), did.clone())),
+        _ => None,
+    });
+    let (again, flow, did) = started.expect("the call is announced again");
+    assert_eq!(again, call);
+    assert_eq!(flow, "contoso-main");
+    assert_eq!(did.as_str(), "+12065550102");
+    // switchboard answers for the caller again: its INFO is ours, and a
+    // new agent can be dialled.
+    h.send(
+        &in_dialog(
+            "INFO",
+            5,
+            &carrier_ok,
+            "Content-Type: application/dtmf-relay\n",
+            "Signal=1\r\nDuration=100\r\n",
+        ),
+        Harness::carrier(),
+    );
+    h.response(200);
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, B2buaEvent::Info { .. })));
+    let next = h.b2bua.dial(call, agent("+14255550124"), h.now).unwrap();
+    assert_ne!(next, leg);
+}
