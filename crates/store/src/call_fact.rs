@@ -58,6 +58,9 @@ pub enum EndCause {
     System,
     /// A network or media failure.
     Failed,
+    /// switchboard stopped (a crash, a kill) while the call was up: the
+    /// record is closed at the next start, at the time of its last event.
+    Interrupted,
 }
 
 impl EndCause {
@@ -68,6 +71,7 @@ impl EndCause {
             EndCause::AgentHangup => "agent_hangup",
             EndCause::System => "system",
             EndCause::Failed => "failed",
+            EndCause::Interrupted => "interrupted",
         }
     }
 
@@ -77,6 +81,7 @@ impl EndCause {
             "agent_hangup" => EndCause::AgentHangup,
             "system" => EndCause::System,
             "failed" => EndCause::Failed,
+            "interrupted" => EndCause::Interrupted,
             _ => return None,
         })
     }

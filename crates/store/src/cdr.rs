@@ -447,7 +447,7 @@ impl CallRecord {
             Outcome::Answered
         } else if let Some(outcome) = self.engine_outcome {
             outcome
-        } else if cause == EndCause::Failed {
+        } else if matches!(cause, EndCause::Failed | EndCause::Interrupted) {
             Outcome::Failed
         } else if self.queue.is_some() {
             Outcome::Abandoned

@@ -67,4 +67,6 @@ pub use export::{
 pub use record::{kind, StoredEvent, WallClock};
 pub use recorder::Recorder;
 pub use sqlite::{Durability, SqliteStore};
-pub use store::{replay_cdrs, BadRow, CdrPage, CdrQuery, EventPage, Replay, Store, StoreFuture};
+pub use store::{
+    replay_cdrs, BadRow, CdrPage, CdrQuery, EventPage, OpenCall, Replay, Store, StoreFuture,
+};

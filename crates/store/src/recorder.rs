@@ -42,6 +42,7 @@ pub struct Recorder {
     pending: Vec<Pending>,
     /// A batch that failed to append, retried as is by the next flush.
     unsent: Vec<StoredEvent>,
+    closed_on_resume: usize,
 }
 
 struct Pending {
@@ -66,9 +67,13 @@ impl std::fmt::Debug for Recorder {
 impl Recorder {
     /// Continues the log of `store`; `clock` maps the engine's instants
     /// to wall-clock time.
+    /// Calls that were up when the previous run stopped get their
+    /// `call_ended` (cause `interrupted`, at their last event's time) and
+    /// so their CDR, before this returns ([`Recorder::closed_on_resume`]).
     pub async fn resume(store: Arc<dyn Store>, clock: WallClock) -> Result<Self> {
         let next_seq = store.last_seq().await?.saturating_add(1);
-        Ok(Self {
+        let open = store.open_calls().await?;
+        let mut recorder = Self {
             store,
             clock,
             run: next_seq,
@@ -77,7 +82,27 @@ impl Recorder {
             ended: Vec::new(),
             pending: Vec::new(),
             unsent: Vec::new(),
-        })
+            closed_on_resume: open.len(),
+        };
+        for call in open {
+            recorder.pending.push(Pending {
+                tenant: call.tenant,
+                at_unix_ms: call.last_at_unix_ms,
+                interaction: Some(call.interaction),
+                kind: kind::CALL_ENDED.to_owned(),
+                body: CallFact::Ended {
+                    cause: crate::call_fact::EndCause::Interrupted,
+                }
+                .body(),
+            });
+        }
+        recorder.flush().await?;
+        Ok(recorder)
+    }
+
+    /// How many calls of the previous run [`Recorder::resume`] closed.
+    pub fn closed_on_resume(&self) -> usize {
+        self.closed_on_resume
     }
 
     /// This run's number (the first seq it writes).
@@ -188,6 +213,50 @@ mod tests {
     use crate::cdr::Outcome;
     use crate::store::{replay_cdrs, CdrQuery};
     use crate::SqliteStore;
+
+    #[tokio::test]
+    async fn calls_up_when_the_process_stopped_are_closed_on_resume() {
+        let store = Arc::new(SqliteStore::memory().await.unwrap());
+        let t0 = Instant::now();
+        let clock = WallClock::new(t0, std::time::UNIX_EPOCH + Duration::from_secs(1_000));
+        let mut first = Recorder::resume(store.clone(), clock).await.unwrap();
+        assert_eq!(first.closed_on_resume(), 0);
+        let tenant = TenantId::new(1);
+        let (up, done) = (first.call_key(1), first.call_key(2));
+        for call in [&up, &done] {
+            let started = CallFact::Started {
+                caller: "+12065550199".to_owned(),
+                did: "+15550100".to_owned(),
+            };
+            first.call(call, tenant, t0, started);
+        }
+        let step = CallFact::FlowStep {
+            flow: "main".to_owned(),
+            node: "menu".to_owned(),
+        };
+        first.call(&up, tenant, t0 + Duration::from_secs(4), step);
+        let ended = CallFact::Ended {
+            cause: EndCause::CallerHangup,
+        };
+        first.call(&done, tenant, t0 + Duration::from_secs(2), ended);
+        first.flush().await.unwrap();
+        // The process dies here: `up` never ends.
+        drop(first);
+
+        let second = Recorder::resume(store.clone(), clock).await.unwrap();
+        assert_eq!(second.closed_on_resume(), 1);
+        let page = store.cdrs(CdrQuery::default()).await.unwrap();
+        let cdr = page.cdrs.iter().find(|c| c.interaction == up).unwrap();
+        assert_eq!(cdr.outcome, Outcome::Failed);
+        assert_eq!(cdr.ended_at_unix_ms, 1_004_000, "at its last event");
+        assert_eq!(cdr.flow_path, ["main:menu"]);
+        assert_eq!(page.cdrs.len(), 2);
+        // A third start finds nothing open, and the log has no gap.
+        let third = Recorder::resume(store.clone(), clock).await.unwrap();
+        assert_eq!(third.closed_on_resume(), 0);
+        let replay = replay_cdrs(store.as_ref()).await.unwrap();
+        assert_eq!(replay.cdrs, page.cdrs);
+    }
 
     #[tokio::test]
     async fn a_linked_call_gets_one_cdr_with_engine_and_call_facts() {

@@ -21,7 +21,7 @@ use sqlx::{Row, SqliteConnection};
 use crate::cdr::{derive_cdr, may_complete, Cdr, Outcome};
 use crate::error::{Error, Result};
 use crate::record::StoredEvent;
-use crate::store::{BadRow, CdrPage, CdrQuery, EventPage, Store, StoreFuture};
+use crate::store::{BadRow, CdrPage, CdrQuery, EventPage, OpenCall, Store, StoreFuture};
 
 /// When a commit counts as durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -322,6 +322,31 @@ impl Store for SqliteStore {
 
     fn cdrs(&self, query: CdrQuery) -> StoreFuture<'_, CdrPage> {
         Box::pin(self.read_cdrs(query))
+    }
+
+    fn open_calls(&self) -> StoreFuture<'_, Vec<OpenCall>> {
+        Box::pin(async {
+            let mut connection = self.pool.acquire().await?;
+            let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT e.interaction, MIN(e.tenant), MAX(e.at_unix_ms) FROM events e \
+                 WHERE e.interaction IN (SELECT s.interaction FROM events s WHERE s.kind = $1) \
+                 AND NOT EXISTS (SELECT 1 FROM cdrs c WHERE c.interaction = e.interaction) \
+                 GROUP BY e.interaction ORDER BY MIN(e.seq)",
+            )
+            .bind(crate::record::kind::CALL_STARTED)
+            .fetch_all(&mut *connection)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(interaction, tenant, last_at_unix_ms)| {
+                    Some(OpenCall {
+                        interaction,
+                        tenant: u32::try_from(tenant).ok()?,
+                        last_at_unix_ms,
+                    })
+                })
+                .collect())
+        })
     }
 }
 

@@ -33,6 +33,21 @@ pub trait Store: Send + Sync {
 
     /// Stored CDRs matching `query`, in completion order.
     fn cdrs(&self, query: CdrQuery) -> StoreFuture<'_, CdrPage>;
+
+    /// Calls whose record started (`call_started`) and has no CDR: the
+    /// calls that were up when the process stopped.
+    fn open_calls(&self) -> StoreFuture<'_, Vec<OpenCall>>;
+}
+
+/// A call record with no end (see [`Store::open_calls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenCall {
+    /// Its record key.
+    pub interaction: String,
+    /// Its tenant.
+    pub tenant: u32,
+    /// The time of its last event (ms since the Unix epoch).
+    pub last_at_unix_ms: i64,
 }
 
 /// A page of the log.
