@@ -989,6 +989,7 @@ fn main() -> Result<(), Error> {
                 socket_buffer: 1 << 20,
                 gso: options.gso,
                 coalesce: options.coalesce,
+                ..DriverConfig::default()
             };
             // No media timeout fires during a run; events are not needed.
             let (driver, _events) = MediaDriver::start(config)?;

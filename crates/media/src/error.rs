@@ -192,6 +192,15 @@ pub enum RelayError {
     /// The codec cannot be played or listened to.
     #[error("unsupported leg codec: {0}")]
     UnsupportedCodec(&'static str),
+    /// A recording with this id already runs.
+    #[error("{0} already exists")]
+    RecordingExists(crate::RecordingId),
+    /// No recording with this id (never started, or already ended).
+    #[error("no {0}")]
+    UnknownRecording(crate::RecordingId),
+    /// The leg is already tapped by a recording (or was given twice).
+    #[error("leg {0:?} is already recorded")]
+    AlreadyRecorded(crate::LegKey),
 }
 
 /// Why the UDP driver could not start or carry out a command (see
@@ -217,4 +226,16 @@ pub enum DriverError {
     /// A shard thread has stopped (it panicked or the driver shut down).
     #[error("media shard thread has stopped")]
     ShardStopped,
+    /// A recording's file could not be created or its header written.
+    #[error("recording {path}: {source}")]
+    Recording {
+        /// The file asked for.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: crate::RecordError,
+    },
+    /// The recorder thread has stopped (it panicked or the driver shut
+    /// down).
+    #[error("media recorder thread has stopped")]
+    RecorderStopped,
 }

@@ -15,9 +15,9 @@ const MULAW_BIAS: i32 = 33;
 const MULAW_MAX: i32 = 0x1fff;
 
 /// μ-law to linear, indexed by code.
-static MULAW_TO_LINEAR: [i16; 256] = mulaw_table();
+static MULAW_TO_LINEAR: [i16; 256] = decode_table(G711::Mulaw);
 /// A-law to linear, indexed by code.
-static ALAW_TO_LINEAR: [i16; 256] = alaw_table();
+static ALAW_TO_LINEAR: [i16; 256] = decode_table(G711::Alaw);
 
 const fn mulaw_expand(code: u8) -> i16 {
     let inverted = !code;
@@ -52,21 +52,15 @@ const fn alaw_expand(code: u8) -> i16 {
     }
 }
 
-const fn mulaw_table() -> [i16; 256] {
+/// The linear value of every code of `law`.
+const fn decode_table(law: G711) -> [i16; 256] {
     let mut table = [0i16; 256];
     let mut code = 0;
     while code < 256 {
-        table[code] = mulaw_expand(code as u8);
-        code += 1;
-    }
-    table
-}
-
-const fn alaw_table() -> [i16; 256] {
-    let mut table = [0i16; 256];
-    let mut code = 0;
-    while code < 256 {
-        table[code] = alaw_expand(code as u8);
+        table[code] = match law {
+            G711::Mulaw => mulaw_expand(code as u8),
+            G711::Alaw => alaw_expand(code as u8),
+        };
         code += 1;
     }
     table

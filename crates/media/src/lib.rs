@@ -83,6 +83,9 @@ pub use relay::{
     MediaRelay, RelayConfig, RelayCounters, Verdict,
 };
 pub use relay::{LegCodec, LegEncoding};
+pub use relay::{
+    RecordedFrame, RecordingEnd, RecordingId, RecordingOutput, RECORDED_FRAME_LEN, RECORDING_DELAY,
+};
 pub use rtcp::{
     Goodbye, OtherPacket, ReceiverReport, ReceptionStatistics, ReportBlock, RtcpCompound,
     RtcpPacket, RtcpPackets, RtcpWriter, SdesChunk, SdesChunks, SdesItem, SenderInfo, SenderReport,

@@ -363,3 +363,414 @@ fn plays_a_prompt_to_a_caller_and_hears_a_key_press() {
 fn plays_a_prompt_to_an_srtp_caller_and_hears_a_key_press() {
     plays_a_prompt_and_hears_a_key_press(48_200, true);
 }
+
+/// A fresh directory for one test's recordings.
+fn recording_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-media-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// μ-law RTP of a `hz` tone, 20 ms: packet `n` of a stream.
+fn tone_packet(ssrc: u32, n: u32, hz: f64) -> Vec<u8> {
+    let pcm: Vec<i16> = (n * 160..(n + 1) * 160)
+        .map(|i| (8_000.0 * (2.0 * std::f64::consts::PI * hz * f64::from(i) / 8000.0).sin()) as i16)
+        .collect();
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&(n as u16).to_be_bytes());
+    p.extend_from_slice(&(n * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    let mut payload = vec![0u8; 160];
+    G711::Mulaw.encode(&pcm, &mut payload);
+    p.extend(payload);
+    p
+}
+
+/// Power of `samples` (8 kHz) at `hz` (Goertzel).
+fn power_at(samples: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - coeff * s1 * s2
+}
+
+/// The samples of one channel of `wav` between `from` and `to` seconds.
+fn span(channel: &[i16], from: f64, to: f64) -> &[i16] {
+    &channel[(from * 8000.0) as usize..(to * 8000.0) as usize]
+}
+
+/// Every 10 ms of `samples` holds a tone (RMS above 1000), no hole.
+fn loud(samples: &[i16]) -> bool {
+    samples.chunks(80).all(|window| {
+        let energy: f64 = window.iter().map(|&s| f64::from(s).powi(2)).sum();
+        energy / window.len() as f64 > 1e6
+    })
+}
+
+fn read_wav(path: &std::path::Path) -> (hound::WavSpec, Vec<Vec<i16>>) {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    let spec = reader.spec();
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let channels = usize::from(spec.channels);
+    let split = (0..channels)
+        .map(|c| samples.iter().skip(c).step_by(channels).copied().collect())
+        .collect();
+    (spec, split)
+}
+
+fn recording_finished(events: &std::sync::mpsc::Receiver<MediaEvent>) -> MediaEvent {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left).unwrap() {
+            event @ MediaEvent::RecordingFinished { .. } => return event,
+            _ => continue,
+        }
+    }
+}
+
+/// Two G.711 legs bridged with their codecs, plus their far ends.
+fn g711_call(
+    driver: &MediaDriver,
+    session: u64,
+) -> (
+    (LegKey, UdpSocket, SocketAddr),
+    (LegKey, UdpSocket, SocketAddr),
+) {
+    let mut legs = Vec::new();
+    for n in 0..2 {
+        let key = LegKey::new(session, n);
+        let ports = driver.allocate_leg(key, true).unwrap();
+        let far = endpoint();
+        driver
+            .update_remote(key, Some(far.local_addr().unwrap()), None)
+            .unwrap();
+        driver
+            .set_codec(key, LegCodec::new(LegEncoding::Pcmu))
+            .unwrap();
+        legs.push((key, far, SocketAddr::from(([127, 0, 0, 1], ports.rtp))));
+    }
+    driver.bridge(legs[0].0, legs[1].0).unwrap();
+    let agent = legs.pop().unwrap();
+    (legs.pop().unwrap(), agent)
+}
+
+/// 2 s of a call recorded: the caller says 1 kHz, the agent 400 Hz
+/// with 0.5 s of nothing from 0.6 s, the recording paused from 1.4 to
+/// 1.7 s. The WAV has the caller left, the agent right, the gap and the
+/// pause as silence, and the length of the call.
+#[test]
+fn records_a_call_as_stereo_wav() {
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 48_300,
+        last_port: 48_399,
+        shards: 1,
+        ..DriverConfig::default()
+    };
+    let (driver, events) = MediaDriver::start(config).unwrap();
+    let ((caller, caller_far, caller_port), (agent, agent_far, agent_port)) =
+        g711_call(&driver, 31);
+    let path = recording_dir("call").join("call.wav");
+
+    let before_start = Instant::now();
+    let id = driver
+        .start_recording(caller, agent, &path, media::PauseMode::Silence)
+        .unwrap();
+    let started = Instant::now();
+    let (mut paused, mut resumed) = (false, false);
+    for n in 0..100u32 {
+        let due = started + Duration::from_millis(20 * u64::from(n));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let at = 20 * n;
+        if at >= 1400 && !paused {
+            driver.pause_recording(id).unwrap();
+            paused = true;
+        }
+        if at >= 1700 && !resumed {
+            driver.resume_recording(id).unwrap();
+            resumed = true;
+        }
+        caller_far
+            .send_to(&tone_packet(0xca11, n, 1000.0), caller_port)
+            .unwrap();
+        if !(600..1100).contains(&at) {
+            agent_far
+                .send_to(&tone_packet(0xa9e7, n, 400.0), agent_port)
+                .unwrap();
+        }
+    }
+    std::thread::sleep(
+        (started + Duration::from_secs(2)).saturating_duration_since(Instant::now()),
+    );
+    let before_stop = Instant::now();
+    driver.stop_recording(id).unwrap();
+    let stopped = Instant::now();
+
+    let MediaEvent::RecordingFinished {
+        id: finished,
+        path: written,
+        duration,
+        paused,
+        dropped_frames,
+        has_speech,
+        end,
+    } = recording_finished(&events)
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (finished, &written, end),
+        (id, &path, media::RecordingEnd::Stopped)
+    );
+    assert_eq!((dropped_frames, has_speech), (0, None));
+    // The recording ran from the start command to the stop command,
+    // to the next 20 ms.
+    let (shortest, longest) = (before_stop - started, stopped - before_start);
+    assert!(
+        duration + Duration::from_millis(20) >= shortest
+            && duration <= longest + Duration::from_millis(20),
+        "{duration:?} outside {shortest:?}..{longest:?}"
+    );
+    assert!(
+        (Duration::from_millis(280)..=Duration::from_millis(440)).contains(&paused),
+        "{paused:?}"
+    );
+
+    let (spec, channels) = read_wav(&path);
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let (left, right) = (&channels[0], &channels[1]);
+    assert_eq!(left.len() as u128, duration.as_millis() * 8);
+    // Caller left, agent right.
+    let l = span(left, 0.2, 0.5);
+    let r = span(right, 0.2, 0.5);
+    assert!(power_at(l, 1000.0) > 100.0 * power_at(l, 400.0));
+    assert!(power_at(r, 400.0) > 100.0 * power_at(r, 1000.0));
+    // The agent's gap is silence, the caller goes on.
+    assert!(span(right, 0.7, 1.0).iter().all(|&s| s == 0));
+    assert!(loud(span(left, 0.7, 1.0)));
+    // The pause is silence on both sides; before and after, speech.
+    assert!(span(left, 1.45, 1.65).iter().all(|&s| s == 0));
+    assert!(span(right, 1.45, 1.65).iter().all(|&s| s == 0));
+    for channel in [left, right] {
+        assert!(loud(span(channel, 1.15, 1.25)));
+        assert!(loud(span(channel, 1.8, 1.95)));
+    }
+    assert_eq!(driver.counters().unwrap().recording_frames_dropped, 0);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    driver.shutdown();
+}
+
+/// A caller leaves 0.8 s of message and then says nothing: the
+/// voicemail ends by itself on silence, the silence left out.
+#[test]
+fn a_voicemail_ends_on_silence() {
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 48_400,
+        last_port: 48_499,
+        shards: 1,
+        ..DriverConfig::default()
+    };
+    let (driver, events) = MediaDriver::start(config).unwrap();
+    let leg = LegKey::new(41, 0);
+    let ports = driver.allocate_leg(leg, true).unwrap();
+    let caller = endpoint();
+    driver
+        .update_remote(leg, Some(caller.local_addr().unwrap()), None)
+        .unwrap();
+    driver
+        .set_codec(leg, LegCodec::new(LegEncoding::Pcmu))
+        .unwrap();
+    let path = recording_dir("voicemail").join("message.wav");
+    let limits = media::VoicemailConfig {
+        max_length: Duration::from_secs(10),
+        min_length: Duration::from_millis(300),
+        silence_timeout: Duration::from_millis(500),
+        silence_threshold_dbfs: -40.0,
+    };
+    let id = driver.start_voicemail(leg, &path, limits).unwrap();
+    let relay_addr = SocketAddr::from(([127, 0, 0, 1], ports.rtp));
+    let started = Instant::now();
+    for n in 0..150u32 {
+        let due = started + Duration::from_millis(20 * u64::from(n));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let mut packet = tone_packet(0x5, n, 700.0);
+        if n >= 40 {
+            // μ-law silence after 0.8 s.
+            packet[12..].fill(0xff);
+        }
+        caller.send_to(&packet, relay_addr).unwrap();
+        if let Ok(event) = events.try_recv() {
+            let MediaEvent::RecordingFinished {
+                id: finished,
+                duration,
+                has_speech,
+                end,
+                dropped_frames,
+                ..
+            } = event
+            else {
+                continue;
+            };
+            assert_eq!(finished, id);
+            assert_eq!(end, media::RecordingEnd::Silence);
+            assert_eq!((has_speech, dropped_frames), (Some(true), 0));
+            // 0.8 s of message, give or take the first packet's arrival.
+            let ms = duration.as_millis();
+            assert!((760..=860).contains(&ms), "{duration:?}");
+            // Over after the silence timeout, not much later.
+            let over = started.elapsed();
+            assert!(over >= Duration::from_millis(1300), "{over:?}");
+            assert!(over < Duration::from_millis(2500), "{over:?}");
+            let (spec, channels) = read_wav(&path);
+            assert_eq!((spec.channels, spec.sample_rate), (1, 8000));
+            assert_eq!(channels[0].len() as u128, ms * 8);
+            let speech = span(&channels[0], 0.1, 0.7);
+            assert!(power_at(speech, 700.0) > 100.0 * power_at(speech, 1000.0));
+            // The shard stopped tapping before the event came.
+            assert!(matches!(
+                driver.stop_recording(id),
+                Err(media::DriverError::Relay(
+                    media::RelayError::UnknownRecording(_)
+                ))
+            ));
+            std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+            driver.shutdown();
+            return;
+        }
+    }
+    panic!("the voicemail did not end on silence");
+}
+
+/// Paths that cannot be created are refused (blocking: an error;
+/// detached: a failed end), a start on a leg without codec is refused,
+/// and freeing a leg completes its recording.
+#[test]
+fn recording_errors_and_freed_legs_end_cleanly() {
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 48_500,
+        last_port: 48_599,
+        shards: 2,
+        ..DriverConfig::default()
+    };
+    let (driver, events) = MediaDriver::start(config).unwrap();
+    let ((caller, caller_far, caller_port), (agent, _agent_far, _)) = g711_call(&driver, 51);
+    let mode = media::PauseMode::Silence;
+    let missing = std::path::Path::new("/nonexistent-switchboard-dir/call.wav");
+
+    let error = driver
+        .start_recording(caller, agent, missing, mode)
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(error, media::DriverError::Recording { ref path, .. } if path == missing),
+        "{text}"
+    );
+    assert!(
+        text.contains("nonexistent-switchboard-dir") && text.contains("creating"),
+        "{text}"
+    );
+
+    let id = driver
+        .detached()
+        .start_recording(caller, agent, missing, mode)
+        .unwrap();
+    let MediaEvent::RecordingFinished {
+        id: failed, end, ..
+    } = recording_finished(&events)
+    else {
+        unreachable!()
+    };
+    assert_eq!(failed, id);
+    assert!(
+        matches!(end, media::RecordingEnd::Failed(ref reason) if reason.contains("creating")),
+        "{end:?}"
+    );
+
+    // A leg without a codec, a leg that does not exist.
+    let bare = LegKey::new(51, 2);
+    driver.allocate_leg(bare, true).unwrap();
+    assert!(matches!(
+        driver.start_voicemail(
+            bare,
+            std::env::temp_dir().join("switchboard-never-created.wav"),
+            Default::default()
+        ),
+        Err(media::DriverError::Relay(media::RelayError::NoCodec(_)))
+    ));
+    let ghost = driver
+        .detached()
+        .start_voicemail(
+            LegKey::new(51, 9),
+            std::env::temp_dir().join("switchboard-never-created.wav"),
+            Default::default(),
+        )
+        .unwrap();
+    let MediaEvent::RecordingFinished {
+        id: failed, end, ..
+    } = recording_finished(&events)
+    else {
+        unreachable!()
+    };
+    assert_eq!(failed, ghost);
+    assert!(
+        matches!(end, media::RecordingEnd::Failed(ref reason) if reason.contains("no leg")),
+        "{end:?}"
+    );
+
+    // The failures left the legs free to record; an existing file is
+    // not overwritten.
+    let path = recording_dir("freed").join("call.wav");
+    let id = driver.start_recording(caller, agent, &path, mode).unwrap();
+    assert!(matches!(
+        driver.start_recording(caller, agent, &path, mode),
+        Err(media::DriverError::Relay(
+            media::RelayError::AlreadyRecorded(_)
+        ))
+    ));
+    let started = Instant::now();
+    for n in 0..15u32 {
+        caller_far
+            .send_to(&tone_packet(1, n, 1000.0), caller_port)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    driver.free_leg(caller).unwrap();
+    let elapsed = started.elapsed();
+    let MediaEvent::RecordingFinished {
+        id: finished,
+        duration,
+        end,
+        ..
+    } = recording_finished(&events)
+    else {
+        unreachable!()
+    };
+    assert_eq!((finished, end), (id, media::RecordingEnd::LegRemoved));
+    assert!(
+        duration + Duration::from_millis(60) >= elapsed
+            && duration <= elapsed + Duration::from_millis(60),
+        "{duration:?} for {elapsed:?}"
+    );
+    // A complete file: its header says what it holds.
+    let (spec, channels) = read_wav(&path);
+    assert_eq!(spec.channels, 2);
+    assert_eq!(channels[0].len() as u128, duration.as_millis() * 8);
+    let error = driver
+        .start_voicemail(agent, &path, Default::default())
+        .unwrap_err();
+    assert!(error.to_string().contains("exists"), "{error}");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    driver.shutdown();
+}

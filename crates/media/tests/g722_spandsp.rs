@@ -11,9 +11,9 @@
 //! PCM or codes on stdin and writes the other on stdout.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
+mod c_program;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use media::{alaw_decode, G722Decoder, G722Encoder, RtpPacket};
@@ -21,44 +21,23 @@ use media::{alaw_decode, G722Decoder, G722Encoder, RtpPacket};
 fn spandsp_binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/spandsp/g722.c");
-        let binary = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("spandsp-g722");
-        let output = Command::new("cc")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&binary)
-            .arg(&source)
-            .arg("-lspandsp")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `cc` to build {}: {e}", source.display()));
-        assert!(
-            output.status.success(),
-            "compiling {} failed (is libspandsp-dev installed? scripts/test installs it):\n{}",
-            source.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        binary
+        c_program::compile(
+            "spandsp/g722.c",
+            "spandsp-g722",
+            "spandsp",
+            "libspandsp-dev",
+        )
     })
 }
 
 /// Runs spandsp's `operation` over `input`, returning its output bytes.
 fn spandsp(operation: &str, input: Vec<u8>) -> Vec<u8> {
-    let mut child = Command::new(spandsp_binary())
-        .arg(operation)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        output.status.success(),
-        "spandsp {operation} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
+    c_program::run(
+        spandsp_binary(),
+        &[operation],
+        input,
+        &format!("spandsp {operation}"),
+    )
 }
 
 fn spandsp_encode(pcm: &[i16]) -> Vec<u8> {

@@ -6,9 +6,9 @@
 //! packets as hex lines on stdin and writes the results as hex lines.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
+mod c_program;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use media::{RtcpWriter, RtpHeader, SdesItem, SenderInfo, SrtpContext, SrtpError, SrtpSuite};
@@ -32,22 +32,12 @@ const SUITES: [SrtpSuite; 2] = [
 fn interop_binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/libsrtp/interop.c");
-        let binary = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libsrtp-interop");
-        let output = Command::new("cc")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&binary)
-            .arg(&source)
-            .arg("-lsrtp2")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `cc` to build {}: {e}", source.display()));
-        assert!(
-            output.status.success(),
-            "compiling {} failed (is libsrtp2-dev installed? scripts/test installs it):\n{}",
-            source.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        binary
+        c_program::compile(
+            "libsrtp/interop.c",
+            "libsrtp-interop",
+            "srtp2",
+            "libsrtp2-dev",
+        )
     })
 }
 
@@ -60,28 +50,18 @@ fn libsrtp(suite: SrtpSuite, operation: &str, packets: &[Vec<u8>]) -> Vec<String
     };
     let mut key_salt = KEY.to_vec();
     key_salt.extend_from_slice(&SALT);
-    let mut child = Command::new(interop_binary())
-        .args([tag, &hex(&key_salt), operation])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = String::new();
     for packet in packets {
         input.push_str(&hex(packet));
         input.push('\n');
     }
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        output.status.success(),
-        "interop {operation} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = c_program::run(
+        interop_binary(),
+        &[tag, &hex(&key_salt), operation],
+        input.into_bytes(),
+        &format!("interop {operation}"),
     );
-    let lines: Vec<String> = String::from_utf8(output.stdout)
+    let lines: Vec<String> = String::from_utf8(output)
         .unwrap()
         .lines()
         .map(str::to_owned)

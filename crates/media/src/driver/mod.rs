@@ -40,11 +40,29 @@
 //! it is not bridged); see [`MediaRelay`]'s local ends. The shard paces
 //! the frames with its poll timeout and sends them from the leg's socket
 //! like relayed packets.
+//!
+//! # Recording
+//!
+//! [`MediaDriver::start_recording`] taps a call's two legs (caller left,
+//! agent right) and [`MediaDriver::start_voicemail`] one leg; the shard
+//! cuts what they receive into 20 ms frames on one timeline (see
+//! [`MediaRelay::poll_recording`]) and hands them to the driver's
+//! recorder thread (`media-recorder`) over a bounded channel, never
+//! waiting: frames that find it full are dropped, counted
+//! ([`DriverCounters::recording_frames_dropped`]) and become silence in
+//! the file. The recorder thread creates, writes and completes the WAV
+//! files and reports [`MediaEvent::RecordingFinished`]; no file I/O
+//! runs on a shard.
+//!
+//! [`MediaRelay::poll_recording`]: crate::MediaRelay::poll_recording
 
+mod recorder;
 mod shard;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -52,12 +70,14 @@ use std::time::{Duration, Instant};
 
 use sdp::Direction;
 
+use self::recorder::{RecorderLink, RecorderMessage, RecordingKind, ShardPost};
 use self::shard::{Command, Shard, ShardSocket};
 use crate::error::DriverError;
 use crate::relay::{
-    LegCodec, LegConfig, LegKey, LegPorts, LegSrtp, MediaEvent, RelayConfig, RelayCounters,
+    LegCodec, LegConfig, LegKey, LegPorts, LegSrtp, MediaEvent, RecordingEnd, RecordingId,
+    RelayConfig, RelayCounters,
 };
-use crate::server::{FrameSource, PlayRequestId};
+use crate::server::{FrameSource, PauseMode, PlayRequestId, VoicemailConfig};
 
 /// Settings of [`MediaDriver`].
 #[derive(Debug, Clone)]
@@ -84,6 +104,11 @@ pub struct DriverConfig {
     /// (the default): off. Measured on a 2-core VM at 400 G.711 calls,
     /// 1 ms saved about 5 % of the shard's CPU for 1-2 ms more latency.
     pub coalesce: Duration,
+    /// Recorded frames (20 ms of both channels, about 650 bytes each)
+    /// the channel to the recorder thread holds, allocated at start; a
+    /// frame that finds it full is dropped. The default, 4096, is 80 ms
+    /// of 1000 recorded calls, or 8 s of 10.
+    pub recording_queue: usize,
 }
 
 impl Default for DriverConfig {
@@ -99,6 +124,7 @@ impl Default for DriverConfig {
             socket_buffer: 0,
             gso: true,
             coalesce: Duration::ZERO,
+            recording_queue: 4096,
         }
     }
 }
@@ -122,6 +148,11 @@ pub struct DriverCounters {
     pub io_errors: u64,
     /// Legs with their sockets, across shards.
     pub legs: u64,
+    /// Recorded frames handed to the recorder thread.
+    pub recorded_frames: u64,
+    /// Recorded frames dropped because the recorder thread was behind
+    /// (silence in their files).
+    pub recording_frames_dropped: u64,
 }
 
 impl DriverCounters {
@@ -134,6 +165,8 @@ impl DriverCounters {
         self.send_blocked += other.send_blocked;
         self.io_errors += other.io_errors;
         self.legs += other.legs;
+        self.recorded_frames += other.recorded_frames;
+        self.recording_frames_dropped += other.recording_frames_dropped;
     }
 }
 
@@ -170,6 +203,9 @@ pub struct MediaDriver {
     shards: Vec<ShardHandle>,
     bind: IpAddr,
     socket_buffer: usize,
+    recorder: Option<JoinHandle<()>>,
+    /// Recordings started, for their ids.
+    recordings: AtomicU64,
 }
 
 impl std::fmt::Debug for MediaDriver {
@@ -210,6 +246,7 @@ impl MediaDriver {
             free[at % shards].push_back(port);
         }
         let (events_tx, events_rx) = mpsc::channel();
+        let (recorder_tx, recorder_rx) = mpsc::sync_channel(config.recording_queue.max(1));
         let mut handles = Vec::with_capacity(shards);
         for (index, free) in free.into_iter().enumerate() {
             let poll = mio::Poll::new()?;
@@ -220,6 +257,7 @@ impl MediaDriver {
                 config.relay,
                 commands_rx,
                 events_tx.clone(),
+                RecorderLink::new(recorder_tx.clone()),
                 config.gso,
                 config.coalesce,
             );
@@ -233,11 +271,25 @@ impl MediaDriver {
                 thread: Some(thread),
             });
         }
-        let driver = Self {
+        drop(recorder_tx);
+        let posts = handles
+            .iter()
+            .map(|handle| ShardPost {
+                commands: handle.commands.clone(),
+                waker: Arc::clone(&handle.waker),
+            })
+            .collect();
+        let mut driver = Self {
             shards: handles,
             bind: config.bind,
             socket_buffer: config.socket_buffer,
+            recorder: None,
+            recordings: AtomicU64::new(0),
         };
+        let recorder = std::thread::Builder::new()
+            .name("media-recorder".into())
+            .spawn(move || recorder::run(recorder_rx, events_tx, posts))?;
+        driver.recorder = Some(recorder);
         Ok((driver, events_rx))
     }
 
@@ -465,6 +517,123 @@ impl MediaDriver {
         self.run(key, set_report_dtmf_op(key, report))
     }
 
+    /// Starts recording a call into a new stereo WAV file at `path`
+    /// (8 kHz, 16-bit): what `caller`'s far end says on the left
+    /// channel, what `agent`'s says on the right, from now until
+    /// [`MediaDriver::stop_recording`] or until either leg is freed.
+    /// Both legs need their codec ([`MediaDriver::set_codec`], G.711)
+    /// and live in one shard (always true for legs of one session); they
+    /// need not be bridged. `mode`: what a pause becomes in the file.
+    ///
+    /// Returns once the file exists, with the recording's id; it ends
+    /// with [`MediaEvent::RecordingFinished`]. An existing file is never
+    /// overwritten: it is an error, as is a directory that does not
+    /// exist ([`DriverError::Recording`]).
+    pub fn start_recording(
+        &self,
+        caller: LegKey,
+        agent: LegKey,
+        path: impl Into<PathBuf>,
+        mode: PauseMode,
+    ) -> Result<RecordingId, DriverError> {
+        let start =
+            self.recording_start(caller, Some(agent), path.into(), RecordingKind::Call(mode))?;
+        self.start_and_wait(start)
+    }
+
+    /// Starts recording what `key`'s far end says (a caller's message)
+    /// into a new mono WAV file at `path`, until the message ends by
+    /// `limits` (maximum length, silence), [`MediaDriver::stop_recording`]
+    /// or the leg is freed; see [`MediaDriver::start_recording`].
+    pub fn start_voicemail(
+        &self,
+        key: LegKey,
+        path: impl Into<PathBuf>,
+        limits: VoicemailConfig,
+    ) -> Result<RecordingId, DriverError> {
+        let start =
+            self.recording_start(key, None, path.into(), RecordingKind::Voicemail(limits))?;
+        self.start_and_wait(start)
+    }
+
+    fn recording_start(
+        &self,
+        caller: LegKey,
+        agent: Option<LegKey>,
+        path: PathBuf,
+        kind: RecordingKind,
+    ) -> Result<RecordingStart, DriverError> {
+        let (shard, _) = self.shard(caller.session);
+        if let Some(agent) = agent {
+            if self.shard(agent.session).0 != shard {
+                return Err(DriverError::DifferentShards(caller, agent));
+            }
+        }
+        // Ids name their shard: `id % shards`.
+        let number = self.recordings.fetch_add(1, Ordering::Relaxed);
+        let id = number
+            .wrapping_mul(self.shards.len() as u64)
+            .wrapping_add(shard as u64);
+        Ok(RecordingStart {
+            id: RecordingId(id),
+            shard,
+            caller,
+            agent,
+            path,
+            kind,
+        })
+    }
+
+    fn start_and_wait(&self, start: RecordingStart) -> Result<RecordingId, DriverError> {
+        let (id, path) = (start.id, start.path.clone());
+        let (reply, opened) = mpsc::sync_channel(1);
+        self.run(
+            start.caller,
+            Box::new(move |shard, now| start.apply(shard, now, Some(reply))),
+        )?;
+        match opened.recv() {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(source)) => Err(DriverError::Recording { path, source }),
+            Err(_) => Err(DriverError::RecorderStopped),
+        }
+    }
+
+    /// The shard of a recording, from its id.
+    fn recording_shard(&self, id: RecordingId) -> &ShardHandle {
+        &self.shards[(id.0 % self.shards.len() as u64) as usize]
+    }
+
+    /// Pauses a recording (PCI DSS: while card details are given): the
+    /// file holds silence from now until [`MediaDriver::resume_recording`]
+    /// (or nothing, with [`PauseMode::Cut`]). Audio received up to
+    /// [`RECORDING_DELAY`](crate::RECORDING_DELAY) before the pause is
+    /// silenced too.
+    pub fn pause_recording(&self, id: RecordingId) -> Result<(), DriverError> {
+        Self::call(self.recording_shard(id), move |shard, now| {
+            shard.relay.pause_recording(now, id)
+        })??;
+        Ok(())
+    }
+
+    /// Records again after [`MediaDriver::pause_recording`].
+    pub fn resume_recording(&self, id: RecordingId) -> Result<(), DriverError> {
+        Self::call(self.recording_shard(id), move |shard, now| {
+            shard.relay.resume_recording(now, id)
+        })??;
+        Ok(())
+    }
+
+    /// Stops a recording now; the file is completed on the recorder
+    /// thread, which then reports [`MediaEvent::RecordingFinished`] with
+    /// [`RecordingEnd::Stopped`]. An id that has ended (a voicemail
+    /// over, a leg freed) is [`RelayError::UnknownRecording`](crate::RelayError::UnknownRecording).
+    pub fn stop_recording(&self, id: RecordingId) -> Result<(), DriverError> {
+        Self::call(self.recording_shard(id), move |shard, now| {
+            shard.relay.stop_recording(now, id)
+        })??;
+        Ok(())
+    }
+
     /// The same commands without waiting for the shard to carry them out,
     /// for callers that must not block (an async task driving calls).
     /// Commands to one session run in the order they were given; a
@@ -502,11 +671,52 @@ impl MediaDriver {
                 let _ = thread.join();
             }
         }
+        // The shards are gone with their ends of its channel: the
+        // recorder thread completes the files and stops.
+        if let Some(recorder) = self.recorder.take() {
+            let _ = recorder.join();
+        }
     }
 }
 
 /// A command for a shard's relay, run on its thread.
 type Op = Box<dyn FnOnce(&mut Shard, Instant) -> Result<(), DriverError> + Send>;
+
+/// A recording to start on its shard.
+struct RecordingStart {
+    id: RecordingId,
+    shard: usize,
+    caller: LegKey,
+    agent: Option<LegKey>,
+    path: PathBuf,
+    kind: RecordingKind,
+}
+
+impl RecordingStart {
+    /// Taps the legs, then asks the recorder thread for the file (it
+    /// answers on `reply`, or reports a failure as an event).
+    fn apply(
+        self,
+        shard: &mut Shard,
+        now: Instant,
+        reply: Option<recorder::OpenReply>,
+    ) -> Result<(), DriverError> {
+        match self.agent {
+            Some(agent) => shard
+                .relay
+                .start_call_recording(now, self.id, self.caller, agent)?,
+            None => shard.relay.start_voicemail(now, self.id, self.caller)?,
+        }
+        shard.recorder.send_control(RecorderMessage::Open {
+            id: self.id,
+            path: self.path,
+            kind: self.kind,
+            shard: self.shard,
+            reply,
+        });
+        Ok(())
+    }
+}
 
 fn release_port(free: &Mutex<VecDeque<u16>>, port: u16) {
     if let Ok(mut free) = free.lock() {
@@ -645,6 +855,90 @@ impl Detached<'_> {
     /// [`MediaDriver::set_report_dtmf`].
     pub fn set_report_dtmf(&self, key: LegKey, report: bool) -> Result<(), DriverError> {
         self.0.post(key, set_report_dtmf_op(key, report))
+    }
+
+    /// [`MediaDriver::start_recording`], the file created on the
+    /// recorder thread: any failure (a leg refused, a file that cannot
+    /// be created) comes back as [`MediaEvent::RecordingFinished`] with
+    /// [`RecordingEnd::Failed`].
+    pub fn start_recording(
+        &self,
+        caller: LegKey,
+        agent: LegKey,
+        path: impl Into<PathBuf>,
+        mode: PauseMode,
+    ) -> Result<RecordingId, DriverError> {
+        let start =
+            self.0
+                .recording_start(caller, Some(agent), path.into(), RecordingKind::Call(mode))?;
+        self.post_start(start)
+    }
+
+    /// [`MediaDriver::start_voicemail`], failures reported as for
+    /// [`Detached::start_recording`].
+    pub fn start_voicemail(
+        &self,
+        key: LegKey,
+        path: impl Into<PathBuf>,
+        limits: VoicemailConfig,
+    ) -> Result<RecordingId, DriverError> {
+        let start =
+            self.0
+                .recording_start(key, None, path.into(), RecordingKind::Voicemail(limits))?;
+        self.post_start(start)
+    }
+
+    fn post_start(&self, start: RecordingStart) -> Result<RecordingId, DriverError> {
+        let (id, caller) = (start.id, start.caller);
+        let (_, handle) = self.0.shard(caller.session);
+        let command: Command = Box::new(move |shard: &mut Shard, now: Instant| {
+            let path = start.path.clone();
+            if let Err(error) = start.apply(shard, now, None) {
+                shard.report(MediaEvent::RecordingFinished {
+                    id,
+                    path,
+                    duration: Duration::ZERO,
+                    paused: Duration::ZERO,
+                    dropped_frames: 0,
+                    has_speech: None,
+                    end: RecordingEnd::Failed(error.to_string()),
+                });
+            }
+        });
+        MediaDriver::send(handle, command)?;
+        Ok(id)
+    }
+
+    /// [`MediaDriver::pause_recording`]; ignored once the recording has
+    /// ended.
+    pub fn pause_recording(&self, id: RecordingId) -> Result<(), DriverError> {
+        self.post_recording(id, move |shard, now| {
+            let _ = shard.relay.pause_recording(now, id);
+        })
+    }
+
+    /// [`MediaDriver::resume_recording`]; ignored once the recording
+    /// has ended.
+    pub fn resume_recording(&self, id: RecordingId) -> Result<(), DriverError> {
+        self.post_recording(id, move |shard, now| {
+            let _ = shard.relay.resume_recording(now, id);
+        })
+    }
+
+    /// [`MediaDriver::stop_recording`]; ignored once the recording has
+    /// ended (its [`MediaEvent::RecordingFinished`] is on its way).
+    pub fn stop_recording(&self, id: RecordingId) -> Result<(), DriverError> {
+        self.post_recording(id, move |shard, now| {
+            let _ = shard.relay.stop_recording(now, id);
+        })
+    }
+
+    fn post_recording(
+        &self,
+        id: RecordingId,
+        f: impl FnOnce(&mut Shard, Instant) + Send + 'static,
+    ) -> Result<(), DriverError> {
+        MediaDriver::send(self.0.recording_shard(id), Box::new(f))
     }
 }
 

@@ -10,9 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::{Interest, Token};
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
 
+use super::recorder::{RecorderLink, RecorderMessage};
 use super::DriverCounters;
 use crate::error::{DriverError, RelayError};
-use crate::relay::{LegConfig, LegKey, LegPorts, MediaEvent, MediaRelay, RelayConfig, Verdict};
+use crate::relay::{
+    LegConfig, LegKey, LegPorts, MediaEvent, MediaRelay, RecordingOutput, RelayConfig, Verdict,
+};
 
 /// Token of the shard's waker; sockets use their port number.
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -28,6 +31,8 @@ const SLOT: usize = 65_536 + 320;
 const SCRATCH: usize = 2048;
 /// `recvmmsg` calls per socket before the next ready socket gets a turn.
 const BATCHES_PER_TURN: usize = 4;
+/// How soon a shard retries handing messages to a busy recorder thread.
+const RECORDER_RETRY: Duration = Duration::from_millis(5);
 
 /// A bound media socket with its quinn-udp state.
 pub(crate) struct ShardSocket {
@@ -202,6 +207,8 @@ pub(crate) struct Shard {
     sockets: Sockets,
     commands: Receiver<Command>,
     events: Sender<MediaEvent>,
+    /// To the recorder thread.
+    pub(crate) recorder: RecorderLink,
     recv: RecvPool,
     send: SendQueue,
     /// Sockets that may hold more datagrams (edge-triggered readiness).
@@ -217,6 +224,7 @@ impl Shard {
         relay: RelayConfig,
         commands: Receiver<Command>,
         events: Sender<MediaEvent>,
+        recorder: RecorderLink,
         gso: bool,
         coalesce: Duration,
     ) -> Self {
@@ -231,6 +239,7 @@ impl Shard {
             sockets: Vec::new(),
             commands,
             events,
+            recorder,
             recv: RecvPool::new(),
             send: SendQueue {
                 buf: Vec::with_capacity(65_536),
@@ -303,9 +312,39 @@ impl Shard {
         let _ = self.events.send(event);
     }
 
+    /// Stops the loop and closes the sockets; recordings end as
+    /// [`RecordingEnd::Stopped`](crate::RecordingEnd::Stopped), their
+    /// last messages waited for.
     pub(crate) fn stop(&mut self) {
         self.running = false;
         self.sockets.clear();
+        let now = Instant::now();
+        for id in self.relay.recording_ids() {
+            let _ = self.relay.stop_recording(now, id);
+        }
+        self.pass_recordings();
+        self.recorder.flush_blocking();
+    }
+
+    /// Hands recorded frames and ends to the recorder thread, never
+    /// waiting: a frame without room is dropped and counted.
+    fn pass_recordings(&mut self) {
+        self.recorder.flush();
+        while let Some(output) = self.relay.poll_recording() {
+            match output {
+                RecordingOutput::Frame(frame) => {
+                    if self.recorder.send_frame(frame) {
+                        self.counters.recorded_frames += 1;
+                    } else {
+                        self.counters.recording_frames_dropped += 1;
+                    }
+                }
+                RecordingOutput::Ended { id, frames, end } => {
+                    let message = RecorderMessage::Ended { id, frames, end };
+                    self.recorder.send_control(message);
+                }
+            }
+        }
     }
 
     /// The thread's loop: wait for readiness or the relay's timer, run
@@ -313,13 +352,16 @@ impl Shard {
     pub(crate) fn run(mut self) {
         let mut events = mio::Events::with_capacity(1024);
         while self.running {
-            let timeout = if self.ready.is_empty() {
+            let mut timeout = if self.ready.is_empty() {
                 self.relay
                     .poll_timeout()
                     .map(|at| at.saturating_duration_since(Instant::now()))
             } else {
                 Some(Duration::ZERO)
             };
+            if self.recorder.is_waiting() {
+                timeout = Some(timeout.map_or(RECORDER_RETRY, |t| t.min(RECORDER_RETRY)));
+            }
             if let Err(error) = self.poll.poll(&mut events, timeout) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     self.counters.io_errors += 1;
@@ -351,6 +393,7 @@ impl Shard {
             let now = Instant::now();
             self.relay.handle_timeout(now);
             self.transmit_local(now);
+            self.pass_recordings();
             while let Some(event) = self.relay.poll_event() {
                 self.report(event);
             }

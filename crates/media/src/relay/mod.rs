@@ -28,6 +28,9 @@
 //!   not bridged, what it receives is taken locally
 //!   ([`Verdict::Consumed`]) for DTMF ([`MediaEvent::Dtmf`]) and RTCP
 //!   statistics, and the relay sends it RTCP SR/RR itself.
+//! - Recording (`recording.rs`): what chosen legs receive, decoded into
+//!   20 ms frames on one timeline per recording (a call: two channels;
+//!   a voicemail: one), for a writer outside the relay.
 //!
 //! Not done here: RTCP reports generated for bridged legs — their RTCP is
 //! relayed end to end; ICE/STUN (dropped as [`DropReason::NotRtp`]);
@@ -42,12 +45,14 @@
 //! buffer from `local_port` to `destination`, or drop), then after
 //! `handle_timeout` [`MediaRelay::poll_transmit`] until `None` (packets
 //! made here: played frames, RTCP reports), then
+//! [`MediaRelay::poll_recording`] until `None` (recorded frames), then
 //! [`MediaRelay::poll_event`] until `None`, then
 //! [`MediaRelay::poll_timeout`] for the next wake-up. Neither the
 //! per-packet path nor the per-frame path allocates.
 
 mod config;
 mod local;
+mod recording;
 mod rtcp_map;
 mod stream;
 mod verdict;
@@ -62,6 +67,10 @@ use sdp::Direction;
 pub use self::config::{LatchPolicy, LegConfig, LegKey, LegPorts, LegSrtp, RelayConfig};
 pub use self::local::{LegCodec, LegEncoding};
 use self::local::{LocalEndpoint, Rng};
+pub use self::recording::{
+    RecordedFrame, RecordingEnd, RecordingId, RecordingOutput, RECORDED_FRAME_LEN, RECORDING_DELAY,
+};
+use self::recording::{Recordings, Tap};
 use self::rtcp_map::RtcpMap;
 use self::stream::OutStream;
 pub use self::verdict::{DropReason, Forward, LegStats, MediaEvent, RelayCounters, Verdict};
@@ -112,6 +121,8 @@ struct Leg {
     /// a codec, for the SR (RFC 3550 §6.4.1, modulo 2^32).
     rtp_out: u32,
     payload_out: u32,
+    /// The recording that taps what the leg receives, if any.
+    tap: Option<Tap>,
 }
 
 impl Leg {
@@ -181,6 +192,7 @@ pub struct MediaRelay {
     rng: Rng,
     /// An instant and the wall clock at it, for NTP timestamps in SRs.
     wallclock: Option<(Instant, Duration)>,
+    recordings: Recordings,
 }
 
 impl MediaRelay {
@@ -199,6 +211,7 @@ impl MediaRelay {
             ready: VecDeque::new(),
             rng: Rng::from_entropy(),
             wallclock: None,
+            recordings: Recordings::default(),
         }
     }
 
@@ -312,6 +325,7 @@ impl MediaRelay {
             local_source: false,
             rtp_out: 0,
             payload_out: 0,
+            tap: None,
         };
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -337,9 +351,13 @@ impl MediaRelay {
     }
 
     /// Removes a leg (unbridging it, ending its play as
-    /// [`PlayEnd::Stopped`](crate::PlayEnd::Stopped)); returns its ports for reuse.
+    /// [`PlayEnd::Stopped`](crate::PlayEnd::Stopped) and its recording
+    /// as [`RecordingEnd::LegRemoved`]); returns its ports for reuse.
     pub fn remove_leg(&mut self, key: LegKey) -> Result<LegPorts, RelayError> {
         let slot = self.slot(key)?;
+        if let Some(tap) = self.leg(key)?.tap {
+            self.end_recording_of_leg(tap);
+        }
         self.unlink(slot);
         let leg = self.legs[slot].take().ok_or(RelayError::UnknownLeg(key))?;
         if let Some(mut local) = leg.local {
@@ -597,6 +615,10 @@ impl MediaRelay {
         leg.stats.packets_in += 1;
         leg.stats.bytes_in += len as u64;
 
+        if let (false, Some(tap), Some(local)) = (rtcp, leg.tap, leg.local.as_deref()) {
+            self.recordings.handle_rtp(now, tap, local.codec(), packet);
+        }
+
         // Switchboard's own end hears everything while the leg is not
         // bridged, and telephone-events of a bridged leg reporting DTMF.
         let alone = leg.peer.is_none();
@@ -712,10 +734,10 @@ impl MediaRelay {
     /// own instants (the next frame of a play, ...).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let local = self.timers.peek().map(|Reverse((at, _))| *at);
-        match (self.next_scan, local) {
-            (Some(scan), Some(local)) => Some(scan.min(local)),
-            (scan, local) => scan.or(local),
-        }
+        [self.next_scan, local, self.recordings.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs the local ends whose time has come (their packets are then
@@ -724,6 +746,7 @@ impl MediaRelay {
     /// codec, not bridged) times out like a bridged one.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.handle_local_timers(now);
+        self.handle_recording_timers(now);
         let Some(next) = self.next_scan else { return };
         if now < next {
             return;

@@ -5,6 +5,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
+use super::recording::{RecordingEnd, RecordingId};
 use super::LegKey;
 use crate::dtmf::{DtmfDigit, DtmfMethod};
 use crate::error::SrtpError;
@@ -239,6 +242,32 @@ pub enum MediaEvent {
         /// [`PlayEnd::Stopped`]: stopped, replaced by another play, or
         /// the leg was removed.
         end: PlayEnd,
+    },
+    /// A recording ([`MediaDriver::start_recording`],
+    /// [`MediaDriver::start_voicemail`]) ended and its file is complete;
+    /// every recording the driver started ends exactly once, failures
+    /// included.
+    ///
+    /// [`MediaDriver::start_recording`]: crate::MediaDriver::start_recording
+    /// [`MediaDriver::start_voicemail`]: crate::MediaDriver::start_voicemail
+    RecordingFinished {
+        /// The id the start returned.
+        id: RecordingId,
+        /// The file.
+        path: PathBuf,
+        /// Length of the file's audio (a voicemail's trailing silence
+        /// left out).
+        duration: Duration,
+        /// Time the recording was paused (silence in the file).
+        paused: Duration,
+        /// Frames the shard could not hand to the recorder thread in
+        /// time (silence in the file; the timeline is kept).
+        dropped_frames: u64,
+        /// For a voicemail: whether anything louder than the silence
+        /// threshold was said; `None` for a call recording.
+        has_speech: Option<bool>,
+        /// Why it ended.
+        end: RecordingEnd,
     },
     /// A command sent without waiting for its result
     /// ([`MediaDriver::detached`](crate::MediaDriver::detached)) was

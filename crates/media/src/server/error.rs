@@ -130,6 +130,10 @@ pub enum PromptError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
+    /// The file could not be created (no such directory, no permission,
+    /// a file of that name exists already).
+    #[error("creating recording file: {0}")]
+    Create(std::io::Error),
     /// Writing to the sink failed.
     #[error("writing recording: {0}")]
     Io(#[from] std::io::Error),

@@ -109,12 +109,7 @@ impl PromptPlayer {
         let items: Vec<PlayItem> = items.into_iter().collect();
         for item in &items {
             if let PlayItem::Prompt(prompt) = item {
-                if prompt.rate() != self.rate {
-                    return Err(PromptError::Rate {
-                        expected: self.rate,
-                        found: prompt.rate(),
-                    });
-                }
+                prompt.check_rate(self.rate)?;
             }
         }
         let sequence = Sequence {
@@ -313,12 +308,7 @@ impl HoldPlayer {
     /// announcements without it).
     pub fn new(rate: MediaRate, music: Option<Prompt>) -> Result<Self, PromptError> {
         if let Some(prompt) = &music {
-            if prompt.rate() != rate {
-                return Err(PromptError::Rate {
-                    expected: rate,
-                    found: prompt.rate(),
-                });
-            }
+            prompt.check_rate(rate)?;
         }
         Ok(Self {
             music: music.map(MohPlayer::new),

@@ -126,12 +126,7 @@ impl PromptSet {
         name: impl Into<String>,
         prompt: Prompt,
     ) -> Result<Option<Prompt>, PromptError> {
-        if prompt.rate() != self.rate {
-            return Err(PromptError::Rate {
-                expected: self.rate,
-                found: prompt.rate(),
-            });
-        }
+        prompt.check_rate(self.rate)?;
         Ok(self.prompts.insert(name.into(), prompt))
     }
 

@@ -1,8 +1,9 @@
-//! Rendering of short tone sequences (sine tones with 5 ms raised-cosine
-//! ramps, so no click at either end), used for the built-in beep and the
-//! fallback prompts.
+//! The melodies of the built-in prompts: sine tones with 5 ms
+//! raised-cosine ramps (no click at either end) and gaps, rendered by the
+//! crate's tone generator ([`Burst`]).
 
 use super::rate::MediaRate;
+use crate::tone::{ms_to_samples, Burst, Oscillator};
 
 /// One piece of a tone sequence.
 #[derive(Debug, Clone, Copy)]
@@ -27,37 +28,29 @@ const AMPLITUDE: f32 = 8_192.0;
 /// Ramp at each end of a tone.
 const RAMP_MS: u32 = 5;
 
-/// Renders `segments` at `rate`.
-pub(crate) fn render(rate: MediaRate, segments: &[Segment]) -> Vec<i16> {
-    let per_ms = rate.hz() as usize / 1_000;
-    let total: u32 = segments
-        .iter()
-        .map(|segment| match *segment {
-            Segment::Tone { ms, .. } | Segment::Gap { ms } => ms,
-        })
-        .sum();
-    let mut samples = Vec::with_capacity(total as usize * per_ms);
-    for segment in segments {
-        match *segment {
-            Segment::Gap { ms } => samples.resize(samples.len() + ms as usize * per_ms, 0),
-            Segment::Tone { hz, ms } => {
-                let len = ms as usize * per_ms;
-                let ramp = (RAMP_MS as usize * per_ms).min(len / 2).max(1);
-                let step = 2.0 * std::f32::consts::PI * hz / rate.hz() as f32;
-                for i in 0..len {
-                    let edge = i.min(len - 1 - i);
-                    let gain = if edge < ramp {
-                        0.5 - 0.5 * (std::f32::consts::PI * edge as f32 / ramp as f32).cos()
-                    } else {
-                        1.0
-                    };
-                    // |sin| <= 1 and gain <= 1: within ±8192.
-                    samples.push((AMPLITUDE * gain * (step * i as f32).sin()) as i16);
-                }
-            }
+impl Segment {
+    /// This piece at `rate`.
+    fn burst(self, rate: MediaRate) -> Burst {
+        match self {
+            Segment::Gap { ms } => Burst::new(None, ms_to_samples(ms, rate.hz())),
+            Segment::Tone { hz, ms } => Burst::ramped(
+                [
+                    Oscillator::new(hz, rate.hz(), AMPLITUDE),
+                    Oscillator::silent(),
+                ],
+                ms_to_samples(ms, rate.hz()),
+                ms_to_samples(RAMP_MS, rate.hz()),
+            ),
         }
     }
-    samples
+}
+
+/// Renders `segments` at `rate`.
+pub(crate) fn render(rate: MediaRate, segments: &[Segment]) -> Vec<i16> {
+    segments
+        .iter()
+        .flat_map(|segment| segment.burst(rate))
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::WavError;
+use super::error::{PromptError, WavError};
 use super::rate::MediaRate;
 use super::resample::resample;
 
@@ -116,6 +116,18 @@ impl Prompt {
     /// The rate of the samples.
     pub fn rate(&self) -> MediaRate {
         self.rate
+    }
+
+    /// `Ok` when the prompt is at `rate`, else [`PromptError::Rate`].
+    pub(crate) fn check_rate(&self, rate: MediaRate) -> Result<(), PromptError> {
+        if self.rate == rate {
+            Ok(())
+        } else {
+            Err(PromptError::Rate {
+                expected: rate,
+                found: self.rate,
+            })
+        }
     }
 
     /// The samples.

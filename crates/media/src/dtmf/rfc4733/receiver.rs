@@ -412,6 +412,13 @@ mod tests {
         TelephoneEvent::dtmf(digit, end, 10, duration)
     }
 
+    fn began(digit: DtmfDigit, ts: u32) -> ReceivedEvent {
+        ReceivedEvent::Began {
+            digit,
+            timestamp: ts,
+        }
+    }
+
     fn ended(digit: DtmfDigit, ts: u32, units: u32, end: EventEnd) -> ReceivedEvent {
         ReceivedEvent::Ended {
             digit,
@@ -420,6 +427,11 @@ mod tests {
             duration: Duration::from_micros(u64::from(units) * 125),
             end,
         }
+    }
+
+    /// One press ended by its end packet.
+    fn press(digit: DtmfDigit, ts: u32, units: u32) -> [ReceivedEvent; 2] {
+        [began(digit, ts), ended(digit, ts, units, EventEnd::EndBit)]
     }
 
     /// The SIPp sequence: marker with duration 0, updates every 20 ms,
@@ -443,16 +455,7 @@ mod tests {
     fn one_press_is_reported_once() {
         let mut feed = Feed::new();
         sipp(&mut feed, DtmfDigit::One, 7984, TS, 0);
-        assert_eq!(
-            feed.events(),
-            [
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::One,
-                    timestamp: TS
-                },
-                ended(DtmfDigit::One, TS, 2240, EventEnd::EndBit),
-            ]
-        );
+        assert_eq!(feed.events(), press(DtmfDigit::One, TS, 2240));
         assert_eq!(feed.receiver.poll_timeout(), None);
         // Late copies of the end packet change nothing.
         feed.packet(400, 7992, TS, false, ev(DtmfDigit::One, true, 2240));
@@ -465,16 +468,7 @@ mod tests {
         let mut feed = Feed::new();
         feed.packet(40, 3, TS, false, ev(DtmfDigit::Pound, false, 640));
         feed.packet(60, 4, TS, false, ev(DtmfDigit::Pound, true, 800));
-        assert_eq!(
-            feed.events(),
-            [
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::Pound,
-                    timestamp: TS
-                },
-                ended(DtmfDigit::Pound, TS, 800, EventEnd::EndBit),
-            ]
-        );
+        assert_eq!(feed.events(), press(DtmfDigit::Pound, TS, 800));
     }
 
     #[test]
@@ -482,16 +476,7 @@ mod tests {
         let mut feed = Feed::new();
         feed.packet(0, 9, TS, false, ev(DtmfDigit::Seven, true, 960));
         feed.packet(1, 10, TS, false, ev(DtmfDigit::Seven, true, 960));
-        assert_eq!(
-            feed.events(),
-            [
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::Seven,
-                    timestamp: TS
-                },
-                ended(DtmfDigit::Seven, TS, 960, EventEnd::EndBit),
-            ]
-        );
+        assert_eq!(feed.events(), press(DtmfDigit::Seven, TS, 960));
     }
 
     #[test]
@@ -523,15 +508,9 @@ mod tests {
         assert_eq!(
             feed.events(),
             [
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::Two,
-                    timestamp: TS
-                },
+                began(DtmfDigit::Two, TS),
                 ended(DtmfDigit::Two, TS, 400, EventEnd::NewEvent),
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::Two,
-                    timestamp: TS + 1200
-                },
+                began(DtmfDigit::Two, TS + 1200),
             ]
         );
         // A late packet of the first press is dropped.
@@ -549,16 +528,7 @@ mod tests {
         feed.packet(60, 13, TS, false, ev(DtmfDigit::Nine, true, 1000));
         feed.packet(61, 12, TS, false, ev(DtmfDigit::Nine, false, 800));
         feed.packet(62, 14, TS, false, ev(DtmfDigit::Nine, true, 1000));
-        assert_eq!(
-            feed.events(),
-            [
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::Nine,
-                    timestamp: TS
-                },
-                ended(DtmfDigit::Nine, TS, 1000, EventEnd::EndBit),
-            ]
-        );
+        assert_eq!(feed.events(), press(DtmfDigit::Nine, TS, 1000));
     }
 
     #[test]
@@ -587,16 +557,7 @@ mod tests {
         }
         seq += 1;
         feed.packet(ms + 50, seq, second, false, ev(DtmfDigit::Zero, true, 1000));
-        assert_eq!(
-            feed.events(),
-            [
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::Zero,
-                    timestamp: TS
-                },
-                ended(DtmfDigit::Zero, TS, 0xFFFF + 1000, EventEnd::EndBit),
-            ]
-        );
+        assert_eq!(feed.events(), press(DtmfDigit::Zero, TS, 0xFFFF + 1000));
     }
 
     #[test]
@@ -696,15 +657,9 @@ mod tests {
         assert_eq!(
             events,
             [
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::A,
-                    timestamp: TS
-                },
+                began(DtmfDigit::A, TS),
                 ended(DtmfDigit::A, TS, 0, EventEnd::SourceChanged),
-                ReceivedEvent::Began {
-                    digit: DtmfDigit::B,
-                    timestamp: TS
-                },
+                began(DtmfDigit::B, TS),
             ]
         );
         let mut short = packet(2, [0; 4]);

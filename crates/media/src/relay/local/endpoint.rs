@@ -55,7 +55,7 @@ impl LegEncoding {
         }
     }
 
-    fn g711(self) -> G711 {
+    pub(crate) fn g711(self) -> G711 {
         match self {
             Self::Pcmu => G711::Mulaw,
             Self::Pcma => G711::Alaw,
@@ -232,6 +232,11 @@ impl LocalEndpoint {
         }
         self.codec = codec;
         Ok(())
+    }
+
+    /// The leg's codec.
+    pub(crate) fn codec(&self) -> LegCodec {
+        self.codec
     }
 
     pub(crate) fn set_report_dtmf(&mut self, report: bool) {

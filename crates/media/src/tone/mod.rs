@@ -12,21 +12,22 @@
 //!
 //! Oscillators keep their phase from one call to the next, so audio cut
 //! into 20 ms frames is the same as audio made in one piece; each burst
-//! of a cadence starts at phase zero (no click at the start).
+//! of a cadence starts at phase zero (no click at the start). The
+//! samples come from [`Burst`], the generator the built-in prompts use
+//! too.
+
+mod burst;
 
 use std::time::Duration;
 
 use crate::dtmf::DtmfDigit;
 use crate::g711::G711;
+pub(crate) use burst::{ms_to_samples, Burst, Oscillator};
 
 /// Sample rate of the generated audio.
 pub const TONE_SAMPLE_RATE: u32 = 8000;
 /// Samples in a 20 ms frame at 8 kHz (one G.711 payload at ptime 20).
 pub const FRAME_SAMPLES: usize = 160;
-
-/// Peak of a 0 dBm0 sine in 16-bit linear PCM (G.711 full load is
-/// +3.14 dBm0 A-law, +3.17 dBm0 μ-law).
-const DBM0_PEAK: f32 = 22_700.0;
 
 /// DTMF levels: high group 2 dB above the low group (ETSI ES 201 235-2
 /// pre-emphasis).
@@ -123,43 +124,45 @@ impl ToneSpec {
     }
 }
 
-/// How the tone is cut into on and off parts.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The bursts of a tone, in order.
+#[derive(Debug, Clone)]
 enum Cadence {
-    /// On/off times in milliseconds.
-    Pattern { ms: &'static [u32], repeat: bool },
-    /// On for this many samples, then silence.
-    Once(u64),
+    /// On and off times in milliseconds, alternating, starting with on;
+    /// `next` is the index of the part to come.
+    Pattern {
+        sines: [Oscillator; 2],
+        ms: &'static [u32],
+        repeat: bool,
+        next: usize,
+    },
+    /// One burst (a DTMF key, or a tone without cadence), then silence.
+    Once(Option<Burst>),
 }
 
-/// One sine oscillator.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Oscillator {
-    /// Phase in cycles, 0..1.
-    phase: f64,
-    /// Cycles per sample.
-    step: f64,
-    amplitude: f32,
-}
+impl Iterator for Cadence {
+    type Item = Burst;
 
-impl Oscillator {
-    fn new(hz: f32, level_dbm0: f32) -> Self {
-        let amplitude = if hz > 0.0 && level_dbm0.is_finite() {
-            DBM0_PEAK * 10f32.powf(level_dbm0 / 20.0)
-        } else {
-            0.0
-        };
-        Oscillator {
-            phase: 0.0,
-            step: f64::from(hz) / f64::from(TONE_SAMPLE_RATE),
-            amplitude,
+    fn next(&mut self) -> Option<Burst> {
+        match self {
+            Cadence::Once(burst) => burst.take(),
+            Cadence::Pattern {
+                sines,
+                ms,
+                repeat,
+                next,
+            } => {
+                let part = match *next {
+                    part if part < ms.len() => part,
+                    _ if *repeat => 0,
+                    _ => return None,
+                };
+                let part_ms = *ms.get(part)?;
+                *next = part + 1;
+                // A zero-length part still takes one sample.
+                let len = ms_to_samples(part_ms, TONE_SAMPLE_RATE).max(1);
+                Some(Burst::new((part % 2 == 0).then_some(*sines), len))
+            }
         }
-    }
-
-    fn next(&mut self) -> f32 {
-        let value = self.amplitude * (std::f64::consts::TAU * self.phase).sin() as f32;
-        self.phase = (self.phase + self.step).fract();
-        value
     }
 }
 
@@ -171,58 +174,49 @@ impl Oscillator {
 #[derive(Debug, Clone)]
 pub struct TonePlayer {
     tone: Tone,
-    oscillators: [Oscillator; 2],
     cadence: Cadence,
-    /// Index of the current on/off part.
-    part: usize,
-    /// Samples left in the current part.
-    left: u64,
-    finished: bool,
-}
-
-fn ms_to_samples(ms: u32) -> u64 {
-    u64::from(ms) * u64::from(TONE_SAMPLE_RATE) / 1000
+    /// The burst being played; `None` once the tone has finished.
+    burst: Option<Burst>,
 }
 
 impl TonePlayer {
     /// A player at the start of `tone`.
     pub fn new(tone: Tone) -> Self {
-        let (oscillators, cadence) = match (tone, ToneSpec::of(tone)) {
-            (_, Some(spec)) => (
-                [
-                    Oscillator::new(spec.frequencies[0], spec.levels_dbm0[0]),
-                    Oscillator::new(spec.frequencies[1], spec.levels_dbm0[1]),
-                ],
-                Cadence::Pattern {
-                    ms: spec.cadence_ms,
-                    repeat: spec.repeat,
-                },
-            ),
+        let mut cadence = match (tone, ToneSpec::of(tone)) {
+            (_, Some(spec)) => {
+                let sines = [
+                    Oscillator::at_dbm0(spec.frequencies[0], spec.levels_dbm0[0]),
+                    Oscillator::at_dbm0(spec.frequencies[1], spec.levels_dbm0[1]),
+                ];
+                if spec.cadence_ms.is_empty() {
+                    // Continuous: 2^64 samples are millions of years.
+                    Cadence::Once(Some(Burst::new(Some(sines), u64::MAX)))
+                } else {
+                    Cadence::Pattern {
+                        sines,
+                        ms: spec.cadence_ms,
+                        repeat: spec.repeat,
+                        next: 0,
+                    }
+                }
+            }
             (Tone::Dtmf { digit, duration }, None) => {
                 let (low, high) = digit.frequencies();
+                let sines = [
+                    Oscillator::at_dbm0(low, DTMF_LOW_DBM0),
+                    Oscillator::at_dbm0(high, DTMF_HIGH_DBM0),
+                ];
                 let samples = duration.as_micros() * u128::from(TONE_SAMPLE_RATE) / 1_000_000;
-                (
-                    [
-                        Oscillator::new(low, DTMF_LOW_DBM0),
-                        Oscillator::new(high, DTMF_HIGH_DBM0),
-                    ],
-                    Cadence::Once(u64::try_from(samples).unwrap_or(u64::MAX)),
-                )
+                let len = u64::try_from(samples).unwrap_or(u64::MAX);
+                Cadence::Once((len > 0).then(|| Burst::new(Some(sines), len)))
             }
             // ToneSpec::of is None only for Dtmf.
-            (_, None) => ([Oscillator::new(0.0, 0.0); 2], Cadence::Once(0)),
-        };
-        let left = match cadence {
-            Cadence::Pattern { ms, .. } => ms.first().map_or(u64::MAX, |&ms| ms_to_samples(ms)),
-            Cadence::Once(samples) => samples,
+            (_, None) => Cadence::Once(None),
         };
         TonePlayer {
             tone,
-            oscillators,
+            burst: cadence.next(),
             cadence,
-            part: 0,
-            left,
-            finished: left == 0 && matches!(cadence, Cadence::Once(_)),
         }
     }
 
@@ -233,7 +227,7 @@ impl TonePlayer {
 
     /// A tone that is not repeated has played to its end.
     pub fn is_finished(&self) -> bool {
-        self.finished
+        self.burst.is_none()
     }
 
     /// Writes the next `out.len()` samples; returns how many belong to
@@ -241,11 +235,15 @@ impl TonePlayer {
     /// end are silence.
     pub fn fill(&mut self, out: &mut [i16]) -> usize {
         for (written, sample) in out.iter_mut().enumerate() {
-            if self.finished {
+            let Some(burst) = &mut self.burst else {
                 out[written..].fill(0);
                 return written;
+            };
+            // The cadence yields no empty burst, so there is a sample.
+            *sample = burst.next().unwrap_or(0);
+            if burst.remaining() == 0 {
+                self.burst = self.cadence.next();
             }
-            *sample = self.next_sample();
         }
         out.len()
     }
@@ -262,52 +260,12 @@ impl TonePlayer {
         }
         written
     }
-
-    fn next_sample(&mut self) -> i16 {
-        let on = self.part % 2 == 0;
-        let value = if on {
-            self.oscillators[0].next() + self.oscillators[1].next()
-        } else {
-            0.0
-        };
-        self.left = self.left.saturating_sub(1);
-        if self.left == 0 {
-            self.next_part();
-        }
-        // Two tones at most +0 dBm0 each stay within i16; the cast
-        // saturates anyway.
-        value.round() as i16
-    }
-
-    fn next_part(&mut self) {
-        // Each burst starts at phase zero.
-        for oscillator in &mut self.oscillators {
-            oscillator.phase = 0.0;
-        }
-        match self.cadence {
-            Cadence::Once(_) => self.finished = true,
-            Cadence::Pattern { ms, repeat } => {
-                self.part += 1;
-                if self.part >= ms.len() {
-                    if !repeat {
-                        self.finished = true;
-                        return;
-                    }
-                    self.part = 0;
-                }
-                self.left = ms.get(self.part).map_or(u64::MAX, |&ms| ms_to_samples(ms));
-                if self.left == 0 {
-                    // A zero-length part: move on at the next sample.
-                    self.left = 1;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::burst::DBM0_PEAK;
     use super::*;
 
     fn frame_energies(player: &mut TonePlayer, frames: usize) -> Vec<f64> {

@@ -1,0 +1,557 @@
+//! Recording taps: the audio the relay receives on a leg, after SRTP
+//! unprotect, decoded (G.711, ITU-T G.711) and cut into 20 ms frames on
+//! one timeline per recording, for a writer elsewhere
+//! ([`CallRecorder`](crate::CallRecorder),
+//! [`VoicemailRecorder`](crate::VoicemailRecorder)).
+//!
+//! # One timeline for both channels
+//!
+//! Frame `n` of a recording started at `start` holds the audio of
+//! `start + n × 20 ms` to `start + (n + 1) × 20 ms` on the relay's clock,
+//! whether packets came or not: silence (no packets, a hold, a muted
+//! phone) is zeros, so a 10 s call gives 10 s of file and both channels
+//! stay in step. Frame `n` goes out [`RECORDING_DELAY`] after its end,
+//! which is how late a packet may arrive and still be in the file.
+//!
+//! Where a packet's samples go: the first packet of a stream (RFC 3550
+//! §5.1: an SSRC) is placed by its arrival (its audio ending when it
+//! arrived); the following ones by their RTP timestamp relative to that
+//! anchor, so network jitter and a shard that read a burst late do not
+//! tear the audio. A timestamp that disagrees with the arrival by more
+//! than [`MAX_SKEW`] (a sender that paused without advancing its clock,
+//! a new stream, clock drift built up) re-anchors on the arrival.
+//!
+//! # Pause (PCI DSS)
+//!
+//! From [`MediaRelay::pause_recording`] on, every frame that goes out is
+//! silent and marked paused, including the up to [`RECORDING_DELAY`] of
+//! audio received just before; after [`MediaRelay::resume_recording`]
+//! the frames that began before the resume stay silent. What was said
+//! while paused never leaves the relay.
+//!
+//! Nothing here allocates per packet or per frame: each recording holds
+//! a ring of [`RING_SAMPLES`] per channel, allocated when it starts, and
+//! the output queue grows to its working size once.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::{LegKey, MediaRelay};
+use crate::error::RelayError;
+use crate::rtp::RtpPacket;
+use crate::server::FRAME_DURATION;
+
+use super::local::LegCodec;
+
+/// Samples in one recorded frame (20 ms at 8 kHz: G.711).
+pub const RECORDED_FRAME_LEN: usize = 160;
+/// How long after its end a frame goes out: packets later than this
+/// (relative to their stream) miss the file.
+pub const RECORDING_DELAY: Duration = Duration::from_millis(100);
+/// A timestamp this far (in time) from the packet's arrival re-anchors
+/// its stream on the arrival.
+pub(crate) const MAX_SKEW: Duration = Duration::from_millis(200);
+
+/// Samples a second at the recorded rate.
+const RATE: u64 = 8_000;
+/// Ring of each channel: 500 ms, a whole number of frames, more than
+/// the delay plus the skew plus the longest packet (60 ms).
+const RING_SAMPLES: usize = 4_000;
+const MAX_SKEW_SAMPLES: i64 = (MAX_SKEW.as_millis() as i64) * RATE as i64 / 1_000;
+/// Decoding goes through a stack buffer of this many samples.
+const DECODE_CHUNK: usize = 160;
+
+/// Names a recording in commands and events. [`MediaDriver`] makes
+/// them; a caller of [`MediaRelay`] directly picks its own.
+///
+/// [`MediaDriver`]: crate::MediaDriver
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordingId(pub u64);
+
+impl fmt::Display for RecordingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "recording {}", self.0)
+    }
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordingEnd {
+    /// Stopped by command (or the driver shut down).
+    Stopped,
+    /// One of its legs was removed (the call ended).
+    LegRemoved,
+    /// A voicemail reached its maximum length.
+    MaxLength,
+    /// A voicemail ended on silence.
+    Silence,
+    /// The file could not be created or written (the reason, for the
+    /// log); what was written before is kept, with a valid header where
+    /// the disk allowed it.
+    Failed(String),
+}
+
+/// One 20 ms frame of a recording, both directions at 8 kHz. A channel
+/// that received nothing in the frame's span is zeros.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordedFrame {
+    /// The recording.
+    pub id: RecordingId,
+    /// Frame number from the start (frame `n` starts `n × 20 ms` in).
+    pub index: u64,
+    /// Recorded while paused: both channels are zeros.
+    pub paused: bool,
+    /// What the first leg sent (the caller: left channel; a voicemail's
+    /// only channel).
+    pub caller: [i16; RECORDED_FRAME_LEN],
+    /// What the second leg sent (the agent: right channel); zeros for a
+    /// voicemail.
+    pub agent: [i16; RECORDED_FRAME_LEN],
+}
+
+impl fmt::Debug for RecordedFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordedFrame")
+            .field("id", &self.id)
+            .field("index", &self.index)
+            .field("paused", &self.paused)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`MediaRelay::poll_recording`] gives.
+// A frame is the common case and must not be boxed (an allocation per
+// frame); the other variant is rare.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordingOutput {
+    /// The next frame of a recording; frames of one recording come in
+    /// order, every index once.
+    Frame(RecordedFrame),
+    /// A recording ended after `frames` frames (all already given).
+    Ended {
+        /// The recording.
+        id: RecordingId,
+        /// Number of frames it gave.
+        frames: u64,
+        /// Why: [`RecordingEnd::Stopped`] or [`RecordingEnd::LegRemoved`].
+        end: RecordingEnd,
+    },
+}
+
+/// A leg's link to the recording that taps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Tap {
+    slot: usize,
+    channel: usize,
+}
+
+/// Where a stream's timestamps sit on the recording's timeline.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    ssrc: u32,
+    timestamp: u32,
+    position: i64,
+}
+
+/// One direction of a recording.
+#[derive(Debug)]
+struct Channel {
+    /// Samples not yet given out, at `position % RING_SAMPLES`.
+    ring: Vec<i16>,
+    anchor: Option<Anchor>,
+}
+
+impl Channel {
+    fn new() -> Self {
+        Self {
+            ring: vec![0; RING_SAMPLES],
+            anchor: None,
+        }
+    }
+
+    /// Where a packet of `samples` samples starts on the timeline, its
+    /// audio having ended by `arrival` (samples since the start).
+    fn place(&mut self, ssrc: u32, timestamp: u32, samples: i64, arrival: i64) -> i64 {
+        let by_arrival = arrival - samples;
+        if let Some(anchor) = self.anchor.filter(|anchor| anchor.ssrc == ssrc) {
+            // Timestamps are modulo 2^32: the signed difference.
+            let delta = i64::from(timestamp.wrapping_sub(anchor.timestamp) as i32);
+            let position = anchor.position + delta;
+            if (position - by_arrival).abs() <= MAX_SKEW_SAMPLES {
+                return position;
+            }
+        }
+        self.anchor = Some(Anchor {
+            ssrc,
+            timestamp,
+            position: by_arrival,
+        });
+        by_arrival
+    }
+}
+
+/// Where a recording is with pausing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    Recording,
+    Paused,
+    /// Resumed; frames before `from` still hold paused audio.
+    Resuming {
+        from: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Recording {
+    id: RecordingId,
+    start: Instant,
+    /// The tapped legs (key and slot), by channel.
+    legs: [Option<(LegKey, usize)>; 2],
+    channels: Vec<Channel>,
+    next_frame: u64,
+    capture: Capture,
+}
+
+impl Recording {
+    /// Samples from the start to `now`.
+    fn position(&self, now: Instant) -> i64 {
+        let elapsed = now.saturating_duration_since(self.start).as_nanos();
+        // Below 2^63 samples for any call shorter than 36 million years.
+        (elapsed * u128::from(RATE) / 1_000_000_000) as i64
+    }
+
+    /// Frames whose due time (end + delay) has come.
+    fn frames_due(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.start);
+        let ready = elapsed.saturating_sub(RECORDING_DELAY).as_nanos();
+        (ready / FRAME_DURATION.as_nanos()) as u64
+    }
+
+    /// Frames begun by `now`: the length of the file when it stops.
+    fn frames_begun(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.start).as_nanos();
+        elapsed.div_ceil(FRAME_DURATION.as_nanos()) as u64
+    }
+
+    fn handle_audio(
+        &mut self,
+        now: Instant,
+        channel: usize,
+        codec: LegCodec,
+        packet: &RtpPacket<'_>,
+    ) {
+        let arrival = self.position(now);
+        let emitted = self.next_frame as i64 * RECORDED_FRAME_LEN as i64;
+        let Some(channel) = self.channels.get_mut(channel) else {
+            return;
+        };
+        let payload = packet.payload();
+        let samples = payload.len() as i64;
+        let start = channel.place(packet.ssrc(), packet.timestamp(), samples, arrival);
+        // Only what is not given out yet and fits the ring.
+        let first = start.max(emitted);
+        let end = (start + samples).min(emitted + RING_SAMPLES as i64);
+        let law = codec.encoding.g711();
+        let mut at = first;
+        while at < end {
+            // `at` is at least `emitted` >= 0 and `at - start` within the payload.
+            let index = (at as usize) % RING_SAMPLES;
+            let run = ((end - at) as usize)
+                .min(RING_SAMPLES - index)
+                .min(DECODE_CHUNK);
+            let from = (at - start) as usize;
+            let mut pcm = [0i16; DECODE_CHUNK];
+            law.decode(&payload[from..from + run], &mut pcm[..run]);
+            channel.ring[index..index + run].copy_from_slice(&pcm[..run]);
+            at += run as i64;
+        }
+    }
+
+    /// The next frame, taken out of the rings.
+    fn take_frame(&mut self) -> RecordedFrame {
+        let index = self.next_frame;
+        let paused = match self.capture {
+            Capture::Recording => false,
+            Capture::Paused => true,
+            Capture::Resuming { from } if index >= from => {
+                self.capture = Capture::Recording;
+                false
+            }
+            Capture::Resuming { .. } => true,
+        };
+        let mut frame = RecordedFrame {
+            id: self.id,
+            index,
+            paused,
+            caller: [0; RECORDED_FRAME_LEN],
+            agent: [0; RECORDED_FRAME_LEN],
+        };
+        // RING_SAMPLES is a whole number of frames: no wrap inside one.
+        let at = (index % (RING_SAMPLES / RECORDED_FRAME_LEN) as u64) as usize * RECORDED_FRAME_LEN;
+        let outs = [&mut frame.caller, &mut frame.agent];
+        for (channel, out) in self.channels.iter_mut().zip(outs) {
+            let samples = &mut channel.ring[at..at + RECORDED_FRAME_LEN];
+            if !paused {
+                out.copy_from_slice(samples);
+            }
+            samples.fill(0);
+        }
+        self.next_frame += 1;
+        frame
+    }
+}
+
+/// The recordings of one relay and what they have to give.
+#[derive(Debug, Default)]
+pub(super) struct Recordings {
+    slots: Vec<Option<Recording>>,
+    free: Vec<usize>,
+    index: HashMap<RecordingId, usize>,
+    out: VecDeque<RecordingOutput>,
+    next_tick: Option<Instant>,
+    /// The latest time seen, for a leg removed without one.
+    clock: Option<Instant>,
+}
+
+impl Recordings {
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.next_tick
+    }
+
+    /// An RTP packet received on a tapped leg with codec `codec`,
+    /// already authenticated and decrypted.
+    pub(super) fn handle_rtp(&mut self, now: Instant, tap: Tap, codec: LegCodec, packet: &[u8]) {
+        let Ok(packet) = RtpPacket::parse(packet) else {
+            return;
+        };
+        if packet.payload_type() != codec.payload_type {
+            // telephone-event, comfort noise: silence in the file.
+            return;
+        }
+        self.clock = Some(self.clock.map_or(now, |clock| clock.max(now)));
+        if let Some(recording) = self.slots.get_mut(tap.slot).and_then(Option::as_mut) {
+            recording.handle_audio(now, tap.channel, codec, &packet);
+        }
+    }
+
+    /// Gives out the frames that are due.
+    fn handle_timeout(&mut self, now: Instant) {
+        self.clock = Some(self.clock.map_or(now, |clock| clock.max(now)));
+        let Some(tick) = self.next_tick else { return };
+        if now < tick {
+            return;
+        }
+        for recording in self.slots.iter_mut().flatten() {
+            let due = recording.frames_due(now);
+            while recording.next_frame < due {
+                let frame = recording.take_frame();
+                self.out.push_back(RecordingOutput::Frame(frame));
+            }
+        }
+        self.next_tick = Some(now + FRAME_DURATION);
+    }
+
+    fn get_mut(&mut self, id: RecordingId) -> Result<&mut Recording, RelayError> {
+        let slot = *self
+            .index
+            .get(&id)
+            .ok_or(RelayError::UnknownRecording(id))?;
+        self.slots
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .ok_or(RelayError::UnknownRecording(id))
+    }
+}
+
+impl MediaRelay {
+    /// Starts recording a call: what `caller` receives (its peer's
+    /// speech) as the left channel, what `agent` receives as the right,
+    /// from `now` on. Both legs need their codec
+    /// ([`MediaRelay::set_codec`]; G.711) and no other recording; they
+    /// need not be bridged. Frames come out of
+    /// [`MediaRelay::poll_recording`].
+    pub fn start_call_recording(
+        &mut self,
+        now: Instant,
+        id: RecordingId,
+        caller: LegKey,
+        agent: LegKey,
+    ) -> Result<(), RelayError> {
+        if caller == agent {
+            return Err(RelayError::AlreadyRecorded(agent));
+        }
+        self.start_recording(now, id, &[caller, agent])
+    }
+
+    /// Starts recording what `key` receives (a caller's message), as a
+    /// one-channel recording: [`RecordedFrame::caller`].
+    pub fn start_voicemail(
+        &mut self,
+        now: Instant,
+        id: RecordingId,
+        key: LegKey,
+    ) -> Result<(), RelayError> {
+        self.start_recording(now, id, &[key])
+    }
+
+    fn start_recording(
+        &mut self,
+        now: Instant,
+        id: RecordingId,
+        keys: &[LegKey],
+    ) -> Result<(), RelayError> {
+        if self.recordings.index.contains_key(&id) {
+            return Err(RelayError::RecordingExists(id));
+        }
+        let mut legs = [None; 2];
+        for (channel, &key) in keys.iter().enumerate() {
+            let slot = self.slot(key)?;
+            let leg = self.leg(key)?;
+            if leg.local.is_none() {
+                return Err(RelayError::NoCodec(key));
+            }
+            if leg.tap.is_some() {
+                return Err(RelayError::AlreadyRecorded(key));
+            }
+            legs[channel] = Some((key, slot));
+        }
+        let recording = Recording {
+            id,
+            start: now,
+            legs,
+            channels: keys.iter().map(|_| Channel::new()).collect(),
+            next_frame: 0,
+            capture: Capture::Recording,
+        };
+        let recordings = &mut self.recordings;
+        let slot = match recordings.free.pop() {
+            Some(slot) => {
+                recordings.slots[slot] = Some(recording);
+                slot
+            }
+            None => {
+                recordings.slots.push(Some(recording));
+                recordings.slots.len() - 1
+            }
+        };
+        recordings.index.insert(id, slot);
+        // Room for this recording's frames of a tick and of its stop, once.
+        recordings.out.reserve(8);
+        if recordings.next_tick.is_none() {
+            recordings.next_tick = Some(now + FRAME_DURATION);
+        }
+        for (channel, (_, leg_slot)) in legs.iter().flatten().enumerate() {
+            if let Some(leg) = self.legs.get_mut(*leg_slot).and_then(Option::as_mut) {
+                leg.tap = Some(Tap { slot, channel });
+            }
+        }
+        Ok(())
+    }
+
+    /// Pauses a recording from now: the frames that go out from here on
+    /// are silent (see the module docs).
+    pub fn pause_recording(&mut self, _now: Instant, id: RecordingId) -> Result<(), RelayError> {
+        self.recordings.get_mut(id)?.capture = Capture::Paused;
+        Ok(())
+    }
+
+    /// Resumes a paused recording: audio from now on is recorded again.
+    pub fn resume_recording(&mut self, now: Instant, id: RecordingId) -> Result<(), RelayError> {
+        let recording = self.recordings.get_mut(id)?;
+        if recording.capture != Capture::Recording {
+            let from = recording.frames_begun(now);
+            recording.capture = Capture::Resuming { from };
+        }
+        Ok(())
+    }
+
+    /// Stops a recording at `now`: its remaining frames (up to `now`,
+    /// packets still in [`RECORDING_DELAY`] included) and then
+    /// [`RecordingOutput::Ended`] are ready in
+    /// [`MediaRelay::poll_recording`].
+    pub fn stop_recording(&mut self, now: Instant, id: RecordingId) -> Result<(), RelayError> {
+        let slot = *self
+            .recordings
+            .index
+            .get(&id)
+            .ok_or(RelayError::UnknownRecording(id))?;
+        self.end_recording(slot, now, RecordingEnd::Stopped);
+        Ok(())
+    }
+
+    /// The recording that taps the leg, if any.
+    pub fn recording_of(&self, key: LegKey) -> Option<RecordingId> {
+        let tap = self.leg(key).ok()?.tap?;
+        Some(self.recordings.slots.get(tap.slot)?.as_ref()?.id)
+    }
+
+    /// The ids of all recordings.
+    pub(crate) fn recording_ids(&self) -> Vec<RecordingId> {
+        self.recordings.index.keys().copied().collect()
+    }
+
+    /// The next recorded frame or end; call after
+    /// [`MediaRelay::handle_timeout`] and after the recording commands
+    /// until `None`.
+    pub fn poll_recording(&mut self) -> Option<RecordingOutput> {
+        self.recordings.out.pop_front()
+    }
+
+    /// Ends the recording that `tap` belongs to, as its leg goes away
+    /// (at the latest time seen: within a tick of now).
+    pub(super) fn end_recording_of_leg(&mut self, tap: Tap) {
+        let now = self.recordings.clock;
+        let start = self
+            .recordings
+            .slots
+            .get(tap.slot)
+            .and_then(Option::as_ref)
+            .map(|recording| recording.start);
+        if let Some(start) = start {
+            let now = now.map_or(start, |now| now.max(start));
+            self.end_recording(tap.slot, now, RecordingEnd::LegRemoved);
+        }
+    }
+
+    /// Gives out the recording's frames up to `now`, then its end, and
+    /// unhooks it from its legs.
+    fn end_recording(&mut self, slot: usize, now: Instant, end: RecordingEnd) {
+        let recordings = &mut self.recordings;
+        let Some(mut recording) = recordings.slots.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let frames = recording.frames_begun(now);
+        while recording.next_frame < frames {
+            let frame = recording.take_frame();
+            recordings.out.push_back(RecordingOutput::Frame(frame));
+        }
+        recordings.out.push_back(RecordingOutput::Ended {
+            id: recording.id,
+            frames: recording.next_frame,
+            end,
+        });
+        recordings.index.remove(&recording.id);
+        recordings.free.push(slot);
+        if recordings.index.is_empty() {
+            recordings.next_tick = None;
+        }
+        for (key, leg_slot) in recording.legs.iter().flatten() {
+            if let Some(leg) = self.legs.get_mut(*leg_slot).and_then(Option::as_mut) {
+                if leg.key == *key && leg.tap.is_some_and(|tap| tap.slot == slot) {
+                    leg.tap = None;
+                }
+            }
+        }
+    }
+
+    /// Recording part of [`MediaRelay::handle_timeout`].
+    pub(super) fn handle_recording_timers(&mut self, now: Instant) {
+        self.recordings.handle_timeout(now);
+    }
+}
+
+#[cfg(test)]
+mod tests;
