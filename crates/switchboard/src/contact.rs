@@ -9,8 +9,8 @@ use std::time::{Instant, SystemTime};
 use acd::{HttpFailure, RequestId};
 use anyhow::Context;
 use media::{
-    EspeakNg, HoldPlayer, InfoDigit, LegKey, MediaDriver, MediaEvent, MediaRate, PlayEnd,
-    PlayRequestId, PromptError, PromptPlayer, PromptSet,
+    EspeakNg, HoldPlayer, InfoDigit, LegKey, MediaDriver, MediaEvent, MediaRate, PauseMode,
+    PlayEnd, PlayRequestId, PromptError, PromptPlayer, PromptSet,
 };
 use sbc::{B2bua, B2buaEvent, CallId, Config, DialTarget, EndReason, Party};
 use tokio::sync::mpsc;
@@ -44,6 +44,8 @@ pub(crate) struct ContactCenter {
     http: reqwest::Client,
     http_done: mpsc::UnboundedSender<HttpDone>,
     http_failures: u64,
+    /// Where agent calls are recorded (`None`: not recorded).
+    recordings: Option<std::path::PathBuf>,
 }
 
 /// The answer of a CRM lookup, back from its task.
@@ -105,6 +107,15 @@ impl ContactCenter {
             http: http_client()?,
             http_done,
             http_failures: 0,
+            recordings: match &center_config.recordings {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!("cannot create the recordings directory {}", dir.display())
+                    })?;
+                    Some(dir.clone())
+                }
+                None => None,
+            },
         }))
     }
 
@@ -214,6 +225,7 @@ impl ContactCenter {
             }
             B2buaEvent::DialAnswered { call, leg, .. } => {
                 self.center.handle_dial_answered(now, *call, *leg);
+                self.start_recording(*call, *leg);
             }
             B2buaEvent::DialFailed { leg, status, .. } => {
                 self.center.handle_dial_failed(now, *leg, *status);
@@ -240,6 +252,27 @@ impl ContactCenter {
             .handle_http_result(now, done.call, done.request, done.result);
     }
 
+    /// Starts recording the call with the party on `leg` when calls are
+    /// recorded; the recording ends with the call (its legs freed).
+    fn start_recording(&mut self, call: CallId, leg: sbc::LegId) {
+        let (Some(dir), Some(caller)) = (&self.recordings, self.callers.get(&call)) else {
+            return;
+        };
+        let path = dir.join(format!(
+            "{}.wav",
+            self.recorder.call_key(call.0).replace('/', "-")
+        ));
+        let agent = RelayAnchor::key(call, leg, 0);
+        let started =
+            self.relay
+                .detached()
+                .start_recording(*caller, agent, &path, PauseMode::Silence);
+        match started {
+            Ok(_) => tracing::info!(%call, path = %path.display(), "recording"),
+            Err(error) => tracing::error!(%call, %error, "call not recorded"),
+        }
+    }
+
     /// A relay event about a caller leg (digits, prompt ends).
     pub(crate) fn handle_media_event(&mut self, event: &MediaEvent, now: Instant) {
         match event {
@@ -257,6 +290,19 @@ impl ContactCenter {
                     self.center.handle_prompt_finished(now, call, flow_request);
                 }
             }
+            MediaEvent::RecordingFinished {
+                path,
+                duration,
+                dropped_frames,
+                end,
+                ..
+            } => tracing::info!(
+                path = %path.display(),
+                secs = duration.as_secs_f64(),
+                dropped_frames,
+                ?end,
+                "recording finished"
+            ),
             _ => {}
         }
     }

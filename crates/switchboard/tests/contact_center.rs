@@ -50,7 +50,12 @@ const SUPPORT: [&str; 3] = ["dana", "emil", "fatima"];
 
 #[test]
 fn pressing_2_queues_for_support_and_a_teams_agent_answers() {
-    let system = System::start("contact-center.toml", "cc-answer", |c| c);
+    let system = System::start("contact-center.toml", "cc-answer", |config| {
+        config.replace(
+            "[contact_center]\n",
+            "[contact_center]\nrecord_calls = true\n",
+        )
+    });
     assert!(
         caller(&system, '2', 6000, 9000),
         "{}",
@@ -93,6 +98,25 @@ fn pressing_2_queues_for_support_and_a_teams_agent_answers() {
     assert_eq!(cdr["queue"], 2, "support");
     assert!(cdr["talk_ms"].as_u64().unwrap() > 1000, "{cdr}");
     assert!(cdr["wait_ms"].as_u64().unwrap() >= 2000, "rang 3 s: {cdr}");
+
+    // The agent call was recorded: stereo, 8 kHz, as long as the talk.
+    let log = wait_for_log(&system.dir.join("switchboard.log"), "recording finished", 1);
+    let recordings: Vec<_> = std::fs::read_dir(system.dir.join("data/recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recordings.len(), 1, "{log}");
+    let wav = std::fs::read(&recordings[0]).unwrap();
+    assert_eq!(&wav[..4], b"RIFF");
+    let channels = u16::from_le_bytes([wav[22], wav[23]]);
+    let rate = u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]);
+    assert_eq!((channels, rate), (2, 8000));
+    let seconds = (wav.len() - 44) as f64 / (8000.0 * 2.0 * 2.0);
+    let talk = cdr["talk_ms"].as_u64().unwrap() as f64 / 1000.0;
+    assert!(
+        (seconds - talk).abs() < 1.0,
+        "{seconds} s of WAV for {talk} s of talk"
+    );
 }
 
 /// `switchboard cdr export --format FORMAT` in the system's directory.

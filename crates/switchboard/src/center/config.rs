@@ -7,6 +7,7 @@
 //! flows_dir = "flows"      # <flows_dir>/<tenant>/*.toml or *.json
 //! prompts_dir = "prompts"  # WAV prompts; default phrases are built in
 //! data_dir = "data"        # the event log and CDRs: data/switchboard.db
+//! record_calls = true      # stereo WAVs of agent calls: data/recordings/
 //!
 //! [contact_center.prompts]  # spoken at startup with espeak-ng if missing
 //! "contoso/welcome" = "Welcome to Contoso."
@@ -40,6 +41,10 @@ struct Raw {
     flows_dir: PathBuf,
     #[serde(default = "default_data_dir")]
     data_dir: PathBuf,
+    /// Record every call answered by an agent (stereo WAV, caller left,
+    /// agent right) into `<data_dir>/recordings/`.
+    #[serde(default)]
+    record_calls: bool,
     #[serde(default)]
     prompts_dir: Option<PathBuf>,
     #[serde(default)]
@@ -152,6 +157,8 @@ pub(crate) struct CenterConfig {
     pub(crate) prompts_dir: Option<PathBuf>,
     /// The event log and CDRs: `<data_dir>/switchboard.db` (SQLite).
     pub(crate) database: PathBuf,
+    /// Where call recordings go, when calls are recorded.
+    pub(crate) recordings: Option<PathBuf>,
     /// Prompt texts to speak at startup when their file is missing.
     pub(crate) prompt_texts: BTreeMap<String, String>,
 }
@@ -300,6 +307,9 @@ impl CenterConfig {
             tenants,
             prompts_dir: raw.prompts_dir.map(|dir| base.join(dir)),
             database: base.join(&raw.data_dir).join("switchboard.db"),
+            recordings: raw
+                .record_calls
+                .then(|| base.join(&raw.data_dir).join("recordings")),
             prompt_texts: raw.prompts,
         })
     }

@@ -331,12 +331,33 @@ impl Center {
             self.actions.push_back(Action::HangUp { call });
             return;
         };
-        let field = |name: &str| attributes.get(name).cloned().unwrap_or_default();
-        let fact = Fact::Started {
-            caller: field("caller"),
-            did: field("called"),
-        };
-        self.fact(call, tenant_id, now, fact);
+        match self.calls.remove(&call) {
+            // An agent sent the caller back to a contact-center number:
+            // its interaction ends as transferred, the flow starts over.
+            Some(previous) => {
+                self.rings.retain(|_, ring| ring.call != call);
+                self.transfers.retain(|_, c| *c != call);
+                let target = format!("flow:{flow_name}");
+                self.fact(call, tenant_id, now, Fact::Transferred { target });
+                if let Some(interaction) = previous.interaction {
+                    self.by_interaction.remove(&interaction);
+                    let result = self.engine.handle_call_ended(
+                        now,
+                        interaction,
+                        acd::EndReason::Transferred,
+                    );
+                    self.engine_input(result);
+                }
+            }
+            None => {
+                let field = |name: &str| attributes.get(name).cloned().unwrap_or_default();
+                let fact = Fact::Started {
+                    caller: field("caller"),
+                    did: field("called"),
+                };
+                self.fact(call, tenant_id, now, fact);
+            }
+        }
         let run = FlowRun::start(now, wall, flow, attributes);
         self.calls.insert(
             call,

@@ -506,3 +506,58 @@ fn queue_overflow_settings_are_checked() {
         assert!(error.to_string().contains(why), "{bad}: {error}");
     }
 }
+
+#[test]
+fn a_caller_sent_back_by_an_agent_starts_the_flow_again() {
+    let mut s = setup("back");
+    let call = CallId(70);
+    let Action::Dial {
+        interaction, agent, ..
+    } = queued_for_support(&mut s, call)
+    else {
+        unreachable!()
+    };
+    s.center
+        .handle_dialled(s.now, call, interaction, agent, Ok(LegId(80)));
+    s.center.handle_dial_answered(s.now, call, LegId(80));
+    actions(&mut s.center);
+    events(&mut s.center);
+    // The agent REFERs the caller to the flow's number.
+    s.center.handle_call_started(
+        s.now,
+        SystemTime::now(),
+        call,
+        "contoso",
+        "main",
+        BTreeMap::new(),
+    );
+    let again = actions(&mut s.center);
+    assert!(
+        matches!(again[0], Action::Play { .. }),
+        "the menu again: {again:?}"
+    );
+    let log = events(&mut s.center);
+    assert!(
+        log.iter().any(|e| matches!(
+            e,
+            acd::EventKind::Completed {
+                reason: acd::EndReason::Transferred,
+                ..
+            }
+        )),
+        "{log:?}"
+    );
+    let facts: Vec<Fact> = std::iter::from_fn(|| s.center.poll_fact())
+        .map(|f| f.fact)
+        .collect();
+    assert!(
+        facts.contains(&Fact::Transferred {
+            target: "flow:main".to_owned()
+        }),
+        "{facts:?}"
+    );
+    assert!(
+        !facts.iter().any(|f| matches!(f, Fact::Started { .. })),
+        "one call, one start"
+    );
+}
