@@ -522,6 +522,7 @@ fn a_caller_sent_back_by_an_agent_starts_the_flow_again() {
     s.center.handle_dial_answered(s.now, call, LegId(80));
     actions(&mut s.center);
     events(&mut s.center);
+    while s.center.poll_fact().is_some() {}
     // The agent REFERs the caller to the flow's number.
     s.center.handle_call_started(
         s.now,
