@@ -168,6 +168,7 @@ impl MediaAnchor for RelayAnchor {
         call: CallId,
         leg: LegId,
         stream: usize,
+        rtcp_mux: bool,
     ) -> Result<SocketAddr, MediaError> {
         if stream as u64 >= MAX_STREAMS {
             return Err(MediaError::Relay(format!(
@@ -179,11 +180,11 @@ impl MediaAnchor for RelayAnchor {
             return Ok(SocketAddr::new(self.advertised, anchored.port));
         }
         let key = Self::key(call, leg, stream);
-        // RTCP may come on its own port: the peer's answer decides.
+        // Without rtcp-mux in the SDP, RTCP gets the next port.
         let ports = self
             .driver
             .detached()
-            .allocate_leg(key, false)
+            .allocate_leg(key, rtcp_mux)
             .map_err(relay_error)?;
         if streams.len() <= stream {
             streams.resize_with(stream + 1, || None);

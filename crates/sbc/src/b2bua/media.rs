@@ -82,11 +82,14 @@ pub struct StreamMedia {
 pub trait MediaAnchor {
     /// An address of the SBC for stream `stream` of `leg`; called once per
     /// leg and stream, before the SDP towards that leg is written.
+    /// `rtcp_mux`: the SDP will have RTP and RTCP share the port (RFC
+    /// 5761), so no RTCP port is needed.
     fn allocate(
         &mut self,
         call: CallId,
         leg: LegId,
         stream: usize,
+        rtcp_mux: bool,
     ) -> Result<SocketAddr, MediaError>;
 
     /// The leg's peer described its side (an offer or an answer arrived).
@@ -159,6 +162,7 @@ impl MediaAnchor for PortAllocator {
         call: CallId,
         leg: LegId,
         stream: usize,
+        _rtcp_mux: bool,
     ) -> Result<SocketAddr, MediaError> {
         let entry = self.legs.entry((call, leg)).or_default();
         if let Some(Some(port)) = entry.ports.get(stream) {
@@ -208,16 +212,19 @@ mod tests {
     fn allocates_even_ports_and_frees_them() {
         let mut ports = PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40003);
         let (call, a, b) = (CallId(1), LegId(1), LegId(2));
-        let first = ports.allocate(call, a, 0).unwrap();
+        let first = ports.allocate(call, a, 0, false).unwrap();
         assert_eq!(first.port(), 40000);
-        assert_eq!(ports.allocate(call, a, 0).unwrap(), first, "stable");
-        assert_eq!(ports.allocate(call, b, 0).unwrap().port(), 40002);
-        assert_eq!(ports.allocate(call, b, 1), Err(MediaError::PortsExhausted));
+        assert_eq!(ports.allocate(call, a, 0, false).unwrap(), first, "stable");
+        assert_eq!(ports.allocate(call, b, 0, false).unwrap().port(), 40002);
+        assert_eq!(
+            ports.allocate(call, b, 1, false),
+            Err(MediaError::PortsExhausted)
+        );
         ports.bridge(call, a, b);
         ports.release(call, a);
         assert_eq!(ports.in_use(), 1);
         assert_eq!(ports.bridged(call), None);
-        assert_eq!(ports.allocate(call, b, 1).unwrap().port(), 40000);
+        assert_eq!(ports.allocate(call, b, 1, false).unwrap().port(), 40000);
         ports.release(call, b);
         assert_eq!(ports.in_use(), 0);
     }
@@ -226,12 +233,12 @@ mod tests {
     fn reuses_the_longest_free_port_first() {
         let mut ports = PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40007);
         let call = CallId(1);
-        let first = ports.allocate(call, LegId(1), 0).unwrap().port();
+        let first = ports.allocate(call, LegId(1), 0, false).unwrap().port();
         ports.release(call, LegId(1));
         let next: Vec<u16> = (2..6)
-            .map(|leg| ports.allocate(call, LegId(leg), 0).unwrap().port())
+            .map(|leg| ports.allocate(call, LegId(leg), 0, false).unwrap().port())
             .collect();
         assert_eq!(next, [40002, 40004, 40006, first]);
-        assert!(ports.allocate(call, LegId(9), 0).is_err());
+        assert!(ports.allocate(call, LegId(9), 0, false).is_err());
     }
 }

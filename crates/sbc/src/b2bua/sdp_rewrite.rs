@@ -173,13 +173,15 @@ impl LegSdp {
     }
 
     /// The description for this leg made from `source` (what the other
-    /// leg's peer wrote). `allocate` anchors stream `i`; `random` fills
-    /// new SRTP keys.
+    /// leg's peer wrote). `allocate` anchors stream `i` (with `true`
+    /// when one port will carry RTP and RTCP: an answer to an rtcp-mux
+    /// offer, or our SRTP offers, which always ask for rtcp-mux as Teams
+    /// requires); `random` fills new SRTP keys.
     pub(crate) fn write(
         &mut self,
         source: &Session,
         role: SdpRole,
-        allocate: &mut dyn FnMut(usize) -> Result<SocketAddr, MediaError>,
+        allocate: &mut dyn FnMut(usize, bool) -> Result<SocketAddr, MediaError>,
         random: &mut dyn FnMut(&mut [u8]),
     ) -> Result<Session, RewriteError> {
         let mut out = source.clone();
@@ -216,7 +218,13 @@ impl LegSdp {
                 }
                 continue;
             }
-            let anchor = self.anchor(index, allocate).map_err(RewriteError::Media)?;
+            let rtcp_mux = match (role, &offered) {
+                (SdpRole::Answer, Some(offered)) => offered.rtcp_mux(),
+                _ => self.secure && media.is_rtp(),
+            };
+            let anchor = self
+                .anchor(index, rtcp_mux, allocate)
+                .map_err(RewriteError::Media)?;
             ip = ip.or(Some(anchor.ip()));
             media.set_port(anchor.port());
             if media.is_rtp() {
@@ -229,7 +237,10 @@ impl LegSdp {
         let ip = match ip {
             Some(ip) => ip,
             // Every stream rejected: any anchor of the leg, else allocate one.
-            None => self.anchor(0, allocate).map_err(RewriteError::Media)?.ip(),
+            None => self
+                .anchor(0, false, allocate)
+                .map_err(RewriteError::Media)?
+                .ip(),
         };
         out.set_connection_address(ip);
         out.origin = Origin::new(self.session_id, 1, ip);
@@ -244,12 +255,13 @@ impl LegSdp {
     fn anchor(
         &mut self,
         index: usize,
-        allocate: &mut dyn FnMut(usize) -> Result<SocketAddr, MediaError>,
+        rtcp_mux: bool,
+        allocate: &mut dyn FnMut(usize, bool) -> Result<SocketAddr, MediaError>,
     ) -> Result<SocketAddr, MediaError> {
         if let Some(Some(addr)) = self.anchors.get(index) {
             return Ok(*addr);
         }
-        let addr = allocate(index)?;
+        let addr = allocate(index, rtcp_mux)?;
         if self.anchors.len() <= index {
             self.anchors.resize(index + 1, None);
         }
@@ -478,9 +490,9 @@ mod tests {
         a=rtcp-mux\r\na=rtpmap:104 SILK/16000\r\na=rtpmap:9 G722/8000\r\n\
         a=rtpmap:101 telephone-event/8000\r\n";
 
-    fn anchor(ip: &str, port: u16) -> impl FnMut(usize) -> Result<SocketAddr, MediaError> {
+    fn anchor(ip: &str, port: u16) -> impl FnMut(usize, bool) -> Result<SocketAddr, MediaError> {
         let ip: IpAddr = ip.parse().unwrap();
-        move |i| Ok(SocketAddr::new(ip, port + 2 * i as u16))
+        move |i, _| Ok(SocketAddr::new(ip, port + 2 * i as u16))
     }
 
     fn counter() -> impl FnMut(&mut [u8]) {
@@ -491,6 +503,67 @@ mod tests {
                 *b = n;
             }
         }
+    }
+
+    /// Records the rtcp-mux hint of each allocation.
+    fn recording_anchor(
+        seen: &mut Vec<bool>,
+    ) -> impl FnMut(usize, bool) -> Result<SocketAddr, MediaError> + '_ {
+        move |i, mux| {
+            seen.push(mux);
+            Ok(SocketAddr::new(
+                [198, 51, 100, 2].into(),
+                40000 + 2 * i as u16,
+            ))
+        }
+    }
+
+    #[test]
+    fn only_streams_whose_sdp_muxes_rtcp_are_anchored_on_one_port() {
+        let carrier = Session::parse(CARRIER_OFFER.as_bytes()).unwrap();
+        let teams_offer = Session::parse(TEAMS_OFFER.as_bytes()).unwrap();
+        let mut seen = Vec::new();
+        // Our SRTP offer to Teams asks for rtcp-mux.
+        LegSdp::new(true, vec![], 1)
+            .write(
+                &carrier,
+                SdpRole::Offer,
+                &mut recording_anchor(&mut seen),
+                &mut counter(),
+            )
+            .unwrap();
+        // A plain offer to a carrier: its answer decides, keep a pair.
+        LegSdp::new(false, vec![], 2)
+            .write(
+                &teams_offer,
+                SdpRole::Offer,
+                &mut recording_anchor(&mut seen),
+                &mut counter(),
+            )
+            .unwrap();
+        // Answers follow the offer: the carrier's has no rtcp-mux,
+        // Teams' has.
+        let mut carrier_leg = LegSdp::new(false, vec![], 3);
+        carrier_leg.receive(CARRIER_OFFER.as_bytes()).unwrap();
+        carrier_leg
+            .write(
+                &teams_offer,
+                SdpRole::Answer,
+                &mut recording_anchor(&mut seen),
+                &mut counter(),
+            )
+            .unwrap();
+        let mut teams_leg = LegSdp::new(true, vec![], 4);
+        teams_leg.receive(TEAMS_OFFER.as_bytes()).unwrap();
+        teams_leg
+            .write(
+                &carrier,
+                SdpRole::Answer,
+                &mut recording_anchor(&mut seen),
+                &mut counter(),
+            )
+            .unwrap();
+        assert_eq!(seen, [true, false, false, true]);
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub(crate) fn write_sdp(
     role: SdpRole,
 ) -> Result<Session, RewriteError> {
     let leg_id = leg.id;
-    let mut allocate = |stream: usize| media.allocate(call, leg_id, stream);
+    let mut allocate =
+        |stream: usize, rtcp_mux: bool| media.allocate(call, leg_id, stream, rtcp_mux);
     let mut fill = |buf: &mut [u8]| random(buf);
     leg.sdp.write(source, role, &mut allocate, &mut fill)
 }
