@@ -123,9 +123,10 @@ for port in "$SBC_PORT" "$UAS_PORT" "$KAM_PORT"; do
     port_free "$port" || die "UDP port $port is in use: $(ss -Hlunp "sport = :$port")"
 done
 
-# Many calls, one UDP socket each side: file descriptors are not the limit,
-# but SIPp and the runtime like headroom.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# Every call anchors its media on the relay: two RTP/RTCP socket pairs per
+# call (SIPp offers no rtcp-mux), so 10,000 calls hold 40,000 sockets.
+# Root may raise the hard limit; others get what the hard limit allows.
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 CLK_TCK=$(getconf CLK_TCK)
 STAMP=$(date +%Y-%m-%d-%H%M)
@@ -181,6 +182,15 @@ CONFIG="$RAW/loopback-bench.toml"
 sed -e 's/^max_concurrent_calls = .*/max_concurrent_calls = 1000000/' \
     -e 's/^max_calls_per_second = .*/max_calls_per_second = 1000000/' \
     "$ROOT/examples/loopback.toml" >"$CONFIG"
+# Media: room for the memory phase's 10,000 calls (4 ports each), and no
+# media timeout (SIPp's calls send no RTP; held calls must stay up).
+cat >>"$CONFIG" <<'TOML'
+
+[media]
+first_port = 10000
+last_port = 60999
+timeout_secs = 3600
+TOML
 [ "$(grep -c '^max_concurrent_calls = 1000000$' "$CONFIG")" = 2 ] \
     && grep -q '^max_calls_per_second = 1000000$' "$CONFIG" \
     || die "examples/loopback.toml changed shape: cannot raise its limits"
@@ -549,7 +559,7 @@ verdict() {
     echo "Command: \`$COMMAND_LINE\` (${ELAPSED} s). Raw files: $([ "$KEEP_RAW" = 1 ] && echo "$RAW" || echo "deleted (--keep-raw keeps them)")."
     echo
     echo "- Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -r); load average $LOAD_START at start, $LOAD_END at end; ${BUSY_BEFORE} % CPU (of $(nproc)00 %) busy in the 2 s before the run. The SIPp UAC and UAS share these cores with the server under test, and other engineers' jobs may run too (the \"other CPU\" column: machine busy time not used by the server or SIPp)."
-    echo "- switchboard $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (working tree with uncommitted changes)'), release build, \`RUST_LOG=${RUST_LOG:-warn}\`, \`serve --threads ${SBC_THREADS:-(one per core)}\`, examples/loopback.toml with node and trunk limits raised to 1,000,000."
+    echo "- switchboard $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ] && echo ' (working tree with uncommitted changes)'), release build, \`RUST_LOG=${RUST_LOG:-warn}\`, \`serve --threads ${SBC_THREADS:-(one per core)}\`, examples/loopback.toml with node and trunk limits raised to 1,000,000 and `[media]` ports 10000-60999, media timeout 3600 s (every call anchored on the RTP relay: 4 sockets per call)."
     if [ "$RUN_KAMAILIO" = 1 ]; then echo "- $(kamailio -v 2>/dev/null | head -1 | sed "s/^version: //; s/ *$//"), bench/kamailio.cfg: tm + rr + sl + maxfwd, record-route, 4 UDP workers, 1 GiB shared memory, t_relay to the UAS."; fi
     echo "- $(sipp -v 2>/dev/null | grep -m1 -oE 'SIPp v[0-9.]+'): bench/uac.xml (SIPp's built-in \`uac\` call: INVITE, 100, 180, 200, ACK, BYE, 200; a 1xx arriving after the 200 is ignored, not a failure) against the built-in \`uas\`, \`-d 0\`, ${STEP_SECS} s per step, \`-recv_timeout $RECV_TIMEOUT_MS\` (a call waiting 4 s for a response has failed), UDP buffers 4 MiB in SIPp."
     echo "- Failed calls are SIPp's: no final response within 4 s (\"timeouts\", SIPp then CANCELs) or a final response other than 200 (\"error responses\", by status code)."
