@@ -34,8 +34,10 @@ pub(crate) struct ContactCenter {
     recorder: Recorder,
     /// Appends that failed (retried with the next batch).
     store_failures: u64,
-    /// Each call's caller leg on the relay (the leg prompts play to).
+    /// Each call's caller leg on the relay (the leg prompts play to) and
+    /// its codec.
     callers: HashMap<CallId, LegKey>,
+    codecs: HashMap<CallId, media::LegCodec>,
     /// Plays in progress: the call and the flow's request they answer
     /// (`None`: music on hold, or a last prompt before hanging up).
     plays: HashMap<PlayRequestId, (CallId, Option<RequestId>)>,
@@ -102,6 +104,7 @@ impl ContactCenter {
             recorder,
             store_failures: 0,
             callers: HashMap::new(),
+            codecs: HashMap::new(),
             plays: HashMap::new(),
             next_play: 1,
             http: http_client()?,
@@ -194,13 +197,28 @@ impl ContactCenter {
             B2buaEvent::LocalCallStarted {
                 call,
                 leg,
+                codec,
                 tenant,
                 did,
                 caller,
                 flow,
                 ..
             } => {
-                self.callers.insert(*call, RelayAnchor::key(*call, *leg, 0));
+                let key = RelayAnchor::key(*call, *leg, 0);
+                self.callers.insert(*call, key);
+                // Only legs switchboard talks on get a codec (and so a
+                // DTMF listener and RTCP reports): relayed legs stay lean.
+                match codec.as_ref().and_then(crate::relay::leg_codec) {
+                    Some(codec) => {
+                        self.codecs.insert(*call, codec);
+                        if let Err(error) = self.relay.detached().set_codec(key, codec) {
+                            tracing::error!(%call, %error, "no codec on the caller's leg");
+                        }
+                    }
+                    None => {
+                        tracing::warn!(%call, "the caller's codec is not G.711: no prompts or in-band digits")
+                    }
+                }
                 let mut attributes = BTreeMap::from([("called".to_owned(), did.to_string())]);
                 if let Some(caller) = caller {
                     attributes.insert("caller".to_owned(), caller.to_string());
@@ -232,6 +250,7 @@ impl ContactCenter {
             }
             B2buaEvent::CallEnded { call, reason, .. } if self.center.has_call(*call) => {
                 self.callers.remove(call);
+                self.codecs.remove(call);
                 self.plays.retain(|_, (c, _)| c != call);
                 let by_caller = matches!(reason, EndReason::Hangup(Party::Caller));
                 self.center.handle_call_ended(now, *call, by_caller);
@@ -263,10 +282,18 @@ impl ContactCenter {
             self.recorder.call_key(call.0).replace('/', "-")
         ));
         let agent = RelayAnchor::key(call, leg, 0);
-        let started =
-            self.relay
-                .detached()
-                .start_recording(*caller, agent, &path, PauseMode::Silence);
+        let detached = self.relay.detached();
+        // The agent's leg carries the caller's codec (switchboard offered
+        // it only that one); the recorder decodes both.
+        let Some(codec) = self.codecs.get(&call).copied() else {
+            tracing::warn!(%call, "call not recorded: its codec is not G.711");
+            return;
+        };
+        if let Err(error) = detached.set_codec(agent, codec) {
+            tracing::error!(%call, %error, "call not recorded");
+            return;
+        }
+        let started = detached.start_recording(*caller, agent, &path, PauseMode::Silence);
         match started {
             Ok(_) => tracing::info!(%call, path = %path.display(), "recording"),
             Err(error) => tracing::error!(%call, %error, "call not recorded"),

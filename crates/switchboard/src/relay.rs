@@ -34,7 +34,6 @@ struct Anchored {
     remote: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
     srtp: Option<SrtpKeys>,
     direction: Option<Direction>,
-    codec: Option<StreamCodec>,
 }
 
 /// `sbc::MediaAnchor` on the relay.
@@ -90,14 +89,6 @@ impl RelayAnchor {
             };
             report(anchored.key, detached.update_srtp(anchored.key, srtp));
         }
-        if anchored.codec != stream.codec {
-            anchored.codec = stream.codec.clone();
-            // The relay can play into and listen on G.711 legs; others
-            // are relayed only.
-            if let Some(codec) = stream.codec.as_ref().and_then(leg_codec) {
-                report(anchored.key, detached.set_codec(anchored.key, codec));
-            }
-        }
         if anchored.direction != Some(stream.direction) {
             anchored.direction = Some(stream.direction);
             report(
@@ -117,8 +108,9 @@ impl std::fmt::Debug for RelayAnchor {
     }
 }
 
-/// The relay's codec settings for a negotiated G.711 stream.
-fn leg_codec(codec: &StreamCodec) -> Option<LegCodec> {
+/// The relay's codec settings for a negotiated G.711 stream (the relay
+/// plays into and listens on G.711 legs; others are relayed only).
+pub(crate) fn leg_codec(codec: &StreamCodec) -> Option<LegCodec> {
     let encoding = if codec.encoding.eq_ignore_ascii_case("PCMU") {
         LegEncoding::Pcmu
     } else if codec.encoding.eq_ignore_ascii_case("PCMA") {
@@ -195,7 +187,6 @@ impl MediaAnchor for RelayAnchor {
             remote: None,
             srtp: None,
             direction: None,
-            codec: None,
         });
         Ok(SocketAddr::new(self.advertised, ports.rtp))
     }

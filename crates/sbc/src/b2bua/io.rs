@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use sip::{Message, StatusCode, Uri};
 
+use super::media::StreamCodec;
 use crate::config::{TenantName, Transport, TrunkName};
 use crate::number::E164;
 use crate::teams::ProxyHealth;
@@ -237,6 +238,9 @@ pub enum B2buaEvent {
         call: CallId,
         /// The caller's leg (its media is what the flow plays to).
         leg: LegId,
+        /// The codec of the caller's audio stream, as answered: what the
+        /// media plane plays and listens in.
+        codec: Option<StreamCodec>,
         /// The tenant whose DID was called.
         tenant: TenantName,
         /// The DID.

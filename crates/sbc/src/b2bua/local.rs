@@ -27,6 +27,11 @@ use crate::config::TenantName;
 use crate::number::E164;
 use crate::security::CallPermit;
 
+/// The codec of `leg`'s first stream, as negotiated.
+pub(super) fn audio_codec(call: &Call, leg: LegId) -> Option<super::media::StreamCodec> {
+    call.leg(leg)?.sdp.streams().into_iter().next()?.codec
+}
+
 /// A new call to a flow, admitted, with its caller leg built.
 pub(super) struct LocalAnswer {
     pub(super) key: TransactionKey,
@@ -81,9 +86,11 @@ impl B2bua {
         self.index_caller(&mut call, request, local_tag, key);
         call.tenant = tenant.clone();
         if let (Some(tenant), Some(did)) = (tenant, did) {
+            let codec = audio_codec(&call, caller_id);
             self.events.push_back(B2buaEvent::LocalCallStarted {
                 call: call_id,
                 leg: caller_id,
+                codec,
                 tenant,
                 did,
                 caller: caller_number,

@@ -266,6 +266,7 @@ impl B2bua {
         self.events.push_back(B2buaEvent::LocalCallStarted {
             call: call.id,
             leg: remaining,
+            codec: super::local::audio_codec(call, remaining),
             tenant,
             did,
             caller,
