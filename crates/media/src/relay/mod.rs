@@ -103,7 +103,9 @@ struct Leg {
     latched_rtcp: Option<SocketAddr>,
     /// Last valid packet from the latched source(s).
     last_valid: Instant,
-    srtp: Option<LegSrtp>,
+    /// Boxed: two SRTP contexts are 3.5 KiB, and most relayed legs (the
+    /// carrier side) are plain RTP.
+    srtp: Option<Box<LegSrtp>>,
     direction: Direction,
     clock_rate: u32,
     peer: Option<usize>,
@@ -313,7 +315,7 @@ impl MediaRelay {
             latched: None,
             latched_rtcp: None,
             last_valid: now,
-            srtp: config.srtp,
+            srtp: config.srtp.map(Box::new),
             direction: config.direction,
             clock_rate: config.clock_rate,
             peer: None,
@@ -439,7 +441,7 @@ impl MediaRelay {
     /// New SRTP keys (a re-INVITE with new `a=crypto`), or plain RTP from
     /// now on (`None`). The stream toward the leg keeps its numbering.
     pub fn update_srtp(&mut self, key: LegKey, srtp: Option<LegSrtp>) -> Result<(), RelayError> {
-        self.leg_mut(key)?.srtp = srtp;
+        self.leg_mut(key)?.srtp = srtp.map(Box::new);
         Ok(())
     }
 
