@@ -62,7 +62,7 @@ mod shard;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -173,6 +173,10 @@ impl DriverCounters {
 struct ShardHandle {
     commands: Sender<Command>,
     waker: Arc<mio::Waker>,
+    /// Set by a sender that woke the shard, cleared by the shard before
+    /// it takes the queued commands: one wake-up (an eventfd write and a
+    /// thread switch) per batch of commands, not per command.
+    wake_pending: Arc<AtomicBool>,
     /// Free even ports of this shard, longest free first.
     free: Arc<Mutex<VecDeque<u16>>>,
     thread: Option<JoinHandle<()>>,
@@ -252,10 +256,11 @@ impl MediaDriver {
             let poll = mio::Poll::new()?;
             let waker = Arc::new(mio::Waker::new(poll.registry(), shard::WAKER)?);
             let (commands, commands_rx) = mpsc::channel();
+            let wake_pending = Arc::new(AtomicBool::new(false));
             let shard = Shard::new(
                 poll,
                 config.relay,
-                commands_rx,
+                (commands_rx, Arc::clone(&wake_pending)),
                 events_tx.clone(),
                 RecorderLink::new(recorder_tx.clone()),
                 config.gso,
@@ -267,6 +272,7 @@ impl MediaDriver {
             handles.push(ShardHandle {
                 commands,
                 waker,
+                wake_pending,
                 free: Arc::new(Mutex::new(free)),
                 thread: Some(thread),
             });
@@ -322,7 +328,11 @@ impl MediaDriver {
             .commands
             .send(command)
             .map_err(|_| DriverError::ShardStopped)?;
-        shard.waker.wake()?;
+        // Queued before the flag is read: a shard that already cleared it
+        // is woken again, one that has not yet will find the command.
+        if !shard.wake_pending.swap(true, Ordering::SeqCst) {
+            shard.waker.wake()?;
+        }
         Ok(())
     }
 

@@ -4,7 +4,9 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Interest, Token};
@@ -206,6 +208,8 @@ pub(crate) struct Shard {
     pub(crate) relay: MediaRelay,
     sockets: Sockets,
     commands: Receiver<Command>,
+    /// Cleared before the queued commands are taken (see `ShardHandle`).
+    wake_pending: Arc<AtomicBool>,
     events: Sender<MediaEvent>,
     /// To the recorder thread.
     pub(crate) recorder: RecorderLink,
@@ -222,7 +226,7 @@ impl Shard {
     pub(crate) fn new(
         poll: mio::Poll,
         relay: RelayConfig,
-        commands: Receiver<Command>,
+        (commands, wake_pending): (Receiver<Command>, Arc<AtomicBool>),
         events: Sender<MediaEvent>,
         recorder: RecorderLink,
         gso: bool,
@@ -238,6 +242,7 @@ impl Shard {
             relay,
             sockets: Vec::new(),
             commands,
+            wake_pending,
             events,
             recorder,
             recv: RecvPool::new(),
@@ -423,6 +428,8 @@ impl Shard {
     }
 
     fn run_commands(&mut self) {
+        // Cleared before taking: a command queued from now on wakes us.
+        self.wake_pending.store(false, Ordering::SeqCst);
         while let Ok(command) = self.commands.try_recv() {
             command(self, Instant::now());
         }
