@@ -10,7 +10,7 @@ use acd::{HttpFailure, RequestId};
 use anyhow::Context;
 use media::{
     EspeakNg, HoldPlayer, InfoDigit, LegKey, MediaDriver, MediaEvent, MediaRate, PauseMode,
-    PlayEnd, PlayRequestId, PromptError, PromptPlayer, PromptSet,
+    PlayEnd, PlayRequestId, PromptError, PromptPlayer, PromptSet, VoicemailConfig,
 };
 use sbc::{B2bua, B2buaEvent, CallId, Config, DialTarget, EndReason, Party};
 use tokio::sync::mpsc;
@@ -38,9 +38,10 @@ pub(crate) struct ContactCenter {
     /// its codec.
     callers: HashMap<CallId, LegKey>,
     codecs: HashMap<CallId, media::LegCodec>,
-    /// Plays in progress: the call and the flow's request they answer
-    /// (`None`: music on hold, or a last prompt before hanging up).
-    plays: HashMap<PlayRequestId, (CallId, Option<RequestId>)>,
+    /// Plays in progress: the call and what their end means.
+    plays: HashMap<PlayRequestId, (CallId, PlayPurpose)>,
+    /// Voicemails being recorded, by the call they end.
+    voicemails: HashMap<media::RecordingId, CallId>,
     next_play: u64,
     /// CRM lookups: the client, and where their answers go.
     http: reqwest::Client,
@@ -48,6 +49,18 @@ pub(crate) struct ContactCenter {
     http_failures: u64,
     /// Where agent calls are recorded (`None`: not recorded).
     recordings: Option<std::path::PathBuf>,
+    /// Where voicemail messages go, a directory per mailbox.
+    voicemail_dir: std::path::PathBuf,
+}
+
+/// What the end of a play means.
+#[derive(Debug, Clone)]
+enum PlayPurpose {
+    /// The flow's request (`None`: music on hold, or a last prompt
+    /// before hanging up).
+    Flow(Option<RequestId>),
+    /// The voicemail greeting and beep: record the message next.
+    Greeting { mailbox: String },
 }
 
 /// The answer of a CRM lookup, back from its task.
@@ -106,10 +119,12 @@ impl ContactCenter {
             callers: HashMap::new(),
             codecs: HashMap::new(),
             plays: HashMap::new(),
+            voicemails: HashMap::new(),
             next_play: 1,
             http: http_client()?,
             http_done,
             http_failures: 0,
+            voicemail_dir: center_config.voicemail.clone(),
             recordings: match &center_config.recordings {
                 Some(dir) => {
                     std::fs::create_dir_all(dir).with_context(|| {
@@ -308,29 +323,80 @@ impl ContactCenter {
                 self.center.handle_digit(now, call, digit.as_char());
             }
             MediaEvent::PlayFinished { request, end, .. } => {
-                let Some((call, flow_request)) = self.plays.remove(request) else {
+                let Some((call, purpose)) = self.plays.remove(request) else {
                     return;
                 };
                 // A play cut short by a key press or replaced by the
                 // next one is no news for the flow.
-                if *end == PlayEnd::Completed {
-                    self.center.handle_prompt_finished(now, call, flow_request);
+                match (purpose, *end == PlayEnd::Completed) {
+                    (PlayPurpose::Flow(flow_request), true) => {
+                        self.center.handle_prompt_finished(now, call, flow_request);
+                    }
+                    (PlayPurpose::Greeting { mailbox }, _) => {
+                        self.record_message(now, call, &mailbox);
+                    }
+                    _ => {}
                 }
             }
             MediaEvent::RecordingFinished {
+                id,
                 path,
                 duration,
                 dropped_frames,
+                has_speech,
                 end,
                 ..
-            } => tracing::info!(
-                path = %path.display(),
-                secs = duration.as_secs_f64(),
-                dropped_frames,
-                ?end,
-                "recording finished"
-            ),
+            } => {
+                tracing::info!(
+                    path = %path.display(),
+                    secs = duration.as_secs_f64(),
+                    dropped_frames,
+                    ?has_speech,
+                    ?end,
+                    "recording finished"
+                );
+                if let Some(call) = self.voicemails.remove(id) {
+                    self.center.handle_voicemail_done(now, call);
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// Records the caller's message into `<data_dir>/voicemail/<mailbox>/`.
+    fn record_message(&mut self, now: Instant, call: CallId, mailbox: &str) {
+        let Some(key) = self.callers.get(&call).copied() else {
+            return;
+        };
+        // Mailbox names come from flow files: keep them to one path part.
+        let safe: String = mailbox
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "@.-_".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self.voicemail_dir.join(&safe);
+        let name = format!("{}.wav", self.recorder.call_key(call.0).replace('/', "-"));
+        let started = std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                self.relay
+                    .detached()
+                    .start_voicemail(key, dir.join(&name), VoicemailConfig::default())
+                    .map_err(|e| e.to_string())
+            });
+        match started {
+            Ok(id) => {
+                self.voicemails.insert(id, call);
+            }
+            Err(error) => {
+                tracing::error!(%call, %error, "no voicemail recorded: call ended");
+                self.center.handle_voicemail_done(now, call);
+            }
         }
     }
 
@@ -374,6 +440,15 @@ impl ContactCenter {
                     });
                 }
                 Action::HangUp { call } => b2bua.hang_up(call, now),
+                Action::Voicemail {
+                    call,
+                    mailbox,
+                    prompts,
+                } => {
+                    let mut prompts = prompts;
+                    prompts.push("beep".to_owned());
+                    self.play(call, prompts, PlayPurpose::Greeting { mailbox });
+                }
                 Action::Play { .. }
                 | Action::StopPlay { .. }
                 | Action::Hold { .. }
@@ -404,7 +479,7 @@ impl ContactCenter {
                 ..
             } => {
                 let names: Vec<&str> = prompts.iter().map(String::as_str).collect();
-                let id = self.play_id(call, request);
+                let id = self.play_id(call, PlayPurpose::Flow(request));
                 let mut player = PromptPlayer::new(self.prompts.rate());
                 match self
                     .prompts
@@ -426,7 +501,7 @@ impl ContactCenter {
                 let music = self.prompts.get(MUSIC_ON_HOLD).ok().cloned();
                 match HoldPlayer::new(self.prompts.rate(), music) {
                     Ok(player) => {
-                        let id = self.play_id(call, None);
+                        let id = self.play_id(call, PlayPurpose::Flow(None));
                         detached.play(key, id, Box::new(player))
                     }
                     Err(error) => {
@@ -465,11 +540,38 @@ impl ContactCenter {
         }
     }
 
-    fn play_id(&mut self, call: CallId, request: Option<RequestId>) -> PlayRequestId {
+    fn play_id(&mut self, call: CallId, purpose: PlayPurpose) -> PlayRequestId {
         let id = PlayRequestId(self.next_play);
         self.next_play += 1;
-        self.plays.insert(id, (call, request));
+        self.plays.insert(id, (call, purpose));
         id
+    }
+
+    /// Plays `prompts` (no barge-in) for `purpose` on the caller's leg.
+    fn play(&mut self, call: CallId, prompts: Vec<String>, purpose: PlayPurpose) {
+        let Some(key) = self.callers.get(&call).copied() else {
+            return;
+        };
+        let names: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let id = self.play_id(call, purpose);
+        let mut player = PromptPlayer::new(self.prompts.rate());
+        let played = self
+            .prompts
+            .say(&names)
+            .map_err(|e| e.to_string())
+            .and_then(|items| player.play(id, items, false).map_err(|e| e.to_string()))
+            .and_then(|()| {
+                self.relay
+                    .detached()
+                    .play(key, id, Box::new(player))
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(error) = played {
+            tracing::warn!(%call, %error, "greeting not played: recording at once");
+            if let Some((_, PlayPurpose::Greeting { mailbox })) = self.plays.remove(&id) {
+                self.record_message(Instant::now(), call, &mailbox);
+            }
+        }
     }
 }
 

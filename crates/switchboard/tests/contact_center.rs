@@ -202,3 +202,33 @@ fn a_caller_who_hangs_up_in_the_queue_abandons() {
     let teams = wait_for_log(&system.dir.join("emulator.log"), "Ended", 1);
     assert!(teams.contains("487"), "{teams}");
 }
+
+#[test]
+fn a_caller_who_waits_too_long_leaves_a_voicemail() {
+    let system = System::start("contact-center.toml", "cc-voicemail", |config| {
+        // Nobody answers; once the caller has waited 10 s (checked when
+        // the ringing agent's 15 s are over) it goes to the support
+        // mailbox. SIPp sends no audio: the media timeout is lifted.
+        config
+            .replace("ring_ms = 3000", "ring_ms = 60000")
+            .replace("timeout_secs = 30", "timeout_secs = 300")
+            .replace(
+                "{ name = \"support\", strategy = \"longest_idle\", alert_secs = 15, wrap_up_secs = 5 }",
+                "{ name = \"support\", strategy = \"longest_idle\", alert_secs = 15, wrap_up_secs = 5, max_wait_secs = 10, overflow = { voicemail = \"support\" } }",
+            )
+    });
+    // Presses 2, waits in line, hears the greeting and the beep, says
+    // nothing: the message ends on silence and switchboard hangs up.
+    let _ = caller(&system, '2', 6000, 40_000);
+    let log = wait_for_log(&system.dir.join("switchboard.log"), "recording finished", 1);
+    assert!(log.contains("Overflowed"), "{log}");
+    let mailbox = system.dir.join("data/voicemail/support");
+    let messages: Vec<_> = std::fs::read_dir(&mailbox).unwrap().collect();
+    assert_eq!(messages.len(), 1, "{log}");
+    let json = exported(&system, "json", 1);
+    let cdr: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(cdr["transfer_target"], "voicemail:support", "{json}");
+    // switchboard ended the call (the caller got a BYE).
+    let messages = system.log("caller-messages");
+    assert!(messages.contains("BYE sip:"), "{messages}");
+}

@@ -112,7 +112,8 @@ fn default_max_wait_secs() -> u64 {
 }
 
 /// `overflow = "disconnect"`, `{ queue = "sales" }`, `{ flow = "main" }`,
-/// `{ number = "+1..." }` or `{ agent = "adele" }`.
+/// `{ number = "+1..." }`, `{ agent = "adele" }` or
+/// `{ voicemail = "support" }` (a mailbox).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum RawOverflow {
@@ -121,6 +122,7 @@ enum RawOverflow {
     Flow(String),
     Number(String),
     Agent(String),
+    Voicemail(String),
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -159,6 +161,8 @@ pub(crate) struct CenterConfig {
     pub(crate) database: PathBuf,
     /// Where call recordings go, when calls are recorded.
     pub(crate) recordings: Option<PathBuf>,
+    /// Where voicemail messages go: `<data_dir>/voicemail/<mailbox>/`.
+    pub(crate) voicemail: PathBuf,
     /// Prompt texts to speak at startup when their file is missing.
     pub(crate) prompt_texts: BTreeMap<String, String>,
 }
@@ -257,6 +261,9 @@ impl CenterConfig {
                         }
                         OverflowAction::ExternalNumber(number.clone())
                     }
+                    Some(RawOverflow::Voicemail(mailbox)) => OverflowAction::Voicemail {
+                        mailbox: mailbox.clone(),
+                    },
                     Some(RawOverflow::Agent(agent)) => match agent_ids.get(agent.as_str()) {
                         Some(agent) => OverflowAction::Agent(*agent),
                         None => bail!("{}: overflow to unknown agent {agent}", place()),
@@ -307,6 +314,7 @@ impl CenterConfig {
             tenants,
             prompts_dir: raw.prompts_dir.map(|dir| base.join(dir)),
             database: base.join(&raw.data_dir).join("switchboard.db"),
+            voicemail: base.join(&raw.data_dir).join("voicemail"),
             recordings: raw
                 .record_calls
                 .then(|| base.join(&raw.data_dir).join("recordings")),

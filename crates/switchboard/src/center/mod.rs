@@ -66,6 +66,13 @@ pub(crate) enum Action {
     },
     /// Stop ringing a leg.
     CancelDial { call: CallId, leg: LegId },
+    /// Play `prompts`, a beep, then record the caller's message for
+    /// `mailbox`; report the end with [`Center::handle_voicemail_done`].
+    Voicemail {
+        call: CallId,
+        mailbox: String,
+        prompts: Vec<String>,
+    },
     /// Send the call to someone outside the queues (a flow's transfer, an
     /// overflow to a number or an agent); report with
     /// [`Center::handle_transfer_dialled`].
@@ -711,13 +718,33 @@ impl Center {
                     self.actions.push_back(Action::HangUp { call });
                 }
             },
-            FlowCommand::Voicemail { .. } => {
-                self.stats.unsupported += 1;
-                tracing::warn!(%call, "voicemail is not wired yet: call ended");
-                self.actions.push_back(Action::HangUp { call });
+            FlowCommand::Voicemail { mailbox, prompts } => {
+                let prompts = self.prompt_names(&prompts);
+                self.voicemail(now, call, mailbox, prompts);
             }
             // Digits come in anyway; attributes stay in the run.
             _ => {}
+        }
+    }
+
+    /// Takes a message: the call leaves the flow or queue for `mailbox`.
+    fn voicemail(&mut self, now: Instant, call: CallId, mailbox: String, prompts: Vec<String>) {
+        if let Some(tenant) = self.calls.get(&call).map(|c| c.tenant) {
+            let target = format!("voicemail:{mailbox}");
+            self.fact(call, tenant, now, Fact::Transferred { target });
+        }
+        self.actions.push_back(Action::Voicemail {
+            call,
+            mailbox,
+            prompts,
+        });
+    }
+
+    /// The caller's message is recorded (or could not be): the call ends.
+    pub(crate) fn handle_voicemail_done(&mut self, now: Instant, call: CallId) {
+        self.clock = now;
+        if self.calls.contains_key(&call) {
+            self.actions.push_back(Action::HangUp { call });
         }
     }
 
@@ -903,9 +930,12 @@ impl Center {
                 Ok(number) => self.transfer(now, call, DialTarget::Pstn(number)),
                 Err(_) => self.actions.push_back(Action::HangUp { call }),
             },
+            OverflowAction::Voicemail { mailbox } => {
+                self.voicemail(now, call, mailbox, vec!["leave-message".to_owned()]);
+            }
             other => {
                 self.stats.unsupported += 1;
-                tracing::warn!(%call, action = ?other, "overflow to voicemail or a callback offer is not wired yet: call ended");
+                tracing::warn!(%call, action = ?other, "overflow to a callback offer is not wired yet: call ended");
                 self.actions.push_back(Action::HangUp { call });
             }
         }

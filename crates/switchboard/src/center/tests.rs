@@ -562,3 +562,52 @@ fn a_caller_sent_back_by_an_agent_starts_the_flow_again() {
         "one call, one start"
     );
 }
+
+#[test]
+fn a_voicemail_node_takes_a_message_then_the_call_ends() {
+    let mut s = setup("voicemail");
+    let flow = r#"
+id = 5
+name = "After hours"
+entry = "vm"
+
+[[nodes]]
+id = "vm"
+type = "voicemail"
+mailbox = "support"
+prompts = ["menu"]
+"#;
+    std::fs::write(s._dir.join("flows/contoso/closed.toml"), flow).unwrap();
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let config =
+        CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, &s._dir).unwrap();
+    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    let call = CallId(90);
+    s.center.handle_call_started(
+        s.now,
+        SystemTime::now(),
+        call,
+        "contoso",
+        "closed",
+        BTreeMap::new(),
+    );
+    assert_eq!(
+        actions(&mut s.center),
+        [Action::Voicemail {
+            call,
+            mailbox: "support".to_owned(),
+            prompts: vec!["menu".to_owned()],
+        }]
+    );
+    s.center.handle_voicemail_done(s.now, call);
+    assert_eq!(actions(&mut s.center), [Action::HangUp { call }]);
+    let facts: Vec<Fact> = std::iter::from_fn(|| s.center.poll_fact())
+        .map(|f| f.fact)
+        .collect();
+    assert!(
+        facts.contains(&Fact::Transferred {
+            target: "voicemail:support".to_owned()
+        }),
+        "{facts:?}"
+    );
+}
