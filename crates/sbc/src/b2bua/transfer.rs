@@ -131,18 +131,7 @@ impl B2bua {
                 Err(rejection) => return self.reject(key, request, &rejection, now),
             }
         };
-        let mut accepted = Response::for_request(request, StatusCode::ACCEPTED);
-        if let Some(leg) = call.leg(leg_id) {
-            accepted
-                .headers
-                .push(HeaderName::Contact, leg.contact.clone());
-        }
-        if let Some(teams) = &self.config.teams {
-            accepted
-                .headers
-                .push(HeaderName::from("X-MS-SBC"), teams.x_ms_sbc.clone());
-        }
-        self.respond(key, accepted, now);
+        self.accept_refer(call, leg_id, key, request, now);
         self.notify(call, leg_id, StatusCode::TRYING, false, now);
 
         let referred_by = request
@@ -237,18 +226,7 @@ impl B2bua {
         let Some(remaining) = call.peer_of(leg_id) else {
             return;
         };
-        let mut accepted = Response::for_request(request, StatusCode::ACCEPTED);
-        if let Some(leg) = call.leg(leg_id) {
-            accepted
-                .headers
-                .push(HeaderName::Contact, leg.contact.clone());
-        }
-        if let Some(teams) = &self.config.teams {
-            accepted
-                .headers
-                .push(HeaderName::from("X-MS-SBC"), teams.x_ms_sbc.clone());
-        }
-        self.respond(key, accepted, now);
+        self.accept_refer(call, leg_id, key, request, now);
         self.notify(call, leg_id, StatusCode::OK, true, now);
         self.drop_leg(call, leg_id, StatusCode::OK, now);
         // The remaining party is the caller of the call switchboard now
@@ -273,6 +251,30 @@ impl B2bua {
             flow,
             at: now,
         });
+    }
+
+    /// 202 Accepted to a REFER on `leg_id` (RFC 3515 §2.4.2), with our
+    /// Contact and, towards Teams, X-MS-SBC.
+    fn accept_refer(
+        &mut self,
+        call: &Call,
+        leg_id: LegId,
+        key: &TransactionKey,
+        request: &Request,
+        now: Instant,
+    ) {
+        let mut accepted = Response::for_request(request, StatusCode::ACCEPTED);
+        if let Some(leg) = call.leg(leg_id) {
+            accepted
+                .headers
+                .push(HeaderName::Contact, leg.contact.clone());
+        }
+        if let Some(teams) = &self.config.teams {
+            accepted
+                .headers
+                .push(HeaderName::from("X-MS-SBC"), teams.x_ms_sbc.clone());
+        }
+        self.respond(key, accepted, now);
     }
 
     /// From, To and headers of the INVITE to a transfer target.

@@ -76,6 +76,18 @@ fn setup(test: &str) -> Setup {
     }
 }
 
+/// Loads `flows` (file name, text) next to the main flow and starts the
+/// center again from CONFIG.
+fn reload_with(s: &mut Setup, flows: &[(&str, &str)]) {
+    for (name, text) in flows {
+        std::fs::write(s._dir.join("flows/contoso").join(name), text).unwrap();
+    }
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let config =
+        CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, &s._dir).unwrap();
+    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+}
+
 fn actions(center: &mut Center) -> Vec<Action> {
     std::iter::from_fn(|| center.poll_action()).collect()
 }
@@ -287,11 +299,7 @@ queue = "support"
 
 /// A call to the CRM flow: the lookup it asks for.
 fn crm_call(s: &mut Setup, call: CallId) -> RequestId {
-    std::fs::write(s._dir.join("flows/contoso/crm.toml"), CRM_FLOW).unwrap();
-    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
-    let config =
-        CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, &s._dir).unwrap();
-    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    reload_with(s, &[("crm.toml", CRM_FLOW)]);
     let attributes = BTreeMap::from([("caller".to_owned(), "+12065550199".to_owned())]);
     s.center
         .handle_call_started(s.now, SystemTime::now(), call, "contoso", "crm", attributes);
@@ -356,16 +364,14 @@ id = "op"
 type = "transfer"
 teams_user = "00000000-0000-4000-8000-000000000001"
 "#;
-    std::fs::write(s._dir.join("flows/contoso/operator.toml"), flow).unwrap();
     let number_flow = flow.replace("id = 3", "id = 4").replace(
         "teams_user = \"00000000-0000-4000-8000-000000000001\"",
         "number = \"+18005550100\"",
     );
-    std::fs::write(s._dir.join("flows/contoso/outside.toml"), number_flow).unwrap();
-    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
-    let config =
-        CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, &s._dir).unwrap();
-    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    reload_with(
+        &mut s,
+        &[("operator.toml", flow), ("outside.toml", &number_flow)],
+    );
 
     let call = CallId(30);
     s.center.handle_call_started(
@@ -577,11 +583,7 @@ type = "voicemail"
 mailbox = "support"
 prompts = ["menu"]
 "#;
-    std::fs::write(s._dir.join("flows/contoso/closed.toml"), flow).unwrap();
-    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
-    let config =
-        CenterConfig::from_value(toml::from_str(CONFIG).unwrap(), &tenants, &s._dir).unwrap();
-    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    reload_with(&mut s, &[("closed.toml", flow)]);
     let call = CallId(90);
     s.center.handle_call_started(
         s.now,
