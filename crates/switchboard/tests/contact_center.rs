@@ -41,6 +41,25 @@ fn caller(system: &System, digit: char, digit_at_ms: u32, stay_ms: u32) -> bool 
         .success()
 }
 
+/// The example with its prompts generated into the test's own directory
+/// (tests run side by side) and `edit` applied.
+fn start(test: &str, edit: impl FnOnce(String) -> String) -> System {
+    System::start("contact-center.toml", test, |config| {
+        let config: String = config
+            .lines()
+            .map(|line| {
+                if line.starts_with("prompts_dir = ") {
+                    "prompts_dir = \"prompts\"".to_owned()
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        edit(config)
+    })
+}
+
 /// The emulator's log lines of kind `kind` naming `user`.
 fn teams_events<'a>(log: &'a str, kind: &str) -> Vec<&'a str> {
     log.lines().filter(|l| l.contains(kind)).collect()
@@ -50,7 +69,7 @@ const SUPPORT: [&str; 3] = ["dana", "emil", "fatima"];
 
 #[test]
 fn pressing_2_queues_for_support_and_a_teams_agent_answers() {
-    let system = System::start("contact-center.toml", "cc-answer", |config| {
+    let system = start("cc-answer", |config| {
         config.replace(
             "[contact_center]\n",
             "[contact_center]\nrecord_calls = true\n",
@@ -157,7 +176,7 @@ fn cdr_export(system: &System, format: &str) -> String {
 
 #[test]
 fn an_agent_who_does_not_answer_is_followed_by_the_next() {
-    let system = System::start("contact-center.toml", "cc-next", |config| {
+    let system = start("cc-next", |config| {
         // The first agent of support (all equally idle: the first
         // configured) never answers; Teams gives up after 2 s with 408.
         config.replacen(
@@ -182,7 +201,7 @@ fn an_agent_who_does_not_answer_is_followed_by_the_next() {
 
 #[test]
 fn a_caller_who_hangs_up_in_the_queue_abandons() {
-    let system = System::start("contact-center.toml", "cc-abandon", |config| {
+    let system = start("cc-abandon", |config| {
         // Agents ring for 20 s: the caller leaves first.
         config.replace("ring_ms = 3000", "ring_ms = 20000")
     });
@@ -205,7 +224,7 @@ fn a_caller_who_hangs_up_in_the_queue_abandons() {
 
 #[test]
 fn a_caller_who_waits_too_long_leaves_a_voicemail() {
-    let system = System::start("contact-center.toml", "cc-voicemail", |config| {
+    let system = start("cc-voicemail", |config| {
         // Nobody answers; once the caller has waited 10 s (checked when
         // the ringing agent's 15 s are over) it goes to the support
         // mailbox. SIPp sends no audio: the media timeout is lifted.

@@ -206,7 +206,9 @@ impl EspeakNg {
     /// errors.
     pub fn synthesize(&self, name: &str, text: &str, out: &Path) -> Result<(), PromptError> {
         let mut partial = out.as_os_str().to_owned();
-        partial.push(".partial");
+        // Per process: two nodes starting on one shared directory must
+        // not write the same partial file.
+        partial.push(format!(".{}.partial", std::process::id()));
         let partial = PathBuf::from(partial);
         let failed = |stderr: String| PromptError::SynthesizerFailed {
             program: self.program.clone(),
