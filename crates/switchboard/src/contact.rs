@@ -1,7 +1,7 @@
 //! `serve`'s contact center: [`Center`]'s inputs from the B2BUA and the
 //! relay, its actions carried out on them, its event log written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -30,10 +30,15 @@ pub(crate) struct ContactCenter {
     center: Center,
     relay: Arc<MediaDriver>,
     prompts: PromptSet,
-    /// The event log: durable before the center's actions run.
-    recorder: Recorder,
-    /// Appends that failed (retried with the next batch).
-    store_failures: u64,
+    /// The event log's writer task: batches of what the log must hold,
+    /// acknowledged once durable (see [`ContactCenter::commit`]).
+    writer: mpsc::UnboundedSender<LogBatch>,
+    /// This run's number in the log (record keys are `run<N>/call<n>`).
+    run: u64,
+    /// Batches sent and not yet durable, each with the actions that wait
+    /// for it, oldest first.
+    held: VecDeque<(u64, Vec<Action>)>,
+    next_batch: u64,
     /// Each call's caller leg on the relay (the leg prompts play to) and
     /// its codec.
     callers: HashMap<CallId, LegKey>,
@@ -51,6 +56,57 @@ pub(crate) struct ContactCenter {
     recordings: Option<std::path::PathBuf>,
     /// Where voicemail messages go, a directory per mailbox.
     voicemail_dir: std::path::PathBuf,
+}
+
+/// One entry for the event log, in order.
+#[derive(Debug)]
+enum LogOp {
+    /// The engine's events of an interaction go to a call's record.
+    Link(acd::InteractionId, String),
+    Engine(acd::Event),
+    Call(String, acd::TenantId, Instant, store::CallFact),
+}
+
+/// A batch for the log's writer.
+#[derive(Debug)]
+pub(crate) struct LogBatch {
+    id: u64,
+    ops: Vec<LogOp>,
+}
+
+/// The log's writer: appends each batch in one durable transaction, then
+/// acknowledges it with its id. A failed append is kept by the recorder
+/// and retried with the next batch; the acknowledgement goes out anyway
+/// (calls go on; the failure is logged and counted).
+async fn write_log(
+    mut recorder: Recorder,
+    mut batches: mpsc::UnboundedReceiver<LogBatch>,
+    durable: mpsc::UnboundedSender<u64>,
+) {
+    let mut failures = 0u64;
+    while let Some(batch) = batches.recv().await {
+        let mut last = batch.id;
+        let mut pending = vec![batch];
+        // Everything already queued goes in the same transaction.
+        while let Ok(more) = batches.try_recv() {
+            last = more.id;
+            pending.push(more);
+        }
+        for op in pending.into_iter().flat_map(|b| b.ops) {
+            match op {
+                LogOp::Link(interaction, call) => recorder.link(interaction, &call),
+                LogOp::Engine(event) => recorder.engine_event(&event),
+                LogOp::Call(call, tenant, at, fact) => recorder.call(&call, tenant, at, fact),
+            }
+        }
+        if let Err(error) = recorder.flush().await {
+            failures += 1;
+            tracing::error!(%error, failures, "event log append failed (kept, retried)");
+        }
+        if durable.send(last).is_err() {
+            return;
+        }
+    }
 }
 
 /// What the end of a play means.
@@ -82,6 +138,7 @@ impl ContactCenter {
         base: &Path,
         relay: Arc<MediaDriver>,
         http_done: mpsc::UnboundedSender<HttpDone>,
+        durable: mpsc::UnboundedSender<u64>,
         now: Instant,
     ) -> anyhow::Result<Option<ContactCenter>> {
         let Some(raw) = config.contact_center.clone() else {
@@ -104,18 +161,24 @@ impl ContactCenter {
                 .with_context(|| format!("opening the event log {}", database.display()))?,
         );
         let recorder = Recorder::resume(store, WallClock::new(now, SystemTime::now())).await?;
+        let run = recorder.run();
         tracing::info!(
             prompts = names.len(),
             log = %database.display(),
-            run = recorder.run(),
+            run,
+            closed = recorder.closed_on_resume(),
             "contact center started"
         );
+        let (writer, batches) = mpsc::unbounded_channel();
+        tokio::spawn(write_log(recorder, batches, durable));
         Ok(Some(ContactCenter {
             center,
             relay,
             prompts,
-            recorder,
-            store_failures: 0,
+            writer,
+            run,
+            held: VecDeque::new(),
+            next_batch: 1,
             callers: HashMap::new(),
             codecs: HashMap::new(),
             plays: HashMap::new(),
@@ -151,28 +214,44 @@ impl ContactCenter {
         self.center.has_output()
     }
 
-    /// Makes the center's events durable, then carries out its actions
-    /// (which may produce more: call until [`ContactCenter::has_work`]
-    /// is false).
-    pub(crate) async fn commit(&mut self, b2bua: &mut B2bua) {
-        self.record();
-        if let Err(error) = self.recorder.flush().await {
-            // Kept and retried with the next batch; calls go on.
-            self.store_failures += 1;
-            tracing::error!(%error, failures = self.store_failures, "event log append failed");
+    /// Sends the center's events to the log's writer and holds its
+    /// actions until the writer says they are durable
+    /// ([`ContactCenter::handle_durable`]); without events, the actions
+    /// run at once. The SIP loop never waits for the disk.
+    pub(crate) fn commit(&mut self, b2bua: &mut B2bua) {
+        let ops = self.record();
+        let actions: Vec<Action> = std::iter::from_fn(|| self.center.poll_action()).collect();
+        if ops.is_empty() && self.held.is_empty() {
+            return self.act(b2bua, actions, Instant::now());
         }
-        self.act(b2bua, Instant::now());
+        let id = self.next_batch;
+        self.next_batch += 1;
+        if self.writer.send(LogBatch { id, ops }).is_err() {
+            tracing::error!("the event log writer stopped: actions run undurably");
+            return self.act(b2bua, actions, Instant::now());
+        }
+        self.held.push_back((id, actions));
     }
 
-    /// Hands the center's events and call facts to the recorder: links
-    /// and starts first, the engine's events, then ends.
-    fn record(&mut self) {
+    /// The writer made every batch up to `id` durable: their actions run.
+    pub(crate) fn handle_durable(&mut self, b2bua: &mut B2bua, id: u64, now: Instant) {
+        while self.held.front().is_some_and(|(batch, _)| *batch <= id) {
+            if let Some((_, actions)) = self.held.pop_front() {
+                self.act(b2bua, actions, now);
+            }
+        }
+    }
+
+    /// What the log must get for the center's events and call facts:
+    /// links and starts first, the engine's events, then ends.
+    fn record(&mut self) -> Vec<LogOp> {
+        let mut ops = Vec::new();
         let mut ends = Vec::new();
         while let Some(fact) = self.center.poll_fact() {
-            let key = self.recorder.call_key(fact.call.0);
+            let key = self.call_key(fact.call);
             let stored = match fact.fact {
                 Fact::Queued(interaction) => {
-                    self.recorder.link(interaction, &key);
+                    ops.push(LogOp::Link(interaction, key));
                     continue;
                 }
                 Fact::Started { caller, did } => store::CallFact::Started { caller, did },
@@ -187,23 +266,27 @@ impl ContactCenter {
                         (false, true) => EndCause::AgentHangup,
                         (false, false) => EndCause::System,
                     };
-                    ends.push((key, fact.tenant, fact.at, cause));
+                    let ended = store::CallFact::Ended { cause };
+                    ends.push(LogOp::Call(key, fact.tenant, fact.at, ended));
                     continue;
                 }
             };
-            self.recorder.call(&key, fact.tenant, fact.at, stored);
+            ops.push(LogOp::Call(key, fact.tenant, fact.at, stored));
         }
         while let Some(event) = self.center.poll_event() {
             tracing::info!(seq = event.seq, kind = ?event.kind, "acd");
-            self.recorder.engine_event(&event);
+            ops.push(LogOp::Engine(event));
         }
         while let Some((call, event)) = self.center.poll_flow_event() {
             tracing::info!(%call, kind = ?event.kind, "flow");
         }
-        for (key, tenant, at, cause) in ends {
-            self.recorder
-                .call(&key, tenant, at, store::CallFact::Ended { cause });
-        }
+        ops.extend(ends);
+        ops
+    }
+
+    /// The log's record key of a call (as [`Recorder::call_key`]).
+    fn call_key(&self, call: CallId) -> String {
+        format!("run{}/call{}", self.run, call.0)
     }
 
     /// A B2BUA event; returns whether it was about a contact-center call.
@@ -292,10 +375,7 @@ impl ContactCenter {
         let (Some(dir), Some(caller)) = (&self.recordings, self.callers.get(&call)) else {
             return;
         };
-        let path = dir.join(format!(
-            "{}.wav",
-            self.recorder.call_key(call.0).replace('/', "-")
-        ));
+        let path = dir.join(format!("{}.wav", self.call_key(call).replace('/', "-")));
         let agent = RelayAnchor::key(call, leg, 0);
         let detached = self.relay.detached();
         // The agent's leg carries the caller's codec (switchboard offered
@@ -380,7 +460,7 @@ impl ContactCenter {
             })
             .collect();
         let dir = self.voicemail_dir.join(&safe);
-        let name = format!("{}.wav", self.recorder.call_key(call.0).replace('/', "-"));
+        let name = format!("{}.wav", self.call_key(call).replace('/', "-"));
         let started = std::fs::create_dir_all(&dir)
             .map_err(|e| e.to_string())
             .and_then(|()| {
@@ -401,8 +481,8 @@ impl ContactCenter {
     }
 
     /// Carries out the center's actions.
-    fn act(&mut self, b2bua: &mut B2bua, now: Instant) {
-        while let Some(action) = self.center.poll_action() {
+    fn act(&mut self, b2bua: &mut B2bua, actions: Vec<Action>, now: Instant) {
+        for action in actions {
             match action {
                 Action::Dial {
                     call,

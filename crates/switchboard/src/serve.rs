@@ -83,9 +83,16 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
     let stats = Arc::new(Stats::default());
     let (relay, media_events) = start_relay(&config)?;
     let (http_done, http_results) = mpsc::unbounded_channel();
-    let center =
-        ContactCenter::from_config(&config, base, Arc::clone(&relay), http_done, Instant::now())
-            .await?;
+    let (durable_tx, durable) = mpsc::unbounded_channel();
+    let center = ContactCenter::from_config(
+        &config,
+        base,
+        Arc::clone(&relay),
+        http_done,
+        durable_tx,
+        Instant::now(),
+    )
+    .await?;
     let b2bua = B2bua::new(
         Arc::clone(&config),
         Arc::clone(&stats),
@@ -103,7 +110,14 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
         lanes_swept_at: 0,
     };
     let result = driver
-        .run(inbound, unparsable, media_events, http_results, resolver)
+        .run(
+            inbound,
+            unparsable,
+            media_events,
+            http_results,
+            durable,
+            resolver,
+        )
         .await;
     reloader.abort();
     transport.shutdown().await;
@@ -378,6 +392,7 @@ impl Driver {
         mut unparsable: mpsc::Receiver<Unparsable>,
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
         mut http_results: mpsc::UnboundedReceiver<HttpDone>,
+        mut durable: mpsc::UnboundedReceiver<u64>,
         resolver: SipResolver,
     ) -> anyhow::Result<()> {
         let (failed_tx, mut failed) = mpsc::unbounded_channel::<SendFailure>();
@@ -396,7 +411,7 @@ impl Driver {
         let shutdown = tokio::signal::ctrl_c();
         tokio::pin!(shutdown);
         loop {
-            self.settle(&sender, &lanes, &mut connections).await;
+            self.settle(&sender, &lanes, &mut connections);
             let center_deadline = self.center.as_ref().and_then(ContactCenter::poll_timeout);
             let deadline = [self.b2bua.poll_timeout(), center_deadline]
                 .into_iter()
@@ -424,6 +439,11 @@ impl Driver {
                 }
                 Some(bad) = unparsable.recv() => answers.handle(bad),
                 Some(event) = media_events.recv() => self.handle_media(event),
+                Some(batch) = durable.recv() => {
+                    if let Some(center) = &mut self.center {
+                        center.handle_durable(&mut self.b2bua, batch, Instant::now());
+                    }
+                }
                 Some(done) = http_results.recv() => {
                     if let Some(center) = &mut self.center {
                         center.handle_http_done(done, Instant::now());
@@ -456,9 +476,10 @@ impl Driver {
         Ok(())
     }
 
-    /// Drains the B2BUA; with a contact center, makes its events durable
-    /// and carries out its actions until nothing is left to do.
-    async fn settle(
+    /// Drains the B2BUA; with a contact center, hands its events to the
+    /// log's writer (their actions run once they are durable) until
+    /// nothing is left to do.
+    fn settle(
         &mut self,
         sender: &Arc<Sender>,
         lanes: &tokio_util::task::TaskTracker,
@@ -472,7 +493,7 @@ impl Driver {
             if !center.has_work() {
                 return;
             }
-            center.commit(&mut self.b2bua).await;
+            center.commit(&mut self.b2bua);
         }
     }
 
