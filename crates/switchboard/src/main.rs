@@ -6,6 +6,7 @@ mod center;
 mod contact;
 mod demo;
 mod emulate;
+mod metrics;
 mod pii;
 mod relay;
 mod serve;

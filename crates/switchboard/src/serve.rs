@@ -37,6 +37,7 @@ use sip_transport::{
 use tokio::sync::mpsc;
 
 use crate::contact::{ContactCenter, HttpDone};
+use crate::metrics::Metrics;
 use crate::pii::Pii;
 use crate::relay::RelayAnchor;
 
@@ -82,6 +83,14 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
 
     let stats = Arc::new(Stats::default());
     let (relay, media_events) = start_relay(&config)?;
+    let metrics = Arc::new(Metrics {
+        stats: Arc::clone(&stats),
+        relay: Arc::clone(&relay),
+        calls: std::sync::atomic::AtomicU64::new(0),
+    });
+    if let Some(addr) = config.metrics {
+        crate::metrics::start(addr, Arc::clone(&metrics)).await?;
+    }
     let (http_done, http_results) = mpsc::unbounded_channel();
     let (durable_tx, durable) = mpsc::unbounded_channel();
     let center = ContactCenter::from_config(
@@ -104,6 +113,7 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
     let driver = Driver {
         b2bua,
         center,
+        metrics,
         transport: transport.clone(),
         udp_local,
         lanes: HashMap::new(),
@@ -340,6 +350,8 @@ struct Driver {
     b2bua: B2bua,
     /// `[contact_center]`, when configured.
     center: Option<ContactCenter>,
+    /// What `[metrics]` reports.
+    metrics: Arc<Metrics>,
     transport: SipTransport,
     udp_local: Vec<SocketAddr>,
     /// Sender tasks by destination.
@@ -412,6 +424,8 @@ impl Driver {
         tokio::pin!(shutdown);
         loop {
             self.settle(&sender, &lanes, &mut connections);
+            let calls = self.b2bua.call_count() as u64;
+            self.metrics.calls.store(calls, Ordering::Relaxed);
             let center_deadline = self.center.as_ref().and_then(ContactCenter::poll_timeout);
             let deadline = [self.b2bua.poll_timeout(), center_deadline]
                 .into_iter()

@@ -43,7 +43,7 @@ fn caller(system: &System, digit: char, digit_at_ms: u32, stay_ms: u32) -> bool 
 
 /// The example with its prompts generated into the test's own directory
 /// (tests run side by side) and `edit` applied.
-fn start(test: &str, edit: impl FnOnce(String) -> String) -> System {
+fn start(test: &str, edit: impl Fn(String) -> String) -> System {
     System::start("contact-center.toml", test, |config| {
         let config: String = config
             .lines()

@@ -24,8 +24,12 @@ const WAIT: Duration = Duration::from_secs(5);
 /// TCP; calls would go to a port nobody answers (none get that far).
 fn config(dir: &Path, udp: u16, tcp: u16) -> PathBuf {
     let unused = free_udp_port();
+    let metrics = metrics_port(dir);
     let config = format!(
         r#"
+[metrics]
+listen = "127.0.0.1:{metrics}"
+
 [sbc]
 max_concurrent_calls = 10
 max_calls_per_second = 1000
@@ -48,6 +52,30 @@ to_uri = "sip:127.0.0.1:{unused}"
     let path = dir.join("switchboard.toml");
     std::fs::write(&path, config).unwrap();
     path
+}
+
+/// The metrics port of the test in `dir` (picked once, kept in a file).
+fn metrics_port(dir: &Path) -> u16 {
+    let file = dir.join("metrics.port");
+    if let Ok(port) = std::fs::read_to_string(&file) {
+        return port.trim().parse().unwrap();
+    }
+    let port = free_tcp_port();
+    std::fs::write(file, port.to_string()).unwrap();
+    port
+}
+
+/// `GET /metrics` of the switchboard in `dir`: the exposition text.
+fn scrape(dir: &Path) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", metrics_port(dir))).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: sbc\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
 }
 
 fn start_switchboard(config: &Path, dir: &Path) -> Running {
@@ -303,6 +331,18 @@ fn malformed_and_refused_requests_get_the_right_answer() {
         "{}",
         see()
     );
+    // Counted, and scraped by Prometheus.
+    let metrics = scrape(&dir);
+    assert!(
+        metrics.contains("switchboard_sip_refused_total{reason=\"unknown_source\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE switchboard_media_dropped_total counter\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("switchboard_media_legs 0\n"), "{metrics}");
+    assert!(metrics.contains("switchboard_calls 0\n"), "{metrics}");
 
     // Garbage: no answer, and the node keeps serving.
     carrier.send(b"\x16\x03\x01\x00\xa5 garbage \xff\xfe\r\n\r\n");

@@ -66,6 +66,15 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Config, ConfigError> {
         sbc.advertised_host.as_deref(),
     )?;
     let media = media(root.table_or_empty("media", &empty)?)?;
+    let metrics = match root.opt("metrics") {
+        None => None,
+        Some(node) => {
+            let mut t = node.table()?;
+            let listen = t.map("listen", |n| socket_addr(n))?;
+            t.finish()?;
+            listen
+        }
+    };
     let hosts = hosts(root.table_or_empty("hosts", &empty)?)?;
 
     let mut trunks = BTreeMap::new();
@@ -104,6 +113,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Config, ConfigError> {
         sbc,
         security,
         media,
+        metrics,
         trunks,
         teams,
         tenants,

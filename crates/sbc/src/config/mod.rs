@@ -102,6 +102,9 @@ pub struct Config {
     pub security: SecuritySettings,
     /// `[media]`.
     pub media: MediaSettings,
+    /// `[metrics] listen = "ip:port"`: where `serve` answers Prometheus
+    /// scrapes (`GET /metrics`); off when absent.
+    pub metrics: Option<SocketAddr>,
     /// `[trunks.NAME]`.
     pub trunks: BTreeMap<TrunkName, CarrierTrunk>,
     /// `[teams]`, required when there are tenants.

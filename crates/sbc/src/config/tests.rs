@@ -457,3 +457,14 @@ fn media_section_defaults_and_checks() {
     let (key, _) = refused(&format!("{BASE}\n[media]\nbind = \"somewhere\"\n"));
     assert_eq!(key, "media.bind");
 }
+
+#[test]
+fn metrics_listen_is_an_address() {
+    assert_eq!(load(BASE).unwrap().metrics, None);
+    let config = load(&format!("{BASE}\n[metrics]\nlisten = \"127.0.0.1:9464\"\n")).unwrap();
+    assert_eq!(config.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+    let (key, _) = refused(&format!("{BASE}\n[metrics]\nlisten = \"localhost\"\n"));
+    assert_eq!(key, "metrics.listen");
+    let (key, _) = refused(&format!("{BASE}\n[metrics]\nport = 1\n"));
+    assert_eq!(key, "metrics.port");
+}

@@ -114,7 +114,19 @@ pub(crate) struct System {
 impl System {
     /// `examples/EXAMPLE` for test `test`, its text changed by `edit`
     /// after the ports and certificate paths were.
-    pub(crate) fn start(example: &str, test: &str, edit: impl FnOnce(String) -> String) -> System {
+    pub(crate) fn start(example: &str, test: &str, edit: impl Fn(String) -> String) -> System {
+        // Ports free a moment ago may be taken by the time a process binds
+        // them (tests run side by side): a process that exits before it
+        // listens is started again on other ports.
+        for _ in 0..3 {
+            if let Some(system) = System::try_start(example, test, &edit) {
+                return system;
+            }
+        }
+        panic!("{test}: the emulator or switchboard did not start three times");
+    }
+
+    fn try_start(example: &str, test: &str, edit: &dyn Fn(String) -> String) -> Option<System> {
         let dir = scratch_dir(&format!("system-{test}"));
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let sbc_udp = free_udp_port();
@@ -142,20 +154,46 @@ impl System {
         let config_path = dir.join("switchboard.toml");
         std::fs::write(&config_path, config).unwrap();
 
-        let emulator = spawn(&dir, "emulator", &["emulate", "teams"], &config_path);
-        wait_for_log(&dir.join("emulator.log"), "listening", 3);
-        let switchboard = spawn(&dir, "switchboard", &["serve"], &config_path);
-        wait_for_log(&dir.join("switchboard.log"), "listening", 2);
-        System {
+        let mut emulator = spawn(&dir, "emulator", &["emulate", "teams"], &config_path);
+        if !listening(&mut emulator, &dir.join("emulator.log"), 3) {
+            return None;
+        }
+        let mut switchboard = spawn(&dir, "switchboard", &["serve"], &config_path);
+        if !listening(&mut switchboard, &dir.join("switchboard.log"), 2) {
+            return None;
+        }
+        Some(System {
             dir,
             sbc_udp,
             _emulator: emulator,
             _switchboard: switchboard,
-        }
+        })
     }
 
     pub(crate) fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+/// Whether `process` logged `listening` `count` times within 20 s; false
+/// when it exited first (a port taken meanwhile); panics on a hang.
+fn listening(process: &mut Running, log: &Path, count: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.matches("listening").count() >= count {
+            return true;
+        }
+        if process.0.try_wait().ok().flatten().is_some() {
+            eprintln!("{} exited before listening:\n{text}", log.display());
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not log \"listening\" {count} times:\n{text}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -1,0 +1,190 @@
+//! `[metrics] listen`: serve's counters for Prometheus, in its text
+//! exposition format (version 0.0.4) at `GET /metrics`: calls up, SIP
+//! requests refused by reason, Teams proxy failovers, and the media
+//! relay's packets (received, relayed, dropped by reason), sockets and
+//! recordings.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use media::{DriverCounters, DropReason, MediaDriver};
+use sbc::{RejectReason, Stats};
+
+/// What the endpoint reads.
+pub(crate) struct Metrics {
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) relay: Arc<MediaDriver>,
+    /// Calls the B2BUA holds, set by its loop.
+    pub(crate) calls: AtomicU64,
+}
+
+/// Starts answering scrapes on `addr`; returns the bound address.
+pub(crate) async fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(metrics);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "metrics endpoint stopped");
+        }
+    });
+    tracing::info!(%bound, "metrics at /metrics");
+    Ok(bound)
+}
+
+async fn scrape(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    // The relay's counters come from its shard threads (a round trip
+    // each): off the async workers.
+    let relay = Arc::clone(&metrics.relay);
+    let counters = tokio::task::spawn_blocking(move || relay.counters())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&metrics, counters.as_ref()),
+    )
+}
+
+/// The exposition text.
+fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    family(
+        "switchboard_calls",
+        "gauge",
+        "Calls the B2BUA holds.",
+        &[(String::new(), metrics.calls.load(Ordering::Relaxed))],
+    );
+    let refused: Vec<(String, u64)> = RejectReason::ALL
+        .iter()
+        .map(|r| {
+            (
+                format!("{{reason=\"{}\"}}", r.as_str()),
+                metrics.stats.rejected(*r),
+            )
+        })
+        .collect();
+    family(
+        "switchboard_sip_refused_total",
+        "counter",
+        "Requests and calls refused, by reason.",
+        &refused,
+    );
+    family(
+        "switchboard_teams_proxy_failovers_total",
+        "counter",
+        "INVITEs retried on the next Teams proxy.",
+        &[(String::new(), metrics.stats.proxy_failovers())],
+    );
+    let Some(relay) = relay else {
+        return out;
+    };
+    let packets = [
+        ("received", relay.relay.received),
+        ("forwarded_rtp", relay.relay.forwarded_rtp),
+        ("forwarded_rtcp", relay.relay.forwarded_rtcp),
+        ("consumed", relay.relay.consumed),
+        ("local_rtp", relay.relay.local_rtp),
+        ("local_rtcp", relay.relay.local_rtcp),
+    ];
+    let packets: Vec<(String, u64)> = packets
+        .iter()
+        .map(|(what, n)| (format!("{{what=\"{what}\"}}"), *n))
+        .collect();
+    family(
+        "switchboard_media_packets_total",
+        "counter",
+        "Media relay packets: received, relayed, taken or sent by switchboard itself.",
+        &packets,
+    );
+    let dropped: Vec<(String, u64)> = DropReason::ALL
+        .iter()
+        .map(|r| {
+            (
+                format!("{{reason=\"{}\"}}", snake_case(&format!("{r:?}"))),
+                relay.relay.dropped(*r),
+            )
+        })
+        .collect();
+    family(
+        "switchboard_media_dropped_total",
+        "counter",
+        "Media packets dropped, by reason (bad input, hijack attempts, floods to unused ports...).",
+        &dropped,
+    );
+    family(
+        "switchboard_media_legs",
+        "gauge",
+        "Call legs anchored on the relay.",
+        &[(String::new(), relay.legs)],
+    );
+    family(
+        "switchboard_media_socket_errors_total",
+        "counter",
+        "Relay sends dropped on a full socket buffer, and other socket errors.",
+        &[
+            ("{kind=\"send_blocked\"}".to_owned(), relay.send_blocked),
+            ("{kind=\"io\"}".to_owned(), relay.io_errors),
+        ],
+    );
+    family(
+        "switchboard_recording_frames_total",
+        "counter",
+        "20 ms frames written to recordings, and dropped (written as silence).",
+        &[
+            ("{kind=\"written\"}".to_owned(), relay.recorded_frames),
+            (
+                "{kind=\"dropped\"}".to_owned(),
+                relay.recording_frames_dropped,
+            ),
+        ],
+    );
+    out
+}
+
+/// `UnknownPort` -> `unknown_port`.
+fn snake_case(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_snake_case() {
+        assert_eq!(snake_case("UnknownPort"), "unknown_port");
+        assert_eq!(snake_case("NotRtp"), "not_rtp");
+    }
+}
