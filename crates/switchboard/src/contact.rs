@@ -359,6 +359,11 @@ impl ContactCenter {
         true
     }
 
+    /// The center's counters and the CRM lookups that failed.
+    pub(crate) fn counters(&self) -> (crate::center::CenterStats, u64) {
+        (self.center.stats(), self.http_failures)
+    }
+
     /// A CRM lookup answered (or failed).
     pub(crate) fn handle_http_done(&mut self, done: HttpDone, now: Instant) {
         if let Err(error) = &done.result {

@@ -24,6 +24,31 @@ pub(crate) struct Metrics {
     pub(crate) relay: Arc<MediaDriver>,
     /// Calls the B2BUA holds, set by its loop.
     pub(crate) calls: AtomicU64,
+    /// The contact center's counters, set by the loop.
+    pub(crate) center: CenterCounters,
+}
+
+/// The contact center's counters as the loop last saw them.
+#[derive(Debug, Default)]
+pub(crate) struct CenterCounters {
+    pub(crate) calls: AtomicU64,
+    pub(crate) unknown_flow: AtomicU64,
+    pub(crate) engine_refused: AtomicU64,
+    pub(crate) unsupported: AtomicU64,
+    pub(crate) http_failures: AtomicU64,
+}
+
+impl CenterCounters {
+    /// Takes the latest values.
+    pub(crate) fn set(&self, stats: crate::center::CenterStats, http_failures: u64) {
+        self.calls.store(stats.calls, Ordering::Relaxed);
+        self.unknown_flow
+            .store(stats.unknown_flow, Ordering::Relaxed);
+        self.engine_refused
+            .store(stats.engine_refused, Ordering::Relaxed);
+        self.unsupported.store(stats.unsupported, Ordering::Relaxed);
+        self.http_failures.store(http_failures, Ordering::Relaxed);
+    }
 }
 
 /// Starts answering scrapes on `addr`; returns the bound address.
@@ -94,6 +119,29 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
         "counter",
         "INVITEs retried on the next Teams proxy.",
         &[(String::new(), metrics.stats.proxy_failovers())],
+    );
+    let center = &metrics.center;
+    family(
+        "switchboard_contact_center_calls_total",
+        "counter",
+        "Calls that reached a contact-center flow.",
+        &[(String::new(), center.calls.load(Ordering::Relaxed))],
+    );
+    let problems = [
+        ("unknown_flow", &center.unknown_flow),
+        ("engine_refused", &center.engine_refused),
+        ("unsupported", &center.unsupported),
+        ("crm_lookup_failed", &center.http_failures),
+    ];
+    let problems: Vec<(String, u64)> = problems
+        .iter()
+        .map(|(what, n)| (format!("{{what=\"{what}\"}}"), n.load(Ordering::Relaxed)))
+        .collect();
+    family(
+        "switchboard_contact_center_problems_total",
+        "counter",
+        "Calls to unknown flows, inputs the ACD refused, actions not supported yet, failed CRM lookups.",
+        &problems,
     );
     let Some(relay) = relay else {
         return out;

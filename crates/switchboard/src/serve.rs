@@ -87,6 +87,7 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
         stats: Arc::clone(&stats),
         relay: Arc::clone(&relay),
         calls: std::sync::atomic::AtomicU64::new(0),
+        center: crate::metrics::CenterCounters::default(),
     });
     if let Some(addr) = config.metrics {
         crate::metrics::start(addr, Arc::clone(&metrics)).await?;
@@ -426,6 +427,10 @@ impl Driver {
             self.settle(&sender, &lanes, &mut connections);
             let calls = self.b2bua.call_count() as u64;
             self.metrics.calls.store(calls, Ordering::Relaxed);
+            if let Some(center) = &self.center {
+                let (stats, http_failures) = center.counters();
+                self.metrics.center.set(stats, http_failures);
+            }
             let center_deadline = self.center.as_ref().and_then(ContactCenter::poll_timeout);
             let deadline = [self.b2bua.poll_timeout(), center_deadline]
                 .into_iter()

@@ -69,11 +69,12 @@ const SUPPORT: [&str; 3] = ["dana", "emil", "fatima"];
 
 #[test]
 fn pressing_2_queues_for_support_and_a_teams_agent_answers() {
+    let metrics = common::free_tcp_port();
     let system = start("cc-answer", |config| {
         config.replace(
             "[contact_center]\n",
             "[contact_center]\nrecord_calls = true\n",
-        )
+        ) + &format!("\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n")
     });
     assert!(
         caller(&system, '2', 6000, 9000),
