@@ -138,6 +138,20 @@ fn pressing_2_queues_for_support_and_a_teams_agent_answers() {
         (seconds - talk).abs() < 1.0,
         "{seconds} s of WAV for {talk} s of talk"
     );
+
+    // Prometheus sees the contact center and the relay's work.
+    let scraped = common::scrape(metrics);
+    assert!(
+        scraped.contains("switchboard_contact_center_calls_total 1\n"),
+        "{scraped}"
+    );
+    assert!(scraped.contains("switchboard_calls 0\n"), "{scraped}");
+    let received = scraped
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_media_packets_total{what=\"received\"} "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap();
+    assert!(received > 0, "{scraped}");
 }
 
 /// The export once it holds `calls` CDRs (waits up to 10 s).

@@ -65,19 +65,6 @@ fn metrics_port(dir: &Path) -> u16 {
     port
 }
 
-/// `GET /metrics` of the switchboard in `dir`: the exposition text.
-fn scrape(dir: &Path) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", metrics_port(dir))).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: sbc\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-}
-
 fn start_switchboard(config: &Path, dir: &Path) -> Running {
     start_serve(config, dir, "info,switchboard=debug", 2)
 }
@@ -332,7 +319,7 @@ fn malformed_and_refused_requests_get_the_right_answer() {
         see()
     );
     // Counted, and scraped by Prometheus.
-    let metrics = scrape(&dir);
+    let metrics = common::scrape(metrics_port(&dir));
     assert!(
         metrics.contains("switchboard_sip_refused_total{reason=\"unknown_source\"} 1\n"),
         "{metrics}"

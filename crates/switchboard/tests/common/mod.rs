@@ -213,3 +213,20 @@ pub(crate) fn spawn(dir: &Path, name: &str, args: &[&str], config: &Path) -> Run
         .unwrap();
     Running(child)
 }
+
+/// `GET /metrics` of a switchboard whose `[metrics]` listens on `port`:
+/// the whole HTTP response.
+pub(crate) fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: sbc\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
