@@ -33,6 +33,8 @@ pub(crate) struct ContactCenter {
     /// The event log's writer task: batches of what the log must hold,
     /// acknowledged once durable (see [`ContactCenter::commit`]).
     writer: mpsc::UnboundedSender<LogBatch>,
+    /// Appends the writer could not make (kept and retried).
+    log_failures: Arc<std::sync::atomic::AtomicU64>,
     /// This run's number in the log (record keys are `run<N>/call<n>`).
     run: u64,
     /// Batches sent and not yet durable, each with the actions that wait
@@ -82,8 +84,8 @@ async fn write_log(
     mut recorder: Recorder,
     mut batches: mpsc::UnboundedReceiver<LogBatch>,
     durable: mpsc::UnboundedSender<u64>,
+    failures: Arc<std::sync::atomic::AtomicU64>,
 ) {
-    let mut failures = 0u64;
     while let Some(batch) = batches.recv().await {
         let mut last = batch.id;
         let mut pending = vec![batch];
@@ -100,8 +102,8 @@ async fn write_log(
             }
         }
         if let Err(error) = recorder.flush().await {
-            failures += 1;
-            tracing::error!(%error, failures, "event log append failed (kept, retried)");
+            let failed = failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            tracing::error!(%error, failures = failed, "event log append failed (kept, retried)");
         }
         if durable.send(last).is_err() {
             return;
@@ -170,12 +172,19 @@ impl ContactCenter {
             "contact center started"
         );
         let (writer, batches) = mpsc::unbounded_channel();
-        tokio::spawn(write_log(recorder, batches, durable));
+        let log_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tokio::spawn(write_log(
+            recorder,
+            batches,
+            durable,
+            Arc::clone(&log_failures),
+        ));
         Ok(Some(ContactCenter {
             center,
             relay,
             prompts,
             writer,
+            log_failures,
             run,
             held: VecDeque::new(),
             next_batch: 1,
@@ -359,9 +368,11 @@ impl ContactCenter {
         true
     }
 
-    /// The center's counters and the CRM lookups that failed.
-    pub(crate) fn counters(&self) -> (crate::center::CenterStats, u64) {
-        (self.center.stats(), self.http_failures)
+    /// The center's counters, the CRM lookups and event-log appends
+    /// that failed.
+    pub(crate) fn counters(&self) -> (crate::center::CenterStats, u64, u64) {
+        let log_failures = self.log_failures.load(std::sync::atomic::Ordering::Relaxed);
+        (self.center.stats(), self.http_failures, log_failures)
     }
 
     /// A CRM lookup answered (or failed).

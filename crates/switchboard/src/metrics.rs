@@ -36,11 +36,18 @@ pub(crate) struct CenterCounters {
     pub(crate) engine_refused: AtomicU64,
     pub(crate) unsupported: AtomicU64,
     pub(crate) http_failures: AtomicU64,
+    pub(crate) log_failures: AtomicU64,
 }
 
 impl CenterCounters {
     /// Takes the latest values.
-    pub(crate) fn set(&self, stats: crate::center::CenterStats, http_failures: u64) {
+    pub(crate) fn set(
+        &self,
+        stats: crate::center::CenterStats,
+        http_failures: u64,
+        log_failures: u64,
+    ) {
+        self.log_failures.store(log_failures, Ordering::Relaxed);
         self.calls.store(stats.calls, Ordering::Relaxed);
         self.unknown_flow
             .store(stats.unknown_flow, Ordering::Relaxed);
@@ -132,6 +139,7 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
         ("engine_refused", &center.engine_refused),
         ("unsupported", &center.unsupported),
         ("crm_lookup_failed", &center.http_failures),
+        ("event_log_append_failed", &center.log_failures),
     ];
     let problems: Vec<(String, u64)> = problems
         .iter()

@@ -428,8 +428,8 @@ impl Driver {
             let calls = self.b2bua.call_count() as u64;
             self.metrics.calls.store(calls, Ordering::Relaxed);
             if let Some(center) = &self.center {
-                let (stats, http_failures) = center.counters();
-                self.metrics.center.set(stats, http_failures);
+                let (stats, http_failures, log_failures) = center.counters();
+                self.metrics.center.set(stats, http_failures, log_failures);
             }
             let center_deadline = self.center.as_ref().and_then(ContactCenter::poll_timeout);
             let deadline = [self.b2bua.poll_timeout(), center_deadline]

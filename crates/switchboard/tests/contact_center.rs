@@ -146,6 +146,12 @@ fn pressing_2_queues_for_support_and_a_teams_agent_answers() {
         "{scraped}"
     );
     assert!(scraped.contains("switchboard_calls 0\n"), "{scraped}");
+    assert!(
+        scraped.contains(
+            "switchboard_contact_center_problems_total{what=\"event_log_append_failed\"} 0\n"
+        ),
+        "{scraped}"
+    );
     let received = scraped
         .lines()
         .find_map(|l| l.strip_prefix("switchboard_media_packets_total{what=\"received\"} "))
