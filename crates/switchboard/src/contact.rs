@@ -543,7 +543,7 @@ impl ContactCenter {
                 } => {
                     let mut prompts = prompts;
                     prompts.push("beep".to_owned());
-                    self.play(call, prompts, PlayPurpose::Greeting { mailbox });
+                    self.play(call, prompts, false, PlayPurpose::Greeting { mailbox });
                 }
                 Action::Play { .. }
                 | Action::StopPlay { .. }
@@ -574,23 +574,7 @@ impl ContactCenter {
                 barge_in,
                 ..
             } => {
-                let names: Vec<&str> = prompts.iter().map(String::as_str).collect();
-                let id = self.play_id(call, PlayPurpose::Flow(request));
-                let mut player = PromptPlayer::new(self.prompts.rate());
-                match self
-                    .prompts
-                    .say(&names)
-                    .and_then(|items| player.play(id, items, barge_in))
-                {
-                    Ok(()) => detached.play(key, id, Box::new(player)),
-                    Err(error) => {
-                        tracing::warn!(%call, %error, "prompt not played");
-                        self.plays.remove(&id);
-                        self.center
-                            .handle_prompt_finished(Instant::now(), call, request);
-                        return;
-                    }
-                }
+                return self.play(call, prompts, barge_in, PlayPurpose::Flow(request));
             }
             Action::StopPlay { .. } => detached.stop_playing(key),
             Action::Hold { .. } => {
@@ -643,8 +627,10 @@ impl ContactCenter {
         id
     }
 
-    /// Plays `prompts` (no barge-in) for `purpose` on the caller's leg.
-    fn play(&mut self, call: CallId, prompts: Vec<String>, purpose: PlayPurpose) {
+    /// Plays `prompts` for `purpose` on the caller's leg. A play that
+    /// cannot start counts as played: the flow goes on, a voicemail
+    /// greeting goes straight to recording.
+    fn play(&mut self, call: CallId, prompts: Vec<String>, barge_in: bool, purpose: PlayPurpose) {
         let Some(key) = self.callers.get(&call).copied() else {
             return;
         };
@@ -655,18 +641,26 @@ impl ContactCenter {
             .prompts
             .say(&names)
             .map_err(|e| e.to_string())
-            .and_then(|items| player.play(id, items, false).map_err(|e| e.to_string()))
+            .and_then(|items| player.play(id, items, barge_in).map_err(|e| e.to_string()))
             .and_then(|()| {
                 self.relay
                     .detached()
                     .play(key, id, Box::new(player))
                     .map_err(|e| e.to_string())
             });
-        if let Err(error) = played {
-            tracing::warn!(%call, %error, "greeting not played: recording at once");
-            if let Some((_, PlayPurpose::Greeting { mailbox })) = self.plays.remove(&id) {
+        let Err(error) = played else {
+            return;
+        };
+        tracing::warn!(%call, %error, "prompt not played");
+        match self.plays.remove(&id) {
+            Some((_, PlayPurpose::Flow(request))) => {
+                self.center
+                    .handle_prompt_finished(Instant::now(), call, request);
+            }
+            Some((_, PlayPurpose::Greeting { mailbox })) => {
                 self.record_message(Instant::now(), call, &mailbox);
             }
+            None => {}
         }
     }
 }

@@ -14,10 +14,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use media::{
-    DriverError, LegCodec, LegEncoding, LegKey, LegSrtp, MediaDriver, SrtpContext, SrtpError,
-    SrtpSuite,
-};
+use media::{DriverError, LegCodec, LegEncoding, LegKey, LegSrtp, MediaDriver, SrtpError};
 use sbc::{CallId, LegId, MediaAnchor, MediaError, SrtpKeys, StreamCodec, StreamMedia};
 use sdp::Direction;
 
@@ -127,17 +124,8 @@ pub(crate) fn leg_codec(codec: &StreamCodec) -> Option<LegCodec> {
 /// SRTP contexts from SDES keys: the peer's decrypt what it sends, ours
 /// protect what we send it (RFC 4568 §6.1).
 fn leg_srtp(keys: &SrtpKeys) -> Result<LegSrtp, SrtpError> {
-    let suite = SrtpSuite::from_sdp_name(&keys.suite)
-        .ok_or_else(|| SrtpError::UnsupportedSuite(keys.suite.clone()))?;
-    let context = |key_salt: &[u8]| {
-        let (key, salt) = key_salt.split_at(key_salt.len().min(SrtpSuite::MASTER_KEY_LEN));
-        SrtpContext::new(suite, key, salt)
-    };
     let remote = keys.remote_key_salt.as_deref().unwrap_or_default();
-    Ok(LegSrtp {
-        inbound: context(remote)?,
-        outbound: context(&keys.local_key_salt)?,
-    })
+    LegSrtp::from_key_salts(&keys.suite, remote, &keys.local_key_salt)
 }
 
 /// A detached command fails before queueing only when a shard stopped.

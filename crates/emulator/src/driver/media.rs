@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use media::{classify, PacketKind, SrtpContext, SrtpError, SrtpSuite};
+use media::{classify, LegSrtp, PacketKind, SrtpContext, SrtpError};
 use tokio::net::UdpSocket;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -101,16 +101,9 @@ pub(super) async fn echo(
 }
 
 fn contexts(plan: &MediaPlan) -> Result<(SrtpContext, SrtpContext), SrtpError> {
-    let suite = SrtpSuite::from_sdp_name(&plan.suite)
-        .ok_or_else(|| SrtpError::UnsupportedSuite(plan.suite.clone()))?;
-    let context = |key_salt: &[u8]| {
-        let (key, salt) = key_salt.split_at(key_salt.len().min(SrtpSuite::MASTER_KEY_LEN));
-        SrtpContext::new(suite, key, salt)
-    };
-    Ok((
-        context(&plan.remote_key_salt)?,
-        context(&plan.local_key_salt)?,
-    ))
+    let LegSrtp { inbound, outbound } =
+        LegSrtp::from_key_salts(&plan.suite, &plan.remote_key_salt, &plan.local_key_salt)?;
+    Ok((inbound, outbound))
 }
 
 async fn run(

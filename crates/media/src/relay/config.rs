@@ -55,6 +55,15 @@ impl LegSrtp {
             outbound: SrtpContext::from_crypto(local)?,
         })
     }
+
+    /// Contexts for the SDES suite `suite` from the peer's inline master
+    /// key and salt and ours (RFC 4568 §6.1).
+    pub fn from_key_salts(suite: &str, remote: &[u8], local: &[u8]) -> Result<Self, SrtpError> {
+        Ok(Self {
+            inbound: SrtpContext::from_key_salt(suite, remote)?,
+            outbound: SrtpContext::from_key_salt(suite, local)?,
+        })
+    }
 }
 
 /// Everything the relay needs to know about a leg, from its SDP.

@@ -125,11 +125,23 @@ impl SrtpContext {
         if !crypto.session_params.is_empty() {
             return Err(SrtpError::UnsupportedKeyParams("session parameters"));
         }
+        Self::with_key_salt(suite, &key.key_salt)
+    }
+
+    /// A context for the SDES suite named `suite` (as in `a=crypto`) from
+    /// an inline master key and salt, concatenated as SDES carries them.
+    pub fn from_key_salt(suite: &str, key_salt: &[u8]) -> Result<Self, SrtpError> {
+        let suite = SrtpSuite::from_sdp_name(suite)
+            .ok_or_else(|| SrtpError::UnsupportedSuite(suite.to_owned()))?;
+        Self::with_key_salt(suite, key_salt)
+    }
+
+    fn with_key_salt(suite: SrtpSuite, key_salt: &[u8]) -> Result<Self, SrtpError> {
         let (master_key, master_salt) =
-            key.key_salt
+            key_salt
                 .split_at_checked(MASTER_KEY_LEN)
                 .ok_or(SrtpError::KeyLength {
-                    key: key.key_salt.len(),
+                    key: key_salt.len(),
                     salt: 0,
                 })?;
         Self::new(suite, master_key, master_salt)

@@ -22,10 +22,9 @@ use std::time::Instant;
 use sdp::Session;
 use sip::{Response, StatusCode};
 
-use super::call::{Call, CallState, LegDialog, OutboundRoute, UacLeg};
+use super::call::{Call, CallState, OutboundRoute};
 use super::io::{B2buaEvent, CallId, LegId, LegPeer, Party};
-use super::sdp_rewrite::{LegSdp, RewriteError, SdpRole};
-use super::setup::write_sdp;
+use super::transfer::NewUacLeg;
 use super::wire;
 use super::B2bua;
 use crate::config::Transport;
@@ -123,42 +122,19 @@ impl B2bua {
         let source = agent_offer_source(call).ok_or(DialError::NotLocal)?;
         let caller_number = call.leg(call.caller).and_then(|l| l.number.clone());
         let template = self.transfer_template(&peer, caller_number.as_ref(), to, None);
-        let secure = matches!(peer, LegPeer::Teams(_));
-        let sdp = LegSdp::new(secure, self.trunk_codecs(&peer), self.random_u64());
         let id = self.next_leg_id();
         let contact_user = caller_number.as_ref().map(|n| n.as_str().to_owned());
-        let mut leg = self.new_leg(
+        let new = NewUacLeg {
             id,
-            Party::Callee,
+            party: Party::Callee,
             peer,
             transport,
-            Some(number),
-            contact_user.as_deref(),
-            sdp,
-            LegDialog::Uac(Box::new(UacLeg {
-                template,
-                route,
-                attempt: None,
-            })),
-        );
-        let offer = write_sdp(
-            &mut *self.media,
-            &mut self.random,
-            call.id,
-            &mut leg,
-            &source,
-            SdpRole::Offer,
-        );
-        let offer = match offer {
-            Ok(offer) => offer,
-            Err(RewriteError::Media(error)) => {
-                self.media.release(call.id, id);
-                return Err(error.into());
-            }
+            number: Some(number),
+            contact_user: contact_user.as_deref(),
+            template,
+            route,
         };
-        if let LegDialog::Uac(uac) = &mut leg.dialog {
-            uac.template.sdp = offer.to_bytes();
-        }
+        let leg = self.uac_leg_offering(call.id, new, &source)?;
         call.legs.push(leg);
         call.dials.push(id);
         if !self.start_attempt(call, id, None, None, now) {

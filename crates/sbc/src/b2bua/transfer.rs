@@ -17,19 +17,35 @@ use sip::{HeaderName, Method, Request, Response, StatusCode};
 use sip_core::TransactionKey;
 
 use super::call::{
-    Call, CallState, InviteTemplate, LegDialog, OutboundRoute, Purpose, Transfer, UacLeg, UasLeg,
+    Call, CallState, InviteTemplate, Leg, LegDialog, OutboundRoute, Purpose, Transfer, UacLeg,
+    UasLeg,
 };
 use super::checks;
 use super::io::{B2buaEvent, CallId, EndReason, LegId, LegPeer, Source};
-use super::sdp_rewrite::{LegSdp, SdpRole};
+use super::sdp_rewrite::{LegSdp, RewriteError, SdpRole};
 use super::session_timer::{self, UasTimer};
 use super::setup::write_sdp;
 use super::wire;
 use super::B2bua;
 use crate::config::Transport;
+use crate::error::MediaError;
 use crate::number::E164;
 use crate::security::Peer;
 use crate::teams::ProxyFailover;
+use sdp::Session;
+
+/// What an outbound leg of a call in progress is (see
+/// [`B2bua::uac_leg_offering`]).
+pub(super) struct NewUacLeg<'a> {
+    pub(super) id: LegId,
+    pub(super) party: super::Party,
+    pub(super) peer: LegPeer,
+    pub(super) transport: Transport,
+    pub(super) number: Option<E164>,
+    pub(super) contact_user: Option<&'a str>,
+    pub(super) template: InviteTemplate,
+    pub(super) route: OutboundRoute,
+}
 
 /// `Content-Type` of REFER progress reports.
 const SIPFRAG: &str = "message/sipfrag;version=2.0";
@@ -147,54 +163,30 @@ impl B2bua {
             OutboundRoute::Local { .. } => Transport::Udp,
         };
         let template = self.transfer_template(&peer, remaining_number.as_ref(), to, referred_by);
-        let sdp = LegSdp::new(
-            matches!(peer, LegPeer::Teams(_)),
-            self.trunk_codecs(&peer),
-            self.random_u64(),
-        );
         let contact_user = remaining_number.as_ref().map(|n| n.as_str().to_owned());
-        let mut leg = self.new_leg(
-            new_id,
-            party,
-            peer,
-            transport,
-            number,
-            contact_user.as_deref(),
-            sdp,
-            LegDialog::Uac(Box::new(UacLeg {
-                template,
-                route,
-                attempt: None,
-            })),
-        );
         let source = call.leg(remaining).and_then(|l| l.sdp.received());
-        let offer = source.map(|mut source| {
+        let leg = source.and_then(|mut source| {
             // The remaining party may be held while Teams transfers it; the
             // new party is offered a live stream.
             for media in source.media.iter_mut().filter(|m| !m.is_rejected()) {
                 media.set_direction(sdp::Direction::SendRecv);
             }
             source.set_direction(None);
-            write_sdp(
-                &mut *self.media,
-                &mut self.random,
-                call.id,
-                &mut leg,
-                &source,
-                SdpRole::Offer,
-            )
+            let new = NewUacLeg {
+                id: new_id,
+                party,
+                peer,
+                transport,
+                number,
+                contact_user: contact_user.as_deref(),
+                template,
+                route,
+            };
+            self.uac_leg_offering(call.id, new, &source).ok()
         });
-        match offer {
-            Some(Ok(offer)) => {
-                if let LegDialog::Uac(uac) = &mut leg.dialog {
-                    uac.template.sdp = offer.to_bytes();
-                }
-            }
-            _ => {
-                self.media.release(call.id, new_id);
-                return self.notify(call, leg_id, StatusCode::SERVICE_UNAVAILABLE, true, now);
-            }
-        }
+        let Some(leg) = leg else {
+            return self.notify(call, leg_id, StatusCode::SERVICE_UNAVAILABLE, true, now);
+        };
         call.legs.push(leg);
         call.transfer = Some(Transfer {
             referrer: leg_id,
@@ -251,6 +243,53 @@ impl B2bua {
             flow,
             at: now,
         });
+    }
+
+    /// An outbound leg whose INVITE offers `source` rewritten for it
+    /// (anchored on the media plane, our SRTP key towards Teams); its
+    /// anchors are released again if the offer cannot be written.
+    pub(super) fn uac_leg_offering(
+        &mut self,
+        call: CallId,
+        new: NewUacLeg<'_>,
+        source: &Session,
+    ) -> Result<Leg, MediaError> {
+        let secure = matches!(new.peer, LegPeer::Teams(_));
+        let sdp = LegSdp::new(secure, self.trunk_codecs(&new.peer), self.random_u64());
+        let mut leg = self.new_leg(
+            new.id,
+            new.party,
+            new.peer,
+            new.transport,
+            new.number,
+            new.contact_user,
+            sdp,
+            LegDialog::Uac(Box::new(UacLeg {
+                template: new.template,
+                route: new.route,
+                attempt: None,
+            })),
+        );
+        let written = write_sdp(
+            &mut *self.media,
+            &mut self.random,
+            call,
+            &mut leg,
+            source,
+            SdpRole::Offer,
+        );
+        match written {
+            Ok(offer) => {
+                if let LegDialog::Uac(uac) = &mut leg.dialog {
+                    uac.template.sdp = offer.to_bytes();
+                }
+                Ok(leg)
+            }
+            Err(RewriteError::Media(error)) => {
+                self.media.release(call, new.id);
+                Err(error)
+            }
+        }
     }
 
     /// 202 Accepted to a REFER on `leg_id` (RFC 3515 §2.4.2), with our
