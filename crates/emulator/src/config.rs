@@ -35,6 +35,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::graph::GraphConfig;
 
 /// The Teams proxies of the commercial cloud, in the order an SBC tries
 /// them.
@@ -75,6 +76,10 @@ pub struct EmulatorConfig {
     /// intervals): how long an SBC stays Active without OPTIONS.
     #[serde(default = "default_health_window_secs")]
     pub health_window_secs: u64,
+    /// `[emulator.graph]`: the Microsoft Graph presence emulator; off
+    /// when absent.
+    #[serde(default)]
+    pub graph: Option<GraphConfig>,
 }
 
 /// One emulated Teams SIP proxy.
@@ -206,6 +211,12 @@ pub struct UserConfig {
     /// the 180s.
     #[serde(default)]
     pub early_media: bool,
+    /// `presence` (default `Available`): the user's Teams presence at
+    /// start for the Graph emulator, an availability (`Available`,
+    /// `Away`, `Offline`...) or `availability/activity`
+    /// (`Busy/InAMeeting`).
+    #[serde(default)]
+    pub presence: Option<String>,
 }
 
 /// What a user does with an incoming call.
@@ -287,6 +298,7 @@ impl EmulatorConfig {
             }
             let mut numbers = HashSet::new();
             let mut names = HashSet::new();
+            let mut object_ids = HashSet::new();
             for (u, user) in tenant.users.iter().enumerate() {
                 let key = format!("{prefix}.users[{u}]");
                 if !is_e164(&user.number) {
@@ -301,10 +313,27 @@ impl EmulatorConfig {
                 if user.object_id.is_empty() {
                     return Err(invalid(&format!("{key}.object_id"), "empty object id"));
                 }
+                if self.graph.is_some() && !object_ids.insert(user.object_id.to_ascii_lowercase()) {
+                    return Err(invalid(
+                        &format!("{key}.object_id"),
+                        "used twice in the tenant",
+                    ));
+                }
                 if user.endpoints == 0 {
                     return Err(invalid(&format!("{key}.endpoints"), "at least one"));
                 }
+                if let Some(presence) = &user.presence {
+                    if crate::graph::Pair::from_setting(presence).is_none() {
+                        return Err(invalid(
+                            &format!("{key}.presence"),
+                            "expected a Graph availability, or availability/activity",
+                        ));
+                    }
+                }
             }
+        }
+        if let Some(graph) = &self.graph {
+            graph.validate()?;
         }
         Ok(())
     }
@@ -522,6 +551,28 @@ endpoints = 3
         let fqdns: Vec<&str> = config.proxies.iter().map(|p| p.fqdn.as_str()).collect();
         assert_eq!(fqdns, DEFAULT_PROXY_FQDNS);
         assert_eq!(config.sbc.port, 5061);
+    }
+
+    #[test]
+    fn the_graph_table_and_user_presence() {
+        let text = format!(
+            "{SAMPLE}presence = \"Busy/InAMeeting\"\n\n[emulator.graph]\nclient_id = \"app\"\nclient_secret = \"s\"\n"
+        );
+        let config = EmulatorConfig::from_toml(&text).unwrap();
+        let graph = config.graph.unwrap();
+        assert_eq!(graph.listen, "127.0.0.1:18080".parse().unwrap());
+        assert_eq!(graph.token_lifetime_secs, 3599);
+        assert_eq!(graph.presence_requests_per_30s, 1500);
+        assert_eq!(
+            config.tenants[1].users[0].presence.as_deref(),
+            Some("Busy/InAMeeting")
+        );
+        let bad = text.replace("Busy/InAMeeting", "Sleeping");
+        let err = EmulatorConfig::from_toml(&bad).unwrap_err();
+        assert!(err.to_string().contains("users[0].presence"), "{err}");
+        let no_secret = text.replace("client_secret = \"s\"", "client_secret = \"\"");
+        assert!(EmulatorConfig::from_toml(&no_secret).is_err());
+        assert!(EmulatorConfig::from_toml(SAMPLE).unwrap().graph.is_none());
     }
 
     #[test]

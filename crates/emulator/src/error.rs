@@ -57,6 +57,24 @@ pub enum CallError {
     Sip(String),
 }
 
+/// Why an operator action on the emulated Microsoft Graph was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// No configured user has this tenant and object id.
+    #[error("no Teams user {0}")]
+    UnknownUser(String),
+    /// Not a Graph availability and activity.
+    #[error("`{0}` is not a Graph availability/activity")]
+    UnknownPresence(String),
+    /// No live subscription has this id.
+    #[error("no subscription {0}")]
+    UnknownSubscription(String),
+    /// The subscription has no `lifecycleNotificationUrl`.
+    #[error("subscription {0} has no lifecycle notification URL")]
+    NoLifecycleUrl(String),
+}
+
 /// Why generating the test certificates failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -89,6 +107,18 @@ pub enum RunError {
         /// What went wrong.
         source: sip_transport::TlsConfigError,
     },
+    /// The Graph emulator could not listen on its address.
+    #[error("listening for Microsoft Graph on {addr}: {source}")]
+    GraphListen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The HTTP client that delivers Graph notifications could not be
+    /// built.
+    #[error("the Graph emulator's HTTP client: {0}")]
+    HttpClient(String),
     /// A proxy could not listen on its address.
     #[error("listening for {proxy}: {source}")]
     Listen {

@@ -13,6 +13,11 @@
 //! - [`run`]: the thin tokio driver, listening with TLS on one loopback
 //!   port per proxy; [`start`] returns a [`RunningEmulator`] to watch the
 //!   events and act as Teams users.
+//! - `[emulator.graph]` ([`GraphConfig`]): Microsoft Graph presence
+//!   (get, batch, setPresence, change-notification subscriptions) and
+//!   the Entra ID token endpoint over HTTP, started by [`start`] too or
+//!   alone by [`start_graph`]; [`RunningGraph`] changes users' presence.
+//!   Users in an answered Direct Routing call are Busy/InACall.
 //!
 //! ```no_run
 //! use emulator::{write_certificates_for, EmulatorConfig};
@@ -39,6 +44,7 @@ mod certs;
 mod config;
 mod driver;
 mod error;
+mod graph;
 mod teams;
 
 pub use certs::{
@@ -50,7 +56,11 @@ pub use config::{
     UserConfig, DEFAULT_PROXY_FQDNS,
 };
 pub use driver::{run, start, RunningEmulator};
-pub use error::{CallError, CertError, ConfigError, RunError};
+pub use error::{CallError, CertError, ConfigError, GraphError, RunError};
+pub use graph::{
+    start_graph, GraphConfig, GraphStats, LifecycleEvent, RunningGraph, SubscriptionInfo,
+    ACTIVITIES, AVAILABILITIES,
+};
 pub use teams::{
     CallId, ConnectionRef, Destination, Event, MediaPlan, MediaPorts, Party, ProxyId, RejectReason,
     SbcStatus, Source, TeamsProxy, TransferTarget, Transmit, HEALTH_WINDOW,

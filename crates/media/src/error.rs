@@ -201,6 +201,14 @@ pub enum RelayError {
     /// The leg is already tapped by a recording (or was given twice).
     #[error("leg {0:?} is already recorded")]
     AlreadyRecorded(crate::LegKey),
+    /// The leg is not in a conference.
+    #[error("leg {0:?} is not in a conference")]
+    NotInConference(crate::LegKey),
+    /// A whisper target that is not another leg in the whisperer's
+    /// conference (another session's leg, the whisperer itself, a leg
+    /// that has not joined).
+    #[error("whisper target {0:?} is not another leg of the conference")]
+    WhisperTarget(crate::LegKey),
 }
 
 /// Why the UDP driver could not start or carry out a command (see

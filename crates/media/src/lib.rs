@@ -13,7 +13,11 @@
 //! - [`MediaRelay`]: the sans-IO RTP/SRTP relay of a media-relay B2BUA
 //!   (RFC 7092): legs on local ports bridged in pairs, latching (RFC
 //!   7362), SSRC/sequence/timestamp continuity across source changes,
-//!   SRTP <-> RTP, RTCP rewrite, media timeout events.
+//!   SRTP <-> RTP, RTCP rewrite, media timeout events; switchboard as
+//!   the far end of a leg (prompts, DTMF), recording taps, and
+//!   conferences of a session's legs mixed every 20 ms
+//!   ([`MediaRelay::join_conference`], [`ConferenceRole`]: three-way
+//!   calls, supervisor listen / whisper / barge).
 //! - [`MediaDriver`]: the one part that does I/O: shard threads owning
 //!   UDP sockets from a port range, batched receive (`recvmmsg`) and GSO
 //!   sends around a [`MediaRelay`] each.
@@ -79,8 +83,8 @@ pub use dtmf::{
 pub use error::{DriverError, RelayError, RtcpError, RtpError, SrtpError};
 pub use g711::{alaw_decode, alaw_encode, mulaw_decode, mulaw_encode, G711};
 pub use relay::{
-    DropReason, Forward, LatchPolicy, LegConfig, LegKey, LegPorts, LegSrtp, LegStats, MediaEvent,
-    MediaRelay, RelayConfig, RelayCounters, Verdict,
+    ConferenceRole, DropReason, Forward, LatchPolicy, LegConfig, LegKey, LegPorts, LegSrtp,
+    LegStats, MediaEvent, MediaRelay, RelayConfig, RelayCounters, Verdict,
 };
 pub use relay::{LegCodec, LegEncoding};
 pub use relay::{

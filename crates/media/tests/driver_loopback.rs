@@ -2,16 +2,17 @@
 //! as two real sockets, packets relayed both ways and checked byte for
 //! byte after decryption; hijack drop; media timeout event; switchboard
 //! itself as the far end of a caller's leg (a prompt played, a key press
-//! heard), plain and SRTP.
+//! heard), plain and SRTP; a three-party conference with a listening
+//! supervisor.
 #![allow(clippy::unwrap_used)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use media::{
-    DriverConfig, DropReason, DtmfDigit, DtmfMethod, LegCodec, LegEncoding, LegKey, LegSrtp,
-    MediaDriver, MediaEvent, MediaRate, PlayEnd, PlayItem, PlayRequestId, Prompt, PromptPlayer,
-    RelayConfig, SrtpContext, SrtpSuite, TelephoneEvent, G711,
+    ConferenceRole, DriverConfig, DropReason, DtmfDigit, DtmfMethod, LegCodec, LegEncoding, LegKey,
+    LegSrtp, MediaDriver, MediaEvent, MediaRate, PlayEnd, PlayItem, PlayRequestId, Prompt,
+    PromptPlayer, RelayConfig, SrtpContext, SrtpSuite, TelephoneEvent, G711,
 };
 
 fn context(byte: u8) -> SrtpContext {
@@ -799,5 +800,143 @@ fn recording_errors_and_freed_legs_end_cleanly() {
         .unwrap_err();
     assert!(error.to_string().contains("exists"), "{error}");
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    driver.shutdown();
+}
+
+/// The μ-law audio of the RTP packets `socket` holds, after the first
+/// `skip`, until it has been quiet for 300 ms (at most 500 packets).
+fn drain_audio(socket: &UdpSocket, skip: usize) -> Vec<i16> {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let mut packets = 0;
+    let mut pcm = Vec::new();
+    while let Ok((len, _)) = socket.recv_from(&mut buf) {
+        assert!(packets < 500, "the stream does not stop");
+        if media::classify(&buf[..len]) != media::PacketKind::Rtp {
+            continue;
+        }
+        let rtp = media::RtpPacket::parse(&buf[..len]).unwrap();
+        assert_eq!(rtp.payload_type(), 0);
+        packets += 1;
+        if packets > skip {
+            let mut frame = vec![0i16; rtp.payload().len()];
+            G711::Mulaw.decode(rtp.payload(), &mut frame);
+            pcm.extend(frame);
+        }
+    }
+    pcm
+}
+
+/// Three far ends in one session's conference through the driver: the
+/// caller says 500 Hz, the agent 1 kHz (they were bridged, joining
+/// unbridges them), a supervisor 1.5 kHz while listening (joined with
+/// a detached command). Each hears the others it may hear, never
+/// itself; nobody hears the supervisor.
+#[test]
+fn three_sockets_in_a_conference() {
+    const PACKETS: u32 = 40;
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 48_600,
+        last_port: 48_699,
+        shards: 2,
+        ..DriverConfig::default()
+    };
+    let (driver, events) = MediaDriver::start(config).unwrap();
+    let (caller, agent) = g711_call(&driver, 61);
+    let supervisor_key = LegKey::new(61, 2);
+    let ports = driver.allocate_leg(supervisor_key, true).unwrap();
+    let supervisor = (
+        supervisor_key,
+        endpoint(),
+        SocketAddr::from(([127, 0, 0, 1], ports.rtp)),
+    );
+    let detached = driver.detached();
+    // No codec yet: refused, reported as an event.
+    detached
+        .join_conference(supervisor_key, ConferenceRole::Listen)
+        .unwrap();
+    let refused = loop {
+        match events.recv_timeout(Duration::from_secs(2)).unwrap() {
+            MediaEvent::Refused { leg, reason } => break (leg, reason),
+            _ => continue,
+        }
+    };
+    assert_eq!(refused.0, supervisor_key);
+    assert!(refused.1.contains("no codec"), "{}", refused.1);
+    detached
+        .update_remote(
+            supervisor_key,
+            Some(supervisor.1.local_addr().unwrap()),
+            None,
+        )
+        .unwrap();
+    detached
+        .set_codec(supervisor_key, LegCodec::new(LegEncoding::Pcmu))
+        .unwrap();
+    detached
+        .join_conference(supervisor_key, ConferenceRole::Listen)
+        .unwrap();
+    driver
+        .join_conference(caller.0, ConferenceRole::Normal)
+        .unwrap();
+    driver
+        .join_conference(agent.0, ConferenceRole::Normal)
+        .unwrap();
+    assert!(matches!(
+        driver.set_conference_role(caller.0, ConferenceRole::Whisper { target: caller.0 }),
+        Err(media::DriverError::Relay(media::RelayError::WhisperTarget(
+            _
+        )))
+    ));
+
+    let parties = [(&caller, 500.0), (&agent, 1000.0), (&supervisor, 1500.0)];
+    for n in 0..PACKETS {
+        for (ssrc, ((_, far, relay), hz)) in (1..).zip(parties) {
+            far.send_to(&tone_packet(ssrc, n, hz), relay).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The last frames mixed, everyone leaves: the streams stop.
+    std::thread::sleep(Duration::from_millis(60));
+    for ((key, _, _), _) in parties {
+        driver.leave_conference(*key).unwrap();
+    }
+    let heard: Vec<Vec<i16>> = parties
+        .iter()
+        .map(|((_, far, _), _)| drain_audio(far, 10))
+        .collect();
+    for (who, samples) in ["caller", "agent", "supervisor"].iter().zip(&heard) {
+        assert!(
+            samples.len() >= 160 * 20,
+            "{who}: {} samples",
+            samples.len()
+        );
+    }
+    let power = |who: usize, hz: f64| power_at(&heard[who], hz) / heard[who].len() as f64;
+    // Mix-minus: each hears the others, not itself; the listener is
+    // heard by nobody.
+    for (who, hears, not) in [
+        (0, &[1000.0][..], &[500.0, 1500.0][..]),
+        (1, &[500.0], &[1000.0, 1500.0]),
+        (2, &[500.0, 1000.0], &[1500.0]),
+    ] {
+        for &loud in hears {
+            for &quiet in not {
+                assert!(
+                    power(who, loud) > 100.0 * power(who, quiet),
+                    "party {who}: {loud} Hz {} vs {quiet} Hz {}",
+                    power(who, loud),
+                    power(who, quiet)
+                );
+            }
+        }
+    }
+    let counters = driver.counters().unwrap();
+    assert!(counters.relay.conference_frames_mixed >= u64::from(PACKETS) * 2);
+    assert!(counters.relay.local_rtp >= u64::from(PACKETS) * 3);
+    driver.free_leg(caller.0).unwrap();
     driver.shutdown();
 }

@@ -84,17 +84,34 @@ pub enum ReferError {
     OtherTenant,
 }
 
-/// Why [`B2bua::dial`](crate::B2bua::dial) placed no call.
+/// Why [`B2bua::dial`](crate::B2bua::dial),
+/// [`B2bua::add_party`](crate::B2bua::add_party) or
+/// [`B2bua::originate`](crate::B2bua::originate) placed no call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DialError {
     /// No call with that id (it ended).
     #[error("no such call")]
     NoSuchCall,
-    /// The call is not one switchboard answered itself, or an agent is
-    /// already connected to it.
+    /// `dial`: the call is not one switchboard answered itself, or an
+    /// agent is already connected to it. `add_party`: the call is not one
+    /// switchboard answered or originated.
     #[error("the call is not waiting in a flow")]
     NotLocal,
+    /// The call is not answered yet (an originated call still ringing).
+    #[error("the call is not answered yet")]
+    NotAnswered,
+    /// A transfer (REFER or INVITE with Replaces) of the call is under way.
+    #[error("a transfer of the call is under way")]
+    TransferPending,
+    /// `originate`: no tenant of that name is configured.
+    #[error("no such tenant")]
+    UnknownTenant,
+    /// `originate`: a concurrent-call or call-rate limit of the node, the
+    /// trunk or the tenant refused the call (counted like a refused
+    /// inbound call).
+    #[error("call limit reached")]
+    CallLimit,
     /// The configuration has no `[teams]` trunk, or the call no tenant.
     #[error("no Teams trunk for the call's tenant")]
     NoTeams,
@@ -108,6 +125,35 @@ pub enum DialError {
     /// caller dialling it would get).
     #[error("refused with {0}")]
     Refused(u16),
+}
+
+/// Why [`B2bua::hang_up_party`](crate::B2bua::hang_up_party) or
+/// [`B2bua::pair`](crate::B2bua::pair) changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PartyError {
+    /// No call with that id (it ended).
+    #[error("no such call")]
+    NoSuchCall,
+    /// The call is not one switchboard answered or originated (ordinary
+    /// calls are ended by their parties).
+    #[error("the call is not a contact-center call")]
+    NotLocal,
+    /// The leg is not (or no longer) part of the call.
+    #[error("{0} is not a leg of the call")]
+    NoSuchLeg(crate::LegId),
+    /// The leg is not up: still ringing, or leaving.
+    #[error("{0} is not up")]
+    NotUp(crate::LegId),
+    /// `pair` was given the same leg twice.
+    #[error("a leg cannot be paired with itself")]
+    SameLeg,
+    /// `pair`: other legs of the call are up; hang them up first.
+    #[error("other legs of the call are up")]
+    OthersUp,
+    /// A transfer (REFER or INVITE with Replaces) of the call is under way.
+    #[error("a transfer of the call is under way")]
+    TransferPending,
 }
 
 /// Why the media plane could not anchor a stream.

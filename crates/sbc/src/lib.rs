@@ -74,7 +74,7 @@ pub use config::{
     SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
     DEFAULT_MAX_TRANSACTIONS,
 };
-pub use error::{ConfigError, DialError, MediaError, NumberError, ReferError};
+pub use error::{ConfigError, DialError, MediaError, NumberError, PartyError, ReferError};
 pub use header_policy::{HeaderPattern, HeaderPolicy};
 pub use number::{NumberFormat, NumberPlan, NumberRule, E164};
 pub use routing::{CarrierCall, FlowCall, Router, TeamsCall, TenantScope, TrunkCall};

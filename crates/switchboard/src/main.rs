@@ -1,11 +1,13 @@
 //! The switchboard binary: command line, configuration and (with later
 //! issues) the sockets and tasks that drive the sans-IO protocol crates.
 
+mod api;
 mod cdr;
 mod center;
 mod contact;
 mod demo;
 mod emulate;
+mod graph;
 mod metrics;
 mod pii;
 mod relay;

@@ -26,6 +26,10 @@ pub(crate) struct Metrics {
     pub(crate) calls: AtomicU64,
     /// The contact center's counters, set by the loop.
     pub(crate) center: CenterCounters,
+    /// The HTTP API's requests.
+    pub(crate) api: Arc<crate::api::ApiCounters>,
+    /// The Microsoft Graph presence client's, once started.
+    pub(crate) graph: std::sync::OnceLock<Arc<crate::graph::PresenceCounters>>,
 }
 
 /// The contact center's counters as the loop last saw them.
@@ -151,6 +155,31 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
         "Calls to unknown flows, inputs the ACD refused, actions not supported yet, failed CRM lookups.",
         &problems,
     );
+    let api = [
+        ("received", &metrics.api.requests),
+        ("unauthorized", &metrics.api.unauthorized),
+        ("refused", &metrics.api.refused),
+    ];
+    let api: Vec<(String, u64)> = api
+        .iter()
+        .map(|(what, n)| (format!("{{what=\"{what}\"}}"), n.load(Ordering::Relaxed)))
+        .collect();
+    family(
+        "switchboard_api_requests_total",
+        "counter",
+        "HTTP API requests: received, refused for a missing or wrong token, refused as impossible.",
+        &api,
+    );
+    if let Some(graph) = metrics.graph.get() {
+        for (name, help, value) in graph.samples() {
+            family(
+                &format!("switchboard_graph_{name}_total"),
+                "counter",
+                help,
+                &[(String::new(), value)],
+            );
+        }
+    }
     let Some(relay) = relay else {
         return out;
     };

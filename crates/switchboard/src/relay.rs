@@ -204,6 +204,18 @@ impl MediaAnchor for RelayAnchor {
         }
     }
 
+    fn unbridge(&mut self, call: CallId, a: LegId, b: LegId) {
+        let detached = self.driver.detached();
+        for leg in [a, b] {
+            let Some(streams) = self.legs.get(&(call, leg)) else {
+                continue;
+            };
+            for anchored in streams.iter().flatten() {
+                report(anchored.key, detached.unbridge(anchored.key));
+            }
+        }
+    }
+
     fn release(&mut self, call: CallId, leg: LegId) {
         let Some(streams) = self.legs.remove(&(call, leg)) else {
             return;

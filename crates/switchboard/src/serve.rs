@@ -35,6 +35,7 @@ use sip_transport::{
     TransportConfig, TransportError, TransportKind, Unparsable,
 };
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::contact::{ContactCenter, HttpDone};
 use crate::metrics::Metrics;
@@ -88,6 +89,8 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
         relay: Arc::clone(&relay),
         calls: std::sync::atomic::AtomicU64::new(0),
         center: crate::metrics::CenterCounters::default(),
+        api: Arc::default(),
+        graph: std::sync::OnceLock::new(),
     });
     if let Some(addr) = config.metrics {
         crate::metrics::start(addr, Arc::clone(&metrics)).await?;
@@ -103,6 +106,39 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
         Instant::now(),
     )
     .await?;
+    let shutdown = CancellationToken::new();
+    let (presence, graph_router, graph_service) = match (&config.graph, &center) {
+        (Some(raw), Some(center)) => {
+            let graph = crate::graph::GraphConfig::from_value(raw.clone(), base)?;
+            if graph.notification_url.is_some() && config.api.is_none() {
+                anyhow::bail!("[graph] notification_url needs [api] listen to receive them");
+            }
+            let (service, updates) = crate::graph::PresenceService::start(
+                graph,
+                center.watched_tenants(),
+                shutdown.clone(),
+            )?;
+            let _ = metrics.graph.set(service.counters());
+            tracing::info!(
+                notifications = crate::graph::NOTIFICATION_PATH,
+                lifecycle = crate::graph::LIFECYCLE_PATH,
+                "Teams presence from Microsoft Graph"
+            );
+            let router = service.router();
+            (Some(updates), Some(router), Some(service))
+        }
+        (Some(_), None) => anyhow::bail!("[graph] needs a [contact_center] (its agents' presence)"),
+        (None, _) => (None, None, None),
+    };
+    let (api_tx, api_commands) = mpsc::channel(64);
+    if let Some(raw) = config.api.clone() {
+        let api_config = crate::api::ApiConfig::from_value(raw, base)?;
+        if center.is_none() {
+            anyhow::bail!("[api] needs a [contact_center]");
+        }
+        let counters = Arc::clone(&metrics.api);
+        crate::api::start(&api_config, api_tx, counters, graph_router).await?;
+    }
     let b2bua = B2bua::new(
         Arc::clone(&config),
         Arc::clone(&stats),
@@ -120,16 +156,20 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
         lanes: HashMap::new(),
         lanes_swept_at: 0,
     };
+    let center_inputs = CenterInputs {
+        http_results,
+        durable,
+        api: api_commands,
+        presence,
+    };
     let result = driver
-        .run(
-            inbound,
-            unparsable,
-            media_events,
-            http_results,
-            durable,
-            resolver,
-        )
+        .run(inbound, unparsable, media_events, center_inputs, resolver)
         .await;
+    // Graph subscriptions are deleted on the way out.
+    shutdown.cancel();
+    if let Some(service) = graph_service {
+        let _ = tokio::time::timeout(Duration::from_secs(4), service.stopped()).await;
+    }
     reloader.abort();
     transport.shutdown().await;
     result
@@ -336,6 +376,16 @@ fn source(flow: &Flow) -> sbc::Source {
     }
 }
 
+/// What the contact center gets from outside the SIP loop: CRM answers,
+/// the event log's durability acknowledgements, API requests.
+struct CenterInputs {
+    http_results: mpsc::UnboundedReceiver<HttpDone>,
+    durable: mpsc::UnboundedReceiver<u64>,
+    api: mpsc::Receiver<crate::api::ApiCommand>,
+    /// Teams presence from Microsoft Graph, when `[graph]` is set.
+    presence: Option<mpsc::Receiver<crate::graph::PresenceUpdate>>,
+}
+
 /// A send that failed, handed back to the B2BUA.
 struct SendFailure(Outgoing);
 
@@ -404,10 +454,16 @@ impl Driver {
         mut inbound: mpsc::Receiver<Inbound>,
         mut unparsable: mpsc::Receiver<Unparsable>,
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
-        mut http_results: mpsc::UnboundedReceiver<HttpDone>,
-        mut durable: mpsc::UnboundedReceiver<u64>,
+        inputs: CenterInputs,
         resolver: SipResolver,
     ) -> anyhow::Result<()> {
+        let CenterInputs {
+            mut http_results,
+            mut durable,
+            api: mut api_commands,
+            presence,
+        } = inputs;
+        let mut presence = presence.unwrap_or_else(|| mpsc::channel(1).1);
         let (failed_tx, mut failed) = mpsc::unbounded_channel::<SendFailure>();
         let (opened_tx, mut opened) = mpsc::unbounded_channel::<Opened>();
         let sender = Arc::new(Sender {
@@ -466,6 +522,16 @@ impl Driver {
                 Some(done) = http_results.recv() => {
                     if let Some(center) = &mut self.center {
                         center.handle_http_done(done, Instant::now());
+                    }
+                }
+                Some(command) = api_commands.recv() => {
+                    if let Some(center) = &mut self.center {
+                        center.handle_api(command, Instant::now());
+                    }
+                }
+                Some(update) = presence.recv() => {
+                    if let Some(center) = &mut self.center {
+                        center.handle_presence(Instant::now(), &update);
                     }
                 }
                 Some(SendFailure(outgoing)) = failed.recv() => {

@@ -13,21 +13,59 @@ use std::process::Stdio;
 /// The caller: presses `digit` after `digit_at_ms`, stays `stay_ms`, hangs
 /// up. Returns whether SIPp's scenario passed.
 fn caller(system: &System, digit: char, digit_at_ms: u32, stay_ms: u32) -> bool {
+    caller_at(&system.dir, system.sbc_udp, digit, digit_at_ms, stay_ms)
+}
+
+/// [`caller`] for the system in `dir` whose SBC listens on `sbc_udp`.
+fn caller_at(dir: &Path, sbc_udp: u16, digit: char, digit_at_ms: u32, stay_ms: u32) -> bool {
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_ivr.xml"),
+    )
+    .unwrap();
+    run_caller(dir, sbc_udp, &scenario, digit, digit_at_ms, stay_ms)
+}
+
+/// A caller who speaks: A-law, and SIPp's 7 s `g711a.pcap` played
+/// `audio_at_ms` after the key press, then `stay_ms` more on the line.
+fn speaking_caller_at(dir: &Path, sbc_udp: u16, audio_at_ms: u32, stay_ms: u32) -> bool {
     let scenario = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_ivr.xml"),
     )
     .unwrap()
+    .replace("RTP/AVP 0 101", "RTP/AVP 8 101")
+    .replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000")
     .replace(
-        "DTMF_FILE",
-        &format!("/usr/share/sip-tester/dtmf_2833_{digit}.pcap"),
-    )
-    .replace("DIGIT_AT_MS", &digit_at_ms.to_string())
-    .replace("STAY_MS", &stay_ms.to_string());
-    std::fs::write(system.dir.join("uac_ivr.xml"), scenario).unwrap();
+        "<pause milliseconds=\"STAY_MS\"/>",
+        &format!(
+            "<pause milliseconds=\"{audio_at_ms}\"/>\
+             <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/g711a.pcap\"/></action></nop>\
+             <pause milliseconds=\"STAY_MS\"/>"
+        ),
+    );
+    assert!(scenario.contains("g711a.pcap") && scenario.contains("PCMA"));
+    run_caller(dir, sbc_udp, &scenario, '2', 6000, stay_ms)
+}
+
+fn run_caller(
+    dir: &Path,
+    sbc_udp: u16,
+    scenario: &str,
+    digit: char,
+    digit_at_ms: u32,
+    stay_ms: u32,
+) -> bool {
+    let scenario = scenario
+        .replace(
+            "DTMF_FILE",
+            &format!("/usr/share/sip-tester/dtmf_2833_{digit}.pcap"),
+        )
+        .replace("DIGIT_AT_MS", &digit_at_ms.to_string())
+        .replace("STAY_MS", &stay_ms.to_string());
+    std::fs::write(dir.join("uac_ivr.xml"), scenario).unwrap();
     let media_port = free_udp_port() & !1;
     sipp()
-        .current_dir(&system.dir)
-        .arg(format!("127.0.0.1:{}", system.sbc_udp))
+        .current_dir(dir)
+        .arg(format!("127.0.0.1:{sbc_udp}"))
         .args(["-sf", "uac_ivr.xml", "-s", "+15550100"])
         .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
         .args(["-mp", &media_port.to_string()])
@@ -271,4 +309,367 @@ fn a_caller_who_waits_too_long_leaves_a_voicemail() {
     // switchboard ended the call (the caller got a BYE).
     let messages = system.log("caller-messages");
     assert!(messages.contains("BYE sip:"), "{messages}");
+}
+
+const TOKEN: &str = "test-token-0123456789";
+
+/// The calls `GET /api/v1/calls` lists.
+fn live_calls(api: u16) -> Vec<serde_json::Value> {
+    let (status, body) = common::http(api, "GET", "/api/v1/calls", Some(TOKEN), None);
+    assert_eq!(status, 200, "{body}");
+    let calls: serde_json::Value = serde_json::from_str(&body).unwrap();
+    calls["calls"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits up to 20 s for a call in `state`; returns its id.
+fn call_in_state(api: u16, state: &str) -> u64 {
+    for _ in 0..200 {
+        if let Some(call) = live_calls(api).iter().find(|c| c["state"] == state) {
+            return call["id"].as_u64().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no call {state}: {:?}", live_calls(api));
+}
+
+#[test]
+fn a_supervisor_listens_then_whispers_then_barges_in_through_the_api() {
+    let api = common::free_tcp_port();
+    let system = start("cc-supervise", |config| {
+        config + &format!("\n[api]\nlisten = \"127.0.0.1:{api}\"\ntoken = \"{TOKEN}\"\n")
+    });
+    wait_for_log(&system.dir.join("switchboard.log"), "API at", 1);
+    let caller = {
+        let (dir, sbc_udp) = (system.dir.clone(), system.sbc_udp);
+        std::thread::spawn(move || caller_at(&dir, sbc_udp, '2', 6000, 20_000))
+    };
+    let call = call_in_state(api, "connected");
+    let path = format!("/api/v1/calls/{call}/supervise");
+
+    // Refusals: no token, an unknown call, a bad mode, an unknown user.
+    let listen = r#"{"user":"alex","mode":"listen"}"#;
+    assert_eq!(common::http(api, "POST", &path, None, Some(listen)).0, 401);
+    let wrong = Some("wrong-token-0123456789");
+    assert_eq!(common::http(api, "POST", &path, wrong, Some(listen)).0, 401);
+    let elsewhere = "/api/v1/calls/999999/supervise";
+    assert_eq!(
+        common::http(api, "POST", elsewhere, Some(TOKEN), Some(listen)).0,
+        404
+    );
+    let bad_mode = r#"{"user":"alex","mode":"shout"}"#;
+    let (status, _) = common::http(api, "POST", &path, Some(TOKEN), Some(bad_mode));
+    assert!((400..500).contains(&status), "{status}");
+    let nobody = r#"{"user":"nobody","mode":"listen"}"#;
+    assert_eq!(
+        common::http(api, "POST", &path, Some(TOKEN), Some(nobody)).0,
+        404
+    );
+
+    // Alex listens: Teams rings alex, who answers after 3 s.
+    let (status, body) = common::http(api, "POST", &path, Some(TOKEN), Some(listen));
+    assert_eq!(status, 202, "{body}");
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "event=Answered", 2);
+    assert!(
+        teams_events(&teams, "event=CallReceived")
+            .iter()
+            .any(|l| l.contains("user: \"alex\"")),
+        "{teams}"
+    );
+    for _ in 0..50 {
+        if live_calls(api).iter().any(|c| c["parties"] == 1) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        live_calls(api).iter().any(|c| c["parties"] == 1),
+        "{:?}",
+        live_calls(api)
+    );
+    // The modes, one after the other.
+    for mode in ["whisper", "barge", "listen"] {
+        let body = format!("{{\"mode\":\"{mode}\"}}");
+        let (status, answer) = common::http(api, "PUT", &path, Some(TOKEN), Some(&body));
+        assert_eq!(status, 202, "{mode}: {answer}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // The wallboard and the agents.
+    let (status, queues) = common::http(api, "GET", "/api/v1/queues", Some(TOKEN), None);
+    assert_eq!(status, 200);
+    assert!(queues.contains("\"name\":\"support\""), "{queues}");
+    let (status, agents) = common::http(api, "GET", "/api/v1/agents", Some(TOKEN), None);
+    assert_eq!(status, 200);
+    assert!(agents.contains("\"status\":\"on_call\""), "{agents}");
+
+    assert!(caller.join().unwrap(), "{}", system.log("caller-messages"));
+    // The supervisor's Teams client got the call's mixed audio.
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "event=MediaStats", 2);
+    let alex_call = teams_events(&teams, "event=CallReceived")
+        .iter()
+        .find(|l| l.contains("user: \"alex\""))
+        .and_then(|l| l.split("call: CallId(").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .map(str::to_owned)
+        .unwrap();
+    let stats = teams_events(&teams, "event=MediaStats")
+        .into_iter()
+        .find(|l| l.contains(&format!("call: CallId({alex_call})")))
+        .unwrap_or_else(|| panic!("no media stats for alex's call {alex_call}:\n{teams}"));
+    let received: u64 = stats
+        .split("received: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(received > 100, "{stats}");
+    let log = system.log("switchboard");
+    assert!(!log.contains("media layout step refused"), "{log}");
+}
+
+/// The emulator's call id of the call `user` received.
+fn teams_call_of(teams: &str, user: &str) -> String {
+    teams_events(teams, "event=CallReceived")
+        .iter()
+        .find(|l| l.contains(&format!("user: \"{user}\"")))
+        .and_then(|l| l.split("call: CallId(").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{user} was not rung:\n{teams}"))
+}
+
+#[test]
+fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
+    let api = common::free_tcp_port();
+    let system = start("cc-consult", |config| {
+        config + &format!("\n[api]\nlisten = \"127.0.0.1:{api}\"\ntoken = \"{TOKEN}\"\n")
+    });
+    wait_for_log(&system.dir.join("switchboard.log"), "API at", 1);
+    let caller = {
+        let (dir, sbc_udp) = (system.dir.clone(), system.sbc_udp);
+        std::thread::spawn(move || speaking_caller_at(&dir, sbc_udp, 11_000, 4_000))
+    };
+    let call = call_in_state(api, "connected");
+    let consult = format!("/api/v1/calls/{call}/consult");
+    // Nothing to complete yet.
+    let complete = format!("{consult}/complete");
+    assert_eq!(
+        common::http(api, "POST", &complete, Some(TOKEN), None).0,
+        409
+    );
+    let (status, body) = common::http(
+        api,
+        "POST",
+        &consult,
+        Some(TOKEN),
+        Some(r#"{"user":"bianca"}"#),
+    );
+    assert_eq!(status, 202, "{body}");
+    // One consultation at a time.
+    let again = common::http(
+        api,
+        "POST",
+        &consult,
+        Some(TOKEN),
+        Some(r#"{"user":"chen"}"#),
+    );
+    assert_eq!(again.0, 409, "{}", again.1);
+    // Bianca answers after 3 s; the agent hands the caller over.
+    wait_for_log(&system.dir.join("emulator.log"), "event=Answered", 2);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (status, body) = common::http(api, "POST", &complete, Some(TOKEN), None);
+    assert_eq!(status, 202, "{body}");
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "event=Ended", 1);
+    let agent_call = teams_events(&teams, "event=CallReceived")
+        .iter()
+        .find(|l| {
+            SUPPORT
+                .iter()
+                .any(|a| l.contains(&format!("user: \"{a}\"")))
+        })
+        .and_then(|l| l.split("call: CallId(").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .map(str::to_owned)
+        .unwrap();
+    assert!(
+        teams_events(&teams, "event=Ended")[0].contains(&format!("CallId({agent_call})")),
+        "the agent leaves first:\n{teams}"
+    );
+    // The caller talks with bianca until hanging up.
+    assert!(caller.join().unwrap(), "{}", system.log("caller-messages"));
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "event=MediaStats", 2);
+    let bianca = teams_call_of(&teams, "bianca");
+    let stats = teams_events(&teams, "event=MediaStats")
+        .into_iter()
+        .find(|l| l.contains(&format!("call: CallId({bianca})")))
+        .unwrap_or_else(|| panic!("{teams}"));
+    assert!(!stats.contains("received: 0,"), "{stats}");
+    let ended = teams_events(&teams, "event=Ended");
+    assert_eq!(ended.len(), 2, "{teams}");
+    let json = exported(&system, "json", 1);
+    let cdr: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert!(
+        cdr["transfer_target"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("consult:"),
+        "{json}"
+    );
+    let log = system.log("switchboard");
+    assert!(!log.contains("media layout step refused"), "{log}");
+}
+
+#[test]
+fn a_caller_keeps_their_place_with_a_callback_and_is_called_back() {
+    let api = common::free_tcp_port();
+    let customer_port = free_udp_port();
+    let system = start("cc-callback", |config| {
+        // Support takes nobody in line: callers are offered a callback.
+        config
+            .replace("sip:127.0.0.1:5090", &format!("sip:127.0.0.1:{customer_port}"))
+            .replace(
+                "{ name = \"support\", strategy = \"longest_idle\", alert_secs = 15, wrap_up_secs = 5 }",
+                "{ name = \"support\", strategy = \"longest_idle\", alert_secs = 15, wrap_up_secs = 5, max_length = 0, overflow = \"callback\", callback = { offer_secs = 20 } }",
+            )
+            + &format!("\n[api]\nlisten = \"127.0.0.1:{api}\"\ntoken = \"{TOKEN}\"\n")
+    });
+    assert!(std::fs::read_to_string(system.dir.join("switchboard.toml"))
+        .unwrap()
+        .contains("overflow = \"callback\""));
+    wait_for_log(&system.dir.join("switchboard.log"), "API at", 1);
+    let agent_state = |agent: &str, state: &str| {
+        let path = format!("/api/v1/agents/contoso/{agent}/state");
+        let body = format!("{{\"state\":\"{state}\",\"reason\":2}}");
+        common::http(api, "PUT", &path, Some(TOKEN), Some(&body))
+    };
+    for agent in SUPPORT {
+        assert_eq!(agent_state(agent, "not_ready").0, 200);
+    }
+    assert_eq!(agent_state("nobody", "available").0, 404);
+
+    // The customer's phone, behind the carrier.
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uas_answer_bye.xml");
+    let mut customer = common::Running(
+        sipp()
+            .current_dir(&system.dir)
+            .arg("-sf")
+            .arg(&scenario)
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+                "-p",
+                &customer_port.to_string(),
+            ])
+            .args(["-m", "1", "-nostdin", "-timeout", "90s"])
+            .args(["-trace_msg", "-message_file", "customer-messages.log"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    // The caller presses 2, hears the offer and presses 1; switchboard
+    // confirms and hangs up.
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_ivr.xml"),
+    )
+    .unwrap()
+    .replace(
+        "<pause milliseconds=\"STAY_MS\"/>",
+        "<pause milliseconds=\"3000\"/>\
+         <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_1.pcap\"/></action></nop>\
+         <pause milliseconds=\"STAY_MS\"/>",
+    );
+    let _ = run_caller(&system.dir, system.sbc_udp, &scenario, '2', 6000, 15_000);
+    let log = wait_for_log(&system.dir.join("switchboard.log"), "CallbackRequested", 1);
+    assert!(log.contains("Overflowed"), "{log}");
+    let messages = system.log("caller-messages");
+    assert!(
+        messages.contains("BYE sip:"),
+        "switchboard hung up: {messages}"
+    );
+
+    // An agent becomes available: Teams rings them with the customer's
+    // number, then the customer is dialled from the contact-center number.
+    assert_eq!(agent_state("dana", "available").0, 200);
+    let log = wait_for_log(&system.dir.join("switchboard.log"), "reached: true", 1);
+    let teams = system.log("emulator");
+    let rung = teams_events(&teams, "event=CallReceived");
+    assert_eq!(rung.len(), 1, "{teams}");
+    assert!(rung[0].contains("user: \"dana\""), "{}", rung[0]);
+    assert!(rung[0].contains("+12065550199"), "{}", rung[0]);
+    let status = customer.0.wait().unwrap();
+    let invite = std::fs::read_to_string(system.dir.join("customer-messages.log")).unwrap();
+    assert!(status.success(), "{invite}\n{log}");
+    assert!(invite.contains("INVITE sip:+12065550199@"), "{invite}");
+    let from = invite
+        .lines()
+        .find(|l| l.starts_with("From:"))
+        .unwrap_or_default();
+    assert!(from.contains("+15550100"), "{from}");
+    // Both calls have a CDR; the callback one ended answered.
+    let json = exported(&system, "json", 2);
+    assert!(json.contains("\"outcome\":\"answered\""), "{json}");
+}
+
+#[test]
+fn calls_go_only_to_agents_whom_microsoft_graph_reports_available() {
+    let (api, graph) = (common::free_tcp_port(), common::free_tcp_port());
+    let system = start("cc-presence", |config| {
+        // Dana and Emil are Away in Teams; Fatima is Available.
+        let config = ["dana", "emil"].iter().fold(config, |config, agent| {
+            config.replace(
+                &format!("name = \"{agent}\"\n"),
+                &format!("name = \"{agent}\"\npresence = \"Away\"\n"),
+            )
+        });
+        // The Teams users' table has the same names: only the emulator's
+        // entries (after [emulator]) may take a presence.
+        let (serve, emulated) = config.split_once("[emulator]").unwrap();
+        let serve = serve.replace("presence = \"Away\"\n", "");
+        format!(
+            "{serve}[emulator]{emulated}\n\
+             [emulator.graph]\nlisten = \"127.0.0.1:{graph}\"\nclient_id = \"app\"\nclient_secret = \"secret-0123456789\"\n\n\
+             [graph]\nlogin_url = \"http://127.0.0.1:{graph}\"\nbase_url = \"http://127.0.0.1:{graph}/v1.0\"\n\
+             client_id = \"app\"\nclient_secret = \"secret-0123456789\"\n\
+             notification_url = \"http://127.0.0.1:{api}/graph/notifications\"\n\n\
+             [api]\nlisten = \"127.0.0.1:{api}\"\ntoken = \"{TOKEN}\"\n"
+        )
+    });
+    wait_for_log(&system.dir.join("switchboard.log"), "API at", 1);
+    // The snapshot from Graph reaches the ACD.
+    let mut agents = String::new();
+    for _ in 0..100 {
+        agents = common::http(api, "GET", "/api/v1/agents", Some(TOKEN), None).1;
+        if agents.matches("\"presence\":\"Away\"").count() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        agents.matches("\"presence\":\"Away\"").count(),
+        2,
+        "{agents}"
+    );
+    assert!(
+        caller(&system, '2', 6000, 6000),
+        "{}",
+        system.log("caller-messages")
+    );
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "Ended", 1);
+    let rung = teams_events(&teams, "event=CallReceived");
+    assert_eq!(rung.len(), 1, "{teams}");
+    assert!(rung[0].contains("user: \"fatima\""), "{}", rung[0]);
+    // Teams made Fatima Busy (in a call) and Available again: Graph
+    // notified switchboard both times.
+    let log = wait_for_log(
+        &system.dir.join("switchboard.log"),
+        "000000000305 presence=Available",
+        2,
+    );
+    assert!(
+        log.contains("000000000305 presence=Busy activity=InACall"),
+        "{log}"
+    );
 }

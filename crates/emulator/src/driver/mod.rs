@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::certs::{ca_path, proxy_cert_paths};
 use crate::config::EmulatorConfig;
 use crate::error::RunError;
+use crate::graph::RunningGraph;
 use crate::teams::{
     CallId, ConnectionRef, Destination, Event, ProxyId, Source, TeamsProxy, Transmit,
 };
@@ -117,6 +118,19 @@ pub async fn start(
         addrs.push(addr);
     }
     let (events, _) = broadcast::channel(EVENT_BACKLOG);
+    let graph = match &config.graph {
+        Some(_) => {
+            let graph = crate::graph::start(&config, seed, shutdown.clone()).await?;
+            let calls = events.subscribe();
+            tracker.spawn(crate::graph::follow_calls(
+                graph.clone(),
+                calls,
+                shutdown.clone(),
+            ));
+            Some(graph)
+        }
+        None => None,
+    };
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let driver = Driver {
         proxy,
@@ -139,6 +153,7 @@ pub async fn start(
         commands: commands_tx,
         tracker,
         transports,
+        graph,
         shutdown,
     })
 }
@@ -152,10 +167,17 @@ pub struct RunningEmulator {
     commands: mpsc::Sender<Command>,
     tracker: TaskTracker,
     transports: Vec<SipTransport>,
+    graph: Option<RunningGraph>,
     shutdown: CancellationToken,
 }
 
 impl RunningEmulator {
+    /// The Microsoft Graph emulator, when `[emulator.graph]` is
+    /// configured.
+    pub fn graph(&self) -> Option<&RunningGraph> {
+        self.graph.as_ref()
+    }
+
     /// The address proxy `proxy` listens on (with the port the system
     /// chose for a configured port 0).
     pub fn local_addr(&self, proxy: ProxyId) -> Option<SocketAddr> {
@@ -192,6 +214,9 @@ impl RunningEmulator {
     /// cancelled).
     pub async fn stopped(self) {
         self.tracker.wait().await;
+        if let Some(graph) = self.graph {
+            graph.stopped().await;
+        }
         for transport in &self.transports {
             transport.shutdown().await;
         }
@@ -417,7 +442,7 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// A seed from the process's random hasher keys (no extra dependency).
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(0x5eed);
     hasher.finish()

@@ -14,7 +14,7 @@ mod event;
 mod health;
 mod media;
 mod proxy;
-mod rng;
+pub(crate) mod rng;
 mod sbc;
 mod wire;
 

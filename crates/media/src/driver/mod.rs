@@ -41,6 +41,14 @@
 //! the frames with its poll timeout and sends them from the leg's socket
 //! like relayed packets.
 //!
+//! # Conferences
+//!
+//! [`MediaDriver::join_conference`] puts a leg with its codec in its
+//! session's conference (all legs of a session share a shard): the shard
+//! mixes every 20 ms and sends each member what it hears, as its
+//! [`ConferenceRole`] allows (three-way calls, consultations, supervisor
+//! listen / whisper / barge); see [`MediaRelay::join_conference`].
+//!
 //! # Recording
 //!
 //! [`MediaDriver::start_recording`] taps a call's two legs (caller left,
@@ -74,8 +82,8 @@ use self::recorder::{RecorderLink, RecorderMessage, RecordingKind, ShardPost};
 use self::shard::{Command, Shard, ShardSocket};
 use crate::error::DriverError;
 use crate::relay::{
-    LegCodec, LegConfig, LegKey, LegPorts, LegSrtp, MediaEvent, RecordingEnd, RecordingId,
-    RelayConfig, RelayCounters,
+    ConferenceRole, LegCodec, LegConfig, LegKey, LegPorts, LegSrtp, MediaEvent, RecordingEnd,
+    RecordingId, RelayConfig, RelayCounters,
 };
 use crate::server::{FrameSource, PauseMode, PlayRequestId, VoicemailConfig};
 
@@ -527,13 +535,37 @@ impl MediaDriver {
         self.run(key, set_report_dtmf_op(key, report))
     }
 
+    /// Puts the leg (which needs its codec) in its session's conference
+    /// as `role`, unbridging it first; a member just takes `role`. See
+    /// [`MediaRelay::join_conference`](crate::MediaRelay::join_conference).
+    pub fn join_conference(&self, key: LegKey, role: ConferenceRole) -> Result<(), DriverError> {
+        self.run(key, join_conference_op(key, role))
+    }
+
+    /// Takes the leg out of its conference (nothing if it is in none);
+    /// it is left unbridged.
+    pub fn leave_conference(&self, key: LegKey) -> Result<(), DriverError> {
+        self.run(key, leave_conference_op(key))
+    }
+
+    /// Changes a conference member's role (listen, whisper, barge).
+    pub fn set_conference_role(
+        &self,
+        key: LegKey,
+        role: ConferenceRole,
+    ) -> Result<(), DriverError> {
+        self.run(key, set_conference_role_op(key, role))
+    }
+
     /// Starts recording a call into a new stereo WAV file at `path`
     /// (8 kHz, 16-bit): what `caller`'s far end says on the left
     /// channel, what `agent`'s says on the right, from now until
     /// [`MediaDriver::stop_recording`] or until either leg is freed.
     /// Both legs need their codec ([`MediaDriver::set_codec`], G.711)
     /// and live in one shard (always true for legs of one session); they
-    /// need not be bridged. `mode`: what a pause becomes in the file.
+    /// need not be bridged. In a conference it goes on recording what
+    /// each of the two says, not the other members nor the mix. `mode`:
+    /// what a pause becomes in the file.
     ///
     /// Returns once the file exists, with the recording's id; it ends
     /// with [`MediaEvent::RecordingFinished`]. An existing file is never
@@ -773,6 +805,21 @@ fn set_report_dtmf_op(key: LegKey, report: bool) -> Op {
     Box::new(move |shard, _| Ok(shard.relay.set_report_dtmf(key, report)?))
 }
 
+fn join_conference_op(key: LegKey, role: ConferenceRole) -> Op {
+    Box::new(move |shard, now| Ok(shard.relay.join_conference(now, key, role)?))
+}
+
+fn leave_conference_op(key: LegKey) -> Op {
+    Box::new(move |shard, _| {
+        shard.relay.leave_conference(key)?;
+        Ok(())
+    })
+}
+
+fn set_conference_role_op(key: LegKey, role: ConferenceRole) -> Op {
+    Box::new(move |shard, _| Ok(shard.relay.set_conference_role(key, role)?))
+}
+
 /// [`MediaDriver`]'s commands, queued without waiting for their outcome
 /// (see [`MediaDriver::detached`]). Errors returned here are the ones
 /// found before queueing (no free port, a stopped shard); the shard's own
@@ -865,6 +912,25 @@ impl Detached<'_> {
     /// [`MediaDriver::set_report_dtmf`].
     pub fn set_report_dtmf(&self, key: LegKey, report: bool) -> Result<(), DriverError> {
         self.0.post(key, set_report_dtmf_op(key, report))
+    }
+
+    /// [`MediaDriver::join_conference`].
+    pub fn join_conference(&self, key: LegKey, role: ConferenceRole) -> Result<(), DriverError> {
+        self.0.post(key, join_conference_op(key, role))
+    }
+
+    /// [`MediaDriver::leave_conference`].
+    pub fn leave_conference(&self, key: LegKey) -> Result<(), DriverError> {
+        self.0.post(key, leave_conference_op(key))
+    }
+
+    /// [`MediaDriver::set_conference_role`].
+    pub fn set_conference_role(
+        &self,
+        key: LegKey,
+        role: ConferenceRole,
+    ) -> Result<(), DriverError> {
+        self.0.post(key, set_conference_role_op(key, role))
     }
 
     /// [`MediaDriver::start_recording`], the file created on the

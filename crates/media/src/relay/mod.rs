@@ -31,6 +31,10 @@
 //! - Recording (`recording.rs`): what chosen legs receive, decoded into
 //!   20 ms frames on one timeline per recording (a call: two channels;
 //!   a voicemail: one), for a writer outside the relay.
+//! - Conferences (`conference/`): the legs of a session that joined
+//!   ([`MediaRelay::join_conference`]) each hear the mix of the others
+//!   every 20 ms, as their [`ConferenceRole`] allows (three-way calls,
+//!   supervisor listen / whisper / barge).
 //!
 //! Not done here: RTCP reports generated for bridged legs — their RTCP is
 //! relayed end to end; ICE/STUN (dropped as [`DropReason::NotRtp`]);
@@ -40,16 +44,18 @@
 //!
 //! Inputs are [`MediaRelay::handle_packet`] (a datagram received on a
 //! local port), [`MediaRelay::handle_timeout`] and the table updates
-//! (`add_leg`, `bridge`, `update_*`, `set_codec`, `play`, `remove_leg`).
-//! Outputs: the [`Verdict`] of each packet (send `len` bytes of the same
-//! buffer from `local_port` to `destination`, or drop), then after
-//! `handle_timeout` [`MediaRelay::poll_transmit`] until `None` (packets
-//! made here: played frames, RTCP reports), then
+//! (`add_leg`, `bridge`, `update_*`, `set_codec`, `play`,
+//! `join_conference`, `remove_leg`). Outputs: the [`Verdict`] of each
+//! packet (send `len` bytes of the same buffer from `local_port` to
+//! `destination`, or drop), then after `handle_timeout`
+//! [`MediaRelay::poll_transmit`] until `None` (packets made here: played
+//! frames, conference mixes, RTCP reports), then
 //! [`MediaRelay::poll_recording`] until `None` (recorded frames), then
 //! [`MediaRelay::poll_event`] until `None`, then
 //! [`MediaRelay::poll_timeout`] for the next wake-up. Neither the
 //! per-packet path nor the per-frame path allocates.
 
+mod conference;
 mod config;
 mod local;
 mod recording;
@@ -64,9 +70,11 @@ use std::time::{Duration, Instant};
 
 use sdp::Direction;
 
+pub use self::conference::ConferenceRole;
+use self::conference::{Member, Room};
 pub use self::config::{LatchPolicy, LegConfig, LegKey, LegPorts, LegSrtp, RelayConfig};
+use self::local::{Hearing, LocalEndpoint, Rng};
 pub use self::local::{LegCodec, LegEncoding};
-use self::local::{LocalEndpoint, Rng};
 pub use self::recording::{
     RecordedFrame, RecordingEnd, RecordingId, RecordingOutput, RECORDED_FRAME_LEN, RECORDING_DELAY,
 };
@@ -84,6 +92,15 @@ enum Origin {
     Relayed,
     /// Made here (a played frame, an injected packet, an RTCP report).
     Local,
+}
+
+/// What an entry of the relay's timer heap wakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// The local end of the leg in this slot.
+    Leg(usize),
+    /// The conference of this session.
+    Conference(u64),
 }
 
 /// Port table entry flag: the port is the leg's RTCP port.
@@ -125,6 +142,9 @@ struct Leg {
     payload_out: u32,
     /// The recording that taps what the leg receives, if any.
     tap: Option<Tap>,
+    /// Its place in its session's conference; such a leg is never
+    /// bridged.
+    member: Option<Box<Member>>,
 }
 
 impl Leg {
@@ -186,15 +206,20 @@ pub struct MediaRelay {
     events: VecDeque<MediaEvent>,
     counters: RelayCounters,
     next_scan: Option<Instant>,
-    /// Due times of the legs' local ends (lazily deleted: an entry
-    /// counts only if it is its leg's `scheduled`).
-    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Due times of the legs' local ends and of the conferences' mix
+    /// ticks (lazily deleted: an entry counts only if it is its leg's or
+    /// conference's `scheduled`).
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// Slots of legs with local packets to send now.
     ready: VecDeque<usize>,
     rng: Rng,
     /// An instant and the wall clock at it, for NTP timestamps in SRs.
     wallclock: Option<(Instant, Duration)>,
     recordings: Recordings,
+    /// The conference of each session that has one.
+    rooms: HashMap<u64, Room>,
+    /// Sessions whose conference has mixed frames to send.
+    conference_ready: VecDeque<u64>,
 }
 
 impl MediaRelay {
@@ -214,6 +239,8 @@ impl MediaRelay {
             rng: Rng::from_entropy(),
             wallclock: None,
             recordings: Recordings::default(),
+            rooms: HashMap::new(),
+            conference_ready: VecDeque::new(),
         }
     }
 
@@ -328,6 +355,7 @@ impl MediaRelay {
             rtp_out: 0,
             payload_out: 0,
             tap: None,
+            member: None,
         };
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -352,14 +380,16 @@ impl MediaRelay {
         Ok(())
     }
 
-    /// Removes a leg (unbridging it, ending its play as
-    /// [`PlayEnd::Stopped`](crate::PlayEnd::Stopped) and its recording
-    /// as [`RecordingEnd::LegRemoved`]); returns its ports for reuse.
+    /// Removes a leg (unbridging it or taking it out of its conference,
+    /// ending its play as [`PlayEnd::Stopped`](crate::PlayEnd::Stopped)
+    /// and its recording as [`RecordingEnd::LegRemoved`]); returns its
+    /// ports for reuse.
     pub fn remove_leg(&mut self, key: LegKey) -> Result<LegPorts, RelayError> {
         let slot = self.slot(key)?;
         if let Some(tap) = self.leg(key)?.tap {
             self.end_recording_of_leg(tap);
         }
+        self.leave(slot);
         self.unlink(slot);
         let leg = self.legs[slot].take().ok_or(RelayError::UnknownLeg(key))?;
         if let Some(mut local) = leg.local {
@@ -389,15 +419,18 @@ impl MediaRelay {
     }
 
     /// Bridges legs `a` and `b`: packets from one go to the other. Each
-    /// leaves its previous bridge, if any (a transfer re-bridges one leg
-    /// to another call's leg). The streams toward both stay continuous.
+    /// leaves its previous bridge or its conference, if any (a transfer
+    /// re-bridges one leg to another call's leg). The streams toward
+    /// both stay continuous.
     pub fn bridge(&mut self, now: Instant, a: LegKey, b: LegKey) -> Result<(), RelayError> {
         if a == b {
             return Err(RelayError::SelfBridge(a));
         }
         let (slot_a, slot_b) = (self.slot(a)?, self.slot(b)?);
-        self.unlink(slot_a);
-        self.unlink(slot_b);
+        for slot in [slot_a, slot_b] {
+            self.leave(slot);
+            self.unlink(slot);
+        }
         for (slot, peer) in [(slot_a, slot_b), (slot_b, slot_a)] {
             if let Some(leg) = self.legs[slot].as_mut() {
                 leg.peer = Some(peer);
@@ -622,8 +655,14 @@ impl MediaRelay {
         }
 
         // Switchboard's own end hears everything while the leg is not
-        // bridged, and telephone-events of a bridged leg reporting DTMF.
+        // bridged (in a conference: the audio goes to the mix), and
+        // telephone-events of a bridged leg reporting DTMF.
         let alone = leg.peer.is_none();
+        let hearing = match (&leg.member, alone) {
+            (Some(_), _) => Hearing::Conference,
+            (None, true) => Hearing::Alone,
+            (None, false) => Hearing::Bridged,
+        };
         let heard = match leg.local.as_deref_mut() {
             Some(local) if rtcp && alone => {
                 local.handle_rtcp(now, packet);
@@ -631,7 +670,10 @@ impl MediaRelay {
             }
             Some(local) if !rtcp && (alone || local.reports_dtmf()) => {
                 if let Ok(packet) = RtpPacket::parse(packet) {
-                    local.handle_rtp(now, &packet, alone, &mut self.events);
+                    local.handle_rtp(now, &packet, hearing, &mut self.events);
+                    if let Some(member) = leg.member.as_deref_mut() {
+                        member.handle_rtp(&packet, local.codec(), &mut self.counters);
+                    }
                 }
                 true
             }

@@ -147,6 +147,16 @@ pub struct RelayCounters {
     pub local_rtp: u64,
     /// RTCP reports made here and sent.
     pub local_rtcp: u64,
+    /// Participants' frames that went into a conference mix (one per
+    /// participant that had audio, per 20 ms tick); what each hears goes
+    /// out as [`local_rtp`](Self::local_rtp).
+    pub conference_frames_mixed: u64,
+    /// Conference audio that arrived after its tick had been mixed, and
+    /// was dropped.
+    pub conference_frames_late: u64,
+    /// Conference audio dropped as a duplicate, or to keep a
+    /// participant's jitter buffer within its three frames.
+    pub conference_frames_dropped: u64,
     dropped: [u64; DropReason::COUNT],
 }
 
@@ -173,6 +183,9 @@ impl RelayCounters {
         self.consumed += other.consumed;
         self.local_rtp += other.local_rtp;
         self.local_rtcp += other.local_rtcp;
+        self.conference_frames_mixed += other.conference_frames_mixed;
+        self.conference_frames_late += other.conference_frames_late;
+        self.conference_frames_dropped += other.conference_frames_dropped;
         for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
             *mine += theirs;
         }
@@ -218,7 +231,8 @@ pub enum MediaEvent {
         rtcp: bool,
     },
     /// A key press heard on a leg switchboard terminates (not bridged,
-    /// with a codec), or on a bridged leg that reports DTMF
+    /// with a codec), or on a bridged leg or conference member that
+    /// reports DTMF
     /// ([`MediaRelay::set_report_dtmf`](crate::MediaRelay::set_report_dtmf));
     /// once per press, however many ways it arrived.
     Dtmf {

@@ -35,6 +35,14 @@ pub const DEFAULT_PHRASES: &[(&str, &str)] = &[
     ("leave-message", "Please leave a message after the tone."),
     ("invalid-option", "Sorry, that is not a valid option."),
     ("goodbye", "Goodbye."),
+    (
+        "callback-offer",
+        "To keep your place in line and be called back at this number, press 1.",
+    ),
+    (
+        "callback-confirmed",
+        "Thank you. We will call you back as soon as an agent is free.",
+    ),
     ("number-0", "zero"),
     ("number-1", "one"),
     ("number-2", "two"),
@@ -109,6 +117,14 @@ pub(crate) fn builtin_prompt(rate: MediaRate, name: &str) -> Prompt {
             tone(659.0, 150),
         ],
         "in-line" => vec![tone(659.0, 150), gap(30), tone(440.0, 250)],
+        "callback-offer" => vec![
+            tone(587.0, 150),
+            gap(30),
+            tone(880.0, 150),
+            gap(30),
+            tone(587.0, 150),
+        ],
+        "callback-confirmed" => vec![tone(880.0, 150), gap(30), tone(587.0, 300)],
         "estimated-wait" => vec![
             tone(392.0, 150),
             gap(30),

@@ -1,7 +1,8 @@
-//! A call: two legs (more while a transfer is under way), each one SIP
-//! dialog with its own Call-ID, tags and CSeq (RFC 7092 §3.1: a
-//! signalling B2BUA terminates and re-originates every dialog), and the
-//! state that ties them together.
+//! A call: two legs (more while a transfer is under way, or when
+//! switchboard mixes several parties), each one SIP dialog with its own
+//! Call-ID, tags and CSeq (RFC 7092 §3.1: a signalling B2BUA terminates
+//! and re-originates every dialog), and the state that ties them
+//! together ([`Topology`]: who talks to whom).
 
 use std::time::Instant;
 
@@ -51,15 +52,38 @@ pub(crate) struct Call {
     pub(crate) dialog_keys: Vec<((String, String), LegId)>,
     /// The INVITE server transactions of its UAS legs.
     pub(crate) invite_keys: Vec<(TransactionKey, LegId)>,
-    /// The flow of a call switchboard answered itself (no callee leg
-    /// until a dialled leg answers; `callee` names none before).
-    pub(crate) local: Option<String>,
-    /// The tenant whose DID a local call reached.
+    /// switchboard is or was a party of the call: a call to a flow, or
+    /// one it originated. The application may dial, add parties and hang
+    /// it up.
+    pub(crate) local: bool,
+    /// Who talks to whom.
+    pub(crate) topology: Topology,
+    /// The tenant whose DID a local call reached (or that originated it).
     pub(crate) tenant: Option<TenantName>,
-    /// Legs placed by `B2bua::dial`, not answered yet.
+    /// Legs placed by `B2bua::dial` (ring-all: the first to answer wins)
+    /// or `B2bua::originate`, not answered yet.
     pub(crate) dials: Vec<LegId>,
-    /// The dialled leg that answered: the call is two-party since.
-    pub(crate) agent: Option<LegId>,
+    /// Legs placed by `B2bua::add_party`, not answered yet.
+    pub(crate) parties: Vec<LegId>,
+}
+
+/// Who the up legs of a call talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Topology {
+    /// switchboard is the only other party of the caller (a call to a
+    /// flow, an answered originated call, the last party of a mixed
+    /// call): offers and INFO are answered here, and dialled legs ring
+    /// for the caller (`callee` names no leg).
+    Local,
+    /// The caller and the callee talk to each other: in-dialog requests
+    /// are relayed between them and a BYE from one ends the other (an
+    /// ordinary B2BUA call, RFC 7092 §3.1).
+    Paired,
+    /// Every member talks to switchboard, which mixes their media: offers
+    /// and INFO are answered here, nothing is relayed, and a BYE ends only
+    /// the leg it came on. `caller` and `callee` keep naming the legs
+    /// that last held those positions.
+    Mixed(Vec<LegId>),
 }
 
 impl Call {
@@ -71,7 +95,7 @@ impl Call {
         caller: LegId,
         callee: LegId,
         permit: CallPermit,
-        local: Option<String>,
+        local: bool,
     ) -> Call {
         Call {
             id,
@@ -87,16 +111,51 @@ impl Call {
             dialog_keys: Vec::new(),
             invite_keys: Vec::new(),
             local,
+            topology: if local {
+                Topology::Local
+            } else {
+                Topology::Paired
+            },
             tenant: None,
             dials: Vec::new(),
-            agent: None,
+            parties: Vec::new(),
         }
     }
 
-    /// Whether switchboard is the caller's other party: a call to a flow
-    /// no dialled leg has answered yet.
+    /// Whether switchboard is the caller's only other party: a call to a
+    /// flow no dialled leg has answered yet.
     pub(crate) fn answers_itself(&self) -> bool {
-        self.local.is_some() && self.agent.is_none()
+        self.topology == Topology::Local
+    }
+
+    /// Whether switchboard answers offers and INFO itself (nothing is
+    /// relayed): a local or a mixed call.
+    pub(crate) fn answers_offers(&self) -> bool {
+        self.topology != Topology::Paired
+    }
+
+    /// Whether `leg` holds a place in the conversation: a position of a
+    /// local or paired call, a member of a mixed one (not a replaced
+    /// leg, a transfer target or a ringing leg).
+    pub(crate) fn holds_place(&self, leg: LegId) -> bool {
+        match &self.topology {
+            Topology::Local => leg == self.caller,
+            Topology::Paired => leg == self.caller || leg == self.callee,
+            Topology::Mixed(members) => members.contains(&leg),
+        }
+    }
+
+    /// The legs that are up and hold a place in the conversation.
+    pub(crate) fn up_legs(&self) -> Vec<LegId> {
+        let places = match &self.topology {
+            Topology::Local => vec![self.caller],
+            Topology::Paired => vec![self.caller, self.callee],
+            Topology::Mixed(members) => members.clone(),
+        };
+        places
+            .into_iter()
+            .filter(|id| self.leg(*id).is_some_and(|l| l.confirmed().is_some()))
+            .collect()
     }
 
     pub(crate) fn leg(&self, id: LegId) -> Option<&Leg> {

@@ -16,18 +16,23 @@
 //! (agent alert time over). After an answer the call is an ordinary
 //! two-party call: BYE from either side ends it, re-INVITEs are relayed,
 //! and REFER from the agent's Teams client transfers the caller.
+//!
+//! The same outbound legs serve [`B2bua::add_party`] (`parties`) and
+//! [`B2bua::originate`] (`originate`); this module routes them, offers
+//! them media and reports their outcome.
 
 use std::time::Instant;
 
 use sdp::Session;
 use sip::{Response, StatusCode};
 
-use super::call::{Call, CallState, OutboundRoute};
-use super::io::{B2buaEvent, CallId, LegId, LegPeer, Party};
+use super::call::{Call, CallState, LegDialog, OutboundRoute, Topology};
+use super::io::{B2buaEvent, CallId, EndReason, LegId, LegPeer, Party};
+use super::local::audio_codec;
 use super::transfer::NewUacLeg;
 use super::wire;
 use super::B2bua;
-use crate::config::Transport;
+use crate::config::{TenantName, Transport, TrunkName};
 use crate::error::DialError;
 use crate::number::E164;
 use crate::teams::ProxyFailover;
@@ -44,6 +49,19 @@ pub enum DialTarget {
     Pstn(E164),
 }
 
+/// Where an outbound leg of a contact-center call goes.
+pub(super) struct DialRoute {
+    pub(super) peer: LegPeer,
+    pub(super) route: OutboundRoute,
+    /// The number rung.
+    pub(super) number: E164,
+    /// The To header.
+    pub(super) to: String,
+    pub(super) transport: Transport,
+    /// The carrier trunk used, for admission.
+    pub(super) trunk: Option<TrunkName>,
+}
+
 impl B2bua {
     /// Rings `target` for `call`, a call switchboard answered itself and
     /// no dialled leg has answered yet. Returns the new leg, named again
@@ -54,37 +72,79 @@ impl B2bua {
         target: DialTarget,
         now: Instant,
     ) -> Result<LegId, DialError> {
+        self.dial_as(call, target, None, now)
+    }
+
+    /// As [`B2bua::dial`], with `caller_id` as the From number the target
+    /// sees (`None`: the caller's number). For an originated call whose
+    /// caller is an agent, e.g. the tenant's DID towards the customer.
+    pub fn dial_as(
+        &mut self,
+        call: CallId,
+        target: DialTarget,
+        caller_id: Option<E164>,
+        now: Instant,
+    ) -> Result<LegId, DialError> {
         let mut taken = self.calls.remove(&call).ok_or(DialError::NoSuchCall)?;
-        let result = self.dial_in(&mut taken, target, now);
+        let result = self.dial_in(&mut taken, target, caller_id, now);
         self.put_back(taken);
         self.drain(now, None);
         result
     }
 
     /// Stops ringing `leg` of `call` (CANCEL); `DialFailed` with 487
-    /// follows. A leg that is not ringing is left alone.
+    /// follows (and `CallEnded` for the first leg of an originated call).
+    /// A leg that is not ringing is left alone.
     pub fn cancel_dial(&mut self, call: CallId, leg: LegId, now: Instant) {
         let Some(mut taken) = self.calls.remove(&call) else {
             return;
         };
-        if taken.dials.contains(&leg) {
-            self.dial_failed(&mut taken, leg, StatusCode::REQUEST_TERMINATED, now);
+        if taken.dials.contains(&leg) || taken.parties.contains(&leg) {
+            self.give_up_dial(&mut taken, leg, now);
         }
         self.put_back(taken);
         self.drain(now, None);
+    }
+
+    /// Cancels the ringing `leg`: 487 reported, an originated call ended.
+    pub(super) fn give_up_dial(&mut self, call: &mut Call, leg: LegId, now: Instant) {
+        let status = StatusCode::REQUEST_TERMINATED;
+        if leg == call.caller {
+            self.originate_failed(call, leg, status, EndReason::Local, now);
+        } else {
+            self.dial_failed(call, leg, status, now);
+        }
     }
 
     fn dial_in(
         &mut self,
         call: &mut Call,
         target: DialTarget,
+        caller_id: Option<E164>,
         now: Instant,
     ) -> Result<LegId, DialError> {
         if !call.answers_itself() || call.state != CallState::Confirmed {
             return Err(DialError::NotLocal);
         }
         let tenant = call.tenant.clone().ok_or(DialError::NoTeams)?;
-        let (peer, route, number, to, transport) = match target {
+        let route = self.dial_route(&tenant, target, now)?;
+        let source = offer_source(call, call.caller).ok_or(DialError::NotLocal)?;
+        let from = caller_id.or_else(|| call.leg(call.caller).and_then(|l| l.number.clone()));
+        let id = self.place_leg(call, route, from.as_ref(), &source, now)?;
+        call.dials.push(id);
+        Ok(id)
+    }
+
+    /// Where `target` is reached for `tenant`: a Teams user through
+    /// Direct Routing, a PSTN number through the tenant's carrier trunk
+    /// and dial plan.
+    pub(super) fn dial_route(
+        &self,
+        tenant: &TenantName,
+        target: DialTarget,
+        now: Instant,
+    ) -> Result<DialRoute, DialError> {
+        match target {
             DialTarget::TeamsUser(user) => {
                 let pinger = self.pinger.as_ref().ok_or(DialError::NoTeams)?;
                 let proxy = self
@@ -94,16 +154,21 @@ impl B2bua {
                     .and_then(|t| t.proxies.first())
                     .map(|p| p.fqdn.clone())
                     .ok_or(DialError::NoTeams)?;
-                let route = OutboundRoute::Teams {
-                    failover: ProxyFailover::new(pinger, now),
-                    user: Some(user.clone()),
-                    request_uri: None,
-                };
-                let to = format!("<sip:{user}@{proxy};user=phone>");
-                (LegPeer::Teams(tenant), route, user, to, Transport::Tls)
+                Ok(DialRoute {
+                    peer: LegPeer::Teams(tenant.clone()),
+                    route: OutboundRoute::Teams {
+                        failover: ProxyFailover::new(pinger, now),
+                        user: Some(user.clone()),
+                        request_uri: None,
+                    },
+                    to: format!("<sip:{user}@{proxy};user=phone>"),
+                    number: user,
+                    transport: Transport::Tls,
+                    trunk: None,
+                })
             }
             DialTarget::Pstn(number) => {
-                let scope = self.router.tenant(&tenant).ok_or(DialError::NoTeams)?;
+                let scope = self.router.tenant(tenant).ok_or(DialError::NoTeams)?;
                 let out = scope
                     .route_to_pstn(number.as_str())
                     .map_err(|rejection| DialError::Refused(rejection.status.0))?;
@@ -112,33 +177,48 @@ impl B2bua {
                     .first()
                     .map_or_else(|| "<sip:invalid.invalid>".to_owned(), |u| format!("<{u}>"));
                 let transport = out.transport;
-                let route = OutboundRoute::Targets {
-                    uris: out.request_uris,
+                Ok(DialRoute {
+                    peer: LegPeer::Trunk(out.trunk.clone()),
+                    route: OutboundRoute::Targets {
+                        uris: out.request_uris,
+                        transport,
+                    },
+                    number,
+                    to,
                     transport,
-                };
-                (LegPeer::Trunk(out.trunk), route, number, to, transport)
+                    trunk: Some(out.trunk),
+                })
             }
-        };
-        let source = agent_offer_source(call).ok_or(DialError::NotLocal)?;
-        let caller_number = call.leg(call.caller).and_then(|l| l.number.clone());
-        let template = self.transfer_template(&peer, caller_number.as_ref(), to, None);
+        }
+    }
+
+    /// Adds an outbound leg to `call` along `route`, From `from_number`
+    /// (the tenant's FQDN or our carrier-facing host), offering `source`
+    /// anchored for it, and sends its INVITE.
+    pub(super) fn place_leg(
+        &mut self,
+        call: &mut Call,
+        route: DialRoute,
+        from_number: Option<&E164>,
+        source: &Session,
+        now: Instant,
+    ) -> Result<LegId, DialError> {
+        let template = self.transfer_template(&route.peer, from_number, route.to, None);
         let id = self.next_leg_id();
-        let contact_user = caller_number.as_ref().map(|n| n.as_str().to_owned());
+        let contact_user = from_number.map(|n| n.as_str().to_owned());
         let new = NewUacLeg {
             id,
             party: Party::Callee,
-            peer,
-            transport,
-            number: Some(number),
+            peer: route.peer,
+            transport: route.transport,
+            number: Some(route.number),
             contact_user: contact_user.as_deref(),
             template,
-            route,
+            route: route.route,
         };
-        let leg = self.uac_leg_offering(call.id, new, &source)?;
+        let leg = self.uac_leg_offering(call.id, new, source)?;
         call.legs.push(leg);
-        call.dials.push(id);
         if !self.start_attempt(call, id, None, None, now) {
-            call.dials.retain(|l| *l != id);
             self.drop_leg(call, id, StatusCode::SERVICE_UNAVAILABLE, now);
             return Err(DialError::Unreachable);
         }
@@ -153,8 +233,10 @@ impl B2bua {
         });
     }
 
-    /// A dialled leg answered (its ACK is sent): bridge it with the
-    /// caller, cancel the other dialled legs.
+    /// A dialled leg answered (its ACK is sent): the first leg of an
+    /// originated call is up; otherwise the other dialled legs are
+    /// cancelled and the leg is bridged with the caller, or joins the
+    /// parties of a call that became mixed while it rang.
     pub(super) fn dial_answered(
         &mut self,
         call: &mut Call,
@@ -163,29 +245,31 @@ impl B2bua {
         now: Instant,
     ) {
         call.dials.retain(|l| *l != leg_id);
+        if leg_id == call.caller {
+            return self.originate_answered(call, leg_id, response, now);
+        }
         for other in std::mem::take(&mut call.dials) {
             self.dial_failed_leg(call, other, StatusCode::REQUEST_TERMINATED, now);
         }
-        if let (Some(body), Some(leg)) = (
-            wire::sdp_body(&response.headers, &response.body),
-            call.leg_mut(leg_id),
-        ) {
-            let _ = leg.sdp.receive(&body);
+        if call.topology != Topology::Local {
+            return self.party_answered(call, leg_id, response, now);
         }
+        receive_answer(call, leg_id, response);
         call.callee = leg_id;
-        call.agent = Some(leg_id);
+        call.topology = Topology::Paired;
         call.hangup_at = self.settings.max_call_duration.map(|max| now + max);
         self.update_media(call, leg_id);
         self.media.bridge(call.id, call.caller, leg_id);
         self.events.push_back(B2buaEvent::DialAnswered {
             call: call.id,
             leg: leg_id,
+            codec: audio_codec(call, leg_id),
             at: now,
         });
     }
 
-    /// A dialled leg failed or is given up: it leaves the call, which goes
-    /// on with the caller alone.
+    /// A dialled leg or added party failed or is given up: it leaves the
+    /// call, which goes on without it.
     pub(super) fn dial_failed(
         &mut self,
         call: &mut Call,
@@ -194,6 +278,7 @@ impl B2bua {
         now: Instant,
     ) {
         call.dials.retain(|l| *l != leg_id);
+        call.parties.retain(|l| *l != leg_id);
         self.dial_failed_leg(call, leg_id, status, now);
     }
 
@@ -214,21 +299,55 @@ impl B2bua {
     }
 }
 
-/// The caller's offer narrowed to what switchboard answered it with: the
-/// codec the relay will carry unchanged once an agent answers, and
+/// Records the SDP answer of a dialled leg's 2xx.
+pub(super) fn receive_answer(call: &mut Call, leg_id: LegId, response: &Response) {
+    if let (Some(body), Some(leg)) = (
+        wire::sdp_body(&response.headers, &response.body),
+        call.leg_mut(leg_id),
+    ) {
+        // An unreadable answer leaves the offer's view: the codec is then
+        // unknown to the application.
+        let _ = leg.sdp.receive(&body);
+    }
+}
+
+/// Whether a transfer is under way: a REFER's target ringing, or an
+/// INVITE with Replaces waiting for the remaining party's answer.
+pub(super) fn transferring(call: &Call) -> bool {
+    call.transfer.is_some()
+        || call.legs.iter().any(|l| {
+            l.id != call.caller && matches!(&l.dialog, LegDialog::Uas(uas) if !uas.finished)
+        })
+}
+
+/// What `leg`'s peer sent narrowed to what was agreed with it: the codec
+/// the relay carries unchanged once another leg is bridged with it (the
+/// first voice codec both sides listed), comfort noise and
 /// telephone-event. Streams are offered live (`sendrecv`).
-fn agent_offer_source(call: &Call) -> Option<Session> {
-    let caller = call.leg(call.caller)?;
-    let mut offer = caller.sdp.received()?;
-    let answer = caller.sdp.sent()?;
-    for (media, answered) in offer.media.iter_mut().zip(&answer.media) {
+pub(super) fn offer_source(call: &Call, leg: LegId) -> Option<Session> {
+    let leg = call.leg(leg)?;
+    let mut offer = leg.sdp.received()?;
+    let ours = leg.sdp.sent()?;
+    for (media, agreed) in offer.media.iter_mut().zip(&ours.media) {
         if media.is_rejected() {
             continue;
         }
-        let kept: Vec<u8> = answered.payload_types().collect();
+        let kept: Vec<u8> = agreed.payload_types().collect();
+        let mut voice = 0;
         let refused: Vec<u8> = media
             .payload_types()
-            .filter(|pt| !kept.contains(pt))
+            .filter(|pt| {
+                if !kept.contains(pt) {
+                    return true;
+                }
+                let is_voice = media
+                    .codec(*pt)
+                    .is_none_or(|c| !c.is_telephone_event() && !c.is_comfort_noise());
+                if is_voice {
+                    voice += 1;
+                }
+                is_voice && voice > 1
+            })
             .collect();
         for pt in refused {
             media.remove_payload_type(pt);

@@ -1,7 +1,9 @@
 //! Requests within a dialog (RFC 3261 §12.2): ACK of our 2xx, BYE from
 //! either side (§15), re-INVITE, UPDATE (RFC 3311) and INFO (RFC 6086)
-//! relayed to the other leg with the SDP rewritten, session refreshes
-//! answered on their own leg (RFC 4028), and the per-call timers.
+//! relayed to the other leg with the SDP rewritten (answered here when
+//! switchboard is the other party: a local or mixed call), session
+//! refreshes answered on their own leg (RFC 4028), and the per-call
+//! timers.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,7 @@ use bytes::Bytes;
 use sip::{HeaderName, Method, Request, Response, StatusCode};
 use sip_core::{DialogId, RequestVerdict, TransactionKey};
 
-use super::call::{Call, CallState, LegDialog, Purpose};
+use super::call::{Call, CallState, LegDialog, Purpose, Topology};
 use super::checks;
 use super::io::{EndReason, LegId};
 use super::sdp_rewrite::SdpRole;
@@ -68,9 +70,8 @@ impl B2bua {
             self.send_in_dialog(call, leg_id, bye, Some(Purpose::Ignore), now);
         }
         if call.state != CallState::Terminated {
-            // A replaced leg kept only for this BYE.
-            let current = [call.caller, call.callee];
-            if !current.contains(&leg_id) && call.transfer.is_none_or(|t| t.target != leg_id) {
+            // A replaced leg, or a party hung up, kept only for this BYE.
+            if !call.holds_place(leg_id) && call.transfer.is_none_or(|t| t.target != leg_id) {
                 call.legs.retain(|l| l.id != leg_id);
                 self.forget_leg(call, leg_id);
             }
@@ -150,9 +151,9 @@ impl B2bua {
         match request.method {
             Method::Bye => self.on_bye(call, leg_id, &key, &request, now),
             Method::Invite | Method::Update => self.on_offer(call, leg_id, key, request, now),
-            Method::Info if call.answers_itself() => self.on_local_info(call, &key, &request, now),
+            Method::Info if call.answers_offers() => self.on_local_info(call, &key, &request, now),
             Method::Info => self.relay(call, leg_id, key, request, now),
-            Method::Refer if call.answers_itself() => {
+            Method::Refer if call.answers_offers() => {
                 // Nobody to transfer: switchboard is the other party.
                 let response = Response::for_request(&request, StatusCode::FORBIDDEN);
                 self.respond(&key, response, now);
@@ -205,6 +206,9 @@ impl B2bua {
         let Some(party) = call.leg(leg_id).map(|l| l.party) else {
             return;
         };
+        if matches!(&call.topology, Topology::Mixed(members) if members.contains(&leg_id)) {
+            return self.party_hung_up(call, leg_id, EndReason::Hangup(party), now);
+        }
         // Teams may end the transferor's leg itself once the transfer is
         // accepted; the call goes on with the new leg.
         if let Some(transfer) = call.transfer {
@@ -259,7 +263,7 @@ impl B2bua {
         if unchanged {
             return self.answer_refresh(call, leg_id, &key, &request, timer, body.is_some(), now);
         }
-        if let (true, Some(body)) = (call.answers_itself(), &body) {
+        if let (true, Some(body)) = (call.answers_offers(), &body) {
             return self.answer_local_reoffer(call, leg_id, &key, &request, body, now);
         }
         self.relay(call, leg_id, key, request, now);
@@ -580,7 +584,7 @@ impl B2bua {
         } else if status.is_final() {
             if matches!(status.0, 408 | 481) {
                 let party = call.leg(leg_id).map_or(super::Party::Callee, |l| l.party);
-                self.end_call(&mut call, EndReason::DialogLost(party), now);
+                self.lose_leg(&mut call, leg_id, EndReason::DialogLost(party), now);
             } else if let Some(timer) = call.leg_mut(leg_id).and_then(|l| l.timer.as_mut()) {
                 timer.deadline = now + REFRESH_RETRY;
             }
@@ -625,7 +629,18 @@ impl B2bua {
             if silent && call.state != CallState::Terminated {
                 self.abandon_attempt(&mut call, leg_id, now);
             }
-            if unanswered && call.state == CallState::Calling && leg_id == call.callee {
+            let calling = call.state == CallState::Calling;
+            if unanswered && calling && leg_id == call.callee {
+                self.end_call(&mut call, EndReason::NoAnswer, now);
+            } else if unanswered && calling && leg_id == call.caller {
+                // The first leg of an originated call rang out.
+                call.dials.retain(|l| *l != leg_id);
+                self.events.push_back(super::B2buaEvent::DialFailed {
+                    call: call.id,
+                    leg: leg_id,
+                    status: StatusCode::TEMPORARILY_UNAVAILABLE,
+                    at: now,
+                });
                 self.end_call(&mut call, EndReason::NoAnswer, now);
             } else if unanswered && call.state != CallState::Terminated {
                 // A transfer target that does not answer: as if silent.
@@ -649,7 +664,7 @@ impl B2bua {
                     }
                 } else {
                     let party = call.leg(leg_id).map_or(super::Party::Caller, |l| l.party);
-                    self.end_call(&mut call, EndReason::SessionExpired(party), now);
+                    self.lose_leg(&mut call, leg_id, EndReason::SessionExpired(party), now);
                 }
             }
         }

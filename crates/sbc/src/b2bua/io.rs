@@ -136,7 +136,8 @@ pub enum LegPeer {
     Trunk(TrunkName),
     /// A fixed URI of a static route.
     Uri,
-    /// switchboard itself: a call it answers for a contact-center flow.
+    /// switchboard itself: a call it answers for a contact-center flow,
+    /// or one it originates ([`crate::B2bua::originate`]).
     Local,
 }
 
@@ -164,8 +165,9 @@ pub enum EndReason {
     /// The callee rang for [`crate::B2buaSettings::max_ringing`] without
     /// answering; the caller was sent 480.
     NoAnswer,
-    /// The application ([`crate::B2bua::hang_up`]) ended a call switchboard
-    /// answered itself.
+    /// The application ended a call switchboard answered or originated
+    /// ([`crate::B2bua::hang_up`]), or one of its legs
+    /// ([`crate::B2bua::hang_up_party`]).
     Local,
     /// A leg sent no media for the relay's timeout
     /// ([`crate::B2bua::end_on_media_timeout`]).
@@ -177,7 +179,8 @@ pub enum EndReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum B2buaEvent {
-    /// A new call was admitted and its first outbound INVITE sent.
+    /// A new call was admitted and its first outbound INVITE sent (also
+    /// for [`crate::B2bua::originate`], `from` being [`LegPeer::Local`]).
     CallStarted {
         /// The call.
         call: CallId,
@@ -210,7 +213,7 @@ pub enum B2buaEvent {
         /// When.
         at: Instant,
     },
-    /// The call is over; both legs are released.
+    /// The call is over; all its legs are released.
     CallEnded {
         /// The call.
         call: CallId,
@@ -272,19 +275,49 @@ pub enum B2buaEvent {
         /// 180, 183...
         status: StatusCode,
     },
-    /// A dialled leg answered: it is bridged with the caller, and the call
-    /// is an ordinary two-party call from now on (BYE, re-INVITE, REFER).
+    /// A leg placed by [`crate::B2bua::dial`], [`crate::B2bua::add_party`]
+    /// or [`crate::B2bua::originate`] answered (and was acknowledged):
+    /// - a dialled leg of a caller waiting in a flow is bridged with the
+    ///   caller ([`MediaAnchor::bridge`](crate::MediaAnchor::bridge)), the
+    ///   other dialled legs are cancelled, and the call is an ordinary
+    ///   two-party call from now on (BYE, re-INVITE, REFER);
+    /// - an added party joins the call, which is mixed from now on: the
+    ///   application mixes its media, nothing else changes;
+    /// - the first leg of an originated call: switchboard is its other
+    ///   party, as for a caller in a flow.
     DialAnswered {
         /// The call.
         call: CallId,
-        /// The dialled leg.
+        /// The leg that answered.
         leg: LegId,
+        /// The codec of its audio stream, as negotiated: what the media
+        /// plane plays and listens in on it.
+        codec: Option<StreamCodec>,
         /// When.
         at: Instant,
     },
-    /// A dialled leg failed (rejected, no answer in time, unreachable) or
-    /// was cancelled ([`crate::B2bua::cancel_dial`], or another dialled
-    /// leg answered first: 487); the caller stays in the flow.
+    /// A leg of a call that goes on ended: its BYE came, it was hung up
+    /// with [`crate::B2bua::hang_up_party`], its session expired or its
+    /// dialog was lost. Its media are released. Only for legs that were
+    /// up; a call whose last leg leaves gets [`B2buaEvent::CallEnded`]
+    /// instead.
+    PartyLeft {
+        /// The call.
+        call: CallId,
+        /// The leg that left.
+        leg: LegId,
+        /// Why ([`EndReason::Hangup`] for its own BYE, [`EndReason::Local`]
+        /// for `hang_up_party`).
+        reason: EndReason,
+        /// When.
+        at: Instant,
+    },
+    /// A leg placed by `dial`, `add_party` or `originate` failed
+    /// (rejected, no answer in time, unreachable) or was cancelled
+    /// ([`crate::B2bua::cancel_dial`], `hang_up_party`, or another dialled
+    /// leg answered first: 487); the rest of the call stays as it was,
+    /// except for an originated call, which ends ([`B2buaEvent::CallEnded`]
+    /// follows).
     DialFailed {
         /// The call.
         call: CallId,

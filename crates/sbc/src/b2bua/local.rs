@@ -12,13 +12,14 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
-use sdp::offer_answer::{answer, Capabilities, SrtpKey};
+use sdp::offer_answer::{answer, Capabilities, Codec, SrtpKey};
 use sdp::{Origin, Session};
 use sip::{HeaderName, Request, Response, StatusCode};
 use sip_core::TransactionKey;
 
 use super::call::{Call, CallState, Leg};
 use super::io::{B2buaEvent, CallId, EndReason, LegId};
+use super::media::StreamCodec;
 use super::sdp_rewrite::SdpRole;
 use super::setup::write_sdp;
 use super::wire::SDP;
@@ -28,8 +29,24 @@ use crate::number::E164;
 use crate::security::CallPermit;
 
 /// The codec of `leg`'s first stream, as negotiated.
-pub(super) fn audio_codec(call: &Call, leg: LegId) -> Option<super::media::StreamCodec> {
+pub(super) fn audio_codec(call: &Call, leg: LegId) -> Option<StreamCodec> {
     call.leg(leg)?.sdp.streams().into_iter().next()?.codec
+}
+
+/// Whether an audio stream of `offer` lists `codec`.
+fn offers_codec(offer: &Session, codec: &StreamCodec) -> bool {
+    offer
+        .media
+        .iter()
+        .filter(|m| m.kind == "audio" && !m.is_rejected())
+        .any(|m| {
+            m.payload_types().any(|pt| {
+                m.codec(pt).is_some_and(|r| {
+                    r.encoding.eq_ignore_ascii_case(&codec.encoding)
+                        && r.clock_rate == codec.clock_rate
+                })
+            })
+        })
 }
 
 /// A new call to a flow, admitted, with its caller leg built.
@@ -66,7 +83,7 @@ impl B2bua {
             offer,
         } = new;
         let caller_id = caller.id;
-        let answered = match self.local_answer(call_id, &mut caller, &offer) {
+        let answered = match self.local_answer(call_id, &mut caller, &offer, None) {
             Ok(answered) => answered,
             Err(status) => {
                 self.gate.release_call(permit);
@@ -75,14 +92,7 @@ impl B2bua {
             }
         };
         let legs = vec![caller];
-        let mut call = Call::new(
-            call_id,
-            legs,
-            caller_id,
-            callee_id,
-            permit,
-            Some(flow.clone()),
-        );
+        let mut call = Call::new(call_id, legs, caller_id, callee_id, permit, true);
         self.index_caller(&mut call, request, local_tag, key);
         call.tenant = tenant.clone();
         if let (Some(tenant), Some(did)) = (tenant, did) {
@@ -106,12 +116,15 @@ impl B2bua {
     }
 
     /// Our answer to `offer` for `leg`, anchored on the media plane; the
-    /// status to refuse the offer with otherwise.
+    /// status to refuse the offer with otherwise. `keep`: the codec the
+    /// leg uses, answered again when offered, so that a re-offer does not
+    /// change what the application plays and listens in.
     fn local_answer(
         &mut self,
         call_id: CallId,
         leg: &mut Leg,
         offer: &Session,
+        keep: Option<&StreamCodec>,
     ) -> Result<Session, StatusCode> {
         // Address and ports are placeholders that anchoring replaces; not
         // 0.0.0.0 nor port 0, which would read as hold and refusal.
@@ -122,6 +135,9 @@ impl B2bua {
             vec![9; offer.media.len()],
         );
         caps.single_codec = true;
+        if let Some(codec) = keep.filter(|codec| offers_codec(offer, codec)) {
+            caps.audio = vec![Codec::new(codec.encoding.clone(), codec.clock_rate)];
+        }
         // Accept SDES offers: the key written is ours, made per leg when
         // the answer is anchored.
         caps.srtp_keys = ["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"]
@@ -152,7 +168,10 @@ impl B2bua {
     }
 
     /// A re-INVITE or UPDATE with a new offer in a call switchboard
-    /// answered itself: answered here (hold, resume, a new address).
+    /// answered itself, or on any leg of a mixed call: answered here
+    /// (hold mirrored per RFC 3264 §8.4: `sendonly` gets `recvonly`,
+    /// `inactive` gets `inactive`; a new address; the same codec and
+    /// anchor, our `o=` version moved on).
     pub(super) fn answer_local_reoffer(
         &mut self,
         call: &mut Call,
@@ -163,12 +182,13 @@ impl B2bua {
         now: Instant,
     ) {
         let call_id = call.id;
+        let keep = audio_codec(call, leg_id);
         let Some(leg) = call.leg_mut(leg_id) else {
             return;
         };
         leg.sdp.checkpoint();
         let answered = match leg.sdp.receive(body) {
-            Ok(offer) => self.local_answer(call_id, leg, &offer),
+            Ok(offer) => self.local_answer(call_id, leg, &offer, keep.as_ref()),
             Err(_) => Err(StatusCode::NOT_ACCEPTABLE_HERE),
         };
         let response = match answered {
@@ -217,11 +237,13 @@ impl B2bua {
         self.respond(key, Response::for_request(request, StatusCode::OK), now);
     }
 
-    /// Ends a call switchboard answered itself (BYE to the caller and to
-    /// a connected agent, CANCEL to dialled legs). Other calls are left
+    /// Ends a call switchboard answered or originated: BYE to every leg
+    /// that is up (the caller, a connected agent, the parties of a mixed
+    /// call), CANCEL to ringing ones; [`B2buaEvent::CallEnded`] follows
+    /// (no `PartyLeft` or `DialFailed` per leg). Other calls are left
     /// alone: their parties end them.
     pub fn hang_up(&mut self, call: CallId, now: Instant) {
-        if self.calls.get(&call).is_some_and(|c| c.local.is_some()) {
+        if self.calls.get(&call).is_some_and(|c| c.local) {
             self.end_call_by_id(call, EndReason::Local, now);
             self.drain(now, None);
         }

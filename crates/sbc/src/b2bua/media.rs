@@ -95,9 +95,18 @@ pub trait MediaAnchor {
     /// The leg's peer described its side (an offer or an answer arrived).
     fn update(&mut self, call: CallId, leg: LegId, streams: &[StreamMedia]);
 
-    /// Media flows between `a` and `b` from now on (on an answer, and when
-    /// a transfer connects a new leg).
+    /// Media flows between `a` and `b` from now on (on an answer, when a
+    /// transfer connects a new leg, and when [`crate::B2bua::pair`] makes
+    /// two legs of a mixed call talk to each other again).
     fn bridge(&mut self, call: CallId, a: LegId, b: LegId);
+
+    /// Media stops flowing between `a` and `b`, which stay up: a party
+    /// joined their call ([`crate::B2bua::add_party`]) and the application
+    /// mixes its legs from now on. The default does nothing, for a relay
+    /// the application re-plumbs itself.
+    fn unbridge(&mut self, call: CallId, a: LegId, b: LegId) {
+        let _ = (call, a, b);
+    }
 
     /// The leg is gone: free its ports. May be called more than once for
     /// a leg (a no-op then).
@@ -184,6 +193,13 @@ impl MediaAnchor for PortAllocator {
 
     fn bridge(&mut self, call: CallId, a: LegId, b: LegId) {
         self.bridges.insert(call, (a, b));
+    }
+
+    fn unbridge(&mut self, call: CallId, a: LegId, b: LegId) {
+        let pair = self.bridges.get(&call).copied();
+        if pair == Some((a, b)) || pair == Some((b, a)) {
+            self.bridges.remove(&call);
+        }
     }
 
     fn release(&mut self, call: CallId, leg: LegId) {

@@ -34,6 +34,14 @@
 //!   target, NOTIFY with `message/sipfrag`, release of the old leg), and
 //!   an INVITE with Replaces takes over the leg it names.
 //!
+//! Contact-center calls (the application drives them): a call to a flow
+//! DID is answered by switchboard itself (`local`), [`B2bua::originate`]
+//! starts one with an outbound leg (`originate`); [`B2bua::dial`] rings
+//! agents for a caller alone with switchboard (ring-all, the first answer
+//! is bridged: `dial`); [`B2bua::add_party`], [`B2bua::hang_up_party`]
+//! and [`B2bua::pair`] make and unmake calls of more than two parties,
+//! mixed by the application (`parties`).
+//!
 //! What the driver does: hand over every parsed message with its
 //! [`Source`] (the transport has stamped `received`/`rport`); send each
 //! [`Outgoing`] as is (its Via already names the SBC: the tenant FQDN
@@ -94,6 +102,8 @@ mod io;
 mod local;
 mod media;
 mod options;
+mod originate;
+mod parties;
 mod sdp_rewrite;
 mod session_timer;
 mod settings;
@@ -598,7 +608,11 @@ impl B2bua {
             }
             Purpose::Reoffer { call, leg } | Purpose::InDialog { call, leg } => {
                 if matches!(txn.purpose, Purpose::Reoffer { .. }) {
-                    self.end_call_by_id(call, EndReason::DialogLost(self.party_of(call, leg)), now);
+                    let reason = EndReason::DialogLost(self.party_of(call, leg));
+                    if let Some(mut c) = self.calls.remove(&call) {
+                        self.lose_leg(&mut c, leg, reason, now);
+                        self.put_back(c);
+                    }
                 }
             }
             Purpose::Replaces { call, leg, new } => {
@@ -870,7 +884,7 @@ impl B2bua {
                 if let Some(leg) = call.leg_mut(leg_id) {
                     leg.bye_pending = false;
                 }
-                self.end_call(call, EndReason::DialogLost(party), now);
+                self.lose_leg(call, leg_id, EndReason::DialogLost(party), now);
             }
         }
     }

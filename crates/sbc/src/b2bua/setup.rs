@@ -220,7 +220,7 @@ impl B2bua {
         let caller_peer = caller.peer.clone();
         let callee_peer = callee.peer.clone();
         let legs = vec![caller, callee];
-        let mut call = Call::new(call_id, legs, caller_id, callee_id, permit, None);
+        let mut call = Call::new(call_id, legs, caller_id, callee_id, permit, false);
         self.index_caller(&mut call, &request, local_tag, key);
         self.events.push_back(B2buaEvent::CallStarted {
             call: call_id,
@@ -654,7 +654,7 @@ impl B2bua {
         response: &Response,
         now: Instant,
     ) {
-        if call.dials.contains(&leg_id) {
+        if call.dials.contains(&leg_id) || call.parties.contains(&leg_id) {
             return self.dial_progress(call, leg_id, response.status);
         }
         if leg_id != call.callee || call.state != CallState::Calling {
@@ -831,6 +831,9 @@ impl B2bua {
         }
         if call.dials.contains(&leg_id) {
             return self.dial_answered(call, leg_id, response, now);
+        }
+        if call.parties.contains(&leg_id) {
+            return self.party_answered(call, leg_id, response, now);
         }
         if call.transfer.is_some_and(|t| t.target == leg_id) {
             if let Some(body) = wire::sdp_body(&response.headers, &response.body) {
@@ -1049,7 +1052,15 @@ impl B2bua {
         if call.transfer.is_some_and(|t| t.target == leg_id) {
             return self.transfer_failed(call, status, now);
         }
-        if call.dials.contains(&leg_id) {
+        if call.dials.contains(&leg_id) && leg_id == call.caller {
+            let reason = if unreachable {
+                EndReason::Unreachable(status)
+            } else {
+                EndReason::Rejected(status)
+            };
+            return self.originate_failed(call, leg_id, status, reason, now);
+        }
+        if call.dials.contains(&leg_id) || call.parties.contains(&leg_id) {
             return self.dial_failed(call, leg_id, status, now);
         }
         if leg_id != call.callee || call.state != CallState::Calling {

@@ -17,8 +17,8 @@ use sip::{HeaderName, Method, Request, Response, StatusCode};
 use sip_core::TransactionKey;
 
 use super::call::{
-    Call, CallState, InviteTemplate, Leg, LegDialog, OutboundRoute, Purpose, Transfer, UacLeg,
-    UasLeg,
+    Call, CallState, InviteTemplate, Leg, LegDialog, OutboundRoute, Purpose, Topology, Transfer,
+    UacLeg, UasLeg,
 };
 use super::checks;
 use super::io::{B2buaEvent, CallId, EndReason, LegId, LegPeer, Source};
@@ -65,7 +65,9 @@ impl B2bua {
             let response = Response::for_request(request, StatusCode::FORBIDDEN);
             return self.respond(key, response, now);
         };
-        if call.state != CallState::Confirmed || call.transfer.is_some() {
+        // Parties still ringing would join a call whose legs are changing.
+        if call.state != CallState::Confirmed || call.transfer.is_some() || !call.parties.is_empty()
+        {
             let response = Response::for_request(request, StatusCode::REQUEST_PENDING);
             return self.respond(key, response, now);
         }
@@ -228,9 +230,9 @@ impl B2bua {
         }
         call.caller = remaining;
         call.callee = self.next_leg_id();
-        call.agent = None;
+        call.topology = Topology::Local;
         call.dials.clear();
-        call.local = Some(flow.clone());
+        call.local = true;
         call.tenant = Some(tenant.clone());
         let caller = call.leg(remaining).and_then(|l| l.number.clone());
         self.events.push_back(B2buaEvent::LocalCallStarted {
@@ -511,6 +513,8 @@ impl B2bua {
             return self.respond(&key, no_dialog, now);
         };
         let usable = call.state == CallState::Confirmed
+            && call.topology == Topology::Paired
+            && call.parties.is_empty()
             && call.transfer.is_none()
             && call
                 .leg(old)
@@ -612,6 +616,11 @@ impl B2bua {
             return self.put_back(call);
         }
         self.ack_leg(&mut call, remaining);
+        if call.topology != Topology::Paired {
+            // A party joined meanwhile: the call is mixed, nothing to replace.
+            self.drop_leg(&mut call, new, StatusCode::REQUEST_PENDING, now);
+            return self.put_back(call);
+        }
         if let Some(leg) = call.leg_mut(remaining) {
             if let Some(timer) = session_timer::from_2xx(response, now) {
                 leg.timer = Some(timer);

@@ -107,6 +107,8 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Config, ConfigError> {
 
     let emulator = raw_table(&mut root, "emulator", text)?;
     let contact_center = raw_table(&mut root, "contact_center", text)?;
+    let api = raw_table(&mut root, "api", text)?;
+    let graph = raw_table(&mut root, "graph", text)?;
     root.finish()?;
 
     Ok(Config {
@@ -121,6 +123,8 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Config, ConfigError> {
         hosts,
         emulator,
         contact_center,
+        api,
+        graph,
     })
 }
 

@@ -120,6 +120,11 @@ pub struct Config {
     /// `[contact_center]`, untouched; the binary's contact center reads
     /// it (queues, agents, flows).
     pub contact_center: Option<toml::Value>,
+    /// `[api]`, untouched; the binary's HTTP API reads it.
+    pub api: Option<toml::Value>,
+    /// `[graph]`, untouched; the binary's Microsoft Graph presence client
+    /// reads it.
+    pub graph: Option<toml::Value>,
 }
 
 impl Config {

@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use acd::{
-    AgentConfig, AgentId, AnnouncePolicy, EngineConfig, OverflowAction, QueueConfig, QueueId,
-    QueueMembership, QueueStrategy, TeamsIdentity, TenantConfig, TenantId,
+    AgentConfig, AgentId, AnnouncePolicy, CallbackPolicy, EngineConfig, OverflowAction,
+    QueueConfig, QueueId, QueueMembership, QueueStrategy, TeamsIdentity, TenantConfig, TenantId,
 };
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -97,6 +97,40 @@ struct RawQueue {
     /// (and once on entry); off by default.
     #[serde(default)]
     announce_secs: Option<u64>,
+    /// Callbacks (`overflow = "callback"`): attempts and delays.
+    #[serde(default)]
+    callback: Option<RawCallback>,
+}
+
+/// `callback = { attempts = 3, retry_secs = 300, offer_secs = 15,
+/// max_age_secs = 14400 }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCallback {
+    /// Tries to reach the customer (default 3).
+    #[serde(default = "default_callback_attempts")]
+    attempts: u32,
+    /// Wait between two tries (default 300 s).
+    #[serde(default = "default_callback_retry_secs")]
+    retry_secs: u64,
+    /// How long the caller has to accept the offer (default 15 s).
+    #[serde(default = "default_callback_offer_secs")]
+    offer_secs: u64,
+    /// A callback no agent took by then is dropped (default: never).
+    #[serde(default)]
+    max_age_secs: Option<u64>,
+}
+
+fn default_callback_attempts() -> u32 {
+    3
+}
+
+fn default_callback_retry_secs() -> u64 {
+    300
+}
+
+fn default_callback_offer_secs() -> u64 {
+    15
 }
 
 fn default_alert_secs() -> u64 {
@@ -111,13 +145,14 @@ fn default_max_wait_secs() -> u64 {
     1200
 }
 
-/// `overflow = "disconnect"`, `{ queue = "sales" }`, `{ flow = "main" }`,
-/// `{ number = "+1..." }`, `{ agent = "adele" }` or
-/// `{ voicemail = "support" }` (a mailbox).
+/// `overflow = "disconnect"`, `"callback"` (offer to call back),
+/// `{ queue = "sales" }`, `{ flow = "main" }`, `{ number = "+1..." }`,
+/// `{ agent = "adele" }` or `{ voicemail = "support" }` (a mailbox).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum RawOverflow {
     Disconnect,
+    Callback,
     Queue(String),
     Flow(String),
     Number(String),
@@ -165,6 +200,9 @@ pub(crate) struct CenterConfig {
     pub(crate) voicemail: PathBuf,
     /// Prompt texts to speak at startup when their file is missing.
     pub(crate) prompt_texts: BTreeMap<String, String>,
+    /// Agents' presence comes from Microsoft Graph (`[graph]`); without
+    /// it they count as Available.
+    pub(crate) presence_from_graph: bool,
 }
 
 /// One tenant of the contact center.
@@ -247,6 +285,7 @@ impl CenterConfig {
                     None | Some(RawOverflow::Disconnect) => {
                         OverflowAction::Disconnect { prompt: None }
                     }
+                    Some(RawOverflow::Callback) => OverflowAction::OfferCallback,
                     Some(RawOverflow::Queue(other)) => match queues.get(other) {
                         Some(other) if *other != queue_id => OverflowAction::Queue(*other),
                         _ => bail!("{}: overflow to unknown or same queue {other}", place()),
@@ -269,6 +308,17 @@ impl CenterConfig {
                         None => bail!("{}: overflow to unknown agent {agent}", place()),
                     },
                 };
+                if let Some(callback) = &queue.callback {
+                    if callback.attempts == 0 {
+                        bail!("{}: callback attempts must be at least 1", place());
+                    }
+                    config.callback = CallbackPolicy {
+                        max_attempts: callback.attempts,
+                        retry_delay: Duration::from_secs(callback.retry_secs),
+                        offer_timeout: Duration::from_secs(callback.offer_secs.max(5)),
+                        max_age: callback.max_age_secs.map(Duration::from_secs),
+                    };
+                }
                 config.on_queue_full = action.clone();
                 config.on_max_wait = action;
                 engine.queues.push(config);
@@ -319,6 +369,7 @@ impl CenterConfig {
                 .record_calls
                 .then(|| base.join(&raw.data_dir).join("recordings")),
             prompt_texts: raw.prompts,
+            presence_from_graph: false,
         })
     }
 }

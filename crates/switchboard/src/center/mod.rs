@@ -15,9 +15,14 @@
 //! or the alert time moves on to the next agent; a caller hanging up
 //! while queued abandons.
 
+mod callback;
 mod config;
+mod parties;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_parties;
+mod views;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
@@ -34,6 +39,8 @@ use sbc::{CallId, DialTarget, LegId, E164};
 use sip::StatusCode;
 
 pub(crate) use self::config::CenterConfig;
+pub(crate) use self::parties::{Layout, MixRole, Request, RequestError, SuperviseMode};
+pub(crate) use self::views::{AgentRequest, AgentRequestError, Snapshot};
 
 /// Something `serve` must do for the contact center.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +95,34 @@ pub(crate) enum Action {
     },
     /// End the call.
     HangUp { call: CallId },
+    /// Ring `target` as one more party of a connected call; report with
+    /// [`Center::handle_party_dialled`], then its answer or failure.
+    AddParty { call: CallId, target: DialTarget },
+    /// Hang up one party of the call.
+    HangUpParty { call: CallId, leg: LegId },
+    /// Two parties are left: the B2BUA carries them as a two-party call.
+    Pair { call: CallId, a: LegId, b: LegId },
+    /// Route the call's media so.
+    Arrange { call: CallId, layout: Layout },
+    /// A callback's turn: ring the agent's Teams user on a new call of
+    /// `tenant` (the SBC's name), showing the customer's number; report
+    /// with [`Center::handle_originated`].
+    Originate {
+        tenant: String,
+        interaction: InteractionId,
+        agent: AgentId,
+        number: E164,
+        caller_id: E164,
+    },
+    /// The agent is on the line: dial the customer of the callback on the
+    /// PSTN; report with [`Center::handle_customer_dialled`].
+    DialCustomer {
+        call: CallId,
+        interaction: InteractionId,
+        number: E164,
+        /// The number the customer called, shown to them.
+        caller_id: Option<E164>,
+    },
 }
 
 /// What the log must know about a call that the engine does not.
@@ -137,6 +172,23 @@ struct CenterCall {
     /// What it was queued with (the attributes go on to an overflow
     /// flow).
     queued_with: Option<(CallAttributes, Priority)>,
+    /// The caller's number as the SBC saw it (a callback dials it).
+    caller: Option<String>,
+    /// The number called (a callback shows it to the customer).
+    did: Option<String>,
+    /// The queue offered a callback and waits for the caller's "1".
+    offering_callback: bool,
+    /// switchboard placed the call for a callback: its first leg is the
+    /// agent's, the customer is dialled once the agent answers.
+    originated: bool,
+    /// The leg in the caller's place (the agent's on a callback), while
+    /// it is on the call.
+    first_leg: Option<LegId>,
+    /// The leg that answered for the call (agent, transfer target,
+    /// callback customer).
+    second_leg: Option<LegId>,
+    /// Supervisors, third parties, consultations.
+    parties: parties::Parties,
 }
 
 /// A ringing agent leg.
@@ -180,6 +232,14 @@ pub(crate) struct Center {
     facts: VecDeque<CallFact>,
     /// Overflows the engine ordered, carried out after its commands.
     overflows: VecDeque<(CallId, OverflowAction)>,
+    /// Callbacks waiting for an agent, by interaction.
+    callbacks: HashMap<InteractionId, callback::Pending>,
+    /// Customer legs of callbacks being dialled, with their call and
+    /// interaction.
+    customer_dials: HashMap<LegId, (CallId, InteractionId)>,
+    /// The configured agents and queues by name (the API's).
+    agent_names: Vec<views::Named<AgentId>>,
+    queue_names: Vec<views::Named<QueueId>>,
     /// The latest input's time.
     clock: Instant,
     stats: CenterStats,
@@ -188,8 +248,8 @@ pub(crate) struct Center {
 impl Center {
     /// The engine and flows of `config`; `prompts` are the names of the
     /// prompts the media server has (flows naming others do not load).
-    /// Agents are logged in and Available (presence from Microsoft Graph
-    /// is a later input).
+    /// Agents are logged in, and Available unless their presence comes
+    /// from Microsoft Graph ([`Center::handle_presence`]).
     pub(crate) fn new(
         config: &CenterConfig,
         prompts: &[String],
@@ -229,10 +289,15 @@ impl Center {
             engine
                 .handle_agent_state_request(now, agent.id, AgentStateRequest::LogIn)
                 .context("logging agents in")?;
-            engine
-                .handle_presence(now, agent.id, Presence::Available)
-                .context("agent presence")?;
+            // Without Microsoft Graph, agents count as Available; with
+            // it, they route once Graph reports them so.
+            if !config.presence_from_graph {
+                engine
+                    .handle_presence(now, agent.id, Presence::Available)
+                    .context("agent presence")?;
+            }
         }
+        let (agent_names, queue_names) = views::names(config);
         let mut users = HashMap::new();
         for agent in &config.engine.agents {
             let identity = &agent.identity;
@@ -263,6 +328,10 @@ impl Center {
             flow_events: VecDeque::new(),
             facts: VecDeque::new(),
             overflows: VecDeque::new(),
+            callbacks: HashMap::new(),
+            customer_dials: HashMap::new(),
+            agent_names,
+            queue_names,
             clock: now,
             stats: CenterStats::default(),
         };
@@ -315,12 +384,12 @@ impl Center {
     // ----- inputs -----
 
     /// switchboard answered a call to `flow` of `tenant` (the SBC's
-    /// names).
+    /// names) on the caller's `leg`.
     pub(crate) fn handle_call_started(
         &mut self,
         now: Instant,
         wall: SystemTime,
-        call: CallId,
+        (call, leg): (CallId, LegId),
         tenant: &str,
         flow: &str,
         attributes: BTreeMap<String, String>,
@@ -365,6 +434,8 @@ impl Center {
                 self.fact(call, tenant_id, now, fact);
             }
         }
+        let caller = attributes.get("caller").cloned();
+        let did = attributes.get("called").cloned();
         let run = FlowRun::start(now, wall, flow, attributes);
         self.calls.insert(
             call,
@@ -376,6 +447,13 @@ impl Center {
                 connected: false,
                 hang_up_after_prompt: false,
                 queued_with: None,
+                caller,
+                did,
+                offering_callback: false,
+                originated: false,
+                first_leg: Some(leg),
+                second_leg: None,
+                parties: parties::Parties::default(),
             },
         );
         self.pump_run(now, call);
@@ -384,6 +462,15 @@ impl Center {
     /// The caller pressed a key (RFC 4733, INFO or in-band).
     pub(crate) fn handle_digit(&mut self, now: Instant, call: CallId, digit: char) {
         self.clock = now;
+        if self.calls.get(&call).is_some_and(|c| c.offering_callback) {
+            if digit == '1' {
+                self.request_callback(now, call);
+            } else {
+                // Another key cut the offer short: back to the music.
+                self.actions.push_back(Action::Hold { call });
+            }
+            return;
+        }
         if let Some(run) = self.calls.get_mut(&call).and_then(|c| c.run.as_mut()) {
             run.handle_digit(now, digit);
             self.pump_run(now, call);
@@ -404,6 +491,10 @@ impl Center {
         if entry.hang_up_after_prompt {
             entry.hang_up_after_prompt = false;
             self.actions.push_back(Action::HangUp { call });
+            return;
+        }
+        if entry.offering_callback {
+            self.actions.push_back(Action::Hold { call });
             return;
         }
         if let (Some(run), Some(request)) = (entry.run.as_mut(), request) {
@@ -478,18 +569,31 @@ impl Center {
     /// A dialled agent leg answered (the B2BUA bridged it).
     pub(crate) fn handle_dial_answered(&mut self, now: Instant, call: CallId, leg: LegId) {
         self.clock = now;
+        if self.is_party(call, leg) {
+            return self.party_answered(call, leg);
+        }
         if self.transfers.remove(&leg).is_some() {
             if let Some(entry) = self.calls.get_mut(&call) {
                 entry.connected = true;
+                entry.second_leg = Some(leg);
             }
             self.actions.push_back(Action::StopPlay { call });
             return;
+        }
+        if self.customer_dials.contains_key(&leg) {
+            return self.customer_answered(now, leg);
         }
         let Some(ring) = self.rings.remove(&leg) else {
             return;
         };
         if let Some(entry) = self.calls.get_mut(&call) {
-            entry.connected = true;
+            // A callback's agent waits (on hold) for the customer.
+            if entry.originated {
+                self.actions.push_back(Action::Hold { call });
+            } else {
+                entry.connected = true;
+                entry.second_leg = Some(leg);
+            }
         }
         let result = self
             .engine
@@ -501,6 +605,9 @@ impl Center {
     /// A dialled agent leg failed or was cancelled.
     pub(crate) fn handle_dial_failed(&mut self, now: Instant, leg: LegId, status: StatusCode) {
         self.clock = now;
+        if self.customer_dials.contains_key(&leg) {
+            return self.customer_not_reached(now, leg);
+        }
         if let Some(call) = self.transfers.remove(&leg) {
             tracing::info!(%call, status = status.0, "transfer target did not answer: call ended");
             self.actions.push_back(Action::HangUp { call });
@@ -535,6 +642,8 @@ impl Center {
                 self.flow_events.push_back((call, event));
             }
         }
+        // On a callback, the first leg ("the caller") is the agent's.
+        let by_caller = by_caller != entry.originated;
         let ended = Fact::Ended {
             by_caller,
             connected: entry.connected,
@@ -542,7 +651,14 @@ impl Center {
         self.fact(call, entry.tenant, now, ended);
         self.rings.retain(|_, ring| ring.call != call);
         self.transfers.retain(|_, c| *c != call);
-        if let Some(interaction) = entry.interaction {
+        if entry.originated && !entry.connected {
+            // The ring's or the dial's outcome tells the engine; an agent
+            // who hangs up while the customer rings ends this attempt.
+            if let Some(interaction) = entry.interaction {
+                self.by_interaction.remove(&interaction);
+            }
+            self.abandon_customer_dials(now, call);
+        } else if let Some(interaction) = entry.interaction {
             self.by_interaction.remove(&interaction);
             let reason = match (entry.connected, by_caller) {
                 (_, true) => acd::EndReason::CallerHangup,
@@ -580,6 +696,14 @@ impl Center {
     }
 
     // ----- internals -----
+
+    /// The Teams number an agent is rung on.
+    fn agent_number(&self, agent: AgentId) -> Option<E164> {
+        self.engine
+            .agent_identity(agent)
+            .and_then(|identity| identity.phone_number.as_deref())
+            .and_then(|n| E164::parse(n).ok())
+    }
 
     fn engine_no_answer(
         &mut self,
@@ -763,6 +887,11 @@ impl Center {
 
     fn hang_up_saying(&mut self, call: CallId, prompt: Option<PromptId>) {
         let prompts = self.prompt_names(&prompt.into_iter().collect::<Vec<_>>());
+        self.hang_up_after(call, prompts);
+    }
+
+    /// Plays `prompts`, then hangs up (at once without prompts).
+    fn hang_up_after(&mut self, call: CallId, prompts: Vec<String>) {
         if prompts.is_empty() {
             self.actions.push_back(Action::HangUp { call });
             return;
@@ -822,6 +951,7 @@ impl Center {
             self.overflow(self.clock, call, action);
         }
         while let Some(event) = self.engine.poll_event() {
+            self.callback_event(&event);
             self.events.push_back(event);
         }
     }
@@ -829,16 +959,18 @@ impl Center {
     fn engine_command(&mut self, command: Command) {
         match command {
             Command::RingAgent {
+                interaction,
+                agent,
+                kind: acd::InteractionKind::Callback,
+                ..
+            } => self.ring_for_callback(interaction, agent),
+            Command::RingAgent {
                 interaction, agent, ..
             } => {
                 let Some(call) = self.by_interaction.get(&interaction).copied() else {
                     return;
                 };
-                let number = self
-                    .engine
-                    .agent_identity(agent)
-                    .and_then(|identity| identity.phone_number.as_deref())
-                    .and_then(|n| E164::parse(n).ok());
+                let number = self.agent_number(agent);
                 match number {
                     Some(number) => self.actions.push_back(Action::Dial {
                         call,
@@ -887,6 +1019,16 @@ impl Center {
             }
             Command::Overflow {
                 interaction,
+                action: OverflowAction::OfferCallback,
+                ..
+            } => self.offer_callback(interaction),
+            Command::PlaceCallback {
+                interaction,
+                number,
+                ..
+            } => self.place_callback(interaction, &number),
+            Command::Overflow {
+                interaction,
                 action,
                 ..
             } => {
@@ -916,11 +1058,7 @@ impl Center {
             OverflowAction::Queue(_) => {}
             OverflowAction::Flow(flow) => self.start_flow(now, call, flow),
             OverflowAction::Agent(agent) => {
-                let number = self
-                    .engine
-                    .agent_identity(agent)
-                    .and_then(|identity| identity.phone_number.as_deref())
-                    .and_then(|n| E164::parse(n).ok());
+                let number = self.agent_number(agent);
                 match number {
                     Some(number) => self.transfer(now, call, DialTarget::TeamsUser(number)),
                     None => self.actions.push_back(Action::HangUp { call }),

@@ -50,13 +50,13 @@ object_id = "00000000-0000-4000-8000-000000000002"
 queues = ["support"]
 "#;
 
-struct Setup {
-    center: Center,
-    now: Instant,
+pub(super) struct Setup {
+    pub(super) center: Center,
+    pub(super) now: Instant,
     _dir: std::path::PathBuf,
 }
 
-fn setup(test: &str) -> Setup {
+pub(super) fn setup(test: &str) -> Setup {
     let dir =
         std::env::temp_dir().join(format!("switchboard-center-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -88,11 +88,11 @@ fn reload_with(s: &mut Setup, flows: &[(&str, &str)]) {
     s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
 }
 
-fn actions(center: &mut Center) -> Vec<Action> {
+pub(super) fn actions(center: &mut Center) -> Vec<Action> {
     std::iter::from_fn(|| center.poll_action()).collect()
 }
 
-fn events(center: &mut Center) -> Vec<acd::EventKind> {
+pub(super) fn events(center: &mut Center) -> Vec<acd::EventKind> {
     std::iter::from_fn(|| center.poll_event())
         .map(|e| e.kind)
         .collect()
@@ -100,11 +100,11 @@ fn events(center: &mut Center) -> Vec<acd::EventKind> {
 
 /// A call to `main` that pressed 2: queued for support; returns the
 /// first Dial.
-fn queued_for_support(s: &mut Setup, call: CallId) -> Action {
+pub(super) fn queued_for_support(s: &mut Setup, call: CallId) -> Action {
     s.center.handle_call_started(
         s.now,
         SystemTime::now(),
-        call,
+        (call, LegId(1)),
         "contoso",
         "main",
         BTreeMap::new(),
@@ -246,7 +246,7 @@ fn unknown_flows_and_bad_configs_are_refused() {
     s.center.handle_call_started(
         s.now,
         SystemTime::now(),
-        CallId(1),
+        (CallId(1), LegId(1)),
         "contoso",
         "nope",
         BTreeMap::new(),
@@ -301,8 +301,14 @@ queue = "support"
 fn crm_call(s: &mut Setup, call: CallId) -> RequestId {
     reload_with(s, &[("crm.toml", CRM_FLOW)]);
     let attributes = BTreeMap::from([("caller".to_owned(), "+12065550199".to_owned())]);
-    s.center
-        .handle_call_started(s.now, SystemTime::now(), call, "contoso", "crm", attributes);
+    s.center.handle_call_started(
+        s.now,
+        SystemTime::now(),
+        (call, LegId(1)),
+        "contoso",
+        "crm",
+        attributes,
+    );
     let asked = actions(&mut s.center);
     let [Action::Http {
         request, url, body, ..
@@ -377,7 +383,7 @@ teams_user = "00000000-0000-4000-8000-000000000001"
     s.center.handle_call_started(
         s.now,
         SystemTime::now(),
-        call,
+        (call, LegId(1)),
         "contoso",
         "operator",
         BTreeMap::new(),
@@ -407,7 +413,7 @@ teams_user = "00000000-0000-4000-8000-000000000001"
     s.center.handle_call_started(
         s.now,
         SystemTime::now(),
-        other,
+        (other, LegId(1)),
         "contoso",
         "outside",
         BTreeMap::new(),
@@ -533,7 +539,7 @@ fn a_caller_sent_back_by_an_agent_starts_the_flow_again() {
     s.center.handle_call_started(
         s.now,
         SystemTime::now(),
-        call,
+        (call, LegId(1)),
         "contoso",
         "main",
         BTreeMap::new(),
@@ -588,7 +594,7 @@ prompts = ["menu"]
     s.center.handle_call_started(
         s.now,
         SystemTime::now(),
-        call,
+        (call, LegId(1)),
         "contoso",
         "closed",
         BTreeMap::new(),
@@ -612,4 +618,244 @@ prompts = ["menu"]
         }),
         "{facts:?}"
     );
+}
+
+/// CONFIG with support overflowing to a callback offer after 20 s.
+fn callback_setup(test: &str) -> Setup {
+    let mut s = setup(test);
+    let with_callback = CONFIG.replace(
+        "{ name = \"support\", strategy = \"longest_idle\", alert_secs = 15 }",
+        "{ name = \"support\", alert_secs = 15, max_wait_secs = 20, overflow = \"callback\", \
+         callback = { attempts = 2, retry_secs = 60, offer_secs = 10 } }",
+    );
+    assert_ne!(with_callback, CONFIG);
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let config =
+        CenterConfig::from_value(toml::from_str(&with_callback).unwrap(), &tenants, &s._dir)
+            .unwrap();
+    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    s
+}
+
+/// A caller from `number` presses 2, nobody answers for 20 s, the
+/// callback is offered; returns the time then.
+fn offered_a_callback(s: &mut Setup, call: CallId, number: &str, start: Instant) -> Instant {
+    let attributes = BTreeMap::from([("caller".to_owned(), number.to_owned())]);
+    s.center.handle_call_started(
+        start,
+        SystemTime::now(),
+        (call, LegId(1)),
+        "contoso",
+        "main",
+        attributes,
+    );
+    let Some(Action::Play { request, .. }) = actions(&mut s.center).pop() else {
+        panic!("no menu");
+    };
+    s.center.handle_prompt_finished(start, call, request);
+    s.center.handle_digit(start, call, '2');
+    let mut leg = 60 + call.0 * 100;
+    let mut at = start;
+    let mut pending = actions(&mut s.center);
+    loop {
+        for action in std::mem::take(&mut pending) {
+            match action {
+                Action::Dial {
+                    interaction, agent, ..
+                } => {
+                    s.center
+                        .handle_dialled(at, call, interaction, agent, Ok(LegId(leg)));
+                    leg += 1;
+                }
+                Action::CancelDial { leg, .. } => {
+                    s.center.handle_dial_failed(at, leg, StatusCode(487))
+                }
+                Action::Play { prompts, .. } if prompts == ["callback-offer"] => return at,
+                _ => {}
+            }
+            pending.extend(actions(&mut s.center));
+        }
+        assert!(at < start + Duration::from_secs(30), "no callback offer");
+        at += Duration::from_secs(1);
+        s.center.handle_timeout(at);
+        pending = actions(&mut s.center);
+    }
+}
+
+#[test]
+fn a_caller_keeps_their_place_with_a_callback_and_is_called_back() {
+    let mut s = callback_setup("callback");
+    let call = CallId(70);
+    let at = {
+        let start = s.now;
+        offered_a_callback(&mut s, call, "+15551230000", start)
+    };
+    // The offer ends: music again; "1" accepts.
+    s.center.handle_prompt_finished(at, call, None);
+    assert_eq!(actions(&mut s.center), [Action::Hold { call }]);
+    s.center.handle_digit(at, call, '1');
+    let confirmed = actions(&mut s.center);
+    assert!(
+        confirmed.iter().any(
+            |a| matches!(a, Action::Play { prompts, .. } if prompts == &["callback-confirmed"])
+        ),
+        "{confirmed:?}"
+    );
+    let log = events(&mut s.center);
+    let Some(callback) = log.iter().find_map(|e| match e {
+        acd::EventKind::CallbackRequested { callback, .. } => Some(*callback),
+        _ => None,
+    }) else {
+        panic!("{log:?}")
+    };
+    s.center.handle_prompt_finished(at, call, None);
+    assert_eq!(actions(&mut s.center), [Action::HangUp { call }]);
+    s.center.handle_call_ended(at, call, false);
+
+    // An agent is free: switchboard rings them on a call of its own,
+    // showing the customer's number.
+    let mut later = at;
+    let originate = loop {
+        later += Duration::from_secs(1);
+        s.center.handle_timeout(later);
+        if let Some(found) = actions(&mut s.center)
+            .into_iter()
+            .find(|a| matches!(a, Action::Originate { .. }))
+        {
+            break found;
+        }
+        assert!(
+            later < at + Duration::from_secs(120),
+            "callback never dispatched"
+        );
+    };
+    let Action::Originate {
+        tenant,
+        interaction,
+        agent,
+        caller_id,
+        ..
+    } = originate
+    else {
+        unreachable!()
+    };
+    assert_eq!((tenant.as_str(), interaction), ("contoso", callback));
+    assert_eq!(caller_id.as_str(), "+15551230000");
+    let (back, agent_leg) = (CallId(90), LegId(91));
+    s.center
+        .handle_originated(later, interaction, agent, Ok((back, agent_leg)));
+    // The agent answers: on hold while the customer is dialled.
+    s.center.handle_dial_answered(later, back, agent_leg);
+    let dialling = actions(&mut s.center);
+    assert!(
+        dialling.contains(&Action::Hold { call: back }),
+        "{dialling:?}"
+    );
+    let number = dialling.iter().find_map(|a| match a {
+        Action::DialCustomer { number, .. } => Some(number.as_str().to_owned()),
+        _ => None,
+    });
+    assert_eq!(number.as_deref(), Some("+15551230000"), "{dialling:?}");
+    s.center
+        .handle_customer_dialled(later, back, interaction, Ok(LegId(92)));
+    s.center.handle_dial_answered(later, back, LegId(92));
+    assert_eq!(actions(&mut s.center), [Action::StopPlay { call: back }]);
+    let log = events(&mut s.center);
+    assert!(
+        log.iter().any(|e| matches!(
+            e,
+            acd::EventKind::CallbackAttempted {
+                reached: true,
+                attempt: 1,
+                ..
+            }
+        )),
+        "{log:?}"
+    );
+    // The customer hangs up (the second leg: not "the caller").
+    s.center.handle_call_ended(later, back, false);
+    let facts: Vec<Fact> = std::iter::from_fn(|| s.center.poll_fact())
+        .filter(|f| f.call == back)
+        .map(|f| f.fact)
+        .collect();
+    assert!(
+        facts.contains(&Fact::Ended {
+            by_caller: true,
+            connected: true
+        }),
+        "{facts:?}"
+    );
+    let log = events(&mut s.center);
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::Completed { .. })),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn an_unreached_customer_is_tried_again_and_a_lapsed_offer_ends_the_call() {
+    let mut s = callback_setup("callback-retry");
+    let call = CallId(71);
+    let at = {
+        let start = s.now;
+        offered_a_callback(&mut s, call, "+15551230001", start)
+    };
+    s.center.handle_digit(at, call, '1');
+    s.center.handle_call_ended(at, call, false);
+    let mut later = at;
+    let mut originated = 0;
+    let mut next_call = 100;
+    while later < at + Duration::from_secs(200) {
+        later += Duration::from_secs(1);
+        s.center.handle_timeout(later);
+        for action in actions(&mut s.center) {
+            match action {
+                Action::Originate {
+                    interaction, agent, ..
+                } => {
+                    originated += 1;
+                    let (back, leg) = (CallId(next_call), LegId(next_call + 1));
+                    next_call += 10;
+                    s.center
+                        .handle_originated(later, interaction, agent, Ok((back, leg)));
+                    s.center.handle_dial_answered(later, back, leg);
+                }
+                Action::DialCustomer {
+                    call, interaction, ..
+                } => {
+                    let leg = LegId(call.0 + 2);
+                    s.center
+                        .handle_customer_dialled(later, call, interaction, Ok(leg));
+                    // Busy.
+                    s.center.handle_dial_failed(later, leg, StatusCode(486));
+                }
+                Action::HangUp { call } => s.center.handle_call_ended(later, call, false),
+                _ => {}
+            }
+        }
+    }
+    // Two attempts (the queue's), a minute apart, then it is given up.
+    assert_eq!(originated, 2);
+    let log = events(&mut s.center);
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, acd::EventKind::CallbackFailed { attempts: 2, .. })),
+        "{log:?}"
+    );
+
+    // A caller who lets the offer lapse hears goodbye and the call ends.
+    let quiet = CallId(72);
+    let at = offered_a_callback(&mut s, quiet, "+15551230002", later);
+    s.center.handle_timeout(at + Duration::from_secs(11));
+    let lapsed = actions(&mut s.center);
+    assert!(
+        lapsed
+            .iter()
+            .any(|a| matches!(a, Action::Play { prompts, .. } if prompts == &["goodbye"])),
+        "{lapsed:?}"
+    );
+    s.center
+        .handle_prompt_finished(at + Duration::from_secs(12), quiet, None);
+    assert_eq!(actions(&mut s.center), [Action::HangUp { call: quiet }]);
 }

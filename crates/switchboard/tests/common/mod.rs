@@ -217,16 +217,45 @@ pub(crate) fn spawn(dir: &Path, name: &str, args: &[&str], config: &Path) -> Run
 /// `GET /metrics` of a switchboard whose `[metrics]` listens on `port`:
 /// the whole HTTP response.
 pub(crate) fn scrape(port: u16) -> String {
+    let (status, body) = http(port, "GET", "/metrics", None, None);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` (with a bearer `token` and
+/// a JSON `body` if given): the status and the response's body.
+#[allow(dead_code)]
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: sbc\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: sbc\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = body.unwrap_or_default();
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {response}"));
+    let body = match response.split_once("\r\n\r\n") {
+        Some((_, body)) => body.to_owned(),
+        None => String::new(),
+    };
+    (status, body)
 }

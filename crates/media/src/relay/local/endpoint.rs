@@ -155,6 +155,19 @@ impl Rng {
     }
 }
 
+/// What switchboard's end of a leg does with the RTP the leg receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hearing {
+    /// Not bridged: everything is for us (statistics, telephone-events,
+    /// in-band tones).
+    Alone,
+    /// Bridged: only telephone-events, and only when reporting DTMF.
+    Bridged,
+    /// In a conference: statistics for our reports, telephone-events
+    /// when reporting DTMF; the audio goes to the mix.
+    Conference,
+}
+
 /// A packet [`LocalEndpoint::poll_transmit`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LocalPacket {
@@ -326,19 +339,18 @@ impl LocalEndpoint {
         self.playout.as_ref().is_some_and(|p| p.is_due(now)) || self.reporter.is_due(now)
     }
 
-    /// An RTP packet from the peer, already authenticated and decrypted.
-    /// `alone`: the leg is not bridged, everything it sends is for us;
-    /// otherwise only telephone-events are looked at, and only when
-    /// reporting DTMF of bridged legs.
+    /// An RTP packet from the peer, already authenticated and decrypted,
+    /// looked at as `hearing` says.
     pub(crate) fn handle_rtp(
         &mut self,
         now: Instant,
         packet: &RtpPacket<'_>,
-        alone: bool,
+        hearing: Hearing,
         events: &mut VecDeque<MediaEvent>,
     ) {
         let payload_type = packet.payload_type();
-        if alone {
+        let alone = hearing == Hearing::Alone;
+        if hearing != Hearing::Bridged {
             self.reporter.handle_rtp(now, packet);
         }
         if Some(payload_type) == self.codec.telephone_event_pt {
@@ -385,20 +397,16 @@ impl LocalEndpoint {
                 }
                 Tick::Frame { timestamp, marker } => {
                     self.free_at = Some(playout.next_at());
-                    let len = RTP_HEADER_LEN + frame_len;
-                    let Some(packet) = buf.get_mut(..len) else {
+                    let pcm = &self.pcm[..frame_len];
+                    let Some(len) = Self::write_frame(
+                        self.codec,
+                        (self.ssrc, &mut self.seq, timestamp, marker),
+                        pcm,
+                        buf,
+                    ) else {
                         // No room: the frame is lost, the schedule goes on.
                         continue;
                     };
-                    let seq = self.seq;
-                    self.seq = seq.wrapping_add(1);
-                    packet[0] = 0x80;
-                    packet[1] = (u8::from(marker) << 7) | self.codec.payload_type;
-                    packet[2..4].copy_from_slice(&seq.to_be_bytes());
-                    packet[4..8].copy_from_slice(&timestamp.to_be_bytes());
-                    packet[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
-                    let law = self.codec.encoding.g711();
-                    law.encode(&self.pcm[..frame_len], &mut packet[RTP_HEADER_LEN..]);
                     self.reporter.handle_sent();
                     return Some(LocalPacket::Rtp(len));
                 }
@@ -413,5 +421,57 @@ impl LocalEndpoint {
         self.reporter
             .poll_report(now, alone, self.ssrc, sender, rng, buf)
             .map(LocalPacket::Rtcp)
+    }
+
+    /// Writes one 20 ms frame of `pcm` into `buf` as an RTP packet of our
+    /// stream: SSRC, the next sequence number (RFC 3550 §5.1), the
+    /// timestamp and marker given, the codec's payload type; returns its
+    /// length, `None` without room.
+    fn write_frame(
+        codec: LegCodec,
+        (ssrc, seq, timestamp, marker): (u32, &mut u16, u32, bool),
+        pcm: &[i16],
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let len = RTP_HEADER_LEN + pcm.len();
+        let packet = buf.get_mut(..len)?;
+        let number = *seq;
+        *seq = number.wrapping_add(1);
+        packet[0] = 0x80;
+        packet[1] = (u8::from(marker) << 7) | codec.payload_type;
+        packet[2..4].copy_from_slice(&number.to_be_bytes());
+        packet[4..8].copy_from_slice(&timestamp.to_be_bytes());
+        packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        codec
+            .encoding
+            .g711()
+            .encode(pcm, &mut packet[RTP_HEADER_LEN..]);
+        Some(len)
+    }
+
+    /// Writes a frame made elsewhere (a conference's mix for this leg)
+    /// covering `at` to `at + 20 ms` into `buf` as the next packet of our
+    /// stream, its timestamp our clock at `at`. `None` while a play has
+    /// the stream, while the last frame sent still covers `at` (no two
+    /// frames overlap on the clock), or without room. After a gap the
+    /// packet starts a talkspurt (marker, RFC 3551 §4.1).
+    pub(crate) fn write_mixed(
+        &mut self,
+        at: Instant,
+        pcm: &[i16],
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        if self.playout.is_some() || self.free_at.is_some_and(|free| at < free) {
+            return None;
+        }
+        let frame_len = self.codec.encoding.media_rate().frame_len();
+        let pcm = pcm.get(..frame_len)?;
+        let marker = self.free_at != Some(at);
+        let timestamp = self.clock(at);
+        let stream = (self.ssrc, &mut self.seq, timestamp, marker);
+        let len = Self::write_frame(self.codec, stream, pcm, buf)?;
+        self.free_at = Some(at + FRAME_DURATION);
+        self.reporter.handle_sent();
+        Some(len)
     }
 }

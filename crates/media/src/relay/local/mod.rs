@@ -36,11 +36,11 @@ mod playout;
 mod rate;
 mod report;
 
+pub(crate) use self::endpoint::{Hearing, LocalEndpoint, Rng};
 pub use self::endpoint::{LegCodec, LegEncoding};
-pub(crate) use self::endpoint::{LocalEndpoint, Rng};
 
 use self::endpoint::{LocalPacket, StreamCounts};
-use super::{Forward, LegKey, MediaRelay, Origin};
+use super::{Forward, LegKey, MediaRelay, Origin, Timer};
 use crate::error::RelayError;
 use crate::server::{FrameSource, PlayRequestId};
 
@@ -194,18 +194,26 @@ impl MediaRelay {
         let due = local.poll_timeout();
         if local.scheduled.is_none_or(|scheduled| due < scheduled) {
             local.scheduled = Some(due);
-            self.timers.push(Reverse((due, slot)));
+            self.timers.push(Reverse((due, Timer::Leg(slot))));
         }
     }
 
-    /// Runs the local ends whose time has come: DTMF end timeouts here,
-    /// packets to send into `ready`.
+    /// Runs the local ends and conferences whose time has come: DTMF
+    /// end timeouts here, packets to send into `ready` (conferences:
+    /// into `conference_ready`).
     pub(super) fn handle_local_timers(&mut self, now: Instant) {
-        while let Some(&Reverse((at, slot))) = self.timers.peek() {
+        while let Some(&Reverse((at, timer))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
+            let slot = match timer {
+                Timer::Leg(slot) => slot,
+                Timer::Conference(session) => {
+                    self.handle_conference_timer(now, at, session);
+                    continue;
+                }
+            };
             let Some(local) = self
                 .legs
                 .get_mut(slot)
@@ -230,9 +238,9 @@ impl MediaRelay {
     }
 
     /// The next packet made here, written into `buf` (at least 1500
-    /// bytes, like a received datagram's): a frame of a play or an RTCP
-    /// report, rewritten into the leg's stream and protected like a
-    /// relayed packet. Call after [`MediaRelay::handle_timeout`] until
+    /// bytes, like a received datagram's): a frame of a play, a
+    /// conference's mix or an RTCP report, rewritten into the leg's
+    /// stream and protected like a relayed packet. Call after [`MediaRelay::handle_timeout`] until
     /// `None`. Packets that cannot go (no destination yet, the peer
     /// holds) are counted as drops and skipped.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Forward> {
@@ -273,7 +281,7 @@ impl MediaRelay {
                 }
             }
         }
-        None
+        self.poll_conference_transmit(now, buf)
     }
 }
 

@@ -7,6 +7,7 @@ mod calls;
 mod dial;
 mod local;
 mod mid_call;
+mod parties;
 mod refusals;
 mod robustness;
 mod transfers;
@@ -100,6 +101,16 @@ impl Harness {
     }
 
     pub(super) fn with(config: &str, settings: B2buaSettings) -> Harness {
+        let media = PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40999);
+        Harness::with_media(config, settings, Box::new(media))
+    }
+
+    /// A harness whose B2BUA anchors media with `media`.
+    pub(super) fn with_media(
+        config: &str,
+        settings: B2buaSettings,
+        media: Box<dyn MediaAnchor + Send>,
+    ) -> Harness {
         let config = Arc::new(Config::from_toml_str(config, "b2bua.toml").unwrap());
         let stats = Arc::new(Stats::default());
         let mut n = 0u8;
@@ -109,16 +120,8 @@ impl Harness {
                 *b = n;
             }
         });
-        let media = PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40999);
         let now = Instant::now();
-        let b2bua = B2bua::new(
-            config,
-            Arc::clone(&stats),
-            settings,
-            Box::new(media),
-            random,
-            now,
-        );
+        let b2bua = B2bua::new(config, Arc::clone(&stats), settings, media, random, now);
         let mut h = Harness {
             b2bua,
             now,

@@ -12,12 +12,15 @@ use media::{
     EspeakNg, HoldPlayer, InfoDigit, LegKey, MediaDriver, MediaEvent, MediaRate, PauseMode,
     PlayEnd, PlayRequestId, PromptError, PromptPlayer, PromptSet, VoicemailConfig,
 };
-use sbc::{B2bua, B2buaEvent, CallId, Config, DialTarget, EndReason, Party};
+use sbc::{B2bua, B2buaEvent, CallId, Config, DialTarget, EndReason, Party, E164};
 use tokio::sync::mpsc;
 
 use store::{EndCause, Recorder, SqliteStore, Store, WallClock};
 
-use crate::center::{Action, Center, CenterConfig, Fact};
+mod layout;
+
+use crate::api::{ApiCommand, CallRequest, Refusal, Target};
+use crate::center::{Action, AgentRequestError, Center, CenterConfig, Fact, Request, RequestError};
 use crate::relay::RelayAnchor;
 
 /// The prompt looped while a caller waits in a queue, when the prompts
@@ -28,6 +31,10 @@ const MUSIC_ON_HOLD: &str = "music-on-hold";
 /// The contact center of a running `serve`.
 pub(crate) struct ContactCenter {
     center: Center,
+    /// The media layouts applied to calls with parties.
+    layouts: layout::Layouts,
+    /// Calls whose recording started.
+    recorded: std::collections::HashSet<CallId>,
     relay: Arc<MediaDriver>,
     prompts: PromptSet,
     /// The event log's writer task: batches of what the log must hold,
@@ -151,7 +158,8 @@ impl ContactCenter {
             .iter()
             .map(|(name, tenant)| (name.as_str().to_owned(), tenant.teams_tenant_id.clone()))
             .collect();
-        let center_config = CenterConfig::from_value(raw, &tenants, base)?;
+        let mut center_config = CenterConfig::from_value(raw, &tenants, base)?;
+        center_config.presence_from_graph = config.graph.is_some();
         let prompts = prompt_set(&center_config)?;
         let mut names: Vec<String> = prompts.names().map(str::to_owned).collect();
         names.sort();
@@ -181,6 +189,8 @@ impl ContactCenter {
         ));
         Ok(Some(ContactCenter {
             center,
+            layouts: layout::Layouts::default(),
+            recorded: std::collections::HashSet::new(),
             relay,
             prompts,
             writer,
@@ -333,7 +343,7 @@ impl ContactCenter {
                 self.center.handle_call_started(
                     now,
                     SystemTime::now(),
-                    *call,
+                    (*call, *leg),
                     tenant.as_str(),
                     flow,
                     attributes,
@@ -348,16 +358,31 @@ impl ContactCenter {
                     self.center.handle_digit(now, *call, info.digit.as_char());
                 }
             }
-            B2buaEvent::DialAnswered { call, leg, .. } => {
+            B2buaEvent::DialAnswered {
+                call, leg, codec, ..
+            } if self.center.has_call(*call) => {
+                let codec = codec.as_ref().and_then(crate::relay::leg_codec);
+                self.answered(*call, *leg, codec);
                 self.center.handle_dial_answered(now, *call, *leg);
-                self.start_recording(*call, *leg);
             }
-            B2buaEvent::DialFailed { leg, status, .. } => {
-                self.center.handle_dial_failed(now, *leg, *status);
+            B2buaEvent::DialFailed {
+                call, leg, status, ..
+            } => {
+                if self.center.is_party(*call, *leg) {
+                    self.center.handle_party_left(now, *call, *leg);
+                } else {
+                    self.center.handle_dial_failed(now, *leg, *status);
+                }
+            }
+            B2buaEvent::PartyLeft { call, leg, .. } if self.center.has_call(*call) => {
+                self.layouts.forget_leg(RelayAnchor::key(*call, *leg, 0));
+                self.center.handle_party_left(now, *call, *leg);
             }
             B2buaEvent::CallEnded { call, reason, .. } if self.center.has_call(*call) => {
                 self.callers.remove(call);
                 self.codecs.remove(call);
+                self.layouts.forget_call(*call);
+                self.recorded.remove(call);
                 self.plays.retain(|_, (c, _)| c != call);
                 let by_caller = matches!(reason, EndReason::Hangup(Party::Caller));
                 self.center.handle_call_ended(now, *call, by_caller);
@@ -385,6 +410,126 @@ impl ContactCenter {
             .handle_http_result(now, done.call, done.request, done.result);
     }
 
+    /// A dialled leg of a contact-center call answered with `codec`: it
+    /// gets the codec (so it can hear music and be mixed), the first leg
+    /// of a callback becomes the one prompts play to, the first party to
+    /// join a caller starts the call's recording.
+    fn answered(&mut self, call: CallId, leg: sbc::LegId, codec: Option<media::LegCodec>) {
+        let key = RelayAnchor::key(call, leg, 0);
+        let Some(codec) = codec else {
+            tracing::warn!(%call, "the answered leg's codec is not G.711: no music, mixing or recording");
+            return;
+        };
+        if let Err(error) = self.relay.detached().set_codec(key, codec) {
+            tracing::error!(%call, %error, "no codec on the answered leg");
+            return;
+        }
+        if self.callers.get(&call) == Some(&key) || !self.codecs.contains_key(&call) {
+            self.codecs.insert(call, codec);
+            return;
+        }
+        if self.recorded.insert(call) {
+            self.start_recording(call, leg);
+        }
+    }
+
+    /// A request of the API.
+    pub(crate) fn handle_api(&mut self, command: ApiCommand, now: Instant) {
+        match command {
+            ApiCommand::Snapshot(reply) => {
+                let _ = reply.send(self.center.snapshot(now));
+            }
+            ApiCommand::Call {
+                call,
+                request,
+                reply,
+            } => {
+                let _ = reply.send(self.call_request(now, CallId(call), request));
+            }
+            ApiCommand::Agent {
+                tenant,
+                agent,
+                request,
+                reply,
+            } => {
+                let result = self
+                    .center
+                    .handle_agent_request(now, &tenant, &agent, request)
+                    .map_err(|error| match error {
+                        AgentRequestError::UnknownAgent { .. } => {
+                            Refusal::NotFound(error.to_string())
+                        }
+                        AgentRequestError::Refused(_) => Refusal::Conflict(error.to_string()),
+                    });
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn call_request(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        request: CallRequest,
+    ) -> Result<(), Refusal> {
+        let target = |center: &Center, target: Target| match target {
+            Target::User(user) => center
+                .resolve_user(call, &user)
+                .map(DialTarget::TeamsUser)
+                .ok_or_else(|| Refusal::NotFound(format!("no Teams user {user}"))),
+            Target::Number(number) => E164::parse(&number)
+                .map(DialTarget::Pstn)
+                .map_err(|_| Refusal::BadRequest(format!("{number} is not E.164"))),
+        };
+        let request = match request {
+            CallRequest::Supervise { user, mode } => Request::Supervise {
+                supervisor: target(&self.center, Target::User(user))?,
+                mode,
+            },
+            CallRequest::SetSuperviseMode(mode) => Request::SetSuperviseMode(mode),
+            CallRequest::AddParty(to) => Request::AddParty(target(&self.center, to)?),
+            CallRequest::Consult(to) => Request::Consult(target(&self.center, to)?),
+            CallRequest::CompleteConsult => Request::CompleteConsult,
+            CallRequest::MergeConsult => Request::MergeConsult,
+            CallRequest::CancelConsult => Request::CancelConsult,
+        };
+        self.center
+            .handle_request(now, call, request)
+            .map_err(|error| match error {
+                RequestError::NoSuchCall => Refusal::NotFound(error.to_string()),
+                _ => Refusal::Conflict(error.to_string()),
+            })
+    }
+
+    /// A Teams user's presence from Microsoft Graph.
+    pub(crate) fn handle_presence(&mut self, now: Instant, update: &crate::graph::PresenceUpdate) {
+        let agent =
+            self.center
+                .handle_presence(now, &update.tenant_id, &update.object_id, update.presence);
+        tracing::info!(
+            user = %update.object_id,
+            presence = ?update.presence,
+            activity = %update.activity,
+            agent,
+            "Teams presence"
+        );
+    }
+
+    /// The agents whose presence to watch, by Teams tenant.
+    pub(crate) fn watched_tenants(&self) -> Vec<crate::graph::WatchedTenant> {
+        let mut tenants: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (tenant, object_id) in self.center.watched_users() {
+            tenants.entry(tenant).or_default().push(object_id);
+        }
+        tenants
+            .into_iter()
+            .map(|(tenant_id, object_ids)| crate::graph::WatchedTenant {
+                tenant_id,
+                object_ids,
+            })
+            .collect()
+    }
+
     /// Starts recording the call with the party on `leg` when calls are
     /// recorded; the recording ends with the call (its legs freed).
     fn start_recording(&mut self, call: CallId, leg: sbc::LegId) {
@@ -394,14 +539,9 @@ impl ContactCenter {
         let path = dir.join(format!("{}.wav", self.call_key(call).replace('/', "-")));
         let agent = RelayAnchor::key(call, leg, 0);
         let detached = self.relay.detached();
-        // The agent's leg carries the caller's codec (switchboard offered
-        // it only that one); the recorder decodes both.
-        let Some(codec) = self.codecs.get(&call).copied() else {
+        // The recorder decodes both legs with the codecs they were given.
+        if !self.codecs.contains_key(&call) {
             tracing::warn!(%call, "call not recorded: its codec is not G.711");
-            return;
-        };
-        if let Err(error) = detached.set_codec(agent, codec) {
-            tracing::error!(%call, %error, "call not recorded");
             return;
         }
         let started = detached.start_recording(*caller, agent, &path, PauseMode::Silence);
@@ -536,6 +676,47 @@ impl ContactCenter {
                     });
                 }
                 Action::HangUp { call } => b2bua.hang_up(call, now),
+                Action::Originate {
+                    tenant,
+                    interaction,
+                    agent,
+                    number,
+                    caller_id,
+                } => {
+                    let tenant = sbc::TenantName::new(tenant);
+                    let target = DialTarget::TeamsUser(number);
+                    let placed = b2bua.originate(&tenant, target, caller_id, now);
+                    if let Ok((call, leg)) = &placed {
+                        self.callers.insert(*call, RelayAnchor::key(*call, *leg, 0));
+                    }
+                    self.center
+                        .handle_originated(now, interaction, agent, placed);
+                }
+                Action::AddParty { call, target } => {
+                    let leg = b2bua.add_party(call, target, None, now);
+                    self.center.handle_party_dialled(call, leg);
+                }
+                Action::HangUpParty { call, leg } => {
+                    if let Err(error) = b2bua.hang_up_party(call, leg, now) {
+                        tracing::warn!(%call, %error, "party not hung up");
+                    }
+                }
+                Action::Pair { call, a, b } => {
+                    if let Err(error) = b2bua.pair(call, a, b, now) {
+                        tracing::warn!(%call, %error, "legs not paired");
+                    }
+                }
+                Action::Arrange { call, layout } => self.arrange(call, &layout),
+                Action::DialCustomer {
+                    call,
+                    interaction,
+                    number,
+                    caller_id,
+                } => {
+                    let leg = b2bua.dial_as(call, DialTarget::Pstn(number), caller_id, now);
+                    self.center
+                        .handle_customer_dialled(now, call, interaction, leg);
+                }
                 Action::Voicemail {
                     call,
                     mailbox,
@@ -577,19 +758,7 @@ impl ContactCenter {
                 return self.play(call, prompts, barge_in, PlayPurpose::Flow(request));
             }
             Action::StopPlay { .. } => detached.stop_playing(key),
-            Action::Hold { .. } => {
-                let music = self.prompts.get(MUSIC_ON_HOLD).ok().cloned();
-                match HoldPlayer::new(self.prompts.rate(), music) {
-                    Ok(player) => {
-                        let id = self.play_id(call, PlayPurpose::Flow(None));
-                        detached.play(key, id, Box::new(player))
-                    }
-                    Err(error) => {
-                        tracing::warn!(%call, %error, "no music on hold");
-                        return;
-                    }
-                }
-            }
+            Action::Hold { .. } => return self.hold_music(call, key),
             Action::Announce { position, ewt, .. } => {
                 let mut items = match self.prompts.queue_position(position) {
                     Ok(items) => items,
@@ -617,6 +786,19 @@ impl ContactCenter {
         };
         if let Err(error) = result {
             tracing::error!(%call, %error, "media command not queued");
+        }
+    }
+
+    /// Music on hold (or silence between announcements) on `key`.
+    fn hold_music(&mut self, call: CallId, key: LegKey) {
+        let music = self.prompts.get(MUSIC_ON_HOLD).ok().cloned();
+        let player = match HoldPlayer::new(self.prompts.rate(), music) {
+            Ok(player) => player,
+            Err(error) => return tracing::warn!(%call, %error, "no music on hold"),
+        };
+        let id = self.play_id(call, PlayPurpose::Flow(None));
+        if let Err(error) = self.relay.detached().play(key, id, Box::new(player)) {
+            tracing::error!(%call, %error, "music on hold not queued");
         }
     }
 
