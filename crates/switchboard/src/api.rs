@@ -12,6 +12,7 @@
 //! | `POST /api/v1/calls/{id}/parties` | `{"user":...}` or `{"number":"+1..."}`: a 3-way call |
 //! | `POST /api/v1/calls/{id}/consult` | same body: the caller waits, the agent talks to the target |
 //! | `POST /api/v1/calls/{id}/consult/{complete,merge,cancel}` | transfer, 3-way, or back to the caller |
+//! | `DELETE /api/v1/calls/{id}` | hang up every leg of the call |
 //!
 //! Answers: 200 with JSON, 202 for accepted call requests (their
 //! outcome shows in the call list and the event log), 400 bad body, 401
@@ -30,7 +31,7 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -95,6 +96,7 @@ pub(crate) enum CallRequest {
     CompleteConsult,
     MergeConsult,
     CancelConsult,
+    HangUp,
 }
 
 /// Why a request failed, as HTTP tells it.
@@ -159,6 +161,7 @@ pub(crate) async fn start(
         .route("/api/v1/queues", get(queues))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/agents/{tenant}/{agent}/state", put(agent_state))
+        .route("/api/v1/calls/{id}", delete(hang_up))
         .route(
             "/api/v1/calls/{id}/supervise",
             post(supervise).put(supervise_mode),
@@ -325,6 +328,10 @@ async fn supervise_mode(
 ) -> Response {
     let request = CallRequest::SetSuperviseMode(body.mode.into());
     call_request(&state, call, request).await
+}
+
+async fn hang_up(State(state): State<ApiState>, Path(call): Path<u64>) -> Response {
+    call_request(&state, call, CallRequest::HangUp).await
 }
 
 async fn add_party(

@@ -673,3 +673,71 @@ fn calls_go_only_to_agents_whom_microsoft_graph_reports_available() {
         "{log}"
     );
 }
+
+#[test]
+fn a_third_party_joins_and_the_call_goes_on_when_the_caller_leaves() {
+    let api = common::free_tcp_port();
+    let system = start("cc-three-way", |config| {
+        config + &format!("\n[api]\nlisten = \"127.0.0.1:{api}\"\ntoken = \"{TOKEN}\"\n")
+    });
+    wait_for_log(&system.dir.join("switchboard.log"), "API at", 1);
+    let caller = {
+        let (dir, sbc_udp) = (system.dir.clone(), system.sbc_udp);
+        std::thread::spawn(move || speaking_caller_at(&dir, sbc_udp, 9_000, 7_000))
+    };
+    let call = call_in_state(api, "connected");
+    let parties = format!("/api/v1/calls/{call}/parties");
+    let bad = common::http(
+        api,
+        "POST",
+        &parties,
+        Some(TOKEN),
+        Some(r#"{"number":"12"}"#),
+    );
+    assert_eq!(bad.0, 400, "{}", bad.1);
+    let (status, body) = common::http(
+        api,
+        "POST",
+        &parties,
+        Some(TOKEN),
+        Some(r#"{"user":"chen"}"#),
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_for_log(&system.dir.join("emulator.log"), "event=Answered", 2);
+    // The caller speaks to both, then hangs up; agent and chen talk on.
+    assert!(caller.join().unwrap(), "{}", system.log("caller-messages"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let calls = live_calls(api);
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["id"] == call && c["state"] == "connected"),
+        "{calls:?}"
+    );
+    let teams = system.log("emulator");
+    assert!(!teams.contains("event=Ended"), "{teams}");
+    // A supervisor ends the call: both Teams legs get a BYE.
+    let path = format!("/api/v1/calls/{call}");
+    assert_eq!(common::http(api, "DELETE", &path, None, None).0, 401);
+    assert_eq!(common::http(api, "DELETE", &path, Some(TOKEN), None).0, 202);
+    let teams = wait_for_log(&system.dir.join("emulator.log"), "event=MediaStats", 2);
+    let chen = teams_call_of(&teams, "chen");
+    let stats = teams_events(&teams, "event=MediaStats")
+        .into_iter()
+        .find(|l| l.contains(&format!("call: CallId({chen})")))
+        .unwrap_or_else(|| panic!("{teams}"));
+    let received: u64 = stats
+        .split("received: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // At least the 7 s of the caller's speech, mixed (50 frames/s).
+    assert!(received > 300, "{stats}");
+    let log = system.log("switchboard");
+    assert!(!log.contains("media layout step refused"), "{log}");
+    assert!(
+        log.contains("CallerHangup"),
+        "the ACD's part ended with the caller: {log}"
+    );
+}

@@ -48,6 +48,8 @@ pub(crate) enum Request {
     MergeConsult,
     /// The consulted party leaves; caller and agent talk again.
     CancelConsult,
+    /// Every leg of the call is hung up.
+    HangUp,
 }
 
 /// Why a request was refused.
@@ -139,6 +141,10 @@ impl Center {
     ) -> Result<(), RequestError> {
         self.clock = now;
         let entry = self.calls.get_mut(&call).ok_or(RequestError::NoSuchCall)?;
+        if request == Request::HangUp {
+            self.actions.push_back(Action::HangUp { call });
+            return Ok(());
+        }
         let (Some(_), Some(_), true) = (entry.first_leg, entry.second_leg, entry.connected) else {
             return Err(RequestError::NotConnected);
         };
@@ -204,6 +210,7 @@ impl Center {
                 party.kind = PartyKind::ThirdParty;
                 self.arrange(call);
             }
+            Request::HangUp => {}
             Request::CancelConsult => {
                 let Some(consulted) = parties.consulted().copied() else {
                     return Err(RequestError::NoConsult);

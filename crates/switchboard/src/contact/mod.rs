@@ -492,6 +492,7 @@ impl ContactCenter {
             CallRequest::CompleteConsult => Request::CompleteConsult,
             CallRequest::MergeConsult => Request::MergeConsult,
             CallRequest::CancelConsult => Request::CancelConsult,
+            CallRequest::HangUp => Request::HangUp,
         };
         self.center
             .handle_request(now, call, request)
