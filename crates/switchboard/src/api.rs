@@ -7,6 +7,7 @@
 //! | `GET /api/v1/queues` | per queue: waiting, callbacks, longest wait, agents staffed and idle |
 //! | `GET /api/v1/agents` | per agent: state and Teams presence |
 //! | `PUT /api/v1/agents/{tenant}/{agent}/state` | `{"state":"available"\|"not_ready"\|"log_in"\|"log_out","reason":3}` |
+//! | `PUT /api/v1/agents/{tenant}/{agent}/queues/{queue}` | `{"opted_in":false}`: stop (or start) taking the queue's calls |
 //! | `POST /api/v1/calls/{id}/supervise` | `{"user":"<agent name, number or object id>","mode":"listen"\|"whisper"\|"barge"}` |
 //! | `PUT /api/v1/calls/{id}/supervise` | `{"mode":"whisper"}` |
 //! | `POST /api/v1/calls/{id}/parties` | `{"user":...}` or `{"number":"+1..."}`: a 3-way call |
@@ -161,6 +162,10 @@ pub(crate) async fn start(
         .route("/api/v1/queues", get(queues))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/agents/{tenant}/{agent}/state", put(agent_state))
+        .route(
+            "/api/v1/agents/{tenant}/{agent}/queues/{queue}",
+            put(agent_queue),
+        )
         .route("/api/v1/calls/{id}", delete(hang_up))
         .route(
             "/api/v1/calls/{id}/supervise",
@@ -391,6 +396,33 @@ async fn agent_state(
         StateName::Available => AgentRequest::Available,
         StateName::NotReady => AgentRequest::NotReady(body.reason.unwrap_or(0)),
     };
+    agent_request(&state, tenant, agent, request).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembershipBody {
+    opted_in: bool,
+}
+
+async fn agent_queue(
+    State(state): State<ApiState>,
+    Path((tenant, agent, queue)): Path<(String, String, String)>,
+    Json(body): Json<MembershipBody>,
+) -> Response {
+    let request = AgentRequest::Queue {
+        queue,
+        opted_in: body.opted_in,
+    };
+    agent_request(&state, tenant, agent, request).await
+}
+
+async fn agent_request(
+    state: &ApiState,
+    tenant: String,
+    agent: String,
+    request: AgentRequest,
+) -> Response {
     let (reply, answer) = oneshot::channel();
     let command = ApiCommand::Agent {
         tenant,
@@ -398,9 +430,9 @@ async fn agent_state(
         request,
         reply,
     };
-    match ask(&state, command, answer).await {
+    match ask(state, command, answer).await {
         Ok(Ok(())) => Json(serde_json::json!({"ok": true})).into_response(),
-        Ok(Err(refusal)) => refused(&state, refusal),
+        Ok(Err(refusal)) => refused(state, refusal),
         Err(response) => response,
     }
 }

@@ -545,6 +545,14 @@ fn a_caller_keeps_their_place_with_a_callback_and_is_called_back() {
         assert_eq!(agent_state(agent, "not_ready").0, 200);
     }
     assert_eq!(agent_state("nobody", "available").0, 404);
+    let membership = |queue: &str, opted_in: bool| {
+        let path = format!("/api/v1/agents/contoso/dana/queues/{queue}");
+        let body = format!("{{\"opted_in\":{opted_in}}}");
+        common::http(api, "PUT", &path, Some(TOKEN), Some(&body)).0
+    };
+    assert_eq!(membership("nowhere", false), 404);
+    assert_eq!(membership("support", false), 200);
+    assert_eq!(membership("support", true), 200);
 
     // The customer's phone, behind the carrier.
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uas_answer_bye.xml");

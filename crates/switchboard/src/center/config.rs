@@ -27,8 +27,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use acd::{
-    AgentConfig, AgentId, AnnouncePolicy, CallbackPolicy, EngineConfig, OverflowAction,
-    QueueConfig, QueueId, QueueMembership, QueueStrategy, TeamsIdentity, TenantConfig, TenantId,
+    AgentConfig, AgentId, AnnouncePolicy, BullseyeRing, CallbackPolicy, EngineConfig,
+    NoAgentsPolicy, NoAgentsScope, OverflowAction, PriorityAging, Proficiency, QueueConfig,
+    QueueId, QueueMembership, QueueStrategy, SkillId, SkillRequirement, TeamsIdentity,
+    TenantConfig, TenantId,
 };
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -66,6 +68,10 @@ fn default_data_dir() -> PathBuf {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTenant {
+    /// Skill names; a skill's id (as flows' `enqueue` nodes give it) is
+    /// its place in this list, from 1.
+    #[serde(default)]
+    skills: Vec<String>,
     #[serde(default)]
     queues: Vec<RawQueue>,
     #[serde(default)]
@@ -100,6 +106,48 @@ struct RawQueue {
     /// Callbacks (`overflow = "callback"`): attempts and delays.
     #[serde(default)]
     callback: Option<RawCallback>,
+    /// Skills every call needs: `{ french = 3 }` (proficiency 1-5).
+    #[serde(default)]
+    requires: BTreeMap<String, u8>,
+    /// Bullseye rings: `[{ after_secs = 30, lower_by = 1, drop = ["french"] }]`.
+    #[serde(default)]
+    bullseye: Vec<RawRing>,
+    /// Agents of tier level n join a call after it waited (n - 1) x this.
+    #[serde(default)]
+    tier_wait_secs: u64,
+    /// Priority aging: `{ points_per_minute = 1, max_bonus = 10 }`.
+    #[serde(default)]
+    aging: Option<RawAging>,
+    /// Without agents: `{ action = "disconnect" | { queue = ... } ...,
+    /// all_calls = false }`; default: calls wait.
+    #[serde(default)]
+    no_agents: Option<RawNoAgents>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRing {
+    after_secs: u64,
+    #[serde(default)]
+    lower_by: u8,
+    #[serde(default)]
+    drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAging {
+    points_per_minute: u32,
+    max_bonus: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNoAgents {
+    action: RawOverflow,
+    /// Also the waiting calls when the last agent leaves.
+    #[serde(default)]
+    all_calls: bool,
 }
 
 /// `callback = { attempts = 3, retry_secs = 300, offer_secs = 15,
@@ -181,8 +229,40 @@ struct RawAgent {
     /// The Teams phone number (E.164) the agent is rung on.
     number: String,
     object_id: String,
+    /// `["sales", { queue = "support", level = 2, position = 1, weight = 3 }]`.
     #[serde(default)]
-    queues: Vec<String>,
+    queues: Vec<RawMembership>,
+    /// `{ french = 4 }` (proficiency 1-5).
+    #[serde(default)]
+    skills: BTreeMap<String, u8>,
+    /// Alerts missed in a row before the agent is made not ready
+    /// (default 3; 0 never).
+    #[serde(default)]
+    max_no_answer: Option<u32>,
+}
+
+/// A queue by name, or with its tier level, order and weight.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawMembership {
+    Name(String),
+    Detailed {
+        queue: String,
+        #[serde(default = "default_level")]
+        level: u8,
+        #[serde(default)]
+        position: u32,
+        #[serde(default = "default_weight")]
+        weight: u32,
+    },
+}
+
+fn default_level() -> u8 {
+    1
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 /// The contact center's settings, resolved.
@@ -241,6 +321,7 @@ impl CenterConfig {
                 );
             };
             let id = TenantId::new(index as u32 + 1);
+            let skills = &tenant.skills;
             engine
                 .tenants
                 .push(TenantConfig::new(id, name.clone(), teams_tenant_id.clone()));
@@ -281,33 +362,54 @@ impl CenterConfig {
                     on_entry: true,
                 });
                 let place = || format!("[contact_center.tenants.{name}] queue {}", queue.name);
+                let targets = Targets {
+                    queues: &queues,
+                    agents: &agent_ids,
+                    this: queue_id,
+                };
                 let action = match &queue.overflow {
-                    None | Some(RawOverflow::Disconnect) => {
-                        OverflowAction::Disconnect { prompt: None }
-                    }
-                    Some(RawOverflow::Callback) => OverflowAction::OfferCallback,
-                    Some(RawOverflow::Queue(other)) => match queues.get(other) {
-                        Some(other) if *other != queue_id => OverflowAction::Queue(*other),
-                        _ => bail!("{}: overflow to unknown or same queue {other}", place()),
-                    },
                     Some(RawOverflow::Flow(flow)) => {
                         flow_overflows.push((queue_id, flow.clone()));
                         OverflowAction::Disconnect { prompt: None }
                     }
-                    Some(RawOverflow::Number(number)) => {
-                        if sbc::E164::parse(number).is_err() {
-                            bail!("{}: overflow number {number} is not E.164", place());
-                        }
-                        OverflowAction::ExternalNumber(number.clone())
-                    }
-                    Some(RawOverflow::Voicemail(mailbox)) => OverflowAction::Voicemail {
-                        mailbox: mailbox.clone(),
-                    },
-                    Some(RawOverflow::Agent(agent)) => match agent_ids.get(agent.as_str()) {
-                        Some(agent) => OverflowAction::Agent(*agent),
-                        None => bail!("{}: overflow to unknown agent {agent}", place()),
-                    },
+                    Some(raw) => targets.action(raw).with_context(place)?,
+                    None => OverflowAction::Disconnect { prompt: None },
                 };
+                config.requirements = requirements(&queue.requires, skills).with_context(place)?;
+                for ring in &queue.bullseye {
+                    let drop = ring
+                        .drop
+                        .iter()
+                        .map(|skill| skill_id(skills, skill))
+                        .collect::<anyhow::Result<_>>()
+                        .with_context(place)?;
+                    config.bullseye.push(BullseyeRing {
+                        after: Duration::from_secs(ring.after_secs),
+                        lower_by: ring.lower_by,
+                        drop,
+                    });
+                }
+                config.bullseye.sort_by_key(|ring| ring.after);
+                config.tier_wait = Duration::from_secs(queue.tier_wait_secs);
+                if let Some(aging) = &queue.aging {
+                    config.aging = PriorityAging {
+                        points_per_minute: aging.points_per_minute,
+                        max_bonus: aging.max_bonus,
+                    };
+                }
+                if let Some(no_agents) = &queue.no_agents {
+                    if matches!(no_agents.action, RawOverflow::Flow(_)) {
+                        bail!("{}: no_agents cannot run a flow", place());
+                    }
+                    config.no_agents = Some(NoAgentsPolicy {
+                        action: targets.action(&no_agents.action).with_context(place)?,
+                        scope: if no_agents.all_calls {
+                            NoAgentsScope::AllCalls
+                        } else {
+                            NoAgentsScope::NewCalls
+                        },
+                    });
+                }
                 if let Some(callback) = &queue.callback {
                     if callback.attempts == 0 {
                         bail!("{}: callback attempts must be at least 1", place());
@@ -338,14 +440,32 @@ impl CenterConfig {
                 };
                 let mut config =
                     AgentConfig::new(AgentId::new(id, a as u32 + 1), agent.name.clone(), identity);
-                for queue in &agent.queues {
-                    let Some(queue_id) = queues.get(queue) else {
-                        bail!(
-                            "[contact_center.tenants.{name}] agent {}: no queue {queue}",
-                            agent.name
-                        );
+                let place = || format!("[contact_center.tenants.{name}] agent {}", agent.name);
+                for membership in &agent.queues {
+                    let (queue, level, position, weight) = match membership {
+                        RawMembership::Name(queue) => (queue, 1, 0, 1),
+                        RawMembership::Detailed {
+                            queue,
+                            level,
+                            position,
+                            weight,
+                        } => (queue, *level, *position, *weight),
                     };
-                    config.queues.push(QueueMembership::new(*queue_id));
+                    let Some(queue_id) = queues.get(queue) else {
+                        bail!("{}: no queue {queue}", place());
+                    };
+                    if level == 0 || weight == 0 {
+                        bail!("{}: queue {queue}: level and weight start at 1", place());
+                    }
+                    let mut joined = QueueMembership::new(*queue_id);
+                    (joined.level, joined.position, joined.weight) = (level, position, weight);
+                    config.queues.push(joined);
+                }
+                for requirement in requirements(&agent.skills, skills).with_context(place)? {
+                    config.skills.push((requirement.skill, requirement.min));
+                }
+                if let Some(max) = agent.max_no_answer {
+                    config.max_no_answer = max;
                 }
                 engine.agents.push(config);
             }
@@ -372,6 +492,69 @@ impl CenterConfig {
             presence_from_graph: false,
         })
     }
+}
+
+/// What overflow actions may name in one tenant.
+struct Targets<'a> {
+    queues: &'a BTreeMap<String, QueueId>,
+    agents: &'a BTreeMap<&'a str, AgentId>,
+    this: QueueId,
+}
+
+impl Targets<'_> {
+    /// The engine's action for `raw` (a flow is resolved by the caller).
+    fn action(&self, raw: &RawOverflow) -> anyhow::Result<OverflowAction> {
+        Ok(match raw {
+            RawOverflow::Disconnect | RawOverflow::Flow(_) => {
+                OverflowAction::Disconnect { prompt: None }
+            }
+            RawOverflow::Callback => OverflowAction::OfferCallback,
+            RawOverflow::Queue(other) => match self.queues.get(other) {
+                Some(other) if *other != self.this => OverflowAction::Queue(*other),
+                _ => bail!("overflow to unknown or same queue {other}"),
+            },
+            RawOverflow::Number(number) => {
+                if sbc::E164::parse(number).is_err() {
+                    bail!("overflow number {number} is not E.164");
+                }
+                OverflowAction::ExternalNumber(number.clone())
+            }
+            RawOverflow::Voicemail(mailbox) => OverflowAction::Voicemail {
+                mailbox: mailbox.clone(),
+            },
+            RawOverflow::Agent(agent) => match self.agents.get(agent.as_str()) {
+                Some(agent) => OverflowAction::Agent(*agent),
+                None => bail!("overflow to unknown agent {agent}"),
+            },
+        })
+    }
+}
+
+/// A skill's id: its place in the tenant's `skills`, from 1.
+fn skill_id(skills: &[String], name: &str) -> anyhow::Result<SkillId> {
+    skills
+        .iter()
+        .position(|s| s == name)
+        .map(|i| SkillId(i as u32 + 1))
+        .ok_or_else(|| anyhow::anyhow!("unknown skill {name} (not in the tenant's skills)"))
+}
+
+/// `{ skill = level }` as requirements (level 1-5).
+fn requirements(
+    levels: &BTreeMap<String, u8>,
+    skills: &[String],
+) -> anyhow::Result<Vec<SkillRequirement>> {
+    levels
+        .iter()
+        .map(|(skill, level)| {
+            let min = Proficiency::new(*level)
+                .ok_or_else(|| anyhow::anyhow!("skill {skill}: level {level} is not 1-5"))?;
+            Ok(SkillRequirement {
+                skill: skill_id(skills, skill)?,
+                min,
+            })
+        })
+        .collect()
 }
 
 impl From<Strategy> for QueueStrategy {

@@ -515,8 +515,97 @@ fn queue_overflow_settings_are_checked() {
         let error =
             CenterConfig::from_value(toml::from_str(&text).unwrap(), &tenants, Path::new("."))
                 .unwrap_err();
-        assert!(error.to_string().contains(why), "{bad}: {error}");
+        assert!(format!("{error:#}").contains(why), "{bad}: {error:#}");
     }
+}
+
+/// CONFIG where support needs French (level 3 or more) and Megan speaks
+/// it well; Adele only a little.
+const SKILLED: &str = r#"
+flows_dir = "flows"
+
+[tenants.contoso]
+skills = ["french", "billing"]
+queues = [
+  { name = "sales", alert_secs = 15 },
+  { name = "support", alert_secs = 15, requires = { french = 3 }, tier_wait_secs = 20,
+    bullseye = [{ after_secs = 60, lower_by = 2 }], aging = { points_per_minute = 2, max_bonus = 10 },
+    no_agents = { action = { voicemail = "support" }, all_calls = true } },
+]
+
+[[tenants.contoso.agents]]
+name = "adele"
+number = "+14255550123"
+object_id = "00000000-0000-4000-8000-000000000001"
+queues = ["support"]
+skills = { french = 1 }
+
+[[tenants.contoso.agents]]
+name = "megan"
+number = "+14255550124"
+object_id = "00000000-0000-4000-8000-000000000002"
+queues = [{ queue = "support", level = 2, position = 1, weight = 5 }, "sales"]
+skills = { french = 4, billing = 2 }
+max_no_answer = 5
+"#;
+
+#[test]
+fn skills_tiers_and_bullseye_come_from_the_configuration() {
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let config =
+        CenterConfig::from_value(toml::from_str(SKILLED).unwrap(), &tenants, Path::new("."))
+            .unwrap();
+    let support = &config.engine.queues[1];
+    assert_eq!(
+        support.requirements,
+        [acd::SkillRequirement {
+            skill: acd::SkillId(1),
+            min: acd::Proficiency::new(3).unwrap()
+        }]
+    );
+    assert_eq!(support.tier_wait, Duration::from_secs(20));
+    assert_eq!(support.bullseye[0].after, Duration::from_secs(60));
+    assert_eq!(support.aging.max_bonus, 10);
+    assert!(support.no_agents.is_some());
+    let megan = &config.engine.agents[1];
+    assert_eq!(megan.skills.len(), 2);
+    assert_eq!((megan.queues[0].level, megan.queues[0].weight), (2, 5));
+    assert_eq!(megan.max_no_answer, 5);
+    for (bad, why) in [
+        ("requires = { french = 3 }", "requires = { german = 3 }"),
+        ("skills = { french = 1 }", "skills = { french = 9 }"),
+        ("weight = 5", "weight = 0"),
+    ] {
+        let text = SKILLED.replace(bad, why);
+        assert_ne!(text, SKILLED);
+        let error =
+            CenterConfig::from_value(toml::from_str(&text).unwrap(), &tenants, Path::new("."))
+                .unwrap_err();
+        let error = format!("{error:#}");
+        assert!(
+            ["unknown skill", "not 1-5", "start at 1"]
+                .iter()
+                .any(|w| error.contains(w)),
+            "{why}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_call_needing_french_rings_the_agent_who_speaks_it() {
+    let mut s = setup("skills");
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    // Megan is a tier-2 member: she takes calls at once without a tier
+    // wait (after 20 s with the configured one).
+    let text = SKILLED.replace("tier_wait_secs = 20", "tier_wait_secs = 0");
+    let config =
+        CenterConfig::from_value(toml::from_str(&text).unwrap(), &tenants, &s._dir).unwrap();
+    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    let Action::Dial { number, .. } = queued_for_support(&mut s, CallId(5)) else {
+        unreachable!()
+    };
+    // Adele is idle longer, but her French is below the queue's minimum.
+    assert_eq!(number.as_str(), "+14255550124");
 }
 
 #[test]

@@ -61,12 +61,17 @@ pub(crate) struct AgentView {
 }
 
 /// An agent state change asked through the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AgentRequest {
     LogIn,
     LogOut,
     Available,
     NotReady(u16),
+    /// Takes (true) or stops taking (false) the calls of a queue.
+    Queue {
+        queue: String,
+        opted_in: bool,
+    },
 }
 
 /// Why an agent request was refused.
@@ -74,6 +79,8 @@ pub(crate) enum AgentRequest {
 pub(crate) enum AgentRequestError {
     #[error("no agent {name} in tenant {tenant}")]
     UnknownAgent { tenant: String, name: String },
+    #[error("no queue {0} in the agent's tenant")]
+    UnknownQueue(String),
     #[error("the ACD refused it: {0}")]
     Refused(String),
 }
@@ -200,6 +207,17 @@ impl Center {
                 name: name.to_owned(),
             })?;
         let request = match request {
+            AgentRequest::Queue { queue, opted_in } => {
+                let queue = self
+                    .queue_names
+                    .iter()
+                    .find(|q| q.tenant == tenant && q.name == queue)
+                    .map(|q| q.id)
+                    .ok_or(AgentRequestError::UnknownQueue(queue))?;
+                let result = self.engine.handle_membership(now, agent, queue, opted_in);
+                self.pump_engine();
+                return result.map_err(|e| AgentRequestError::Refused(e.to_string()));
+            }
             AgentRequest::LogIn => AgentStateRequest::LogIn,
             AgentRequest::LogOut => AgentStateRequest::LogOut,
             AgentRequest::Available => AgentStateRequest::Available,

@@ -456,7 +456,8 @@ impl ContactCenter {
                     .center
                     .handle_agent_request(now, &tenant, &agent, request)
                     .map_err(|error| match error {
-                        AgentRequestError::UnknownAgent { .. } => {
+                        AgentRequestError::UnknownAgent { .. }
+                        | AgentRequestError::UnknownQueue(_) => {
                             Refusal::NotFound(error.to_string())
                         }
                         AgentRequestError::Refused(_) => Refusal::Conflict(error.to_string()),
