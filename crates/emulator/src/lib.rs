@@ -18,6 +18,8 @@
 //!   the Entra ID token endpoint over HTTP, started by [`start`] too or
 //!   alone by [`start_graph`]; [`RunningGraph`] changes users' presence.
 //!   Users in an answered Direct Routing call are Busy/InACall.
+//!   [`graph_example`] is a small Graph world for the tests of Graph
+//!   clients.
 //!
 //! ```no_run
 //! use emulator::{write_certificates_for, EmulatorConfig};
@@ -57,6 +59,7 @@ pub use config::{
 };
 pub use driver::{run, start, RunningEmulator};
 pub use error::{CallError, CertError, ConfigError, GraphError, RunError};
+pub use graph::example as graph_example;
 pub use graph::{
     start_graph, GraphConfig, GraphStats, LifecycleEvent, RunningGraph, SubscriptionInfo,
     ACTIVITIES, AVAILABILITIES,

@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 
+use chrono::DateTime;
 use serde_json::json;
 
 use crate::cdr::Cdr;
@@ -109,119 +110,34 @@ pub fn export_json<'a>(
     writer.flush()
 }
 
-const MS_PER_DAY: i64 = 86_400_000;
-
-/// `2024-05-01T12:30:00.250Z` for a time in ms since the Unix epoch.
+/// `2024-05-01T12:30:00.250Z` for a time in ms since the Unix epoch; a
+/// time beyond chrono's range (some 262,000 years) as its number of ms.
 pub fn format_unix_ms(unix_ms: i64) -> String {
-    let days = unix_ms.div_euclid(MS_PER_DAY);
-    let ms_of_day = unix_ms.rem_euclid(MS_PER_DAY);
-    let (year, month, day) = civil_from_days(days);
-    let seconds = ms_of_day / 1000;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60,
-        ms_of_day % 1000
-    )
+    match DateTime::from_timestamp_millis(unix_ms) {
+        Some(time) => time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => unix_ms.to_string(),
+    }
 }
 
 /// A `--since` value as ms since the Unix epoch: `2024-05-01`,
-/// `2024-05-01T12:30:00Z`, `2024-05-01T12:30:00.250Z` (UTC; a trailing
-/// `Z` is optional, a space may replace `T`), or a number of seconds
-/// since the epoch. `None` if it is none of these.
+/// `2024-05-01T12:30`, `2024-05-01T12:30:00Z`, `2024-05-01T12:30:00.250Z`
+/// (UTC; a trailing `Z` is optional, a space may replace `T`), or a
+/// number of seconds since the epoch. `None` if it is none of these.
 pub fn parse_time(text: &str) -> Option<i64> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse::<i64>().ok()?.checked_mul(1000);
     }
+    // Completed to an RFC 3339 UTC date-time, which chrono parses.
     let text = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-    let (date, time) = match text.split_once(['T', 't', ' ']) {
-        Some((date, time)) => (date, Some(time)),
-        None => (text, None),
-    };
-    let mut parts = date.splitn(3, '-');
-    let year: i64 = digits(parts.next()?, 4)?;
-    let month: i64 = digits(parts.next()?, 2)?;
-    let day: i64 = digits(parts.next()?, 2)?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    let mut ms_of_day = 0;
-    if let Some(time) = time {
-        let (hms, fraction) = match time.split_once('.') {
-            Some((hms, fraction)) => (hms, Some(fraction)),
-            None => (time, None),
-        };
-        let mut fields = hms.splitn(3, ':');
-        let hour: i64 = digits(fields.next()?, 2)?;
-        let minute: i64 = digits(fields.next()?, 2)?;
-        let second: i64 = match fields.next() {
-            Some(second) => digits(second, 2)?,
-            None => 0,
-        };
-        if hour > 23 || minute > 59 || second > 59 {
-            return None;
-        }
-        let millis = match fraction {
-            Some(fraction)
-                if !fraction.is_empty()
-                    && fraction.len() <= 9
-                    && fraction.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                format!("{fraction:0<3}")[..3].parse::<i64>().ok()?
-            }
-            Some(_) => return None,
-            None => 0,
-        };
-        ms_of_day = ((hour * 60 + minute) * 60 + second) * 1000 + millis;
-    }
-    Some(days_from_civil(year, month, day) * MS_PER_DAY + ms_of_day)
-}
-
-fn digits(text: &str, len: usize) -> Option<i64> {
-    (text.len() == len && text.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| text.parse().ok())
-        .flatten()
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's `days_from_civil`: days since 1970-01-01.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
+    let (date, time) = text.split_once(['T', 't', ' ']).unwrap_or((text, "00:00"));
+    let seconds = if time.len() == "hh:mm".len() {
+        ":00"
     } else {
-        month_from_march - 9
+        ""
     };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let time = DateTime::parse_from_rfc3339(&format!("{date}T{time}{seconds}Z")).ok()?;
+    Some(time.timestamp_millis())
 }
 
 #[cfg(test)]
@@ -282,6 +198,7 @@ mod tests {
         assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_unix_ms(-1), "1969-12-31T23:59:59.999Z");
         assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(format_unix_ms(i64::MAX), i64::MAX.to_string());
         assert_eq!(parse_time("2000-02-29"), Some(951_782_400_000));
         assert_eq!(
             parse_time("2024-05-01T12:30:00.25Z"),
@@ -296,6 +213,9 @@ mod tests {
             "2024-05-01T24:00:00Z",
             "yesterday",
             "2024-5-1",
+            "2024-05-01T",
+            "2024-05-01T12",
+            "2024-05-01T12:30:00+02:00",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }

@@ -47,7 +47,7 @@ pub(crate) async fn export(
     let since_unix_ms = match since {
         Some(text) => Some(
             store::parse_time(text)
-                .with_context(|| format!("--since {text}: not RFC 3339 nor Unix milliseconds"))?,
+                .with_context(|| format!("--since {text}: not RFC 3339 nor Unix seconds"))?,
         ),
         None => None,
     };

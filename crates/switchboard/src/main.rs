@@ -77,7 +77,7 @@ enum CdrCommand {
         #[arg(long)]
         config: PathBuf,
         /// Only calls that ended at or after this time (RFC 3339, e.g.
-        /// 2026-11-25T00:00:00Z, or milliseconds since the Unix epoch).
+        /// 2026-11-25T00:00:00Z, or seconds since the Unix epoch).
         #[arg(long)]
         since: Option<String>,
         /// csv (RFC 4180, a header line) or json (one object per line).

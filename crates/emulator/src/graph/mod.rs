@@ -26,6 +26,7 @@
 
 mod config;
 mod delivery;
+pub mod example;
 mod presence;
 mod server;
 mod service;

@@ -447,9 +447,7 @@ async fn set_presence(
     body: Bytes,
 ) -> Response {
     graph_call(&shared, &headers, |service, caller, now| {
-        service
-            .set_presence(caller, &id, &body, now)
-            .map(|()| (StatusCode::OK, None))
+        service.set_presence(caller, &id, &body, now).map(ok_empty)
     })
 }
 
@@ -462,7 +460,7 @@ async fn clear_presence(
     graph_call(&shared, &headers, |service, caller, now| {
         service
             .clear_presence(caller, &id, &body, now)
-            .map(|()| (StatusCode::OK, None))
+            .map(ok_empty)
     })
 }
 
@@ -475,7 +473,7 @@ async fn set_preferred(
     graph_call(&shared, &headers, |service, caller, now| {
         service
             .set_user_preferred_presence(caller, &id, &body, now)
-            .map(|()| (StatusCode::OK, None))
+            .map(ok_empty)
     })
 }
 
@@ -487,7 +485,7 @@ async fn clear_preferred(
     graph_call(&shared, &headers, |service, caller, now| {
         service
             .clear_user_preferred_presence(caller, &id, now)
-            .map(|()| (StatusCode::OK, None))
+            .map(ok_empty)
     })
 }
 
@@ -581,7 +579,7 @@ async fn delete_subscription(
     graph_call(&shared, &headers, |service, caller, now| {
         service
             .delete_subscription(caller, &id, now)
-            .map(|()| (StatusCode::NO_CONTENT, None))
+            .map(no_content)
     })
 }
 
@@ -593,7 +591,7 @@ async fn reauthorize_subscription(
     graph_call(&shared, &headers, |service, caller, now| {
         service
             .reauthorize_subscription(caller, &id, now)
-            .map(|()| (StatusCode::NO_CONTENT, None))
+            .map(no_content)
     })
 }
 
@@ -606,6 +604,14 @@ async fn unknown_segment(State(shared): State<Shared>, uri: Uri) -> Response {
 
 fn ok_json(body: Value) -> (StatusCode, Option<Value>) {
     (StatusCode::OK, Some(body))
+}
+
+fn ok_empty((): ()) -> (StatusCode, Option<Value>) {
+    (StatusCode::OK, None)
+}
+
+fn no_content((): ()) -> (StatusCode, Option<Value>) {
+    (StatusCode::NO_CONTENT, None)
 }
 
 fn graph_response(

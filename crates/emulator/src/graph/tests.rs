@@ -13,62 +13,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::example::{self, ALICE, APP, BOB, CAROL, OTHER_TENANT, SECRET, TENANT};
 use super::time::format_datetime;
 use super::{follow_calls, LifecycleEvent, RunningGraph};
 use crate::teams::{CallId, Event, Party, ProxyId};
-use crate::EmulatorConfig;
 
-const APP: &str = "11111111-2222-3333-4444-555555555555";
-const SECRET: &str = "s3cret";
-const TENANT: &str = "8f0c1a36-4c1e-4a43-9d8e-0c6f1e2b7a11";
-const OTHER_TENANT: &str = "0d9e4b1c-0000-4000-8000-00000000000b";
-const ALICE: &str = "5b2f0c43-3c2c-4d8e-9a53-0e2d1f4b8c21";
-const BOB: &str = "6c3a1d54-4d3d-4e9f-8b64-1f3e2a5c9d32";
 const WAIT: Duration = Duration::from_secs(5);
-
-fn config(extra: &str) -> EmulatorConfig {
-    EmulatorConfig::from_toml(&format!(
-        r#"
-[emulator]
-seed = 5
-
-[emulator.graph]
-listen = "127.0.0.1:0"
-client_id = "{APP}"
-client_secret = "{SECRET}"
-{extra}
-
-[[emulator.tenants]]
-id = "{TENANT}"
-domains = ["contoso.example.net"]
-
-[[emulator.tenants.users]]
-name = "alice"
-number = "+14255550100"
-object_id = "{ALICE}"
-
-[[emulator.tenants.users]]
-name = "bob"
-number = "+14255550101"
-object_id = "{BOB}"
-presence = "Away"
-
-[[emulator.tenants]]
-id = "{OTHER_TENANT}"
-domains = ["fabrikam.example.net"]
-
-[[emulator.tenants.users]]
-name = "carol"
-number = "+14255550200"
-object_id = "7d4b2e65-0000-4000-8000-000000000003"
-"#
-    ))
-    .unwrap()
-}
+const BY_USER_ID: &str = "/communications/getPresencesByUserId";
 
 struct Harness {
     graph: RunningGraph,
@@ -79,7 +35,7 @@ struct Harness {
 impl Harness {
     async fn start(extra: &str) -> Harness {
         let shutdown = CancellationToken::new();
-        let graph = super::start_graph(&config(extra), shutdown.clone())
+        let graph = super::start_graph(&example::config(extra).unwrap(), shutdown.clone())
             .await
             .unwrap();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -91,21 +47,21 @@ impl Harness {
     }
 
     async fn token_response(&self, tenant: &str, secret: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!(
-                "{}/{tenant}/oauth2/v2.0/token",
-                self.graph.login_url()
-            ))
-            .form(&[
+        self.token_request(
+            tenant,
+            &[
                 ("grant_type", "client_credentials"),
                 ("client_id", APP),
                 ("client_secret", secret),
                 ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap();
+            ],
+        )
+        .await
+    }
+
+    async fn token_request(&self, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let url = format!("{}/{tenant}/oauth2/v2.0/token", self.graph.login_url());
+        let response = self.http.post(url).form(form).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
@@ -118,7 +74,7 @@ impl Harness {
 
     async fn call(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         token: &str,
         body: Option<Value>,
@@ -142,10 +98,18 @@ impl Harness {
         (status, headers, json)
     }
 
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let (status, _, json) = self.call(Method::GET, path, token, None).await;
+        (status, json)
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let (status, _, json) = self
-            .call(reqwest::Method::POST, path, token, Some(body))
-            .await;
+        let (status, _, json) = self.call(Method::POST, path, token, Some(body)).await;
+        (status, json)
+    }
+
+    async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let (status, _, json) = self.call(Method::PATCH, path, token, Some(body)).await;
         (status, json)
     }
 
@@ -170,6 +134,16 @@ impl Harness {
             }),
         )
         .await
+    }
+
+    /// A token, a receiver that answers the validation handshake, and a
+    /// subscription of its URLs to `ids` for `lifetime`, created.
+    async fn subscribed(&self, ids: &[&str], lifetime: Duration) -> (String, Receiver, Value) {
+        let token = self.token(TENANT).await;
+        let receiver = Receiver::start(true).await;
+        let (status, created) = self.subscribe(&token, &receiver, ids, lifetime).await;
+        assert_eq!(status, 201, "{created}");
+        (token, receiver, created)
     }
 }
 
@@ -288,6 +262,15 @@ async fn receive(
     StatusCode::from_u16(status).unwrap().into_response()
 }
 
+/// The `error` of an Entra ID error, the `error.code` of a Graph one.
+fn error_code(body: &Value) -> &str {
+    let error = &body["error"];
+    error["code"]
+        .as_str()
+        .or(error.as_str())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn the_token_endpoint_answers_like_entra() {
     let h = Harness::start("").await;
@@ -314,34 +297,20 @@ async fn the_token_endpoint_answers_like_entra() {
     assert_eq!(body["error"], "invalid_request");
     assert_eq!(body["error_codes"], json!([90_002]));
 
-    let url = format!("{}/{TENANT}/oauth2/v2.0/token", h.graph.login_url());
     let form = |grant: &'static str, scope: &'static str| {
-        vec![
+        [
             ("grant_type", grant),
             ("client_id", APP),
             ("client_secret", SECRET),
             ("scope", scope),
         ]
     };
-    let response = h
-        .http
-        .post(&url)
-        .form(&form("password", "https://graph.microsoft.com/.default"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "unsupported_grant_type");
-    let response = h
-        .http
-        .post(&url)
-        .form(&form("client_credentials", "Presence.Read.All"))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_scope");
+    let password = form("password", "https://graph.microsoft.com/.default");
+    let (status, body) = h.token_request(TENANT, &password).await;
+    assert_eq!((status, error_code(&body)), (400, "unsupported_grant_type"));
+    let scope = form("client_credentials", "Presence.Read.All");
+    let (status, body) = h.token_request(TENANT, &scope).await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_scope"));
     let stats = h.graph.stats();
     assert_eq!((stats.tokens_issued, stats.token_refusals), (2, 4));
 }
@@ -349,57 +318,30 @@ async fn the_token_endpoint_answers_like_entra() {
 #[tokio::test]
 async fn graph_needs_a_live_token_of_the_users_tenant() {
     let h = Harness::start("token_lifetime_secs = 1").await;
-    let path = format!("{}/users/{ALICE}/presence", h.graph.base_url());
-    let response = h.http.get(&path).send().await.unwrap();
+    let alice = format!("/users/{ALICE}/presence");
+    let url = format!("{}{alice}", h.graph.base_url());
+    let response = h.http.get(url).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert!(response.headers().contains_key("www-authenticate"));
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
     assert_eq!(body["error"]["message"], "Access token is empty.");
 
-    let (status, _, body) = h
-        .call(
-            reqwest::Method::GET,
-            &format!("/users/{ALICE}/presence"),
-            "forged",
-            None,
-        )
-        .await;
+    let (status, body) = h.get(&alice, "forged").await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (401, Some("InvalidAuthenticationToken"))
+        (status, error_code(&body)),
+        (401, "InvalidAuthenticationToken")
     );
 
     let other = h.token(OTHER_TENANT).await;
-    let (status, _, body) = h
-        .call(
-            reqwest::Method::GET,
-            &format!("/users/{ALICE}/presence"),
-            &other,
-            None,
-        )
-        .await;
+    let (status, body) = h.get(&alice, &other).await;
     assert_eq!(status, 404, "{body}");
 
     let token = h.token(TENANT).await;
-    let (status, _, _) = h
-        .call(
-            reqwest::Method::GET,
-            &format!("/users/{ALICE}/presence"),
-            &token,
-            None,
-        )
-        .await;
+    let (status, _) = h.get(&alice, &token).await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, _, body) = h
-        .call(
-            reqwest::Method::GET,
-            &format!("/users/{ALICE}/presence"),
-            &token,
-            None,
-        )
-        .await;
+    let (status, body) = h.get(&alice, &token).await;
     assert_eq!(status, 401);
     assert_eq!(
         body["error"]["message"],
@@ -412,14 +354,8 @@ async fn graph_needs_a_live_token_of_the_users_tenant() {
 async fn presence_of_one_user_and_of_many() {
     let h = Harness::start("").await;
     let token = h.token(TENANT).await;
-    let (status, _, body) = h
-        .call(
-            reqwest::Method::GET,
-            &format!("/users/{ALICE}/presence"),
-            &token,
-            None,
-        )
-        .await;
+    let alice = format!("/users/{ALICE}/presence");
+    let (status, body) = h.get(&alice, &token).await;
     assert_eq!(status, 200);
     assert_eq!(body["id"], ALICE);
     assert_eq!(body["availability"], "Available");
@@ -431,7 +367,7 @@ async fn presence_of_one_user_and_of_many() {
 
     let (status, body) = h
         .post(
-            "/communications/getPresencesByUserId",
+            BY_USER_ID,
             &token,
             json!({"ids": [ALICE, BOB.to_uppercase(), "00000000-0000-0000-0000-000000000000"]}),
         )
@@ -450,30 +386,11 @@ async fn presence_of_one_user_and_of_many() {
     assert_eq!(value[2]["availability"], "PresenceUnknown");
 
     let ids: Vec<String> = (0..651).map(|i| format!("id-{i}")).collect();
-    let (status, body) = h
-        .post(
-            "/communications/getPresencesByUserId",
-            &token,
-            json!({ "ids": ids }),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert_eq!(body["error"]["code"], "BadRequest");
-    let (status, _) = h
-        .post(
-            "/communications/getPresencesByUserId",
-            &token,
-            json!({"ids": ids[..650]}),
-        )
-        .await;
+    let (status, body) = h.post(BY_USER_ID, &token, json!({ "ids": ids })).await;
+    assert_eq!((status, error_code(&body)), (400, "BadRequest"));
+    let (status, _) = h.post(BY_USER_ID, &token, json!({"ids": ids[..650]})).await;
     assert_eq!(status, 200);
-    let (status, _) = h
-        .post(
-            "/communications/getPresencesByUserId",
-            &token,
-            json!({"userIds": []}),
-        )
-        .await;
+    let (status, _) = h.post(BY_USER_ID, &token, json!({"userIds": []})).await;
     assert_eq!(status, 400);
 }
 
@@ -482,35 +399,22 @@ async fn batch_calls_are_throttled_per_app_and_tenant() {
     let h = Harness::start("presence_requests_per_30s = 3").await;
     let token = h.token(TENANT).await;
     for _ in 0..3 {
-        let (status, _) = h
-            .post(
-                "/communications/getPresencesByUserId",
-                &token,
-                json!({"ids": [ALICE]}),
-            )
-            .await;
+        let (status, _) = h.post(BY_USER_ID, &token, json!({"ids": [ALICE]})).await;
         assert_eq!(status, 200);
     }
     let (status, headers, body) = h
         .call(
-            reqwest::Method::POST,
-            "/communications/getPresencesByUserId",
+            Method::POST,
+            BY_USER_ID,
             &token,
             Some(json!({"ids": [ALICE]})),
         )
         .await;
-    assert_eq!(status, 429);
-    assert_eq!(body["error"]["code"], "TooManyRequests");
+    assert_eq!((status, error_code(&body)), (429, "TooManyRequests"));
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=30).contains(&retry), "{retry}");
     let other = h.token(OTHER_TENANT).await;
-    let (status, _) = h
-        .post(
-            "/communications/getPresencesByUserId",
-            &other,
-            json!({"ids": [ALICE]}),
-        )
-        .await;
+    let (status, _) = h.post(BY_USER_ID, &other, json!({"ids": [ALICE]})).await;
     assert_eq!(status, 200, "another tenant has its own budget");
     assert_eq!(h.graph.stats().throttled, 1);
 }
@@ -518,12 +422,8 @@ async fn batch_calls_are_throttled_per_app_and_tenant() {
 #[tokio::test]
 async fn set_presence_is_validated_and_notified_with_client_state() {
     let h = Harness::start("").await;
-    let token = h.token(TENANT).await;
-    let mut receiver = Receiver::start(true).await;
-    let (status, created) = h
-        .subscribe(&token, &receiver, &[ALICE, BOB], Duration::from_secs(3000))
-        .await;
-    assert_eq!(status, 201, "{created}");
+    let (token, mut receiver, created) =
+        h.subscribed(&[ALICE, BOB], Duration::from_secs(3000)).await;
     let (path, validation) = receiver.next().await;
     assert_eq!(path, "notify validation");
     assert!(validation
@@ -618,12 +518,7 @@ async fn set_presence_is_validated_and_notified_with_client_state() {
     );
     // Carol is in no subscription of this tenant.
     h.graph
-        .set_presence(
-            OTHER_TENANT,
-            "7d4b2e65-0000-4000-8000-000000000003",
-            "Busy",
-            "InAMeeting",
-        )
+        .set_presence(OTHER_TENANT, CAROL, "Busy", "InAMeeting")
         .unwrap();
     receiver.nothing_for(Duration::from_millis(300)).await;
     assert!(h.graph.set_presence(TENANT, BOB, "Green", "Green").is_err());
@@ -637,8 +532,7 @@ async fn a_failed_validation_handshake_refuses_the_subscription() {
     let (status, body) = h
         .subscribe(&token, &receiver, &[ALICE], Duration::from_secs(600))
         .await;
-    assert_eq!(status, 400);
-    assert_eq!(body["error"]["code"], "ValidationError");
+    assert_eq!((status, error_code(&body)), (400, "ValidationError"));
     assert_eq!(receiver.next().await.0, "notify validation");
     assert!(h.graph.subscriptions().is_empty());
 
@@ -654,10 +548,7 @@ async fn a_failed_validation_handshake_refuses_the_subscription() {
             }),
         )
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("ValidationError"))
-    );
+    assert_eq!((status, error_code(&body)), (400, "ValidationError"));
     assert_eq!(h.graph.stats().validation_failures, 2);
 }
 
@@ -671,10 +562,7 @@ async fn subscriptions_are_limited_to_650_users_and_an_hour() {
     let (status, body) = h
         .subscribe(&token, &receiver, &refs, Duration::from_secs(600))
         .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("InvalidRequest"))
-    );
+    assert_eq!((status, error_code(&body)), (400, "InvalidRequest"));
     let (status, _) = h
         .subscribe(&token, &receiver, &refs[..650], Duration::from_secs(600))
         .await;
@@ -692,40 +580,23 @@ async fn subscriptions_are_limited_to_650_users_and_an_hour() {
 #[tokio::test]
 async fn subscriptions_renew_and_expire() {
     let h = Harness::start("").await;
-    let token = h.token(TENANT).await;
-    let mut receiver = Receiver::start(true).await;
-    let (status, created) = h
-        .subscribe(&token, &receiver, &[ALICE], Duration::from_millis(1500))
-        .await;
-    assert_eq!(status, 201);
+    let (token, mut receiver, created) = h.subscribed(&[ALICE], Duration::from_millis(1500)).await;
     let renewed_id = created["id"].as_str().unwrap().to_owned();
     let (status, short) = h
         .subscribe(&token, &receiver, &[BOB], Duration::from_millis(1500))
         .await;
     assert_eq!(status, 201);
-    let expiring_id = short["id"].as_str().unwrap().to_owned();
+    let expiring = format!("/subscriptions/{}", short["id"].as_str().unwrap());
+    let renewing = format!("/subscriptions/{renewed_id}");
 
     let later = format_datetime(SystemTime::now() + Duration::from_secs(3500));
-    let (status, _, renewed) = h
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/subscriptions/{renewed_id}"),
-            &token,
-            Some(json!({"expirationDateTime": later})),
-        )
-        .await;
+    let later = json!({"expirationDateTime": later});
+    let (status, renewed) = h.patch(&renewing, &token, later.clone()).await;
     assert_eq!(status, 200, "{renewed}");
-    assert_eq!(renewed["expirationDateTime"], later.as_str());
+    assert_eq!(renewed["expirationDateTime"], later["expirationDateTime"]);
     let too_late = format_datetime(SystemTime::now() + Duration::from_secs(4000));
-    let (status, _, _) = h
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/subscriptions/{renewed_id}"),
-            &token,
-            Some(json!({"expirationDateTime": too_late})),
-        )
-        .await;
-    assert_eq!(status, 400);
+    let too_late = json!({"expirationDateTime": too_late});
+    assert_eq!(h.patch(&renewing, &token, too_late).await.0, 400);
 
     tokio::time::sleep(Duration::from_millis(1700)).await;
     let live: Vec<String> = h.graph.subscriptions().into_iter().map(|s| s.id).collect();
@@ -734,37 +605,14 @@ async fn subscriptions_renew_and_expire() {
         .set_presence(TENANT, BOB, "Busy", "InAMeeting")
         .unwrap();
     receiver.nothing_for(Duration::from_millis(400)).await;
-    let (status, _, _) = h
-        .call(
-            reqwest::Method::GET,
-            &format!("/subscriptions/{expiring_id}"),
-            &token,
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
-    let (status, _, _) = h
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/subscriptions/{expiring_id}"),
-            &token,
-            Some(json!({"expirationDateTime": later})),
-        )
-        .await;
-    assert_eq!(status, 404);
+    assert_eq!(h.get(&expiring, &token).await.0, 404);
+    assert_eq!(h.patch(&expiring, &token, later).await.0, 404);
 
     h.graph.set_presence(TENANT, ALICE, "Away", "Away").unwrap();
     let (_, body) = receiver.next_notification().await;
     assert_eq!(body["value"][0]["subscriptionId"], renewed_id.as_str());
 
-    let (status, _, _) = h
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/subscriptions/{renewed_id}"),
-            &token,
-            None,
-        )
-        .await;
+    let (status, _, _) = h.call(Method::DELETE, &renewing, &token, None).await;
     assert_eq!(status, 204);
     assert!(h.graph.subscriptions().is_empty());
 }
@@ -772,12 +620,7 @@ async fn subscriptions_renew_and_expire() {
 #[tokio::test]
 async fn undelivered_notifications_end_in_a_missed_lifecycle_notification() {
     let h = Harness::start("notification_retries = 1\nnotification_retry_ms = 20").await;
-    let token = h.token(TENANT).await;
-    let mut receiver = Receiver::start(true).await;
-    let (status, created) = h
-        .subscribe(&token, &receiver, &[ALICE], Duration::from_secs(600))
-        .await;
-    assert_eq!(status, 201);
+    let (_, mut receiver, created) = h.subscribed(&[ALICE], Duration::from_secs(600)).await;
     receiver.notify_status.store(500, Ordering::Relaxed);
     h.graph
         .set_presence(TENANT, ALICE, "Busy", "InAMeeting")
@@ -797,12 +640,7 @@ async fn undelivered_notifications_end_in_a_missed_lifecycle_notification() {
 #[tokio::test]
 async fn lifecycle_notifications_and_reauthorization() {
     let h = Harness::start("token_lifetime_secs = 1").await;
-    let token = h.token(TENANT).await;
-    let mut receiver = Receiver::start(true).await;
-    let (status, created) = h
-        .subscribe(&token, &receiver, &[ALICE], Duration::from_secs(600))
-        .await;
-    assert_eq!(status, 201);
+    let (_, mut receiver, created) = h.subscribed(&[ALICE], Duration::from_secs(600)).await;
     let id = created["id"].as_str().unwrap().to_owned();
     // The token that authorized it expires: Graph asks once.
     let (path, body) = receiver.next_notification().await;
@@ -814,14 +652,8 @@ async fn lifecycle_notifications_and_reauthorization() {
     assert_eq!(body["value"][0]["tenantId"], TENANT);
     receiver.nothing_for(Duration::from_millis(300)).await;
     let fresh = h.token(TENANT).await;
-    let (status, _, _) = h
-        .call(
-            reqwest::Method::POST,
-            &format!("/subscriptions/{id}/reauthorize"),
-            &fresh,
-            None,
-        )
-        .await;
+    let reauthorize = format!("/subscriptions/{id}/reauthorize");
+    let (status, _, _) = h.call(Method::POST, &reauthorize, &fresh, None).await;
     assert_eq!(status, 204);
 
     h.graph
@@ -836,12 +668,7 @@ async fn lifecycle_notifications_and_reauthorization() {
 #[tokio::test]
 async fn basic_notifications_carry_only_the_user_id() {
     let h = Harness::start("basic_notifications = true").await;
-    let token = h.token(TENANT).await;
-    let mut receiver = Receiver::start(true).await;
-    let (status, _) = h
-        .subscribe(&token, &receiver, &[ALICE], Duration::from_secs(600))
-        .await;
-    assert_eq!(status, 201);
+    let (_, mut receiver, _) = h.subscribed(&[ALICE], Duration::from_secs(600)).await;
     h.graph.set_presence(TENANT, ALICE, "Away", "Away").unwrap();
     let (_, body) = receiver.next_notification().await;
     let item = &body["value"][0];

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 
 use super::presence::Pair;
-use super::time::{format_datetime, format_entra_timestamp};
+use super::time::{format_datetime, format_entra_timestamp, format_error_date};
 
 /// The message Graph answers a body that is not the JSON it expects.
 pub(crate) const UNREADABLE_JSON: &str = "Unable to read JSON request payload. Please ensure \
@@ -81,7 +81,7 @@ impl Refusal {
             "code": self.code,
             "message": self.message,
             "innerError": {
-                "date": format_datetime(now).split('.').next().map(|d| format!("{d}Z")),
+                "date": format_error_date(now),
                 "request-id": request_id,
                 "client-request-id": request_id,
             },

@@ -6,18 +6,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use acd::Presence;
-use emulator::{EmulatorConfig, LifecycleEvent, RunningGraph};
+use emulator::graph_example::{self, ALICE, APP, BOB, SECRET, TENANT};
+use emulator::{LifecycleEvent, RunningGraph};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
 
-const APP: &str = "11111111-2222-3333-4444-555555555555";
-const SECRET: &str = "s3cret";
-const TENANT: &str = "8f0c1a36-4c1e-4a43-9d8e-0c6f1e2b7a11";
-const ALICE: &str = "5b2f0c43-3c2c-4d8e-9a53-0e2d1f4b8c21";
-const BOB: &str = "6c3a1d54-4d3d-4e9f-8b64-1f3e2a5c9d32";
 const WAIT: Duration = Duration::from_secs(10);
 
 struct Setup {
@@ -39,40 +35,14 @@ impl Drop for Setup {
     }
 }
 
-/// The emulator with `emulator_extra` in `[emulator.graph]`, and the
+/// The emulator's [`graph_example`] with `emulator_extra` in
+/// `[emulator.graph]` (Contoso's Alice and Bob are watched), and the
 /// presence client with `client_extra` in `[graph]`; `subscribe` gives
 /// it the router's URL as `notification_url`.
 async fn setup(emulator_extra: &str, client_extra: &str, subscribe: bool) -> Setup {
     let shutdown = CancellationToken::new();
     let emulator_shutdown = CancellationToken::new();
-    let emulator = EmulatorConfig::from_toml(&format!(
-        r#"
-[emulator]
-seed = 9
-
-[emulator.graph]
-listen = "127.0.0.1:0"
-client_id = "{APP}"
-client_secret = "{SECRET}"
-{emulator_extra}
-
-[[emulator.tenants]]
-id = "{TENANT}"
-domains = ["contoso.example.net"]
-
-[[emulator.tenants.users]]
-name = "alice"
-number = "+14255550100"
-object_id = "{ALICE}"
-
-[[emulator.tenants.users]]
-name = "bob"
-number = "+14255550101"
-object_id = "{BOB}"
-presence = "Away"
-"#
-    ))
-    .unwrap();
+    let emulator = graph_example::config(emulator_extra).unwrap();
     let graph = emulator::start_graph(&emulator, emulator_shutdown.clone())
         .await
         .unwrap();
