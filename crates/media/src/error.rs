@@ -192,6 +192,10 @@ pub enum RelayError {
     /// The codec cannot be played or listened to.
     #[error("unsupported leg codec: {0}")]
     UnsupportedCodec(&'static str),
+    /// An encoder, decoder or transcoder for the leg's codec could not
+    /// be made (libopus refused).
+    #[error("leg codec: {0}")]
+    Codec(#[from] crate::CodecError),
     /// A recording with this id already runs.
     #[error("{0} already exists")]
     RecordingExists(crate::RecordingId),

@@ -13,8 +13,9 @@
 //! - [`MediaRelay`]: the sans-IO RTP/SRTP relay of a media-relay B2BUA
 //!   (RFC 7092): legs on local ports bridged in pairs, latching (RFC
 //!   7362), SSRC/sequence/timestamp continuity across source changes,
-//!   SRTP <-> RTP, RTCP rewrite, media timeout events; switchboard as
-//!   the far end of a leg (prompts, DTMF), recording taps, and
+//!   SRTP <-> RTP, RTCP rewrite, media timeout events; transcoding
+//!   between legs whose codecs differ (G.711, G.722, Opus: [`LegCodec`]);
+//!   switchboard as the far end of a leg (prompts, DTMF), recording taps, and
 //!   conferences of a session's legs mixed every 20 ms
 //!   ([`MediaRelay::join_conference`], [`ConferenceRole`]: three-way
 //!   calls, supervisor listen / whisper / barge).

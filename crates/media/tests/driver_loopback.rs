@@ -3,16 +3,16 @@
 //! byte after decryption; hijack drop; media timeout event; switchboard
 //! itself as the far end of a caller's leg (a prompt played, a key press
 //! heard), plain and SRTP; a three-party conference with a listening
-//! supervisor.
+//! supervisor; a PCMU leg bridged to a G.722 leg through the transcoder.
 #![allow(clippy::unwrap_used)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use media::{
-    ConferenceRole, DriverConfig, DropReason, DtmfDigit, DtmfMethod, LegCodec, LegEncoding, LegKey,
-    LegSrtp, MediaDriver, MediaEvent, MediaRate, PlayEnd, PlayItem, PlayRequestId, Prompt,
-    PromptPlayer, RelayConfig, SrtpContext, SrtpSuite, TelephoneEvent, G711,
+    ConferenceRole, DriverConfig, DropReason, DtmfDigit, DtmfMethod, G722Decoder, LegCodec,
+    LegEncoding, LegKey, LegSrtp, MediaDriver, MediaEvent, MediaRate, PlayEnd, PlayItem,
+    PlayRequestId, Prompt, PromptPlayer, RelayConfig, SrtpContext, SrtpSuite, TelephoneEvent, G711,
 };
 
 fn context(byte: u8) -> SrtpContext {
@@ -938,5 +938,65 @@ fn three_sockets_in_a_conference() {
     assert!(counters.relay.conference_frames_mixed >= u64::from(PACKETS) * 2);
     assert!(counters.relay.local_rtp >= u64::from(PACKETS) * 3);
     driver.free_leg(caller.0).unwrap();
+    driver.shutdown();
+}
+
+/// A carrier on PCMU bridged to an agent on G.722 through the driver:
+/// the relay transcodes, the agent gets G.722 (payload type 9, 160
+/// timestamp units a packet) that decodes to the carrier's 1 kHz tone.
+/// A codec refused by a detached command leaves the bridge as it was.
+#[test]
+fn transcodes_between_a_pcmu_and_a_g722_socket() {
+    const PACKETS: u32 = 50;
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 48_800,
+        last_port: 48_899,
+        shards: 2,
+        ..DriverConfig::default()
+    };
+    let (driver, events) = MediaDriver::start(config).unwrap();
+    let ((_, carrier, to_carrier), (agent_key, agent, _)) = g711_call(&driver, 71);
+    let mut g722 = LegCodec::new(LegEncoding::G722);
+    g722.telephone_event_pt = Some(96);
+    driver.set_codec(agent_key, g722).unwrap();
+    let mut broken = g722;
+    broken.payload_type = 200;
+    driver.detached().set_codec(agent_key, broken).unwrap();
+    let refused = loop {
+        match events.recv_timeout(Duration::from_secs(2)).unwrap() {
+            MediaEvent::Refused { leg, reason } => break (leg, reason),
+            _ => continue,
+        }
+    };
+    assert_eq!(refused.0, agent_key);
+    let mut decoder = G722Decoder::new();
+    let mut wideband = Vec::new();
+    let mut stamps = Vec::new();
+    for n in 0..PACKETS {
+        carrier
+            .send_to(&tone_packet(0xca11, n, 1000.0), to_carrier)
+            .unwrap();
+        let packet = recv(&agent);
+        let rtp = media::RtpPacket::parse(&packet).unwrap();
+        assert_eq!((rtp.payload_type(), rtp.payload().len()), (9, 160));
+        stamps.push((rtp.sequence_number(), rtp.timestamp()));
+        let mut pcm = [0i16; 320];
+        decoder.decode_samples(rtp.payload(), &mut pcm).unwrap();
+        wideband.extend_from_slice(&pcm);
+    }
+    for pair in stamps.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0.wrapping_add(1));
+        assert_eq!(pair[1].1, pair[0].1.wrapping_add(160));
+    }
+    // 1 kHz and nothing much else, at 8 kHz (every other sample: the
+    // carrier's tone has nothing above 4 kHz to fold).
+    let narrow: Vec<i16> = wideband.iter().skip(1600).step_by(2).copied().collect();
+    let tone = power_at(&narrow, 1000.0);
+    assert!(tone > 100.0 * power_at(&narrow, 2000.0), "{tone}");
+    assert!(tone > 100.0 * power_at(&narrow, 500.0), "{tone}");
+    let counters = driver.counters().unwrap();
+    assert_eq!(counters.relay.frames_transcoded, u64::from(PACKETS));
+    assert_eq!(counters.relay.transcode_errors, 0);
     driver.shutdown();
 }

@@ -85,6 +85,9 @@ pub struct Stats {
     flood_evictions: AtomicU64,
     nonce_evictions: AtomicU64,
     proxy_failovers: AtomicU64,
+    transcoded_calls: AtomicU64,
+    untranscodable_offers: AtomicU64,
+    answers_not_offered: AtomicU64,
 }
 
 impl Default for Stats {
@@ -97,6 +100,9 @@ impl Default for Stats {
             flood_evictions: AtomicU64::new(0),
             nonce_evictions: AtomicU64::new(0),
             proxy_failovers: AtomicU64::new(0),
+            transcoded_calls: AtomicU64::new(0),
+            untranscodable_offers: AtomicU64::new(0),
+            answers_not_offered: AtomicU64::new(0),
         }
     }
 }
@@ -131,6 +137,21 @@ impl Stats {
         self.proxy_failovers.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn record_transcoded_call(&self) {
+        self.transcoded_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_untranscodable_offers(&self, count: u32) {
+        if count > 0 {
+            self.untranscodable_offers
+                .fetch_add(u64::from(count), Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn record_answer_not_offered(&self) {
+        self.answers_not_offered.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// How many times `reason` refused something.
     pub fn rejected(&self, reason: RejectReason) -> u64 {
         self.slot(reason).map_or(0, |s| s.load(Ordering::Relaxed))
@@ -158,6 +179,28 @@ impl Stats {
     /// Calls towards Teams moved to the next proxy.
     pub fn proxy_failovers(&self) -> u64 {
         self.proxy_failovers.load(Ordering::Relaxed)
+    }
+
+    /// Two legs bridged with transcoding: they share no codec, so each
+    /// was given its own (a call answered, a dialled agent, a transfer
+    /// target or an INVITE with Replaces connected, two parties paired
+    /// again). A call transferred again may count more than once.
+    pub fn transcoded_calls(&self) -> u64 {
+        self.transcoded_calls.load(Ordering::Relaxed)
+    }
+
+    /// Offers passed on unfiltered because no codec of them was allowed
+    /// towards the leg and switchboard transcodes none of them (or none
+    /// of the leg's own codecs), e.g. G.729 only towards a G.711 trunk:
+    /// the far end decides, and usually refuses.
+    pub fn untranscodable_offers(&self) -> u64 {
+        self.untranscodable_offers.load(Ordering::Relaxed)
+    }
+
+    /// SDP answers refused because their codec was not in our offer (RFC
+    /// 3264 §6.1); the call, dialled leg or re-offer failed with 488.
+    pub fn answers_not_offered(&self) -> u64 {
+        self.answers_not_offered.load(Ordering::Relaxed)
     }
 }
 

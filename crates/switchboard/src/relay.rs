@@ -31,6 +31,10 @@ struct Anchored {
     remote: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
     srtp: Option<SrtpKeys>,
     direction: Option<Direction>,
+    /// The leg's negotiated codec, as the B2BUA last said.
+    codec: Option<StreamCodec>,
+    /// The codec the relay was given for a transcoding bridge, if any.
+    transcoding: Option<LegCodec>,
 }
 
 /// `sbc::MediaAnchor` on the relay.
@@ -93,6 +97,44 @@ impl RelayAnchor {
                 detached.set_direction(anchored.key, stream.direction),
             );
         }
+        anchored.codec = stream.codec.clone();
+        // A re-INVITE changed the codec of a transcoded leg: the relay
+        // transcodes to the new one.
+        let now = anchored.codec.as_ref().and_then(leg_codec);
+        if anchored.transcoding.is_some() && now.is_some() && anchored.transcoding != now {
+            anchored.transcoding = now;
+            if let Some(codec) = now {
+                report(anchored.key, detached.set_codec(anchored.key, codec));
+            }
+        }
+    }
+
+    /// Before two streams are bridged: when their codecs differ (or only
+    /// their payload types), both get their codec so the relay transcodes
+    /// (or renumbers) between them; streams of one codec and numbering
+    /// are forwarded untouched.
+    fn prepare_bridge(&self, left: &mut Anchored, right: &mut Anchored) {
+        let (Some(a), Some(b)) = (&left.codec, &right.codec) else {
+            return;
+        };
+        if a == b {
+            return;
+        }
+        let (Some(a), Some(b)) = (leg_codec(a), leg_codec(b)) else {
+            tracing::warn!(
+                left = ?left.key,
+                right = ?right.key,
+                "the legs share no codec switchboard can transcode: relayed as they are"
+            );
+            return;
+        };
+        let detached = self.driver.detached();
+        for (anchored, codec) in [(left, a), (right, b)] {
+            if anchored.transcoding != Some(codec) {
+                anchored.transcoding = Some(codec);
+                report(anchored.key, detached.set_codec(anchored.key, codec));
+            }
+        }
     }
 }
 
@@ -105,16 +147,10 @@ impl std::fmt::Debug for RelayAnchor {
     }
 }
 
-/// The relay's codec settings for a negotiated G.711 stream (the relay
-/// plays into and listens on G.711 legs; others are relayed only).
+/// The relay's codec settings for a negotiated stream: G.711, G.722
+/// (`G722/8000`) or Opus (`opus/48000`); others are relayed only.
 pub(crate) fn leg_codec(codec: &StreamCodec) -> Option<LegCodec> {
-    let encoding = if codec.encoding.eq_ignore_ascii_case("PCMU") {
-        LegEncoding::Pcmu
-    } else if codec.encoding.eq_ignore_ascii_case("PCMA") {
-        LegEncoding::Pcma
-    } else {
-        return None;
-    };
+    let encoding = LegEncoding::from_encoding_name(&codec.encoding, codec.clock_rate)?;
     let mut leg = LegCodec::new(encoding);
     leg.payload_type = codec.payload_type;
     leg.telephone_event_pt = codec.telephone_event;
@@ -175,6 +211,8 @@ impl MediaAnchor for RelayAnchor {
             remote: None,
             srtp: None,
             direction: None,
+            codec: None,
+            transcoding: None,
         });
         Ok(SocketAddr::new(self.advertised, ports.rtp))
     }
@@ -192,16 +230,23 @@ impl MediaAnchor for RelayAnchor {
     }
 
     fn bridge(&mut self, call: CallId, a: LegId, b: LegId) {
-        let (Some(left), Some(right)) = (self.legs.get(&(call, a)), self.legs.get(&(call, b)))
+        let anchored = |leg| self.legs.contains_key(&(call, leg));
+        if a == b || !anchored(a) || !anchored(b) {
+            return;
+        }
+        let (Some(mut left), Some(mut right)) =
+            (self.legs.remove(&(call, a)), self.legs.remove(&(call, b)))
         else {
             return;
         };
-        let detached = self.driver.detached();
-        for (left, right) in left.iter().zip(right) {
+        for (left, right) in left.iter_mut().zip(right.iter_mut()) {
             if let (Some(left), Some(right)) = (left, right) {
-                report(left.key, detached.bridge(left.key, right.key));
+                self.prepare_bridge(left, right);
+                report(left.key, self.driver.detached().bridge(left.key, right.key));
             }
         }
+        self.legs.insert((call, a), left);
+        self.legs.insert((call, b), right);
     }
 
     fn unbridge(&mut self, call: CallId, a: LegId, b: LegId) {

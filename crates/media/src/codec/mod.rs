@@ -40,7 +40,7 @@ mod negotiation;
 mod opus;
 mod resampler;
 #[cfg(test)]
-mod test_signal;
+pub(crate) mod test_signal;
 mod transcoder;
 
 use std::time::Duration;

@@ -6,6 +6,11 @@
 //! two channels (RFC 7587 §4.1, §7); whether one or two are sent is the
 //! encoder's choice (`stereo` / `sprop-stereo` in `a=fmtp`, §6.1). A
 //! decoder of either channel count decodes packets of both.
+//!
+//! The PCM side may run at another rate libopus takes (8, 12, 16 or
+//! 24 kHz; crate-internal `with_rate` constructors): the relay's own end
+//! of an Opus leg works at 16 kHz, the rate of its other wideband audio,
+//! while the RTP clock stays at 48 kHz (RFC 7587 §4.1).
 
 use std::time::Duration;
 
@@ -16,8 +21,22 @@ use super::{AudioDecoder, AudioEncoder, Codec, CodecError};
 /// Opus's sample rate and RTP clock rate.
 const RATE: u32 = 48_000;
 /// Samples a channel in the longest packet, 120 ms
-/// ([`MAX_PACKET_DURATION`](super::MAX_PACKET_DURATION)).
+/// ([`MAX_PACKET_DURATION`](super::MAX_PACKET_DURATION)), at 48 kHz.
 const MAX_PACKET_SAMPLES: usize = 5760;
+
+/// The PCM rates libopus encodes from and decodes to.
+fn check_rate(rate: u32) -> Result<(), CodecError> {
+    match rate {
+        8000 | 12_000 | 16_000 | 24_000 | RATE => Ok(()),
+        _ => Err(CodecError::Config("Opus PCM at 8, 12, 16, 24 or 48 kHz")),
+    }
+}
+
+/// Samples a channel at `rate` in `samples_48k` samples at 48 kHz.
+fn at_rate(samples_48k: usize, rate: u32) -> usize {
+    // 48 kHz is a multiple of every rate allowed.
+    samples_48k / (RATE / rate) as usize
+}
 /// Most bytes one Opus frame takes (RFC 6716 §3.2.1).
 const MAX_FRAME_BYTES: usize = 1275;
 
@@ -65,6 +84,8 @@ pub struct OpusEncoder {
     encoder: ::opus::Encoder,
     channels: usize,
     frame_len: usize,
+    /// Rate of the PCM taken.
+    rate: u32,
 }
 
 impl std::fmt::Debug for OpusEncoder {
@@ -80,9 +101,20 @@ impl OpusEncoder {
     /// An encoder with `config`, framing `ptime` (2.5, 5, 10, 20, 40 or
     /// 60 ms) into each packet.
     pub fn new(config: &OpusConfig, ptime: Duration) -> Result<Self, CodecError> {
+        Self::with_rate(RATE, config, ptime)
+    }
+
+    /// An encoder taking PCM at `rate` (8, 12, 16, 24 or 48 kHz); the
+    /// payloads are the same Opus, on the 48 kHz RTP clock.
+    pub(crate) fn with_rate(
+        rate: u32,
+        config: &OpusConfig,
+        ptime: Duration,
+    ) -> Result<Self, CodecError> {
+        check_rate(rate)?;
         let frame_len = match ptime.as_micros() {
             2500 | 5000 | 10_000 | 20_000 | 40_000 | 60_000 => {
-                ptime.as_micros() as usize * 48 / 1000
+                at_rate(ptime.as_micros() as usize * 48 / 1000, rate)
             }
             other => return Err(CodecError::FrameDuration(other)),
         };
@@ -93,7 +125,7 @@ impl OpusEncoder {
             return Err(CodecError::Config("packet loss above 100 %"));
         }
         let channels = opus_channels(config.channels)?;
-        let mut encoder = ::opus::Encoder::new(RATE, channels, Application::Voip)?;
+        let mut encoder = ::opus::Encoder::new(rate, channels, Application::Voip)?;
         // The range check above keeps the bitrate within i32.
         encoder.set_bitrate(Bitrate::Bits(config.bitrate as i32))?;
         encoder.set_inband_fec(config.fec)?;
@@ -103,6 +135,7 @@ impl OpusEncoder {
             encoder,
             channels: config.channels,
             frame_len,
+            rate,
         })
     }
 
@@ -125,8 +158,13 @@ impl AudioEncoder for OpusEncoder {
         self.frame_len
     }
 
+    fn frame_duration(&self) -> Duration {
+        let rate = u64::from(self.rate);
+        Duration::from_nanos(self.frame_len as u64 * 1_000_000_000 / rate)
+    }
+
     fn max_payload_len(&self) -> usize {
-        MAX_FRAME_BYTES * self.frame_len.div_ceil(960)
+        MAX_FRAME_BYTES * self.frame_len.div_ceil(at_rate(960, self.rate))
     }
 
     fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
@@ -145,6 +183,8 @@ impl AudioEncoder for OpusEncoder {
 pub struct OpusDecoder {
     decoder: ::opus::Decoder,
     channels: usize,
+    /// Rate of the PCM given.
+    rate: u32,
 }
 
 impl std::fmt::Debug for OpusDecoder {
@@ -158,8 +198,18 @@ impl std::fmt::Debug for OpusDecoder {
 impl OpusDecoder {
     /// A decoder giving `channels` (1 or 2) channels.
     pub fn new(channels: usize) -> Result<Self, CodecError> {
-        let decoder = ::opus::Decoder::new(RATE, opus_channels(channels)?)?;
-        Ok(Self { decoder, channels })
+        Self::with_rate(RATE, channels)
+    }
+
+    /// A decoder giving PCM at `rate` (8, 12, 16, 24 or 48 kHz).
+    pub(crate) fn with_rate(rate: u32, channels: usize) -> Result<Self, CodecError> {
+        check_rate(rate)?;
+        let decoder = ::opus::Decoder::new(rate, opus_channels(channels)?)?;
+        Ok(Self {
+            decoder,
+            channels,
+            rate,
+        })
     }
 
     /// Recovers a lost packet of `samples` samples a channel from the
@@ -185,9 +235,10 @@ impl OpusDecoder {
         out: &'a mut [i16],
     ) -> Result<&'a mut [i16], CodecError> {
         // libopus conceals whole multiples of 2.5 ms up to 120 ms.
-        if samples == 0 || samples % 120 != 0 || samples > MAX_PACKET_SAMPLES {
+        let step = at_rate(120, self.rate);
+        if samples == 0 || samples % step != 0 || samples > at_rate(MAX_PACKET_SAMPLES, self.rate) {
             return Err(CodecError::FrameDuration(
-                samples as u128 * 1_000_000 / u128::from(RATE),
+                samples as u128 * 1_000_000 / u128::from(self.rate),
             ));
         }
         let needed = samples * self.channels;
@@ -210,12 +261,10 @@ impl AudioDecoder for OpusDecoder {
         if payload.is_empty() {
             return Err(CodecError::EmptyPayload);
         }
-        let samples = ::opus::packet::get_nb_samples(payload, RATE)?;
-        if samples > MAX_PACKET_SAMPLES {
-            return Err(CodecError::PayloadTooLong {
-                samples,
-                max: MAX_PACKET_SAMPLES,
-            });
+        let samples = ::opus::packet::get_nb_samples(payload, self.rate)?;
+        let max = at_rate(MAX_PACKET_SAMPLES, self.rate);
+        if samples > max {
+            return Err(CodecError::PayloadTooLong { samples, max });
         }
         Ok(samples)
     }

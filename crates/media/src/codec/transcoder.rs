@@ -82,6 +82,14 @@ impl PcmQueue {
         dropped
     }
 
+    /// Puts `count` zeros before what is queued, as room allows.
+    fn push_front_silence(&mut self, count: usize) {
+        let count = count.min(self.buf.len() - self.len);
+        self.buf.copy_within(..self.len, count);
+        self.buf[..count].fill(0);
+        self.len += count;
+    }
+
     fn pop(&mut self, count: usize) {
         let count = count.min(self.len);
         self.buf.copy_within(count..self.len, 0);
@@ -194,6 +202,39 @@ impl Transcoder {
         self.dropped_samples
     }
 
+    /// Whether a whole frame is queued: [`poll_payload`](Self::poll_payload)
+    /// gives a payload.
+    pub fn has_payload(&self) -> bool {
+        self.queue.len >= self.encoder.frame_len()
+    }
+
+    /// Where input timestamp `timestamp` falls on the output clock, for
+    /// what travels beside the audio (RFC 4733 events, RFC 3389 comfort
+    /// noise): the first input is scaled as the first frame's timestamp
+    /// is; later ones are placed from the end of the input taken so far,
+    /// whose audio follows the frames queued (the resampler's few
+    /// samples of delay aside).
+    pub(crate) fn output_timestamp(&self, timestamp: u32) -> u32 {
+        let (from, to) = (
+            i64::from(self.from.clock_rate()),
+            i64::from(self.to.clock_rate()),
+        );
+        let Some(next_input) = self.next_input else {
+            // RTP timestamps are modulo 2^32.
+            return (i64::from(timestamp) * to / from) as u32;
+        };
+        let queued = self.to.ticks(self.queue.len);
+        let jump = self.jump.map_or(0, |jump| jump.ticks);
+        // Queued audio is at most 300 ms and a frame: its ticks fit u32.
+        let end = self
+            .next_output
+            .wrapping_add(queued as u32)
+            .wrapping_add(jump);
+        // Serial number arithmetic (RFC 1982): the signed distance.
+        let distance = i64::from(timestamp.wrapping_sub(next_input) as i32);
+        end.wrapping_add((distance * to / from) as u32)
+    }
+
     /// Takes one received payload with its RTP timestamp. A malformed
     /// payload or one out of order is refused with an error, and the
     /// stream goes on.
@@ -237,8 +278,21 @@ impl Transcoder {
         self.last_packet_samples = written;
         let ticks = self.from.ticks(written);
         // Ticks of at most 120 ms fit u32.
+        let first = self.next_input.is_none();
         self.next_input = Some(timestamp.wrapping_add(ticks as u32));
-        self.feed(written)
+        self.feed(written)?;
+        if first {
+            // The resampler gives its first chunk a few samples short
+            // (part of its delay); made up with silence in front, the
+            // first packet fills its frames and the output keeps in
+            // step with the input instead of a frame behind.
+            let expected = written as u64 * u64::from(self.to.sample_rate())
+                / u64::from(self.from.sample_rate());
+            let expected = usize::try_from(expected).unwrap_or(usize::MAX);
+            self.queue
+                .push_front_silence(expected.saturating_sub(self.queue.len));
+        }
+        Ok(())
     }
 
     /// The next encoded payload, written into `out` (at least

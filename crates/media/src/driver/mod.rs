@@ -468,8 +468,8 @@ impl MediaDriver {
     }
 
     /// Bridges two legs of sessions in the same shard (always true for
-    /// two legs of one session); see
-    /// [`MediaRelay::bridge`](crate::MediaRelay::bridge).
+    /// two legs of one session), transcoding when both have codecs and
+    /// they differ; see [`MediaRelay::bridge`](crate::MediaRelay::bridge).
     pub fn bridge(&self, a: LegKey, b: LegKey) -> Result<(), DriverError> {
         self.run(a, self.bridge_op(a, b)?)
     }
@@ -489,7 +489,8 @@ impl MediaDriver {
     }
 
     /// The leg's codec from its SDP, which lets switchboard play into it
-    /// and listen on it; see
+    /// and listen on it, and on a bridged leg whose partner has a codec
+    /// chooses forwarding, payload type rewrite or transcoding; see
     /// [`MediaRelay::set_codec`](crate::MediaRelay::set_codec).
     pub fn set_codec(&self, key: LegKey, codec: LegCodec) -> Result<(), DriverError> {
         self.run(key, set_codec_op(key, codec))
@@ -561,8 +562,8 @@ impl MediaDriver {
     /// (8 kHz, 16-bit): what `caller`'s far end says on the left
     /// channel, what `agent`'s says on the right, from now until
     /// [`MediaDriver::stop_recording`] or until either leg is freed.
-    /// Both legs need their codec ([`MediaDriver::set_codec`], G.711)
-    /// and live in one shard (always true for legs of one session); they
+    /// Both legs need their codec ([`MediaDriver::set_codec`]; G.722
+    /// and Opus are recorded at 8 kHz too) and live in one shard (always true for legs of one session); they
     /// need not be bridged. In a conference it goes on recording what
     /// each of the two says, not the other members nor the mix. `mode`:
     /// what a pause becomes in the file.

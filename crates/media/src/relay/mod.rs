@@ -35,9 +35,14 @@
 //!   ([`MediaRelay::join_conference`]) each hear the mix of the others
 //!   every 20 ms, as their [`ConferenceRole`] allows (three-way calls,
 //!   supervisor listen / whisper / barge).
+//! - Bridges between legs whose codecs differ (`transcode/`): the same
+//!   codec on other payload types forwards with the types rewritten,
+//!   another codec transcodes (G.711, G.722, Opus; RFC 4733 events and
+//!   RFC 3389 comfort noise carried across).
 //!
-//! Not done here: RTCP reports generated for bridged legs — their RTCP is
-//! relayed end to end; ICE/STUN (dropped as [`DropReason::NotRtp`]);
+//! Not done here: RTCP reports generated for bridged legs that forward —
+//! their RTCP is relayed end to end (a transcoding bridge reports
+//! itself); ICE/STUN (dropped as [`DropReason::NotRtp`]);
 //! DTLS-SRTP.
 //!
 //! # Driving it
@@ -61,6 +66,7 @@ mod local;
 mod recording;
 mod rtcp_map;
 mod stream;
+mod transcode;
 mod verdict;
 
 use std::cmp::Reverse;
@@ -81,6 +87,7 @@ pub use self::recording::{
 use self::recording::{Recordings, Tap};
 use self::rtcp_map::RtcpMap;
 use self::stream::OutStream;
+use self::transcode::Conversion;
 pub use self::verdict::{DropReason, Forward, LegStats, MediaEvent, RelayCounters, Verdict};
 use crate::error::RelayError;
 use crate::{classify, PacketKind, RtcpCompound, RtpPacket};
@@ -145,12 +152,20 @@ struct Leg {
     /// Its place in its session's conference; such a leg is never
     /// bridged.
     member: Option<Box<Member>>,
+    /// How its packets reach its bridge partner when their codecs
+    /// differ; `None`: forwarded as they are.
+    convert: Option<Conversion>,
 }
 
 impl Leg {
     /// Whether the peer sends media per its SDP.
     fn sends(&self) -> bool {
         matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    /// Whether the leg is bridged through a transcoder (both ways).
+    fn transcoded(&self) -> bool {
+        self.convert.as_ref().is_some_and(Conversion::is_transcode)
     }
 
     /// Whether the peer wants media per its SDP.
@@ -220,6 +235,8 @@ pub struct MediaRelay {
     rooms: HashMap<u64, Room>,
     /// Sessions whose conference has mixed frames to send.
     conference_ready: VecDeque<u64>,
+    /// Slots of legs whose transcoding bridge has frames to send.
+    transcode_ready: VecDeque<usize>,
 }
 
 impl MediaRelay {
@@ -241,6 +258,7 @@ impl MediaRelay {
             recordings: Recordings::default(),
             rooms: HashMap::new(),
             conference_ready: VecDeque::new(),
+            transcode_ready: VecDeque::new(),
         }
     }
 
@@ -356,6 +374,7 @@ impl MediaRelay {
             payload_out: 0,
             tap: None,
             member: None,
+            convert: None,
         };
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -412,9 +431,13 @@ impl MediaRelay {
 
     /// Breaks the bridge of the leg in `slot`, if any.
     fn unlink(&mut self, slot: usize) {
-        let peer = self.legs[slot].as_mut().and_then(|leg| leg.peer.take());
+        let peer = self.legs[slot].as_mut().and_then(|leg| {
+            leg.convert = None;
+            leg.peer.take()
+        });
         if let Some(peer) = peer.and_then(|peer| self.legs.get_mut(peer)?.as_mut()) {
             peer.peer = None;
+            peer.convert = None;
         }
     }
 
@@ -422,6 +445,15 @@ impl MediaRelay {
     /// leaves its previous bridge or its conference, if any (a transfer
     /// re-bridges one leg to another call's leg). The streams toward
     /// both stay continuous.
+    ///
+    /// When both legs have a codec ([`MediaRelay::set_codec`]) the
+    /// bridge follows them: the same codec and payload types forward as
+    /// they are (no decoding), the same codec on other payload type
+    /// numbers forwards with the types rewritten, and codecs that differ
+    /// (encoding or clock rate) are transcoded each way, RFC 4733
+    /// telephone-events and RFC 3389 comfort noise carried across.
+    /// [`RelayError::Codec`] if a transcoder cannot be made (the legs are
+    /// left unbridged).
     pub fn bridge(&mut self, now: Instant, a: LegKey, b: LegKey) -> Result<(), RelayError> {
         if a == b {
             return Err(RelayError::SelfBridge(a));
@@ -437,6 +469,10 @@ impl MediaRelay {
                 leg.last_activity = now;
                 leg.timed_out = false;
             }
+        }
+        if let Err(error) = self.plan_bridge(slot_a, slot_b) {
+            self.unlink(slot_a);
+            return Err(error);
         }
         Ok(())
     }
@@ -650,29 +686,39 @@ impl MediaRelay {
         leg.stats.packets_in += 1;
         leg.stats.bytes_in += len as u64;
 
-        if let (false, Some(tap), Some(local)) = (rtcp, leg.tap, leg.local.as_deref()) {
-            self.recordings.handle_rtp(now, tap, local.codec(), packet);
-        }
-
         // Switchboard's own end hears everything while the leg is not
-        // bridged (in a conference: the audio goes to the mix), and
-        // telephone-events of a bridged leg reporting DTMF.
+        // bridged (in a conference: the audio goes to the mix), the
+        // statistics and RTCP of a transcoding bridge, telephone-events
+        // of a bridged leg reporting DTMF, and the audio of a recorded
+        // leg.
         let alone = leg.peer.is_none();
-        let hearing = match (&leg.member, alone) {
-            (Some(_), _) => Hearing::Conference,
-            (None, true) => Hearing::Alone,
-            (None, false) => Hearing::Bridged,
+        let transcoded = leg.transcoded();
+        let hearing = match (&leg.member, alone, transcoded) {
+            (Some(_), _, _) => Hearing::Conference,
+            (None, true, _) => Hearing::Alone,
+            (None, false, true) => Hearing::Transcoded,
+            (None, false, false) => Hearing::Bridged,
         };
+        let tap = leg.tap;
+        let clock_rate = leg.clock_rate;
         let heard = match leg.local.as_deref_mut() {
-            Some(local) if rtcp && alone => {
+            Some(local) if rtcp && (alone || transcoded) => {
                 local.handle_rtcp(now, packet);
                 true
             }
-            Some(local) if !rtcp && (alone || local.reports_dtmf()) => {
+            Some(local)
+                if !rtcp && (alone || transcoded || tap.is_some() || local.reports_dtmf()) =>
+            {
                 if let Ok(packet) = RtpPacket::parse(packet) {
-                    local.handle_rtp(now, &packet, hearing, &mut self.events);
-                    if let Some(member) = leg.member.as_deref_mut() {
-                        member.handle_rtp(&packet, local.codec(), &mut self.counters);
+                    let member = leg.member.as_deref_mut();
+                    let decode = tap.is_some() || member.is_some();
+                    local.handle_rtp(now, &packet, hearing, decode, &mut self.events);
+                    if let (Some(tap), Some(pcm)) = (tap, local.heard_narrowband()) {
+                        let stream = (&packet, clock_rate);
+                        self.recordings.handle_audio(now, tap, stream, pcm);
+                    }
+                    if let (Some(member), Some(pcm)) = (member, local.heard_pcm()) {
+                        member.handle_audio(&packet, pcm, &mut self.counters);
                     }
                 }
                 true
@@ -681,6 +727,7 @@ impl MediaRelay {
         };
         let peer = leg.peer;
         let reported = leg.out.map();
+        let converts = leg.convert.is_some();
         if heard {
             // A telephone-event may have moved the leg's timer.
             self.arm(slot);
@@ -692,6 +739,14 @@ impl MediaRelay {
             }
             return Err(DropReason::NoPeer);
         };
+        if rtcp && transcoded {
+            // A transcoding bridge ends RTCP here (see `transcode/`).
+            self.counters.consumed += 1;
+            return Ok(None);
+        }
+        if converts && !rtcp {
+            return self.convert_rtp(now, slot, peer, buf, len);
+        }
         self.send_to(now, peer, Origin::Relayed, rtcp, reported, buf, len)
             .map(Some)
     }
@@ -732,12 +787,17 @@ impl MediaRelay {
             .apply(&mut buf[..len]);
         } else {
             peer.out.rewrite(now, &mut buf[..len], peer.clock_rate);
-            if peer.local.is_some() {
+            let transcoded = peer.transcoded();
+            if let Some(end) = peer.local.as_deref_mut() {
                 if let Ok(packet) = RtpPacket::parse(&buf[..len]) {
                     peer.rtp_out = peer.rtp_out.wrapping_add(1);
                     // Modulo 2^32, as the SR field.
                     let octets = packet.payload().len() as u32;
                     peer.payload_out = peer.payload_out.wrapping_add(octets);
+                }
+                if transcoded && !local {
+                    // The bridge's frames are ours to report (an SR).
+                    end.handle_sent();
                 }
             }
         }

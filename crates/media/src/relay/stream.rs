@@ -67,6 +67,22 @@ impl OutStream {
         })
     }
 
+    /// The upstream source feeding the stream and its RTP timestamp at
+    /// `now` (the highest packet's, advanced by the time since at
+    /// `clock_rate`), in the source's own numbering: what an SR sent for
+    /// it says before the RTCP rewrite maps it (RFC 3550 §6.4.1).
+    pub(crate) fn source_clock(&self, now: Instant, clock_rate: u32) -> Option<(u32, u32)> {
+        let active = self.active?;
+        let elapsed = now.saturating_duration_since(active.highest_at);
+        let ticks = elapsed.as_nanos() * u128::from(clock_rate) / 1_000_000_000;
+        // RTP timestamps are modulo 2^32.
+        let timestamp = active
+            .highest_ts
+            .wrapping_sub(active.ts_offset)
+            .wrapping_add(ticks as u32);
+        Some((active.source, timestamp))
+    }
+
     /// Rewrites SSRC, sequence number and timestamp of the RTP packet in
     /// `packet` (a validated header of at least 12 bytes) in place.
     /// `clock_rate` converts the silence between two sources into

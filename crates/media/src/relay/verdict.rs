@@ -46,11 +46,21 @@ pub enum DropReason {
     /// The leg it goes to hears a local source instead (a prompt, music
     /// on hold: [`MediaRelay::play`](crate::MediaRelay::play)).
     LocalPlayback,
+    /// Audio a transcoding bridge could not decode (a malformed payload,
+    /// or one from before the audio already transcoded: late or
+    /// reordered); also counted in
+    /// [`RelayCounters::transcode_errors`].
+    Undecodable,
+    /// A payload type the other leg's codec has no counterpart for (a
+    /// telephone-event toward a leg without `telephone-event`, one that
+    /// is none of the leg's negotiated types) on a bridge that rewrites
+    /// or transcodes.
+    UnmappedPayload,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 14;
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::UnknownPort,
@@ -65,6 +75,8 @@ impl DropReason {
         DropReason::NoDestination,
         DropReason::ProtectFailed,
         DropReason::LocalPlayback,
+        DropReason::Undecodable,
+        DropReason::UnmappedPayload,
     ];
 
     /// A short name, for metrics labels.
@@ -82,6 +94,8 @@ impl DropReason {
             DropReason::NoDestination => "no_destination",
             DropReason::ProtectFailed => "protect_failed",
             DropReason::LocalPlayback => "local_playback",
+            DropReason::Undecodable => "undecodable",
+            DropReason::UnmappedPayload => "unmapped_payload",
         }
     }
 
@@ -126,7 +140,10 @@ pub enum Verdict {
     /// Drop it (already counted).
     Drop(DropReason),
     /// Taken by switchboard's own end of the leg (a leg with a codec
-    /// that is not bridged: DTMF, RTCP statistics); nothing to send.
+    /// that is not bridged: DTMF, RTCP statistics; RTCP on a transcoding
+    /// bridge), or by a transcoding bridge that has no frame to send for
+    /// it yet (its audio is queued) or turns comfort noise into silence;
+    /// nothing to send.
     Consumed,
 }
 
@@ -157,6 +174,11 @@ pub struct RelayCounters {
     /// Conference audio dropped as a duplicate, or to keep a
     /// participant's jitter buffer within its three frames.
     pub conference_frames_dropped: u64,
+    /// Frames a transcoding bridge encoded in the other leg's codec
+    /// (also counted in [`forwarded_rtp`](Self::forwarded_rtp) once sent).
+    pub frames_transcoded: u64,
+    /// Payloads a transcoding bridge could not decode (or encode).
+    pub transcode_errors: u64,
     dropped: [u64; DropReason::COUNT],
 }
 
@@ -186,6 +208,8 @@ impl RelayCounters {
         self.conference_frames_mixed += other.conference_frames_mixed;
         self.conference_frames_late += other.conference_frames_late;
         self.conference_frames_dropped += other.conference_frames_dropped;
+        self.frames_transcoded += other.frames_transcoded;
+        self.transcode_errors += other.transcode_errors;
         for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
             *mine += theirs;
         }

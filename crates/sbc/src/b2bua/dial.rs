@@ -9,7 +9,9 @@
 //! narrowed to the codec switchboard answered the caller with (plus
 //! telephone-event), anchored on the media plane with our SRTP key, so
 //! that once the agent answers the relay bridges the two legs without
-//! transcoding. Several legs may ring at once (ring-all); the first to
+//! transcoding; if the target may not take that codec (a trunk's
+//! `codecs`), it is offered its own list and the relay transcodes
+//! (module `codecs`). Several legs may ring at once (ring-all); the first to
 //! answer is bridged and the others are cancelled (RFC 3261 §9.1). The
 //! application hears [`B2buaEvent::DialProgress`], `DialAnswered` and
 //! `DialFailed`, and may give up on a leg with [`B2bua::cancel_dial`]
@@ -24,13 +26,12 @@
 use std::time::Instant;
 
 use sdp::Session;
-use sip::{Response, StatusCode};
+use sip::StatusCode;
 
 use super::call::{Call, CallState, LegDialog, OutboundRoute, Topology};
 use super::io::{B2buaEvent, CallId, EndReason, LegId, LegPeer, Party};
 use super::local::audio_codec;
 use super::transfer::NewUacLeg;
-use super::wire;
 use super::B2bua;
 use crate::config::{TenantName, Transport, TrunkName};
 use crate::error::DialError;
@@ -233,33 +234,33 @@ impl B2bua {
         });
     }
 
-    /// A dialled leg answered (its ACK is sent): the first leg of an
-    /// originated call is up; otherwise the other dialled legs are
-    /// cancelled and the leg is bridged with the caller, or joins the
-    /// parties of a call that became mixed while it rang.
-    pub(super) fn dial_answered(
-        &mut self,
-        call: &mut Call,
-        leg_id: LegId,
-        response: &Response,
-        now: Instant,
-    ) {
+    /// A dialled leg answered (its ACK is sent, its answer taken): the
+    /// first leg of an originated call is up; otherwise the other dialled
+    /// legs are cancelled and the leg is bridged with the caller, or joins
+    /// the parties of a call that became mixed while it rang.
+    pub(super) fn dial_answered(&mut self, call: &mut Call, leg_id: LegId, now: Instant) {
         call.dials.retain(|l| *l != leg_id);
         if leg_id == call.caller {
-            return self.originate_answered(call, leg_id, response, now);
+            return self.originate_answered(call, leg_id, now);
         }
         for other in std::mem::take(&mut call.dials) {
             self.dial_failed_leg(call, other, StatusCode::REQUEST_TERMINATED, now);
         }
         if call.topology != Topology::Local {
-            return self.party_answered(call, leg_id, response, now);
+            return self.party_answered(call, leg_id, now);
         }
-        receive_answer(call, leg_id, response);
         call.callee = leg_id;
         call.topology = Topology::Paired;
         call.hangup_at = self.settings.max_call_duration.map(|max| now + max);
+        // The caller keeps its codec on later re-offers if the agent was
+        // given its own.
+        let transcoded = call.leg(leg_id).map(|l| l.sdp.transcoded_streams());
+        if let (Some(transcoded), Some(caller)) = (transcoded, call.leg_mut(call.caller)) {
+            caller.sdp.set_transcoded_streams(transcoded);
+        }
         self.update_media(call, leg_id);
         self.media.bridge(call.id, call.caller, leg_id);
+        self.count_transcoding(call, call.caller, leg_id);
         self.events.push_back(B2buaEvent::DialAnswered {
             call: call.id,
             leg: leg_id,
@@ -296,18 +297,6 @@ impl B2bua {
             status,
             at: now,
         });
-    }
-}
-
-/// Records the SDP answer of a dialled leg's 2xx.
-pub(super) fn receive_answer(call: &mut Call, leg_id: LegId, response: &Response) {
-    if let (Some(body), Some(leg)) = (
-        wire::sdp_body(&response.headers, &response.body),
-        call.leg_mut(leg_id),
-    ) {
-        // An unreadable answer leaves the offer's view: the codec is then
-        // unknown to the application.
-        let _ = leg.sdp.receive(&body);
     }
 }
 

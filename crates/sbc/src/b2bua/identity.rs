@@ -32,6 +32,20 @@ impl B2bua {
         }
     }
 
+    /// The codecs offers towards a leg may carry, and its own list when
+    /// the other leg shares none (module `codecs`): the trunk's `codecs`,
+    /// what Direct Routing accepts towards Teams, none (anything, never
+    /// transcoded) towards a bare URI.
+    pub(super) fn codec_policy(&self, peer: &LegPeer) -> Vec<String> {
+        match peer {
+            LegPeer::Teams(_) => super::codecs::TEAMS_CODECS
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
+            _ => self.trunk_codecs(peer),
+        }
+    }
+
     /// Our `host:port` towards carriers over `transport`.
     pub(super) fn local_host(&self, transport: Transport) -> String {
         let listen = &self.config.sbc.listen;

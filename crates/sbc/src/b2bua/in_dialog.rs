@@ -14,7 +14,7 @@ use sip_core::{DialogId, RequestVerdict, TransactionKey};
 use super::call::{Call, CallState, LegDialog, Purpose, Topology};
 use super::checks;
 use super::io::{EndReason, LegId};
-use super::sdp_rewrite::SdpRole;
+use super::sdp_rewrite::{RewriteError, SdpRole};
 use super::session_timer::{self, UasTimer};
 use super::wire::{self, SDP};
 use super::{peer_matches, B2bua};
@@ -44,7 +44,8 @@ impl B2bua {
         if accepted {
             if let Some(body) = wire::sdp_body(&ack.headers, &ack.body) {
                 if let Some(leg) = call.leg_mut(leg_id) {
-                    let _ = leg.sdp.receive(&body);
+                    // Too late to refuse: taken as it is.
+                    let _ = leg.sdp.receive_answer(&body, false);
                 }
                 self.update_media(&call, leg_id);
             }
@@ -351,7 +352,7 @@ impl B2bua {
                     out.headers.set(HeaderName::ContentType, SDP);
                     out.body = offer.to_bytes();
                 }
-                Err(()) => {
+                Err(_) => {
                     for leg in [from, to] {
                         if let Some(leg) = call.leg_mut(leg) {
                             leg.sdp.rollback();
@@ -434,6 +435,7 @@ impl B2bua {
         }
         let is_invite = request.method == Method::Invite;
         let mut out;
+        let mut refused = false;
         if status.is_success() {
             if is_invite {
                 self.ack_leg(&mut call, to);
@@ -450,11 +452,17 @@ impl B2bua {
             }
             out = self.in_dialog_ok(&call, from, request);
             out.status = status;
+            // Without an offer in the request, the 2xx carries one; it is
+            // passed on as it is.
+            let offered = wire::sdp_body(&request.headers, &request.body).is_some();
             if let Some(body) = wire::sdp_body(&response.headers, &response.body) {
-                if let Ok(answer) = self.rewrite_across(&mut call, to, from, &body, SdpRole::Answer)
-                {
-                    out.headers.set(HeaderName::ContentType, SDP);
-                    out.body = answer.to_bytes();
+                let role = SdpRole::Answer;
+                match self.rewrite_across_checked(&mut call, to, from, &body, role, offered) {
+                    Ok(answer) => {
+                        out.headers.set(HeaderName::ContentType, SDP);
+                        out.body = answer.to_bytes();
+                    }
+                    Err(_) => refused = offered,
                 }
             } else if !response.body.is_empty() && !is_invite {
                 if let Some(content_type) = response.headers.get(&HeaderName::ContentType) {
@@ -480,6 +488,19 @@ impl B2bua {
                         }
                     }
                 }
+            }
+            if refused {
+                // The answer cannot be given to the offerer (a codec we did
+                // not offer, no codec in common): its offer is refused and the
+                // previous session stays on both legs (RFC 3264 §8).
+                out = Response::for_request(request, StatusCode::NOT_ACCEPTABLE_HERE);
+                for leg in [from, to] {
+                    if let Some(leg) = call.leg_mut(leg) {
+                        leg.sdp.rollback();
+                    }
+                }
+                self.update_media(&call, from);
+                self.update_media(&call, to);
             }
         } else {
             let mapped = match status.0 {
@@ -567,7 +588,13 @@ impl B2bua {
             self.ack_leg(&mut call, leg_id);
             if let Some(body) = wire::sdp_body(&response.headers, &response.body) {
                 if let Some(leg) = call.leg_mut(leg_id) {
-                    let _ = leg.sdp.receive(&body);
+                    // An answer with a codec we did not offer changes
+                    // nothing on our side (RFC 3264 §6.1).
+                    if let Err(RewriteError::CodecNotOffered { .. }) =
+                        leg.sdp.receive_answer(&body, true)
+                    {
+                        self.gate.stats().record_answer_not_offered();
+                    }
                 }
                 self.update_media(&call, leg_id);
             }

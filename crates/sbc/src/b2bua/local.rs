@@ -159,6 +159,7 @@ impl B2bua {
         write_sdp(
             &mut *self.media,
             &mut self.random,
+            self.gate.stats(),
             call_id,
             leg,
             &template,

@@ -38,17 +38,36 @@ impl fmt::Debug for SrtpKeys {
     }
 }
 
-/// The codec of a stream, from the SDP answer.
+/// The codec one leg's stream carries: what the last offer/answer
+/// exchange with that leg's peer settled on (the first voice codec of the
+/// answer, RFC 3264 §6.1), in that leg's payload types.
+///
+/// Each leg has its own. Two bridged legs share a codec whenever their
+/// peers can; when they share none the B2BUA gives each its own and the
+/// relay must transcode: compare the two legs' codecs with
+/// [`StreamCodec::same_codec`] (different payload types or
+/// telephone-event types of one codec only need renumbering).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamCodec {
-    /// Its RTP payload type.
+    /// Its RTP payload type (the answer's, which RFC 3264 §6.1 asks to be
+    /// the offer's too).
     pub payload_type: u8,
     /// Its encoding name as written (`PCMU`, `PCMA`, `G722`, `opus`...).
     pub encoding: String,
     /// Its RTP clock rate.
     pub clock_rate: u32,
-    /// The payload type of `telephone-event` (RFC 4733), if negotiated.
+    /// The payload type of `telephone-event` (RFC 4733) at `clock_rate`,
+    /// if negotiated.
     pub telephone_event: Option<u8>,
+}
+
+impl StreamCodec {
+    /// Whether `other` is the same codec: encoding names compared
+    /// case-insensitively (RFC 4855 §3) and equal clock rates. Bridged
+    /// legs whose codecs are not the same need transcoding.
+    pub fn same_codec(&self, other: &StreamCodec) -> bool {
+        self.encoding.eq_ignore_ascii_case(&other.encoding) && self.clock_rate == other.clock_rate
+    }
 }
 
 /// One stream (`m=` line) of one leg, as negotiated so far.
@@ -65,8 +84,10 @@ pub struct StreamMedia {
     /// 5761), the `a=rtcp` address (RFC 3605), else the next port (RFC
     /// 3550 §11).
     pub remote_rtcp: Option<SocketAddr>,
-    /// The codec the stream carries (the first of the answer), if the
-    /// description names one.
+    /// The codec this leg's stream carries, if the descriptions name one:
+    /// what the last exchange with the peer settled on; before any
+    /// answer, the peer's first. Compare with the bridged leg's to know
+    /// whether to transcode ([`StreamCodec::same_codec`]).
     pub codec: Option<StreamCodec>,
     /// SRTP keys when the leg uses `RTP/SAVP` (Teams), `None` for plain RTP.
     pub srtp: Option<SrtpKeys>,

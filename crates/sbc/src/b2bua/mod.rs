@@ -25,9 +25,15 @@
 //!   failures are mapped (a B2BUA answers for itself);
 //! - CANCEL is answered (200 + 487) and sent on; BYE from either side is
 //!   answered and sent on the other leg;
+//! - codecs: an offer keeps what the receiving leg allows (a trunk's
+//!   `codecs`, what Direct Routing takes); when that leaves none, the leg
+//!   is offered its own list, the offerer is answered with one codec of
+//!   its offer and the relay transcodes (each leg's [`StreamCodec`] says
+//!   which); answers naming a codec we did not offer are refused (488);
 //! - re-INVITE, UPDATE and INFO are relayed with their SDP rewritten
-//!   (hold towards Teams as `a=inactive`); a refresh that changes nothing
-//!   is answered on its own leg;
+//!   (hold towards Teams as `a=inactive`; a transcoded stream keeps each
+//!   leg's codec); a refresh that changes nothing is answered on its own
+//!   leg;
 //! - session timers per leg (RFC 4028: refresher, 422 with Min-SE, BYE on
 //!   expiry) and a maximum call duration;
 //! - Teams: REFER is carried out by the SBC (new INVITE to the Refer-To
@@ -95,6 +101,7 @@
 
 mod call;
 mod checks;
+mod codecs;
 mod dial;
 mod identity;
 mod in_dialog;

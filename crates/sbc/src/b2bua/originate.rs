@@ -20,11 +20,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use sdp::{Direction, Fmtp, Media, Origin, Rtpmap, Session};
-use sip::Response;
 use sip::StatusCode;
 
 use super::call::{Call, CallState};
-use super::dial::receive_answer;
 use super::io::{B2buaEvent, CallId, EndReason, LegId, LegPeer, Party};
 use super::local::audio_codec;
 use super::{B2bua, DialTarget};
@@ -101,16 +99,9 @@ impl B2bua {
         Ok((call_id, leg_id))
     }
 
-    /// The first leg of an originated call answered (its ACK is sent):
-    /// the call is up, switchboard its other party.
-    pub(super) fn originate_answered(
-        &mut self,
-        call: &mut Call,
-        leg_id: LegId,
-        response: &Response,
-        now: Instant,
-    ) {
-        receive_answer(call, leg_id, response);
+    /// The first leg of an originated call answered (its ACK is sent,
+    /// its answer taken): the call is up, switchboard its other party.
+    pub(super) fn originate_answered(&mut self, call: &mut Call, leg_id: LegId, now: Instant) {
         call.state = CallState::Confirmed;
         call.answered_at = Some(now);
         call.hangup_at = self.settings.max_call_duration.map(|max| now + max);

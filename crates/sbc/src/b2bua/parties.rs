@@ -25,15 +25,16 @@
 //!   position and `b` in the callee's (whatever they held before),
 //!   bridged with [`MediaAnchor::bridge`](super::MediaAnchor::bridge)`(a,
 //!   b)`: re-INVITEs are relayed between them and a BYE from one ends the
-//!   other. No re-INVITE is sent: every leg of the call was offered the
-//!   same codec, so the relay carries their media as they are.
+//!   other. No re-INVITE is sent: the legs keep their codecs, and where
+//!   they differ (a leg given its own list, module `codecs`) the relay
+//!   transcodes, as their [`StreamCodec`](super::StreamCodec)s show.
 
 use std::time::Instant;
 
-use sip::{Response, StatusCode};
+use sip::StatusCode;
 
 use super::call::{Call, CallState, Topology};
-use super::dial::{offer_source, receive_answer, transferring};
+use super::dial::{offer_source, transferring};
 use super::io::{B2buaEvent, CallId, EndReason, LegId, Party};
 use super::local::audio_codec;
 use super::{B2bua, DialTarget};
@@ -193,21 +194,24 @@ impl B2bua {
             }
         }
         call.topology = Topology::Paired;
+        let differ = match (call.leg(a), call.leg(b)) {
+            (Some(a), Some(b)) => a.sdp.codecs_differ(&b.sdp),
+            _ => Vec::new(),
+        };
+        for leg in [a, b] {
+            if let Some(leg) = call.leg_mut(leg) {
+                leg.sdp.set_transcoded_streams(differ.clone());
+            }
+        }
         self.media.bridge(call.id, a, b);
+        self.count_transcoding(call, a, b);
         Ok(())
     }
 
-    /// An added party answered (its ACK is sent): it joins the call, which
-    /// is mixed from now on.
-    pub(super) fn party_answered(
-        &mut self,
-        call: &mut Call,
-        leg_id: LegId,
-        response: &Response,
-        now: Instant,
-    ) {
+    /// An added party answered (its ACK is sent, its answer taken): it
+    /// joins the call, which is mixed from now on.
+    pub(super) fn party_answered(&mut self, call: &mut Call, leg_id: LegId, now: Instant) {
         call.parties.retain(|l| *l != leg_id);
-        receive_answer(call, leg_id, response);
         self.update_media(call, leg_id);
         let mut members = call.up_legs();
         if call.topology == Topology::Paired {

@@ -17,7 +17,11 @@
 //! - Hold towards Teams is only `a=inactive` (Teams ignores `sendonly`
 //!   and does not allow `c=0.0.0.0`); `c=0.0.0.0` from anyone (RFC 2543
 //!   hold, RFC 3264 §8.4) becomes `a=inactive`.
-//! - Offers towards a carrier trunk keep only the trunk's codecs.
+//! - Codecs follow each leg's policy (`codecs`): an offer keeps what the
+//!   leg allows, else offers the leg its own list and the stream is
+//!   transcoded (RFC 3264 §6.1 answers name one codec of the offer), see
+//!   `codecs`. Answers from a peer are checked against our offer (§6.1:
+//!   the codec used must be one offered).
 
 use std::net::SocketAddr;
 
@@ -26,6 +30,7 @@ use bytes::Bytes;
 use sdp::offer_answer::{is_stream_on_hold, reoffer};
 use sdp::{Attribute, Crypto, Direction, Media, Origin, SdpError, Session};
 
+use super::codecs::{self, Agreed};
 use super::media::{SrtpKeys, StreamCodec, StreamMedia};
 use crate::error::MediaError;
 
@@ -55,11 +60,30 @@ pub(crate) enum SdpRole {
     Answer,
 }
 
-/// Why no SDP could be written.
+/// Why no SDP could be read or written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RewriteError {
     /// The media plane refused an allocation.
     Media(MediaError),
+    /// The peer's description does not parse.
+    Unparsable(SdpError),
+    /// The peer answered with a codec we did not offer it (RFC 3264
+    /// §6.1): a misbehaving peer.
+    CodecNotOffered { stream: usize },
+    /// The other leg's peer settled on a codec this leg's offer lacks and
+    /// the offer has none switchboard transcodes.
+    NoCommonCodec { stream: usize },
+    /// The leg is gone.
+    NoLeg,
+}
+
+/// The state an offer exchange may have to go back to.
+#[derive(Debug, Clone)]
+struct Checkpoint {
+    sent: Option<Bytes>,
+    received: Option<Bytes>,
+    agreed: Vec<Option<Agreed>>,
+    transcoded: Vec<bool>,
 }
 
 /// Our key of one stream.
@@ -86,7 +110,7 @@ pub(crate) struct LegSdp {
     /// Hold is written as `a=inactive` only (Teams).
     inactive_hold: bool,
     /// Codecs an offer to this leg may carry (encoding names); all when
-    /// empty.
+    /// empty, and then never transcoded.
     codecs: Vec<String>,
     session_id: u64,
     anchors: Vec<Option<SocketAddr>>,
@@ -96,9 +120,19 @@ pub(crate) struct LegSdp {
     /// is rare after call setup.
     sent: Option<Bytes>,
     received: Option<Bytes>,
-    /// What `sent` and `received` were before an offer that may be
-    /// refused (RFC 3264 §8: a rejected offer changes nothing).
-    checkpoint: Option<(Option<Bytes>, Option<Bytes>)>,
+    /// Per stream, what the last completed offer/answer exchange with
+    /// the peer settled on (a pending offer changes nothing yet).
+    agreed: Vec<Option<Agreed>>,
+    /// Per stream, whether this leg's codec was chosen for it alone
+    /// rather than shared with the other leg (the relay transcodes).
+    transcoded: Vec<bool>,
+    /// Offers passed on unfiltered since the last
+    /// [`LegSdp::take_untranscodable`]: no codec of the offer was
+    /// allowed and none could be transcoded.
+    untranscodable: u32,
+    /// What the state was before an offer that may be refused (RFC 3264
+    /// §8: a rejected offer changes nothing).
+    checkpoint: Option<Checkpoint>,
 }
 
 impl LegSdp {
@@ -113,6 +147,9 @@ impl LegSdp {
             keys: Vec::new(),
             sent: None,
             received: None,
+            agreed: Vec::new(),
+            transcoded: Vec::new(),
+            untranscodable: 0,
             checkpoint: None,
         }
     }
@@ -125,16 +162,75 @@ impl LegSdp {
 
     /// Remembers the current descriptions before a new offer exchange.
     pub(crate) fn checkpoint(&mut self) {
-        self.checkpoint = Some((self.sent.clone(), self.received.clone()));
+        self.checkpoint = Some(Checkpoint {
+            sent: self.sent.clone(),
+            received: self.received.clone(),
+            agreed: self.agreed.clone(),
+            transcoded: self.transcoded.clone(),
+        });
     }
 
     /// The offer exchange failed: back to the descriptions of the last
     /// checkpoint.
     pub(crate) fn rollback(&mut self) {
-        if let Some((sent, received)) = self.checkpoint.take() {
-            self.sent = sent;
-            self.received = received;
+        if let Some(checkpoint) = self.checkpoint.take() {
+            self.sent = checkpoint.sent;
+            self.received = checkpoint.received;
+            self.agreed = checkpoint.agreed;
+            self.transcoded = checkpoint.transcoded;
         }
+    }
+
+    /// Whether a stream of this leg is transcoded.
+    pub(crate) fn is_transcoding(&self) -> bool {
+        self.transcoded.contains(&true)
+    }
+
+    /// Per stream, whether it is transcoded.
+    pub(crate) fn transcoded_streams(&self) -> Vec<bool> {
+        self.transcoded.clone()
+    }
+
+    /// Marks streams transcoded (or not): the leg was paired with one
+    /// whose codecs were chosen apart from its own, so its re-offers keep
+    /// its codec.
+    pub(crate) fn set_transcoded_streams(&mut self, transcoded: Vec<bool>) {
+        self.transcoded = transcoded;
+    }
+
+    /// Per stream, whether this leg and `other` agreed on different
+    /// codecs with their peers.
+    pub(crate) fn codecs_differ(&self, other: &LegSdp) -> Vec<bool> {
+        let streams = self.agreed.len().max(other.agreed.len());
+        (0..streams)
+            .map(
+                |index| match (self.agreed_at(index), other.agreed_at(index)) {
+                    (Some(ours), Some(theirs)) => !codecs::same(ours.voice(), theirs.voice()),
+                    _ => false,
+                },
+            )
+            .collect()
+    }
+
+    /// How many offers to this leg passed unfiltered for want of a codec
+    /// switchboard transcodes since the last call; resets the count.
+    pub(crate) fn take_untranscodable(&mut self) -> u32 {
+        std::mem::take(&mut self.untranscodable)
+    }
+
+    fn is_transcoded(&self, index: usize) -> bool {
+        self.transcoded.get(index).copied().unwrap_or(false)
+    }
+
+    fn set_transcoded(&mut self, index: usize, transcoded: bool) {
+        if self.transcoded.len() <= index {
+            self.transcoded.resize(index + 1, false);
+        }
+        self.transcoded[index] = transcoded;
+    }
+
+    fn agreed_at(&self, index: usize) -> Option<&Agreed> {
+        self.agreed.get(index).and_then(Option::as_ref)
     }
 
     /// What we last sent to this leg.
@@ -152,12 +248,46 @@ impl LegSdp {
         parse_kept(self.received.as_ref())
     }
 
-    /// Records a description from this leg's peer.
+    /// Records a description from this leg's peer (an offer: what was
+    /// agreed stays until it is answered).
     pub(crate) fn receive(&mut self, body: &[u8]) -> Result<Session, SdpError> {
         let session = Session::parse(body)?;
         // A copy: a slice would keep the whole datagram alive.
         self.received = Some(Bytes::copy_from_slice(body));
         Ok(session)
+    }
+
+    /// Records the peer's answer to what we sent it, and what the two
+    /// settled on. With `check`, an answer whose codec we did not offer
+    /// (RFC 3264 §6.1) is refused and changes nothing.
+    pub(crate) fn receive_answer(
+        &mut self,
+        body: &[u8],
+        check: bool,
+    ) -> Result<Session, RewriteError> {
+        let answer = Session::parse(body).map_err(RewriteError::Unparsable)?;
+        let offer = self.sent();
+        if let (true, Some(offer)) = (check, &offer) {
+            let pairs = offer.media.iter().zip(&answer.media).enumerate();
+            for (stream, (offered, answered)) in pairs {
+                let judged =
+                    answered.kind == "audio" && answered.is_rtp() && !answered.is_rejected();
+                if judged && !codecs::answer_is_offered(offered, answered) {
+                    return Err(RewriteError::CodecNotOffered { stream });
+                }
+            }
+        }
+        self.received = Some(Bytes::copy_from_slice(body));
+        self.agreed = answer
+            .media
+            .iter()
+            .enumerate()
+            .map(|(index, answered)| {
+                let offered = offer.as_ref().and_then(|o| o.media.get(index));
+                codecs::agree(offered.unwrap_or(answered), answered)
+            })
+            .collect();
+        Ok(answer)
     }
 
     /// Whether `body` says the same as the peer's last description (a
@@ -229,6 +359,9 @@ impl LegSdp {
             media.set_port(anchor.port());
             if media.is_rtp() {
                 self.write_rtp(index, media, role, offered.as_ref(), random);
+                if !media.is_rejected() && media.kind == "audio" {
+                    self.write_codecs(index, media, role, offered.as_ref())?;
+                }
             }
             if !media.is_rejected() {
                 media.set_direction(direction);
@@ -244,6 +377,15 @@ impl LegSdp {
         };
         out.set_connection_address(ip);
         out.origin = Origin::new(self.session_id, 1, ip);
+        if let Some(offer) = &received {
+            // Our answer completes the exchange.
+            self.agreed = out
+                .media
+                .iter()
+                .enumerate()
+                .map(|(index, ours)| codecs::agree(offer.media.get(index)?, ours))
+                .collect();
+        }
         let out = match self.sent() {
             Some(previous) => reoffer(&previous, out),
             None => out,
@@ -310,7 +452,6 @@ impl LegSdp {
                     }
                 } else {
                     media.proto = "RTP/AVP".to_owned();
-                    self.filter_codecs(media);
                 }
             }
         }
@@ -342,34 +483,85 @@ impl LegSdp {
         key
     }
 
-    /// Keeps the trunk's codecs (and telephone-event when listed), unless
-    /// that would leave no codec at all.
-    fn filter_codecs(&self, media: &mut Media) {
-        if self.codecs.is_empty() || media.kind != "audio" {
-            return;
-        }
-        let refused: Vec<u8> = media
-            .payload_types()
-            .filter(|pt| {
-                media.codec(*pt).is_none_or(|codec| {
-                    !self
-                        .codecs
-                        .iter()
-                        .any(|c| c.eq_ignore_ascii_case(&codec.encoding))
-                })
-            })
-            .collect();
-        let kept_voice = media.payload_types().any(|pt| {
-            !refused.contains(&pt)
-                && media
-                    .codec(pt)
-                    .is_some_and(|c| !c.encoding.eq_ignore_ascii_case("telephone-event"))
-        });
-        if kept_voice {
-            for pt in refused {
-                media.remove_payload_type(pt);
+    /// The codecs of an audio stream (module `codecs`).
+    fn write_codecs(
+        &mut self,
+        index: usize,
+        media: &mut Media,
+        role: SdpRole,
+        offered: Option<&Media>,
+    ) -> Result<(), RewriteError> {
+        match (role, offered) {
+            (SdpRole::Answer, Some(offered)) => self.answer_codecs(index, media, offered),
+            (SdpRole::Answer, None) => Ok(()),
+            (SdpRole::Offer, _) => {
+                self.offer_codecs(index, media);
+                Ok(())
             }
         }
+    }
+
+    /// An offer to this leg of the other leg's `media`: what the policy
+    /// allows, else this leg's own list (transcoded), else unfiltered. A
+    /// transcoded stream is re-offered the codec it agreed on.
+    fn offer_codecs(&mut self, index: usize, media: &mut Media) {
+        let transcodable = codecs::has_transcodable_voice(media);
+        if let (true, Some(agreed)) = (
+            transcodable && self.is_transcoded(index),
+            self.agreed_at(index),
+        ) {
+            let formats = agreed.formats();
+            codecs::set_formats(media, &formats);
+            return;
+        }
+        if self.codecs.is_empty() {
+            return;
+        }
+        if codecs::keep_allowed(media, &self.codecs) {
+            return self.set_transcoded(index, false);
+        }
+        let own = codecs::own_formats(&self.codecs);
+        if transcodable && !own.is_empty() {
+            codecs::set_formats(media, &own);
+            self.set_transcoded(index, true);
+        } else {
+            // The far end decides (it may refuse the offer).
+            self.untranscodable += 1;
+            self.set_transcoded(index, false);
+        }
+    }
+
+    /// An answer to this leg's `offered` stream made from the other leg's
+    /// answer `media`: as it is when its codec was offered, else (or when
+    /// the stream is transcoded and the offer still lists this leg's
+    /// codec) one codec of the offer switchboard transcodes.
+    fn answer_codecs(
+        &mut self,
+        index: usize,
+        media: &mut Media,
+        offered: &Media,
+    ) -> Result<(), RewriteError> {
+        let current = self
+            .agreed_at(index)
+            .filter(|_| self.is_transcoded(index))
+            .map(|agreed| agreed.voice().clone())
+            .filter(|voice| codecs::lists(offered, voice));
+        match current {
+            Some(voice) if codecs::answer_uses(media, offered, &voice) => {
+                codecs::drop_unoffered(media, offered);
+            }
+            None if codecs::answer_is_offered(offered, media) => {
+                codecs::drop_unoffered(media, offered);
+                self.set_transcoded(index, false);
+            }
+            prefer => {
+                let formats = codecs::answer_formats(offered, prefer.as_ref())
+                    .ok_or(RewriteError::NoCommonCodec { stream: index })?;
+                codecs::set_formats(media, &formats);
+                self.set_transcoded(index, true);
+            }
+        }
+        Ok(())
     }
 
     /// The streams as the media plane needs them: our anchors and keys,
@@ -408,11 +600,16 @@ impl LegSdp {
                     }
                 });
                 let remote_rtcp = remote.map(|rtp| rtcp_destination(received, media, rtp));
-                // The codec both sides use: the peer's first that our
-                // description also lists (an answer lists a subset of
-                // the offer, RFC 3264 §6.1).
-                let sent = self.sent();
-                let codec = stream_codec(media, sent.as_ref().and_then(|s| s.media.get(index)));
+                // The codec both sides use: what the last exchange
+                // settled on; before any, the peer's first that our
+                // description also lists.
+                let codec = match self.agreed_at(index) {
+                    Some(agreed) => Some(agreed.codec()),
+                    None => {
+                        let sent = self.sent();
+                        stream_codec(media, sent.as_ref().and_then(|s| s.media.get(index)))
+                    }
+                };
                 Some(StreamMedia {
                     stream: index,
                     local,

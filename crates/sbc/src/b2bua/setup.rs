@@ -25,7 +25,7 @@ use crate::config::{TenantName, Transport, TrunkName};
 use crate::number::E164;
 use crate::routing::CarrierCall;
 use crate::security::Peer;
-use crate::stats::Rejection;
+use crate::stats::{Rejection, Stats};
 use crate::teams::{AttemptOutcome, FailoverDecision, ProxyFailover};
 
 /// Where a new call goes, decided before anything is allocated.
@@ -47,10 +47,12 @@ pub(crate) struct CallPlan {
     pub(crate) anonymous: bool,
 }
 
-/// Writes the SDP for `leg` from `source`, anchoring its streams.
+/// Writes the SDP for `leg` from `source`, anchoring its streams;
+/// counts offers passed on for want of a codec switchboard transcodes.
 pub(crate) fn write_sdp(
     media: &mut dyn MediaAnchor,
     random: &mut RandomSource,
+    stats: &Stats,
     call: CallId,
     leg: &mut Leg,
     source: &Session,
@@ -60,7 +62,9 @@ pub(crate) fn write_sdp(
     let mut allocate =
         |stream: usize, rtcp_mux: bool| media.allocate(call, leg_id, stream, rtcp_mux);
     let mut fill = |buf: &mut [u8]| random(buf);
-    leg.sdp.write(source, role, &mut allocate, &mut fill)
+    let written = leg.sdp.write(source, role, &mut allocate, &mut fill);
+    stats.record_untranscodable_offers(leg.sdp.take_untranscodable());
+    written
 }
 
 impl B2bua {
@@ -97,7 +101,7 @@ impl B2bua {
         let session_id = self.random_u64();
         let mut caller_sdp = LegSdp::new(
             matches!(plan.caller_peer, LegPeer::Teams(_)),
-            self.trunk_codecs(&plan.caller_peer),
+            self.codec_policy(&plan.caller_peer),
             session_id,
         );
         let received = match caller_sdp.receive(&offer) {
@@ -166,7 +170,7 @@ impl B2bua {
         let template = self.invite_template(&request, &plan);
         let callee_sdp = LegSdp::new(
             matches!(plan.callee_peer, LegPeer::Teams(_)),
-            self.trunk_codecs(&plan.callee_peer),
+            self.codec_policy(&plan.callee_peer),
             self.random_u64(),
         );
         let callee_transport = match &plan.route {
@@ -200,6 +204,7 @@ impl B2bua {
         let offer = write_sdp(
             &mut *self.media,
             &mut self.random,
+            self.gate.stats(),
             call_id,
             &mut callee,
             &received,
@@ -207,7 +212,7 @@ impl B2bua {
         );
         let offer = match offer {
             Ok(offer) => offer,
-            Err(RewriteError::Media(_)) => {
+            Err(_) => {
                 self.gate.release_call(permit);
                 self.media.release(call_id, callee_id);
                 let response = Response::for_request(&request, StatusCode::SERVICE_UNAVAILABLE);
@@ -676,7 +681,8 @@ impl B2bua {
     }
 
     /// Reads the SDP `body` of `from`'s peer and writes it for `to`;
-    /// tells the media plane about `from`.
+    /// tells the media plane about both. An answer is checked against
+    /// our offer to `from` (RFC 3264 §6.1).
     pub(super) fn rewrite_across(
         &mut self,
         call: &mut Call,
@@ -684,23 +690,49 @@ impl B2bua {
         to: LegId,
         body: &[u8],
         role: SdpRole,
-    ) -> Result<Session, ()> {
+    ) -> Result<Session, RewriteError> {
+        self.rewrite_across_checked(call, from, to, body, role, true)
+    }
+
+    /// [`B2bua::rewrite_across`]; with `check` false an answer is taken
+    /// as it is (a description in a 2xx to a request that carried no
+    /// offer).
+    pub(super) fn rewrite_across_checked(
+        &mut self,
+        call: &mut Call,
+        from: LegId,
+        to: LegId,
+        body: &[u8],
+        role: SdpRole,
+        check: bool,
+    ) -> Result<Session, RewriteError> {
         let call_id = call.id;
         let received = {
-            let leg = call.leg_mut(from).ok_or(())?;
-            leg.sdp.receive(body).map_err(|_| ())?
+            let leg = call.leg_mut(from).ok_or(RewriteError::NoLeg)?;
+            match role {
+                SdpRole::Offer => leg.sdp.receive(body).map_err(RewriteError::Unparsable)?,
+                SdpRole::Answer => match leg.sdp.receive_answer(body, check) {
+                    Ok(answer) => answer,
+                    Err(error) => {
+                        if matches!(error, RewriteError::CodecNotOffered { .. }) {
+                            self.gate.stats().record_answer_not_offered();
+                        }
+                        return Err(error);
+                    }
+                },
+            }
         };
         let out = {
-            let leg = call.leg_mut(to).ok_or(())?;
+            let leg = call.leg_mut(to).ok_or(RewriteError::NoLeg)?;
             write_sdp(
                 &mut *self.media,
                 &mut self.random,
+                self.gate.stats(),
                 call_id,
                 leg,
                 &received,
                 role,
-            )
-            .map_err(|_| ())?
+            )?
         };
         if let Some(l) = call.leg(from) {
             let streams = l.sdp.streams_of(&received);
@@ -710,6 +742,43 @@ impl B2bua {
         }
         self.update_media(call, to);
         Ok(out)
+    }
+
+    /// Takes the SDP answer of a 2xx to an outbound leg whose offer we
+    /// wrote ourselves (a dialled leg, an added party, a transfer
+    /// target); `false` when its codec was not offered (RFC 3264 §6.1).
+    /// An unreadable answer leaves the offer's view: the codec is then
+    /// unknown to the application.
+    pub(super) fn take_answer(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        response: &Response,
+    ) -> bool {
+        let (Some(body), Some(leg)) = (
+            wire::sdp_body(&response.headers, &response.body),
+            call.leg_mut(leg_id),
+        ) else {
+            return true;
+        };
+        match leg.sdp.receive_answer(&body, true) {
+            Err(RewriteError::CodecNotOffered { .. }) => {
+                self.gate.stats().record_answer_not_offered();
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Counts a bridge of `a` and `b` if a stream of either is
+    /// transcoded.
+    pub(super) fn count_transcoding(&self, call: &Call, a: LegId, b: LegId) {
+        let transcoding = [a, b]
+            .iter()
+            .any(|leg| call.leg(*leg).is_some_and(|l| l.sdp.is_transcoding()));
+        if transcoding {
+            self.gate.stats().record_transcoded_call();
+        }
     }
 
     /// Tells the media plane what `leg`'s peer described.
@@ -829,18 +898,33 @@ impl B2bua {
             let hop = wire::dialog_next_hop(&ack, transport);
             self.send_direct(ack.into(), hop);
         }
+        let dialled = call.dials.contains(&leg_id) || call.parties.contains(&leg_id);
+        let transfer_target = call.transfer.is_some_and(|t| t.target == leg_id);
+        if (dialled || transfer_target) && !self.take_answer(call, leg_id, response) {
+            // Answered with a codec we did not offer: BYE, as refused.
+            let status = StatusCode::NOT_ACCEPTABLE_HERE;
+            if transfer_target {
+                return self.transfer_failed(call, status, now);
+            }
+            if leg_id == call.caller {
+                call.dials.retain(|l| *l != leg_id);
+                return self.originate_failed(
+                    call,
+                    leg_id,
+                    status,
+                    EndReason::Rejected(status),
+                    now,
+                );
+            }
+            return self.dial_failed(call, leg_id, status, now);
+        }
         if call.dials.contains(&leg_id) {
-            return self.dial_answered(call, leg_id, response, now);
+            return self.dial_answered(call, leg_id, now);
         }
         if call.parties.contains(&leg_id) {
-            return self.party_answered(call, leg_id, response, now);
+            return self.party_answered(call, leg_id, now);
         }
-        if call.transfer.is_some_and(|t| t.target == leg_id) {
-            if let Some(body) = wire::sdp_body(&response.headers, &response.body) {
-                if let Some(leg) = call.leg_mut(leg_id) {
-                    let _ = leg.sdp.receive(&body);
-                }
-            }
+        if transfer_target {
             return self.complete_transfer(call, now);
         }
         if leg_id != call.callee || call.state != CallState::Calling {
@@ -867,6 +951,7 @@ impl B2bua {
         call.answered_at = Some(now);
         call.hangup_at = self.settings.max_call_duration.map(|max| now + max);
         self.media.bridge(call_id, caller_id, leg_id);
+        self.count_transcoding(call, caller_id, leg_id);
         self.events.push_back(B2buaEvent::CallAnswered {
             call: call_id,
             at: now,

@@ -257,7 +257,7 @@ impl B2bua {
         source: &Session,
     ) -> Result<Leg, MediaError> {
         let secure = matches!(new.peer, LegPeer::Teams(_));
-        let sdp = LegSdp::new(secure, self.trunk_codecs(&new.peer), self.random_u64());
+        let sdp = LegSdp::new(secure, self.codec_policy(&new.peer), self.random_u64());
         let mut leg = self.new_leg(
             new.id,
             new.party,
@@ -275,6 +275,7 @@ impl B2bua {
         let written = write_sdp(
             &mut *self.media,
             &mut self.random,
+            self.gate.stats(),
             call,
             &mut leg,
             source,
@@ -287,9 +288,14 @@ impl B2bua {
                 }
                 Ok(leg)
             }
-            Err(RewriteError::Media(error)) => {
+            Err(error) => {
                 self.media.release(call, new.id);
-                Err(error)
+                Err(match error {
+                    RewriteError::Media(error) => error,
+                    // An offer is written from what the other leg sent,
+                    // whatever its codecs: only anchoring fails.
+                    _ => MediaError::Relay("offer not written".to_owned()),
+                })
             }
         }
     }
@@ -429,16 +435,21 @@ impl B2bua {
 
     /// Media now flows between `remaining` and `new`: the remaining party
     /// is re-offered the new leg's description (its codecs, live again if
-    /// it was held for the transfer).
+    /// it was held for the transfer), or its own codec again when the new
+    /// leg was given its own list (the relay transcodes).
     fn connect(&mut self, call: &mut Call, remaining: LegId, new: LegId, now: Instant) {
         self.update_media(call, new);
         self.media.bridge(call.id, remaining, new);
         let source = call.leg(new).and_then(|l| l.sdp.received());
+        let transcoded = call.leg(new).map(|l| l.sdp.transcoded_streams());
         let call_id = call.id;
         if let (Some(source), Some(leg)) = (source, call.leg_mut(remaining)) {
+            leg.sdp
+                .set_transcoded_streams(transcoded.unwrap_or_default());
             let written = write_sdp(
                 &mut *self.media,
                 &mut self.random,
+                self.gate.stats(),
                 call_id,
                 leg,
                 &source,
@@ -448,6 +459,7 @@ impl B2bua {
                 self.reoffer(call, remaining, now);
             }
         }
+        self.count_transcoding(call, remaining, new);
     }
 
     /// The transfer target could not be reached: the NOTIFY says why and
@@ -547,7 +559,7 @@ impl B2bua {
             .and_then(|l| l.number.as_ref().map(|n| n.as_str().to_owned()));
         let new_id = self.next_leg_id();
         let local_tag = sip::new_tag();
-        let sdp = LegSdp::new(true, Vec::new(), self.random_u64());
+        let sdp = LegSdp::new(true, self.codec_policy(&peer), self.random_u64());
         let leg = self.new_leg(
             new_id,
             party,
@@ -642,7 +654,18 @@ impl B2bua {
             super::Party::Callee => call.callee = new,
         }
         self.drop_leg(&mut call, old, StatusCode::OK, now);
+        // Transcoded from now on only where the two codecs differ.
+        let differ = match (call.leg(remaining), call.leg(new)) {
+            (Some(r), Some(n)) => r.sdp.codecs_differ(&n.sdp),
+            _ => Vec::new(),
+        };
+        for leg in [remaining, new] {
+            if let Some(leg) = call.leg_mut(leg) {
+                leg.sdp.set_transcoded_streams(differ.clone());
+            }
+        }
         self.media.bridge(call_id, remaining, new);
+        self.count_transcoding(&call, remaining, new);
         let to = call.leg(new).map_or(LegPeer::Uri, |l| l.peer.clone());
         self.events.push_back(B2buaEvent::CallTransferred {
             call: call_id,

@@ -259,3 +259,74 @@ pub(crate) fn http(
     };
     (status, body)
 }
+
+/// The RTP payloads of a little-endian Ethernet/IPv4/UDP pcap (SIPp's).
+#[allow(dead_code)]
+pub(crate) fn pcap_rtp_payloads(path: &str) -> Vec<Vec<u8>> {
+    let data = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; install sip-tester (scripts/test does)"));
+    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    let mut payloads = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let len = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &data[at + 16..at + 16 + len];
+        at += 16 + len;
+        // Ethernet (14), IPv4 with its header length, UDP (8), RTP (12).
+        let ip = &frame[14..];
+        let udp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+        payloads.push(udp[8 + 12..].to_vec());
+    }
+    payloads
+}
+
+/// Copies of every UDP datagram this host receives for `port` (a raw
+/// socket: needs CAP_NET_RAW, as SIPp's `play_pcap_audio` does).
+#[allow(dead_code)]
+pub(crate) struct UdpTap(socket2::Socket);
+
+impl UdpTap {
+    pub(crate) fn open() -> UdpTap {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)).unwrap_or_else(|e| {
+                panic!("a raw UDP socket needs CAP_NET_RAW (root), like SIPp's pcap play: {e}")
+            });
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        socket.set_recv_buffer_size(8 << 20).unwrap();
+        UdpTap(socket)
+    }
+
+    /// RTP payloads of the datagrams to `port`, until nothing came for
+    /// 200 ms after `until` passed.
+    pub(crate) fn rtp_payloads_to(&self, port: u16, until: std::time::Instant) -> Vec<Vec<u8>> {
+        self.rtp_to(port, until)
+            .into_iter()
+            .map(|(_, payload)| payload)
+            .collect()
+    }
+
+    /// (payload type, payload) of the RTP datagrams to `port`, as
+    /// [`UdpTap::rtp_payloads_to`].
+    pub(crate) fn rtp_to(&self, port: u16, until: std::time::Instant) -> Vec<(u8, Vec<u8>)> {
+        use std::io::Read;
+        let mut packets = Vec::new();
+        let mut buf = [0u8; 2048];
+        loop {
+            match (&self.0).read(&mut buf) {
+                Ok(len) => {
+                    let ip = &buf[..len];
+                    let udp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+                    let to = u16::from_be_bytes([udp[2], udp[3]]);
+                    if to == port && udp.len() > 8 + 12 && udp[8] >> 6 == 2 {
+                        packets.push((udp[9] & 0x7f, udp[8 + 12..].to_vec()));
+                    }
+                }
+                Err(_) if std::time::Instant::now() > until => return packets,
+                Err(_) => {}
+            }
+        }
+    }
+}

@@ -19,14 +19,17 @@
 //!   its first frame is played, a frame a little before the first one
 //!   held is still taken (the first two packets swapped).
 //!
-//! Frames live in the buffer itself (no allocation after it is made).
+//! Frames are decoded before they come here (in arrival order: the
+//! relay's own end of the leg decodes what it receives) and live in the
+//! buffer itself, at the member's codec rate (no allocation after it is
+//! made).
 
-use crate::g711::G711;
+use crate::server::MediaRate;
 
 /// Frames held at most.
 pub(crate) const DEPTH: usize = 3;
-/// Samples of a frame: 20 ms at 8 kHz (G.711).
-pub(crate) const FRAME_LEN: usize = 160;
+/// Samples of the longest frame: 20 ms at 16 kHz.
+pub(crate) const MAX_FRAME_LEN: usize = 320;
 /// Packets behind the next one to play still taken as late ones of this
 /// stream (RFC 3550 §A.1); further behind, the stream restarted.
 const MAX_MISORDER: u16 = 100;
@@ -52,12 +55,14 @@ pub(crate) enum Arrival {
 struct Slot {
     seq: u16,
     full: bool,
-    samples: [i16; FRAME_LEN],
+    samples: [i16; MAX_FRAME_LEN],
 }
 
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub(crate) struct JitterBuffer {
+    /// Samples of a frame.
+    frame_len: usize,
     /// The stream held; `None` before its first packet.
     ssrc: Option<u32>,
     /// Sequence number of the next frame to play.
@@ -67,16 +72,18 @@ pub(crate) struct JitterBuffer {
     slots: [Slot; DEPTH],
 }
 
-impl Default for JitterBuffer {
-    fn default() -> Self {
+impl JitterBuffer {
+    /// An empty buffer of 20 ms frames at `rate`.
+    pub(crate) fn new(rate: MediaRate) -> Self {
         Self {
+            frame_len: rate.frame_len().min(MAX_FRAME_LEN),
             ssrc: None,
             next: 0,
             fresh: true,
             slots: [Slot {
                 seq: 0,
                 full: false,
-                samples: [0; FRAME_LEN],
+                samples: [0; MAX_FRAME_LEN],
             }; DEPTH],
         }
     }
@@ -104,10 +111,10 @@ impl JitterBuffer {
         }
     }
 
-    /// An audio packet of stream `ssrc`: its `payload` decoded with `law`
-    /// into the frame of sequence number `seq` (a shorter payload ends in
-    /// silence, a longer one is cut at 20 ms).
-    pub(crate) fn push(&mut self, ssrc: u32, seq: u16, law: G711, payload: &[u8]) -> Arrival {
+    /// An audio packet of stream `ssrc`, decoded: `pcm` is the frame of
+    /// sequence number `seq` (a shorter one ends in silence, a longer one
+    /// is cut at 20 ms).
+    pub(crate) fn push(&mut self, ssrc: u32, seq: u16, pcm: &[i16]) -> Arrival {
         if self.ssrc != Some(ssrc) {
             self.restart(ssrc, seq);
         }
@@ -139,8 +146,10 @@ impl JitterBuffer {
         let Some(slot) = self.slots.iter_mut().find(|slot| !slot.full) else {
             return Arrival::Held { discarded };
         };
-        let decoded = law.decode(payload, &mut slot.samples);
-        slot.samples[decoded..].fill(0);
+        let frame = &mut slot.samples[..self.frame_len];
+        let copied = pcm.len().min(frame.len());
+        frame[..copied].copy_from_slice(&pcm[..copied]);
+        frame[copied..].fill(0);
         slot.seq = seq;
         slot.full = true;
         Arrival::Held { discarded }
@@ -163,7 +172,7 @@ impl JitterBuffer {
         slot.full = false;
         self.next = slot.seq.wrapping_add(1);
         self.fresh = false;
-        Some(&slot.samples)
+        Some(&slot.samples[..self.frame_len])
     }
 }
 
@@ -172,25 +181,24 @@ impl JitterBuffer {
 mod tests {
     use super::*;
 
-    /// A μ-law payload of one level.
-    fn payload(level: i16) -> [u8; FRAME_LEN] {
-        let mut out = [0u8; FRAME_LEN];
-        G711::Mulaw.encode(&[level; FRAME_LEN], &mut out);
-        out
+    const FRAME_LEN: usize = 160;
+
+    /// A frame of one level.
+    fn payload(level: i16) -> [i16; FRAME_LEN] {
+        [level; FRAME_LEN]
     }
 
-    /// The level marking frame `seq`, as μ-law decodes it.
+    /// The level marking frame `seq`.
     fn frame_level(seq: u16) -> i16 {
-        let mut decoded = [0i16; 1];
-        G711::Mulaw.decode(
-            &payload(100 * (i16::try_from(seq % 50).unwrap() + 1))[..1],
-            &mut decoded,
-        );
-        decoded[0]
+        100 * (i16::try_from(seq % 50).unwrap() + 1)
     }
 
     fn push(buffer: &mut JitterBuffer, seq: u16) -> Arrival {
-        buffer.push(7, seq, G711::Mulaw, &payload(frame_level(seq)))
+        buffer.push(7, seq, &payload(frame_level(seq)))
+    }
+
+    fn narrowband() -> JitterBuffer {
+        JitterBuffer::new(MediaRate::Narrowband)
     }
 
     /// The level of the frame taken, checking the frame is that level.
@@ -202,7 +210,7 @@ mod tests {
 
     #[test]
     fn reordered_frames_come_out_in_order() {
-        let mut buffer = JitterBuffer::default();
+        let mut buffer = narrowband();
         assert_eq!(push(&mut buffer, 10), Arrival::Held { discarded: 0 });
         assert_eq!(push(&mut buffer, 12), Arrival::Held { discarded: 0 });
         assert_eq!(push(&mut buffer, 11), Arrival::Held { discarded: 0 });
@@ -215,7 +223,7 @@ mod tests {
 
     #[test]
     fn the_first_two_frames_may_come_swapped() {
-        let mut buffer = JitterBuffer::default();
+        let mut buffer = narrowband();
         push(&mut buffer, 8);
         assert_eq!(push(&mut buffer, 7), Arrival::Held { discarded: 0 });
         // 4 would leave 8 out of the three frames held.
@@ -226,7 +234,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_late_frames_are_dropped() {
-        let mut buffer = JitterBuffer::default();
+        let mut buffer = narrowband();
         push(&mut buffer, 65535);
         assert_eq!(push(&mut buffer, 65535), Arrival::Duplicate);
         assert_eq!(popped(&mut buffer), Some(frame_level(65535)));
@@ -241,7 +249,7 @@ mod tests {
 
     #[test]
     fn holds_at_most_three_frames() {
-        let mut buffer = JitterBuffer::default();
+        let mut buffer = narrowband();
         for seq in 0..3 {
             assert_eq!(push(&mut buffer, seq), Arrival::Held { discarded: 0 });
         }
@@ -257,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_new_stream_or_a_jump_starts_over() {
-        let mut buffer = JitterBuffer::default();
+        let mut buffer = narrowband();
         push(&mut buffer, 100);
         push(&mut buffer, 101);
         // Far behind: a restarted sender, not a late packet.
@@ -266,18 +274,24 @@ mod tests {
         assert_eq!(popped(&mut buffer), Some(frame_level(65136)));
         // Another SSRC: its frames replace the old stream's.
         push(&mut buffer, 20);
-        let other = buffer.push(8, 9000, G711::Mulaw, &payload(frame_level(3)));
+        let other = buffer.push(8, 9000, &payload(frame_level(3)));
         assert_eq!(other, Arrival::Held { discarded: 0 });
         assert_eq!(buffer.len(), 1);
         assert_eq!(popped(&mut buffer), Some(frame_level(3)));
     }
 
     #[test]
-    fn a_short_payload_ends_in_silence() {
-        let mut buffer = JitterBuffer::default();
-        buffer.push(1, 0, G711::Alaw, &[0x55; 80]);
+    fn a_short_payload_ends_in_silence_and_a_long_one_is_cut() {
+        let mut buffer = narrowband();
+        buffer.push(1, 0, &[-8; 80]);
         let frame = buffer.pop().unwrap();
-        assert!(frame[..80].iter().all(|&s| s != 0));
+        assert_eq!(frame.len(), FRAME_LEN);
+        assert!(frame[..80].iter().all(|&s| s == -8));
         assert!(frame[80..].iter().all(|&s| s == 0));
+        let mut wide = JitterBuffer::new(MediaRate::Wideband);
+        wide.push(1, 0, &[5; 400]);
+        let frame = wide.pop().unwrap();
+        assert_eq!(frame.len(), 320);
+        assert!(frame.iter().all(|&s| s == 5));
     }
 }

@@ -45,26 +45,27 @@
 //!   the agent says. The other members (a consulted party, a listening,
 //!   whispering or barging supervisor) and the mix are not in the file.
 //!
-//! Codecs: G.711 only, as [`LegEncoding`](super::LegEncoding), mixed at
-//! 8 kHz. G.722 and Opus need `LegEncoding` to learn them first (the
-//! play, DTMF and recording paths too); then the jitter buffer decodes
-//! with an [`AudioDecoder`](crate::AudioDecoder), the mix runs at 16 kHz
-//! and 8 kHz members are resampled.
+//! Codecs: any [`LegEncoding`](super::LegEncoding). What a member's
+//! leg receives is decoded by the relay's own end of the leg at the
+//! codec's rate (8 kHz for G.711, 16 kHz for G.722 and Opus); the mix
+//! runs at 16 kHz while any member is wideband, else at 8 kHz, and each
+//! member's frames are converted to it and its mix back (`member.rs`).
+//! A join, a leave or a re-INVITE that changes the rates rebuilds the
+//! mixer at the new rate.
 //!
 //! Nothing here allocates after a join: the member's jitter buffer and
 //! the mixer's buffers are made at join, the ready queue and the timer
 //! heap are reserved then.
 
 mod jitter;
+mod member;
 
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
-use self::jitter::{Arrival, JitterBuffer};
-use super::local::LegCodec;
+pub(super) use self::member::Member;
 use super::{Forward, Leg, LegKey, MediaRelay, Origin, RelayCounters, Timer};
 use crate::error::RelayError;
-use crate::rtp::RtpPacket;
 use crate::server::{Conference, MediaRate, ParticipantId, ParticipantRole, FRAME_DURATION};
 
 /// Who hears a conference member and whom it hears: the relay's form of
@@ -98,37 +99,6 @@ fn ticks(n: u64) -> Duration {
 fn participant(slot: usize) -> ParticipantId {
     // Slots index a Vec, far below 2^31 entries (see the port table).
     ParticipantId(slot as u32)
-}
-
-/// A leg's place in its session's conference (in the leg, made at join).
-#[derive(Debug)]
-pub(super) struct Member {
-    role: ConferenceRole,
-    jitter: JitterBuffer,
-}
-
-impl Member {
-    /// An RTP packet from the member's peer, already checked: its audio
-    /// into the jitter buffer, counted.
-    pub(super) fn handle_rtp(
-        &mut self,
-        packet: &RtpPacket<'_>,
-        codec: LegCodec,
-        counters: &mut RelayCounters,
-    ) {
-        if packet.payload_type() != codec.payload_type {
-            return;
-        }
-        let law = codec.encoding.g711();
-        let (ssrc, seq) = (packet.ssrc(), packet.sequence_number());
-        match self.jitter.push(ssrc, seq, law, packet.payload()) {
-            Arrival::Held { discarded } => {
-                counters.conference_frames_dropped += u64::from(discarded);
-            }
-            Arrival::Late => counters.conference_frames_late += 1,
-            Arrival::Duplicate => counters.conference_frames_dropped += 1,
-        }
-    }
 }
 
 /// The conference of one session.
@@ -186,7 +156,7 @@ impl Room {
                 .get_mut(slot)
                 .and_then(Option::as_mut)
                 .and_then(|leg| leg.member.as_deref_mut());
-            let Some(frame) = member.and_then(|member| member.jitter.pop()) else {
+            let Some(frame) = member.and_then(Member::frame_for_mix) else {
                 continue;
             };
             if self.mixer.handle_frame(participant(slot), frame).is_ok() {
@@ -235,15 +205,17 @@ impl MediaRelay {
             return Err(refusal(key, role));
         }
         room.members.push(slot);
+        let mix_rate = room.mixer.rate();
         self.unlink(slot);
         if let Some(leg) = self.legs.get_mut(slot).and_then(Option::as_mut) {
-            leg.member = Some(Box::new(Member {
-                role,
-                jitter: JitterBuffer::default(),
-            }));
+            let rate = leg.local.as_deref().map_or(MediaRate::Narrowband, |local| {
+                local.codec().encoding.media_rate()
+            });
+            leg.member = Some(Box::new(Member::new(role, rate, mix_rate)));
             leg.last_activity = now;
             leg.timed_out = false;
         }
+        self.tune_room(key.session);
         // Room for every conference's queue entry and timers, once.
         let rooms = self.rooms.len();
         let queued = self.conference_ready.len();
@@ -365,8 +337,63 @@ impl MediaRelay {
         if room.members.is_empty() {
             // Its timer entry and queue entry are skipped from now on.
             self.rooms.remove(&key.session);
+        } else {
+            self.tune_room(key.session);
         }
         true
+    }
+
+    /// Mixes the session's conference at 16 kHz while any member's codec
+    /// is wideband, else at 8 kHz (a new mixer, the same members and
+    /// roles), and retunes the members to it and to their codecs.
+    pub(super) fn tune_room(&mut self, session: u64) {
+        let Some(room) = self.rooms.get_mut(&session) else {
+            return;
+        };
+        let rate_of = |leg: &Leg| {
+            leg.local.as_deref().map_or(MediaRate::Narrowband, |local| {
+                local.codec().encoding.media_rate()
+            })
+        };
+        let legs = &mut self.legs;
+        let wideband = room.members.iter().any(|&slot| {
+            legs.get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|leg| rate_of(leg) == MediaRate::Wideband)
+        });
+        let mix_rate = if wideband {
+            MediaRate::Wideband
+        } else {
+            MediaRate::Narrowband
+        };
+        if room.mixer.rate() != mix_rate {
+            let mut mixer = Conference::new(mix_rate);
+            // Roles as the old mixer had them; a whisperer goes in once
+            // its target is in, so as many passes as members at most.
+            for _ in 0..room.members.len() {
+                for &slot in &room.members {
+                    let id = participant(slot);
+                    if let (None, Some(role)) = (mixer.role(id), room.mixer.role(id)) {
+                        // A whisper whose target is not in yet fails
+                        // now and goes in on a later pass.
+                        let _ = mixer.add(id, role);
+                    }
+                }
+                if mixer.len() == room.members.len() {
+                    break;
+                }
+            }
+            room.mixer = mixer;
+        }
+        for &slot in &room.members {
+            let Some(leg) = legs.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let rate = rate_of(leg);
+            if let Some(member) = leg.member.as_deref_mut() {
+                member.retune(rate, mix_rate);
+            }
+        }
     }
 
     /// Puts the conference's next tick on the timer heap, unless it is
@@ -448,11 +475,14 @@ impl MediaRelay {
             let Ok(pcm) = room.mixer.output(participant(slot)) else {
                 continue;
             };
-            let local = legs
-                .get_mut(slot)
-                .and_then(Option::as_mut)
-                .and_then(|leg| leg.local.as_deref_mut());
-            let Some(len) = local.and_then(|local| local.write_mixed(at, pcm, buf)) else {
+            let Some(leg) = legs.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let (Some(member), Some(local)) = (leg.member.as_deref_mut(), leg.local.as_deref_mut())
+            else {
+                continue;
+            };
+            let Some(len) = local.write_mixed(at, member.hear(pcm), buf) else {
                 // Playing, or no room: this member hears nothing now.
                 continue;
             };

@@ -1,131 +1,29 @@
-//! Switchboard's own end of one leg ([`LocalEndpoint`]) and the codec it
-//! speaks ([`LegCodec`]): a play paced on the leg's own RTP clock and
+//! Switchboard's own end of one leg ([`LocalEndpoint`]) in the codec the
+//! leg speaks ([`LegCodec`]): a play paced on the leg's own RTP clock and
 //! sent as an RTP stream of our own SSRC (RFC 3550 §5.1: random SSRC,
-//! initial sequence number and timestamp), G.711 encoding (ITU-T G.711),
-//! the DTMF listener and the RTCP reporter.
+//! initial sequence number and timestamp), encoded in the leg's codec
+//! (G.711, G.722, Opus: see `codec.rs`), what the leg receives decoded
+//! for the listeners (`heard.rs`), the DTMF listener and the RTCP
+//! reporter.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::codec::LegCodec;
+use super::heard::HeardAudio;
 use super::listen::DtmfListener;
 use super::playout::{Playout, Tick};
 use super::report::{RtcpReporter, SenderState};
+use crate::codec::AudioEncoder;
 use crate::error::RelayError;
-use crate::g711::G711;
 use crate::relay::{LegKey, MediaEvent};
 use crate::rtp::RtpPacket;
-use crate::server::{FrameSource, MediaRate, PlayEnd, PlayRequestId, FRAME_DURATION};
+use crate::server::{FrameSource, PlayEnd, PlayRequestId, FRAME_DURATION};
 
 /// Length of the RTP header we write (no CSRC, no extension).
 const RTP_HEADER_LEN: usize = 12;
 /// Samples of the longest codec frame (16 kHz, 20 ms).
 const MAX_CODEC_FRAME: usize = 320;
-
-/// How a leg's audio is encoded. Only G.711 for now; the codec module's
-/// codecs (G.722, Opus) will join here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LegEncoding {
-    /// G.711 μ-law, `PCMU/8000` (RFC 3551 §4.5.14).
-    Pcmu,
-    /// G.711 A-law, `PCMA/8000` (RFC 3551 §4.5.14).
-    Pcma,
-}
-
-impl LegEncoding {
-    /// The RTP clock rate.
-    pub const fn clock_rate(self) -> u32 {
-        match self {
-            Self::Pcmu | Self::Pcma => 8_000,
-        }
-    }
-
-    /// The rate of the PCM it encodes.
-    pub const fn media_rate(self) -> MediaRate {
-        match self {
-            Self::Pcmu | Self::Pcma => MediaRate::Narrowband,
-        }
-    }
-
-    /// Its static payload type (RFC 3551 §6).
-    pub const fn static_payload_type(self) -> Option<u8> {
-        match self {
-            Self::Pcmu => Some(0),
-            Self::Pcma => Some(8),
-        }
-    }
-
-    pub(crate) fn g711(self) -> G711 {
-        match self {
-            Self::Pcmu => G711::Mulaw,
-            Self::Pcma => G711::Alaw,
-        }
-    }
-}
-
-/// The negotiated [`Codec`](crate::Codec), if the relay can play and
-/// listen in it (G.711 only for now).
-impl TryFrom<crate::Codec> for LegEncoding {
-    type Error = RelayError;
-
-    fn try_from(codec: crate::Codec) -> Result<Self, RelayError> {
-        match codec {
-            crate::Codec::Pcmu => Ok(Self::Pcmu),
-            crate::Codec::Pcma => Ok(Self::Pcma),
-            _ => Err(RelayError::UnsupportedCodec(
-                "only G.711 is played and listened to",
-            )),
-        }
-    }
-}
-
-/// What the relay needs to play into and listen on a leg: the codec
-/// negotiated in its SDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LegCodec {
-    /// Payload type of the audio codec (`m=` line / `a=rtpmap`).
-    pub payload_type: u8,
-    /// The audio codec.
-    pub encoding: LegEncoding,
-    /// Payload type of `telephone-event/8000` (RFC 4733 §7.1.1), if
-    /// negotiated.
-    pub telephone_event_pt: Option<u8>,
-    /// Packet time (`a=ptime`); only 20 ms is supported.
-    pub ptime: Duration,
-}
-
-impl LegCodec {
-    /// `encoding` on its static payload type, telephone-events on
-    /// payload type 101 (the usual choice), 20 ms packets.
-    pub fn new(encoding: LegEncoding) -> Self {
-        Self {
-            payload_type: encoding.static_payload_type().unwrap_or(96),
-            encoding,
-            telephone_event_pt: Some(101),
-            ptime: FRAME_DURATION,
-        }
-    }
-
-    fn check(&self) -> Result<(), RelayError> {
-        if self.payload_type > 127 || self.telephone_event_pt.is_some_and(|pt| pt > 127) {
-            return Err(RelayError::UnsupportedCodec("payload type above 127"));
-        }
-        if self.telephone_event_pt == Some(self.payload_type) {
-            return Err(RelayError::UnsupportedCodec(
-                "telephone-event on the audio payload type",
-            ));
-        }
-        if self.ptime != FRAME_DURATION {
-            return Err(RelayError::UnsupportedCodec("ptime other than 20 ms"));
-        }
-        Ok(())
-    }
-
-    /// Timestamp units in one 20 ms frame.
-    fn ts_per_frame(&self) -> u32 {
-        self.encoding.clock_rate() / 50
-    }
-}
 
 /// A small non-cryptographic generator (xorshift64*) for SSRCs, initial
 /// sequence numbers and timestamps, CNAMEs and RTCP intervals; seeded
@@ -163,6 +61,9 @@ pub(crate) enum Hearing {
     Alone,
     /// Bridged: only telephone-events, and only when reporting DTMF.
     Bridged,
+    /// Bridged through a transcoder: statistics for our reports (RTCP
+    /// ends here), telephone-events when reporting DTMF.
+    Transcoded,
     /// In a conference: statistics for our reports, telephone-events
     /// when reporting DTMF; the audio goes to the mix.
     Conference,
@@ -182,13 +83,17 @@ pub(crate) enum LocalPacket {
 pub(crate) struct StreamCounts {
     pub(crate) packets: u32,
     pub(crate) octets: u32,
+    /// The source feeding the stream and its RTP timestamp now, when it
+    /// is not our own end (a transcoding bridge's): the SR speaks for it.
+    pub(crate) source: Option<(u32, u32)>,
 }
 
 /// Switchboard's own end of one leg; see the module docs.
-#[derive(Debug)]
 pub(crate) struct LocalEndpoint {
     key: LegKey,
     codec: LegCodec,
+    encoder: Box<dyn AudioEncoder>,
+    heard: HeardAudio,
     report_dtmf: bool,
     ssrc: u32,
     /// The local RTP clock: `ts_base` at `epoch`.
@@ -208,6 +113,17 @@ pub(crate) struct LocalEndpoint {
     pub(crate) queued: bool,
 }
 
+impl std::fmt::Debug for LocalEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalEndpoint")
+            .field("key", &self.key)
+            .field("codec", &self.codec)
+            .field("ssrc", &self.ssrc)
+            .field("playing", &self.playout.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl LocalEndpoint {
     pub(crate) fn new(
         now: Instant,
@@ -221,6 +137,8 @@ impl LocalEndpoint {
         Ok(Self {
             key,
             codec,
+            encoder: codec.encoding.local_encoder()?,
+            heard: HeardAudio::new(codec.encoding)?,
             report_dtmf: false,
             ssrc: bits as u32,
             epoch: now,
@@ -228,7 +146,7 @@ impl LocalEndpoint {
             seq: rng.next() as u16,
             playout: None,
             free_at: None,
-            listener: DtmfListener::new(key),
+            listener: DtmfListener::new(key, codec.telephone_event_rate),
             reporter: RtcpReporter::new(now, codec.encoding.clock_rate(), rng),
             pcm: [0; MAX_CODEC_FRAME],
             scheduled: None,
@@ -236,14 +154,34 @@ impl LocalEndpoint {
         })
     }
 
-    /// A new codec from a re-INVITE. A play goes on (G.711 to G.711
-    /// needs no new converter).
-    pub(crate) fn set_codec(&mut self, codec: LegCodec) -> Result<(), RelayError> {
+    /// A new codec from a re-INVITE, from `now` on. Another encoding
+    /// gets a new encoder and decoder, and a play goes on in it from
+    /// its next frame; another clock rate restarts the local clock where
+    /// it was (so timestamps go on from the same point, in new units)
+    /// and the reception statistics.
+    pub(crate) fn set_codec(&mut self, now: Instant, codec: LegCodec) -> Result<(), RelayError> {
         codec.check()?;
         if codec.encoding != self.codec.encoding {
+            let encoder = codec.encoding.local_encoder()?;
+            let heard = HeardAudio::new(codec.encoding)?;
+            self.encoder = encoder;
+            self.heard = heard;
             self.listener.reset_audio();
         }
+        let clock_rate = codec.encoding.clock_rate();
+        if clock_rate != self.codec.encoding.clock_rate() {
+            self.ts_base = self.clock(now);
+            self.epoch = now;
+            self.reporter.set_clock_rate(clock_rate);
+        }
+        self.listener
+            .set_telephone_event_rate(codec.telephone_event_rate);
         self.codec = codec;
+        if let Some(playout) = &mut self.playout {
+            let next = playout.next_at();
+            let timestamp = clock_at(self.epoch, self.ts_base, clock_rate, next);
+            playout.retarget(codec.encoding.media_rate(), timestamp, codec.ts_per_frame());
+        }
         Ok(())
     }
 
@@ -270,11 +208,12 @@ impl LocalEndpoint {
 
     /// The local RTP clock at `at`.
     fn clock(&self, at: Instant) -> u32 {
-        let elapsed = at.saturating_duration_since(self.epoch);
-        let units =
-            elapsed.as_nanos() * u128::from(self.codec.encoding.clock_rate()) / 1_000_000_000;
-        // RTP timestamps are modulo 2^32.
-        self.ts_base.wrapping_add(units as u32)
+        clock_at(
+            self.epoch,
+            self.ts_base,
+            self.codec.encoding.clock_rate(),
+            at,
+        )
     }
 
     /// Starts playing `source`, in place of the play in progress (which
@@ -340,14 +279,19 @@ impl LocalEndpoint {
     }
 
     /// An RTP packet from the peer, already authenticated and decrypted,
-    /// looked at as `hearing` says.
+    /// looked at as `hearing` says; `decode`: its audio is wanted
+    /// elsewhere ([`heard_pcm`](Self::heard_pcm),
+    /// [`heard_narrowband`](Self::heard_narrowband)) whatever the
+    /// hearing.
     pub(crate) fn handle_rtp(
         &mut self,
         now: Instant,
         packet: &RtpPacket<'_>,
         hearing: Hearing,
+        decode: bool,
         events: &mut VecDeque<MediaEvent>,
     ) {
+        self.heard.clear();
         let payload_type = packet.payload_type();
         let alone = hearing == Hearing::Alone;
         if hearing != Hearing::Bridged {
@@ -357,11 +301,41 @@ impl LocalEndpoint {
             if alone || self.report_dtmf {
                 self.listener.handle_telephone_event(now, packet, events);
             }
-        } else if alone && payload_type == self.codec.payload_type {
-            let law = self.codec.encoding.g711();
-            self.listener
-                .handle_audio(now, law, packet.payload(), events);
+            return;
         }
+        if payload_type != self.codec.payload_type {
+            // Comfort noise, another payload type: nothing to hear.
+            return;
+        }
+        let inband = alone && self.codec.encoding.carries_inband_dtmf();
+        if !(inband || decode) || self.heard.decode(packet.payload()).is_err() {
+            // A payload that does not decode is the peer's problem:
+            // silence for the listeners.
+            return;
+        }
+        if inband {
+            if let Some(samples) = self.heard.narrowband() {
+                self.listener.handle_audio(now, samples, events);
+            }
+        }
+    }
+
+    /// The audio of the last packet handed to
+    /// [`handle_rtp`](Self::handle_rtp), at the codec's media rate, if it
+    /// was decoded.
+    pub(crate) fn heard_pcm(&self) -> Option<&[i16]> {
+        self.heard.pcm()
+    }
+
+    /// The same at 8 kHz.
+    pub(crate) fn heard_narrowband(&mut self) -> Option<&[i16]> {
+        self.heard.narrowband()
+    }
+
+    /// The relay sent the leg a packet of a transcoding bridge: the next
+    /// report is an SR.
+    pub(crate) fn handle_sent(&mut self) {
+        self.reporter.handle_sent();
     }
 
     /// An RTCP compound from the peer of a leg that is not bridged.
@@ -370,14 +344,15 @@ impl LocalEndpoint {
     }
 
     /// Writes the next packet due at `now` into `buf`: a frame of the
-    /// play, else an RTCP report (only when `alone`: a bridged leg's
-    /// RTCP is relayed end to end). `counts` and `wallclock` (NTP time
-    /// of `now`) feed an SR.
+    /// play, else an RTCP report (only when `reports`: a leg alone or
+    /// bridged through a transcoder; other bridged legs' RTCP is relayed
+    /// end to end). `counts` and `wallclock` (NTP time of `now`) feed an
+    /// SR.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn poll_transmit(
         &mut self,
         now: Instant,
-        alone: bool,
+        reports: bool,
         counts: StreamCounts,
         ntp: u64,
         rng: &mut Rng,
@@ -400,6 +375,7 @@ impl LocalEndpoint {
                     let pcm = &self.pcm[..frame_len];
                     let Some(len) = Self::write_frame(
                         self.codec,
+                        self.encoder.as_mut(),
                         (self.ssrc, &mut self.seq, timestamp, marker),
                         pcm,
                         buf,
@@ -412,29 +388,34 @@ impl LocalEndpoint {
                 }
             }
         }
+        let (ssrc, rtp_timestamp) = counts.source.unwrap_or((self.ssrc, self.clock(now)));
         let sender = SenderState {
             ntp,
-            rtp_timestamp: self.clock(now),
+            rtp_timestamp,
             packets: counts.packets,
             octets: counts.octets,
         };
         self.reporter
-            .poll_report(now, alone, self.ssrc, sender, rng, buf)
+            .poll_report(now, reports, ssrc, sender, rng, buf)
             .map(LocalPacket::Rtcp)
     }
 
     /// Writes one 20 ms frame of `pcm` into `buf` as an RTP packet of our
     /// stream: SSRC, the next sequence number (RFC 3550 §5.1), the
-    /// timestamp and marker given, the codec's payload type; returns its
-    /// length, `None` without room.
+    /// timestamp and marker given, the codec's payload type, the frame
+    /// encoded with `encoder`; returns its length, `None` without room
+    /// (or if the encoder refused, which a frame of the right length
+    /// never makes it do).
     fn write_frame(
         codec: LegCodec,
+        encoder: &mut dyn AudioEncoder,
         (ssrc, seq, timestamp, marker): (u32, &mut u16, u32, bool),
         pcm: &[i16],
         buf: &mut [u8],
     ) -> Option<usize> {
-        let len = RTP_HEADER_LEN + pcm.len();
-        let packet = buf.get_mut(..len)?;
+        let payload = buf.get_mut(RTP_HEADER_LEN..)?;
+        let payload_len = encoder.encode(pcm, payload).ok()?;
+        let packet = &mut buf[..RTP_HEADER_LEN];
         let number = *seq;
         *seq = number.wrapping_add(1);
         packet[0] = 0x80;
@@ -442,11 +423,7 @@ impl LocalEndpoint {
         packet[2..4].copy_from_slice(&number.to_be_bytes());
         packet[4..8].copy_from_slice(&timestamp.to_be_bytes());
         packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
-        codec
-            .encoding
-            .g711()
-            .encode(pcm, &mut packet[RTP_HEADER_LEN..]);
-        Some(len)
+        Some(RTP_HEADER_LEN + payload_len)
     }
 
     /// Writes a frame made elsewhere (a conference's mix for this leg)
@@ -469,9 +446,18 @@ impl LocalEndpoint {
         let marker = self.free_at != Some(at);
         let timestamp = self.clock(at);
         let stream = (self.ssrc, &mut self.seq, timestamp, marker);
-        let len = Self::write_frame(self.codec, stream, pcm, buf)?;
+        let len = Self::write_frame(self.codec, self.encoder.as_mut(), stream, pcm, buf)?;
         self.free_at = Some(at + FRAME_DURATION);
         self.reporter.handle_sent();
         Some(len)
     }
+}
+
+/// The RTP clock that reads `ts_base` at `epoch` and counts `clock_rate`
+/// units a second, at `at`.
+fn clock_at(epoch: Instant, ts_base: u32, clock_rate: u32, at: Instant) -> u32 {
+    let elapsed = at.saturating_duration_since(epoch);
+    let units = elapsed.as_nanos() * u128::from(clock_rate) / 1_000_000_000;
+    // RTP timestamps are modulo 2^32.
+    ts_base.wrapping_add(units as u32)
 }

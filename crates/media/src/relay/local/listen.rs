@@ -1,6 +1,8 @@
 //! Key presses heard on a leg switchboard terminates: RFC 4733
-//! telephone-events ([`TelephoneEventReceiver`], §2.5.2) and in-band
-//! tones in its G.711 audio ([`DtmfDetector`], ITU-T Q.24), one report
+//! telephone-events ([`TelephoneEventReceiver`], §2.5.2, durations on
+//! the clock of the leg's `telephone-event/<rate>`) and in-band tones in
+//! its decoded audio at 8 kHz ([`DtmfDetector`], ITU-T Q.24; G.711 and
+//! G.722 legs only, see `LegEncoding::carries_inband_dtmf`), one report
 //! per press however many ways it arrived ([`DtmfRouter`]'s
 //! de-duplication).
 
@@ -9,11 +11,17 @@ use std::time::Instant;
 
 use crate::dtmf::{
     DtmfDetector, DtmfEvent, DtmfMethod, DtmfRouter, InbandEvent, ReceivedEvent,
-    TelephoneEventReceiver,
+    TelephoneEventReceiver, TelephoneEventReceiverConfig,
 };
-use crate::g711::G711;
 use crate::relay::{LegKey, MediaEvent};
 use crate::rtp::RtpPacket;
+
+fn receiver_config(clock_rate: u32) -> TelephoneEventReceiverConfig {
+    TelephoneEventReceiverConfig {
+        clock_rate,
+        ..TelephoneEventReceiverConfig::default()
+    }
+}
 
 /// The DTMF receivers of one leg.
 #[derive(Debug)]
@@ -25,12 +33,22 @@ pub(crate) struct DtmfListener {
 }
 
 impl DtmfListener {
-    pub(crate) fn new(leg: LegKey) -> Self {
+    /// Listens on `leg`, whose telephone-events count at
+    /// `telephone_event_rate`.
+    pub(crate) fn new(leg: LegKey, telephone_event_rate: u32) -> Self {
         Self {
             leg,
-            telephone_events: TelephoneEventReceiver::default(),
+            telephone_events: TelephoneEventReceiver::new(receiver_config(telephone_event_rate)),
             inband: DtmfDetector::default(),
             router: DtmfRouter::default(),
+        }
+    }
+
+    /// The telephone-event clock rate changed (a re-INVITE): an event in
+    /// progress is forgotten.
+    pub(crate) fn set_telephone_event_rate(&mut self, rate: u32) {
+        if self.telephone_events.config().clock_rate != rate {
+            self.telephone_events = TelephoneEventReceiver::new(receiver_config(rate));
         }
     }
 
@@ -47,15 +65,14 @@ impl DtmfListener {
         self.drain(now, events);
     }
 
-    /// A G.711 audio payload, for in-band tones.
+    /// Decoded audio at 8 kHz, for in-band tones.
     pub(crate) fn handle_audio(
         &mut self,
         now: Instant,
-        law: G711,
-        payload: &[u8],
+        samples: &[i16],
         events: &mut VecDeque<MediaEvent>,
     ) {
-        self.inband.handle_g711(law, payload);
+        self.inband.handle_samples(samples);
         self.drain(now, events);
     }
 

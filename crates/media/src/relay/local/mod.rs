@@ -3,17 +3,20 @@
 //! [`MediaRelay::set_codec`].
 //!
 //! - Playing ([`FrameSource`]): 20 ms PCM frames, converted to the
-//!   codec's rate if needed (`rate`), encoded (G.711), paced on the
+//!   codec's rate if needed (`rate`), encoded (G.711, G.722 or Opus,
+//!   `codec`), paced on the
 //!   leg's own RTP clock without drift (`playout`), sent as an RTP
 //!   stream of our own SSRC that the relay's continuity rewrite splices
 //!   with the relayed one (RFC 3550 §5.1, RFC 7667 §3.2.1.3), SRTP
 //!   protected like relayed packets. The bridge partner's RTP toward the
 //!   leg is held back meanwhile.
 //! - Listening (`listen`): RFC 4733 telephone-events (§2.5.2) and
-//!   in-band tones (ITU-T Q.24), one
+//!   in-band tones (ITU-T Q.24; G.711 and G.722), one
 //!   [`MediaEvent::Dtmf`](super::MediaEvent::Dtmf) per press.
+//! - What the leg receives, decoded once for the listeners (`heard`).
 //! - RTCP (`report`): SR/RR with SDES CNAME while switchboard is the only
-//!   end of the leg (RFC 3550 §6.2, §6.4), SRTCP on SRTP legs.
+//!   end of the leg, or the end of a transcoding bridge (RFC 3550 §6.2,
+//!   §6.4, §7.1), SRTCP on SRTP legs.
 //!
 //! This file holds the table commands, the timers of the legs' local
 //! ends, and [`MediaRelay::poll_transmit`]. Nothing here allocates per
@@ -30,14 +33,17 @@
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
+mod codec;
 mod endpoint;
+mod heard;
 mod listen;
 mod playout;
 mod rate;
 mod report;
 
+pub use self::codec::{LegCodec, LegEncoding};
 pub(crate) use self::endpoint::{Hearing, LocalEndpoint, Rng};
-pub use self::endpoint::{LegCodec, LegEncoding};
+pub(crate) use self::rate::FrameConverter;
 
 use self::endpoint::{LocalPacket, StreamCounts};
 use super::{Forward, LegKey, MediaRelay, Origin, Timer};
@@ -61,6 +67,14 @@ impl MediaRelay {
     /// DTMF and RTCP statistics, and it gets RTCP reports from us.
     /// Again after a re-INVITE: a new codec, the same stream.
     ///
+    /// On a bridged leg whose partner has a codec too it also chooses
+    /// how the bridge carries packets (see [`MediaRelay::bridge`]): the
+    /// same codec and payload types forward as they are, the same codec
+    /// on other payload types forwards with the types rewritten, and
+    /// another codec (or clock rate) transcodes; a re-INVITE that
+    /// changes one side's codec switches between them in the same
+    /// streams. A conference member's mix follows its new rate.
+    ///
     /// [`Verdict::Consumed`]: super::Verdict::Consumed
     pub fn set_codec(
         &mut self,
@@ -75,15 +89,22 @@ impl MediaRelay {
             .and_then(Option::as_mut)
             .ok_or(RelayError::UnknownLeg(key))?;
         match &mut leg.local {
-            Some(local) => local.set_codec(codec)?,
+            Some(local) => local.set_codec(now, codec)?,
             None => leg.local = Some(Box::new(LocalEndpoint::new(now, key, codec, rng)?)),
         }
         leg.clock_rate = codec.encoding.clock_rate();
+        let (peer, member) = (leg.peer, leg.member.is_some());
         // Room for this leg's timers and queue entry, once.
         self.timers.reserve(2);
         self.ready.reserve(1);
         self.arm(slot);
-        Ok(())
+        if member {
+            self.tune_room(key.session);
+        }
+        match peer {
+            Some(peer) => self.plan_bridge(slot, peer),
+            None => Ok(()),
+        }
     }
 
     /// Plays `source` toward the leg, in place of the play in progress
@@ -253,16 +274,20 @@ impl MediaRelay {
                 self.ready.pop_front();
                 continue;
             };
+            let transcoded = leg.transcoded();
             let counts = StreamCounts {
                 packets: leg.rtp_out,
                 octets: leg.payload_out,
+                source: transcoded
+                    .then(|| leg.out.source_clock(now, leg.clock_rate))
+                    .flatten(),
             };
-            let alone = leg.peer.is_none();
+            let reports = leg.peer.is_none() || transcoded;
             let Some(local) = leg.local.as_deref_mut() else {
                 self.ready.pop_front();
                 continue;
             };
-            let packet = local.poll_transmit(now, alone, counts, ntp, rng, buf, events);
+            let packet = local.poll_transmit(now, reports, counts, ntp, rng, buf, events);
             leg.local_source = local.is_playing();
             let (rtcp, len) = match packet {
                 Some(LocalPacket::Rtp(len)) => (false, len),
@@ -280,6 +305,9 @@ impl MediaRelay {
                     self.drop(None, reason);
                 }
             }
+        }
+        if let Some(forward) = self.poll_transcoded(now, buf) {
+            return Some(forward);
         }
         self.poll_conference_transmit(now, buf)
     }

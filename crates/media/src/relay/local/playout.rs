@@ -91,6 +91,17 @@ impl Playout {
         }
     }
 
+    /// The leg's codec changed: frames from the next on are converted to
+    /// `codec_rate`, the next one carries `next_ts` and each after it
+    /// `ts_per_frame` more, starting a talkspurt.
+    pub(crate) fn retarget(&mut self, codec_rate: MediaRate, next_ts: u32, ts_per_frame: u32) {
+        self.converter = FrameConverter::new(self.source.rate(), codec_rate);
+        // RTP timestamps are modulo 2^32.
+        self.start_ts = next_ts.wrapping_sub((self.next as u32).wrapping_mul(ts_per_frame));
+        self.ts_per_frame = ts_per_frame;
+        self.marker = true;
+    }
+
     pub(crate) fn request(&self) -> PlayRequestId {
         self.request
     }

@@ -1,6 +1,8 @@
 //! Frame-by-frame 2:1 sample-rate conversion between the two
 //! [`MediaRate`]s, for a player whose rate is not the leg codec's (a
-//! 16 kHz prompt set on a G.711 leg).
+//! 16 kHz prompt set on a G.711 leg, an 8 kHz one on a G.722 or Opus
+//! leg), for a conference member whose rate is not the mix's, and for
+//! wideband audio heard at 8 kHz (in-band DTMF, recordings).
 //!
 //! Prompts are resampled once at load time with rubato (`server`); this
 //! is the per-frame path, so it is a fixed 31-tap low-pass FIR

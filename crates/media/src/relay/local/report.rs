@@ -67,6 +67,13 @@ impl RtcpReporter {
         }
     }
 
+    /// The leg's codec now counts `clock_rate` units a second: the
+    /// statistics start over with the next packet.
+    pub(crate) fn set_clock_rate(&mut self, clock_rate: u32) {
+        self.clock_rate = clock_rate;
+        self.received = None;
+    }
+
     /// An RTP packet from the leg's peer. A new SSRC starts new
     /// statistics (the old source is gone).
     pub(crate) fn handle_rtp(&mut self, now: Instant, packet: &RtpPacket<'_>) {

@@ -762,3 +762,5 @@ fn a_hold_player_can_be_reached_while_it_plays() {
         .unwrap();
     assert!(hold.announcements().is_playing());
 }
+
+mod wideband;

@@ -1,6 +1,8 @@
 //! Recording taps: the audio the relay receives on a leg, after SRTP
-//! unprotect, decoded (G.711, ITU-T G.711) and cut into 20 ms frames on
-//! one timeline per recording, for a writer elsewhere
+//! unprotect, decoded by the relay's own end of the leg (G.711, G.722,
+//! Opus) at 8 kHz, the recording rate (wideband codecs are halved), and
+//! cut into 20 ms frames on one timeline per recording, for a writer
+//! elsewhere
 //! ([`CallRecorder`](crate::CallRecorder),
 //! [`VoicemailRecorder`](crate::VoicemailRecorder)).
 //!
@@ -16,7 +18,9 @@
 //! Where a packet's samples go: the first packet of a stream (RFC 3550
 //! §5.1: an SSRC) is placed by its arrival (its audio ending when it
 //! arrived); the following ones by their RTP timestamp relative to that
-//! anchor, so network jitter and a shard that read a burst late do not
+//! anchor (counted on the codec's RTP clock: 8 kHz for G.711 and G.722,
+//! RFC 3551 §4.5.2, 48 kHz for Opus, RFC 7587 §4.1), so network jitter
+//! and a shard that read a burst late do not
 //! tear the audio. A timestamp that disagrees with the arrival by more
 //! than [`MAX_SKEW`] (a sender that paused without advancing its clock,
 //! a new stream, clock drift built up) re-anchors on the arrival.
@@ -42,9 +46,8 @@ use crate::error::RelayError;
 use crate::rtp::RtpPacket;
 use crate::server::FRAME_DURATION;
 
-use super::local::LegCodec;
-
-/// Samples in one recorded frame (20 ms at 8 kHz: G.711).
+/// Samples in one recorded frame (20 ms at 8 kHz, the recording rate
+/// whatever the legs' codecs).
 pub const RECORDED_FRAME_LEN: usize = 160;
 /// How long after its end a frame goes out: packets later than this
 /// (relative to their stream) miss the file.
@@ -59,8 +62,6 @@ const RATE: u64 = 8_000;
 /// the delay plus the skew plus the longest packet (60 ms).
 const RING_SAMPLES: usize = 4_000;
 const MAX_SKEW_SAMPLES: i64 = (MAX_SKEW.as_millis() as i64) * RATE as i64 / 1_000;
-/// Decoding goes through a stack buffer of this many samples.
-const DECODE_CHUNK: usize = 160;
 
 /// Names a recording in commands and events. [`MediaDriver`] makes
 /// them; a caller of [`MediaRelay`] directly picks its own.
@@ -173,13 +174,19 @@ impl Channel {
     }
 
     /// Where a packet of `samples` samples starts on the timeline, its
-    /// audio having ended by `arrival` (samples since the start).
-    fn place(&mut self, ssrc: u32, timestamp: u32, samples: i64, arrival: i64) -> i64 {
+    /// audio having ended by `arrival` (samples since the start); its
+    /// timestamp counts `clock_rate` units a second.
+    fn place(
+        &mut self,
+        (ssrc, timestamp, clock_rate): (u32, u32, u32),
+        samples: i64,
+        arrival: i64,
+    ) -> i64 {
         let by_arrival = arrival - samples;
         if let Some(anchor) = self.anchor.filter(|anchor| anchor.ssrc == ssrc) {
             // Timestamps are modulo 2^32: the signed difference.
             let delta = i64::from(timestamp.wrapping_sub(anchor.timestamp) as i32);
-            let position = anchor.position + delta;
+            let position = anchor.position + delta * RATE as i64 / i64::from(clock_rate.max(1));
             if (position - by_arrival).abs() <= MAX_SKEW_SAMPLES {
                 return position;
             }
@@ -236,36 +243,32 @@ impl Recording {
         elapsed.div_ceil(FRAME_DURATION.as_nanos()) as u64
     }
 
+    /// A packet's audio at 8 kHz, its timestamp on a `clock_rate` clock.
     fn handle_audio(
         &mut self,
         now: Instant,
         channel: usize,
-        codec: LegCodec,
-        packet: &RtpPacket<'_>,
+        (packet, clock_rate): (&RtpPacket<'_>, u32),
+        pcm: &[i16],
     ) {
         let arrival = self.position(now);
         let emitted = self.next_frame as i64 * RECORDED_FRAME_LEN as i64;
         let Some(channel) = self.channels.get_mut(channel) else {
             return;
         };
-        let payload = packet.payload();
-        let samples = payload.len() as i64;
-        let start = channel.place(packet.ssrc(), packet.timestamp(), samples, arrival);
+        let samples = pcm.len() as i64;
+        let stream = (packet.ssrc(), packet.timestamp(), clock_rate);
+        let start = channel.place(stream, samples, arrival);
         // Only what is not given out yet and fits the ring.
         let first = start.max(emitted);
         let end = (start + samples).min(emitted + RING_SAMPLES as i64);
-        let law = codec.encoding.g711();
         let mut at = first;
         while at < end {
-            // `at` is at least `emitted` >= 0 and `at - start` within the payload.
+            // `at` is at least `emitted` >= 0 and `at - start` within the packet.
             let index = (at as usize) % RING_SAMPLES;
-            let run = ((end - at) as usize)
-                .min(RING_SAMPLES - index)
-                .min(DECODE_CHUNK);
+            let run = ((end - at) as usize).min(RING_SAMPLES - index);
             let from = (at - start) as usize;
-            let mut pcm = [0i16; DECODE_CHUNK];
-            law.decode(&payload[from..from + run], &mut pcm[..run]);
-            channel.ring[index..index + run].copy_from_slice(&pcm[..run]);
+            channel.ring[index..index + run].copy_from_slice(&pcm[from..from + run]);
             at += run as i64;
         }
     }
@@ -321,19 +324,20 @@ impl Recordings {
         self.next_tick
     }
 
-    /// An RTP packet received on a tapped leg with codec `codec`,
-    /// already authenticated and decrypted.
-    pub(super) fn handle_rtp(&mut self, now: Instant, tap: Tap, codec: LegCodec, packet: &[u8]) {
-        let Ok(packet) = RtpPacket::parse(packet) else {
-            return;
-        };
-        if packet.payload_type() != codec.payload_type {
-            // telephone-event, comfort noise: silence in the file.
-            return;
-        }
+    /// An audio packet received on a tapped leg, already authenticated,
+    /// decrypted and decoded: `pcm` at 8 kHz, the packet's timestamp on
+    /// a `clock_rate` clock. (Telephone-events and comfort noise are not
+    /// audio: silence in the file.)
+    pub(super) fn handle_audio(
+        &mut self,
+        now: Instant,
+        tap: Tap,
+        packet: (&RtpPacket<'_>, u32),
+        pcm: &[i16],
+    ) {
         self.clock = Some(self.clock.map_or(now, |clock| clock.max(now)));
         if let Some(recording) = self.slots.get_mut(tap.slot).and_then(Option::as_mut) {
-            recording.handle_audio(now, tap.channel, codec, &packet);
+            recording.handle_audio(now, tap.channel, packet, pcm);
         }
     }
 
@@ -370,7 +374,7 @@ impl MediaRelay {
     /// Starts recording a call: what `caller` receives (its peer's
     /// speech) as the left channel, what `agent` receives as the right,
     /// from `now` on. Both legs need their codec
-    /// ([`MediaRelay::set_codec`]; G.711) and no other recording; they
+    /// ([`MediaRelay::set_codec`]) and no other recording; they
     /// need not be bridged. Frames come out of
     /// [`MediaRelay::poll_recording`].
     pub fn start_call_recording(

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod calls;
+mod codecs;
 mod dial;
 mod local;
 mod mid_call;
