@@ -193,13 +193,15 @@ fn default_max_wait_secs() -> u64 {
     1200
 }
 
-/// `overflow = "disconnect"`, `"callback"` (offer to call back),
+/// `overflow = "disconnect"`, `{ disconnect_with = "all-agents-busy" }`
+/// (a prompt, then hang up), `"callback"` (offer to call back),
 /// `{ queue = "sales" }`, `{ flow = "main" }`, `{ number = "+1..." }`,
 /// `{ agent = "adele" }` or `{ voicemail = "support" }` (a mailbox).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum RawOverflow {
     Disconnect,
+    DisconnectWith(String),
     Callback,
     Queue(String),
     Flow(String),
@@ -285,15 +287,26 @@ pub(crate) struct CenterConfig {
     pub(crate) presence_from_graph: bool,
 }
 
+/// A queue's action naming a flow or prompt, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LateAction {
+    /// Its overflows run the flow.
+    OverflowFlow(QueueId, String),
+    /// Its overflows play the prompt, then hang up.
+    OverflowGoodbye(QueueId, String),
+    /// Without agents, calls hear the prompt, then are hung up.
+    NoAgentsGoodbye(QueueId, String),
+}
+
 /// One tenant of the contact center.
 #[derive(Debug, Clone)]
 pub(crate) struct TenantSetup {
     pub(crate) id: TenantId,
     pub(crate) flows_dir: PathBuf,
     pub(crate) queues: BTreeMap<String, QueueId>,
-    /// Queues whose overflow runs a flow, by the flow's name: resolved to
-    /// its id once the flows are loaded.
-    pub(crate) flow_overflows: Vec<(QueueId, String)>,
+    /// Queue actions that name a flow or a prompt, resolved to their ids
+    /// once those are loaded.
+    pub(crate) late_actions: Vec<LateAction>,
 }
 
 impl CenterConfig {
@@ -335,7 +348,7 @@ impl CenterConfig {
                 .enumerate()
                 .map(|(a, agent)| (agent.name.as_str(), AgentId::new(id, a as u32 + 1)))
                 .collect();
-            let mut flow_overflows = Vec::new();
+            let mut late_actions = Vec::new();
             let mut seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
             for (q, queue) in tenant.queues.iter().enumerate() {
                 if !(15..=180).contains(&queue.alert_secs) {
@@ -368,13 +381,18 @@ impl CenterConfig {
                     this: queue_id,
                 };
                 let action = match &queue.overflow {
-                    Some(RawOverflow::Flow(flow)) => {
-                        flow_overflows.push((queue_id, flow.clone()));
-                        OverflowAction::Disconnect { prompt: None }
-                    }
                     Some(raw) => targets.action(raw).with_context(place)?,
                     None => OverflowAction::Disconnect { prompt: None },
                 };
+                match &queue.overflow {
+                    Some(RawOverflow::Flow(flow)) => {
+                        late_actions.push(LateAction::OverflowFlow(queue_id, flow.clone()));
+                    }
+                    Some(RawOverflow::DisconnectWith(prompt)) => {
+                        late_actions.push(LateAction::OverflowGoodbye(queue_id, prompt.clone()));
+                    }
+                    _ => {}
+                }
                 config.requirements = requirements(&queue.requires, skills).with_context(place)?;
                 for ring in &queue.bullseye {
                     let drop = ring
@@ -398,8 +416,12 @@ impl CenterConfig {
                     };
                 }
                 if let Some(no_agents) = &queue.no_agents {
-                    if matches!(no_agents.action, RawOverflow::Flow(_)) {
-                        bail!("{}: no_agents cannot run a flow", place());
+                    match &no_agents.action {
+                        RawOverflow::Flow(_) => bail!("{}: no_agents cannot run a flow", place()),
+                        RawOverflow::DisconnectWith(prompt) => {
+                            late_actions.push(LateAction::NoAgentsGoodbye(queue_id, prompt.clone()))
+                        }
+                        _ => {}
                     }
                     config.no_agents = Some(NoAgentsPolicy {
                         action: targets.action(&no_agents.action).with_context(place)?,
@@ -475,7 +497,7 @@ impl CenterConfig {
                     id,
                     flows_dir: base.join(&raw.flows_dir).join(name),
                     queues,
-                    flow_overflows,
+                    late_actions,
                 },
             );
         }
@@ -505,7 +527,9 @@ impl Targets<'_> {
     /// The engine's action for `raw` (a flow is resolved by the caller).
     fn action(&self, raw: &RawOverflow) -> anyhow::Result<OverflowAction> {
         Ok(match raw {
-            RawOverflow::Disconnect | RawOverflow::Flow(_) => {
+            // The prompt and the flow are resolved once the prompts and
+            // flows are loaded (`TenantSetup::late_actions`).
+            RawOverflow::Disconnect | RawOverflow::DisconnectWith(_) | RawOverflow::Flow(_) => {
                 OverflowAction::Disconnect { prompt: None }
             }
             RawOverflow::Callback => OverflowAction::OfferCallback,

@@ -39,6 +39,7 @@ use sbc::{CallId, DialTarget, LegId, E164};
 use sip::StatusCode;
 
 pub(crate) use self::config::CenterConfig;
+use self::config::LateAction;
 pub(crate) use self::parties::{Layout, MixRole, Request, RequestError, SuperviseMode};
 pub(crate) use self::views::{AgentRequest, AgentRequestError, Snapshot};
 
@@ -267,13 +268,32 @@ impl Center {
                 prompt_names.insert(id, prompt.clone());
             }
             let flows = load_flows(&catalog, &setup.flows_dir)?;
-            for (queue, flow) in &setup.flow_overflows {
-                let Some(flow) = flows.get(flow) else {
-                    anyhow::bail!("[contact_center.tenants.{name}]: overflow to flow {flow}, which did not load");
+            for late in &setup.late_actions {
+                let (queue, action) = match late {
+                    LateAction::OverflowFlow(queue, flow) => {
+                        let Some(flow) = flows.get(flow) else {
+                            anyhow::bail!("[contact_center.tenants.{name}]: overflow to flow {flow}, which did not load");
+                        };
+                        (queue, OverflowAction::Flow(flow.id()))
+                    }
+                    LateAction::OverflowGoodbye(queue, prompt)
+                    | LateAction::NoAgentsGoodbye(queue, prompt) => {
+                        let Some(id) = catalog.prompts.get(prompt) else {
+                            anyhow::bail!("[contact_center.tenants.{name}]: no prompt {prompt}");
+                        };
+                        (queue, OverflowAction::Disconnect { prompt: Some(*id) })
+                    }
                 };
-                if let Some(queue) = engine_config.queues.iter_mut().find(|q| q.id == *queue) {
-                    queue.on_queue_full = OverflowAction::Flow(flow.id());
-                    queue.on_max_wait = OverflowAction::Flow(flow.id());
+                let Some(config) = engine_config.queues.iter_mut().find(|q| q.id == *queue) else {
+                    continue;
+                };
+                match (late, &mut config.no_agents) {
+                    (LateAction::NoAgentsGoodbye(..), Some(policy)) => policy.action = action,
+                    (LateAction::NoAgentsGoodbye(..), None) => {}
+                    _ => {
+                        config.on_queue_full = action.clone();
+                        config.on_max_wait = action;
+                    }
                 }
             }
             tenants.insert(

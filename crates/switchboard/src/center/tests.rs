@@ -948,3 +948,58 @@ fn an_unreached_customer_is_tried_again_and_a_lapsed_offer_ends_the_call() {
         .handle_prompt_finished(at + Duration::from_secs(12), quiet, None);
     assert_eq!(actions(&mut s.center), [Action::HangUp { call: quiet }]);
 }
+
+#[test]
+fn an_overflow_can_say_goodbye_with_a_prompt_and_unknown_prompts_are_refused() {
+    let mut s = setup("goodbye");
+    let tenants = BTreeMap::from([("contoso".to_owned(), "t".to_owned())]);
+    let with = |prompt: &str| {
+        CONFIG.replace(
+            "{ name = \"support\", strategy = \"longest_idle\", alert_secs = 15 }",
+            &format!(
+                "{{ name = \"support\", alert_secs = 15, max_wait_secs = 20, \
+                 overflow = {{ disconnect_with = \"{prompt}\" }} }}"
+            ),
+        )
+    };
+    let bad = CenterConfig::from_value(toml::from_str(&with("nope")).unwrap(), &tenants, &s._dir)
+        .unwrap();
+    let error = Center::new(&bad, &["menu".to_owned()], s.now).unwrap_err();
+    assert!(format!("{error:#}").contains("no prompt nope"), "{error:#}");
+    let config =
+        CenterConfig::from_value(toml::from_str(&with("menu")).unwrap(), &tenants, &s._dir)
+            .unwrap();
+    s.center = Center::new(&config, &["menu".to_owned()], s.now).unwrap();
+    let call = CallId(60);
+    let Action::Dial {
+        interaction, agent, ..
+    } = queued_for_support(&mut s, call)
+    else {
+        unreachable!()
+    };
+    s.center
+        .handle_dialled(s.now, call, interaction, agent, Ok(LegId(61)));
+    let mut at = s.now;
+    let mut goodbye = None;
+    for step in 0..40 {
+        at += Duration::from_secs(1);
+        s.center.handle_timeout(at);
+        for action in actions(&mut s.center) {
+            match action {
+                Action::Dial {
+                    interaction, agent, ..
+                } => s
+                    .center
+                    .handle_dialled(at, call, interaction, agent, Ok(LegId(100 + step))),
+                Action::CancelDial { leg, .. } => {
+                    s.center.handle_dial_failed(at, leg, StatusCode(487))
+                }
+                Action::Play { prompts, .. } => goodbye = Some(prompts),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(goodbye, Some(vec!["menu".to_owned()]));
+    s.center.handle_prompt_finished(at, call, None);
+    assert_eq!(actions(&mut s.center), [Action::HangUp { call }]);
+}
