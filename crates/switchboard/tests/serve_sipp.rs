@@ -257,3 +257,148 @@ fn a_next_hop_that_never_accepts_does_not_hold_up_other_calls() {
         dir.display()
     );
 }
+
+/// An even UDP port on 127.0.0.1 with its three neighbours free (SIPp
+/// binds -mp and -mp + 2).
+fn free_media_port() -> u16 {
+    loop {
+        let port = free_udp_port() & !1;
+        if (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", port + i)).is_ok()) {
+            return port;
+        }
+    }
+}
+
+/// The shift (in samples; positive: `back` is late) at which `back`
+/// best matches `sent`, and the normalised correlation there, over two
+/// seconds of `sent` from its first sound.
+fn best_match(sent: &[i16], back: &[i16]) -> (isize, f64) {
+    let start = sent.iter().position(|s| s.abs() > 500).unwrap_or(0);
+    let window = &sent[start..(start + 16_000).min(sent.len())];
+    let mut best = (0, 0.0);
+    for shift in -4_000isize..4_000 {
+        let Some(from) = start.checked_add_signed(shift) else {
+            continue;
+        };
+        let Some(other) = back.get(from..from + window.len()) else {
+            continue;
+        };
+        let (mut dot, mut a, mut b) = (0f64, 0f64, 0f64);
+        for (x, y) in window.iter().zip(other) {
+            let (x, y) = (f64::from(*x), f64::from(*y));
+            dot += x * y;
+            a += x * x;
+            b += y * y;
+        }
+        let score = dot / (a.sqrt() * b.sqrt()).max(1.0);
+        if score > best.1 {
+            best = (shift, score);
+        }
+    }
+    best
+}
+
+#[test]
+fn an_a_law_caller_reaches_a_mu_law_only_trunk_through_the_transcoder() {
+    const SPEECH_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
+    let dir = scratch_dir("serve-transcode");
+    let (sbc_port, uas_port) = (free_udp_port(), free_udp_port());
+    let config = loopback_config(&dir, sbc_port, uas_port, 10);
+    // The called trunk takes only mu-law; the caller offers only A-law.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "transport = \"udp\"\n",
+            "transport = \"udp\"\ncodecs = [\"PCMU\", \"telephone-event\"]\n",
+        )
+        .replace(
+            &format!("to_uri = \"sip:127.0.0.1:{uas_port}\""),
+            "to_trunk = \"loop\"",
+        );
+    assert!(text.contains("to_trunk"));
+    std::fs::write(&config, text).unwrap();
+    let _switchboard = start_switchboard(&config, &dir);
+    // The called side echoes every RTP packet back (SIPp -rtp_echo).
+    let uas_media = free_media_port();
+    let _uas = Running(
+        sipp()
+            .current_dir(&dir)
+            .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string()])
+            .args([
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                &uas_media.to_string(),
+                "-rtp_echo",
+            ])
+            .args(["-nostdin", "-timeout", "60s"])
+            .args(["-trace_msg", "-message_file", "uas-messages.log"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_pcap_echo.xml"),
+    )
+    .unwrap()
+    .replace("PCAP_FILE", SPEECH_PCAP);
+    std::fs::write(dir.join("uac_pcap_echo.xml"), scenario).unwrap();
+    let media_port = free_media_port();
+    let tap = common::UdpTap::open();
+    let mut uac = Running(
+        sipp()
+            .current_dir(&dir)
+            .arg(format!("127.0.0.1:{sbc_port}"))
+            .args(["-sf", "uac_pcap_echo.xml", "-s", "+12065550100"])
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args(["-mp", &media_port.to_string()])
+            .args(["-p", &free_udp_port().to_string()])
+            .args(["-m", "1", "-nostdin", "-timeout", "40s", "-timeout_error"])
+            .args(["-trace_msg", "-message_file", "uac-messages.log"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let back = tap.rtp_to(media_port, Instant::now() + Duration::from_secs(10));
+    let status = uac.0.wait().unwrap();
+    let uac_log = std::fs::read_to_string(dir.join("uac-messages.log")).unwrap_or_default();
+    assert!(status.success(), "SIPp failed: {uac_log}");
+    // Each side was offered and answered its own codec.
+    let uas_log = std::fs::read_to_string(dir.join("uas-messages.log")).unwrap_or_default();
+    assert!(
+        uas_log.contains("m=audio") && uas_log.contains("RTP/AVP 0"),
+        "{uas_log}"
+    );
+    assert!(!uas_log.contains("PCMA"), "{uas_log}");
+    let answer = uac_log.split("SIP/2.0 200").nth(1).unwrap_or_default();
+    assert!(answer.contains("RTP/AVP 8"), "{uac_log}");
+
+    // The speech came back A-law (mu-law on the far side, transcoded
+    // both ways) and sounds the same.
+    let sent = common::pcap_rtp_payloads(SPEECH_PCAP);
+    assert!(
+        back.len() >= sent.len() * 95 / 100,
+        "{} of {} packets came back",
+        back.len(),
+        sent.len()
+    );
+    assert!(
+        back.iter().all(|(pt, _)| *pt == 8),
+        "payload types {:?}",
+        back.iter()
+            .map(|p| p.0)
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+    let decode = |packets: &mut dyn Iterator<Item = &Vec<u8>>| -> Vec<i16> {
+        packets
+            .flatten()
+            .map(|code| media::alaw_decode(*code))
+            .collect()
+    };
+    let sent = decode(&mut sent.iter());
+    let back = decode(&mut back.iter().map(|(_, p)| p));
+    let (lag, score) = best_match(&sent, &back);
+    assert!(score > 0.98, "correlation {score} at lag {lag}");
+}
