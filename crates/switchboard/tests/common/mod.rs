@@ -321,7 +321,22 @@ impl UdpTap {
                     let udp = &ip[usize::from(ip[0] & 0x0f) * 4..];
                     let to = u16::from_be_bytes([udp[2], udp[3]]);
                     if to == port && udp.len() > 8 + 12 && udp[8] >> 6 == 2 {
-                        packets.push((udp[9] & 0x7f, udp[8 + 12..].to_vec()));
+                        // The relay coalesces equal-size packets to one
+                        // destination into one GSO send, which a raw socket
+                        // on loopback sees unsegmented, the packets back to
+                        // back: split where the same SSRC starts again (the
+                        // receiver's socket gets them one by one).
+                        let data = &udp[8..];
+                        let size = (12..data.len())
+                            .find(|&at| {
+                                data.len() % at == 0
+                                    && data[at] >> 6 == 2
+                                    && data[at + 8..at + 12] == data[8..12]
+                            })
+                            .unwrap_or(data.len());
+                        for packet in data.chunks(size) {
+                            packets.push((packet[1] & 0x7f, packet[12..].to_vec()));
+                        }
                     }
                 }
                 Err(_) if std::time::Instant::now() > until => return packets,
