@@ -213,6 +213,10 @@ pub enum RelayError {
     /// that has not joined).
     #[error("whisper target {0:?} is not another leg of the conference")]
     WhisperTarget(crate::LegKey),
+    /// A key press cannot be sent to the leg
+    /// ([`MediaRelay::send_dtmf`](crate::MediaRelay::send_dtmf)): why.
+    #[error("leg {0:?} cannot be sent DTMF: {1}")]
+    NoDtmf(crate::LegKey, &'static str),
 }
 
 /// Why the UDP driver could not start or carry out a command (see

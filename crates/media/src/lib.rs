@@ -15,7 +15,9 @@
 //!   7362), SSRC/sequence/timestamp continuity across source changes,
 //!   SRTP <-> RTP, RTCP rewrite, media timeout events; transcoding
 //!   between legs whose codecs differ (G.711, G.722, Opus: [`LegCodec`]);
-//!   switchboard as the far end of a leg (prompts, DTMF), recording taps, and
+//!   switchboard as the far end of a leg (prompts, DTMF), DTMF between
+//!   legs that take it in different forms ([`LegDtmf`]: RFC 4733 events,
+//!   SIP INFO, in-band tones), recording taps, and
 //!   conferences of a session's legs mixed every 20 ms
 //!   ([`MediaRelay::join_conference`], [`ConferenceRole`]: three-way
 //!   calls, supervisor listen / whisper / barge).
@@ -84,8 +86,8 @@ pub use dtmf::{
 pub use error::{DriverError, RelayError, RtcpError, RtpError, SrtpError};
 pub use g711::{alaw_decode, alaw_encode, mulaw_decode, mulaw_encode, G711};
 pub use relay::{
-    ConferenceRole, DropReason, Forward, LatchPolicy, LegConfig, LegKey, LegPorts, LegSrtp,
-    LegStats, MediaEvent, MediaRelay, RelayConfig, RelayCounters, Verdict,
+    ConferenceRole, DropReason, Forward, LatchPolicy, LegConfig, LegDtmf, LegKey, LegPorts,
+    LegSrtp, LegStats, MediaEvent, MediaRelay, RelayConfig, RelayCounters, Verdict,
 };
 pub use relay::{LegCodec, LegEncoding};
 pub use relay::{

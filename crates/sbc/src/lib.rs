@@ -69,7 +69,7 @@ pub use b2bua::{
     Source, SrtpKeys, StreamCodec, StreamMedia, TableSizes,
 };
 pub use config::{
-    AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
+    AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount, DtmfMode,
     FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget,
     SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
     DEFAULT_MAX_TRANSACTIONS,

@@ -88,6 +88,7 @@ pub struct Stats {
     transcoded_calls: AtomicU64,
     untranscodable_offers: AtomicU64,
     answers_not_offered: AtomicU64,
+    dtmf_info_failures: AtomicU64,
 }
 
 impl Default for Stats {
@@ -103,6 +104,7 @@ impl Default for Stats {
             transcoded_calls: AtomicU64::new(0),
             untranscodable_offers: AtomicU64::new(0),
             answers_not_offered: AtomicU64::new(0),
+            dtmf_info_failures: AtomicU64::new(0),
         }
     }
 }
@@ -150,6 +152,10 @@ impl Stats {
 
     pub(crate) fn record_answer_not_offered(&self) {
         self.answers_not_offered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_dtmf_info_failure(&self) {
+        self.dtmf_info_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many times `reason` refused something.
@@ -201,6 +207,12 @@ impl Stats {
     /// 3264 §6.1); the call, dialled leg or re-offer failed with 488.
     pub fn answers_not_offered(&self) -> u64 {
         self.answers_not_offered.load(Ordering::Relaxed)
+    }
+
+    /// INFO requests with a key press (converted from RFC 4733 or tones)
+    /// that failed: a non-2xx, a timeout, or no dialog to send them in.
+    pub fn dtmf_info_failures(&self) -> u64 {
+        self.dtmf_info_failures.load(Ordering::Relaxed)
     }
 }
 

@@ -14,8 +14,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use media::{DriverError, LegCodec, LegEncoding, LegKey, LegSrtp, MediaDriver, SrtpError};
-use sbc::{CallId, LegId, MediaAnchor, MediaError, SrtpKeys, StreamCodec, StreamMedia};
+use media::{
+    DriverError, DtmfMethod, LegCodec, LegDtmf, LegEncoding, LegKey, LegSrtp, MediaDriver,
+    SrtpError,
+};
+use sbc::{CallId, DtmfMode, LegId, MediaAnchor, MediaError, SrtpKeys, StreamCodec, StreamMedia};
 use sdp::Direction;
 
 /// Streams (`m=` lines) per leg the relay anchors; later ones are refused.
@@ -35,6 +38,8 @@ struct Anchored {
     codec: Option<StreamCodec>,
     /// The codec the relay was given for a transcoding bridge, if any.
     transcoding: Option<LegCodec>,
+    /// How the leg's peer takes DTMF, as the relay was last told.
+    dtmf: Option<LegDtmf>,
 }
 
 /// `sbc::MediaAnchor` on the relay.
@@ -62,6 +67,11 @@ impl RelayAnchor {
     /// The call a relay leg belongs to.
     pub(crate) fn call_of(leg: LegKey) -> CallId {
         CallId(leg.session)
+    }
+
+    /// The B2BUA leg a relay leg is a stream of.
+    pub(crate) fn leg_of(leg: LegKey) -> LegId {
+        LegId(leg.leg / MAX_STREAMS)
     }
 
     fn update_stream(&self, anchored: &mut Anchored, stream: &StreamMedia) {
@@ -98,6 +108,13 @@ impl RelayAnchor {
             );
         }
         anchored.codec = stream.codec.clone();
+        let dtmf = leg_dtmf(stream);
+        if dtmf.is_some() && anchored.dtmf != dtmf {
+            anchored.dtmf = dtmf;
+            if let Some(dtmf) = dtmf {
+                report(anchored.key, detached.set_dtmf(anchored.key, dtmf));
+            }
+        }
         // A re-INVITE changed the codec of a transcoded leg: the relay
         // transcodes to the new one.
         let now = anchored.codec.as_ref().and_then(leg_codec);
@@ -157,6 +174,30 @@ pub(crate) fn leg_codec(codec: &StreamCodec) -> Option<LegCodec> {
     Some(leg)
 }
 
+/// The relay's DTMF settings for a negotiated stream: how its peer takes
+/// key presses (the trunk's `dtmf`), in the stream's payload types.
+fn leg_dtmf(stream: &StreamMedia) -> Option<LegDtmf> {
+    let codec = stream.codec.as_ref()?;
+    let method = match stream.dtmf {
+        DtmfMode::Rfc4733 => DtmfMethod::Rfc4733,
+        DtmfMode::Info => DtmfMethod::Info,
+        DtmfMode::Inband => DtmfMethod::Inband,
+    };
+    Some(match leg_codec(codec) {
+        Some(leg) => LegDtmf::with_codec(method, &leg),
+        // A codec the relay does not know (G.729...): no tones, but
+        // telephone-events all the same.
+        None => LegDtmf {
+            method,
+            telephone_event_pt: codec.telephone_event,
+            telephone_event_rate: codec.clock_rate,
+            audio_pt: codec.payload_type,
+            g711: None,
+            clock_rate: codec.clock_rate,
+        },
+    })
+}
+
 /// SRTP contexts from SDES keys: the peer's decrypt what it sends, ours
 /// protect what we send it (RFC 4568 §6.1).
 fn leg_srtp(keys: &SrtpKeys) -> Result<LegSrtp, SrtpError> {
@@ -213,6 +254,7 @@ impl MediaAnchor for RelayAnchor {
             direction: None,
             codec: None,
             transcoding: None,
+            dtmf: None,
         });
         Ok(SocketAddr::new(self.advertised, ports.rtp))
     }

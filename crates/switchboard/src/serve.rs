@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use media::{DriverConfig, MediaDriver, MediaEvent, RelayConfig};
+use media::{DriverConfig, DtmfDigit, MediaDriver, MediaEvent, RelayConfig};
 use sbc::{B2bua, B2buaEvent, B2buaSettings, Config, NextHop, Outgoing, ProxyHealth, Stats};
 use sip::Response;
 use sip_transport::{
@@ -595,6 +595,19 @@ impl Driver {
             MediaEvent::Refused { leg, reason } => {
                 tracing::warn!(call = %RelayAnchor::call_of(leg), %reason, "media relay refused a change");
             }
+            // A press on one leg for a peer that takes INFO: the relay
+            // did not forward its RTP. The digit is never logged.
+            MediaEvent::BridgedDtmf {
+                peer,
+                digit,
+                duration,
+                ..
+            } => {
+                let (call, leg) = (RelayAnchor::call_of(peer), RelayAnchor::leg_of(peer));
+                tracing::debug!(%call, %leg, "DTMF to send as INFO");
+                self.b2bua
+                    .send_dtmf_info(call, leg, digit.as_char(), duration, Instant::now());
+            }
             other => match &mut self.center {
                 Some(center) => center.handle_media_event(&other, Instant::now()),
                 None => tracing::debug!(?other, "media event"),
@@ -621,12 +634,38 @@ impl Driver {
                             self.transport.close_connection(id);
                         }
                     }
+                    B2buaEvent::Dtmf {
+                        call,
+                        to_leg,
+                        digit,
+                        duration,
+                    } => self.send_dtmf(call, to_leg, digit, duration),
                     event => {
                         log_event(&event);
                         self.tell_center(&event);
                     }
                 }
             }
+        }
+    }
+
+    /// Has the relay send a key press that came as INFO on the other leg
+    /// (RFC 4733 events or tones, as `to_leg`'s peer takes them); a
+    /// refusal comes back as [`MediaEvent::Refused`]. The digit is never
+    /// logged.
+    fn send_dtmf(&self, call: sbc::CallId, to_leg: sbc::LegId, digit: char, duration: Duration) {
+        let Some(digit) = DtmfDigit::from_char(digit) else {
+            return;
+        };
+        tracing::debug!(%call, leg = %to_leg, "DTMF from INFO to the media relay");
+        let key = RelayAnchor::key(call, to_leg, 0);
+        if let Err(error) = self
+            .metrics
+            .relay
+            .detached()
+            .send_dtmf(key, digit, duration)
+        {
+            tracing::warn!(%call, %error, "DTMF not queued");
         }
     }
 
@@ -873,6 +912,9 @@ fn log_event(event: &B2buaEvent) {
         B2buaEvent::Info {
             call, content_type, ..
         } => tracing::debug!(%call, %content_type, "Info"),
+        B2buaEvent::DtmfInfoFailed { call, leg, status } => {
+            tracing::warn!(%call, %leg, status = status.0, "INFO with a key press failed");
+        }
         B2buaEvent::ProxyHealth { host, health, .. } => match health {
             ProxyHealth::Active => tracing::info!(proxy = %host, "Teams proxy Active"),
             ProxyHealth::Inactive => tracing::warn!(proxy = %host, "Teams proxy Inactive"),

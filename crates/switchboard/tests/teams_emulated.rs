@@ -186,3 +186,55 @@ fn a_call_without_media_is_ended_with_a_reason_after_the_media_timeout() {
     // Teams' side got its BYE too.
     wait_for_log(&system.dir.join("emulator.log"), "Ended", 1);
 }
+
+/// The digits of the emulated Teams client's `DtmfReceived` events, in
+/// the order it logged them.
+fn teams_digits(log: &str) -> Vec<char> {
+    log.lines()
+        .filter(|line| line.contains("DtmfReceived"))
+        .filter_map(|line| {
+            let rest = &line[line.find("digit: '")? + "digit: '".len()..];
+            rest.chars().next()
+        })
+        .collect()
+}
+
+#[test]
+fn carrier_info_digits_reach_teams_as_rfc4733_once_each() {
+    let system = System::start("teams.toml", "info-dtmf", |config| {
+        assert!(
+            config.contains("dtmf = \"rfc4733\""),
+            "the carrier's dtmf key"
+        );
+        config.replace("dtmf = \"rfc4733\"", "dtmf = \"info\"")
+    });
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_info_dtmf.xml");
+    let media_port = free_udp_port() & !1;
+    let status = sipp()
+        .current_dir(&system.dir)
+        .arg(format!("127.0.0.1:{}", system.sbc_udp))
+        .arg("-sf")
+        .arg(&scenario)
+        .args(["-s", "+12065550100", "-i", "127.0.0.1", "-mi", "127.0.0.1"])
+        .args(["-mp", &media_port.to_string()])
+        .args(["-p", &free_udp_port().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
+        .args(["-trace_msg", "-message_file", "info-messages.log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let messages =
+        std::fs::read_to_string(system.dir.join("info-messages.log")).unwrap_or_default();
+    assert!(status.success(), "SIPp failed: {messages}");
+    // Every INFO was answered 200 (the scenario checks each) and each
+    // press reached Teams as RFC 4733 telephone-events, the only DTMF
+    // Direct Routing takes.
+    wait_for_log(&system.dir.join("emulator.log"), "DtmfReceived", 4);
+    // Nothing more arrives: the three redundant end packets of each
+    // press count once.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let log = system.log("emulator");
+    assert_eq!(teams_digits(&log), ['1', '2', '2', '#'], "{log}");
+    assert!(log.contains("duration: 160ms"), "{log}");
+}

@@ -249,6 +249,17 @@ pub enum Event {
         /// Whether its Subscription-State is `terminated`.
         terminated: bool,
     },
+    /// The media processor received a key press from the SBC as RFC 4733
+    /// telephone-events (§2.5.2: once per press, whatever the redundant
+    /// end packets), as Direct Routing takes DTMF.
+    DtmfReceived {
+        /// The call.
+        call: CallId,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        /// How long it was held.
+        duration: std::time::Duration,
+    },
     /// The media processor stopped a call's audio (the call ended): what
     /// it received from the SBC and echoed back.
     MediaStats {
@@ -284,6 +295,7 @@ impl Event {
             Event::ReferSent { .. } => "refer-sent",
             Event::ReferAnswered { .. } => "refer-answered",
             Event::NotifyReceived { .. } => "notify-received",
+            Event::DtmfReceived { .. } => "dtmf-received",
             Event::MediaStats { .. } => "media-stats",
         }
     }

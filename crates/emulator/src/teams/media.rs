@@ -47,6 +47,11 @@ pub struct MediaPlan {
     pub local_key_salt: Vec<u8>,
     /// The SBC's: we unprotect with it.
     pub remote_key_salt: Vec<u8>,
+    /// The payload type of `telephone-event` (RFC 4733) in our
+    /// description, if negotiated: key presses the SBC sends.
+    pub telephone_event: Option<u8>,
+    /// Its clock rate (the unit of its duration field).
+    pub telephone_event_rate: u32,
 }
 
 impl std::fmt::Debug for MediaPlan {
@@ -56,6 +61,7 @@ impl std::fmt::Debug for MediaPlan {
             .field("local", &self.local)
             .field("remote", &self.remote)
             .field("suite", &self.suite)
+            .field("telephone_event", &self.telephone_event)
             .finish_non_exhaustive()
     }
 }
@@ -130,12 +136,21 @@ impl MediaSession {
             let key = crypto.keys.first()?.key_salt.clone();
             (shared && usable(&crypto)).then_some((crypto.suite, key))
         })?;
+        // Both sides agreed on it when both descriptions list it; the
+        // SBC sends it with our number.
+        let events = ours.telephone_events().next().filter(|ours| {
+            theirs
+                .telephone_events()
+                .any(|theirs| theirs.clock_rate == ours.clock_rate)
+        });
         Some(MediaPlan {
             local: std::net::SocketAddr::new(self.address, self.port),
             remote: std::net::SocketAddr::new(ip, theirs.port),
             suite,
             local_key_salt: self.key_salt.clone(),
             remote_key_salt,
+            telephone_event: events.as_ref().map(|e| e.payload_type),
+            telephone_event_rate: events.map_or(8000, |e| e.clock_rate),
         })
     }
 
@@ -328,6 +343,10 @@ a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx
         assert_eq!(plan.suite, "AES_CM_128_HMAC_SHA1_80");
         assert_eq!(plan.local_key_salt, vec![7; 30]);
         assert_eq!(plan.remote_key_salt, (0..30).collect::<Vec<u8>>());
+        assert_eq!(
+            (plan.telephone_event, plan.telephone_event_rate),
+            (Some(101), 8000)
+        );
         assert!(
             !format!("{plan:?}").contains("key_salt"),
             "keys stay out of logs"

@@ -39,7 +39,9 @@
 //! [`FrameSource`]) and listened to (DTMF as [`MediaEvent::Dtmf`] while
 //! it is not bridged); see [`MediaRelay`]'s local ends. The shard paces
 //! the frames with its poll timeout and sends them from the leg's socket
-//! like relayed packets.
+//! like relayed packets. Key presses go between bridged legs whose peers
+//! take them in different forms ([`MediaDriver::set_dtmf`],
+//! [`MediaDriver::send_dtmf`], [`MediaEvent::BridgedDtmf`]).
 //!
 //! # Conferences
 //!
@@ -80,10 +82,11 @@ use sdp::Direction;
 
 use self::recorder::{RecorderLink, RecorderMessage, RecordingKind, ShardPost};
 use self::shard::{Command, Shard, ShardSocket};
+use crate::dtmf::DtmfDigit;
 use crate::error::DriverError;
 use crate::relay::{
-    ConferenceRole, LegCodec, LegConfig, LegKey, LegPorts, LegSrtp, MediaEvent, RecordingEnd,
-    RecordingId, RelayConfig, RelayCounters,
+    ConferenceRole, LegCodec, LegConfig, LegDtmf, LegKey, LegPorts, LegSrtp, MediaEvent,
+    RecordingEnd, RecordingId, RelayConfig, RelayCounters,
 };
 use crate::server::{FrameSource, PauseMode, PlayRequestId, VoicemailConfig};
 
@@ -536,6 +539,24 @@ impl MediaDriver {
         self.run(key, set_report_dtmf_op(key, report))
     }
 
+    /// How the leg's peer takes DTMF, and the payload types to speak it
+    /// in; see [`MediaRelay::set_dtmf`](crate::MediaRelay::set_dtmf).
+    pub fn set_dtmf(&self, key: LegKey, dtmf: LegDtmf) -> Result<(), DriverError> {
+        self.run(key, set_dtmf_op(key, dtmf))
+    }
+
+    /// Sends a key press to the leg's peer as RFC 4733 events or tones,
+    /// as it takes them; see
+    /// [`MediaRelay::send_dtmf`](crate::MediaRelay::send_dtmf).
+    pub fn send_dtmf(
+        &self,
+        key: LegKey,
+        digit: DtmfDigit,
+        duration: Duration,
+    ) -> Result<(), DriverError> {
+        self.run(key, send_dtmf_op(key, digit, duration))
+    }
+
     /// Puts the leg (which needs its codec) in its session's conference
     /// as `role`, unbridging it first; a member just takes `role`. See
     /// [`MediaRelay::join_conference`](crate::MediaRelay::join_conference).
@@ -806,6 +827,14 @@ fn set_report_dtmf_op(key: LegKey, report: bool) -> Op {
     Box::new(move |shard, _| Ok(shard.relay.set_report_dtmf(key, report)?))
 }
 
+fn set_dtmf_op(key: LegKey, dtmf: LegDtmf) -> Op {
+    Box::new(move |shard, now| Ok(shard.relay.set_dtmf(now, key, dtmf)?))
+}
+
+fn send_dtmf_op(key: LegKey, digit: DtmfDigit, duration: Duration) -> Op {
+    Box::new(move |shard, now| Ok(shard.relay.send_dtmf(now, key, digit, duration)?))
+}
+
 fn join_conference_op(key: LegKey, role: ConferenceRole) -> Op {
     Box::new(move |shard, now| Ok(shard.relay.join_conference(now, key, role)?))
 }
@@ -913,6 +942,22 @@ impl Detached<'_> {
     /// [`MediaDriver::set_report_dtmf`].
     pub fn set_report_dtmf(&self, key: LegKey, report: bool) -> Result<(), DriverError> {
         self.0.post(key, set_report_dtmf_op(key, report))
+    }
+
+    /// [`MediaDriver::set_dtmf`].
+    pub fn set_dtmf(&self, key: LegKey, dtmf: LegDtmf) -> Result<(), DriverError> {
+        self.0.post(key, set_dtmf_op(key, dtmf))
+    }
+
+    /// [`MediaDriver::send_dtmf`]; a refusal (no telephone-event on the
+    /// leg...) comes back as [`MediaEvent::Refused`].
+    pub fn send_dtmf(
+        &self,
+        key: LegKey,
+        digit: DtmfDigit,
+        duration: Duration,
+    ) -> Result<(), DriverError> {
+        self.0.post(key, send_dtmf_op(key, digit, duration))
     }
 
     /// [`MediaDriver::join_conference`].

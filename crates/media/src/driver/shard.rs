@@ -405,7 +405,7 @@ impl Shard {
         }
     }
 
-    /// Sends what the relay made itself (played frames, RTCP reports).
+    /// Sends what the relay made itself (played frames, RTCP reports, DTMF).
     fn transmit_local(&mut self, now: Instant) {
         let Shard {
             relay,
@@ -416,6 +416,15 @@ impl Shard {
             ..
         } = self;
         while let Some(out) = relay.poll_transmit(now, &mut recv.scratch) {
+            send.push(
+                sockets,
+                out.local_port,
+                out.destination,
+                &recv.scratch[..out.len],
+                counters,
+            );
+        }
+        while let Some(out) = relay.poll_dtmf_transmit(now, &mut recv.scratch) {
             send.push(
                 sockets,
                 out.local_port,

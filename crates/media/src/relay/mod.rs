@@ -39,6 +39,11 @@
 //!   codec on other payload types forwards with the types rewritten,
 //!   another codec transcodes (G.711, G.722, Opus; RFC 4733 events and
 //!   RFC 3389 comfort noise carried across).
+//! - DTMF between legs whose peers take it in different forms (`dtmf/`,
+//!   [`MediaRelay::set_dtmf`]): RFC 4733 events toward an INFO peer
+//!   reported once per press ([`MediaEvent::BridgedDtmf`]) instead of
+//!   forwarded, presses sent to a leg as RFC 4733 events or G.711 tones
+//!   ([`MediaRelay::send_dtmf`]), tones of an in-band peer detected.
 //!
 //! Not done here: RTCP reports generated for bridged legs that forward —
 //! their RTCP is relayed end to end (a transcoding bridge reports
@@ -55,13 +60,15 @@
 //! `destination`, or drop), then after `handle_timeout`
 //! [`MediaRelay::poll_transmit`] until `None` (packets made here: played
 //! frames, conference mixes, RTCP reports), then
-//! [`MediaRelay::poll_recording`] until `None` (recorded frames), then
+//! [`MediaRelay::poll_dtmf_transmit`] until `None` (DTMF sent to legs),
+//! then [`MediaRelay::poll_recording`] until `None` (recorded frames), then
 //! [`MediaRelay::poll_event`] until `None`, then
 //! [`MediaRelay::poll_timeout`] for the next wake-up. Neither the
 //! per-packet path nor the per-frame path allocates.
 
 mod conference;
 mod config;
+mod dtmf;
 mod local;
 mod recording;
 mod rtcp_map;
@@ -79,6 +86,8 @@ use sdp::Direction;
 pub use self::conference::ConferenceRole;
 use self::conference::{Member, Room};
 pub use self::config::{LatchPolicy, LegConfig, LegKey, LegPorts, LegSrtp, RelayConfig};
+pub use self::dtmf::LegDtmf;
+use self::dtmf::LegDtmfState;
 use self::local::{Hearing, LocalEndpoint, Rng};
 pub use self::local::{LegCodec, LegEncoding};
 pub use self::recording::{
@@ -155,6 +164,9 @@ struct Leg {
     /// How its packets reach its bridge partner when their codecs
     /// differ; `None`: forwarded as they are.
     convert: Option<Conversion>,
+    /// How its peer takes DTMF, for bridges to a peer that takes it
+    /// otherwise (`dtmf/`).
+    dtmf: Option<Box<LegDtmfState>>,
 }
 
 impl Leg {
@@ -237,6 +249,10 @@ pub struct MediaRelay {
     conference_ready: VecDeque<u64>,
     /// Slots of legs whose transcoding bridge has frames to send.
     transcode_ready: VecDeque<usize>,
+    /// Due times of the legs' DTMF (lazily deleted, as `timers`).
+    dtmf_timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Slots of legs with DTMF packets to send now.
+    dtmf_ready: VecDeque<usize>,
 }
 
 impl MediaRelay {
@@ -259,6 +275,8 @@ impl MediaRelay {
             rooms: HashMap::new(),
             conference_ready: VecDeque::new(),
             transcode_ready: VecDeque::new(),
+            dtmf_timers: BinaryHeap::new(),
+            dtmf_ready: VecDeque::new(),
         }
     }
 
@@ -375,6 +393,7 @@ impl MediaRelay {
             tap: None,
             member: None,
             convert: None,
+            dtmf: None,
         };
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -718,7 +737,7 @@ impl MediaRelay {
                         self.recordings.handle_audio(now, tap, stream, pcm);
                     }
                     if let (Some(member), Some(pcm)) = (member, local.heard_pcm()) {
-                        member.handle_audio(&packet, pcm, &mut self.counters);
+                        member.handle_audio((&packet, clock_rate), pcm, &mut self.counters);
                     }
                 }
                 true
@@ -741,6 +760,10 @@ impl MediaRelay {
         };
         if rtcp && transcoded {
             // A transcoding bridge ends RTCP here (see `transcode/`).
+            self.counters.consumed += 1;
+            return Ok(None);
+        }
+        if !rtcp && self.handle_bridged_dtmf(now, slot, peer, &buf[..len]) {
             self.counters.consumed += 1;
             return Ok(None);
         }
@@ -772,6 +795,10 @@ impl MediaRelay {
             .ok_or(DropReason::NoPeer)?;
         let local = origin == Origin::Local;
         if !rtcp && !local && peer.local_source {
+            return Err(DropReason::LocalPlayback);
+        }
+        if !rtcp && !local && peer.dtmf.as_deref().is_some_and(LegDtmfState::holds_audio) {
+            // A press is being sent to it (`dtmf/`).
             return Err(DropReason::LocalPlayback);
         }
         // RTCP we make goes on while the peer holds (RFC 3550 §6).
@@ -838,7 +865,8 @@ impl MediaRelay {
     /// own instants (the next frame of a play, ...).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let local = self.timers.peek().map(|Reverse((at, _))| *at);
-        [self.next_scan, local, self.recordings.poll_timeout()]
+        let dtmf = self.poll_dtmf_timeout();
+        [self.next_scan, local, self.recordings.poll_timeout(), dtmf]
             .into_iter()
             .flatten()
             .min()
@@ -850,6 +878,7 @@ impl MediaRelay {
     /// codec, not bridged) times out like a bridged one.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.handle_local_timers(now);
+        self.handle_dtmf_timers(now);
         self.handle_recording_timers(now);
         let Some(next) = self.next_scan else { return };
         if now < next {

@@ -124,8 +124,15 @@ impl OutStream {
         let out_ts = ts.wrapping_add(active.ts_offset);
         if seq_after(out_seq, active.highest_seq) {
             active.highest_seq = out_seq;
-            active.highest_ts = out_ts;
-            active.highest_at = now;
+            // The clock reads the newest timestamp at the time it was
+            // first sent: packets that repeat a timestamp (the updates
+            // and end packets of an RFC 4733 event keep the event's
+            // start, §2.5.1.2) do not move it, or a source that follows
+            // an event would start that much too early.
+            if out_ts != active.highest_ts {
+                active.highest_ts = out_ts;
+                active.highest_at = now;
+            }
         }
         packet[2..4].copy_from_slice(&out_seq.to_be_bytes());
         packet[4..8].copy_from_slice(&out_ts.to_be_bytes());
@@ -188,6 +195,23 @@ mod tests {
                 ts_offset: (5160u32 + 480).wrapping_sub(9_000_000),
             })
         );
+    }
+
+    #[test]
+    fn an_event_keeps_the_clock_at_its_start() {
+        let mut stream = OutStream::default();
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        // An RFC 4733 event from 0 to 140 ms: six packets, one timestamp.
+        for (i, at) in [0u64, 20, 40, 60, 100, 140].into_iter().enumerate() {
+            let mut p = packet(5, 10 + i as u16, 8000);
+            stream.rewrite(ms(at), &mut p, 8000);
+        }
+        // Audio of another source 160 ms after the event began: its
+        // timestamp is 160 ms (1280 units) after the event's.
+        let mut p = packet(6, 500, 1);
+        stream.rewrite(ms(160), &mut p, 8000);
+        assert_eq!(fields(&p), (5, 16, 8000 + 1280, true));
     }
 
     #[test]

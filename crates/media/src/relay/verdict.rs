@@ -179,6 +179,12 @@ pub struct RelayCounters {
     pub frames_transcoded: u64,
     /// Payloads a transcoding bridge could not decode (or encode).
     pub transcode_errors: u64,
+    /// Key presses of a bridged leg passed to its partner in another
+    /// form (RFC 4733 to INFO or tones, tones to RFC 4733 or INFO).
+    pub dtmf_converted: u64,
+    /// Key presses of a bridged leg its partner could not be given (no
+    /// telephone-event or G.711 there, a full queue, unbridged).
+    pub dtmf_undelivered: u64,
     dropped: [u64; DropReason::COUNT],
 }
 
@@ -210,6 +216,8 @@ impl RelayCounters {
         self.conference_frames_dropped += other.conference_frames_dropped;
         self.frames_transcoded += other.frames_transcoded;
         self.transcode_errors += other.transcode_errors;
+        self.dtmf_converted += other.dtmf_converted;
+        self.dtmf_undelivered += other.dtmf_undelivered;
         for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
             *mine += theirs;
         }
@@ -266,6 +274,21 @@ pub enum MediaEvent {
         digit: DtmfDigit,
         /// How it arrived first.
         method: DtmfMethod,
+        /// How long it was held.
+        duration: Duration,
+    },
+    /// A key press on bridged leg `leg` for its partner `peer`, whose
+    /// peer takes DTMF in SIP INFO
+    /// ([`LegDtmf::method`](crate::LegDtmf::method)): not forwarded as
+    /// RTP; the call layer sends it to `peer` as INFO. Once per press
+    /// (RFC 4733 redundancy collapsed).
+    BridgedDtmf {
+        /// The leg it was pressed on.
+        leg: LegKey,
+        /// The leg to send it to.
+        peer: LegKey,
+        /// The key.
+        digit: DtmfDigit,
         /// How long it was held.
         duration: Duration,
     },

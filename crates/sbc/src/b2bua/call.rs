@@ -387,6 +387,8 @@ pub(crate) enum Purpose {
     /// A request within `leg`'s dialog whose response only its dialog
     /// needs (BYE, NOTIFY).
     InDialog { call: CallId, leg: LegId },
+    /// An INFO with a key press to `leg` (`dtmf`): a failure is counted.
+    DtmfInfo { call: CallId, leg: LegId },
     /// An OPTIONS keepalive to a Teams proxy.
     Options(ProxyId),
     /// Nothing to do with the response (CANCEL, BYE of an orphan).

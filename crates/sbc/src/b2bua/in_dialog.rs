@@ -1,7 +1,9 @@
 //! Requests within a dialog (RFC 3261 §12.2): ACK of our 2xx, BYE from
 //! either side (§15), re-INVITE, UPDATE (RFC 3311) and INFO (RFC 6086)
 //! relayed to the other leg with the SDP rewritten (answered here when
-//! switchboard is the other party: a local or mixed call), session
+//! switchboard is the other party: a local or mixed call; INFO with a
+//! key press for a peer that does not take INFO is answered, `dtmf`),
+//! session
 //! refreshes answered on their own leg (RFC 4028), and the per-call
 //! timers.
 
@@ -153,7 +155,7 @@ impl B2bua {
             Method::Bye => self.on_bye(call, leg_id, &key, &request, now),
             Method::Invite | Method::Update => self.on_offer(call, leg_id, key, request, now),
             Method::Info if call.answers_offers() => self.on_local_info(call, &key, &request, now),
-            Method::Info => self.relay(call, leg_id, key, request, now),
+            Method::Info => self.on_info(call, leg_id, key, request, now),
             Method::Refer if call.answers_offers() => {
                 // Nobody to transfer: switchboard is the other party.
                 let response = Response::for_request(&request, StatusCode::FORBIDDEN);
@@ -174,7 +176,7 @@ impl B2bua {
 
     /// 200 to a request within `leg`'s dialog (Contact on target
     /// refreshes, X-MS-SBC towards Teams).
-    fn in_dialog_ok(&self, call: &Call, leg_id: LegId, request: &Request) -> Response {
+    pub(super) fn in_dialog_ok(&self, call: &Call, leg_id: LegId, request: &Request) -> Response {
         let mut response = Response::for_request(request, StatusCode::OK);
         if let Some(leg) = call.leg(leg_id) {
             if wire::is_target_refresh(&request.method) {
@@ -315,7 +317,7 @@ impl B2bua {
     }
 
     /// Relays a re-INVITE, UPDATE or INFO from `from` to the other leg.
-    fn relay(
+    pub(super) fn relay(
         &mut self,
         call: &mut Call,
         from: LegId,

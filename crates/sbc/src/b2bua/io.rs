@@ -265,6 +265,34 @@ pub enum B2buaEvent {
         /// Its body.
         body: bytes::Bytes,
     },
+    /// A key press came as SIP INFO on one leg of a two-party call for
+    /// the other, whose peer does not take INFO (Teams: RFC 4733 only;
+    /// a trunk whose `dtmf` is `rfc4733` or `inband`): the INFO was
+    /// answered 200 and not relayed. Have the media relay send it on
+    /// `to_leg` (RFC 4733 events or tones). Never log `digit`: key
+    /// presses may be card numbers.
+    Dtmf {
+        /// The call.
+        call: CallId,
+        /// The leg to send it on.
+        to_leg: LegId,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        /// How long it was held (`Duration=`; 100 ms when not said).
+        duration: std::time::Duration,
+    },
+    /// An INFO with a key press ([`crate::B2bua::send_dtmf_info`]) got
+    /// a final non-2xx, timed out (408) or could not be sent (400: no
+    /// such leg or dialog); counted in
+    /// [`crate::Stats::dtmf_info_failures`]. The call goes on.
+    DtmfInfoFailed {
+        /// The call.
+        call: CallId,
+        /// The leg it was for.
+        leg: LegId,
+        /// What came back.
+        status: StatusCode,
+    },
     /// A leg placed by [`crate::B2bua::dial`] got a provisional response
     /// (180: the agent's Teams clients ring).
     DialProgress {

@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use sdp::Direction;
 
 use super::io::{CallId, LegId};
+use crate::config::DtmfMode;
 use crate::error::MediaError;
 
 /// SRTP master keys of one stream (RFC 4568 SDES): ours, sent in our SDP,
@@ -93,6 +94,11 @@ pub struct StreamMedia {
     pub srtp: Option<SrtpKeys>,
     /// The direction the peer asked for, from its point of view.
     pub direction: Direction,
+    /// How the leg's peer takes DTMF (and sends it): its trunk's `dtmf`;
+    /// RFC 4733 for Teams and everything else. Where the two legs of a
+    /// bridge differ, the relay converts what one sends for the other
+    /// (the call layer sends SIP INFO).
+    pub dtmf: DtmfMode,
 }
 
 /// The media relay, as the B2BUA drives it. The binary plugs the real one

@@ -34,6 +34,10 @@
 //!   (hold towards Teams as `a=inactive`; a transcoded stream keeps each
 //!   leg's codec); a refresh that changes nothing is answered on its own
 //!   leg;
+//! - DTMF (`dtmf`): INFO with a key press for a leg whose peer does not
+//!   take INFO (Teams) is answered and handed to the media relay
+//!   ([`B2buaEvent::Dtmf`]); presses the relay takes out of RTP for a
+//!   peer that takes INFO go out as INFO ([`B2bua::send_dtmf_info`]);
 //! - session timers per leg (RFC 4028: refresher, 422 with Min-SE, BYE on
 //!   expiry) and a maximum call duration;
 //! - Teams: REFER is carried out by the SBC (new INVITE to the Refer-To
@@ -103,6 +107,7 @@ mod call;
 mod checks;
 mod codecs;
 mod dial;
+mod dtmf;
 mod identity;
 mod in_dialog;
 mod io;
@@ -564,6 +569,9 @@ impl B2bua {
                 request,
             } => self.on_relay_response(call, from, to, &server, &request, &response, now),
             Purpose::Reoffer { call, leg } => self.on_reoffer_response(call, leg, &response, now),
+            Purpose::DtmfInfo { call, leg } => {
+                self.on_dtmf_info_response(call, leg, &response, now);
+            }
             Purpose::Replaces { call, leg, new } => {
                 self.on_replaces_response(call, leg, new, &response, now);
             }
@@ -626,6 +634,7 @@ impl B2bua {
                 let response = Response::builder(status).build();
                 self.on_replaces_response(call, leg, new, &response, now);
             }
+            Purpose::DtmfInfo { call, leg } => self.dtmf_info_failed(call, leg, status),
             Purpose::Options(_) | Purpose::Ignore => {}
         }
     }

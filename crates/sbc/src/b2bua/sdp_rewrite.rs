@@ -32,6 +32,7 @@ use sdp::{Attribute, Crypto, Direction, Media, Origin, SdpError, Session};
 
 use super::codecs::{self, Agreed};
 use super::media::{SrtpKeys, StreamCodec, StreamMedia};
+use crate::config::DtmfMode;
 use crate::error::MediaError;
 
 /// Attributes that describe the other leg's transport, never copied.
@@ -618,6 +619,8 @@ impl LegSdp {
                     codec,
                     srtp,
                     direction: received.direction_of(media),
+                    // The B2BUA knows the leg's peer: `update_media`.
+                    dtmf: DtmfMode::default(),
                 })
             })
             .collect()

@@ -784,7 +784,11 @@ impl B2bua {
     /// Tells the media plane what `leg`'s peer described.
     pub(super) fn update_media(&mut self, call: &Call, leg: LegId) {
         if let Some(l) = call.leg(leg) {
-            let streams = l.sdp.streams();
+            let mut streams = l.sdp.streams();
+            let dtmf = self.dtmf_mode(&l.peer);
+            for stream in &mut streams {
+                stream.dtmf = dtmf;
+            }
             if !streams.is_empty() {
                 self.media.update(call.id, leg, &streams);
             }

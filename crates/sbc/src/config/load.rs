@@ -12,7 +12,7 @@ use toml::de::DeTable;
 
 use super::reader::{Node, Source, Table};
 use super::{
-    AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount,
+    AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount, DtmfMode,
     FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget,
     SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
     DEFAULT_MAX_TRANSACTIONS,
@@ -377,6 +377,23 @@ fn transport(n: &Node<'_, '_>) -> Result<Transport, ConfigError> {
     }
 }
 
+/// A trunk's `dtmf`, checked against its `codecs`.
+fn dtmf_mode(n: &Node<'_, '_>, codecs: &[String]) -> Result<DtmfMode, ConfigError> {
+    let has = |name: &str| codecs.iter().any(|c| c.eq_ignore_ascii_case(name));
+    match n.str()?.to_ascii_lowercase().as_str() {
+        "rfc4733" | "rfc2833" if !has("telephone-event") => Err(n.err(
+            "RFC 4733 DTMF needs `telephone-event` in the trunk's `codecs`",
+        )),
+        "rfc4733" | "rfc2833" => Ok(DtmfMode::Rfc4733),
+        "info" => Ok(DtmfMode::Info),
+        "inband" if !has("PCMU") && !has("PCMA") => Err(n.err(
+            "in-band DTMF needs `PCMU` or `PCMA` in the trunk's `codecs`: tones are made and heard in G.711",
+        )),
+        "inband" => Ok(DtmfMode::Inband),
+        other => Err(n.err(format!("`{other}` is not rfc4733, info or inband"))),
+    }
+}
+
 fn sip_uri(n: &Node<'_, '_>) -> Result<Uri, ConfigError> {
     let s = n.str()?;
     let uri = Uri::parse(s).map_err(|e| n.err(format!("`{s}` is not a SIP URI: {e}")))?;
@@ -477,6 +494,9 @@ fn trunk<'a, 'i>(
     let codecs = t
         .map("codecs", |n| n.list(|n| Ok(n.text()?.to_owned())))?
         .unwrap_or_else(|| DEFAULT_CODECS.iter().map(|s| s.to_string()).collect());
+    let dtmf = t
+        .map("dtmf", |n| dtmf_mode(n, &codecs))?
+        .unwrap_or_default();
     let limits = limits(&mut t)?;
     let headers = header_policy(t.table_or_empty("headers", empty)?)?;
     let mut numbers_table = t.table_or_empty("numbers", empty)?;
@@ -493,6 +513,7 @@ fn trunk<'a, 'i>(
         transport,
         targets,
         codecs,
+        dtmf,
         limits,
         headers,
         numbers,

@@ -304,12 +304,50 @@ pub struct CarrierTrunk {
     /// `codecs` (default `PCMU`, `PCMA`, `telephone-event`), in preference
     /// order, as SDP encoding names.
     pub codecs: Vec<String>,
+    /// `dtmf` (default `rfc4733`): how the carrier takes and sends key
+    /// presses.
+    pub dtmf: DtmfMode,
     /// `max_concurrent_calls`, `max_calls_per_second`.
     pub limits: CallLimits,
     /// `[trunks.NAME.headers]`: `pass`, `strip`, `add`.
     pub headers: HeaderPolicy,
     /// `[trunks.NAME.numbers]`: normalisation to and from E.164.
     pub numbers: NumberPlan,
+}
+
+/// How a carrier trunk takes key presses, and sends its own: `dtmf` of
+/// `[trunks.NAME]`. Teams Direct Routing takes and sends RFC 4733 events
+/// only; a press from a leg that speaks another form reaches the other
+/// leg converted, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DtmfMode {
+    /// `rfc4733` (also `rfc2833`), the default: telephone-events in RTP
+    /// (RFC 4733); needs `telephone-event` in `codecs` when written out.
+    #[default]
+    Rfc4733,
+    /// `info`: SIP INFO requests with `application/dtmf-relay` bodies
+    /// (`Signal=5`, `Duration=160`).
+    Info,
+    /// `inband`: DTMF tones in the audio (ITU-T Q.23); needs `PCMU` or
+    /// `PCMA` in `codecs`: tones are made and listened for in G.711.
+    Inband,
+}
+
+impl DtmfMode {
+    /// `rfc4733`, `info` or `inband`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DtmfMode::Rfc4733 => "rfc4733",
+            DtmfMode::Info => "info",
+            DtmfMode::Inband => "inband",
+        }
+    }
+}
+
+impl fmt::Display for DtmfMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Digest credentials a carrier authenticates with (RFC 7616, RFC 8760).

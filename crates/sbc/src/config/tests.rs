@@ -79,6 +79,7 @@ fn examples_load() {
     assert!(t.emulator.is_some());
     let carrier = t.trunks.get(&TrunkName::new("carrier1")).unwrap();
     assert_eq!(carrier.numbers.outbound, NumberFormat::National);
+    assert_eq!(carrier.dtmf, DtmfMode::Rfc4733);
     assert_eq!(
         carrier.headers.add,
         [("X-Provider".to_owned(), "example".to_owned())]
@@ -467,4 +468,56 @@ fn metrics_listen_is_an_address() {
     assert_eq!(key, "metrics.listen");
     let (key, _) = refused(&format!("{BASE}\n[metrics]\nport = 1\n"));
     assert_eq!(key, "metrics.port");
+}
+
+#[test]
+fn trunk_dtmf_mode_defaults_to_rfc4733_and_is_checked() {
+    let trunk = |c: &Config| c.trunks.get(&TrunkName::new("carrier1")).unwrap().dtmf;
+    assert_eq!(trunk(&load(BASE).unwrap()), DtmfMode::Rfc4733);
+    let with = |line: &str| {
+        BASE.replace(
+            "targets = [\"sip:192.0.2.10:5060\"]",
+            &format!("targets = [\"sip:192.0.2.10:5060\"]\n{line}"),
+        )
+    };
+    for (value, mode) in [
+        ("rfc4733", DtmfMode::Rfc4733),
+        ("RFC2833", DtmfMode::Rfc4733),
+        ("info", DtmfMode::Info),
+        ("inband", DtmfMode::Inband),
+    ] {
+        let c = load(&with(&format!("dtmf = \"{value}\""))).unwrap();
+        assert_eq!(trunk(&c), mode, "{value}");
+    }
+    let (key, reason) = refused(&with("dtmf = \"sip-info\""));
+    assert_eq!(key, "trunks.carrier1.dtmf");
+    assert_eq!(reason, "`sip-info` is not rfc4733, info or inband");
+    let (key, reason) = refused(&with("dtmf = 1"));
+    assert_eq!(key, "trunks.carrier1.dtmf");
+    assert!(reason.contains("expected a string"), "{reason}");
+    // Each mode needs the codec it is carried in.
+    let (key, reason) = refused(&with("codecs = [\"PCMA\"]\ndtmf = \"rfc4733\""));
+    assert_eq!(key, "trunks.carrier1.dtmf");
+    assert!(reason.contains("`telephone-event`"), "{reason}");
+    let (_, reason) = refused(&with(
+        "codecs = [\"G722\", \"telephone-event\"]\ndtmf = \"inband\"",
+    ));
+    assert!(reason.contains("`PCMU` or `PCMA`"), "{reason}");
+    let c = load(&with("codecs = [\"G722\", \"pcma\"]\ndtmf = \"inband\"")).unwrap();
+    assert_eq!(trunk(&c), DtmfMode::Inband);
+    // INFO needs no codec; the default asks for nothing.
+    assert_eq!(
+        trunk(&load(&with("codecs = [\"G722\"]\ndtmf = \"info\"")).unwrap()),
+        DtmfMode::Info
+    );
+    assert_eq!(
+        trunk(&load(&with("codecs = [\"G722\"]")).unwrap()),
+        DtmfMode::Rfc4733
+    );
+    // Teams takes RFC 4733 only: no such key there.
+    let (key, _) = refused(&BASE.replace(
+        "trunk_fqdn = \"sbc1.customers.example.net\"",
+        "trunk_fqdn = \"sbc1.customers.example.net\"\ndtmf = \"info\"",
+    ));
+    assert_eq!(key, "teams.dtmf");
 }

@@ -56,16 +56,18 @@ impl Member {
         self.mix_rate = mix_rate;
     }
 
-    /// A packet from the member's peer, already checked, and its audio
-    /// decoded at the leg's rate: into the jitter buffer, counted.
+    /// A packet from the member's peer, already checked, its timestamp
+    /// on a `clock_rate` clock, and its audio decoded at the leg's rate:
+    /// into the jitter buffer, counted.
     pub(in crate::relay) fn handle_audio(
         &mut self,
-        packet: &RtpPacket<'_>,
+        (packet, clock_rate): (&RtpPacket<'_>, u32),
         pcm: &[i16],
         counters: &mut RelayCounters,
     ) {
         let (ssrc, seq) = (packet.ssrc(), packet.sequence_number());
-        match self.jitter.push(ssrc, seq, pcm) {
+        let timestamp = (packet.timestamp(), clock_rate);
+        match self.jitter.push(ssrc, seq, timestamp, pcm) {
             Arrival::Held { discarded } => {
                 counters.conference_frames_dropped += u64::from(discarded);
             }

@@ -315,6 +315,42 @@ fn a_burst_read_late_lands_by_timestamp() {
 }
 
 #[test]
+fn packets_of_10_30_and_60_ms_land_sample_for_sample() {
+    for ptime in [10u32, 30, 60] {
+        let start = Instant::now();
+        let mut sim = Sim::new(call(start), start);
+        sim.relay
+            .start_call_recording(start, ID, CALLER, AGENT)
+            .unwrap();
+        let len = 8 * ptime;
+        let mut said = Vec::new();
+        for n in 0..600 / ptime {
+            let pcm: Vec<i16> = (n * len..(n + 1) * len)
+                .map(|k| (8000.0 * (f64::from(k) * 0.3).sin()) as i16)
+                .collect();
+            let mut payload = vec![0u8; pcm.len()];
+            G711::Mulaw.encode(&pcm, &mut payload);
+            said.extend_from_slice(&payload);
+            // Each packet arrives once said.
+            sim.advance(start + MS * (ptime * (n + 1)));
+            let packet = rtp(9, n as u16, 5_000 + n * len, &payload);
+            sim.receive(CALLER_PORT, caller_addr(), &packet);
+        }
+        sim.advance(start + Duration::from_millis(800));
+        sim.stop(ID);
+        // The first packet ends at its arrival: frame 0 starts with it,
+        // and every sample follows in its place, none added or lost.
+        let left = channel(&sim.frames, 0..30, false);
+        let mut decoded = vec![0i16; said.len()];
+        G711::Mulaw.decode(&said, &mut decoded);
+        assert_eq!(left.len(), decoded.len());
+        let wrong = left.iter().zip(&decoded).position(|(a, b)| a != b);
+        assert_eq!(wrong, None, "{ptime} ms: first wrong sample");
+        assert!(sim.frames[30..].iter().all(|f| f.caller == [0; 160]));
+    }
+}
+
+#[test]
 fn a_new_stream_or_a_stale_clock_reanchors_on_arrival() {
     let start = Instant::now();
     let mut sim = Sim::new(call(start), start);

@@ -15,6 +15,7 @@ use crate::{
 };
 
 mod events;
+mod ptime;
 
 const CARRIER: LegKey = LegKey::new(1, 0);
 const TEAMS: LegKey = LegKey::new(1, 1);

@@ -66,7 +66,10 @@ fn carrier_hold_reaches_teams_as_inactive() {
 
 #[test]
 fn teams_hold_and_info_are_relayed_to_the_carrier() {
-    let mut h = Harness::new();
+    // A carrier that takes DTMF as INFO gets Teams' INFO as it is.
+    let codecs = "codecs = [\"PCMU\", \"PCMA\", \"telephone-event\"]";
+    let config = CONFIG.replace(codecs, &format!("{codecs}\ndtmf = \"info\""));
+    let mut h = Harness::with(&config, B2buaSettings::default());
     let call = h.establish("c-thold");
     h.teams_in_dialog(
         &call,

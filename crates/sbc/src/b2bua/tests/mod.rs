@@ -6,6 +6,7 @@
 mod calls;
 mod codecs;
 mod dial;
+mod dtmf;
 mod local;
 mod mid_call;
 mod parties;
