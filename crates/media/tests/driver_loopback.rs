@@ -576,8 +576,20 @@ fn records_a_call_as_stereo_wav() {
     // Seconds into the file of an instant (the file starts at `started`).
     let secs = |at: Instant| at.saturating_duration_since(started).as_secs_f64();
     // The agent's gap (packets 30..55 not sent) is silence, the caller
-    // goes on.
-    let gap = (secs(sent_at[30]) + 0.06, secs(sent_at[55]) - 0.02);
+    // goes on. The recorder places audio by RTP timestamp once a stream
+    // runs, so a sender running late on a loaded machine has its audio
+    // after the gap placed earlier than it was sent: the gap checked is
+    // where sending times and timestamps agree (packet n is 20 ms x n
+    // after packet 0).
+    let by_timestamp = |n: u32| secs(sent_at[0]) + f64::from(n) * 0.02;
+    let gap = (
+        (secs(sent_at[30]) + 0.06).max(by_timestamp(30) + 0.06),
+        (secs(sent_at[55]) - 0.02).min(by_timestamp(55) - 0.02),
+    );
+    assert!(
+        gap.1 - gap.0 > 0.2,
+        "the loop ran too late to check: {gap:?}"
+    );
     assert!(span(right, gap.0, gap.1).iter().all(|&s| s == 0), "{gap:?}");
     assert!(loud(span(left, gap.0, gap.1)));
     // The pause is silence on both sides; before and after, speech.

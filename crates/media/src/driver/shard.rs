@@ -424,15 +424,6 @@ impl Shard {
                 counters,
             );
         }
-        while let Some(out) = relay.poll_dtmf_transmit(now, &mut recv.scratch) {
-            send.push(
-                sockets,
-                out.local_port,
-                out.destination,
-                &recv.scratch[..out.len],
-                counters,
-            );
-        }
         send.flush(sockets, counters);
     }
 

@@ -59,9 +59,8 @@
 //! packet (send `len` bytes of the same buffer from `local_port` to
 //! `destination`, or drop), then after `handle_timeout`
 //! [`MediaRelay::poll_transmit`] until `None` (packets made here: played
-//! frames, conference mixes, RTCP reports), then
-//! [`MediaRelay::poll_dtmf_transmit`] until `None` (DTMF sent to legs),
-//! then [`MediaRelay::poll_recording`] until `None` (recorded frames), then
+//! frames, DTMF sent to legs, conference mixes, RTCP reports), then
+//! [`MediaRelay::poll_recording`] until `None` (recorded frames), then
 //! [`MediaRelay::poll_event`] until `None`, then
 //! [`MediaRelay::poll_timeout`] for the next wake-up. Neither the
 //! per-packet path nor the per-frame path allocates.
@@ -73,7 +72,10 @@ mod local;
 mod recording;
 mod rtcp_map;
 mod stream;
+#[cfg(test)]
+mod test_support;
 mod transcode;
+mod transmit;
 mod verdict;
 
 use std::cmp::Reverse;
@@ -97,6 +99,7 @@ use self::recording::{Recordings, Tap};
 use self::rtcp_map::RtcpMap;
 use self::stream::OutStream;
 use self::transcode::Conversion;
+use self::transmit::Sender;
 pub use self::verdict::{DropReason, Forward, LegStats, MediaEvent, RelayCounters, Verdict};
 use crate::error::RelayError;
 use crate::{classify, PacketKind, RtcpCompound, RtpPacket};
@@ -113,8 +116,8 @@ enum Origin {
 /// What an entry of the relay's timer heap wakes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
-    /// The local end of the leg in this slot.
-    Leg(usize),
+    /// A sender (local end, DTMF) of the leg in this slot.
+    Leg(usize, Sender),
     /// The conference of this session.
     Conference(u64),
 }
@@ -195,6 +198,14 @@ impl Leg {
     }
 }
 
+/// The leg `key` in its `slot` of `legs`, for a caller that borrows
+/// other fields of the relay beside it.
+fn leg_at(legs: &mut [Option<Leg>], slot: usize, key: LegKey) -> Result<&mut Leg, RelayError> {
+    legs.get_mut(slot)
+        .and_then(Option::as_mut)
+        .ok_or(RelayError::UnknownLeg(key))
+}
+
 /// The relay table of one shard; see the module docs for the order of
 /// calls.
 ///
@@ -233,12 +244,12 @@ pub struct MediaRelay {
     events: VecDeque<MediaEvent>,
     counters: RelayCounters,
     next_scan: Option<Instant>,
-    /// Due times of the legs' local ends and of the conferences' mix
-    /// ticks (lazily deleted: an entry counts only if it is its leg's or
-    /// conference's `scheduled`).
+    /// Due times of the legs' senders and of the conferences' mix
+    /// ticks (lazily deleted: an entry counts only if it is its sender's
+    /// or conference's `scheduled`; see `transmit.rs`).
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
-    /// Slots of legs with local packets to send now.
-    ready: VecDeque<usize>,
+    /// Senders (slot and which) with packets to send now.
+    ready: VecDeque<(usize, Sender)>,
     rng: Rng,
     /// An instant and the wall clock at it, for NTP timestamps in SRs.
     wallclock: Option<(Instant, Duration)>,
@@ -249,10 +260,6 @@ pub struct MediaRelay {
     conference_ready: VecDeque<u64>,
     /// Slots of legs whose transcoding bridge has frames to send.
     transcode_ready: VecDeque<usize>,
-    /// Due times of the legs' DTMF (lazily deleted, as `timers`).
-    dtmf_timers: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Slots of legs with DTMF packets to send now.
-    dtmf_ready: VecDeque<usize>,
 }
 
 impl MediaRelay {
@@ -275,8 +282,6 @@ impl MediaRelay {
             rooms: HashMap::new(),
             conference_ready: VecDeque::new(),
             transcode_ready: VecDeque::new(),
-            dtmf_timers: BinaryHeap::new(),
-            dtmf_ready: VecDeque::new(),
         }
     }
 
@@ -333,10 +338,7 @@ impl MediaRelay {
 
     fn leg_mut(&mut self, key: LegKey) -> Result<&mut Leg, RelayError> {
         let slot = self.slot(key)?;
-        self.legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .ok_or(RelayError::UnknownLeg(key))
+        leg_at(&mut self.legs, slot, key)
     }
 
     fn port_entry(&self, port: u16) -> u32 {
@@ -432,10 +434,8 @@ impl MediaRelay {
         let leg = self.legs[slot].take().ok_or(RelayError::UnknownLeg(key))?;
         if let Some(mut local) = leg.local {
             local.stop(&mut self.events);
-            if local.queued {
-                self.ready.retain(|&queued| queued != slot);
-            }
         }
+        self.unqueue(slot);
         self.index.remove(&key);
         self.free_slots.push(slot);
         self.set_port_entry(leg.ports.rtp, 0);
@@ -749,7 +749,7 @@ impl MediaRelay {
         let converts = leg.convert.is_some();
         if heard {
             // A telephone-event may have moved the leg's timer.
-            self.arm(slot);
+            self.arm(slot, Sender::Local);
         }
         let Some(peer) = peer else {
             if heard {
@@ -864,21 +864,19 @@ impl MediaRelay {
     /// per-packet path only stores a time; local ends are woken at their
     /// own instants (the next frame of a play, ...).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let local = self.timers.peek().map(|Reverse((at, _))| *at);
-        let dtmf = self.poll_dtmf_timeout();
-        [self.next_scan, local, self.recordings.poll_timeout(), dtmf]
+        let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        [self.next_scan, timer, self.recordings.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
     }
 
-    /// Runs the local ends whose time has come (their packets are then
-    /// ready in [`MediaRelay::poll_transmit`]) and checks media timeouts
+    /// Runs the local ends, DTMF and conferences whose time has come
+    /// (their packets are then ready in [`MediaRelay::poll_transmit`]) and checks media timeouts
     /// if their time has come. A leg switchboard terminates (with a
     /// codec, not bridged) times out like a bridged one.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.handle_local_timers(now);
-        self.handle_dtmf_timers(now);
+        self.handle_timers(now);
         self.handle_recording_timers(now);
         let Some(next) = self.next_scan else { return };
         if now < next {

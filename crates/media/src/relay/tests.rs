@@ -6,57 +6,20 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use sdp::Direction;
 
+use super::test_support::{
+    buffer, carrier_addr as carrier_sdp, context, leg_config, send, teams_addr as teams_sdp,
+    CARRIER, CARRIER_PORT, TEAMS, TEAMS_PORT,
+};
 use super::*;
-use crate::{RtcpWriter, SrtpContext, SrtpSuite};
-
-const CARRIER: LegKey = LegKey::new(1, 0);
-const TEAMS: LegKey = LegKey::new(1, 1);
-const CARRIER_PORT: u16 = 40000;
-const TEAMS_PORT: u16 = 40002;
+use crate::RtcpWriter;
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn carrier_sdp() -> SocketAddr {
-    addr("192.0.2.10:5004")
-}
-
-fn teams_sdp() -> SocketAddr {
-    addr("198.51.100.20:50000")
-}
-
 /// A 172-byte G.711 packet: 12-byte header and 160 bytes of payload.
 fn rtp(ssrc: u32, seq: u16, ts: u32, fill: u8) -> Vec<u8> {
-    let mut p = vec![0x80, 0];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend(std::iter::repeat_n(fill, 160));
-    p
-}
-
-/// Copies `packet` into a 1500-byte buffer, as a driver receives it.
-fn buffer(packet: &[u8]) -> ([u8; 1500], usize) {
-    let mut buf = [0u8; 1500];
-    buf[..packet.len()].copy_from_slice(packet);
-    (buf, packet.len())
-}
-
-fn send(
-    relay: &mut MediaRelay,
-    now: Instant,
-    port: u16,
-    from: SocketAddr,
-    packet: &[u8],
-) -> (Verdict, Vec<u8>) {
-    let (mut buf, len) = buffer(packet);
-    let verdict = relay.handle_packet(now, port, from, &mut buf, len);
-    let out = match verdict {
-        Verdict::Forward(forward) => buf[..forward.len].to_vec(),
-        Verdict::Drop(_) | Verdict::Consumed => Vec::new(),
-    };
-    (verdict, out)
+    test_support::rtp(ssrc, seq, ts, 0, false, &[fill; 160])
 }
 
 fn forwarded(verdict: Verdict) -> Forward {
@@ -69,29 +32,12 @@ fn forwarded(verdict: Verdict) -> Forward {
 
 fn plain_call(now: Instant, config: RelayConfig) -> MediaRelay {
     let mut relay = MediaRelay::new(config);
-    let mut carrier = LegConfig::new(LegPorts {
-        rtp: CARRIER_PORT,
-        rtcp: None,
-    });
-    carrier.remote = Some(carrier_sdp());
-    let mut teams = LegConfig::new(LegPorts {
-        rtp: TEAMS_PORT,
-        rtcp: None,
-    });
-    teams.remote = Some(teams_sdp());
+    let carrier = leg_config(CARRIER_PORT, carrier_sdp(), false);
+    let teams = leg_config(TEAMS_PORT, teams_sdp(), false);
     relay.add_leg(now, CARRIER, carrier).unwrap();
     relay.add_leg(now, TEAMS, teams).unwrap();
     relay.bridge(now, CARRIER, TEAMS).unwrap();
     relay
-}
-
-fn key_salt(byte: u8) -> ([u8; 16], [u8; 14]) {
-    ([byte; 16], [byte.wrapping_add(1); 14])
-}
-
-fn context(byte: u8) -> SrtpContext {
-    let (key, salt) = key_salt(byte);
-    SrtpContext::new(SrtpSuite::AesCm128HmacSha1_80, &key, &salt).unwrap()
 }
 
 /// Carrier plain RTP, Teams SRTP: Teams sends with key 0x11 (our inbound
@@ -99,15 +45,7 @@ fn context(byte: u8) -> SrtpContext {
 fn srtp_call(now: Instant) -> MediaRelay {
     let mut relay = plain_call(now, RelayConfig::default());
     relay.remove_leg(TEAMS).unwrap();
-    let mut teams = LegConfig::new(LegPorts {
-        rtp: TEAMS_PORT,
-        rtcp: None,
-    });
-    teams.remote = Some(teams_sdp());
-    teams.srtp = Some(LegSrtp {
-        inbound: context(0x11),
-        outbound: context(0x22),
-    });
+    let teams = leg_config(TEAMS_PORT, teams_sdp(), true);
     relay.add_leg(now, TEAMS, teams).unwrap();
     relay.bridge(now, CARRIER, TEAMS).unwrap();
     relay
@@ -362,12 +300,8 @@ fn stream_to_the_carrier_stays_continuous_across_a_transfer() {
     // Transfer: the carrier leg is re-bridged to a new Teams leg whose
     // stream has another SSRC and unrelated numbers.
     let new_teams = LegKey::new(2, 1);
-    let mut config = LegConfig::new(LegPorts {
-        rtp: 40004,
-        rtcp: None,
-    });
     let new_addr = addr("198.51.100.30:51000");
-    config.remote = Some(new_addr);
+    let config = leg_config(40004, new_addr, false);
     relay.add_leg(now, new_teams, config).unwrap();
     relay.bridge(now, CARRIER, new_teams).unwrap();
     assert_eq!(relay.peer_of(TEAMS), None);

@@ -86,11 +86,9 @@ impl B2bua {
         caller_id: Option<E164>,
         now: Instant,
     ) -> Result<LegId, DialError> {
-        let mut taken = self.calls.remove(&call).ok_or(DialError::NoSuchCall)?;
-        let result = self.dial_in(&mut taken, target, caller_id, now);
-        self.put_back(taken);
-        self.drain(now, None);
-        result
+        self.with_call(call, DialError::NoSuchCall, now, |b2bua, call| {
+            b2bua.dial_in(call, target, caller_id, now)
+        })
     }
 
     /// Stops ringing `leg` of `call` (CANCEL); `DialFailed` with 487
@@ -226,6 +224,16 @@ impl B2bua {
         Ok(id)
     }
 
+    /// `DialAnswered` for `leg`, with the codec it talks.
+    pub(super) fn report_dial_answered(&mut self, call: &Call, leg: LegId, now: Instant) {
+        self.events.push_back(B2buaEvent::DialAnswered {
+            call: call.id,
+            leg,
+            codec: audio_codec(call, leg),
+            at: now,
+        });
+    }
+
     pub(super) fn dial_progress(&mut self, call: &Call, leg: LegId, status: StatusCode) {
         self.events.push_back(B2buaEvent::DialProgress {
             call: call.id,
@@ -261,12 +269,7 @@ impl B2bua {
         self.update_media(call, leg_id);
         self.media.bridge(call.id, call.caller, leg_id);
         self.count_transcoding(call, call.caller, leg_id);
-        self.events.push_back(B2buaEvent::DialAnswered {
-            call: call.id,
-            leg: leg_id,
-            codec: audio_codec(call, leg_id),
-            at: now,
-        });
+        self.report_dial_answered(call, leg_id, now);
     }
 
     /// A dialled leg or added party failed or is given up: it leaves the
@@ -283,7 +286,8 @@ impl B2bua {
         self.dial_failed_leg(call, leg_id, status, now);
     }
 
-    fn dial_failed_leg(
+    /// `leg_id` is dropped from `call` and reported failed with `status`.
+    pub(super) fn dial_failed_leg(
         &mut self,
         call: &mut Call,
         leg_id: LegId,

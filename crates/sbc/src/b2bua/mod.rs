@@ -715,6 +715,23 @@ impl B2bua {
         u64::from_le_bytes(bytes)
     }
 
+    /// Runs `op` on `call`, taken out of the table for it; then puts the
+    /// call back and sends what `op` queued. `missing` if there is no
+    /// such call.
+    fn with_call<T, E>(
+        &mut self,
+        call: CallId,
+        missing: E,
+        now: Instant,
+        op: impl FnOnce(&mut B2bua, &mut Call) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut taken = self.calls.remove(&call).ok_or(missing)?;
+        let result = op(self, &mut taken);
+        self.put_back(taken);
+        self.drain(now, None);
+        result
+    }
+
     /// Puts a call back in the table after work on it, or forgets it once
     /// it is over; re-arms its timer.
     fn put_back(&mut self, mut call: Call) {

@@ -24,7 +24,6 @@ use sip::StatusCode;
 
 use super::call::{Call, CallState};
 use super::io::{B2buaEvent, CallId, EndReason, LegId, LegPeer, Party};
-use super::local::audio_codec;
 use super::{B2bua, DialTarget};
 use crate::config::TenantName;
 use crate::error::DialError;
@@ -106,12 +105,7 @@ impl B2bua {
         call.answered_at = Some(now);
         call.hangup_at = self.settings.max_call_duration.map(|max| now + max);
         self.update_media(call, leg_id);
-        self.events.push_back(B2buaEvent::DialAnswered {
-            call: call.id,
-            leg: leg_id,
-            codec: audio_codec(call, leg_id),
-            at: now,
-        });
+        self.report_dial_answered(call, leg_id, now);
     }
 
     /// The first leg of an originated call failed or was given up:
@@ -125,13 +119,7 @@ impl B2bua {
         now: Instant,
     ) {
         call.dials.retain(|l| *l != leg_id);
-        self.drop_leg(call, leg_id, status, now);
-        self.events.push_back(B2buaEvent::DialFailed {
-            call: call.id,
-            leg: leg_id,
-            status,
-            at: now,
-        });
+        self.dial_failed_leg(call, leg_id, status, now);
         self.end_call(call, reason, now);
     }
 }

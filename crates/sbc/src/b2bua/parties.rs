@@ -36,7 +36,6 @@ use sip::StatusCode;
 use super::call::{Call, CallState, Topology};
 use super::dial::{offer_source, transferring};
 use super::io::{B2buaEvent, CallId, EndReason, LegId, Party};
-use super::local::audio_codec;
 use super::{B2bua, DialTarget};
 use crate::error::{DialError, PartyError};
 use crate::number::E164;
@@ -55,11 +54,9 @@ impl B2bua {
         caller_id: Option<E164>,
         now: Instant,
     ) -> Result<LegId, DialError> {
-        let mut taken = self.calls.remove(&call).ok_or(DialError::NoSuchCall)?;
-        let result = self.add_party_in(&mut taken, target, caller_id, now);
-        self.put_back(taken);
-        self.drain(now, None);
-        result
+        self.with_call(call, DialError::NoSuchCall, now, |b2bua, call| {
+            b2bua.add_party_in(call, target, caller_id, now)
+        })
     }
 
     fn add_party_in(
@@ -106,11 +103,9 @@ impl B2bua {
         leg: LegId,
         now: Instant,
     ) -> Result<(), PartyError> {
-        let mut taken = self.calls.remove(&call).ok_or(PartyError::NoSuchCall)?;
-        let result = self.hang_up_party_in(&mut taken, leg, now);
-        self.put_back(taken);
-        self.drain(now, None);
-        result
+        self.with_call(call, PartyError::NoSuchCall, now, |b2bua, call| {
+            b2bua.hang_up_party_in(call, leg, now)
+        })
     }
 
     fn hang_up_party_in(
@@ -156,11 +151,9 @@ impl B2bua {
         b: LegId,
         now: Instant,
     ) -> Result<(), PartyError> {
-        let mut taken = self.calls.remove(&call).ok_or(PartyError::NoSuchCall)?;
-        let result = self.pair_in(&mut taken, a, b);
-        self.put_back(taken);
-        self.drain(now, None);
-        result
+        self.with_call(call, PartyError::NoSuchCall, now, |b2bua, call| {
+            b2bua.pair_in(call, a, b)
+        })
     }
 
     fn pair_in(&mut self, call: &mut Call, a: LegId, b: LegId) -> Result<(), PartyError> {
@@ -221,12 +214,7 @@ impl B2bua {
             members.push(leg_id);
         }
         call.topology = Topology::Mixed(members);
-        self.events.push_back(B2buaEvent::DialAnswered {
-            call: call.id,
-            leg: leg_id,
-            codec: audio_codec(call, leg_id),
-            at: now,
-        });
+        self.report_dial_answered(call, leg_id, now);
     }
 
     /// A member of a mixed call sent BYE (answered already): its leg is

@@ -12,6 +12,8 @@ use crate::dtmf::{
 use crate::error::RelayError;
 use crate::g711::G711;
 use crate::relay::local::{LegCodec, LegEncoding, Rng};
+use crate::relay::transmit::{Schedule, TimedSender};
+use crate::relay::MediaEvent;
 use crate::rtp::RtpPacket;
 use crate::tone::{Tone, TonePlayer, FRAME_SAMPLES};
 
@@ -154,10 +156,8 @@ pub(in crate::relay) struct LegDtmfState {
     events: TelephoneEventSender,
     tone_queue: VecDeque<(DtmfDigit, Duration)>,
     tone: Option<TonePress>,
-    /// The earliest instant the relay's DTMF timer heap holds for it.
-    pub(in crate::relay) scheduled: Option<Instant>,
-    /// In the relay's queue of legs with DTMF packets to send.
-    pub(in crate::relay) queued: bool,
+    /// Its place on the relay's timers.
+    schedule: Schedule,
 }
 
 fn receiver(settings: &LegDtmf) -> TelephoneEventReceiver {
@@ -198,8 +198,7 @@ impl LegDtmfState {
             events: sender(&settings),
             tone_queue: VecDeque::with_capacity(4),
             tone: None,
-            scheduled: None,
-            queued: false,
+            schedule: Schedule::default(),
         }
     }
 
@@ -339,32 +338,6 @@ impl LegDtmfState {
         self.heard.pop_front()
     }
 
-    /// Ends an event whose end packets were all lost.
-    pub(in crate::relay) fn handle_timeout(&mut self, now: Instant) {
-        self.receiver.handle_timeout(now);
-        self.collect_events();
-    }
-
-    /// The earliest instant something is due.
-    pub(in crate::relay) fn poll_timeout(&self) -> Option<Instant> {
-        let tone = self.tone.as_ref().map(|tone| tone.next_at);
-        [
-            self.receiver.poll_timeout(),
-            self.events.poll_timeout(),
-            tone,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    /// Whether [`poll_transmit`](Self::poll_transmit) has a packet at
-    /// `now`.
-    pub(in crate::relay) fn has_transmit(&self, now: Instant) -> bool {
-        let due = |at: Option<Instant>| at.is_some_and(|at| at <= now);
-        due(self.events.poll_timeout()) || due(self.tone.as_ref().map(|tone| tone.next_at))
-    }
-
     /// Writes the next packet due at `now` into `buf` (at least 1500
     /// bytes): a telephone-event, or a frame of tones; returns its
     /// length.
@@ -403,5 +376,37 @@ impl LegDtmfState {
         self.stream
             .header(buf, marker, self.settings.audio_pt, timestamp);
         Some(RTP_HEADER_LEN + FRAME_SAMPLES)
+    }
+}
+
+impl TimedSender for LegDtmfState {
+    fn schedule(&mut self) -> &mut Schedule {
+        &mut self.schedule
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let tone = self.tone.as_ref().map(|tone| tone.next_at);
+        [
+            self.receiver.poll_timeout(),
+            self.events.poll_timeout(),
+            tone,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Ends an event whose end packets were all lost (its press is then
+    /// heard, for [`poll_heard`](Self::poll_heard)).
+    fn handle_timeout(&mut self, now: Instant, _events: &mut VecDeque<MediaEvent>) {
+        self.receiver.handle_timeout(now);
+        self.collect_events();
+    }
+
+    /// A telephone-event or a frame of tones
+    /// ([`poll_transmit`](Self::poll_transmit)).
+    fn has_transmit(&self, now: Instant) -> bool {
+        let due = |at: Option<Instant>| at.is_some_and(|at| at <= now);
+        due(self.events.poll_timeout()) || due(self.tone.as_ref().map(|tone| tone.next_at))
     }
 }

@@ -35,10 +35,8 @@
 //! back ([`DropReason::LocalPlayback`]), so the key is not heard twice
 //! (RFC 4733 §2.5.1.1) and the two sources do not interleave.
 //!
-//! Timers have their own heap here (lazily deleted, as the local ends'
-//! do) inside [`MediaRelay::poll_timeout`] and
-//! [`MediaRelay::handle_timeout`]; packets come out of
-//! [`MediaRelay::poll_dtmf_transmit`], drained after
+//! Timers and the ready queue are the relay's (`transmit.rs`, shared
+//! with the local ends); packets come out of
 //! [`MediaRelay::poll_transmit`]. Nothing allocates per packet.
 //!
 //! [`DropReason::LocalPlayback`]: super::DropReason::LocalPlayback
@@ -47,12 +45,12 @@ mod leg;
 #[cfg(test)]
 mod tests;
 
-use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 pub use self::leg::LegDtmf;
 pub(super) use self::leg::LegDtmfState;
-use super::{Forward, LegKey, MediaEvent, MediaRelay, Origin};
+use super::transmit::Sender;
+use super::{leg_at, LegKey, MediaEvent, MediaRelay};
 use crate::dtmf::{DtmfDigit, DtmfMethod};
 use crate::error::RelayError;
 use crate::rtp::RtpPacket;
@@ -67,10 +65,7 @@ impl MediaRelay {
         dtmf.check()?;
         let slot = self.slot(key)?;
         let Self { legs, rng, .. } = self;
-        let leg = legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .ok_or(RelayError::UnknownLeg(key))?;
+        let leg = leg_at(legs, slot, key)?;
         match &mut leg.dtmf {
             Some(state) => state.update(now, dtmf),
             None => leg.dtmf = Some(Box::new(LegDtmfState::new(now, dtmf, rng))),
@@ -79,8 +74,8 @@ impl MediaRelay {
             leg.clock_rate = dtmf.clock_rate;
         }
         // Room for its timer and queue entry, once.
-        self.dtmf_timers.reserve(2);
-        self.dtmf_ready.reserve(1);
+        self.timers.reserve(2);
+        self.ready.reserve(1);
         Ok(())
     }
 
@@ -108,7 +103,7 @@ impl MediaRelay {
         state
             .send(now, digit, duration)
             .map_err(|reason| RelayError::NoDtmf(key, reason))?;
-        self.arm_dtmf(slot);
+        self.arm(slot, Sender::Dtmf);
         Ok(())
     }
 
@@ -146,14 +141,14 @@ impl MediaRelay {
         let taken = state.handle_bridged_rtp(now, &packet, partner);
         self.deliver_heard(now, slot);
         // The receiver's end timeout may have moved.
-        self.arm_dtmf(slot);
+        self.arm(slot, Sender::Dtmf);
         taken
     }
 
     /// Hands the presses heard on the leg in `slot` to its bridge
     /// partner: played to it, or reported for INFO. Without a partner
     /// (unbridged since) they are dropped.
-    fn deliver_heard(&mut self, now: Instant, slot: usize) {
+    pub(super) fn deliver_heard(&mut self, now: Instant, slot: usize) {
         let Some(leg) = self.legs.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
@@ -211,100 +206,20 @@ impl MediaRelay {
             }
         }
         if sent {
-            self.arm_dtmf(peer);
+            self.arm(peer, Sender::Dtmf);
         }
     }
 
-    /// Puts the DTMF due time of the leg in `slot` on the heap, unless
-    /// an entry at least as early is there or it waits in `dtmf_ready`.
-    fn arm_dtmf(&mut self, slot: usize) {
-        let Some(state) = self
-            .legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .and_then(|leg| leg.dtmf.as_deref_mut())
-        else {
-            return;
-        };
-        if state.queued {
-            return;
-        }
-        let Some(due) = state.poll_timeout() else {
-            return;
-        };
-        if state.scheduled.is_none_or(|scheduled| due < scheduled) {
-            state.scheduled = Some(due);
-            self.dtmf_timers.push(Reverse((due, slot)));
-        }
-    }
-
-    /// The earliest DTMF due time.
-    pub(super) fn poll_dtmf_timeout(&self) -> Option<Instant> {
-        self.dtmf_timers.peek().map(|Reverse((at, _))| *at)
-    }
-
-    /// Runs the legs whose DTMF time has come: receiver end timeouts,
-    /// packets to send into `dtmf_ready`.
-    pub(super) fn handle_dtmf_timers(&mut self, now: Instant) {
-        while let Some(&Reverse((at, slot))) = self.dtmf_timers.peek() {
-            if at > now {
-                break;
-            }
-            self.dtmf_timers.pop();
-            let Some(state) = self
-                .legs
-                .get_mut(slot)
-                .and_then(Option::as_mut)
-                .and_then(|leg| leg.dtmf.as_deref_mut())
-            else {
-                continue;
-            };
-            if state.scheduled != Some(at) {
-                // Superseded by an earlier entry, or the slot's old leg.
-                continue;
-            }
-            state.scheduled = None;
-            state.handle_timeout(now);
-            if state.has_transmit(now) {
-                state.queued = true;
-                self.dtmf_ready.push_back(slot);
-            } else {
-                self.arm_dtmf(slot);
-            }
-            self.deliver_heard(now, slot);
-        }
-    }
-
-    /// The next DTMF packet made here (RFC 4733 events and tones toward
-    /// a leg, see `relay/dtmf`), written into `buf` (at least 1500
-    /// bytes), rewritten into the leg's stream and protected like a
-    /// relayed packet. Call after [`MediaRelay::poll_transmit`] until
-    /// `None`. Packets that cannot go (no destination yet, the peer
-    /// holds) are counted as drops and skipped.
-    pub fn poll_dtmf_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Forward> {
-        while let Some(&slot) = self.dtmf_ready.front() {
-            let state = self
-                .legs
-                .get_mut(slot)
-                .and_then(Option::as_mut)
-                .and_then(|leg| leg.dtmf.as_deref_mut());
-            let Some(state) = state else {
-                self.dtmf_ready.pop_front();
-                continue;
-            };
-            let Some(len) = state.poll_transmit(now, buf) else {
-                state.queued = false;
-                self.dtmf_ready.pop_front();
-                self.arm_dtmf(slot);
-                continue;
-            };
-            match self.send_to(now, slot, Origin::Local, false, None, buf, len) {
-                Ok(forward) => return Some(forward),
-                Err(reason) => {
-                    self.drop(None, reason);
-                }
-            }
-        }
-        None
+    /// The DTMF packet toward the leg in `slot` due at `now`, written
+    /// into `buf`: whether it is RTCP (never), and its length; `None`
+    /// once all is sent (see [`MediaRelay::poll_transmit`]).
+    pub(super) fn poll_dtmf_packet(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        buf: &mut [u8],
+    ) -> Option<(bool, usize)> {
+        let state = self.legs.get_mut(slot)?.as_mut()?.dtmf.as_deref_mut()?;
+        state.poll_transmit(now, buf).map(|len| (false, len))
     }
 }

@@ -5,31 +5,15 @@ use std::time::{Duration, Instant};
 
 use crate::dtmf::{DtmfDetector, DtmfDigit, DtmfMethod, InbandEvent, TelephoneEvent};
 use crate::g711::G711;
-use crate::relay::{
-    DropReason, LegConfig, LegDtmf, LegKey, LegPorts, LegSrtp, MediaEvent, MediaRelay, RelayConfig,
-    Verdict,
+use crate::relay::test_support::{
+    carrier_addr, context, leg_config, rtp, send, teams_addr, CARRIER, CARRIER_PORT, TEAMS,
+    TEAMS_PORT,
 };
+use crate::relay::{DropReason, LegDtmf, LegKey, MediaEvent, MediaRelay, RelayConfig, Verdict};
 use crate::rtp::RtpPacket;
 use crate::tone::{Tone, TonePlayer};
-use crate::{SrtpContext, SrtpSuite};
 
-const CARRIER: LegKey = LegKey::new(1, 0);
-const TEAMS: LegKey = LegKey::new(1, 1);
-const CARRIER_PORT: u16 = 40000;
-const TEAMS_PORT: u16 = 40002;
 const EVENT_PT: u8 = 101;
-
-fn carrier_addr() -> SocketAddr {
-    "192.0.2.10:5004".parse().unwrap()
-}
-
-fn teams_addr() -> SocketAddr {
-    "198.51.100.20:50000".parse().unwrap()
-}
-
-fn context(byte: u8) -> SrtpContext {
-    SrtpContext::new(SrtpSuite::AesCm128HmacSha1_80, &[byte; 16], &[byte ^ 1; 14]).unwrap()
-}
 
 fn dtmf(method: DtmfMethod, g711: G711) -> LegDtmf {
     LegDtmf {
@@ -47,20 +31,8 @@ fn dtmf(method: DtmfMethod, g711: G711) -> LegDtmf {
 /// with 0x22) that takes RFC 4733.
 fn call(now: Instant, carrier: DtmfMethod) -> MediaRelay {
     let mut relay = MediaRelay::new(RelayConfig::default());
-    let mut a = LegConfig::new(LegPorts {
-        rtp: CARRIER_PORT,
-        rtcp: None,
-    });
-    a.remote = Some(carrier_addr());
-    let mut b = LegConfig::new(LegPorts {
-        rtp: TEAMS_PORT,
-        rtcp: None,
-    });
-    b.remote = Some(teams_addr());
-    b.srtp = Some(LegSrtp {
-        inbound: context(0x11),
-        outbound: context(0x22),
-    });
+    let a = leg_config(CARRIER_PORT, carrier_addr(), false);
+    let b = leg_config(TEAMS_PORT, teams_addr(), true);
     relay.add_leg(now, CARRIER, a).unwrap();
     relay.add_leg(now, TEAMS, b).unwrap();
     relay
@@ -73,36 +45,8 @@ fn call(now: Instant, carrier: DtmfMethod) -> MediaRelay {
     relay
 }
 
-fn rtp(pt: u8, marker: bool, ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, (u8::from(marker) << 7) | pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
-
 fn event_packet(seq: u16, ts: u32, marker: bool, event: TelephoneEvent) -> Vec<u8> {
-    rtp(EVENT_PT, marker, 0xca, seq, ts, &event.to_bytes())
-}
-
-/// Hands `packet` to the relay on `port` from `from`; the packet sent,
-/// if any.
-fn send(
-    relay: &mut MediaRelay,
-    now: Instant,
-    port: u16,
-    from: SocketAddr,
-    packet: &[u8],
-) -> (Verdict, Vec<u8>) {
-    let mut buf = [0u8; 1500];
-    buf[..packet.len()].copy_from_slice(packet);
-    let verdict = relay.handle_packet(now, port, from, &mut buf, packet.len());
-    let out = match verdict {
-        Verdict::Forward(forward) => buf[..forward.len].to_vec(),
-        _ => Vec::new(),
-    };
-    (verdict, out)
+    rtp(0xca, seq, ts, EVENT_PT, marker, &event.to_bytes())
 }
 
 /// Packets the relay sent: when, where to, the bytes.
@@ -118,9 +62,6 @@ fn drive(relay: &mut MediaRelay, from: Instant, to: Instant) -> (Sent, Vec<Media
     while now <= to {
         relay.handle_timeout(now);
         while let Some(out) = relay.poll_transmit(now, &mut buf) {
-            sent.push((now, out.destination, buf[..out.len].to_vec()));
-        }
-        while let Some(out) = relay.poll_dtmf_transmit(now, &mut buf) {
             sent.push((now, out.destination, buf[..out.len].to_vec()));
         }
         events.extend(std::iter::from_fn(|| relay.poll_event()));
@@ -165,11 +106,11 @@ fn a_press_is_sent_to_teams_as_rfc4733_in_its_srtp_stream() {
     // The carrier's audio reaches Teams first: the stream Teams sees.
     let audio = |seq: u16| {
         rtp(
-            8,
-            false,
             0xaa,
             seq,
             1000 + 160 * u32::from(seq),
+            8,
+            false,
             &[0xd5; 160],
         )
     };
@@ -349,7 +290,7 @@ fn teams_events_toward_an_info_carrier_are_reported_once_per_press() {
         }
     }
     // Audio still goes through.
-    let mut audio = rtp(0, false, 0xca, 100, 9000, &[0xff; 160]);
+    let mut audio = rtp(0xca, 100, 9000, 0, false, &[0xff; 160]);
     teams_tx.protect_rtp(&mut audio).unwrap();
     let now = start + Duration::from_millis(1000);
     let (verdict, _) = send(&mut relay, now, TEAMS_PORT, teams_addr(), &audio);
@@ -494,11 +435,11 @@ fn carrier_tones_reach_teams_as_rfc4733_and_still_pass_as_audio() {
         let mut payload = [0u8; 160];
         G711::Alaw.encode(chunk, &mut payload);
         let packet = rtp(
-            8,
-            false,
             0xaa,
             n as u16,
             160 * n as u32,
+            8,
+            false,
             &payload[..chunk.len()],
         );
         let (verdict, mut out) = send(&mut relay, now, CARRIER_PORT, carrier_addr(), &packet);

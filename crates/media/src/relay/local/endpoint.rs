@@ -16,6 +16,7 @@ use super::playout::{Playout, Tick};
 use super::report::{RtcpReporter, SenderState};
 use crate::codec::AudioEncoder;
 use crate::error::RelayError;
+use crate::relay::transmit::{Schedule, TimedSender};
 use crate::relay::{LegKey, MediaEvent};
 use crate::rtp::RtpPacket;
 use crate::server::{FrameSource, PlayEnd, PlayRequestId, FRAME_DURATION};
@@ -107,10 +108,8 @@ pub(crate) struct LocalEndpoint {
     listener: DtmfListener,
     reporter: RtcpReporter,
     pcm: [i16; MAX_CODEC_FRAME],
-    /// The earliest instant the relay's timer heap holds for this leg.
-    pub(crate) scheduled: Option<Instant>,
-    /// In the relay's queue of legs with packets to send.
-    pub(crate) queued: bool,
+    /// Its place on the relay's timers.
+    schedule: Schedule,
 }
 
 impl std::fmt::Debug for LocalEndpoint {
@@ -149,8 +148,7 @@ impl LocalEndpoint {
             listener: DtmfListener::new(key, codec.telephone_event_rate),
             reporter: RtcpReporter::new(now, codec.encoding.clock_rate(), rng),
             pcm: [0; MAX_CODEC_FRAME],
-            scheduled: None,
-            queued: false,
+            schedule: Schedule::default(),
         })
     }
 
@@ -253,29 +251,6 @@ impl LocalEndpoint {
             request: playout.request(),
             end,
         });
-    }
-
-    /// The earliest instant something is due: a frame, the end of a
-    /// telephone-event whose end packets were lost, an RTCP report.
-    pub(crate) fn poll_timeout(&self) -> Instant {
-        let mut next = self.reporter.poll_timeout();
-        if let Some(playout) = &self.playout {
-            next = next.min(playout.next_at());
-        }
-        if let Some(dtmf) = self.listener.poll_timeout() {
-            next = next.min(dtmf);
-        }
-        next
-    }
-
-    pub(crate) fn handle_timeout(&mut self, now: Instant, events: &mut VecDeque<MediaEvent>) {
-        self.listener.handle_timeout(now, events);
-    }
-
-    /// Whether [`poll_transmit`](Self::poll_transmit) has a packet at
-    /// `now`.
-    pub(crate) fn has_transmit(&self, now: Instant) -> bool {
-        self.playout.as_ref().is_some_and(|p| p.is_due(now)) || self.reporter.is_due(now)
     }
 
     /// An RTP packet from the peer, already authenticated and decrypted,
@@ -450,6 +425,35 @@ impl LocalEndpoint {
         self.free_at = Some(at + FRAME_DURATION);
         self.reporter.handle_sent();
         Some(len)
+    }
+}
+
+impl TimedSender for LocalEndpoint {
+    fn schedule(&mut self) -> &mut Schedule {
+        &mut self.schedule
+    }
+
+    /// A frame, the end of a telephone-event whose end packets were
+    /// lost, an RTCP report.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.reporter.poll_timeout();
+        if let Some(playout) = &self.playout {
+            next = next.min(playout.next_at());
+        }
+        if let Some(dtmf) = self.listener.poll_timeout() {
+            next = next.min(dtmf);
+        }
+        Some(next)
+    }
+
+    fn handle_timeout(&mut self, now: Instant, events: &mut VecDeque<MediaEvent>) {
+        self.listener.handle_timeout(now, events);
+    }
+
+    /// A frame of the play or an RTCP report
+    /// ([`poll_transmit`](Self::poll_transmit)).
+    fn has_transmit(&self, now: Instant) -> bool {
+        self.playout.as_ref().is_some_and(|p| p.is_due(now)) || self.reporter.is_due(now)
     }
 }
 

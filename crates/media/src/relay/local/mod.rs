@@ -18,19 +18,11 @@
 //!   end of the leg, or the end of a transcoding bridge (RFC 3550 §6.2,
 //!   §6.4, §7.1), SRTCP on SRTP legs.
 //!
-//! This file holds the table commands, the timers of the legs' local
-//! ends, and [`MediaRelay::poll_transmit`]. Nothing here allocates per
-//! packet or per frame once a leg has its codec and a play has started.
-//!
-//! Timers: a binary heap of (instant, slot), lazily deleted. Each local
-//! end remembers the earliest instant the heap holds for it
-//! (`scheduled`); an earlier need pushes a new entry, a later one waits
-//! for the entry in place to fire and is pushed then, and an entry that
-//! is not its leg's `scheduled` any more is skipped. A leg whose time
-//! has come goes to the `ready` queue until `poll_transmit` has sent all
-//! it has.
+//! This file holds the table commands and the local end's packets for
+//! [`MediaRelay::poll_transmit`] (its timers: `transmit.rs`). Nothing
+//! here allocates per packet or per frame once a leg has its codec and
+//! a play has started.
 
-use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 mod codec;
@@ -46,7 +38,8 @@ pub(crate) use self::endpoint::{Hearing, LocalEndpoint, Rng};
 pub(crate) use self::rate::FrameConverter;
 
 use self::endpoint::{LocalPacket, StreamCounts};
-use super::{Forward, LegKey, MediaRelay, Origin, Timer};
+use super::transmit::Sender;
+use super::{leg_at, LegKey, MediaRelay};
 use crate::error::RelayError;
 use crate::server::{FrameSource, PlayRequestId};
 
@@ -84,10 +77,7 @@ impl MediaRelay {
     ) -> Result<(), RelayError> {
         let slot = self.slot(key)?;
         let Self { legs, rng, .. } = self;
-        let leg = legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .ok_or(RelayError::UnknownLeg(key))?;
+        let leg = leg_at(legs, slot, key)?;
         match &mut leg.local {
             Some(local) => local.set_codec(now, codec)?,
             None => leg.local = Some(Box::new(LocalEndpoint::new(now, key, codec, rng)?)),
@@ -97,7 +87,7 @@ impl MediaRelay {
         // Room for this leg's timers and queue entry, once.
         self.timers.reserve(2);
         self.ready.reserve(1);
-        self.arm(slot);
+        self.arm(slot, Sender::Local);
         if member {
             self.tune_room(key.session);
         }
@@ -124,14 +114,11 @@ impl MediaRelay {
     ) -> Result<(), RelayError> {
         let slot = self.slot(key)?;
         let Self { legs, events, .. } = self;
-        let leg = legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .ok_or(RelayError::UnknownLeg(key))?;
+        let leg = leg_at(legs, slot, key)?;
         let local = leg.local.as_deref_mut().ok_or(RelayError::NoCodec(key))?;
         local.play(now, request, source, events);
         leg.local_source = true;
-        self.arm(slot);
+        self.arm(slot, Sender::Local);
         Ok(())
     }
 
@@ -141,10 +128,7 @@ impl MediaRelay {
     pub fn stop_playing(&mut self, key: LegKey) -> Result<bool, RelayError> {
         let slot = self.slot(key)?;
         let Self { legs, events, .. } = self;
-        let leg = legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .ok_or(RelayError::UnknownLeg(key))?;
+        let leg = leg_at(legs, slot, key)?;
         let stopped = match leg.local.as_deref_mut() {
             Some(local) => local.stop(events).is_some(),
             None => false,
@@ -198,118 +182,36 @@ impl MediaRelay {
         (seconds << 32) | fraction
     }
 
-    /// Puts the leg's next due time on the timer heap, unless an entry
-    /// at least as early is there or the leg waits in `ready`.
-    pub(super) fn arm(&mut self, slot: usize) {
-        let Some(local) = self
-            .legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .and_then(|leg| leg.local.as_deref_mut())
-        else {
-            return;
+    /// The local end's next packet due at `now`, written into `buf`:
+    /// whether it is RTCP, and its length; `None` once all is sent (see
+    /// [`MediaRelay::poll_transmit`]).
+    pub(super) fn poll_local_packet(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        buf: &mut [u8],
+    ) -> Option<(bool, usize)> {
+        let ntp = self.ntp(now);
+        let Self {
+            legs, rng, events, ..
+        } = self;
+        let leg = legs.get_mut(slot).and_then(Option::as_mut)?;
+        let transcoded = leg.transcoded();
+        let counts = StreamCounts {
+            packets: leg.rtp_out,
+            octets: leg.payload_out,
+            source: transcoded
+                .then(|| leg.out.source_clock(now, leg.clock_rate))
+                .flatten(),
         };
-        if local.queued {
-            return;
+        let reports = leg.peer.is_none() || transcoded;
+        let local = leg.local.as_deref_mut()?;
+        let packet = local.poll_transmit(now, reports, counts, ntp, rng, buf, events);
+        leg.local_source = local.is_playing();
+        match packet? {
+            LocalPacket::Rtp(len) => Some((false, len)),
+            LocalPacket::Rtcp(len) => Some((true, len)),
         }
-        let due = local.poll_timeout();
-        if local.scheduled.is_none_or(|scheduled| due < scheduled) {
-            local.scheduled = Some(due);
-            self.timers.push(Reverse((due, Timer::Leg(slot))));
-        }
-    }
-
-    /// Runs the local ends and conferences whose time has come: DTMF
-    /// end timeouts here, packets to send into `ready` (conferences:
-    /// into `conference_ready`).
-    pub(super) fn handle_local_timers(&mut self, now: Instant) {
-        while let Some(&Reverse((at, timer))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let slot = match timer {
-                Timer::Leg(slot) => slot,
-                Timer::Conference(session) => {
-                    self.handle_conference_timer(now, at, session);
-                    continue;
-                }
-            };
-            let Some(local) = self
-                .legs
-                .get_mut(slot)
-                .and_then(Option::as_mut)
-                .and_then(|leg| leg.local.as_deref_mut())
-            else {
-                continue;
-            };
-            if local.scheduled != Some(at) {
-                // Superseded by an earlier entry, or the slot's old leg.
-                continue;
-            }
-            local.scheduled = None;
-            local.handle_timeout(now, &mut self.events);
-            if local.has_transmit(now) {
-                local.queued = true;
-                self.ready.push_back(slot);
-            } else {
-                self.arm(slot);
-            }
-        }
-    }
-
-    /// The next packet made here, written into `buf` (at least 1500
-    /// bytes, like a received datagram's): a frame of a play, a
-    /// conference's mix or an RTCP report, rewritten into the leg's
-    /// stream and protected like a relayed packet. Call after [`MediaRelay::handle_timeout`] until
-    /// `None`. Packets that cannot go (no destination yet, the peer
-    /// holds) are counted as drops and skipped.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Forward> {
-        while let Some(&slot) = self.ready.front() {
-            let ntp = self.ntp(now);
-            let Self {
-                legs, rng, events, ..
-            } = self;
-            let Some(leg) = legs.get_mut(slot).and_then(Option::as_mut) else {
-                self.ready.pop_front();
-                continue;
-            };
-            let transcoded = leg.transcoded();
-            let counts = StreamCounts {
-                packets: leg.rtp_out,
-                octets: leg.payload_out,
-                source: transcoded
-                    .then(|| leg.out.source_clock(now, leg.clock_rate))
-                    .flatten(),
-            };
-            let reports = leg.peer.is_none() || transcoded;
-            let Some(local) = leg.local.as_deref_mut() else {
-                self.ready.pop_front();
-                continue;
-            };
-            let packet = local.poll_transmit(now, reports, counts, ntp, rng, buf, events);
-            leg.local_source = local.is_playing();
-            let (rtcp, len) = match packet {
-                Some(LocalPacket::Rtp(len)) => (false, len),
-                Some(LocalPacket::Rtcp(len)) => (true, len),
-                None => {
-                    local.queued = false;
-                    self.ready.pop_front();
-                    self.arm(slot);
-                    continue;
-                }
-            };
-            match self.send_to(now, slot, Origin::Local, rtcp, None, buf, len) {
-                Ok(forward) => return Some(forward),
-                Err(reason) => {
-                    self.drop(None, reason);
-                }
-            }
-        }
-        if let Some(forward) = self.poll_transcoded(now, buf) {
-            return Some(forward);
-        }
-        self.poll_conference_transmit(now, buf)
     }
 }
 

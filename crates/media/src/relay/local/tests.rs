@@ -5,33 +5,21 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::super::test_support::{
+    carrier_addr as caller_addr, context, leg_config, rtp, send, teams_addr as agent_addr,
+    CARRIER as CALLER, CARRIER_PORT as CALLER_PORT, TEAMS as AGENT, TEAMS_PORT as AGENT_PORT,
+};
 use super::super::*;
 use crate::server::{MediaRate, MohPlayer, PlayEnd, PlayItem, Prompt, PromptPlayer};
 use crate::tone::{Tone, TonePlayer};
 use crate::{
     DtmfDigit, DtmfMethod, FrameSource, LegCodec, LegEncoding, PlayRequestId, RtcpCompound,
-    RtcpPacket, RtcpWriter, SenderInfo, SrtpContext, SrtpSuite, TelephoneEvent, G711,
+    RtcpPacket, RtcpWriter, SenderInfo, TelephoneEvent, G711,
 };
 
-const CALLER: LegKey = LegKey::new(1, 0);
-const AGENT: LegKey = LegKey::new(1, 1);
-const CALLER_PORT: u16 = 40000;
-const AGENT_PORT: u16 = 40002;
 const FRAME: Duration = Duration::from_millis(20);
 const CALLER_SSRC: u32 = 0xca11;
 const AGENT_SSRC: u32 = 0xa9e7;
-
-fn caller_addr() -> SocketAddr {
-    "192.0.2.10:5004".parse().unwrap()
-}
-
-fn agent_addr() -> SocketAddr {
-    "198.51.100.20:50000".parse().unwrap()
-}
-
-fn context(byte: u8) -> SrtpContext {
-    SrtpContext::new(SrtpSuite::AesCm128HmacSha1_80, &[byte; 16], &[byte ^ 1; 14]).unwrap()
-}
 
 fn pcmu() -> LegCodec {
     LegCodec::new(LegEncoding::Pcmu)
@@ -41,15 +29,7 @@ fn pcmu() -> LegCodec {
 /// optionally SRTP (caller sends with key 0x11, we with 0x22).
 fn caller_alone(now: Instant, srtp: bool) -> MediaRelay {
     let mut relay = MediaRelay::new(RelayConfig::default());
-    let mut config = LegConfig::new(LegPorts {
-        rtp: CALLER_PORT,
-        rtcp: None,
-    });
-    config.remote = Some(caller_addr());
-    config.srtp = srtp.then(|| LegSrtp {
-        inbound: context(0x11),
-        outbound: context(0x22),
-    });
+    let config = leg_config(CALLER_PORT, caller_addr(), srtp);
     relay.add_leg(now, CALLER, config).unwrap();
     relay.set_codec(now, CALLER, pcmu()).unwrap();
     relay
@@ -58,11 +38,7 @@ fn caller_alone(now: Instant, srtp: bool) -> MediaRelay {
 /// The caller's leg bridged with an agent's leg (no codec).
 fn caller_and_agent(now: Instant) -> MediaRelay {
     let mut relay = caller_alone(now, false);
-    let mut config = LegConfig::new(LegPorts {
-        rtp: AGENT_PORT,
-        rtcp: None,
-    });
-    config.remote = Some(agent_addr());
+    let config = leg_config(AGENT_PORT, agent_addr(), false);
     relay.add_leg(now, AGENT, config).unwrap();
     relay.bridge(now, CALLER, AGENT).unwrap();
     relay
@@ -93,32 +69,6 @@ fn music() -> Box<dyn FrameSource> {
         rate,
         sine(440.0, rate, Duration::from_secs(1)),
     )))
-}
-
-fn rtp(ssrc: u32, seq: u16, ts: u32, pt: u8, marker: bool, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, (u8::from(marker) << 7) | pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
-
-fn handle(
-    relay: &mut MediaRelay,
-    now: Instant,
-    port: u16,
-    from: SocketAddr,
-    packet: &[u8],
-) -> (Verdict, Vec<u8>) {
-    let mut buf = [0u8; 1500];
-    buf[..packet.len()].copy_from_slice(packet);
-    let verdict = relay.handle_packet(now, port, from, &mut buf, packet.len());
-    let out = match verdict {
-        Verdict::Forward(forward) => buf[..forward.len].to_vec(),
-        _ => Vec::new(),
-    };
-    (verdict, out)
 }
 
 /// A packet the relay made.
@@ -347,7 +297,7 @@ fn playing_replaces_the_partner_and_stopping_resumes_the_same_stream() {
             false,
             &[0x55; 160],
         );
-        let (verdict, out) = handle(&mut relay, at, AGENT_PORT, agent_addr(), &packet);
+        let (verdict, out) = send(&mut relay, at, AGENT_PORT, agent_addr(), &packet);
         if (20..40).contains(&step) {
             assert_eq!(
                 verdict,
@@ -358,7 +308,7 @@ fn playing_replaces_the_partner_and_stopping_resumes_the_same_stream() {
             to_caller.push((at, out));
         }
         let packet = rtp(CALLER_SSRC, step as u16, step * 160, 0, false, &[0x11; 160]);
-        let (verdict, _) = handle(&mut relay, at, CALLER_PORT, caller_addr(), &packet);
+        let (verdict, _) = send(&mut relay, at, CALLER_PORT, caller_addr(), &packet);
         assert!(matches!(verdict, Verdict::Forward(f) if f.destination == agent_addr()));
     }
     to_caller.extend(
@@ -469,7 +419,7 @@ fn telephone_events_on_a_leg_alone_give_one_digit_per_press() {
     {
         let (seq, ts) = (100 + 10 * press as u16, 8000 * press as u32);
         for packet in key_press(digit, seq, ts) {
-            let (verdict, _) = handle(&mut relay, now, CALLER_PORT, caller_addr(), &packet);
+            let (verdict, _) = send(&mut relay, now, CALLER_PORT, caller_addr(), &packet);
             assert_eq!(verdict, Verdict::Consumed);
             now += FRAME;
         }
@@ -486,13 +436,9 @@ fn telephone_events_on_a_leg_alone_give_one_digit_per_press() {
     );
     assert_eq!(relay.counters().consumed, 18);
     // A leg without a codec still drops what it cannot relay.
-    let mut config = LegConfig::new(LegPorts {
-        rtp: AGENT_PORT,
-        rtcp: None,
-    });
-    config.remote = Some(agent_addr());
+    let config = leg_config(AGENT_PORT, agent_addr(), false);
     relay.add_leg(now, AGENT, config).unwrap();
-    let (verdict, _) = handle(
+    let (verdict, _) = send(
         &mut relay,
         now,
         AGENT_PORT,
@@ -517,9 +463,9 @@ fn a_press_sent_in_band_and_as_telephone_event_is_reported_once() {
     for n in 0..15u16 {
         tone.fill_g711(G711::Mulaw, &mut payload);
         let audio = rtp(CALLER_SSRC, n, 160 * u32::from(n), 0, false, &payload);
-        handle(&mut relay, now, CALLER_PORT, caller_addr(), &audio);
+        send(&mut relay, now, CALLER_PORT, caller_addr(), &audio);
         if let Some(event) = events_7.get(usize::from(n)) {
-            handle(&mut relay, now, CALLER_PORT, caller_addr(), event);
+            send(&mut relay, now, CALLER_PORT, caller_addr(), event);
         }
         now += FRAME;
     }
@@ -531,7 +477,7 @@ fn a_press_sent_in_band_and_as_telephone_event_is_reported_once() {
     for n in 15..30u16 {
         tone.fill_g711(G711::Mulaw, &mut payload);
         let audio = rtp(CALLER_SSRC, n, 160 * u32::from(n), 0, false, &payload);
-        handle(&mut relay, now, CALLER_PORT, caller_addr(), &audio);
+        send(&mut relay, now, CALLER_PORT, caller_addr(), &audio);
         now += FRAME;
     }
     let events: Vec<_> = std::iter::from_fn(|| relay.poll_event()).collect();
@@ -546,7 +492,7 @@ fn a_press_whose_end_packets_are_lost_ends_on_the_relay_timer() {
     let start = Instant::now();
     let mut relay = caller_alone(start, false);
     for packet in &key_press(DtmfDigit::Nine, 1, 0)[..2] {
-        handle(&mut relay, start, CALLER_PORT, caller_addr(), packet);
+        send(&mut relay, start, CALLER_PORT, caller_addr(), packet);
     }
     let early: Vec<_> = std::iter::from_fn(|| relay.poll_event()).collect();
     assert_eq!(digits(&early), []);
@@ -566,7 +512,7 @@ fn a_bridged_leg_reports_telephone_events_only_when_asked_and_still_forwards() {
         relay.set_report_dtmf(CALLER, report).unwrap();
         let (seq, ts) = (10 * press as u16, 8000 * press as u32);
         for packet in key_press(DtmfDigit::Two, seq, ts) {
-            let (verdict, out) = handle(&mut relay, now, CALLER_PORT, caller_addr(), &packet);
+            let (verdict, out) = send(&mut relay, now, CALLER_PORT, caller_addr(), &packet);
             assert!(matches!(verdict, Verdict::Forward(f) if f.destination == agent_addr()));
             assert_eq!(out, packet);
             now += FRAME;
@@ -604,7 +550,7 @@ fn reports_are_sr_while_playing_and_rr_while_listening() {
         wake(&mut relay, now, &mut sent, &mut events);
         // The caller talks, and sends an SR at 1 s.
         let packet = rtp(CALLER_SSRC, step as u16, step * 160, 0, false, &[0xff; 160]);
-        handle(
+        send(
             &mut relay,
             now + Duration::from_millis(3),
             CALLER_PORT,
@@ -620,7 +566,7 @@ fn reports_are_sr_while_playing_and_rr_while_listening() {
             RtcpWriter::new(&mut sr)
                 .sender_report(CALLER_SSRC, &info, &[])
                 .unwrap();
-            let (verdict, _) = handle(&mut relay, now, CALLER_PORT, caller_addr(), &sr);
+            let (verdict, _) = send(&mut relay, now, CALLER_PORT, caller_addr(), &sr);
             assert_eq!(verdict, Verdict::Consumed);
         }
     }

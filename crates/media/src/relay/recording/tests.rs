@@ -5,34 +5,18 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::super::test_support::{
+    self, carrier_addr as caller_addr, context, leg_config, teams_addr as agent_addr,
+    CARRIER as CALLER, CARRIER_PORT as CALLER_PORT, TEAMS as AGENT, TEAMS_PORT as AGENT_PORT,
+};
 use super::super::*;
-use crate::{LegCodec, LegEncoding, SrtpContext, SrtpSuite, G711};
+use crate::{LegCodec, LegEncoding, G711};
 
-const CALLER: LegKey = LegKey::new(1, 0);
-const AGENT: LegKey = LegKey::new(1, 1);
-const CALLER_PORT: u16 = 40000;
-const AGENT_PORT: u16 = 40002;
 const ID: RecordingId = RecordingId(7);
 const MS: Duration = Duration::from_millis(1);
 
-fn caller_addr() -> SocketAddr {
-    "192.0.2.10:5004".parse().unwrap()
-}
-
-fn agent_addr() -> SocketAddr {
-    "198.51.100.20:50000".parse().unwrap()
-}
-
-fn context(byte: u8) -> SrtpContext {
-    SrtpContext::new(SrtpSuite::AesCm128HmacSha1_80, &[byte; 16], &[byte ^ 1; 14]).unwrap()
-}
-
 fn leg(relay: &mut MediaRelay, now: Instant, key: LegKey, port: u16, remote: SocketAddr) {
-    let mut config = LegConfig::new(LegPorts {
-        rtp: port,
-        rtcp: None,
-    });
-    config.remote = Some(remote);
+    let config = leg_config(port, remote, false);
     relay.add_leg(now, key, config).unwrap();
 }
 
@@ -63,13 +47,9 @@ fn tone(hz: f64, from: u32) -> Vec<u8> {
     out
 }
 
+/// A PCMU packet.
 fn rtp(ssrc: u32, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, 0];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
+    test_support::rtp(ssrc, seq, ts, 0, false, payload)
 }
 
 /// A relay driven as a shard drives it, collecting what it records.
@@ -474,15 +454,7 @@ fn removing_a_leg_ends_its_recording() {
 fn a_voicemail_records_what_an_srtp_caller_says() {
     let start = Instant::now();
     let mut relay = MediaRelay::new(RelayConfig::default());
-    let mut config = LegConfig::new(LegPorts {
-        rtp: CALLER_PORT,
-        rtcp: None,
-    });
-    config.remote = Some(caller_addr());
-    config.srtp = Some(LegSrtp {
-        inbound: context(0x11),
-        outbound: context(0x22),
-    });
+    let config = leg_config(CALLER_PORT, caller_addr(), true);
     relay.add_leg(start, CALLER, config).unwrap();
     relay
         .set_codec(start, CALLER, LegCodec::new(LegEncoding::Pcma))

@@ -3,38 +3,24 @@
 //! says goes through the relay and is decoded and measured at the other.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::super::test_support::{
+    carrier_addr, context, leg_config, teams_addr, CARRIER, CARRIER_PORT, TEAMS, TEAMS_PORT,
+};
 use super::super::*;
 use crate::codec::test_signal::measure;
 use crate::codec::{AudioDecoder, AudioEncoder, EncoderConfig};
 use crate::{
-    LegCodec, LegEncoding, ReceivedEvent, RtpPacket, SrtpContext, SrtpSuite, TelephoneEvent,
+    LegCodec, LegEncoding, ReceivedEvent, RtpPacket, SrtpContext, TelephoneEvent,
     TelephoneEventReceiver, TelephoneEventReceiverConfig, G711,
 };
 
 mod events;
 mod ptime;
 
-const CARRIER: LegKey = LegKey::new(1, 0);
-const TEAMS: LegKey = LegKey::new(1, 1);
-const CARRIER_PORT: u16 = 40000;
-const TEAMS_PORT: u16 = 40002;
 const FRAME: Duration = Duration::from_millis(20);
 const TONE: (f64, f64) = (1000.0, 8000.0);
-
-fn carrier_addr() -> SocketAddr {
-    "192.0.2.10:5004".parse().unwrap()
-}
-
-fn teams_addr() -> SocketAddr {
-    "198.51.100.20:50000".parse().unwrap()
-}
-
-fn context(byte: u8) -> SrtpContext {
-    SrtpContext::new(SrtpSuite::AesCm128HmacSha1_80, &[byte; 16], &[byte ^ 1; 14]).unwrap()
-}
 
 /// `encoding` on `pt`, telephone-events on `te`.
 fn codec(encoding: LegEncoding, pt: u8, te: Option<u8>) -> LegCodec {
@@ -182,16 +168,9 @@ impl Call {
             (CARRIER, CARRIER_PORT, carrier_addr(), false),
             (TEAMS, TEAMS_PORT, teams_addr(), srtp),
         ] {
-            let mut config = LegConfig::new(LegPorts {
-                rtp: port,
-                rtcp: None,
-            });
-            config.remote = Some(addr);
-            config.srtp = srtp.then(|| LegSrtp {
-                inbound: context(0x11),
-                outbound: context(0x22),
-            });
-            relay.add_leg(now, key, config).unwrap();
+            relay
+                .add_leg(now, key, leg_config(port, addr, srtp))
+                .unwrap();
         }
         relay.set_codec(now, CARRIER, carrier).unwrap();
         relay.set_codec(now, TEAMS, teams).unwrap();

@@ -66,7 +66,7 @@ fn pstn_to_teams_basic_call() {
     assert!(h_.supports("timer"));
     assert_eq!(h_.max_forwards().unwrap(), 69);
     // SRTP towards Teams, on our media address.
-    let offer = sdp::Session::parse(&invite.body).unwrap();
+    let offer = sdp_of(&invite.body);
     assert_eq!(offer.media[0].proto, "RTP/SAVP");
     assert_eq!(offer.media[0].cryptos().count(), 1);
     assert!(offer.media[0].rtcp_mux());
@@ -112,7 +112,7 @@ fn pstn_to_teams_basic_call() {
     );
     h.deliver(progress, Harness::teams());
     let (early, _) = h.response(183);
-    let early_sdp = sdp::Session::parse(&early.body).unwrap();
+    let early_sdp = sdp_of(&early.body);
     assert_eq!(early_sdp.media[0].proto, "RTP/AVP");
     assert_eq!(early_sdp.media[0].cryptos().count(), 0);
     let ok = reply(
@@ -147,7 +147,7 @@ fn pstn_to_teams_basic_call() {
         carrier_ok.headers.to().unwrap().tag(),
         Some(our_tag.as_str())
     );
-    let answer = sdp::Session::parse(&carrier_ok.body).unwrap();
+    let answer = sdp_of(&carrier_ok.body);
     assert_eq!(answer.media[0].proto, "RTP/AVP");
     assert_eq!(answer.connection.as_ref().unwrap().address, "198.51.100.2");
     assert_eq!(
@@ -398,9 +398,7 @@ CSeq: 1 CANCEL
 #[test]
 fn busy_is_relayed() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-busy", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
+    let invite = h.place_call(&carrier_invite("c-busy", ""), Harness::carrier());
     h.deliver(
         reply(&invite, 486, "t1", "Reason: Q.850;cause=17;text=\"User busy\"\nContact: <sip:secret.pstnhub.microsoft.com>\n", None),
         Harness::teams(),
@@ -501,9 +499,7 @@ fn invite_timeout_fails_over_and_finally_408() {
         ..B2buaSettings::default()
     };
     let mut h = Harness::with(CONFIG, settings);
-    h.send(&carrier_invite("c-timeout", ""), Harness::carrier());
-    h.response(100);
-    h.request(Method::Invite);
+    h.place_call(&carrier_invite("c-timeout", ""), Harness::carrier());
     // Timer B (64*T1 = 32 s) on each proxy in turn.
     h.advance(Duration::from_secs(33));
     let (_, hop) = h.request(Method::Invite);
@@ -526,9 +522,7 @@ fn invite_timeout_fails_over_and_finally_408() {
 #[test]
 fn a_408_after_ringing_is_no_answer_not_a_reason_to_fail_over() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-rang", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
+    let invite = h.place_call(&carrier_invite("c-rang", ""), Harness::carrier());
     h.deliver(
         reply(&invite, 180, "t1", TEAMS_DIALOG, None),
         Harness::teams(),
@@ -552,9 +546,7 @@ fn a_408_after_ringing_is_no_answer_not_a_reason_to_fail_over() {
 #[test]
 fn decline_is_never_retried() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-decline", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
+    let invite = h.place_call(&carrier_invite("c-decline", ""), Harness::carrier());
     h.deliver(reply(&invite, 603, "t1", "", None), Harness::teams());
     h.request(Method::Ack);
     h.response(603);
@@ -634,7 +626,7 @@ Content-Type: application/sdp
         headers.contact().unwrap().unwrap().uri.host().to_string(),
         "203.0.113.1"
     );
-    let offer = sdp::Session::parse(&invite.body).unwrap();
+    let offer = sdp_of(&invite.body);
     assert_eq!(offer.media[0].proto, "RTP/AVP");
     assert_eq!(offer.media[0].cryptos().count(), 0);
     let text = wire_text(invite.clone());
@@ -687,7 +679,7 @@ Content-Type: application/sdp
         Some("Switchboard/SBC/test")
     );
     assert!(headers.get_str(&HeaderName::SessionExpires).is_some());
-    let answer = sdp::Session::parse(&ok.body).unwrap();
+    let answer = sdp_of(&ok.body);
     assert_eq!(answer.media[0].proto, "RTP/SAVP");
     assert_eq!(answer.media[0].cryptos().next().unwrap().tag, 2);
     assert!(!wire_text(ok.clone()).contains("192.0.2."));
@@ -713,9 +705,7 @@ Content-Type: application/sdp
             teams_sdp(1, "sendrecv")
         )
     };
-    h.send(&invite_text("out-5xx"), Harness::teams());
-    h.response(100);
-    let (first, _) = h.request(Method::Invite);
+    let first = h.place_call(&invite_text("out-5xx"), Harness::teams());
     assert_eq!(
         first.headers.from().unwrap().uri.as_str(),
         "sip:14255550123@203.0.113.1:5060"
@@ -730,9 +720,7 @@ Content-Type: application/sdp
     h.response(500);
     h.quiet();
 
-    h.send(&invite_text("out-486"), Harness::teams());
-    h.response(100);
-    let (first, _) = h.request(Method::Invite);
+    let first = h.place_call(&invite_text("out-486"), Harness::teams());
     h.deliver(reply(&first, 486, "c1", "", None), Harness::carrier());
     h.request(Method::Ack);
     h.response(486);
@@ -774,7 +762,7 @@ Content-Type: application/sdp
         Harness::carrier(),
     );
     let (early, _) = h.response(183);
-    let early_sdp = sdp::Session::parse(&early.body).unwrap();
+    let early_sdp = sdp_of(&early.body);
     assert_eq!(early_sdp.media[0].proto, "RTP/SAVP");
     assert_eq!(
         early.headers.get_str(&HeaderName::from("X-MS-SBC")),
@@ -812,9 +800,7 @@ CSeq: 1 CANCEL
 #[test]
 fn session_interval_too_small_is_retried_with_min_se() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-422", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
+    let invite = h.place_call(&carrier_invite("c-422", ""), Harness::carrier());
     h.deliver(
         reply(&invite, 422, "t1", "Min-SE: 3600\n", None),
         Harness::teams(),
@@ -836,9 +822,7 @@ fn session_interval_too_small_is_retried_with_min_se() {
 /// A carrier call to adele, ringing: Teams sent 180 (tag `t1`), the
 /// carrier got it. Returns the INVITE Teams got.
 fn ringing(h: &mut Harness, call_id: &str) -> Request {
-    h.send(&carrier_invite(call_id, ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
+    let invite = h.place_call(&carrier_invite(call_id, ""), Harness::carrier());
     h.deliver(
         reply(
             &invite,

@@ -1,57 +1,19 @@
 //! A call switchboard answered itself rings an agent's Teams user.
 
-use super::local::{answered, config, in_dialog};
 use super::*;
 use crate::{DialError, DialTarget};
 
-fn agent(number: &str) -> DialTarget {
-    DialTarget::TeamsUser(crate::E164::parse(number).unwrap())
-}
-
-/// A flow call, answered; then `dial` to +14255550123.
-fn dialled(h: &mut Harness, call_id: &str) -> (Response, CallId, LegId, Request) {
-    let (ok, call) = answered(h, call_id);
-    h.quiet();
-    let leg = h.b2bua.dial(call, agent("+14255550123"), h.now).unwrap();
-    h.pump();
-    let (invite, _) = h.request(Method::Invite);
-    (ok, call, leg, invite)
-}
-
 #[test]
 fn the_agent_is_rung_through_direct_routing_with_the_callers_codec() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let (carrier_ok, call, leg, invite) = dialled(&mut h, "dial-1");
-    assert_eq!(
-        invite.uri.to_string(),
-        "sip:+14255550123@sip.pstnhub.microsoft.com;user=phone"
-    );
-    let contact = invite.headers.get_str(&HeaderName::Contact).unwrap();
-    assert!(
-        contact.contains("contoso.customers.example.net"),
-        "{contact}"
-    );
-    let from = invite.headers.get_str(&HeaderName::From).unwrap();
-    assert!(from.contains("+12065550199"), "the caller's number: {from}");
-    assert!(invite.headers.get(&HeaderName::from("X-MS-SBC")).is_some());
-    // SRTP with our key, only the codec the caller was answered with.
-    let offer = sdp::Session::parse(&invite.body).unwrap();
-    let caller_answer = sdp::Session::parse(&carrier_ok.body).unwrap();
-    assert_eq!(offer.media[0].proto, "RTP/SAVP");
-    assert!(offer.media[0].cryptos().next().is_some());
-    let offered: Vec<u8> = offer.media[0].payload_types().collect();
-    let answered_with: Vec<u8> = caller_answer.media[0].payload_types().collect();
-    assert_eq!(offered, answered_with);
-    assert_ne!(
-        offer.media[0].port, caller_answer.media[0].port,
-        "own anchor"
-    );
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let (carrier_ok, call, leg, invite) = h.dialled("dial-1");
+    assert_rings_teams_user(&invite, "+14255550123", &carrier_ok);
 
     h.deliver(
         reply(&invite, 180, "agent-tag", TEAMS_DIALOG, None),
         Harness::teams(),
     );
-    assert!(h.events.iter().any(|e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialProgress { call: c, leg: l, status } if *c == call && *l == leg && status.0 == 180)));
     let answer = teams_sdp(1, "sendrecv").replace("RTP/SAVP 0 8 101", "RTP/SAVP 0 101");
     h.deliver(
@@ -59,24 +21,19 @@ fn the_agent_is_rung_through_direct_routing_with_the_callers_codec() {
         Harness::teams(),
     );
     h.request(Method::Ack);
-    assert!(h.events.iter().any(|e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialAnswered { call: c, leg: l, .. } if *c == call && *l == leg)));
     // Nothing goes to the caller: it was answered long ago.
     h.quiet();
 
     // From now on the caller's re-offers go to the agent.
-    let hold = CARRIER_SDP
-        .replace("a=sendrecv", "a=sendonly")
-        .replace("o=carrier 1000 1", "o=carrier 1000 2");
-    h.send(
-        &in_dialog(
-            "INVITE",
-            2,
-            &carrier_ok,
-            "Content-Type: application/sdp\n",
-            &hold,
-        ),
-        Harness::carrier(),
+    let hold = carrier_sdp(2, "sendonly");
+    h.carrier_request(
+        &carrier_ok,
+        "INVITE",
+        2,
+        "",
+        Some(("application/sdp", &hold)),
     );
     let (reinvite, _) = h.request(Method::Invite);
     assert_eq!(
@@ -95,7 +52,7 @@ fn the_agent_is_rung_through_direct_routing_with_the_callers_codec() {
     );
     h.request(Method::Ack);
     let (held, _) = h.response(200);
-    h.send(&in_dialog("ACK", 2, &held, "", ""), Harness::carrier());
+    h.carrier_request(&held, "ACK", 2, "", None);
 
     // The agent hangs up: the caller gets BYE, the call ends.
     let established = Established {
@@ -118,16 +75,19 @@ fn the_agent_is_rung_through_direct_routing_with_the_callers_codec() {
 
 #[test]
 fn a_busy_agent_leaves_the_caller_in_the_flow() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let (_, call, leg, invite) = dialled(&mut h, "dial-2");
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let (_, call, leg, invite) = h.dialled("dial-2");
     h.deliver(reply(&invite, 486, "agent-tag", "", None), Harness::teams());
     h.request(Method::Ack);
-    assert!(h.events.iter().any(|e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialFailed { call: c, leg: l, status, .. } if *c == call && *l == leg && status.0 == 486)));
     h.quiet();
     assert_eq!(h.b2bua.call_count(), 1, "the caller is still there");
     // The next agent can be tried, and the application can still end it.
-    let again = h.b2bua.dial(call, agent("+14255550124"), h.now).unwrap();
+    let again = h
+        .b2bua
+        .dial(call, teams_user("+14255550124"), h.now)
+        .unwrap();
     assert_ne!(again, leg);
     h.pump();
     let (second, _) = h.request(Method::Invite);
@@ -142,8 +102,8 @@ fn a_busy_agent_leaves_the_caller_in_the_flow() {
 
 #[test]
 fn cancelling_a_dial_sends_cancel_and_reports_487() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let (_, call, leg, invite) = dialled(&mut h, "dial-3");
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let (_, call, leg, invite) = h.dialled("dial-3");
     h.deliver(
         reply(&invite, 180, "agent-tag", TEAMS_DIALOG, None),
         Harness::teams(),
@@ -155,7 +115,7 @@ fn cancelling_a_dial_sends_cancel_and_reports_487() {
         cancel.headers.call_id().unwrap(),
         invite.headers.call_id().unwrap()
     );
-    assert!(h.events.iter().any(|e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialFailed { leg: l, status, .. } if *l == leg && status.0 == 487)));
     // The agent's late 487 is absorbed.
     h.deliver(reply(&cancel, 200, "", "", None), Harness::teams());
@@ -167,9 +127,12 @@ fn cancelling_a_dial_sends_cancel_and_reports_487() {
 
 #[test]
 fn with_two_agents_ringing_the_first_answer_wins() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let (_, call, first, first_invite) = dialled(&mut h, "dial-4");
-    let second = h.b2bua.dial(call, agent("+14255550124"), h.now).unwrap();
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let (_, call, first, first_invite) = h.dialled("dial-4");
+    let second = h
+        .b2bua
+        .dial(call, teams_user("+14255550124"), h.now)
+        .unwrap();
     h.pump();
     let (second_invite, _) = h.request(Method::Invite);
     for invite in [&first_invite, &second_invite] {
@@ -194,13 +157,13 @@ fn with_two_agents_ringing_the_first_answer_wins() {
         cancel.headers.call_id().unwrap(),
         first_invite.headers.call_id().unwrap()
     );
-    assert!(h.events.iter().any(|e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialAnswered { leg, .. } if *leg == second)));
-    assert!(h.events.iter().any(|e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialFailed { leg, status, .. } if *leg == first && status.0 == 487)));
     // No third dial once an agent is connected.
     assert_eq!(
-        h.b2bua.dial(call, agent("+14255550123"), h.now),
+        h.b2bua.dial(call, teams_user("+14255550123"), h.now),
         Err(DialError::NotLocal)
     );
 }
@@ -209,37 +172,31 @@ fn with_two_agents_ringing_the_first_answer_wins() {
 fn only_calls_waiting_in_a_flow_can_dial() {
     let mut h = Harness::new();
     h.establish("ordinary");
-    let call = h
-        .events
-        .iter()
-        .find_map(|e| match e {
-            B2buaEvent::CallStarted { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap();
+    let call = h.started_call();
     assert_eq!(
-        h.b2bua.dial(call, agent("+14255550123"), h.now),
+        h.b2bua.dial(call, teams_user("+14255550123"), h.now),
         Err(DialError::NotLocal)
     );
     assert_eq!(
-        h.b2bua.dial(CallId(999_999), agent("+14255550123"), h.now),
+        h.b2bua
+            .dial(CallId(999_999), teams_user("+14255550123"), h.now),
         Err(DialError::NoSuchCall)
     );
 }
 
 #[test]
 fn a_pstn_number_is_dialled_through_the_tenants_carrier_trunk() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let (_, call) = answered(&mut h, "dial-pstn");
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let (_, call) = h.flow_call("dial-pstn");
     h.quiet();
-    let number = crate::E164::parse("+18005550100").unwrap();
+    let number = E164::parse("+18005550100").unwrap();
     let leg = h.b2bua.dial(call, DialTarget::Pstn(number), h.now).unwrap();
     h.pump();
     let (invite, hop) = h.request(Method::Invite);
     // The carrier's national format, to its first target, plain RTP.
     assert_eq!(invite.uri.to_string(), "sip:18005550100@192.0.2.10:5060");
-    assert_eq!(reply_addr_or_uri(&hop), "sip:18005550100@192.0.2.10:5060");
-    let offer = sdp::Session::parse(&invite.body).unwrap();
+    assert_eq!(resolve_uri(&hop), "sip:18005550100@192.0.2.10:5060");
+    let offer = sdp_of(&invite.body);
     assert_eq!(offer.media[0].proto, "RTP/AVP");
     assert!(offer.media[0].cryptos().next().is_none());
     h.deliver(
@@ -253,35 +210,23 @@ fn a_pstn_number_is_dialled_through_the_tenants_carrier_trunk() {
         Harness::carrier(),
     );
     h.request(Method::Ack);
-    assert!(h.events.iter().any(|e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialAnswered { leg: l, .. } if *l == leg)));
     // A number the tenant's dial plan refuses.
-    let mut h = Harness::with(
-        &config().replace(
-            "[tenants.contoso.dids]",
-            "[tenants.contoso.dial_plan]\ndeny = [\"+1900\"]\n[tenants.contoso.dids]",
-        ),
-        B2buaSettings::default(),
-    );
-    let (_, call) = answered(&mut h, "dial-barred");
-    let barred = crate::E164::parse("+19005550100").unwrap();
+    let barring = with_dial_plan_deny(&flow_config(), "+1900");
+    let mut h = Harness::with(&barring, B2buaSettings::default());
+    let (_, call) = h.flow_call("dial-barred");
+    let barred = E164::parse("+19005550100").unwrap();
     assert!(matches!(
         h.b2bua.dial(call, DialTarget::Pstn(barred), h.now),
         Err(DialError::Refused(_))
     ));
 }
 
-fn reply_addr_or_uri(hop: &NextHop) -> String {
-    match hop {
-        NextHop::Resolve { uri, .. } => uri.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
 #[test]
 fn an_agent_refer_to_a_flow_number_puts_the_caller_back_in_the_contact_center() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let (carrier_ok, call, leg, invite) = dialled(&mut h, "dial-back");
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let (carrier_ok, call, leg, invite) = h.dialled("dial-back");
     let answer = teams_sdp(1, "sendrecv");
     let agent_ok = reply(&invite, 200, "agent-tag", TEAMS_DIALOG, Some(&answer));
     h.deliver(agent_ok.clone(), Harness::teams());
@@ -321,21 +266,18 @@ fn an_agent_refer_to_a_flow_number_puts_the_caller_back_in_the_contact_center() 
     assert_eq!(did.as_str(), "+12065550102");
     // switchboard answers for the caller again: its INFO is ours, and a
     // new agent can be dialled.
-    h.send(
-        &in_dialog(
-            "INFO",
-            5,
-            &carrier_ok,
-            "Content-Type: application/dtmf-relay\n",
-            "Signal=1\r\nDuration=100\r\n",
-        ),
-        Harness::carrier(),
+    h.carrier_request(
+        &carrier_ok,
+        "INFO",
+        5,
+        "",
+        Some(("application/dtmf-relay", "Signal=1\r\nDuration=100\r\n")),
     );
     h.response(200);
-    assert!(h
-        .events
-        .iter()
-        .any(|e| matches!(e, B2buaEvent::Info { .. })));
-    let next = h.b2bua.dial(call, agent("+14255550124"), h.now).unwrap();
+    assert!(h.saw(|e| matches!(e, B2buaEvent::Info { .. })));
+    let next = h
+        .b2bua
+        .dial(call, teams_user("+14255550124"), h.now)
+        .unwrap();
     assert_ne!(next, leg);
 }

@@ -2,89 +2,16 @@
 //! 4733 is answered and handed to the media relay, presses the relay
 //! took out of RTP go to an INFO carrier as INFO.
 
-use std::sync::Mutex;
-
+use super::recorded_media::MediaLog;
 use super::*;
 use crate::config::DtmfMode;
-use crate::error::MediaError;
-
-/// Every leg the media plane was told about, with its peer's address
-/// and DTMF mode.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(LegId, SocketAddr, DtmfMode)>>>);
-
-impl Seen {
-    /// The leg whose peer is at `ip`, and the DTMF mode it was given.
-    fn leg(&self, ip: &str) -> (LegId, DtmfMode) {
-        let seen = self.0.lock().unwrap();
-        seen.iter()
-            .rev()
-            .find(|(_, remote, _)| remote.ip().to_string() == ip)
-            .map(|(leg, _, mode)| (*leg, *mode))
-            .unwrap_or_else(|| panic!("no leg at {ip}"))
-    }
-}
-
-struct Watched {
-    ports: PortAllocator,
-    seen: Seen,
-}
-
-impl MediaAnchor for Watched {
-    fn allocate(
-        &mut self,
-        call: CallId,
-        leg: LegId,
-        stream: usize,
-        rtcp_mux: bool,
-    ) -> Result<SocketAddr, MediaError> {
-        self.ports.allocate(call, leg, stream, rtcp_mux)
-    }
-
-    fn update(&mut self, call: CallId, leg: LegId, streams: &[StreamMedia]) {
-        if let Some(stream) = streams.first() {
-            if let Some(remote) = stream.remote {
-                self.seen.0.lock().unwrap().push((leg, remote, stream.dtmf));
-            }
-        }
-        self.ports.update(call, leg, streams);
-    }
-
-    fn bridge(&mut self, call: CallId, a: LegId, b: LegId) {
-        self.ports.bridge(call, a, b);
-    }
-
-    fn release(&mut self, call: CallId, leg: LegId) {
-        self.ports.release(call, leg);
-    }
-}
 
 /// The carrier trunk with `dtmf = "{mode}"` (none: the default).
-fn harness(mode: Option<&str>) -> (Harness, Seen) {
-    let codecs = "codecs = [\"PCMU\", \"PCMA\", \"telephone-event\"]";
-    let config = match mode {
-        Some(mode) => CONFIG.replace(codecs, &format!("{codecs}\ndtmf = \"{mode}\"")),
-        None => CONFIG.to_owned(),
-    };
-    let seen = Seen::default();
-    let media = Watched {
-        ports: PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40999),
-        seen: seen.clone(),
-    };
-    let h = Harness::with_media(&config, B2buaSettings::default(), Box::new(media));
-    (h, seen)
-}
-
-/// The call id of the last call started.
-fn call_id(h: &Harness) -> CallId {
-    h.events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            B2buaEvent::CallStarted { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap()
+fn harness(mode: Option<&str>) -> (Harness, MediaLog) {
+    match mode {
+        Some(mode) => Harness::recorded(&with_carrier_dtmf(CONFIG, mode)),
+        None => Harness::recorded(CONFIG),
+    }
 }
 
 fn dtmf_events(h: &Harness) -> Vec<(CallId, LegId, char, Duration)> {
@@ -102,30 +29,6 @@ fn dtmf_events(h: &Harness) -> Vec<(CallId, LegId, char, Duration)> {
         .collect()
 }
 
-/// A request from the carrier within the call, with any body.
-fn carrier_request(
-    h: &mut Harness,
-    call: &Established,
-    method: &str,
-    cseq: u32,
-    body: Option<(&str, &str)>,
-) {
-    let to = call.carrier_ok.headers.get_str(&HeaderName::To).unwrap();
-    let head = format!(
-        "{method} sip:2065550199@203.0.113.1:5060 SIP/2.0
-Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{method}-{cseq}
-Max-Forwards: 70
-From: \"Alice\" <sip:2065550199@192.0.2.10>;tag=carrier-tag
-To: {to}
-Call-ID: {}
-CSeq: {cseq} {method}
-Contact: <sip:2065550199@192.0.2.10:5060>
-",
-        call.carrier_ok.headers.call_id().unwrap()
-    );
-    h.send(&with_body(&head, body), Harness::carrier());
-}
-
 #[test]
 fn the_media_plane_learns_each_legs_dtmf_mode() {
     for (mode, expected) in [
@@ -133,30 +36,34 @@ fn the_media_plane_learns_each_legs_dtmf_mode() {
         (Some("info"), DtmfMode::Info),
         (Some("inband"), DtmfMode::Inband),
     ] {
-        let (mut h, seen) = harness(mode);
+        let (mut h, media) = harness(mode);
         h.establish("c-modes");
-        assert_eq!(seen.leg("192.0.2.10").1, expected, "{mode:?}");
-        assert_eq!(seen.leg("52.114.1.1").1, DtmfMode::Rfc4733, "Teams");
+        assert_eq!(media.stream("192.0.2.10").1.dtmf, expected, "{mode:?}");
+        assert_eq!(
+            media.stream("52.114.1.1").1.dtmf,
+            DtmfMode::Rfc4733,
+            "Teams"
+        );
     }
 }
 
 #[test]
 fn carrier_info_towards_teams_is_answered_and_handed_to_the_relay() {
-    let (mut h, seen) = harness(Some("info"));
+    let (mut h, media) = harness(Some("info"));
     let call = h.establish("c-info-dtmf");
-    let id = call_id(&h);
-    let (teams_leg, _) = seen.leg("52.114.1.1");
+    let id = h.started_call();
+    let (teams_leg, _) = media.stream("52.114.1.1");
     let presses = [
         ("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n"),
         ("application/dtmf-relay", "Signal=#\r\n"),
         ("application/dtmf", "9"),
     ];
     for (n, (content_type, body)) in presses.into_iter().enumerate() {
-        carrier_request(
-            &mut h,
-            &call,
+        h.carrier_request(
+            &call.carrier_ok,
             "INFO",
             2 + n as u32,
+            "",
             Some((content_type, body)),
         );
         let (ok, hop) = h.response(200);
@@ -175,11 +82,11 @@ fn carrier_info_towards_teams_is_answered_and_handed_to_the_relay() {
         ]
     );
     // A body that names no key is refused, and nothing is handed on.
-    carrier_request(
-        &mut h,
-        &call,
+    h.carrier_request(
+        &call.carrier_ok,
         "INFO",
         9,
+        "",
         Some(("application/dtmf-relay", "Signal=X")),
     );
     let (bad, _) = h.response(400);
@@ -187,7 +94,13 @@ fn carrier_info_towards_teams_is_answered_and_handed_to_the_relay() {
     h.quiet();
     assert_eq!(dtmf_events(&h).len(), 3);
     // Other INFO is relayed as before.
-    carrier_request(&mut h, &call, "INFO", 10, Some(("application/json", "{}")));
+    h.carrier_request(
+        &call.carrier_ok,
+        "INFO",
+        10,
+        "",
+        Some(("application/json", "{}")),
+    );
     let (info, _) = h.request(Method::Info);
     assert_eq!(&info.body[..], b"{}");
     h.deliver(reply(&info, 200, "", "", None), Harness::teams());
@@ -197,27 +110,27 @@ fn carrier_info_towards_teams_is_answered_and_handed_to_the_relay() {
 
 #[test]
 fn rfc4733_carrier_info_is_converted_too() {
-    let (mut h, seen) = harness(None);
+    let (mut h, media) = harness(None);
     let call = h.establish("c-info-default");
-    carrier_request(
-        &mut h,
-        &call,
+    h.carrier_request(
+        &call.carrier_ok,
         "INFO",
         2,
+        "",
         Some(("application/dtmf-relay", "Signal=1\r\nDuration=100\r\n")),
     );
     h.response(200);
     h.quiet();
-    let (teams_leg, _) = seen.leg("52.114.1.1");
+    let (teams_leg, _) = media.stream("52.114.1.1");
     assert_eq!(dtmf_events(&h)[0].1, teams_leg);
 }
 
 #[test]
 fn presses_from_rtp_reach_an_info_carrier_as_info_in_its_dialog() {
-    let (mut h, seen) = harness(Some("info"));
+    let (mut h, media) = harness(Some("info"));
     let call = h.establish("c-info-out");
-    let id = call_id(&h);
-    let (carrier_leg, _) = seen.leg("192.0.2.10");
+    let id = h.started_call();
+    let (carrier_leg, _) = media.stream("192.0.2.10");
     let ms = Duration::from_millis;
     h.b2bua.send_dtmf_info(id, carrier_leg, '5', ms(160), h.now);
     h.pump();
@@ -263,10 +176,10 @@ fn presses_from_rtp_reach_an_info_carrier_as_info_in_its_dialog() {
 
 #[test]
 fn a_failed_info_is_counted_and_the_call_goes_on() {
-    let (mut h, seen) = harness(Some("info"));
+    let (mut h, media) = harness(Some("info"));
     let call = h.establish("c-info-fail");
-    let id = call_id(&h);
-    let (carrier_leg, _) = seen.leg("192.0.2.10");
+    let id = h.started_call();
+    let (carrier_leg, _) = media.stream("192.0.2.10");
     let ms = Duration::from_millis;
     let failed = |h: &Harness| {
         h.events
@@ -299,11 +212,8 @@ fn a_failed_info_is_counted_and_the_call_goes_on() {
     h.quiet();
     assert_eq!(h.stats.dtmf_info_failures(), 4);
     // The call is still up: a BYE from the carrier ends it normally.
-    assert!(!h
-        .events
-        .iter()
-        .any(|e| matches!(e, B2buaEvent::CallEnded { .. })));
-    carrier_request(&mut h, &call, "BYE", 5, None);
+    assert!(!h.saw(|e| matches!(e, B2buaEvent::CallEnded { .. })));
+    h.carrier_request(&call.carrier_ok, "BYE", 5, "", None);
     h.response(200);
     h.request(Method::Bye);
 }

@@ -2,66 +2,13 @@
 
 use super::*;
 
-/// The test config with DID +12065550102 routed to flow `contoso-main`.
-pub(super) fn config() -> String {
-    let with_flow = CONFIG.replace(
-        "\"+12065550101\" = \"+14255550124\"\n",
-        "\"+12065550101\" = \"+14255550124\"\n\"+12065550102\" = { flow = \"contoso-main\" }\n",
-    );
-    assert_ne!(with_flow, CONFIG, "the test config lost its DIDs");
-    with_flow
-}
-
-fn invite_to_flow(call_id: &str) -> String {
-    carrier_invite(call_id, "").replace("2065550100@", "2065550102@")
-}
-
-/// Carrier's in-dialog request to us, in the dialog of `ok`.
-pub(super) fn in_dialog(method: &str, cseq: u32, ok: &Response, extra: &str, body: &str) -> String {
-    let to = String::from_utf8_lossy(ok.headers.get(&HeaderName::To).unwrap()).into_owned();
-    let call_id = ok.headers.call_id().unwrap().to_owned();
-    format!(
-        "{method} sip:2065550102@203.0.113.1:5060 SIP/2.0
-Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{call_id}-{cseq}
-Max-Forwards: 70
-From: \"Alice\" <sip:2065550199@192.0.2.10>;tag=carrier-tag
-To: {to}
-Call-ID: {call_id}
-CSeq: {cseq} {method}
-Contact: <sip:2065550199@192.0.2.10:5060>
-{extra}
-{body}"
-    )
-}
-
-/// Answers the flow call `call_id`; returns the 200 and the call's id.
-pub(super) fn answered(h: &mut Harness, call_id: &str) -> (Response, CallId) {
-    h.send(&invite_to_flow(call_id), Harness::carrier());
-    h.response(100);
-    let (ok, _) = h.response(200);
-    let Some(B2buaEvent::LocalCallStarted {
-        call, flow, did, ..
-    }) = h
-        .events
-        .iter()
-        .find(|e| matches!(e, B2buaEvent::LocalCallStarted { .. }))
-        .cloned()
-    else {
-        panic!("no LocalCallStarted: {:?}", h.events);
-    };
-    assert_eq!(flow, "contoso-main");
-    assert_eq!(did.as_str(), "+12065550102");
-    h.send(&in_dialog("ACK", 1, &ok, "", ""), Harness::carrier());
-    (ok, call)
-}
-
 #[test]
 fn a_flow_did_is_answered_by_switchboard_with_anchored_g711() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let (ok, call) = answered(&mut h, "local-1");
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let (ok, call) = h.flow_call("local-1");
     // Nothing went anywhere else: no INVITE out.
     h.quiet();
-    let answer = sdp::Session::parse(&ok.body).unwrap();
+    let answer = sdp_of(&ok.body);
     let media = &answer.media[0];
     assert_eq!(answer.direction_of(media), sdp::Direction::SendRecv);
     assert_eq!(media.proto, "RTP/AVP");
@@ -96,36 +43,22 @@ fn a_flow_did_is_answered_by_switchboard_with_anchored_g711() {
 
 #[test]
 fn dtmf_info_reaches_the_application_and_hold_is_answered_locally() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let (ok, call) = answered(&mut h, "local-2");
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let (ok, call) = h.flow_call("local-2");
     let dtmf = "Signal=5\r\nDuration=160\r\n";
-    h.send(
-        &in_dialog(
-            "INFO",
-            2,
-            &ok,
-            "Content-Type: application/dtmf-relay\n",
-            dtmf,
-        ),
-        Harness::carrier(),
-    );
+    h.carrier_request(&ok, "INFO", 2, "", Some(("application/dtmf-relay", dtmf)));
     h.response(200);
-    assert!(h.events.iter().any(|e| matches!(
+    assert!(h.saw(|e| matches!(
         e,
         B2buaEvent::Info { call: c, content_type, body }
             if *c == call && content_type == "application/dtmf-relay" && body.as_ref() == dtmf.as_bytes()
     )));
     // Hold: the carrier sends sendonly; we answer recvonly, same port.
-    let hold = CARRIER_SDP
-        .replace("a=sendrecv", "a=sendonly")
-        .replace("o=carrier 1000 1", "o=carrier 1000 2");
-    h.send(
-        &in_dialog("INVITE", 3, &ok, "Content-Type: application/sdp\n", &hold),
-        Harness::carrier(),
-    );
+    let hold = carrier_sdp(2, "sendonly");
+    h.carrier_request(&ok, "INVITE", 3, "", Some(("application/sdp", &hold)));
     let (held, _) = h.response(200);
-    let first = sdp::Session::parse(&ok.body).unwrap();
-    let answer = sdp::Session::parse(&held.body).unwrap();
+    let first = sdp_of(&ok.body);
+    let answer = sdp_of(&held.body);
     assert_eq!(answer.media[0].port, first.media[0].port);
     assert_eq!(
         answer.direction_of(&answer.media[0]),
@@ -136,21 +69,18 @@ fn dtmf_info_reaches_the_application_and_hold_is_answered_locally() {
         "same session, next version"
     );
     assert!(answer.origin.session_version > first.origin.session_version);
-    h.send(&in_dialog("ACK", 3, &held, "", ""), Harness::carrier());
+    h.carrier_request(&held, "ACK", 3, "", None);
     // A REFER has nobody to transfer to.
-    h.send(
-        &in_dialog(
-            "REFER",
-            4,
-            &ok,
-            "Refer-To: <sip:+14255550199@192.0.2.10>\n",
-            "",
-        ),
-        Harness::carrier(),
+    h.carrier_request(
+        &ok,
+        "REFER",
+        4,
+        "Refer-To: <sip:+14255550199@192.0.2.10>\n",
+        None,
     );
     h.response(403);
     // The caller hangs up.
-    h.send(&in_dialog("BYE", 5, &ok, "", ""), Harness::carrier());
+    h.carrier_request(&ok, "BYE", 5, "", None);
     h.response(200);
     assert!(matches!(
         h.last_event(),
@@ -165,8 +95,8 @@ fn dtmf_info_reaches_the_application_and_hold_is_answered_locally() {
 
 #[test]
 fn a_flow_did_without_a_common_codec_gets_488() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let g729 = invite_to_flow("local-3")
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let g729 = flow_invite("local-3")
         .replace("RTP/AVP 0 8 101", "RTP/AVP 18")
         .replace(
             "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n",
@@ -175,16 +105,13 @@ fn a_flow_did_without_a_common_codec_gets_488() {
     h.send(&g729, Harness::carrier());
     h.response(100);
     h.response(488);
-    assert!(!h
-        .events
-        .iter()
-        .any(|e| matches!(e, B2buaEvent::LocalCallStarted { .. })));
+    assert!(!h.saw(|e| matches!(e, B2buaEvent::LocalCallStarted { .. })));
 }
 
 #[test]
 fn an_srtp_offer_to_a_flow_is_answered_with_our_own_key() {
-    let mut h = Harness::with(&config(), B2buaSettings::default());
-    let savp = invite_to_flow("local-4").replace(
+    let mut h = Harness::with(&flow_config(), B2buaSettings::default());
+    let savp = flow_invite("local-4").replace(
         "m=audio 30000 RTP/AVP 0 8 101\r\n",
         "m=audio 30000 RTP/SAVP 0 8 101\r\n\
          a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^31\r\n",
@@ -193,7 +120,7 @@ fn an_srtp_offer_to_a_flow_is_answered_with_our_own_key() {
     h.send(&savp, Harness::carrier());
     h.response(100);
     let (ok, _) = h.response(200);
-    let answer = sdp::Session::parse(&ok.body).unwrap();
+    let answer = sdp_of(&ok.body);
     let media = &answer.media[0];
     assert_eq!(media.proto, "RTP/SAVP");
     let crypto: Vec<_> = media.cryptos().collect();

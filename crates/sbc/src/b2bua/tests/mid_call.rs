@@ -2,18 +2,11 @@
 
 use super::*;
 
-/// The carrier's SDP with another version and direction.
-fn carrier_sdp(version: u32, direction: &str) -> String {
-    CARRIER_SDP
-        .replace("1000 1 IN", &format!("1000 {version} IN"))
-        .replace("a=sendrecv", &format!("a={direction}"))
-}
-
 #[test]
 fn carrier_hold_reaches_teams_as_inactive() {
     let mut h = Harness::new();
     let call = h.establish("c-hold");
-    let first_offer = sdp::Session::parse(&call.teams_invite.body).unwrap();
+    let first_offer = sdp_of(&call.teams_invite.body);
     h.carrier_in_dialog(&call, "INVITE", 2, "", Some(&carrier_sdp(2, "sendonly")));
     let (reinvite, hop) = h.request(Method::Invite);
     assert_eq!(
@@ -21,7 +14,7 @@ fn carrier_hold_reaches_teams_as_inactive() {
         "sip:sip-du-a-us.pstnhub.microsoft.com:5061;transport=tls;lr"
     );
     assert_eq!(reinvite.headers.cseq().unwrap().seq, 2);
-    let offer = sdp::Session::parse(&reinvite.body).unwrap();
+    let offer = sdp_of(&reinvite.body);
     let text = offer.to_string();
     assert!(text.contains("a=inactive\r\n"), "{text}");
     assert!(
@@ -58,7 +51,7 @@ fn carrier_hold_reaches_teams_as_inactive() {
     assert_eq!(ack.headers.cseq().unwrap().seq, 2);
     let (ok, _) = h.response(200);
     assert_eq!(ok.headers.cseq().unwrap().method, Method::Invite);
-    let answer = sdp::Session::parse(&ok.body).unwrap();
+    let answer = sdp_of(&ok.body);
     assert_eq!(answer.media[0].proto, "RTP/AVP");
     assert!(answer.to_string().contains("a=inactive"));
     h.quiet();
@@ -80,7 +73,7 @@ fn teams_hold_and_info_are_relayed_to_the_carrier() {
     );
     let (reinvite, hop) = h.request(Method::Invite);
     assert_eq!(resolve_uri(&hop), "sip:2065550199@192.0.2.10:5060");
-    let offer = sdp::Session::parse(&reinvite.body).unwrap();
+    let offer = sdp_of(&reinvite.body);
     assert_eq!(offer.media[0].proto, "RTP/AVP");
     assert!(offer.to_string().contains("a=inactive"));
     // Glare: the carrier sends its own re-INVITE meanwhile and gets 491.
@@ -105,7 +98,7 @@ fn teams_hold_and_info_are_relayed_to_the_carrier() {
             ..
         }
     ));
-    let answer = sdp::Session::parse(&ok.body).unwrap();
+    let answer = sdp_of(&ok.body);
     assert_eq!(answer.media[0].proto, "RTP/SAVP");
     assert_eq!(answer.media[0].cryptos().next().unwrap().tag, 2);
     h.quiet();
@@ -134,7 +127,7 @@ fn teams_hold_and_info_are_relayed_to_the_carrier() {
     // UPDATE from the carrier, refused by Teams: the status crosses.
     h.carrier_in_dialog(&call, "UPDATE", 3, "", Some(&carrier_sdp(4, "sendrecv")));
     let (update, _) = h.request(Method::Update);
-    let refused = sdp::Session::parse(&update.body).unwrap();
+    let refused = sdp_of(&update.body);
     h.deliver(reply(&update, 488, "", "", None), Harness::teams());
     h.response(488);
     h.quiet();
@@ -142,7 +135,7 @@ fn teams_hold_and_info_are_relayed_to_the_carrier() {
     // takes its version again.
     h.carrier_in_dialog(&call, "INVITE", 4, "", Some(&carrier_sdp(5, "sendrecv")));
     let (reinvite, _) = h.request(Method::Invite);
-    let offer = sdp::Session::parse(&reinvite.body).unwrap();
+    let offer = sdp_of(&reinvite.body);
     assert_eq!(offer.origin.session_version, refused.origin.session_version);
     h.deliver(
         reply(
@@ -178,8 +171,8 @@ fn we_refresh_the_carrier_leg_and_answer_teams_refreshes() {
         refresh.headers.get_str(&HeaderName::SessionExpires),
         Some("1800;refresher=uac")
     );
-    let offer = sdp::Session::parse(&refresh.body).unwrap();
-    let sent = sdp::Session::parse(&call.carrier_ok.body).unwrap();
+    let offer = sdp_of(&refresh.body);
+    let sent = sdp_of(&call.carrier_ok.body);
     assert_eq!(offer.origin, sent.origin, "no change, same version");
     h.deliver(
         reply(
@@ -206,8 +199,8 @@ fn we_refresh_the_carrier_leg_and_answer_teams_refreshes() {
         ok.headers.get_str(&HeaderName::SessionExpires),
         Some("600;refresher=uac")
     );
-    let ours = sdp::Session::parse(&ok.body).unwrap();
-    let first = sdp::Session::parse(&call.teams_invite.body).unwrap();
+    let ours = sdp_of(&ok.body);
+    let first = sdp_of(&call.teams_invite.body);
     assert_eq!(ours.origin, first.origin);
     h.quiet();
     // An UPDATE without body likewise.
@@ -226,9 +219,7 @@ fn we_refresh_the_carrier_leg_and_answer_teams_refreshes() {
 #[test]
 fn session_expires_when_teams_stops_refreshing() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-expire", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
+    let invite = h.place_call(&carrier_invite("c-expire", ""), Harness::carrier());
     assert_eq!(
         invite.headers.get_str(&HeaderName::SessionExpires),
         Some("1800")
@@ -273,9 +264,7 @@ fn session_expires_when_teams_stops_refreshing() {
 #[test]
 fn bye_waits_for_the_ack_of_our_2xx() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-noack", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
+    let invite = h.place_call(&carrier_invite("c-noack", ""), Harness::carrier());
     let ok = reply(
         &invite,
         200,
@@ -307,9 +296,7 @@ fn bye_waits_for_the_ack_of_our_2xx() {
 #[test]
 fn a_teams_refresh_keeps_the_session_alive() {
     let mut h = Harness::new();
-    h.send(&carrier_invite("c-alive", ""), Harness::carrier());
-    h.response(100);
-    let (invite, _) = h.request(Method::Invite);
+    let invite = h.place_call(&carrier_invite("c-alive", ""), Harness::carrier());
     let extra = format!("{TEAMS_DIALOG}Session-Expires: 120;refresher=uas\nRequire: timer\n");
     let ok = reply(&invite, 200, "t1", &extra, Some(&teams_sdp(1, "sendrecv")));
     h.deliver(ok.clone(), Harness::teams());
@@ -379,14 +366,7 @@ fn maximum_call_duration_ends_the_call() {
 fn a_media_timeout_ends_both_legs_with_a_reason_header() {
     let mut h = Harness::new();
     let call = h.establish("c-media-timeout");
-    let id = h
-        .events
-        .iter()
-        .find_map(|e| match e {
-            B2buaEvent::CallStarted { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap();
+    let id = h.started_call();
     h.b2bua.end_on_media_timeout(id, h.now);
     h.pump();
     let (first, _) = h.request(Method::Bye);

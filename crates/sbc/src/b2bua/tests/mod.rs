@@ -10,6 +10,7 @@ mod dtmf;
 mod local;
 mod mid_call;
 mod parties;
+mod recorded_media;
 mod refusals;
 mod robustness;
 mod transfers;
@@ -25,6 +26,7 @@ use sip::{HeaderName, Message, Method, Request, Response, StatusCode};
 use super::*;
 use crate::config::Config;
 use crate::stats::Stats;
+use crate::{DialTarget, E164};
 
 pub(super) const CONFIG: &str = r#"
 [sbc]
@@ -70,10 +72,100 @@ carrier_trunk = "carrier"
 
 pub(super) const TENANT_ID: &str = "b59a9bc4-0e7f-4f1b-8d43-04d9b2eb0a11";
 
+/// `config` with `from` replaced by `to` once; `from` must be there.
+pub(super) fn edit(config: &str, from: &str, to: &str) -> String {
+    assert!(config.contains(from), "the test config lost {from:?}");
+    config.replacen(from, to, 1)
+}
+
+/// The test config with DID +12065550102 routed to flow `contoso-main`.
+pub(super) fn flow_config() -> String {
+    let did = "\"+12065550101\" = \"+14255550124\"\n";
+    let flow = "\"+12065550102\" = { flow = \"contoso-main\" }\n";
+    edit(CONFIG, did, &format!("{did}{flow}"))
+}
+
+/// `config` with the carrier trunk's DTMF mode set to `mode`.
+pub(super) fn with_carrier_dtmf(config: &str, mode: &str) -> String {
+    let codecs = "codecs = [\"PCMU\", \"PCMA\", \"telephone-event\"]\n";
+    edit(config, codecs, &format!("{codecs}dtmf = \"{mode}\"\n"))
+}
+
+/// `config` with carrier trunk `b` at 198.18.0.10 (`codecs` as written,
+/// default when empty) for calls from `carrier` to +1415..., and as
+/// contoso's trunk to the PSTN.
+pub(super) fn with_trunk_b(config: &str, codecs: &str) -> String {
+    let config = edit(
+        config,
+        "carrier_trunk = \"carrier\"",
+        "carrier_trunk = \"b\"",
+    );
+    let codecs = if codecs.is_empty() {
+        String::new()
+    } else {
+        format!("codecs = {codecs}\n")
+    };
+    format!(
+        "{config}
+[trunks.b]
+allow = [\"198.18.0.0/24\"]
+targets = [\"sip:198.18.0.10:5060\"]
+{codecs}[trunks.b.numbers]
+country_code = \"1\"
+national_prefix = \"1\"
+international_prefix = \"011\"
+national_digits = 10
+outbound = \"national\"
+
+[[routes]]
+from = \"carrier\"
+prefix = \"+1415\"
+to_trunk = \"b\"
+"
+    )
+}
+
+/// `config` with contoso's dial plan refusing numbers under `prefix`.
+pub(super) fn with_dial_plan_deny(config: &str, prefix: &str) -> String {
+    let dids = "[tenants.contoso.dids]";
+    let plan = format!("[tenants.contoso.dial_plan]\ndeny = [\"{prefix}\"]\n{dids}");
+    edit(config, dids, &plan)
+}
+
 /// The carrier's SDP offer (plain RTP).
 pub(super) const CARRIER_SDP: &str = "v=0\r\no=carrier 1000 1 IN IP4 192.0.2.10\r\ns=-\r\n\
     c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0 8 101\r\n\
     a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n";
+
+/// The carrier's SDP with another version and direction.
+pub(super) fn carrier_sdp(version: u32, direction: &str) -> String {
+    CARRIER_SDP
+        .replace("1000 1 IN", &format!("1000 {version} IN"))
+        .replace("a=sendrecv", &format!("a={direction}"))
+}
+
+/// The rtpmap and fmtp lines of telephone-event as payload type 101.
+pub(super) const TELEPHONE_EVENT: &str = "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n";
+
+/// A plain RTP SDP of a peer at `ip` (the carrier, trunk b) offering
+/// `formats`, described by `attributes`.
+pub(super) fn peer_sdp(
+    ip: &str,
+    version: u32,
+    formats: &str,
+    attributes: &str,
+    direction: &str,
+) -> String {
+    format!(
+        "v=0\r\no=peer 1000 {version} IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio 30000 RTP/AVP {formats}\r\n{attributes}a={direction}\r\n"
+    )
+}
+
+/// An SDP body, parsed.
+pub(super) fn sdp_of(body: &[u8]) -> sdp::Session {
+    sdp::Session::parse(body).unwrap()
+}
 
 /// Teams' SDP (SRTP with SDES); `version` for re-offers.
 pub(super) fn teams_sdp(version: u32, direction: &str) -> String {
@@ -103,8 +195,7 @@ impl Harness {
     }
 
     pub(super) fn with(config: &str, settings: B2buaSettings) -> Harness {
-        let media = PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40999);
-        Harness::with_media(config, settings, Box::new(media))
+        Harness::with_media(config, settings, Box::new(test_ports()))
     }
 
     /// A harness whose B2BUA anchors media with `media`.
@@ -139,12 +230,12 @@ impl Harness {
 
     /// The carrier at 192.0.2.10 over UDP.
     pub(super) fn carrier() -> Source {
-        Source {
-            remote: "192.0.2.10:5060".parse().unwrap(),
-            transport: Transport::Udp,
-            tls_peer_names: vec![],
-            connection: None,
-        }
+        udp_peer("192.0.2.10:5060")
+    }
+
+    /// Trunk b (see [`with_trunk_b`]) over UDP.
+    pub(super) fn trunk_b() -> Source {
+        udp_peer("198.18.0.10:5060")
     }
 
     /// Teams' proxy over TLS.
@@ -262,6 +353,43 @@ impl Harness {
     pub(super) fn last_event(&self) -> Option<&B2buaEvent> {
         self.events.last()
     }
+
+    /// Whether any event so far passes `check`.
+    pub(super) fn saw(&self, check: impl Fn(&B2buaEvent) -> bool) -> bool {
+        self.events.iter().any(check)
+    }
+
+    /// The id of the last call started.
+    pub(super) fn started_call(&self) -> CallId {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                B2buaEvent::CallStarted { call, .. } => Some(*call),
+                _ => None,
+            })
+            .unwrap()
+    }
+}
+
+/// The port allocator every harness anchors media with.
+pub(super) fn test_ports() -> PortAllocator {
+    PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40999)
+}
+
+/// A peer at `remote` over UDP.
+pub(super) fn udp_peer(remote: &str) -> Source {
+    Source {
+        remote: remote.parse().unwrap(),
+        transport: Transport::Udp,
+        tls_peer_names: vec![],
+        connection: None,
+    }
+}
+
+/// A Teams user, by number, to dial.
+pub(super) fn teams_user(number: &str) -> DialTarget {
+    DialTarget::TeamsUser(E164::parse(number).unwrap())
 }
 
 /// `METHOD uri` or `status reason`, for failure messages.
@@ -354,11 +482,25 @@ pub(super) struct Established {
 }
 
 impl Harness {
+    /// Sends the INVITE `text` from `source`; after our 100 Trying,
+    /// returns the INVITE sent on.
+    pub(super) fn place_call(&mut self, text: &str, source: Source) -> Request {
+        self.send(text, source);
+        self.response(100);
+        self.request(Method::Invite).0
+    }
+
+    /// The callee's 200 `ok` from `source`: we ACK it and answer the
+    /// caller, whose 200 is returned (not yet acknowledged).
+    pub(super) fn answered_by(&mut self, ok: Response, source: Source) -> Response {
+        self.deliver(ok, source);
+        self.request(Method::Ack);
+        self.response(200).0
+    }
+
     /// Sets up a carrier -> Teams call up to both ACKs.
     pub(super) fn establish(&mut self, call_id: &str) -> Established {
-        self.send(&carrier_invite(call_id, ""), Harness::carrier());
-        self.response(100);
-        let (invite, _) = self.request(Method::Invite);
+        let invite = self.place_call(&carrier_invite(call_id, ""), Harness::carrier());
         let ok = reply(
             &invite,
             200,
@@ -366,9 +508,7 @@ impl Harness {
             TEAMS_DIALOG,
             Some(&teams_sdp(1, "sendrecv")),
         );
-        self.deliver(ok.clone(), Harness::teams());
-        self.request(Method::Ack);
-        let (carrier_ok, _) = self.response(200);
+        let carrier_ok = self.answered_by(ok.clone(), Harness::teams());
         self.ack_carrier(&carrier_ok);
         self.quiet();
         Established {
@@ -407,23 +547,35 @@ CSeq: 1 ACK
         extra: &str,
         sdp: Option<&str>,
     ) {
-        let to = call.carrier_ok.headers.get_str(&HeaderName::To).unwrap();
+        let body = sdp.map(|s| ("application/sdp", s));
+        self.carrier_request(&call.carrier_ok, method, cseq, extra, body);
+    }
+
+    /// A request from the carrier in the dialog of our 200 `ok`:
+    /// `extra` header lines, then a body as (content type, text).
+    pub(super) fn carrier_request(
+        &mut self,
+        ok: &Response,
+        method: &str,
+        cseq: u32,
+        extra: &str,
+        body: Option<(&str, &str)>,
+    ) {
+        let target = ok.headers.contact().unwrap().unwrap().uri.to_uri();
+        let to = ok.headers.get_str(&HeaderName::To).unwrap();
+        let call_id = ok.headers.call_id().unwrap();
         let head = format!(
-            "{method} sip:2065550199@203.0.113.1:5060 SIP/2.0
-Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{method}-{cseq}
+            "{method} {target} SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{call_id}-{method}-{cseq}
 Max-Forwards: 70
 From: \"Alice\" <sip:2065550199@192.0.2.10>;tag=carrier-tag
 To: {to}
-Call-ID: {}
+Call-ID: {call_id}
 CSeq: {cseq} {method}
 Contact: <sip:2065550199@192.0.2.10:5060>
-{extra}",
-            call.carrier_ok.headers.call_id().unwrap()
+{extra}"
         );
-        self.send(
-            &with_body(&head, sdp.map(|s| ("application/sdp", s))),
-            Harness::carrier(),
-        );
+        self.send(&with_body(&head, body), Harness::carrier());
     }
 
     /// A request from Teams within the established call.
@@ -435,24 +587,80 @@ Contact: <sip:2065550199@192.0.2.10:5060>
         extra: &str,
         body: Option<(&str, &str)>,
     ) {
-        let invite = &call.teams_invite;
-        let from = call.teams_ok.headers.get_str(&HeaderName::To).unwrap();
-        let to = invite.headers.get_str(&HeaderName::From).unwrap();
-        let contact = invite.headers.contact().unwrap().unwrap().uri.to_uri();
-        let head = format!(
-            "{method} {contact} SIP/2.0
-Via: SIP/2.0/TLS 52.114.16.5:41000;branch=z9hG4bK-t{method}-{cseq}
+        let request = callee_request(
+            &TEAMS_SIDE,
+            (&call.teams_invite, &call.teams_ok),
+            method,
+            cseq,
+            extra,
+            body,
+        );
+        self.send(&request, Harness::teams());
+    }
+
+    /// Teams REFERs the call to `refer_to`; after our 202 and the NOTIFY
+    /// of 100 Trying, returns the INVITE sent to the target.
+    pub(super) fn teams_refer(
+        &mut self,
+        call: &Established,
+        cseq: u32,
+        refer_to: &str,
+    ) -> (Request, NextHop) {
+        let refer_to = format!("Refer-To: {refer_to}\n");
+        self.teams_in_dialog(call, "REFER", cseq, &refer_to, None);
+        self.response(202);
+        self.request(Method::Notify);
+        self.request(Method::Invite)
+    }
+}
+
+/// How a peer we sent an INVITE to writes requests within its dialog.
+pub(super) struct CalleeSide {
+    /// Transport and address of its Via.
+    pub(super) sent_by: &'static str,
+    /// Starts its branches, after the magic cookie.
+    pub(super) branch: &'static str,
+    pub(super) contact: &'static str,
+}
+
+/// Teams' side of a call to Teams.
+pub(super) const TEAMS_SIDE: CalleeSide = CalleeSide {
+    sent_by: "TLS 52.114.16.5:41000",
+    branch: "t",
+    contact: "<sip:api-du-b.pstnhub.microsoft.com:443;transport=tls;x-i=7c1e>",
+};
+
+/// A request from the callee in the dialog set up by the INVITE it got
+/// and its 200: `extra` header lines, then a body as (content type, text).
+pub(super) fn callee_request(
+    side: &CalleeSide,
+    (invite, ok): (&Request, &Response),
+    method: &str,
+    cseq: u32,
+    extra: &str,
+    body: Option<(&str, &str)>,
+) -> String {
+    let CalleeSide {
+        sent_by,
+        branch,
+        contact,
+    } = side;
+    let target = invite.headers.contact().unwrap().unwrap().uri.to_uri();
+    let from = ok.headers.get_str(&HeaderName::To).unwrap();
+    let to = invite.headers.get_str(&HeaderName::From).unwrap();
+    let head = format!(
+        "{method} {target} SIP/2.0
+Via: SIP/2.0/{sent_by};branch=z9hG4bK-{branch}{method}-{cseq}
 Max-Forwards: 70
 From: {from}
 To: {to}
 Call-ID: {}
 CSeq: {cseq} {method}
-Contact: <sip:api-du-b.pstnhub.microsoft.com:443;transport=tls;x-i=7c1e>
+Contact: {contact}
 {extra}",
-            invite.headers.call_id().unwrap()
-        );
-        self.send(&with_body(&head, body), Harness::teams());
-    }
+        invite.headers.call_id().unwrap()
+    );
+    with_body(&head, body)
 }
 
 /// A message from header lines (each ending in a newline) and a body.
@@ -477,4 +685,78 @@ pub(super) fn resolve_uri(hop: &NextHop) -> String {
         NextHop::Resolve { uri, .. } => uri.to_string(),
         other => panic!("not a request hop: {other:?}"),
     }
+}
+
+/// The carrier's INVITE for DID 2065550102, a flow in [`flow_config`].
+pub(super) fn flow_invite(call_id: &str) -> String {
+    carrier_invite(call_id, "").replace("2065550100@", "2065550102@")
+}
+
+impl Harness {
+    /// A call to the flow, answered by switchboard and acknowledged by
+    /// the carrier; returns our 200 and the call's id.
+    pub(super) fn flow_call(&mut self, call_id: &str) -> (Response, CallId) {
+        self.send(&flow_invite(call_id), Harness::carrier());
+        self.response(100);
+        let (ok, _) = self.response(200);
+        let Some(B2buaEvent::LocalCallStarted {
+            call, flow, did, ..
+        }) = self
+            .events
+            .iter()
+            .find(|e| matches!(e, B2buaEvent::LocalCallStarted { .. }))
+            .cloned()
+        else {
+            panic!("no LocalCallStarted: {:?}", self.events);
+        };
+        assert_eq!(flow, "contoso-main");
+        assert_eq!(did.as_str(), "+12065550102");
+        self.carrier_request(&ok, "ACK", 1, "", None);
+        (ok, call)
+    }
+
+    /// A flow call, answered, that then dials the Teams user
+    /// +14255550123: our 200 to the caller, the call, the dialled leg
+    /// and the INVITE sent for it.
+    pub(super) fn dialled(&mut self, call_id: &str) -> (Response, CallId, LegId, Request) {
+        let (ok, call) = self.flow_call(call_id);
+        self.quiet();
+        let leg = self
+            .b2bua
+            .dial(call, teams_user("+14255550123"), self.now)
+            .unwrap();
+        self.pump();
+        let (invite, _) = self.request(Method::Invite);
+        (ok, call, leg, invite)
+    }
+}
+
+/// Checks the INVITE we sent to ring Teams user `number` for a flow call
+/// whose caller got our 200 `caller_ok`: Direct Routing addressing and
+/// headers, the caller's number, SRTP with our key, only the codec the
+/// caller was answered with, on an anchor of its own.
+pub(super) fn assert_rings_teams_user(invite: &Request, number: &str, caller_ok: &Response) {
+    assert_eq!(
+        invite.uri.to_string(),
+        format!("sip:{number}@sip.pstnhub.microsoft.com;user=phone")
+    );
+    let contact = invite.headers.get_str(&HeaderName::Contact).unwrap();
+    assert!(
+        contact.contains("contoso.customers.example.net"),
+        "{contact}"
+    );
+    let from = invite.headers.get_str(&HeaderName::From).unwrap();
+    assert!(from.contains("+12065550199"), "the caller's number: {from}");
+    assert!(invite.headers.get(&HeaderName::from("X-MS-SBC")).is_some());
+    let offer = sdp_of(&invite.body);
+    let caller_answer = sdp_of(&caller_ok.body);
+    assert_eq!(offer.media[0].proto, "RTP/SAVP");
+    assert!(offer.media[0].cryptos().next().is_some());
+    let offered: Vec<u8> = offer.media[0].payload_types().collect();
+    let answered_with: Vec<u8> = caller_answer.media[0].payload_types().collect();
+    assert_eq!(offered, answered_with);
+    assert_ne!(
+        offer.media[0].port, caller_answer.media[0].port,
+        "own anchor"
+    );
 }

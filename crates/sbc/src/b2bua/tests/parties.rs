@@ -1,74 +1,12 @@
 //! Calls with more than two parties, and calls switchboard originates.
 
-use std::sync::Mutex;
-
-use super::local::{answered, config, in_dialog};
+use super::recorded_media::{LegOp, MediaLog};
 use super::*;
-use crate::error::MediaError;
 use crate::{DialError, DialTarget, PartyError, TenantName, E164};
 
-/// What the B2BUA asked of the media plane about legs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Bridge(LegId, LegId),
-    Unbridge(LegId, LegId),
-    Release(LegId),
-}
-
-/// A port allocator that also records bridges and releases.
-struct Recording {
-    ports: PortAllocator,
-    ops: Arc<Mutex<Vec<Op>>>,
-}
-
-impl MediaAnchor for Recording {
-    fn allocate(
-        &mut self,
-        call: CallId,
-        leg: LegId,
-        stream: usize,
-        rtcp_mux: bool,
-    ) -> Result<SocketAddr, MediaError> {
-        self.ports.allocate(call, leg, stream, rtcp_mux)
-    }
-
-    fn update(&mut self, call: CallId, leg: LegId, streams: &[StreamMedia]) {
-        self.ports.update(call, leg, streams);
-    }
-
-    fn bridge(&mut self, call: CallId, a: LegId, b: LegId) {
-        self.ops.lock().unwrap().push(Op::Bridge(a, b));
-        self.ports.bridge(call, a, b);
-    }
-
-    fn unbridge(&mut self, call: CallId, a: LegId, b: LegId) {
-        self.ops.lock().unwrap().push(Op::Unbridge(a, b));
-        self.ports.unbridge(call, a, b);
-    }
-
-    fn release(&mut self, call: CallId, leg: LegId) {
-        self.ops.lock().unwrap().push(Op::Release(leg));
-        self.ports.release(call, leg);
-    }
-}
-
-/// The flow config with a recording media plane.
-fn harness_with(config: &str) -> (Harness, Arc<Mutex<Vec<Op>>>) {
-    let ops = Arc::new(Mutex::new(Vec::new()));
-    let media = Recording {
-        ports: PortAllocator::new("198.51.100.2".parse().unwrap(), 40000, 40999),
-        ops: Arc::clone(&ops),
-    };
-    let h = Harness::with_media(config, B2buaSettings::default(), Box::new(media));
-    (h, ops)
-}
-
-fn harness() -> (Harness, Arc<Mutex<Vec<Op>>>) {
-    harness_with(&config())
-}
-
-fn user(number: &str) -> DialTarget {
-    DialTarget::TeamsUser(E164::parse(number).unwrap())
+/// The flow config with a recorded media plane.
+fn harness() -> (Harness, MediaLog) {
+    Harness::recorded(&flow_config())
 }
 
 fn contoso() -> TenantName {
@@ -120,7 +58,7 @@ struct TwoParty {
 }
 
 fn two_party(h: &mut Harness, call_id: &str) -> TwoParty {
-    let (carrier_ok, call) = answered(h, call_id);
+    let (carrier_ok, call, id, invite) = h.dialled(call_id);
     let caller = h
         .events
         .iter()
@@ -129,10 +67,6 @@ fn two_party(h: &mut Harness, call_id: &str) -> TwoParty {
             _ => None,
         })
         .unwrap();
-    h.quiet();
-    let id = h.b2bua.dial(call, user("+14255550123"), h.now).unwrap();
-    h.pump();
-    let (invite, _) = h.request(Method::Invite);
     let agent = answer_teams(h, id, invite, "agent-tag", "");
     h.quiet();
     TwoParty {
@@ -148,7 +82,7 @@ fn three_way(h: &mut Harness, call_id: &str, third_extra: &str) -> (TwoParty, Te
     let two = two_party(h, call_id);
     let id = h
         .b2bua
-        .add_party(two.call, user("+14255550124"), None, h.now)
+        .add_party(two.call, teams_user("+14255550124"), None, h.now)
         .unwrap();
     h.pump();
     let (invite, _) = h.request(Method::Invite);
@@ -157,55 +91,29 @@ fn three_way(h: &mut Harness, call_id: &str, third_extra: &str) -> (TwoParty, Te
     (two, third)
 }
 
-fn has(h: &Harness, check: impl Fn(&B2buaEvent) -> bool) -> bool {
-    h.events.iter().any(check)
-}
-
-fn sdp_of(body: &Bytes) -> sdp::Session {
-    sdp::Session::parse(body).unwrap()
-}
-
 #[test]
 fn a_third_party_is_rung_through_direct_routing_and_joins_without_disturbing_the_call() {
-    let (mut h, ops) = harness();
+    let (mut h, media) = harness();
     let two = two_party(&mut h, "party-1");
     h.events.clear();
     let third = h
         .b2bua
-        .add_party(two.call, user("+14255550124"), None, h.now)
+        .add_party(two.call, teams_user("+14255550124"), None, h.now)
         .unwrap();
     h.pump();
     let (invite, hop) = h.request(Method::Invite);
-    assert_eq!(
-        invite.uri.to_string(),
-        "sip:+14255550124@sip.pstnhub.microsoft.com;user=phone"
-    );
     assert!(resolve_uri(&hop).starts_with("sip:sip.pstnhub.microsoft.com:5061"));
     let to = invite.headers.get_str(&HeaderName::To).unwrap();
     assert_eq!(
         to,
         "<sip:+14255550124@sip.pstnhub.microsoft.com;user=phone>"
     );
-    let contact = invite.headers.get_str(&HeaderName::Contact).unwrap();
-    assert!(
-        contact.contains("contoso.customers.example.net"),
-        "{contact}"
-    );
-    let from = invite.headers.get_str(&HeaderName::From).unwrap();
-    assert!(from.contains("+12065550199"), "the caller's number: {from}");
-    assert!(invite.headers.get(&HeaderName::from("X-MS-SBC")).is_some());
     // SRTP with our own key, the codec the caller was answered with, on
-    // an anchor of its own.
+    // an anchor of its own (not the agent's either).
+    assert_rings_teams_user(&invite, "+14255550124", &two.carrier_ok);
     let offer = sdp_of(&invite.body);
-    let caller_answer = sdp_of(&two.carrier_ok.body);
     let agent_offer = sdp_of(&two.agent.invite.body);
-    assert_eq!(offer.media[0].proto, "RTP/SAVP");
-    assert!(offer.media[0].cryptos().next().is_some());
-    let formats: Vec<u8> = offer.media[0].payload_types().collect();
-    let answered_with: Vec<u8> = caller_answer.media[0].payload_types().collect();
-    assert_eq!(formats, answered_with);
     assert_ne!(offer.media[0].port, agent_offer.media[0].port);
-    assert_ne!(offer.media[0].port, caller_answer.media[0].port);
     assert_eq!(
         offer.direction_of(&offer.media[0]),
         sdp::Direction::SendRecv
@@ -214,20 +122,19 @@ fn a_third_party_is_rung_through_direct_routing_and_joins_without_disturbing_the
     let leg = answer_teams(&mut h, third, invite, "third-tag", "");
     // Nothing reached the caller or the agent: no CANCEL, no re-INVITE.
     h.quiet();
-    assert!(has(&h, |e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialProgress { leg, status, .. } if *leg == third && status.0 == 180)));
-    assert!(has(&h, |e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialAnswered { leg, codec: Some(codec), .. }
             if *leg == third && codec.encoding == "PCMU")));
-    assert!(!has(&h, |e| matches!(
+    assert!(!h.saw(|e| matches!(
         e,
         B2buaEvent::DialFailed { .. } | B2buaEvent::CallEnded { .. } | B2buaEvent::PartyLeft { .. }
     )));
     // The pair's bridge is lifted: the application mixes now.
-    assert!(ops
-        .lock()
-        .unwrap()
-        .contains(&Op::Unbridge(two.caller, two.agent.id)));
+    assert!(media
+        .leg_ops()
+        .contains(&LegOp::Unbridge(two.caller, two.agent.id)));
     assert_eq!(leg.id, third);
     assert_eq!(h.b2bua.call_count(), 1);
 }
@@ -277,18 +184,13 @@ fn a_party_hold_is_answered_on_its_own_leg_and_not_relayed() {
     );
     // The caller's and the agent's offers are answered on their own legs
     // too: nothing is relayed in a mixed call.
-    let hold = CARRIER_SDP
-        .replace("a=sendrecv", "a=sendonly")
-        .replace("o=carrier 1000 1", "o=carrier 1000 2");
-    h.send(
-        &in_dialog(
-            "INVITE",
-            2,
-            &two.carrier_ok,
-            "Content-Type: application/sdp\n",
-            &hold,
-        ),
-        Harness::carrier(),
+    let hold = carrier_sdp(2, "sendonly");
+    h.carrier_request(
+        &two.carrier_ok,
+        "INVITE",
+        2,
+        "",
+        Some(("application/sdp", &hold)),
     );
     let (caller_held, _) = h.response(200);
     let answer = sdp_of(&caller_held.body);
@@ -306,10 +208,7 @@ fn a_party_hold_is_answered_on_its_own_leg_and_not_relayed() {
         Some(("application/dtmf-relay", "Signal=7\r\nDuration=100\r\n")),
     );
     h.response(200);
-    assert!(has(
-        &h,
-        |e| matches!(e, B2buaEvent::Info { call, .. } if *call == two.call)
-    ));
+    assert!(h.saw(|e| matches!(e, B2buaEvent::Info { call, .. } if *call == two.call)));
     h.teams_in_dialog(
         &two.agent.dialog(),
         "REFER",
@@ -323,7 +222,7 @@ fn a_party_hold_is_answered_on_its_own_leg_and_not_relayed() {
 
 #[test]
 fn a_bye_from_the_third_party_ends_only_its_leg() {
-    let (mut h, ops) = harness();
+    let (mut h, media) = harness();
     let (two, third) = three_way(&mut h, "party-bye", "");
     h.events.clear();
     h.teams_in_dialog(&third.dialog(), "BYE", 30, "", None);
@@ -338,9 +237,9 @@ fn a_bye_from_the_third_party_ends_only_its_leg() {
             at: h.now,
         }]
     );
-    assert!(ops.lock().unwrap().contains(&Op::Release(third.id)));
-    assert!(!ops.lock().unwrap().contains(&Op::Release(two.agent.id)));
-    assert!(!ops.lock().unwrap().contains(&Op::Release(two.caller)));
+    assert!(media.leg_ops().contains(&LegOp::Release(third.id)));
+    assert!(!media.leg_ops().contains(&LegOp::Release(two.agent.id)));
+    assert!(!media.leg_ops().contains(&LegOp::Release(two.caller)));
     assert_eq!(h.b2bua.call_count(), 1);
     // Caller and agent stay mixed until paired: a re-offer is answered
     // here, not relayed.
@@ -359,8 +258,8 @@ fn a_bye_from_the_third_party_ends_only_its_leg() {
         .pair(two.call, two.caller, two.agent.id, h.now)
         .unwrap();
     assert_eq!(
-        ops.lock().unwrap().last(),
-        Some(&Op::Bridge(two.caller, two.agent.id))
+        media.last_leg_op(),
+        Some(LegOp::Bridge(two.caller, two.agent.id))
     );
     h.teams_in_dialog(&two.agent.dialog(), "BYE", 32, "", None);
     h.response(200);
@@ -379,13 +278,10 @@ fn a_bye_from_the_third_party_ends_only_its_leg() {
 
 #[test]
 fn when_the_caller_leaves_a_three_way_the_agent_and_the_third_party_stay() {
-    let (mut h, ops) = harness();
+    let (mut h, media) = harness();
     let (two, third) = three_way(&mut h, "party-caller", "");
     h.events.clear();
-    h.send(
-        &in_dialog("BYE", 5, &two.carrier_ok, "", ""),
-        Harness::carrier(),
-    );
+    h.carrier_request(&two.carrier_ok, "BYE", 5, "", None);
     h.response(200);
     h.quiet();
     assert!(matches!(
@@ -398,8 +294,8 @@ fn when_the_caller_leaves_a_three_way_the_agent_and_the_third_party_stay() {
         .pair(two.call, two.agent.id, third.id, h.now)
         .unwrap();
     assert_eq!(
-        ops.lock().unwrap().last(),
-        Some(&Op::Bridge(two.agent.id, third.id))
+        media.last_leg_op(),
+        Some(LegOp::Bridge(two.agent.id, third.id))
     );
     // The third party's hold now reaches the agent.
     h.teams_in_dialog(
@@ -459,7 +355,7 @@ fn hanging_up_a_ringing_party_cancels_it_and_hanging_up_the_call_byes_every_leg(
     // A fourth party, still ringing, is cancelled alone.
     let fourth = h
         .b2bua
-        .add_party(two.call, user("+14255550125"), None, h.now)
+        .add_party(two.call, teams_user("+14255550125"), None, h.now)
         .unwrap();
     h.pump();
     let (invite, _) = h.request(Method::Invite);
@@ -475,7 +371,7 @@ fn hanging_up_a_ringing_party_cancels_it_and_hanging_up_the_call_byes_every_leg(
         invite.headers.call_id().unwrap()
     );
     h.quiet();
-    assert!(has(&h, |e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialFailed { leg, status, .. } if *leg == fourth && status.0 == 487)));
     h.deliver(reply(&cancel, 200, "", "", None), Harness::teams());
     h.deliver(reply(&invite, 487, "fourth", "", None), Harness::teams());
@@ -517,7 +413,7 @@ fn hanging_up_a_ringing_party_cancels_it_and_hanging_up_the_call_byes_every_leg(
 
 #[test]
 fn hanging_up_an_answered_party_sends_bye_and_the_last_one_alone_is_back_in_the_flow() {
-    let (mut h, ops) = harness();
+    let (mut h, media) = harness();
     let (two, third) = three_way(&mut h, "party-drop", "");
     h.events.clear();
     h.b2bua
@@ -532,26 +428,23 @@ fn hanging_up_an_answered_party_sends_bye_and_the_last_one_alone_is_back_in_the_
     h.quiet();
     assert!(matches!(h.events.as_slice(),
         [B2buaEvent::PartyLeft { leg, reason: EndReason::Local, .. }] if *leg == two.agent.id));
-    assert!(ops.lock().unwrap().contains(&Op::Release(two.agent.id)));
+    assert!(media.leg_ops().contains(&LegOp::Release(two.agent.id)));
     h.deliver(reply(&bye, 200, "", "", None), Harness::teams());
     // The third party hangs up too: the caller is alone with switchboard
     // again and may be dialled for as in the flow.
     h.teams_in_dialog(&third.dialog(), "BYE", 50, "", None);
     h.response(200);
     h.quiet();
-    let again = h.b2bua.dial(two.call, user("+14255550125"), h.now).unwrap();
+    let again = h
+        .b2bua
+        .dial(two.call, teams_user("+14255550125"), h.now)
+        .unwrap();
     h.pump();
     let (invite, _) = h.request(Method::Invite);
     answer_teams(&mut h, again, invite, "again", "");
-    assert_eq!(
-        ops.lock().unwrap().last(),
-        Some(&Op::Bridge(two.caller, again))
-    );
+    assert_eq!(media.last_leg_op(), Some(LegOp::Bridge(two.caller, again)));
     // The caller leaving now ends the call.
-    h.send(
-        &in_dialog("BYE", 6, &two.carrier_ok, "", ""),
-        Harness::carrier(),
-    );
+    h.carrier_request(&two.carrier_ok, "BYE", 6, "", None);
     h.response(200);
     let (bye, _) = h.request(Method::Bye);
     h.deliver(reply(&bye, 200, "", "", None), Harness::teams());
@@ -645,7 +538,7 @@ fn party_operations_refuse_what_they_cannot_do() {
     );
     let ringing = h
         .b2bua
-        .add_party(two.call, user("+14255550125"), None, h.now)
+        .add_party(two.call, teams_user("+14255550125"), None, h.now)
         .unwrap();
     assert_eq!(
         h.b2bua.pair(two.call, two.caller, ringing, h.now),
@@ -653,30 +546,23 @@ fn party_operations_refuse_what_they_cannot_do() {
     );
     assert_eq!(
         h.b2bua
-            .add_party(CallId(999_999), user("+14255550125"), None, h.now),
+            .add_party(CallId(999_999), teams_user("+14255550125"), None, h.now),
         Err(DialError::NoSuchCall)
     );
     // dial keeps its meaning: only for a caller alone in the flow.
     assert_eq!(
-        h.b2bua.dial(two.call, user("+14255550125"), h.now),
+        h.b2bua.dial(two.call, teams_user("+14255550125"), h.now),
         Err(DialError::NotLocal)
     );
     // An ordinary call is its parties' business.
     h.out.clear();
     let mut plain = Harness::new();
     plain.establish("ordinary");
-    let call = plain
-        .events
-        .iter()
-        .find_map(|e| match e {
-            B2buaEvent::CallStarted { call, .. } => Some(*call),
-            _ => None,
-        })
-        .unwrap();
+    let call = plain.started_call();
     assert_eq!(
         plain
             .b2bua
-            .add_party(call, user("+14255550125"), None, plain.now),
+            .add_party(call, teams_user("+14255550125"), None, plain.now),
         Err(DialError::NotLocal)
     );
     assert_eq!(
@@ -692,11 +578,11 @@ fn party_operations_refuse_what_they_cannot_do() {
 
 #[test]
 fn an_originated_call_to_a_teams_user_then_dials_the_customer() {
-    let (mut h, ops) = harness();
+    let (mut h, media) = harness();
     let did = E164::parse("+12065550102").unwrap();
     let (call, leg) = h
         .b2bua
-        .originate(&contoso(), user("+14255550123"), did, h.now)
+        .originate(&contoso(), teams_user("+14255550123"), did, h.now)
         .unwrap();
     h.pump();
     assert_eq!(h.b2bua.gate().active_calls(), 1);
@@ -727,7 +613,7 @@ fn an_originated_call_to_a_teams_user_then_dials_the_customer() {
     let formats: Vec<u8> = offer.media[0].payload_types().collect();
     assert_eq!(formats, [0, 8, 101]);
     assert_eq!(offer.connection.as_ref().unwrap().address, "198.51.100.2");
-    assert!(has(&h, |e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::CallStarted { call: c, from: LegPeer::Local, to: LegPeer::Teams(_), .. }
             if *c == call)));
 
@@ -736,14 +622,14 @@ fn an_originated_call_to_a_teams_user_then_dials_the_customer() {
         reply(&invite, 180, "agent", TEAMS_DIALOG, None),
         Harness::teams(),
     );
-    assert!(has(&h, |e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialProgress { leg: l, status, .. } if *l == leg && status.0 == 180)));
     let pcma = teams_sdp(1, "sendrecv").replace("RTP/SAVP 0 8 101", "RTP/SAVP 8 101");
     let ok = reply(&invite, 200, "agent", TEAMS_DIALOG, Some(&pcma));
     h.deliver(ok.clone(), Harness::teams());
     h.request(Method::Ack);
     h.quiet();
-    assert!(has(&h, |e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialAnswered { leg: l, codec: Some(codec), .. }
             if *l == leg && codec.encoding == "PCMA" && codec.telephone_event == Some(101))));
     // A re-offer listing PCMU first keeps the call in PCMA.
@@ -792,9 +678,9 @@ fn an_originated_call_to_a_teams_user_then_dials_the_customer() {
         Harness::carrier(),
     );
     h.request(Method::Ack);
-    assert!(has(&h, |e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialAnswered { leg: l, .. } if *l == second)));
-    assert_eq!(ops.lock().unwrap().last(), Some(&Op::Bridge(leg, second)));
+    assert_eq!(media.last_leg_op(), Some(LegOp::Bridge(leg, second)));
     // The agent hangs up: the customer gets BYE, the call ends.
     h.teams_in_dialog(&agent.dialog(), "BYE", 9, "", None);
     h.response(200);
@@ -818,7 +704,7 @@ fn an_originated_call_to_a_teams_user_then_dials_the_customer() {
 
 #[test]
 fn an_originated_call_to_the_pstn_goes_out_the_tenants_trunk_and_can_add_a_party() {
-    let (mut h, ops) = harness();
+    let (mut h, media) = harness();
     let did = E164::parse("+12065550102").unwrap();
     let customer = E164::parse("+18005550100").unwrap();
     let (call, leg) = h
@@ -846,7 +732,7 @@ fn an_originated_call_to_the_pstn_goes_out_the_tenants_trunk_and_can_add_a_party
     assert!(offer.media[0].cryptos().next().is_none());
     let formats: Vec<u8> = offer.media[0].payload_types().collect();
     assert_eq!(formats, [0, 8, 101]);
-    assert!(has(&h, |e| matches!(
+    assert!(h.saw(|e| matches!(
         e,
         B2buaEvent::CallStarted {
             from: LegPeer::Local,
@@ -856,7 +742,8 @@ fn an_originated_call_to_the_pstn_goes_out_the_tenants_trunk_and_can_add_a_party
     )));
     // Not answered yet: no party can join.
     assert_eq!(
-        h.b2bua.add_party(call, user("+14255550123"), None, h.now),
+        h.b2bua
+            .add_party(call, teams_user("+14255550123"), None, h.now),
         Err(DialError::NotAnswered)
     );
     let ok = reply(
@@ -868,14 +755,14 @@ fn an_originated_call_to_the_pstn_goes_out_the_tenants_trunk_and_can_add_a_party
     );
     h.deliver(ok.clone(), Harness::carrier());
     h.request(Method::Ack);
-    assert!(has(&h, |e| matches!(e,
+    assert!(h.saw(|e| matches!(e,
         B2buaEvent::DialAnswered { leg: l, codec: Some(codec), .. }
             if *l == leg && codec.encoding == "PCMU")));
     // An agent joins as a party: From is the customer's number, the
     // codec the customer answered with.
     let agent = h
         .b2bua
-        .add_party(call, user("+14255550123"), None, h.now)
+        .add_party(call, teams_user("+14255550123"), None, h.now)
         .unwrap();
     h.pump();
     let (agent_invite, _) = h.request(Method::Invite);
@@ -886,11 +773,10 @@ fn an_originated_call_to_the_pstn_goes_out_the_tenants_trunk_and_can_add_a_party
         .collect();
     assert_eq!(formats, [0, 101]);
     answer_teams(&mut h, agent, agent_invite, "agent", "");
-    assert!(!ops
-        .lock()
-        .unwrap()
+    assert!(!media
+        .leg_ops()
         .iter()
-        .any(|op| matches!(op, Op::Bridge(..))));
+        .any(|op| matches!(op, LegOp::Bridge(..))));
     // The customer hangs up: the agent stays, alone with switchboard.
     h.events.clear();
     let bye = format!(
@@ -932,7 +818,7 @@ fn a_failed_originated_call_reports_dial_failed_then_call_ended() {
     let did = E164::parse("+12065550102").unwrap();
     let (call, leg) = h
         .b2bua
-        .originate(&contoso(), user("+14255550123"), did.clone(), h.now)
+        .originate(&contoso(), teams_user("+14255550123"), did.clone(), h.now)
         .unwrap();
     h.pump();
     let (invite, _) = h.request(Method::Invite);
@@ -962,7 +848,7 @@ fn a_failed_originated_call_reports_dial_failed_then_call_ended() {
     // Cancelled by the application while it rings: 487, CANCEL.
     let (call, leg) = h
         .b2bua
-        .originate(&contoso(), user("+14255550123"), did.clone(), h.now)
+        .originate(&contoso(), teams_user("+14255550123"), did.clone(), h.now)
         .unwrap();
     h.pump();
     let (invite, _) = h.request(Method::Invite);
@@ -995,7 +881,7 @@ fn a_failed_originated_call_reports_dial_failed_then_call_ended() {
     assert_eq!(
         h.b2bua.originate(
             &TenantName::new("fabrikam"),
-            user("+14255550123"),
+            teams_user("+14255550123"),
             did.clone(),
             h.now
         ),
@@ -1010,7 +896,7 @@ fn an_originated_call_that_rings_out_ends_with_no_answer() {
     let did = E164::parse("+12065550102").unwrap();
     let (call, leg) = h
         .b2bua
-        .originate(&contoso(), user("+14255550123"), did, h.now)
+        .originate(&contoso(), teams_user("+14255550123"), did, h.now)
         .unwrap();
     h.pump();
     let (invite, _) = h.request(Method::Invite);
@@ -1033,17 +919,20 @@ fn an_originated_call_that_rings_out_ends_with_no_answer() {
 
 #[test]
 fn originated_calls_count_against_the_call_limits() {
-    let (mut h, _) =
-        harness_with(&config().replace("max_concurrent_calls = 10", "max_concurrent_calls = 1"));
+    let (mut h, _) = Harness::recorded(&edit(
+        &flow_config(),
+        "max_concurrent_calls = 10",
+        "max_concurrent_calls = 1",
+    ));
     let did = E164::parse("+12065550102").unwrap();
     h.b2bua
-        .originate(&contoso(), user("+14255550123"), did.clone(), h.now)
+        .originate(&contoso(), teams_user("+14255550123"), did.clone(), h.now)
         .unwrap();
     h.pump();
     assert_eq!(h.b2bua.gate().active_calls(), 1);
     assert_eq!(
         h.b2bua
-            .originate(&contoso(), user("+14255550124"), did, h.now),
+            .originate(&contoso(), teams_user("+14255550124"), did, h.now),
         Err(DialError::CallLimit)
     );
     assert_eq!(
@@ -1055,11 +944,10 @@ fn originated_calls_count_against_the_call_limits() {
     h.quiet();
     // A number the tenant's dial plan refuses is not admitted at all.
     let barred = E164::parse("+19005550100").unwrap();
-    let mut barring = harness_with(&config().replace(
-        "[tenants.contoso.dids]",
-        "[tenants.contoso.dial_plan]\ndeny = [\"+1900\"]\n[tenants.contoso.dids]",
-    ))
-    .0;
+    let mut barring = Harness::with(
+        &with_dial_plan_deny(&flow_config(), "+1900"),
+        B2buaSettings::default(),
+    );
     let did = E164::parse("+12065550102").unwrap();
     assert!(matches!(
         barring

@@ -3,12 +3,7 @@
 use super::*;
 
 fn stranger() -> Source {
-    Source {
-        remote: "198.51.100.66:5060".parse().unwrap(),
-        transport: Transport::Udp,
-        tls_peer_names: vec![],
-        connection: None,
-    }
+    udp_peer("198.51.100.66:5060")
 }
 
 #[test]
@@ -35,9 +30,7 @@ fn unknown_source_gets_403() {
 fn over_the_limit_gets_503_with_retry_after() {
     let config = CONFIG.replace("max_concurrent_calls = 10", "max_concurrent_calls = 1");
     let mut h = Harness::with(&config, B2buaSettings::default());
-    h.send(&carrier_invite("c-first", ""), Harness::carrier());
-    h.response(100);
-    h.request(Method::Invite);
+    h.place_call(&carrier_invite("c-first", ""), Harness::carrier());
     h.send(&carrier_invite("c-second", ""), Harness::carrier());
     h.response(100);
     let (busy, _) = h.response(503);

@@ -56,8 +56,6 @@ proptest! {
         h.advance(Duration::from_secs(100));
         // A good call still goes through afterwards.
         h.out.clear();
-        h.send(&carrier_invite("c-after", ""), Harness::carrier());
-        h.response(100);
-        h.request(Method::Invite);
+        h.place_call(&carrier_invite("c-after", ""), Harness::carrier());
     }
 }

@@ -71,7 +71,7 @@ fn refer_to_another_teams_user_keeps_x_m_and_x_t() {
         invite.headers.get_str(&HeaderName::Contact),
         Some("<sip:+12065550199@contoso.customers.example.net:5061;transport=tls>")
     );
-    let offer = sdp::Session::parse(&invite.body).unwrap();
+    let offer = sdp_of(&invite.body);
     assert_eq!(offer.media[0].proto, "RTP/SAVP");
     assert_eq!(
         offer.direction_of(&offer.media[0]),
@@ -118,7 +118,7 @@ Record-Route: <sip:sip-du-b-us.pstnhub.microsoft.com:5061;transport=tls;lr>
     let (reinvite, hop) = h.request(Method::Invite);
     assert_eq!(resolve_uri(&hop), "sip:2065550199@192.0.2.10:5060");
     assert_eq!(reinvite.headers.call_id().unwrap(), "c-refer");
-    let reoffer = sdp::Session::parse(&reinvite.body).unwrap();
+    let reoffer = sdp_of(&reinvite.body);
     assert_eq!(reoffer.media[0].proto, "RTP/AVP");
     assert!(matches!(
         h.last_event(),
@@ -169,16 +169,11 @@ Record-Route: <sip:sip-du-b-us.pstnhub.microsoft.com:5061;transport=tls;lr>
 fn refer_to_a_pstn_number_goes_out_the_tenants_trunk() {
     let mut h = Harness::new();
     let call = h.establish("c-refer-pstn");
-    h.teams_in_dialog(
+    let (invite, hop) = h.teams_refer(
         &call,
-        "REFER",
         1,
-        "Refer-To: <sip:+13125550142@sip.pstnhub.microsoft.com;user=phone>\n",
-        None,
+        "<sip:+13125550142@sip.pstnhub.microsoft.com;user=phone>",
     );
-    h.response(202);
-    h.request(Method::Notify);
-    let (invite, hop) = h.request(Method::Invite);
     assert_eq!(invite.uri.as_str(), "sip:13125550142@192.0.2.10:5060");
     assert_eq!(resolve_uri(&hop), "sip:13125550142@192.0.2.10:5060");
     assert_eq!(
@@ -189,7 +184,7 @@ fn refer_to_a_pstn_number_goes_out_the_tenants_trunk() {
         invite.headers.get_str(&HeaderName::from("X-Provider")),
         Some("example")
     );
-    let offer = sdp::Session::parse(&invite.body).unwrap();
+    let offer = sdp_of(&invite.body);
     assert_eq!(offer.media[0].proto, "RTP/AVP");
     // Busy: the NOTIFY says so and the call stays with Teams.
     h.deliver(reply(&invite, 486, "x", "", None), Harness::carrier());
@@ -199,16 +194,11 @@ fn refer_to_a_pstn_number_goes_out_the_tenants_trunk() {
     h.quiet();
     assert_eq!(h.b2bua.call_count(), 1);
     // A second REFER succeeds.
-    h.teams_in_dialog(
+    let (invite, _) = h.teams_refer(
         &call,
-        "REFER",
         2,
-        "Refer-To: <sip:+13125550142@sip.pstnhub.microsoft.com;user=phone>\n",
-        None,
+        "<sip:+13125550142@sip.pstnhub.microsoft.com;user=phone>",
     );
-    h.response(202);
-    h.request(Method::Notify);
-    let (invite, _) = h.request(Method::Invite);
     h.deliver(
         reply(
             &invite,
@@ -287,14 +277,9 @@ Content-Type: application/sdp
 {}",
         teams_sdp(1, "sendrecv")
     );
-    h.send(&text, Harness::teams());
-    h.response(100);
-    let (reinvite, _) = h.request(Method::Invite);
+    let reinvite = h.place_call(&text, Harness::teams());
     assert_eq!(reinvite.headers.call_id().unwrap(), "c-replaces");
-    assert_eq!(
-        sdp::Session::parse(&reinvite.body).unwrap().media[0].proto,
-        "RTP/AVP"
-    );
+    assert_eq!(sdp_of(&reinvite.body).media[0].proto, "RTP/AVP");
     h.quiet();
     h.deliver(
         reply(
@@ -317,10 +302,7 @@ Content-Type: application/sdp
     ));
     assert_eq!(ok.headers.call_id().unwrap(), "replacing-call");
     assert!(ok.headers.to().unwrap().tag().is_some());
-    assert_eq!(
-        sdp::Session::parse(&ok.body).unwrap().media[0].proto,
-        "RTP/SAVP"
-    );
+    assert_eq!(sdp_of(&ok.body).media[0].proto, "RTP/SAVP");
     let (bye, _) = h.request(Method::Bye);
     assert_eq!(bye.headers.call_id().unwrap(), old_call_id);
     assert!(matches!(
@@ -343,16 +325,11 @@ Content-Type: application/sdp
 fn teams_may_end_the_referrers_leg_before_the_target_answers() {
     let mut h = Harness::new();
     let call = h.establish("c-refer-bye");
-    h.teams_in_dialog(
+    let (invite, _) = h.teams_refer(
         &call,
-        "REFER",
         1,
-        &format!("Refer-To: <sip:sip.pstnhub.microsoft.com;x-m={TARGET_MRI};x-t={TENANT_ID}>\n"),
-        None,
+        &format!("<sip:sip.pstnhub.microsoft.com;x-m={TARGET_MRI};x-t={TENANT_ID}>"),
     );
-    h.response(202);
-    h.request(Method::Notify);
-    let (invite, _) = h.request(Method::Invite);
     // Teams releases the referrer itself.
     h.teams_in_dialog(&call, "BYE", 2, "", None);
     h.response(200);
@@ -383,16 +360,11 @@ fn teams_may_end_the_referrers_leg_before_the_target_answers() {
 fn failed_transfer_after_the_referrer_left_ends_the_call() {
     let mut h = Harness::new();
     let call = h.establish("c-refer-fail");
-    h.teams_in_dialog(
+    let (invite, _) = h.teams_refer(
         &call,
-        "REFER",
         1,
-        &format!("Refer-To: <sip:sip.pstnhub.microsoft.com;x-m={TARGET_MRI};x-t={TENANT_ID}>\n"),
-        None,
+        &format!("<sip:sip.pstnhub.microsoft.com;x-m={TARGET_MRI};x-t={TENANT_ID}>"),
     );
-    h.response(202);
-    h.request(Method::Notify);
-    let (invite, _) = h.request(Method::Invite);
     h.teams_in_dialog(&call, "BYE", 2, "", None);
     h.response(200);
     h.deliver(reply(&invite, 480, "n1", "", None), Harness::teams());

@@ -25,12 +25,9 @@ fn legs(now: Instant, codecs: &[LegCodec]) -> MediaRelay {
     let mut relay = MediaRelay::new(RelayConfig::default());
     for (n, &codec) in codecs.iter().enumerate() {
         let key = LegKey::new(1, n as u64);
-        let mut config = LegConfig::new(LegPorts {
-            rtp: port(n),
-            rtcp: None,
-        });
-        config.remote = Some(far(n));
-        relay.add_leg(now, key, config).unwrap();
+        relay
+            .add_leg(now, key, leg_config(port(n), far(n), false))
+            .unwrap();
         relay.set_codec(now, key, codec).unwrap();
     }
     relay
@@ -182,7 +179,7 @@ fn key_presses_are_heard_on_wideband_legs() {
     // In-band on G.722; on Opus the same tones are not listened for.
     for (n, codec) in [(0, g722), (1, opus)] {
         for packet in inband_press(codec, DtmfDigit::from_char('5').unwrap()) {
-            handle(&mut relay, now, port(n), far(n), &packet);
+            send(&mut relay, now, port(n), far(n), &packet);
             now += FRAME;
         }
     }
@@ -191,7 +188,7 @@ fn key_presses_are_heard_on_wideband_legs() {
         let end = k == 6;
         let event = TelephoneEvent::dtmf(DtmfDigit::from_char('7').unwrap(), end, 10, 960 * k);
         let packet = rtp(0x5000, 100 + k, 90_000, 110, k == 1, &event.to_bytes());
-        let (verdict, _) = handle(&mut relay, now, port(1), far(1), &packet);
+        let (verdict, _) = send(&mut relay, now, port(1), far(1), &packet);
         assert_eq!(verdict, Verdict::Consumed);
         now += FRAME;
     }
@@ -243,7 +240,7 @@ fn a_call_recording_decodes_g722_and_opus_legs_to_8_khz() {
         // 0 to 8 ms of network jitter: the timestamps place the audio.
         let now = start + FRAME * step + Duration::from_millis(u64::from(step * 7 % 9));
         for (n, talker) in talkers.iter_mut().enumerate() {
-            handle(&mut relay, now, port(n), far(n), &talker.next_packet());
+            send(&mut relay, now, port(n), far(n), &talker.next_packet());
         }
         relay.handle_timeout(now);
         while let Some(output) = relay.poll_recording() {
@@ -306,7 +303,7 @@ fn a_conference_of_g711_g722_and_opus_members_mixes_wideband() {
     for step in 0..100u32 {
         let now = start + FRAME * step + Duration::from_millis(7);
         for (n, talker) in talkers.iter_mut().enumerate() {
-            let (verdict, _) = handle(&mut relay, now, port(n), far(n), &talker.next_packet());
+            let (verdict, _) = send(&mut relay, now, port(n), far(n), &talker.next_packet());
             assert_eq!(verdict, Verdict::Consumed);
         }
         wake(
