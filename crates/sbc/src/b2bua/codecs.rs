@@ -21,6 +21,10 @@
 //!   it agreed on and answered with it while its offers list it, even if
 //!   the legs came to share a codec (RFC 3264 §8.3.2 allows a change; the
 //!   relay keeps running without one).
+//! - An offer towards a leg that takes DTMF only as RFC 4733 events,
+//!   from one whose peer sends INFO or in-band tones, gets a
+//!   telephone-event when it has none ([`add_event`]); the answer to the
+//!   offerer leaves it out, as it never offered it.
 
 use sdp::{Attribute, Fmtp, Media, Rtpmap};
 
@@ -244,6 +248,55 @@ pub(crate) fn drop_unoffered(answer: &mut Media, offer: &Media) {
             answer.remove_payload_type(pt);
         }
     }
+}
+
+/// Adds `telephone-event` at the clock rate of the first voice codec of
+/// `media` (events 0-15, on 101 when free, else the first free dynamic
+/// payload type) unless it lists one there; returns whether it did. For
+/// a leg that takes DTMF only as RFC 4733 events (RFC 4733 §2.4.1)
+/// offered a stream whose offerer sends key presses otherwise.
+pub(crate) fn add_event(media: &mut Media) -> bool {
+    let Some((_, Some(voice))) = first_voice(media, None) else {
+        return false;
+    };
+    if media
+        .telephone_events()
+        .any(|e| e.clock_rate == voice.clock_rate)
+    {
+        return false;
+    }
+    let used = |pt: u8| {
+        media.payload_types().any(|p| p == pt)
+            || media.rtpmap(pt).is_some()
+            || media.fmtp(pt).is_some()
+    };
+    let Some(pt) = std::iter::once(EVENT_PT)
+        .chain(96..=127)
+        .find(|pt| !used(*pt))
+    else {
+        return false;
+    };
+    let rtpmap = Rtpmap::new(pt, "telephone-event", voice.clock_rate);
+    let lines = [
+        Attribute::from(&rtpmap),
+        Attribute::from(&Fmtp::new(pt, EVENTS)),
+    ];
+    // After the last format line, else before the direction.
+    let at = media
+        .attributes
+        .iter()
+        .rposition(|a| a.is("rtpmap") || a.is("fmtp"))
+        .map(|i| i + 1)
+        .or_else(|| {
+            media
+                .attributes
+                .iter()
+                .position(|a| a.direction().is_some())
+        })
+        .unwrap_or(media.attributes.len());
+    media.attributes.splice(at..at, lines);
+    media.formats.push(pt.to_string());
+    true
 }
 
 /// A leg's own list: the codecs of `policy` switchboard transcodes, in

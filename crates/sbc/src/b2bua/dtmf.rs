@@ -149,6 +149,14 @@ impl B2bua {
         }
     }
 
+    /// Whether an offer from `from`'s peer to `to`'s gets a
+    /// telephone-event when it has none: `to` takes DTMF as RFC 4733
+    /// events only, `from` sends INFO or in-band tones, which switchboard
+    /// turns into events for `to`.
+    pub(super) fn adds_events(&self, from: &LegPeer, to: &LegPeer) -> bool {
+        self.dtmf_mode(to) == DtmfMode::Rfc4733 && self.dtmf_mode(from) != DtmfMode::Rfc4733
+    }
+
     /// INFO within `from`'s dialog of a two-party call: a key press for
     /// a peer that does not take INFO is answered here
     /// ([`B2buaEvent::Dtmf`]); anything else is relayed.

@@ -164,6 +164,7 @@ impl B2bua {
             leg,
             &template,
             SdpRole::Answer,
+            false,
         )
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
     }

@@ -113,6 +113,10 @@ pub(crate) struct LegSdp {
     /// Codecs an offer to this leg may carry (encoding names); all when
     /// empty, and then never transcoded.
     codecs: Vec<String>,
+    /// Offers to this leg get a telephone-event when they have none (its
+    /// peer takes DTMF as RFC 4733 events only, the other leg's peer
+    /// sends INFO or in-band tones that switchboard turns into events).
+    adds_events: bool,
     session_id: u64,
     anchors: Vec<Option<SocketAddr>>,
     keys: Vec<Option<LocalKey>>,
@@ -142,6 +146,7 @@ impl LegSdp {
             secure,
             inactive_hold: secure,
             codecs,
+            adds_events: false,
             // o= ids stay below 2^62 so that any parser takes them.
             session_id: session_id >> 2,
             anchors: Vec::new(),
@@ -159,6 +164,12 @@ impl LegSdp {
     /// `RTP/SAVP` to switchboard itself), keeping the hold style.
     pub(crate) fn use_srtp(&mut self) {
         self.secure = true;
+    }
+
+    /// Whether offers to this leg get a telephone-event when they have
+    /// none (see `codecs::add_event`).
+    pub(crate) fn set_adds_events(&mut self, adds_events: bool) {
+        self.adds_events = adds_events;
     }
 
     /// Remembers the current descriptions before a new offer exchange.
@@ -497,6 +508,14 @@ impl LegSdp {
             (SdpRole::Answer, None) => Ok(()),
             (SdpRole::Offer, _) => {
                 self.offer_codecs(index, media);
+                let allowed = self.codecs.is_empty()
+                    || self
+                        .codecs
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case("telephone-event"));
+                if self.adds_events && allowed {
+                    codecs::add_event(media);
+                }
                 Ok(())
             }
         }

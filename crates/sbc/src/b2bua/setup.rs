@@ -47,8 +47,10 @@ pub(crate) struct CallPlan {
     pub(crate) anonymous: bool,
 }
 
-/// Writes the SDP for `leg` from `source`, anchoring its streams;
+/// Writes the SDP for `leg` from `source`, anchoring its streams (an
+/// offer gets a telephone-event when it has none and `adds_events`);
 /// counts offers passed on for want of a codec switchboard transcodes.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_sdp(
     media: &mut dyn MediaAnchor,
     random: &mut RandomSource,
@@ -57,8 +59,10 @@ pub(crate) fn write_sdp(
     leg: &mut Leg,
     source: &Session,
     role: SdpRole,
+    adds_events: bool,
 ) -> Result<Session, RewriteError> {
     let leg_id = leg.id;
+    leg.sdp.set_adds_events(adds_events);
     let mut allocate =
         |stream: usize, rtcp_mux: bool| media.allocate(call, leg_id, stream, rtcp_mux);
     let mut fill = |buf: &mut [u8]| random(buf);
@@ -201,6 +205,7 @@ impl B2bua {
                 attempt: None,
             })),
         );
+        let adds_events = self.adds_events(&plan.caller_peer, &callee.peer);
         let offer = write_sdp(
             &mut *self.media,
             &mut self.random,
@@ -209,6 +214,7 @@ impl B2bua {
             &mut callee,
             &received,
             SdpRole::Offer,
+            adds_events,
         );
         let offer = match offer {
             Ok(offer) => offer,
@@ -722,6 +728,10 @@ impl B2bua {
                 },
             }
         };
+        let adds_events = match (call.leg(from), call.leg(to)) {
+            (Some(f), Some(t)) => role == SdpRole::Offer && self.adds_events(&f.peer, &t.peer),
+            _ => false,
+        };
         let out = {
             let leg = call.leg_mut(to).ok_or(RewriteError::NoLeg)?;
             write_sdp(
@@ -732,6 +742,7 @@ impl B2bua {
                 leg,
                 &received,
                 role,
+                adds_events,
             )?
         };
         if let Some(l) = call.leg(from) {

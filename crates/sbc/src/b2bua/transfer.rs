@@ -280,6 +280,7 @@ impl B2bua {
             &mut leg,
             source,
             SdpRole::Offer,
+            false,
         );
         match written {
             Ok(offer) => {
@@ -443,6 +444,10 @@ impl B2bua {
         let source = call.leg(new).and_then(|l| l.sdp.received());
         let transcoded = call.leg(new).map(|l| l.sdp.transcoded_streams());
         let call_id = call.id;
+        let adds_events = match (call.leg(new), call.leg(remaining)) {
+            (Some(n), Some(r)) => self.adds_events(&n.peer, &r.peer),
+            _ => false,
+        };
         if let (Some(source), Some(leg)) = (source, call.leg_mut(remaining)) {
             leg.sdp
                 .set_transcoded_streams(transcoded.unwrap_or_default());
@@ -454,6 +459,7 @@ impl B2bua {
                 leg,
                 &source,
                 SdpRole::Offer,
+                adds_events,
             );
             if written.is_ok() {
                 self.reoffer(call, remaining, now);

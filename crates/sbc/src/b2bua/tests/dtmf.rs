@@ -217,3 +217,105 @@ fn a_failed_info_is_counted_and_the_call_goes_on() {
     h.response(200);
     h.request(Method::Bye);
 }
+
+/// The carrier's SDP with PCMU only: no telephone-event.
+fn pcmu_only(version: u32) -> String {
+    peer_sdp("192.0.2.10", version, "0", "", "sendrecv")
+}
+
+/// A carrier -> Teams call whose carrier offers PCMU only; Teams answers
+/// PCMU with telephone-event 101 when it was offered.
+fn establish_pcmu_only(h: &mut Harness, call_id: &str) -> (Established, sdp::Session) {
+    let invite = carrier_invite(call_id, "").replace(CARRIER_SDP, &pcmu_only(1));
+    let teams_invite = h.place_call(&invite, Harness::carrier());
+    let offered = sdp_of(&teams_invite.body);
+    let answer = if offered.media[0].telephone_events().next().is_some() {
+        teams_sdp(1, "sendrecv").replace("RTP/SAVP 0 8 101", "RTP/SAVP 0 101")
+    } else {
+        teams_sdp(1, "sendrecv")
+            .replace("RTP/SAVP 0 8 101", "RTP/SAVP 0")
+            .replace("a=rtpmap:101 telephone-event/8000\r\n", "")
+    };
+    let teams_ok = reply(&teams_invite, 200, "teams-tag", TEAMS_DIALOG, Some(&answer));
+    let carrier_ok = h.answered_by(teams_ok.clone(), Harness::teams());
+    h.ack_carrier(&carrier_ok);
+    h.quiet();
+    let call = Established {
+        teams_invite,
+        teams_ok,
+        carrier_ok,
+    };
+    (call, offered)
+}
+
+#[test]
+fn teams_is_offered_telephone_event_an_info_carrier_did_not_offer() {
+    let (mut h, media) = harness(Some("info"));
+    let (call, offered) = establish_pcmu_only(&mut h, "c-info-add-event");
+    // Teams gets telephone-event at PCMU's clock rate, events 0-15.
+    let audio = &offered.media[0];
+    assert_eq!(audio.formats, ["0", "101"]);
+    let event = audio.telephone_events().next().unwrap();
+    assert_eq!((event.payload_type, event.clock_rate), (101, 8000));
+    assert_eq!(audio.fmtp(101).unwrap().params, "0-15");
+    // The carrier's answer names only what it offered (RFC 3264 §6.1).
+    let answer = sdp_of(&call.carrier_ok.body);
+    assert_eq!(answer.media[0].formats, ["0"]);
+    assert!(!wire_text(call.carrier_ok.clone()).contains("telephone-event"));
+    // The relay may send events to Teams only.
+    assert_eq!(media.codec("52.114.1.1").telephone_event, Some(101));
+    assert_eq!(media.codec("192.0.2.10").telephone_event, None);
+    // INFO digits still become events for the Teams leg.
+    let (teams_leg, _) = media.stream("52.114.1.1");
+    h.carrier_request(
+        &call.carrier_ok,
+        "INFO",
+        2,
+        "",
+        Some(("application/dtmf-relay", "Signal=7\r\nDuration=120\r\n")),
+    );
+    h.response(200);
+    h.quiet();
+    let id = h.started_call();
+    assert_eq!(
+        dtmf_events(&h),
+        [(id, teams_leg, '7', Duration::from_millis(120))]
+    );
+    // A re-offer from the carrier, still without it, keeps it.
+    h.carrier_in_dialog(&call, "INVITE", 3, "", Some(&pcmu_only(2)));
+    let (reinvite, _) = h.request(Method::Invite);
+    let reoffer = sdp_of(&reinvite.body);
+    assert_eq!(reoffer.media[0].formats, ["0", "101"]);
+    assert_eq!(reoffer.media[0].fmtp(101).unwrap().params, "0-15");
+}
+
+#[test]
+fn an_inband_carrier_gets_telephone_event_on_a_free_payload_type() {
+    let (mut h, _) = harness(Some("inband"));
+    // 101 is taken by another codec of the carrier's that Teams takes.
+    let sdp = peer_sdp(
+        "192.0.2.10",
+        1,
+        "0 101",
+        "a=rtpmap:101 SILK/16000\r\n",
+        "sendrecv",
+    );
+    let invite = carrier_invite("c-inband-pt", "").replace(CARRIER_SDP, &sdp);
+    let teams_invite = h.place_call(&invite, Harness::carrier());
+    let offered = sdp_of(&teams_invite.body);
+    let audio = &offered.media[0];
+    let event = audio.telephone_events().next().unwrap();
+    assert_eq!(audio.formats, ["0", "101", "96"]);
+    assert_eq!((event.payload_type, event.clock_rate), (96, 8000));
+    assert_eq!(audio.fmtp(96).unwrap().params, "0-15");
+}
+
+#[test]
+fn an_rfc4733_carrier_without_telephone_event_is_offered_as_it_is() {
+    let (mut h, media) = harness(None);
+    let (call, offered) = establish_pcmu_only(&mut h, "c-rfc4733-no-event");
+    assert_eq!(offered.media[0].formats, ["0"]);
+    assert!(!wire_text(call.teams_invite.clone()).contains("telephone-event"));
+    assert_eq!(media.codec("52.114.1.1").telephone_event, None);
+    assert_eq!(media.codec("192.0.2.10").telephone_event, None);
+}
