@@ -404,23 +404,7 @@ fn a_supervisor_listens_then_whispers_then_barges_in_through_the_api() {
     assert!(caller.join().unwrap(), "{}", system.log("caller-messages"));
     // The supervisor's Teams client got the call's mixed audio.
     let teams = wait_for_log(&system.dir.join("emulator.log"), "event=MediaStats", 2);
-    let alex_call = teams_events(&teams, "event=CallReceived")
-        .iter()
-        .find(|l| l.contains("user: \"alex\""))
-        .and_then(|l| l.split("call: CallId(").nth(1))
-        .and_then(|rest| rest.split(')').next())
-        .map(str::to_owned)
-        .unwrap();
-    let stats = teams_events(&teams, "event=MediaStats")
-        .into_iter()
-        .find(|l| l.contains(&format!("call: CallId({alex_call})")))
-        .unwrap_or_else(|| panic!("no media stats for alex's call {alex_call}:\n{teams}"));
-    let received: u64 = stats
-        .split("received: ")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let (received, stats) = media_received(&teams, "alex");
     assert!(received > 100, "{stats}");
     let log = system.log("switchboard");
     assert!(!log.contains("media layout step refused"), "{log}");
@@ -435,6 +419,23 @@ fn teams_call_of(teams: &str, user: &str) -> String {
         .and_then(|rest| rest.split(')').next())
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("{user} was not rung:\n{teams}"))
+}
+
+/// The packets the emulated Teams client of `user` received on its call,
+/// and the emulator's `MediaStats` line saying so.
+fn media_received<'a>(teams: &'a str, user: &str) -> (u64, &'a str) {
+    let call = teams_call_of(teams, user);
+    let stats = teams_events(teams, "event=MediaStats")
+        .into_iter()
+        .find(|l| l.contains(&format!("call: CallId({call})")))
+        .unwrap_or_else(|| panic!("no media stats for {user}'s call {call}:\n{teams}"));
+    let received = stats
+        .split("received: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stats}"));
+    (received, stats)
 }
 
 #[test]
@@ -479,17 +480,11 @@ fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
     let (status, body) = common::http(api, "POST", &complete, Some(TOKEN), None);
     assert_eq!(status, 202, "{body}");
     let teams = wait_for_log(&system.dir.join("emulator.log"), "event=Ended", 1);
-    let agent_call = teams_events(&teams, "event=CallReceived")
+    let agent = SUPPORT
         .iter()
-        .find(|l| {
-            SUPPORT
-                .iter()
-                .any(|a| l.contains(&format!("user: \"{a}\"")))
-        })
-        .and_then(|l| l.split("call: CallId(").nth(1))
-        .and_then(|rest| rest.split(')').next())
-        .map(str::to_owned)
-        .unwrap();
+        .find(|a| teams.contains(&format!("user: \"{a}\"")))
+        .unwrap_or_else(|| panic!("no support agent rung:\n{teams}"));
+    let agent_call = teams_call_of(&teams, agent);
     assert!(
         teams_events(&teams, "event=Ended")[0].contains(&format!("CallId({agent_call})")),
         "the agent leaves first:\n{teams}"
@@ -497,12 +492,8 @@ fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
     // The caller talks with bianca until hanging up.
     assert!(caller.join().unwrap(), "{}", system.log("caller-messages"));
     let teams = wait_for_log(&system.dir.join("emulator.log"), "event=MediaStats", 2);
-    let bianca = teams_call_of(&teams, "bianca");
-    let stats = teams_events(&teams, "event=MediaStats")
-        .into_iter()
-        .find(|l| l.contains(&format!("call: CallId({bianca})")))
-        .unwrap_or_else(|| panic!("{teams}"));
-    assert!(!stats.contains("received: 0,"), "{stats}");
+    let (received, stats) = media_received(&teams, "bianca");
+    assert!(received > 0, "{stats}");
     let ended = teams_events(&teams, "event=Ended");
     assert_eq!(ended.len(), 2, "{teams}");
     let json = exported(&system, "json", 1);
@@ -729,17 +720,7 @@ fn a_third_party_joins_and_the_call_goes_on_when_the_caller_leaves() {
     assert_eq!(common::http(api, "DELETE", &path, None, None).0, 401);
     assert_eq!(common::http(api, "DELETE", &path, Some(TOKEN), None).0, 202);
     let teams = wait_for_log(&system.dir.join("emulator.log"), "event=MediaStats", 2);
-    let chen = teams_call_of(&teams, "chen");
-    let stats = teams_events(&teams, "event=MediaStats")
-        .into_iter()
-        .find(|l| l.contains(&format!("call: CallId({chen})")))
-        .unwrap_or_else(|| panic!("{teams}"));
-    let received: u64 = stats
-        .split("received: ")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let (received, stats) = media_received(&teams, "chen");
     // At least the 7 s of the caller's speech, mixed (50 frames/s).
     assert!(received > 300, "{stats}");
     let log = system.log("switchboard");

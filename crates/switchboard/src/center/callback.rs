@@ -106,11 +106,7 @@ impl Center {
         let Some(pending) = self.callbacks.get(&interaction) else {
             return;
         };
-        let tenant = self
-            .tenants
-            .iter()
-            .find(|(_, t)| t.id == pending.tenant)
-            .map(|(name, _)| name.clone());
+        let tenant = self.tenant_name(pending.tenant);
         match (tenant, self.agent_number(agent)) {
             (Some(tenant), Some(number)) => self.actions.push_back(Action::Originate {
                 tenant,

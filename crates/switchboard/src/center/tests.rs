@@ -129,6 +129,53 @@ pub(super) fn queued_for_support(s: &mut Setup, call: CallId) -> Action {
     dial
 }
 
+/// Lets every agent rung for `call` not answer (the rings run out or are
+/// cancelled), from `from`, `step` at a time for at most `steps` steps,
+/// until an action satisfies `until`. Returns the time then and the
+/// actions other than rings, in order.
+pub(super) fn nobody_answers(
+    s: &mut Setup,
+    call: CallId,
+    from: Instant,
+    step: Duration,
+    steps: u32,
+    until: impl Fn(&Action) -> bool,
+) -> (Instant, Vec<Action>) {
+    let mut leg = 1000 + call.0 * 100;
+    let mut at = from;
+    let mut others = Vec::new();
+    for n in 0..=steps {
+        if n > 0 {
+            at += step;
+            s.center.handle_timeout(at);
+        }
+        let mut pending: VecDeque<Action> = actions(&mut s.center).into();
+        while let Some(action) = pending.pop_front() {
+            match action {
+                Action::Dial {
+                    interaction, agent, ..
+                } => {
+                    s.center
+                        .handle_dialled(at, call, interaction, agent, Ok(LegId(leg)));
+                    leg += 1;
+                }
+                Action::CancelDial { leg, .. } => {
+                    s.center.handle_dial_failed(at, leg, StatusCode(487))
+                }
+                other => {
+                    let stop = until(&other);
+                    others.push(other);
+                    if stop {
+                        return (at, others);
+                    }
+                }
+            }
+            pending.extend(actions(&mut s.center));
+        }
+    }
+    (at, others)
+}
+
 #[test]
 fn a_caller_pressing_2_rings_a_support_agent_and_is_connected() {
     let mut s = setup("connect");
@@ -456,29 +503,9 @@ fn a_call_that_waits_too_long_overflows_to_another_queue() {
     s.center
         .handle_dialled(s.now, call, interaction, agent, Ok(LegId(60)));
     // Nobody answers; every 15 s the next agent is tried, until 40 s.
-    let mut leg = 61;
-    let mut at = s.now;
-    for _ in 0..12 {
-        at += Duration::from_secs(5);
-        s.center.handle_timeout(at);
-        for action in actions(&mut s.center) {
-            match action {
-                Action::Dial {
-                    interaction, agent, ..
-                } => {
-                    s.center
-                        .handle_dialled(at, call, interaction, agent, Ok(LegId(leg)));
-                    leg += 1;
-                }
-                Action::CancelDial { leg, .. } => {
-                    s.center.handle_dial_failed(at, leg, StatusCode(487))
-                }
-                _ => {}
-            }
-        }
-    }
+    let start = s.now;
+    let (_, after) = nobody_answers(&mut s, call, start, Duration::from_secs(5), 12, |_| false);
     // The engine moved the call; it stays on hold, nobody hangs up.
-    let after = actions(&mut s.center);
     assert!(
         !after.iter().any(|a| matches!(a, Action::HangUp { .. })),
         "{after:?}"
@@ -743,32 +770,14 @@ fn offered_a_callback(s: &mut Setup, call: CallId, number: &str, start: Instant)
     };
     s.center.handle_prompt_finished(start, call, request);
     s.center.handle_digit(start, call, '2');
-    let mut leg = 60 + call.0 * 100;
-    let mut at = start;
-    let mut pending = actions(&mut s.center);
-    loop {
-        for action in std::mem::take(&mut pending) {
-            match action {
-                Action::Dial {
-                    interaction, agent, ..
-                } => {
-                    s.center
-                        .handle_dialled(at, call, interaction, agent, Ok(LegId(leg)));
-                    leg += 1;
-                }
-                Action::CancelDial { leg, .. } => {
-                    s.center.handle_dial_failed(at, leg, StatusCode(487))
-                }
-                Action::Play { prompts, .. } if prompts == ["callback-offer"] => return at,
-                _ => {}
-            }
-            pending.extend(actions(&mut s.center));
-        }
-        assert!(at < start + Duration::from_secs(30), "no callback offer");
-        at += Duration::from_secs(1);
-        s.center.handle_timeout(at);
-        pending = actions(&mut s.center);
-    }
+    let offer =
+        |a: &Action| matches!(a, Action::Play { prompts, .. } if prompts == &["callback-offer"]);
+    let (at, seen) = nobody_answers(s, call, start, Duration::from_secs(1), 30, offer);
+    assert!(
+        seen.last().is_some_and(offer),
+        "no callback offer: {seen:?}"
+    );
+    at
 }
 
 #[test]
@@ -979,26 +988,13 @@ fn an_overflow_can_say_goodbye_with_a_prompt_and_unknown_prompts_are_refused() {
     };
     s.center
         .handle_dialled(s.now, call, interaction, agent, Ok(LegId(61)));
-    let mut at = s.now;
-    let mut goodbye = None;
-    for step in 0..40 {
-        at += Duration::from_secs(1);
-        s.center.handle_timeout(at);
-        for action in actions(&mut s.center) {
-            match action {
-                Action::Dial {
-                    interaction, agent, ..
-                } => s
-                    .center
-                    .handle_dialled(at, call, interaction, agent, Ok(LegId(100 + step))),
-                Action::CancelDial { leg, .. } => {
-                    s.center.handle_dial_failed(at, leg, StatusCode(487))
-                }
-                Action::Play { prompts, .. } => goodbye = Some(prompts),
-                _ => {}
-            }
-        }
-    }
+    let start = s.now;
+    let play = |a: &Action| matches!(a, Action::Play { .. });
+    let (at, seen) = nobody_answers(&mut s, call, start, Duration::from_secs(1), 40, play);
+    let goodbye = seen.into_iter().rev().find_map(|a| match a {
+        Action::Play { prompts, .. } => Some(prompts),
+        _ => None,
+    });
     assert_eq!(goodbye, Some(vec!["menu".to_owned()]));
     s.center.handle_prompt_finished(at, call, None);
     assert_eq!(actions(&mut s.center), [Action::HangUp { call }]);

@@ -114,13 +114,6 @@ fn presence_name(presence: Presence) -> &'static str {
 impl Center {
     /// The calls, queues and agents now.
     pub(crate) fn snapshot(&self, now: Instant) -> Snapshot {
-        let tenant_name = |id: acd::TenantId| {
-            self.tenants
-                .iter()
-                .find(|(_, t)| t.id == id)
-                .map(|(name, _)| name.clone())
-                .unwrap_or_default()
-        };
         let mut calls: Vec<CallView> = self
             .calls
             .iter()
@@ -141,7 +134,7 @@ impl Center {
                 };
                 CallView {
                     id: id.0,
-                    tenant: tenant_name(call.tenant),
+                    tenant: self.tenant_name(call.tenant).unwrap_or_default(),
                     flow: call.flow.clone(),
                     state: state.to_owned(),
                     caller: call.caller.clone(),
@@ -186,6 +179,14 @@ impl Center {
             queues,
             agents,
         }
+    }
+
+    /// A tenant's name in the configuration (the SBC's).
+    pub(super) fn tenant_name(&self, id: acd::TenantId) -> Option<String> {
+        self.tenants
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(name, _)| name.clone())
     }
 
     /// An agent (or their supervisor) asks for a state change.
