@@ -205,6 +205,12 @@ pub enum RelayError {
     /// The leg is already tapped by a recording (or was given twice).
     #[error("leg {0:?} is already recorded")]
     AlreadyRecorded(crate::LegKey),
+    /// The leg is not tapped by any recording.
+    #[error("leg {0:?} is not recorded")]
+    NotRecorded(crate::LegKey),
+    /// A voicemail has one channel: no agent side to add a leg to.
+    #[error("{0} has no agent channel")]
+    NoAgentChannel(crate::RecordingId),
     /// The leg is not in a conference.
     #[error("leg {0:?} is not in a conference")]
     NotInConference(crate::LegKey),

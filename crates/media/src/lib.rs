@@ -91,7 +91,8 @@ pub use relay::{
 };
 pub use relay::{LegCodec, LegEncoding};
 pub use relay::{
-    RecordedFrame, RecordingEnd, RecordingId, RecordingOutput, RECORDED_FRAME_LEN, RECORDING_DELAY,
+    RecordedFrame, RecordingChannel, RecordingEnd, RecordingId, RecordingOutput,
+    RECORDED_FRAME_LEN, RECORDING_DELAY,
 };
 pub use rtcp::{
     Goodbye, OtherPacket, ReceiverReport, ReceptionStatistics, ReportBlock, RtcpCompound,

@@ -86,7 +86,7 @@ use crate::dtmf::DtmfDigit;
 use crate::error::DriverError;
 use crate::relay::{
     ConferenceRole, LegCodec, LegConfig, LegDtmf, LegKey, LegPorts, LegSrtp, MediaEvent,
-    RecordingEnd, RecordingId, RelayConfig, RelayCounters,
+    RecordingChannel, RecordingEnd, RecordingId, RelayConfig, RelayCounters,
 };
 use crate::server::{FrameSource, PauseMode, PlayRequestId, VoicemailConfig};
 
@@ -586,7 +586,8 @@ impl MediaDriver {
     /// Both legs need their codec ([`MediaDriver::set_codec`]; G.722
     /// and Opus are recorded at 8 kHz too) and live in one shard (always true for legs of one session); they
     /// need not be bridged. In a conference it goes on recording what
-    /// each of the two says, not the other members nor the mix. `mode`:
+    /// each of the two says, not the other members nor the mix, unless
+    /// they are added with [`MediaDriver::add_to_recording`]. `mode`:
     /// what a pause becomes in the file.
     ///
     /// Returns once the file exists, with the recording's id; it ends
@@ -677,6 +678,34 @@ impl MediaDriver {
             shard.relay.pause_recording(now, id)
         })??;
         Ok(())
+    }
+
+    /// Adds what `key`'s far end says to a running call recording from
+    /// now on, mixed into `channel` with the legs already there (a
+    /// consulted colleague or a third party on the agent's side). The
+    /// leg needs its codec, no other recording, and the recording's
+    /// shard (true for legs of one session). A leg freed leaves the
+    /// recording; the recording ends when that leaves a side with
+    /// nobody.
+    pub fn add_to_recording(
+        &self,
+        id: RecordingId,
+        key: LegKey,
+        channel: RecordingChannel,
+    ) -> Result<(), DriverError> {
+        Self::call(self.recording_shard(id), move |shard, now| {
+            shard.relay.add_to_recording(now, id, key, channel)
+        })??;
+        Ok(())
+    }
+
+    /// Stops recording what `key`'s far end says; the recording goes on
+    /// with its other legs.
+    pub fn remove_from_recording(&self, key: LegKey) -> Result<(), DriverError> {
+        self.run(
+            key,
+            Box::new(move |shard, now| Ok(shard.relay.remove_from_recording(now, key)?)),
+        )
     }
 
     /// Records again after [`MediaDriver::pause_recording`].

@@ -93,7 +93,8 @@ use self::dtmf::LegDtmfState;
 use self::local::{Hearing, LocalEndpoint, Rng};
 pub use self::local::{LegCodec, LegEncoding};
 pub use self::recording::{
-    RecordedFrame, RecordingEnd, RecordingId, RecordingOutput, RECORDED_FRAME_LEN, RECORDING_DELAY,
+    RecordedFrame, RecordingChannel, RecordingEnd, RecordingId, RecordingOutput,
+    RECORDED_FRAME_LEN, RECORDING_DELAY,
 };
 use self::recording::{Recordings, Tap};
 use self::rtcp_map::RtcpMap;

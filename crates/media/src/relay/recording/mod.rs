@@ -142,11 +142,30 @@ pub enum RecordingOutput {
     },
 }
 
+/// The side of a call recording a leg is heard on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordingChannel {
+    /// The left channel: the caller (a voicemail's only channel).
+    Caller,
+    /// The right channel: the agent, and whoever else speaks for the
+    /// contact center (a consulted colleague, a third party).
+    Agent,
+}
+
+impl RecordingChannel {
+    fn index(self) -> usize {
+        match self {
+            Self::Caller => 0,
+            Self::Agent => 1,
+        }
+    }
+}
+
 /// A leg's link to the recording that taps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Tap {
     slot: usize,
-    channel: usize,
+    source: usize,
 }
 
 /// Where a stream's timestamps sit on the recording's timeline.
@@ -157,19 +176,32 @@ struct Anchor {
     position: i64,
 }
 
-/// One direction of a recording.
+/// One tapped leg of a recording: what its peer says, placed on the
+/// recording's timeline, mixed into its channel as frames go out.
 #[derive(Debug)]
-struct Channel {
+struct Source {
+    key: LegKey,
+    /// The leg's slot in the relay.
+    leg_slot: usize,
+    /// [`RecordingChannel::index`].
+    channel: usize,
     /// Samples not yet given out, at `position % RING_SAMPLES`.
     ring: Vec<i16>,
     anchor: Option<Anchor>,
+    /// Taken out of the recording: no more audio comes, and what the
+    /// ring holds goes out with the frames before this one.
+    gone_from: Option<u64>,
 }
 
-impl Channel {
-    fn new() -> Self {
+impl Source {
+    fn new(key: LegKey, leg_slot: usize, channel: usize) -> Self {
         Self {
+            key,
+            leg_slot,
+            channel,
             ring: vec![0; RING_SAMPLES],
             anchor: None,
+            gone_from: None,
         }
     }
 
@@ -215,9 +247,11 @@ enum Capture {
 struct Recording {
     id: RecordingId,
     start: Instant,
-    /// The tapped legs (key and slot), by channel.
-    legs: [Option<(LegKey, usize)>; 2],
-    channels: Vec<Channel>,
+    /// 1 (a voicemail) or 2 (a call: caller, agent).
+    channels: usize,
+    /// The tapped legs; a removed one leaves `None`, so that the others'
+    /// [`Tap`]s stay valid.
+    sources: Vec<Option<Source>>,
     next_frame: u64,
     capture: Capture,
 }
@@ -247,18 +281,18 @@ impl Recording {
     fn handle_audio(
         &mut self,
         now: Instant,
-        channel: usize,
+        source: usize,
         (packet, clock_rate): (&RtpPacket<'_>, u32),
         pcm: &[i16],
     ) {
         let arrival = self.position(now);
         let emitted = self.next_frame as i64 * RECORDED_FRAME_LEN as i64;
-        let Some(channel) = self.channels.get_mut(channel) else {
+        let Some(source) = self.sources.get_mut(source).and_then(Option::as_mut) else {
             return;
         };
         let samples = pcm.len() as i64;
         let stream = (packet.ssrc(), packet.timestamp(), clock_rate);
-        let start = channel.place(stream, samples, arrival);
+        let start = source.place(stream, samples, arrival);
         // Only what is not given out yet and fits the ring.
         let first = start.max(emitted);
         let end = (start + samples).min(emitted + RING_SAMPLES as i64);
@@ -268,7 +302,7 @@ impl Recording {
             let index = (at as usize) % RING_SAMPLES;
             let run = ((end - at) as usize).min(RING_SAMPLES - index);
             let from = (at - start) as usize;
-            channel.ring[index..index + run].copy_from_slice(&pcm[from..from + run]);
+            source.ring[index..index + run].copy_from_slice(&pcm[from..from + run]);
             at += run as i64;
         }
     }
@@ -294,11 +328,25 @@ impl Recording {
         };
         // RING_SAMPLES is a whole number of frames: no wrap inside one.
         let at = (index % (RING_SAMPLES / RECORDED_FRAME_LEN) as u64) as usize * RECORDED_FRAME_LEN;
-        let outs = [&mut frame.caller, &mut frame.agent];
-        for (channel, out) in self.channels.iter_mut().zip(outs) {
-            let samples = &mut channel.ring[at..at + RECORDED_FRAME_LEN];
+        for tapped in &mut self.sources {
+            if tapped
+                .as_ref()
+                .is_some_and(|s| s.gone_from.is_some_and(|gone| index >= gone))
+            {
+                *tapped = None;
+            }
+            let Some(source) = tapped else { continue };
+            let samples = &mut source.ring[at..at + RECORDED_FRAME_LEN];
             if !paused {
-                out.copy_from_slice(samples);
+                let out = if source.channel == 0 {
+                    &mut frame.caller
+                } else {
+                    &mut frame.agent
+                };
+                // Two or more legs on one side are mixed.
+                for (out, sample) in out.iter_mut().zip(samples.iter()) {
+                    *out = out.saturating_add(*sample);
+                }
             }
             samples.fill(0);
         }
@@ -337,7 +385,7 @@ impl Recordings {
     ) {
         self.clock = Some(self.clock.map_or(now, |clock| clock.max(now)));
         if let Some(recording) = self.slots.get_mut(tap.slot).and_then(Option::as_mut) {
-            recording.handle_audio(now, tap.channel, packet, pcm);
+            recording.handle_audio(now, tap.source, packet, pcm);
         }
     }
 
@@ -410,23 +458,16 @@ impl MediaRelay {
         if self.recordings.index.contains_key(&id) {
             return Err(RelayError::RecordingExists(id));
         }
-        let mut legs = [None; 2];
+        let mut sources = Vec::with_capacity(keys.len());
         for (channel, &key) in keys.iter().enumerate() {
-            let slot = self.slot(key)?;
-            let leg = self.leg(key)?;
-            if leg.local.is_none() {
-                return Err(RelayError::NoCodec(key));
-            }
-            if leg.tap.is_some() {
-                return Err(RelayError::AlreadyRecorded(key));
-            }
-            legs[channel] = Some((key, slot));
+            sources.push(Some(Source::new(key, self.tappable(key)?, channel)));
         }
+        let leg_slots: Vec<usize> = sources.iter().flatten().map(|s| s.leg_slot).collect();
         let recording = Recording {
             id,
             start: now,
-            legs,
-            channels: keys.iter().map(|_| Channel::new()).collect(),
+            channels: keys.len(),
+            sources,
             next_frame: 0,
             capture: Capture::Recording,
         };
@@ -447,12 +488,108 @@ impl MediaRelay {
         if recordings.next_tick.is_none() {
             recordings.next_tick = Some(now + FRAME_DURATION);
         }
-        for (channel, (_, leg_slot)) in legs.iter().flatten().enumerate() {
-            if let Some(leg) = self.legs.get_mut(*leg_slot).and_then(Option::as_mut) {
-                leg.tap = Some(Tap { slot, channel });
+        for (source, leg_slot) in leg_slots.into_iter().enumerate() {
+            if let Some(leg) = self.legs.get_mut(leg_slot).and_then(Option::as_mut) {
+                leg.tap = Some(Tap { slot, source });
             }
         }
         Ok(())
+    }
+
+    /// The slot of a leg that may join a recording: it has its codec and
+    /// no recording yet.
+    fn tappable(&self, key: LegKey) -> Result<usize, RelayError> {
+        let slot = self.slot(key)?;
+        let leg = self.leg(key)?;
+        if leg.local.is_none() {
+            return Err(RelayError::NoCodec(key));
+        }
+        if leg.tap.is_some() {
+            return Err(RelayError::AlreadyRecorded(key));
+        }
+        Ok(slot)
+    }
+
+    /// Adds what `key`'s peer says to a running call recording, from now
+    /// on, on `channel`, mixed with the legs already there: a consulted
+    /// colleague or a third party joins the agent's side. The leg needs
+    /// its codec and no other recording. A voicemail has no agent side
+    /// ([`RelayError::NoAgentChannel`]).
+    pub fn add_to_recording(
+        &mut self,
+        _now: Instant,
+        id: RecordingId,
+        key: LegKey,
+        channel: RecordingChannel,
+    ) -> Result<(), RelayError> {
+        let leg_slot = self.tappable(key)?;
+        let slot = *self
+            .recordings
+            .index
+            .get(&id)
+            .ok_or(RelayError::UnknownRecording(id))?;
+        let recording = self.recordings.get_mut(id)?;
+        let channel = channel.index();
+        if channel >= recording.channels {
+            return Err(RelayError::NoAgentChannel(id));
+        }
+        let tapped = Some(Source::new(key, leg_slot, channel));
+        let source = match recording.sources.iter().position(Option::is_none) {
+            Some(free) => {
+                recording.sources[free] = tapped;
+                free
+            }
+            None => {
+                recording.sources.push(tapped);
+                recording.sources.len() - 1
+            }
+        };
+        if let Some(leg) = self.legs.get_mut(leg_slot).and_then(Option::as_mut) {
+            leg.tap = Some(Tap { slot, source });
+        }
+        Ok(())
+    }
+
+    /// Stops recording `key` from `now` (its channel keeps the other
+    /// legs on it, or goes silent); the recording goes on. What the leg
+    /// said up to now stays in the file.
+    pub fn remove_from_recording(&mut self, now: Instant, key: LegKey) -> Result<(), RelayError> {
+        let slot = self.slot(key)?;
+        let tap = self.leg(key)?.tap.ok_or(RelayError::NotRecorded(key))?;
+        self.detach_tap(now, tap);
+        if let Some(leg) = self.legs.get_mut(slot).and_then(Option::as_mut) {
+            leg.tap = None;
+        }
+        Ok(())
+    }
+
+    /// Takes a tapped leg out of its recording at `now` (what it said
+    /// before still goes out); returns whether its channel has no other
+    /// leg left.
+    fn detach_tap(&mut self, now: Instant, tap: Tap) -> bool {
+        let Some(recording) = self
+            .recordings
+            .slots
+            .get_mut(tap.slot)
+            .and_then(Option::as_mut)
+        else {
+            return false;
+        };
+        let gone_from = recording.frames_begun(now);
+        let Some(source) = recording
+            .sources
+            .get_mut(tap.source)
+            .and_then(Option::as_mut)
+        else {
+            return false;
+        };
+        source.gone_from = Some(gone_from);
+        let channel = source.channel;
+        !recording
+            .sources
+            .iter()
+            .flatten()
+            .any(|other| other.channel == channel && other.gone_from.is_none())
     }
 
     /// Pauses a recording from now: the frames that go out from here on
@@ -504,8 +641,10 @@ impl MediaRelay {
         self.recordings.out.pop_front()
     }
 
-    /// Ends the recording that `tap` belongs to, as its leg goes away
-    /// (at the latest time seen: within a tick of now).
+    /// Takes a leg that goes away out of its recording, and ends the
+    /// recording when that leaves a channel without legs (the caller
+    /// hung up, or the agent with nobody else on that side), at the
+    /// latest time seen: within a tick of now.
     pub(super) fn end_recording_of_leg(&mut self, tap: Tap) {
         let now = self.recordings.clock;
         let start = self
@@ -516,7 +655,9 @@ impl MediaRelay {
             .map(|recording| recording.start);
         if let Some(start) = start {
             let now = now.map_or(start, |now| now.max(start));
-            self.end_recording(tap.slot, now, RecordingEnd::LegRemoved);
+            if self.detach_tap(now, tap) {
+                self.end_recording(tap.slot, now, RecordingEnd::LegRemoved);
+            }
         }
     }
 
@@ -542,9 +683,10 @@ impl MediaRelay {
         if recordings.index.is_empty() {
             recordings.next_tick = None;
         }
-        for (key, leg_slot) in recording.legs.iter().flatten() {
-            if let Some(leg) = self.legs.get_mut(*leg_slot).and_then(Option::as_mut) {
-                if leg.key == *key && leg.tap.is_some_and(|tap| tap.slot == slot) {
+        for (source, tapped) in recording.sources.iter().enumerate() {
+            let Some(tapped) = tapped else { continue };
+            if let Some(leg) = self.legs.get_mut(tapped.leg_slot).and_then(Option::as_mut) {
+                if leg.key == tapped.key && leg.tap == Some(Tap { slot, source }) {
                     leg.tap = None;
                 }
             }

@@ -554,3 +554,173 @@ fn late_and_odd_packets_never_panic() {
     sim.stop(ID);
     assert_eq!(sim.frames.len(), 150);
 }
+
+/// A consulted colleague on the agent's side.
+const COLLEAGUE: LegKey = LegKey::new(1, 2);
+const COLLEAGUE_PORT: u16 = 40004;
+
+fn colleague_addr() -> SocketAddr {
+    "203.0.113.30:7000".parse().unwrap()
+}
+
+/// Each 20 ms from `from` to `to`: the caller says 1 kHz, the agent
+/// 400 Hz and the colleague 2 kHz, each only while `speaking` says so.
+fn three_speak(
+    sim: &mut Sim,
+    start: Instant,
+    (from, to): (u32, u32),
+    speaking: impl Fn(LegKey) -> bool,
+) {
+    let streams = [
+        (CALLER, 0xca11, 1000.0, CALLER_PORT, caller_addr()),
+        (AGENT, 0xa9e7, 400.0, AGENT_PORT, agent_addr()),
+        (COLLEAGUE, 0xc011, 2000.0, COLLEAGUE_PORT, colleague_addr()),
+    ];
+    for n in from..to {
+        sim.advance(start + MS * (20 * (n + 1)));
+        for (key, ssrc, hz, port, addr) in streams {
+            if speaking(key) {
+                let stream = Stream {
+                    ssrc,
+                    ts0: 0,
+                    hz,
+                    port,
+                    from: addr,
+                };
+                sim.receive(port, addr, &stream.packet(n));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_colleague_joins_the_agent_side_and_the_recording_outlives_the_agent() {
+    let start = Instant::now();
+    let mut relay = call(start);
+    leg(
+        &mut relay,
+        start,
+        COLLEAGUE,
+        COLLEAGUE_PORT,
+        colleague_addr(),
+    );
+    relay
+        .set_codec(start, COLLEAGUE, LegCodec::new(LegEncoding::Pcmu))
+        .unwrap();
+    let mut sim = Sim::new(relay, start);
+    sim.relay
+        .start_call_recording(start, ID, CALLER, AGENT)
+        .unwrap();
+    // 0-400 ms: caller and agent; the colleague is not recorded yet.
+    three_speak(&mut sim, start, (0, 20), |_| true);
+    sim.relay
+        .add_to_recording(sim.now, ID, COLLEAGUE, RecordingChannel::Agent)
+        .unwrap();
+    assert_eq!(sim.relay.recording_of(COLLEAGUE), Some(ID));
+    // 400-800 ms: all three; then the agent hangs up (a consult
+    // transfer completed) and the colleague talks with the caller.
+    three_speak(&mut sim, start, (20, 40), |_| true);
+    sim.relay.remove_leg(AGENT).unwrap();
+    sim.drain();
+    three_speak(&mut sim, start, (40, 60), |key| key != AGENT);
+    assert!(
+        sim.ends.is_empty(),
+        "the agent side still has the colleague"
+    );
+    sim.advance(start + Duration::from_millis(1220));
+    sim.stop(ID);
+    assert_eq!(sim.ends, [(ID, 61, RecordingEnd::Stopped)]);
+
+    let right = |range| channel(&sim.frames, range, true);
+    let (before, both, after) = (right(4..18), right(24..38), right(44..58));
+    // Before joining, the colleague is not in the file.
+    assert!(power_at(&before, 400.0) > 100.0 * power_at(&before, 2000.0));
+    // Together, agent and colleague are mixed on the right.
+    let (agent, colleague) = (power_at(&both, 400.0), power_at(&both, 2000.0));
+    assert!(
+        agent > colleague / 4.0 && colleague > agent / 4.0,
+        "{agent} {colleague}"
+    );
+    // After the agent left: the colleague alone, the caller still left.
+    assert!(power_at(&after, 2000.0) > 100.0 * power_at(&after, 400.0));
+    let left = channel(&sim.frames, 44..58, false);
+    assert!(power_at(&left, 1000.0) > 100.0 * power_at(&left, 2000.0));
+}
+
+#[test]
+fn the_recording_ends_when_a_side_has_nobody_left() {
+    let start = Instant::now();
+    let mut relay = call(start);
+    leg(
+        &mut relay,
+        start,
+        COLLEAGUE,
+        COLLEAGUE_PORT,
+        colleague_addr(),
+    );
+    relay
+        .set_codec(start, COLLEAGUE, LegCodec::new(LegEncoding::Pcmu))
+        .unwrap();
+    let mut sim = Sim::new(relay, start);
+    sim.relay
+        .start_call_recording(start, ID, CALLER, AGENT)
+        .unwrap();
+    sim.relay
+        .add_to_recording(start, ID, COLLEAGUE, RecordingChannel::Agent)
+        .unwrap();
+    three_speak(&mut sim, start, (0, 10), |_| true);
+    // Taken out by command: the recording goes on, the leg is free.
+    sim.relay.remove_from_recording(sim.now, COLLEAGUE).unwrap();
+    assert_eq!(sim.relay.recording_of(COLLEAGUE), None);
+    assert_eq!(
+        sim.relay.remove_from_recording(sim.now, COLLEAGUE),
+        Err(RelayError::NotRecorded(COLLEAGUE))
+    );
+    sim.relay.remove_leg(COLLEAGUE).unwrap();
+    three_speak(&mut sim, start, (10, 20), |key| key != COLLEAGUE);
+    assert!(sim.ends.is_empty());
+    // The agent was the last on the right: the recording ends, and what
+    // the agent said before hanging up is in it.
+    sim.relay.remove_leg(AGENT).unwrap();
+    sim.drain();
+    let [(id, frames, RecordingEnd::LegRemoved)] = sim.ends.as_slice() else {
+        panic!("{:?}", sim.ends);
+    };
+    assert_eq!(*id, ID);
+    assert_eq!(sim.frames.len() as u64, *frames);
+    let last_agent = channel(&sim.frames, 15..19, true);
+    assert!(power_at(&last_agent, 400.0) > 100.0 * power_at(&last_agent, 2000.0));
+    assert_eq!(sim.relay.recording_of(CALLER), None);
+}
+
+#[test]
+fn legs_are_added_to_recordings_only_where_they_fit() {
+    let now = Instant::now();
+    let mut relay = call(now);
+    leg(&mut relay, now, COLLEAGUE, COLLEAGUE_PORT, colleague_addr());
+    assert_eq!(
+        relay.add_to_recording(now, ID, COLLEAGUE, RecordingChannel::Agent),
+        Err(RelayError::NoCodec(COLLEAGUE))
+    );
+    relay
+        .set_codec(now, COLLEAGUE, LegCodec::new(LegEncoding::Pcmu))
+        .unwrap();
+    assert_eq!(
+        relay.add_to_recording(now, ID, COLLEAGUE, RecordingChannel::Agent),
+        Err(RelayError::UnknownRecording(ID))
+    );
+    relay.start_voicemail(now, ID, CALLER).unwrap();
+    assert_eq!(
+        relay.add_to_recording(now, ID, COLLEAGUE, RecordingChannel::Agent),
+        Err(RelayError::NoAgentChannel(ID))
+    );
+    assert_eq!(relay.recording_of(COLLEAGUE), None);
+    assert_eq!(
+        relay.add_to_recording(now, ID, CALLER, RecordingChannel::Caller),
+        Err(RelayError::AlreadyRecorded(CALLER))
+    );
+    relay
+        .add_to_recording(now, ID, COLLEAGUE, RecordingChannel::Caller)
+        .unwrap();
+    assert_eq!(relay.recording_of(COLLEAGUE), Some(ID));
+}
