@@ -910,8 +910,11 @@ fn log_event(event: &B2buaEvent) {
         ),
         // The body may carry DTMF digits (card numbers): never logged.
         B2buaEvent::Info {
-            call, content_type, ..
-        } => tracing::debug!(%call, %content_type, "Info"),
+            call,
+            leg,
+            content_type,
+            ..
+        } => tracing::debug!(%call, %leg, %content_type, "Info"),
         B2buaEvent::DtmfInfoFailed { call, leg, status } => {
             tracing::warn!(%call, %leg, status = status.0, "INFO with a key press failed");
         }

@@ -24,7 +24,9 @@
 //! - An offer towards a leg that takes DTMF only as RFC 4733 events,
 //!   from one whose peer sends INFO or in-band tones, gets a
 //!   telephone-event when it has none ([`add_event`]); the answer to the
-//!   offerer leaves it out, as it never offered it.
+//!   offerer leaves it out, as it never offered it, and so does an offer
+//!   to it made from the answer to that offer (a transfer target's:
+//!   [`drop_added_events`]).
 
 use sdp::{Attribute, Fmtp, Media, Rtpmap};
 
@@ -299,6 +301,28 @@ pub(crate) fn add_event(media: &mut Media) -> bool {
     true
 }
 
+/// Removes the telephone-events of `media` at clock rates `peers` lists
+/// none at: an offer to a leg whose peer sends INFO or in-band tones,
+/// made from an answer to an offer that got a telephone-event it lacked
+/// ([`add_event`]), keeps it from the peer, who never offered it.
+pub(crate) fn drop_added_events(media: &mut Media, peers: &Media) {
+    let added: Vec<u8> = media
+        .telephone_events()
+        .filter(|e| {
+            !peers
+                .telephone_events()
+                .any(|p| p.clock_rate == e.clock_rate)
+        })
+        .map(|e| e.payload_type)
+        .collect();
+    // Never empty an offer: a stream without formats does not parse.
+    if added.len() < media.formats.len() {
+        for pt in added {
+            media.remove_payload_type(pt);
+        }
+    }
+}
+
 /// A leg's own list: the codecs of `policy` switchboard transcodes, in
 /// its order, then comfort noise and telephone-event when it lists them
 /// (one telephone-event per clock rate in use). Empty when the policy
@@ -539,5 +563,24 @@ mod tests {
         let mut media = audio("0 101", "a=rtpmap:101 telephone-event/8000\r\n");
         assert!(!keep_allowed(&mut media, &policy));
         assert_eq!(media.formats, ["0", "101"], "untouched");
+    }
+
+    #[test]
+    fn events_the_peer_never_listed_are_dropped_from_an_offer_to_it() {
+        let events = "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n\
+                      a=rtpmap:102 telephone-event/16000\r\n";
+        let mut offer = audio("0 9 101 102", events);
+        drop_added_events(&mut offer, &audio("0", ""));
+        assert_eq!(offer.formats, ["0", "9"]);
+        assert!(offer.fmtp(101).is_none() && offer.rtpmap(101).is_none());
+        // One at a clock rate the peer listed stays.
+        let mut offer = audio("0 9 101 102", events);
+        let peers = audio("0 96", "a=rtpmap:96 telephone-event/8000\r\n");
+        drop_added_events(&mut offer, &peers);
+        assert_eq!(offer.formats, ["0", "9", "101"]);
+        // Never the last format.
+        let mut offer = audio("101", events);
+        drop_added_events(&mut offer, &audio("0", ""));
+        assert_eq!(offer.formats, ["101"]);
     }
 }

@@ -7,7 +7,9 @@
 //! From the caller's number, X-MS-SBC), failing over between the Teams
 //! proxies as any call to Teams. Its SDP offer is the caller's own offer
 //! narrowed to the codec switchboard answered the caller with (plus
-//! telephone-event), anchored on the media plane with our SRTP key, so
+//! telephone-event; added when the caller's trunk sends INFO or in-band
+//! tones and offered none, as for an INVITE from it: module `codecs`),
+//! anchored on the media plane with our SRTP key, so
 //! that once the agent answers the relay bridges the two legs without
 //! transcoding; if the target may not take that codec (a trunk's
 //! `codecs`), it is offered its own list and the relay transcodes
@@ -128,8 +130,10 @@ impl B2bua {
         let tenant = call.tenant.clone().ok_or(DialError::NoTeams)?;
         let route = self.dial_route(&tenant, target, now)?;
         let source = offer_source(call, call.caller).ok_or(DialError::NotLocal)?;
-        let from = caller_id.or_else(|| call.leg(call.caller).and_then(|l| l.number.clone()));
-        let id = self.place_leg(call, route, from.as_ref(), &source, now)?;
+        let caller = call.leg(call.caller);
+        let source_peer = caller.map_or(LegPeer::Local, |l| l.peer.clone());
+        let from = caller_id.or_else(|| caller.and_then(|l| l.number.clone()));
+        let id = self.place_leg(call, route, from.as_ref(), (&source, source_peer), now)?;
         call.dials.push(id);
         Ok(id)
     }
@@ -193,13 +197,16 @@ impl B2bua {
 
     /// Adds an outbound leg to `call` along `route`, From `from_number`
     /// (the tenant's FQDN or our carrier-facing host), offering `source`
-    /// anchored for it, and sends its INVITE.
+    /// anchored for it, and sends its INVITE. `source` comes with the
+    /// peer of the leg it was taken from ([`LegPeer::Local`]: made here),
+    /// which decides whether the offer gets a telephone-event
+    /// ([`NewUacLeg::source_peer`]).
     pub(super) fn place_leg(
         &mut self,
         call: &mut Call,
         route: DialRoute,
         from_number: Option<&E164>,
-        source: &Session,
+        (source, source_peer): (&Session, LegPeer),
         now: Instant,
     ) -> Result<LegId, DialError> {
         let template = self.transfer_template(&route.peer, from_number, route.to, None);
@@ -209,6 +216,7 @@ impl B2bua {
             id,
             party: Party::Callee,
             peer: route.peer,
+            source_peer,
             transport: route.transport,
             number: Some(route.number),
             contact_user: contact_user.as_deref(),

@@ -154,7 +154,9 @@ impl B2bua {
         match request.method {
             Method::Bye => self.on_bye(call, leg_id, &key, &request, now),
             Method::Invite | Method::Update => self.on_offer(call, leg_id, key, request, now),
-            Method::Info if call.answers_offers() => self.on_local_info(call, &key, &request, now),
+            Method::Info if call.answers_offers() => {
+                self.on_local_info(call, leg_id, &key, &request, now);
+            }
             Method::Info => self.on_info(call, leg_id, key, request, now),
             Method::Refer if call.answers_offers() => {
                 // Nobody to transfer: switchboard is the other party.

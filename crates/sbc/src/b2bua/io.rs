@@ -260,6 +260,10 @@ pub enum B2buaEvent {
     Info {
         /// The call.
         call: CallId,
+        /// The leg whose dialog carried it: the caller's, or in a mixed
+        /// call any member's (an agent's key presses are not the
+        /// caller's).
+        leg: LegId,
         /// Its Content-Type, empty when absent.
         content_type: String,
         /// Its body.

@@ -217,11 +217,12 @@ impl B2bua {
         self.flush_leg(call, leg_id, now);
     }
 
-    /// INFO in a call switchboard answered itself: 200, and the body to
-    /// the application.
+    /// INFO within `leg`'s dialog of a call switchboard answered itself:
+    /// 200, and the body to the application.
     pub(super) fn on_local_info(
         &mut self,
         call: &Call,
+        leg: LegId,
         key: &TransactionKey,
         request: &Request,
         now: Instant,
@@ -233,6 +234,7 @@ impl B2bua {
             .unwrap_or_default();
         self.events.push_back(B2buaEvent::Info {
             call: call.id,
+            leg,
             content_type,
             body: request.body.clone(),
         });

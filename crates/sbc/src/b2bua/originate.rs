@@ -69,7 +69,9 @@ impl B2bua {
         let nobody = self.next_leg_id();
         let mut call = Call::new(call_id, Vec::new(), nobody, nobody, permit, true);
         call.tenant = Some(tenant.clone());
-        let leg_id = match self.place_leg(&mut call, route, Some(&caller_id), &source, now) {
+        // switchboard's own offer: no leg to take DTMF from.
+        let offer = (&source, LegPeer::Local);
+        let leg_id = match self.place_leg(&mut call, route, Some(&caller_id), offer, now) {
             Ok(leg) => leg,
             Err(error) => {
                 if let Some(permit) = call.permit.take() {

@@ -35,7 +35,7 @@ use sip::StatusCode;
 
 use super::call::{Call, CallState, Topology};
 use super::dial::{offer_source, transferring};
-use super::io::{B2buaEvent, CallId, EndReason, LegId, Party};
+use super::io::{B2buaEvent, CallId, EndReason, LegId, LegPeer, Party};
 use super::{B2bua, DialTarget};
 use crate::error::{DialError, PartyError};
 use crate::number::E164;
@@ -86,8 +86,12 @@ impl B2bua {
             .or_else(|| up.first().copied())
             .ok_or(DialError::NotAnswered)?;
         let source = offer_source(call, source_leg).ok_or(DialError::NotAnswered)?;
+        let source_peer = call
+            .leg(source_leg)
+            .map_or(LegPeer::Local, |l| l.peer.clone());
         let from = caller_id.or_else(|| call.leg(source_leg).and_then(|l| l.number.clone()));
-        let id = self.place_leg(call, route, from.as_ref(), &source, now)?;
+        let offer = (&source, source_peer);
+        let id = self.place_leg(call, route, from.as_ref(), offer, now)?;
         call.parties.push(id);
         Ok(id)
     }

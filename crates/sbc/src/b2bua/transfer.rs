@@ -21,6 +21,7 @@ use super::call::{
     UacLeg, UasLeg,
 };
 use super::checks;
+use super::codecs;
 use super::io::{B2buaEvent, CallId, EndReason, LegId, LegPeer, Source};
 use super::sdp_rewrite::{LegSdp, RewriteError, SdpRole};
 use super::session_timer::{self, UasTimer};
@@ -40,6 +41,12 @@ pub(super) struct NewUacLeg<'a> {
     pub(super) id: LegId,
     pub(super) party: super::Party,
     pub(super) peer: LegPeer,
+    /// The peer of the leg whose media the offer is made from
+    /// ([`LegPeer::Local`] for switchboard's own): an offer from one that
+    /// sends INFO or in-band tones to one that takes RFC 4733 events only
+    /// gets a telephone-event, as an INVITE from it would
+    /// ([`B2bua::adds_events`]).
+    pub(super) source_peer: LegPeer,
     pub(super) transport: Transport,
     pub(super) number: Option<E164>,
     pub(super) contact_user: Option<&'a str>,
@@ -159,6 +166,7 @@ impl B2bua {
         let new_id = self.next_leg_id();
         let party = call.leg(leg_id).map_or(super::Party::Callee, |l| l.party);
         let remaining_number = call.leg(remaining).and_then(|l| l.number.clone());
+        let remaining_peer = call.leg(remaining).map_or(LegPeer::Uri, |l| l.peer.clone());
         let transport = match &route {
             OutboundRoute::Teams { .. } => Transport::Tls,
             OutboundRoute::Targets { transport, .. } => *transport,
@@ -178,6 +186,7 @@ impl B2bua {
                 id: new_id,
                 party,
                 peer,
+                source_peer: remaining_peer,
                 transport,
                 number,
                 contact_user: contact_user.as_deref(),
@@ -248,8 +257,9 @@ impl B2bua {
     }
 
     /// An outbound leg whose INVITE offers `source` rewritten for it
-    /// (anchored on the media plane, our SRTP key towards Teams); its
-    /// anchors are released again if the offer cannot be written.
+    /// (anchored on the media plane, our SRTP key towards Teams, a
+    /// telephone-event added as for an INVITE from `new.source_peer`);
+    /// its anchors are released again if the offer cannot be written.
     pub(super) fn uac_leg_offering(
         &mut self,
         call: CallId,
@@ -257,6 +267,7 @@ impl B2bua {
         source: &Session,
     ) -> Result<Leg, MediaError> {
         let secure = matches!(new.peer, LegPeer::Teams(_));
+        let adds_events = self.adds_events(&new.source_peer, &new.peer);
         let sdp = LegSdp::new(secure, self.codec_policy(&new.peer), self.random_u64());
         let mut leg = self.new_leg(
             new.id,
@@ -280,7 +291,7 @@ impl B2bua {
             &mut leg,
             source,
             SdpRole::Offer,
-            false,
+            adds_events,
         );
         match written {
             Ok(offer) => {
@@ -437,17 +448,30 @@ impl B2bua {
     /// Media now flows between `remaining` and `new`: the remaining party
     /// is re-offered the new leg's description (its codecs, live again if
     /// it was held for the transfer), or its own codec again when the new
-    /// leg was given its own list (the relay transcodes).
+    /// leg was given its own list (the relay transcodes). A
+    /// telephone-event the new leg was offered for want of one from the
+    /// remaining party ([`NewUacLeg::source_peer`]) stays out of it.
     fn connect(&mut self, call: &mut Call, remaining: LegId, new: LegId, now: Instant) {
         self.update_media(call, new);
         self.media.bridge(call.id, remaining, new);
-        let source = call.leg(new).and_then(|l| l.sdp.received());
+        let mut source = call.leg(new).and_then(|l| l.sdp.received());
         let transcoded = call.leg(new).map(|l| l.sdp.transcoded_streams());
         let call_id = call.id;
-        let adds_events = match (call.leg(new), call.leg(remaining)) {
-            (Some(n), Some(r)) => self.adds_events(&n.peer, &r.peer),
-            _ => false,
+        let (adds_events, added_to_new) = match (call.leg(new), call.leg(remaining)) {
+            (Some(n), Some(r)) => (
+                self.adds_events(&n.peer, &r.peer),
+                self.adds_events(&r.peer, &n.peer),
+            ),
+            _ => (false, false),
         };
+        let remaining_sdp = call.leg(remaining).and_then(|l| l.sdp.received());
+        if let (true, Some(source), Some(remaining_sdp)) =
+            (added_to_new, &mut source, remaining_sdp)
+        {
+            for (media, theirs) in source.media.iter_mut().zip(&remaining_sdp.media) {
+                codecs::drop_added_events(media, theirs);
+            }
+        }
         if let (Some(source), Some(leg)) = (source, call.leg_mut(remaining)) {
             leg.sdp
                 .set_transcoded_streams(transcoded.unwrap_or_default());

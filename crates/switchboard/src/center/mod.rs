@@ -192,6 +192,18 @@ struct CenterCall {
     parties: parties::Parties,
 }
 
+impl CenterCall {
+    /// The caller's leg while it is on the call: the first one, or on a
+    /// callback the customer's, dialled once the agent answered.
+    fn callers_leg(&self) -> Option<LegId> {
+        if self.originated {
+            self.second_leg
+        } else {
+            self.first_leg
+        }
+    }
+}
+
 /// A ringing agent leg.
 #[derive(Debug, Clone, Copy)]
 struct Ring {
@@ -479,10 +491,21 @@ impl Center {
         self.pump_run(now, call);
     }
 
-    /// The caller pressed a key (RFC 4733, INFO or in-band).
-    pub(crate) fn handle_digit(&mut self, now: Instant, call: CallId, digit: char) {
+    /// A key was pressed on `leg` of `call` (RFC 4733, INFO or in-band).
+    /// Only the caller's presses drive its flow or answer a callback
+    /// offer: an agent's, a supervisor's or an added party's are not the
+    /// caller's input and are dropped.
+    pub(crate) fn handle_digit(&mut self, now: Instant, (call, leg): (CallId, LegId), digit: char) {
         self.clock = now;
-        if self.calls.get(&call).is_some_and(|c| c.offering_callback) {
+        let Some(entry) = self.calls.get(&call) else {
+            return;
+        };
+        if entry.callers_leg() != Some(leg) {
+            // Never the digit: key presses may be card numbers.
+            tracing::debug!(%call, %leg, "a key press from another party than the caller: not its input");
+            return;
+        }
+        if entry.offering_callback {
             if digit == '1' {
                 self.request_callback(now, call);
             } else {

@@ -118,7 +118,7 @@ pub(super) fn queued_for_support(s: &mut Setup, call: CallId) -> Action {
     };
     assert_eq!(prompts, &["menu".to_owned()]);
     s.center.handle_prompt_finished(s.now, call, *request);
-    s.center.handle_digit(s.now, call, '2');
+    s.center.handle_digit(s.now, (call, LegId(1)), '2');
     let queued = actions(&mut s.center);
     assert!(
         matches!(queued[0], Action::Hold { call: c } if c == call),
@@ -769,7 +769,7 @@ fn offered_a_callback(s: &mut Setup, call: CallId, number: &str, start: Instant)
         panic!("no menu");
     };
     s.center.handle_prompt_finished(start, call, request);
-    s.center.handle_digit(start, call, '2');
+    s.center.handle_digit(start, (call, LegId(1)), '2');
     let offer =
         |a: &Action| matches!(a, Action::Play { prompts, .. } if prompts == &["callback-offer"]);
     let (at, seen) = nobody_answers(s, call, start, Duration::from_secs(1), 30, offer);
@@ -791,7 +791,7 @@ fn a_caller_keeps_their_place_with_a_callback_and_is_called_back() {
     // The offer ends: music again; "1" accepts.
     s.center.handle_prompt_finished(at, call, None);
     assert_eq!(actions(&mut s.center), [Action::Hold { call }]);
-    s.center.handle_digit(at, call, '1');
+    s.center.handle_digit(at, (call, LegId(1)), '1');
     let confirmed = actions(&mut s.center);
     assert!(
         confirmed.iter().any(
@@ -899,7 +899,7 @@ fn an_unreached_customer_is_tried_again_and_a_lapsed_offer_ends_the_call() {
         let start = s.now;
         offered_a_callback(&mut s, call, "+15551230001", start)
     };
-    s.center.handle_digit(at, call, '1');
+    s.center.handle_digit(at, (call, LegId(1)), '1');
     s.center.handle_call_ended(at, call, false);
     let mut later = at;
     let mut originated = 0;
@@ -998,4 +998,57 @@ fn an_overflow_can_say_goodbye_with_a_prompt_and_unknown_prompts_are_refused() {
     assert_eq!(goodbye, Some(vec!["menu".to_owned()]));
     s.center.handle_prompt_finished(at, call, None);
     assert_eq!(actions(&mut s.center), [Action::HangUp { call }]);
+}
+
+#[test]
+fn only_the_callers_key_presses_choose_in_its_menu() {
+    let mut s = setup("digits-by-leg");
+    let call = CallId(9);
+    s.center.handle_call_started(
+        s.now,
+        SystemTime::now(),
+        (call, LegId(1)),
+        "contoso",
+        "main",
+        BTreeMap::new(),
+    );
+    let Some(Action::Play { request, .. }) = actions(&mut s.center).pop() else {
+        panic!("no menu");
+    };
+    s.center.handle_prompt_finished(s.now, call, request);
+    // An agent's or an added party's "2", on its own leg, chooses nothing.
+    for other in [LegId(2), LegId(7)] {
+        s.center.handle_digit(s.now, (call, other), '2');
+        assert_eq!(actions(&mut s.center), [], "from {other:?}");
+    }
+    s.center.handle_digit(s.now, (call, LegId(1)), '2');
+    let queued = actions(&mut s.center);
+    assert!(
+        matches!(queued[0], Action::Hold { call: c } if c == call),
+        "{queued:?}"
+    );
+}
+
+#[test]
+fn an_agents_key_press_does_not_accept_the_callers_callback_offer() {
+    let mut s = callback_setup("callback-other-leg");
+    let call = CallId(72);
+    let at = {
+        let start = s.now;
+        offered_a_callback(&mut s, call, "+15551230002", start)
+    };
+    // A "1" from any leg but the caller's (an agent's INFO) is not taken.
+    s.center.handle_digit(at, (call, LegId(500)), '1');
+    assert_eq!(actions(&mut s.center), []);
+    assert!(!events(&mut s.center)
+        .iter()
+        .any(|e| matches!(e, acd::EventKind::CallbackRequested { .. })));
+    s.center.handle_digit(at, (call, LegId(1)), '1');
+    let confirmed = actions(&mut s.center);
+    assert!(
+        confirmed.iter().any(
+            |a| matches!(a, Action::Play { prompts, .. } if prompts == &["callback-confirmed"])
+        ),
+        "{confirmed:?}"
+    );
 }

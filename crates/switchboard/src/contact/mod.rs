@@ -349,13 +349,17 @@ impl ContactCenter {
                     attributes,
                 );
             }
+            // Tied to the leg that sent it, as the relay's digits are: the
+            // center takes only the caller's as its input.
             B2buaEvent::Info {
                 call,
+                leg,
                 content_type,
                 body,
             } if self.center.has_call(*call) => {
                 if let Ok(info) = InfoDigit::parse(content_type, body) {
-                    self.center.handle_digit(now, *call, info.digit.as_char());
+                    self.center
+                        .handle_digit(now, (*call, *leg), info.digit.as_char());
                 }
             }
             B2buaEvent::DialAnswered {
@@ -553,12 +557,14 @@ impl ContactCenter {
         }
     }
 
-    /// A relay event about a caller leg (digits, prompt ends).
+    /// A relay event: digits (from any leg with a codec; the center takes
+    /// the caller's only), prompt and recording ends.
     pub(crate) fn handle_media_event(&mut self, event: &MediaEvent, now: Instant) {
         match event {
             MediaEvent::Dtmf { leg, digit, .. } => {
                 let call = RelayAnchor::call_of(*leg);
-                self.center.handle_digit(now, call, digit.as_char());
+                let leg = RelayAnchor::leg_of(*leg);
+                self.center.handle_digit(now, (call, leg), digit.as_char());
             }
             MediaEvent::PlayFinished { request, end, .. } => {
                 let Some((call, purpose)) = self.plays.remove(request) else {

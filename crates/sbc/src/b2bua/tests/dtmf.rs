@@ -319,3 +319,170 @@ fn an_rfc4733_carrier_without_telephone_event_is_offered_as_it_is() {
     assert_eq!(media.codec("52.114.1.1").telephone_event, None);
     assert_eq!(media.codec("192.0.2.10").telephone_event, None);
 }
+
+/// Asserts that `offer` lists PCMU and telephone-event 101 at 8000 Hz,
+/// events 0-15, the one switchboard adds.
+fn assert_offers_added_event(offer: &sdp::Session) {
+    let audio = &offer.media[0];
+    assert_eq!(audio.formats, ["0", "101"]);
+    let event = audio.telephone_events().next().unwrap();
+    assert_eq!((event.payload_type, event.clock_rate), (101, 8000));
+    assert_eq!(audio.fmtp(101).unwrap().params, "0-15");
+}
+
+/// A call from the carrier (PCMU only) to the flow number, answered by
+/// switchboard and acknowledged: our 200, the call and the caller's leg.
+fn pcmu_only_flow_call(h: &mut Harness, call_id: &str) -> (Response, CallId, LegId) {
+    h.send(
+        &flow_invite(call_id).replace(CARRIER_SDP, &pcmu_only(1)),
+        Harness::carrier(),
+    );
+    h.response(100);
+    let (ok, _) = h.response(200);
+    h.carrier_request(&ok, "ACK", 1, "", None);
+    let (call, leg) = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            B2buaEvent::LocalCallStarted { call, leg, .. } => Some((*call, *leg)),
+            _ => None,
+        })
+        .unwrap();
+    // switchboard answered with what the caller offered: no events.
+    assert_eq!(sdp_of(&ok.body).media[0].formats, ["0"]);
+    (ok, call, leg)
+}
+
+/// Teams' answer with PCMU and telephone-event 101.
+fn teams_pcmu_and_event(version: u32) -> String {
+    teams_sdp(version, "sendrecv").replace("RTP/SAVP 0 8 101", "RTP/SAVP 0 101")
+}
+
+#[test]
+fn an_agent_dialled_for_an_info_caller_is_offered_telephone_event() {
+    let config = with_carrier_dtmf(&flow_config(), "info");
+    let (mut h, media) = Harness::recorded(&config);
+    let (caller_ok, call, _) = pcmu_only_flow_call(&mut h, "dial-info-event");
+    let agent = h
+        .b2bua
+        .dial(call, teams_user("+14255550123"), h.now)
+        .unwrap();
+    h.pump();
+    let (invite, _) = h.request(Method::Invite);
+    assert_offers_added_event(&sdp_of(&invite.body));
+    let ok = reply(
+        &invite,
+        200,
+        "agent-tag",
+        TEAMS_DIALOG,
+        Some(&teams_pcmu_and_event(1)),
+    );
+    h.deliver(ok, Harness::teams());
+    h.request(Method::Ack);
+    // The caller, answered long ago, hears nothing of it.
+    h.quiet();
+    assert_eq!(media.codec("52.114.1.1").telephone_event, Some(101));
+    assert_eq!(media.codec("192.0.2.10").telephone_event, None);
+    // The caller's INFO digits become events for the agent.
+    h.carrier_request(
+        &caller_ok,
+        "INFO",
+        2,
+        "",
+        Some(("application/dtmf-relay", "Signal=4\r\nDuration=120\r\n")),
+    );
+    h.response(200);
+    h.quiet();
+    assert_eq!(
+        dtmf_events(&h),
+        [(call, agent, '4', Duration::from_millis(120))]
+    );
+}
+
+#[test]
+fn an_agent_dialled_for_an_rfc4733_caller_is_offered_what_the_caller_has() {
+    let (mut h, _) = Harness::recorded(&flow_config());
+    let (_, call, _) = pcmu_only_flow_call(&mut h, "dial-rfc4733");
+    h.b2bua
+        .dial(call, teams_user("+14255550123"), h.now)
+        .unwrap();
+    h.pump();
+    let (invite, _) = h.request(Method::Invite);
+    assert_eq!(sdp_of(&invite.body).media[0].formats, ["0"]);
+    assert!(!wire_text(invite).contains("telephone-event"));
+}
+
+#[test]
+fn a_party_added_to_an_info_callers_call_is_offered_telephone_event() {
+    let config = with_carrier_dtmf(&flow_config(), "info");
+    let (mut h, _) = Harness::recorded(&config);
+    let (_, call, _) = pcmu_only_flow_call(&mut h, "party-info-event");
+    h.b2bua
+        .dial(call, teams_user("+14255550123"), h.now)
+        .unwrap();
+    h.pump();
+    let (invite, _) = h.request(Method::Invite);
+    let ok = reply(
+        &invite,
+        200,
+        "agent-tag",
+        TEAMS_DIALOG,
+        Some(&teams_pcmu_and_event(1)),
+    );
+    h.deliver(ok, Harness::teams());
+    h.request(Method::Ack);
+    h.quiet();
+    // The third party's offer is made from the caller's media.
+    h.b2bua
+        .add_party(call, teams_user("+14255550124"), None, h.now)
+        .unwrap();
+    h.pump();
+    let (third, _) = h.request(Method::Invite);
+    assert_offers_added_event(&sdp_of(&third.body));
+}
+
+#[test]
+fn a_transfer_target_of_an_info_caller_is_offered_telephone_event_the_caller_is_not() {
+    let (mut h, media) = harness(Some("info"));
+    let (call, _) = establish_pcmu_only(&mut h, "c-info-refer");
+    let (invite, _) = h.teams_refer(
+        &call,
+        1,
+        "<sip:+14255550124@sip.pstnhub.microsoft.com;user=phone>",
+    );
+    assert_offers_added_event(&sdp_of(&invite.body));
+    // The target answers with it; the carrier's re-offer, made from that
+    // answer, leaves it out: the carrier never offered it.
+    let target_dialog = "Contact: <sip:api-du-c.pstnhub.microsoft.com:443;transport=tls;x-i=new>
+Record-Route: <sip:sip-du-b-us.pstnhub.microsoft.com:5061;transport=tls;lr>
+";
+    let ok = reply(
+        &invite,
+        200,
+        "new-tag",
+        target_dialog,
+        Some(&teams_pcmu_and_event(7).replace("52.114.1.1", "52.114.1.2")),
+    );
+    h.deliver(ok, Harness::teams());
+    h.request(Method::Ack);
+    h.request(Method::Notify);
+    h.request(Method::Bye);
+    let (reinvite, _) = h.request(Method::Invite);
+    assert_eq!(reinvite.headers.call_id().unwrap(), "c-info-refer");
+    assert_eq!(sdp_of(&reinvite.body).media[0].formats, ["0"]);
+    assert!(!wire_text(reinvite.clone()).contains("telephone-event"));
+    h.quiet();
+    let answer = reply(
+        &reinvite,
+        200,
+        "",
+        "Contact: <sip:2065550199@192.0.2.10:5060>\n",
+        Some(&pcmu_only(2)),
+    );
+    h.deliver(answer, Harness::carrier());
+    h.request(Method::Ack);
+    h.quiet();
+    // The relay sends events to the target only.
+    assert_eq!(media.codec("52.114.1.2").telephone_event, Some(101));
+    assert_eq!(media.codec("192.0.2.10").telephone_event, None);
+}

@@ -45,13 +45,22 @@ fn a_flow_did_is_answered_by_switchboard_with_anchored_g711() {
 fn dtmf_info_reaches_the_application_and_hold_is_answered_locally() {
     let mut h = Harness::with(&flow_config(), B2buaSettings::default());
     let (ok, call) = h.flow_call("local-2");
+    let caller = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            B2buaEvent::LocalCallStarted { leg, .. } => Some(*leg),
+            _ => None,
+        })
+        .unwrap();
     let dtmf = "Signal=5\r\nDuration=160\r\n";
     h.carrier_request(&ok, "INFO", 2, "", Some(("application/dtmf-relay", dtmf)));
     h.response(200);
     assert!(h.saw(|e| matches!(
         e,
-        B2buaEvent::Info { call: c, content_type, body }
-            if *c == call && content_type == "application/dtmf-relay" && body.as_ref() == dtmf.as_bytes()
+        B2buaEvent::Info { call: c, leg, content_type, body }
+            if *c == call && *leg == caller && content_type == "application/dtmf-relay"
+                && body.as_ref() == dtmf.as_bytes()
     )));
     // Hold: the carrier sends sendonly; we answer recvonly, same port.
     let hold = carrier_sdp(2, "sendonly");

@@ -208,7 +208,11 @@ fn a_party_hold_is_answered_on_its_own_leg_and_not_relayed() {
         Some(("application/dtmf-relay", "Signal=7\r\nDuration=100\r\n")),
     );
     h.response(200);
-    assert!(h.saw(|e| matches!(e, B2buaEvent::Info { call, .. } if *call == two.call)));
+    // It names the agent's leg, not the caller's.
+    assert!(h.saw(|e| matches!(e,
+        B2buaEvent::Info { call, leg, .. } if *call == two.call && *leg == two.agent.id)));
+    assert!(!h.saw(|e| matches!(e,
+        B2buaEvent::Info { leg, .. } if *leg == two.caller)));
     h.teams_in_dialog(
         &two.agent.dialog(),
         "REFER",
