@@ -124,16 +124,27 @@ pub struct RelayConfig {
     /// The same while the leg is on hold (its SDP says `recvonly` or
     /// `inactive`); `None`: no timeout on hold.
     pub hold_timeout: Option<Duration>,
+    /// How long a transcoding bridge holds audio that arrived after a
+    /// gap in the sequence numbers, waiting for the missing packet
+    /// (reordered on the way) to decode them in order; after that the
+    /// missing audio is concealed (Opus PLC, silence for G.711 and
+    /// G.722) and a packet that still comes is dropped
+    /// ([`DropReason::Late`](crate::DropReason::Late)). One 20 ms packet
+    /// time by default: it is also the delay a gap adds. Zero: no
+    /// waiting, a gap is concealed at once. Forwarding bridges never
+    /// wait (the far end's jitter buffer reorders).
+    pub reorder_wait: Duration,
 }
 
 impl Default for RelayConfig {
     /// Latch on the first packet and re-latch after 2 s of silence,
-    /// 30 s media timeout, 2 h on hold.
+    /// 30 s media timeout, 2 h on hold, 20 ms reorder wait.
     fn default() -> Self {
         Self {
             latch: LatchPolicy::RelatchAfter(Duration::from_secs(2)),
             media_timeout: Duration::from_secs(30),
             hold_timeout: Some(Duration::from_secs(7200)),
+            reorder_wait: Duration::from_millis(20),
         }
     }
 }

@@ -121,6 +121,9 @@ enum Timer {
     Leg(usize, Sender),
     /// The conference of this session.
     Conference(u64),
+    /// The reorder wait of the transcoding direction from the leg in
+    /// this slot (`transcode/`).
+    Transcode(usize),
 }
 
 /// Port table entry flag: the port is the leg's RTCP port.
@@ -764,7 +767,7 @@ impl MediaRelay {
             self.counters.consumed += 1;
             return Ok(None);
         }
-        if !rtcp && self.handle_bridged_dtmf(now, slot, peer, &buf[..len]) {
+        if !rtcp && self.handle_bridged_dtmf(now, slot, peer, &buf[..len])? {
             self.counters.consumed += 1;
             return Ok(None);
         }

@@ -4,7 +4,9 @@
 //! local end (`local/`: played frames, RTCP reports) and its DTMF
 //! (`dtmf/`: RFC 4733 events and tones toward it). Both also wait for
 //! the end of a received telephone-event whose end packets were lost.
-//! Conferences (`conference/`) tick on the same heap.
+//! Conferences (`conference/`) tick on the same heap, and so do the
+//! reorder waits of transcoding directions (`transcode/`, whose frames
+//! go out of their own queue).
 //!
 //! Timers: a binary heap of (instant, [`Timer`]), lazily deleted. Each
 //! sender remembers the earliest instant the heap holds for it
@@ -100,6 +102,7 @@ impl MediaRelay {
             match timer {
                 Timer::Leg(slot, sender) => self.handle_sender_timer(now, at, slot, sender),
                 Timer::Conference(session) => self.handle_conference_timer(now, at, session),
+                Timer::Transcode(slot) => self.handle_transcode_timer(now, at, slot),
             }
         }
     }

@@ -47,20 +47,30 @@ pub enum DropReason {
     /// on hold: [`MediaRelay::play`](crate::MediaRelay::play)).
     LocalPlayback,
     /// Audio a transcoding bridge could not decode (a malformed payload,
-    /// or one from before the audio already transcoded: late or
-    /// reordered); also counted in
-    /// [`RelayCounters::transcode_errors`].
+    /// or one whose timestamp is before the audio already transcoded);
+    /// also counted in [`RelayCounters::transcode_errors`].
     Undecodable,
     /// A payload type the other leg's codec has no counterpart for (a
     /// telephone-event toward a leg without `telephone-event`, one that
     /// is none of the leg's negotiated types) on a bridge that rewrites
     /// or transcodes.
     UnmappedPayload,
+    /// Audio a transcoding bridge got after its place in the stream was
+    /// taken: later than the reorder wait
+    /// ([`RelayConfig::reorder_wait`](crate::RelayConfig::reorder_wait):
+    /// its gap was concealed), or a duplicate.
+    Late,
+    /// A telephone-event packet of a key press the leg it goes to was
+    /// already given as a press of ours
+    /// ([`MediaRelay::send_dtmf`](crate::MediaRelay::send_dtmf): the
+    /// same press sent as SIP INFO too); counted once per press in
+    /// [`RelayCounters::dtmf_duplicates`].
+    DuplicateDtmf,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 16;
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::UnknownPort,
@@ -77,6 +87,8 @@ impl DropReason {
         DropReason::LocalPlayback,
         DropReason::Undecodable,
         DropReason::UnmappedPayload,
+        DropReason::Late,
+        DropReason::DuplicateDtmf,
     ];
 
     /// A short name, for metrics labels.
@@ -96,6 +108,8 @@ impl DropReason {
             DropReason::LocalPlayback => "local_playback",
             DropReason::Undecodable => "undecodable",
             DropReason::UnmappedPayload => "unmapped_payload",
+            DropReason::Late => "late",
+            DropReason::DuplicateDtmf => "duplicate_dtmf",
         }
     }
 
@@ -185,6 +199,18 @@ pub struct RelayCounters {
     /// Key presses of a bridged leg its partner could not be given (no
     /// telephone-event or G.711 there, a full queue, unbridged).
     pub dtmf_undelivered: u64,
+    /// Key presses not given to a leg because the same press had just
+    /// reached it in the other form: SIP INFO
+    /// ([`MediaRelay::send_dtmf`](crate::MediaRelay::send_dtmf)) and
+    /// RFC 4733 events or tones from its bridge partner (see
+    /// `relay/dtmf`).
+    pub dtmf_duplicates: u64,
+    /// Audio packets a transcoding bridge got after a later one and
+    /// still decoded in their place, within the reorder wait.
+    pub transcode_reordered: u64,
+    /// Packets a transcoding bridge stopped waiting for at the end of
+    /// the reorder wait (their audio concealed).
+    pub transcode_lost: u64,
     dropped: [u64; DropReason::COUNT],
 }
 
@@ -218,6 +244,9 @@ impl RelayCounters {
         self.transcode_errors += other.transcode_errors;
         self.dtmf_converted += other.dtmf_converted;
         self.dtmf_undelivered += other.dtmf_undelivered;
+        self.dtmf_duplicates += other.dtmf_duplicates;
+        self.transcode_reordered += other.transcode_reordered;
+        self.transcode_lost += other.transcode_lost;
         for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
             *mine += theirs;
         }

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::duplicate::DuplicateFilter;
 use crate::dtmf::{
     DtmfDetector, DtmfDigit, DtmfMethod, InbandEvent, ReceivedEvent, TelephoneEventReceiver,
     TelephoneEventReceiverConfig, TelephoneEventSender, TelephoneEventSenderConfig,
@@ -156,6 +157,8 @@ pub(in crate::relay) struct LegDtmfState {
     events: TelephoneEventSender,
     tone_queue: VecDeque<(DtmfDigit, Duration)>,
     tone: Option<TonePress>,
+    /// Presses given to the leg in two forms (`duplicate.rs`).
+    duplicates: DuplicateFilter,
     /// Its place on the relay's timers.
     schedule: Schedule,
 }
@@ -198,6 +201,7 @@ impl LegDtmfState {
             events: sender(&settings),
             tone_queue: VecDeque::with_capacity(4),
             tone: None,
+            duplicates: DuplicateFilter::default(),
             schedule: Schedule::default(),
         }
     }
@@ -234,6 +238,29 @@ impl LegDtmfState {
         self.events.is_sending() || self.tone.is_some()
     }
 
+    /// Why a press cannot be sent to the leg now, if it cannot.
+    pub(in crate::relay) fn refusal(&self) -> Option<&'static str> {
+        match self.settings.method {
+            DtmfMethod::Rfc4733 if self.settings.telephone_event_pt.is_none() => {
+                Some("no telephone-event negotiated")
+            }
+            DtmfMethod::Rfc4733 if self.events.queued() >= MAX_QUEUED => {
+                Some("too many presses queued")
+            }
+            DtmfMethod::Inband if self.settings.tones().is_none() => Some("tones need G.711 audio"),
+            DtmfMethod::Inband if self.tone_queue.len() >= MAX_QUEUED => {
+                Some("too many presses queued")
+            }
+            DtmfMethod::Info => Some("the leg takes DTMF in SIP INFO"),
+            DtmfMethod::Rfc4733 | DtmfMethod::Inband => None,
+        }
+    }
+
+    /// The presses given to the leg each way, to match duplicates.
+    pub(super) fn duplicates(&mut self) -> &mut DuplicateFilter {
+        &mut self.duplicates
+    }
+
     /// Queues a press to send to the leg the way its peer takes them.
     pub(in crate::relay) fn send(
         &mut self,
@@ -241,30 +268,17 @@ impl LegDtmfState {
         digit: DtmfDigit,
         duration: Duration,
     ) -> Result<(), &'static str> {
+        if let Some(reason) = self.refusal() {
+            return Err(reason);
+        }
         let duration = duration.clamp(MIN_PRESS, MAX_PRESS);
-        match self.settings.method {
-            DtmfMethod::Rfc4733 => {
-                if self.settings.telephone_event_pt.is_none() {
-                    return Err("no telephone-event negotiated");
-                }
-                if self.events.queued() >= MAX_QUEUED {
-                    return Err("too many presses queued");
-                }
-                self.events.handle_digit(now, digit, duration);
+        if self.settings.method == DtmfMethod::Inband {
+            self.tone_queue.push_back((digit, duration));
+            if self.tone.is_none() {
+                self.next_tone(now);
             }
-            DtmfMethod::Inband => {
-                if self.settings.tones().is_none() {
-                    return Err("tones need G.711 audio");
-                }
-                if self.tone_queue.len() >= MAX_QUEUED {
-                    return Err("too many presses queued");
-                }
-                self.tone_queue.push_back((digit, duration));
-                if self.tone.is_none() {
-                    self.next_tone(now);
-                }
-            }
-            DtmfMethod::Info => return Err("the leg takes DTMF in SIP INFO"),
+        } else {
+            self.events.handle_digit(now, digit, duration);
         }
         Ok(())
     }

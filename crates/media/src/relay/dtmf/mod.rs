@@ -33,14 +33,29 @@
 //!
 //! While a press is sent, the partner's audio toward the leg is held
 //! back ([`DropReason::LocalPlayback`]), so the key is not heard twice
-//! (RFC 4733 §2.5.1.1) and the two sources do not interleave.
+//! (RFC 4733 §2.5.1.1) and the two sources do not interleave. Our
+//! events follow RFC 4733 §2.5.1.3 for presses longer than 0xFFFF units
+//! of the leg's `telephone-event/<rate>` (1.37 s at 48 kHz): segments
+//! 0xFFFF apart, each closed by packets of duration 0xFFFF
+//! (`TelephoneEventSender`).
+//!
+//! A carrier that sends a press both as INFO and as RFC 4733 events
+//! would have it reach the leg twice (our events and its own, forwarded
+//! or converted): within `DUPLICATE_WINDOW` (1 s) the later copy is
+//! not given, whichever form comes first (`duplicate.rs`,
+//! [`DropReason::DuplicateDtmf`], [`RelayCounters::dtmf_duplicates`]).
+//! Between two legs that both take INFO the relay never sees the INFO
+//! (the call layer relays it), so a carrier's events converted to
+//! [`MediaEvent::BridgedDtmf`] there are not matched against it.
 //!
 //! Timers and the ready queue are the relay's (`transmit.rs`, shared
 //! with the local ends); packets come out of
 //! [`MediaRelay::poll_transmit`]. Nothing allocates per packet.
 //!
 //! [`DropReason::LocalPlayback`]: super::DropReason::LocalPlayback
+//! [`RelayCounters::dtmf_duplicates`]: super::RelayCounters::dtmf_duplicates
 
+mod duplicate;
 mod leg;
 #[cfg(test)]
 mod tests;
@@ -50,8 +65,8 @@ use std::time::{Duration, Instant};
 pub use self::leg::LegDtmf;
 pub(super) use self::leg::LegDtmfState;
 use super::transmit::Sender;
-use super::{leg_at, LegKey, MediaEvent, MediaRelay};
-use crate::dtmf::{DtmfDigit, DtmfMethod};
+use super::{leg_at, DropReason, LegKey, MediaEvent, MediaRelay};
+use crate::dtmf::{DtmfDigit, DtmfMethod, TelephoneEvent};
 use crate::error::RelayError;
 use crate::rtp::RtpPacket;
 
@@ -85,7 +100,12 @@ impl MediaRelay {
     /// that arrived as SIP INFO on the other leg. Refused
     /// ([`RelayError::NoDtmf`]) for a leg without [`LegDtmf`], one that
     /// takes INFO, one without telephone-event (RFC 4733) or without
-    /// G.711 audio (tones), and beyond 32 queued presses.
+    /// G.711 audio (tones), and beyond 32 queued presses. A press the
+    /// leg just got as RFC 4733 events (or tones) from its bridge
+    /// partner, the same press sent both ways, is not sent again
+    /// (`Ok`, counted in
+    /// [`RelayCounters::dtmf_duplicates`](crate::RelayCounters::dtmf_duplicates);
+    /// see the module docs of `relay/dtmf`).
     pub fn send_dtmf(
         &mut self,
         now: Instant,
@@ -100,6 +120,13 @@ impl MediaRelay {
             .and_then(Option::as_mut)
             .and_then(|leg| leg.dtmf.as_deref_mut())
             .ok_or(RelayError::NoDtmf(key, "no DTMF settings"))?;
+        if let Some(reason) = state.refusal() {
+            return Err(RelayError::NoDtmf(key, reason));
+        }
+        if state.duplicates().handle_ours(now, digit, duration) {
+            self.counters.dtmf_duplicates += 1;
+            return Ok(());
+        }
         state
             .send(now, digit, duration)
             .map_err(|reason| RelayError::NoDtmf(key, reason))?;
@@ -109,20 +136,22 @@ impl MediaRelay {
 
     /// Looks at an RTP packet (`packet`, decrypted) from the leg in
     /// `slot` to its partner in `peer`; returns whether it is taken
-    /// here (not forwarded).
+    /// here (not forwarded), or why it is dropped: a telephone-event of
+    /// a press the partner already got from us
+    /// ([`DropReason::DuplicateDtmf`]).
     pub(super) fn handle_bridged_dtmf(
         &mut self,
         now: Instant,
         slot: usize,
         peer: usize,
         packet: &[u8],
-    ) -> bool {
+    ) -> Result<bool, DropReason> {
         let partner = match self.legs.get(peer).and_then(Option::as_ref) {
             Some(leg) => match leg.dtmf.as_deref() {
                 Some(state) => state.settings().method,
-                None => return false,
+                None => return Ok(false),
             },
-            None => return false,
+            None => return Ok(false),
         };
         let Some(state) = self
             .legs
@@ -130,19 +159,49 @@ impl MediaRelay {
             .and_then(Option::as_mut)
             .and_then(|leg| leg.dtmf.as_deref_mut())
         else {
-            return false;
+            return Ok(false);
         };
-        if !state.converts_for(partner) {
-            return false;
+        let Ok(parsed) = RtpPacket::parse(packet) else {
+            return Ok(false);
+        };
+        let event_pt = state.settings().telephone_event_pt;
+        if state.converts_for(partner) {
+            let taken = state.handle_bridged_rtp(now, &parsed, partner);
+            self.deliver_heard(now, slot);
+            // The receiver's end timeout may have moved.
+            self.arm(slot, Sender::Dtmf);
+            if taken {
+                self.pass_by_transcoder(now, slot, packet);
+                return Ok(true);
+            }
         }
-        let Ok(packet) = RtpPacket::parse(packet) else {
-            return false;
+        if Some(parsed.payload_type()) != event_pt {
+            return Ok(false);
+        }
+        // A telephone-event forwarded to the partner.
+        let Ok(event) = TelephoneEvent::parse(parsed.payload()) else {
+            return Ok(false);
         };
-        let taken = state.handle_bridged_rtp(now, &packet, partner);
-        self.deliver_heard(now, slot);
-        // The receiver's end timeout may have moved.
-        self.arm(slot, Sender::Dtmf);
-        taken
+        let Some(target) = self
+            .legs
+            .get_mut(peer)
+            .and_then(Option::as_mut)
+            .and_then(|leg| leg.dtmf.as_deref_mut())
+        else {
+            return Ok(false);
+        };
+        let (duplicate, first) =
+            target
+                .duplicates()
+                .handle_forwarded(now, parsed.timestamp(), event.event);
+        if first {
+            self.counters.dtmf_duplicates += 1;
+        }
+        if duplicate {
+            self.pass_by_transcoder(now, slot, packet);
+            return Err(DropReason::DuplicateDtmf);
+        }
+        Ok(false)
     }
 
     /// Hands the presses heard on the leg in `slot` to its bridge
@@ -194,6 +253,13 @@ impl MediaRelay {
                     true
                 }
                 DtmfMethod::Rfc4733 | DtmfMethod::Inband => {
+                    if target.refusal().is_none()
+                        && target.duplicates().handle_converted(now, digit)
+                    {
+                        // Sent to it already: the press came as INFO too.
+                        counters.dtmf_duplicates += 1;
+                        continue;
+                    }
                     let queued = target.send(now, digit, duration).is_ok();
                     sent |= queued;
                     queued

@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::dtmf::{DtmfDetector, DtmfDigit, DtmfMethod, InbandEvent, TelephoneEvent};
+use crate::dtmf::{
+    DtmfDetector, DtmfDigit, DtmfMethod, InbandEvent, ReceivedEvent, TelephoneEvent,
+    TelephoneEventReceiver, TelephoneEventReceiverConfig,
+};
 use crate::g711::G711;
 use crate::relay::test_support::{
     carrier_addr, context, leg_config, rtp, send, teams_addr, CARRIER, CARRIER_PORT, TEAMS,
@@ -12,6 +15,7 @@ use crate::relay::test_support::{
 use crate::relay::{DropReason, LegDtmf, LegKey, MediaEvent, MediaRelay, RelayConfig, Verdict};
 use crate::rtp::RtpPacket;
 use crate::tone::{Tone, TonePlayer};
+use crate::SrtpContext;
 
 const EVENT_PT: u8 = 101;
 
@@ -475,4 +479,217 @@ fn carrier_tones_reach_teams_as_rfc4733_and_still_pass_as_audio() {
     assert_eq!(ends, 6);
     assert!(audio_out > 10, "the tones pass as audio too: {audio_out}");
     assert_eq!(relay.counters().dtmf_converted, 2);
+}
+
+/// The carrier's own RFC 4733 packets of one press (plain RTP, its
+/// SSRC), with their offsets in ms: as Teams sends them.
+fn carrier_press(digit: DtmfDigit, first_seq: u16, ts: u32) -> Vec<(u64, Vec<u8>)> {
+    teams_press(digit, first_seq, ts)
+}
+
+/// Sends the carrier's packets of one press starting at `at`, running
+/// the relay's timers between them; returns the verdicts, what was sent
+/// meanwhile and the relay's events.
+fn carrier_sends(
+    relay: &mut MediaRelay,
+    at: Instant,
+    packets: Vec<(u64, Vec<u8>)>,
+) -> (Vec<Verdict>, Sent) {
+    let mut verdicts = Vec::new();
+    let mut sent = Vec::new();
+    let mut now = at;
+    for (offset, packet) in packets {
+        let time = at + Duration::from_millis(offset);
+        let (out, _) = drive(relay, now, time - Duration::from_millis(1));
+        sent.extend(out);
+        now = time;
+        let (verdict, _) = send(relay, now, CARRIER_PORT, carrier_addr(), &packet);
+        verdicts.push(verdict);
+    }
+    (verdicts, sent)
+}
+
+/// The presses Teams gets (starts of events, marker bit) among `sent`,
+/// as event codes, and its end packets.
+fn presses_to_teams(sent: &Sent, teams_rx: &mut SrtpContext) -> (Vec<u8>, usize) {
+    let mut starts = Vec::new();
+    let mut ends = 0;
+    for (_, to, packet) in sent {
+        assert_eq!(*to, teams_addr());
+        let mut packet = packet.clone();
+        teams_rx.unprotect_rtp(&mut packet).unwrap();
+        let (.., marker, pt, payload) = fields(&packet);
+        assert_eq!(pt, EVENT_PT);
+        let event = TelephoneEvent::parse(&payload).unwrap();
+        if marker {
+            starts.push(event.event);
+        }
+        ends += usize::from(event.end);
+    }
+    (starts, ends)
+}
+
+#[test]
+fn an_info_after_the_same_press_as_events_is_not_sent_again() {
+    let start = Instant::now();
+    // The carrier's events go on to Teams as RTP (Teams takes RFC 4733).
+    let mut relay = call(start, DtmfMethod::Info);
+    let mut packets = carrier_press(DtmfDigit::Five, 0, 800);
+    let rest = packets.split_off(3);
+    let (verdicts, _) = carrier_sends(&mut relay, start, packets);
+    // Its INFO arrives 50 ms into the press: the call layer asks for it.
+    let info = start + Duration::from_millis(50);
+    relay
+        .send_dtmf(info, TEAMS, DtmfDigit::Five, Duration::from_millis(100))
+        .unwrap();
+    let (more, _) = carrier_sends(&mut relay, start, rest);
+    let (sent, _) = drive(&mut relay, info, start + Duration::from_secs(1));
+    assert!(verdicts
+        .iter()
+        .chain(&more)
+        .all(|verdict| matches!(verdict, Verdict::Forward(_))));
+    assert!(sent.is_empty(), "no press of ours: {} packets", sent.len());
+    assert_eq!(relay.counters().dtmf_duplicates, 1);
+    assert_eq!(relay.counters().local_rtp, 0);
+}
+
+#[test]
+fn events_after_the_same_press_as_info_are_dropped() {
+    let start = Instant::now();
+    let mut relay = call(start, DtmfMethod::Info);
+    let mut teams_rx = context(0x22);
+    relay
+        .send_dtmf(start, TEAMS, DtmfDigit::Five, Duration::from_millis(100))
+        .unwrap();
+    // The carrier's events of the same press, 30 ms behind its INFO.
+    let at = start + Duration::from_millis(30);
+    let (out, _) = drive(&mut relay, start, at - Duration::from_millis(1));
+    let (verdicts, mut sent) =
+        carrier_sends(&mut relay, at, carrier_press(DtmfDigit::Five, 0, 800));
+    sent.splice(0..0, out);
+    let (rest, _) = drive(
+        &mut relay,
+        at + Duration::from_millis(140),
+        start + Duration::from_secs(1),
+    );
+    sent.extend(rest);
+    assert_eq!(verdicts.len(), 8);
+    assert!(verdicts
+        .iter()
+        .all(|verdict| *verdict == Verdict::Drop(DropReason::DuplicateDtmf)));
+    // Teams gets the press once: ours.
+    assert_eq!(presses_to_teams(&sent, &mut teams_rx), (vec![5], 3));
+    let counters = relay.counters();
+    assert_eq!(counters.dtmf_duplicates, 1);
+    assert_eq!(counters.dropped(DropReason::DuplicateDtmf), 8);
+}
+
+#[test]
+fn the_same_key_in_the_two_forms_far_apart_is_two_presses() {
+    let start = Instant::now();
+    let mut relay = call(start, DtmfMethod::Info);
+    let mut teams_rx = context(0x22);
+    let hundred = Duration::from_millis(100);
+    // Events first, an INFO of the same key 2 s later.
+    let (verdicts, _) = carrier_sends(&mut relay, start, carrier_press(DtmfDigit::Five, 0, 800));
+    assert!(verdicts
+        .iter()
+        .all(|verdict| matches!(verdict, Verdict::Forward(_))));
+    let info = start + Duration::from_secs(2);
+    relay
+        .send_dtmf(info, TEAMS, DtmfDigit::Five, hundred)
+        .unwrap();
+    let (sent, _) = drive(&mut relay, info, info + Duration::from_millis(300));
+    assert_eq!(presses_to_teams(&sent, &mut teams_rx), (vec![5], 3));
+    // An INFO, then events of the same key 1.2 s after its press ended.
+    let info = start + Duration::from_secs(4);
+    relay
+        .send_dtmf(info, TEAMS, DtmfDigit::Five, hundred)
+        .unwrap();
+    let (sent, _) = drive(&mut relay, info, info + Duration::from_millis(300));
+    assert_eq!(presses_to_teams(&sent, &mut teams_rx), (vec![5], 3));
+    let at = info + hundred + Duration::from_millis(1200);
+    let (verdicts, _) = carrier_sends(&mut relay, at, carrier_press(DtmfDigit::Five, 20, 48_000));
+    assert!(verdicts
+        .iter()
+        .all(|verdict| matches!(verdict, Verdict::Forward(_))));
+    assert_eq!(relay.counters().dtmf_duplicates, 0);
+}
+
+#[test]
+fn carrier_tones_after_the_same_press_as_info_are_not_converted_again() {
+    let start = Instant::now();
+    let mut relay = call(start, DtmfMethod::Inband);
+    let mut teams_rx = context(0x22);
+    relay
+        .send_dtmf(start, TEAMS, DtmfDigit::Six, Duration::from_millis(120))
+        .unwrap();
+    // The same press as tones in the carrier's audio, 20 ms later.
+    let mut pcm = [0i16; 960 + 800];
+    TonePlayer::new(Tone::Dtmf {
+        digit: DtmfDigit::Six,
+        duration: Duration::from_millis(120),
+    })
+    .fill(&mut pcm[..960]);
+    let mut sent = Vec::new();
+    let mut now = start;
+    for (n, chunk) in pcm.chunks(160).enumerate() {
+        let (out, _) = drive(&mut relay, now, now + Duration::from_millis(19));
+        sent.extend(out);
+        now += Duration::from_millis(20);
+        let mut payload = [0u8; 160];
+        G711::Alaw.encode(chunk, &mut payload);
+        let packet = rtp(0xaa, n as u16, 160 * n as u32, 8, false, &payload);
+        // Held back while our press plays, or forwarded: never sent here.
+        send(&mut relay, now, CARRIER_PORT, carrier_addr(), &packet);
+    }
+    let (out, _) = drive(&mut relay, now, now + Duration::from_secs(1));
+    sent.extend(out);
+    assert_eq!(presses_to_teams(&sent, &mut teams_rx), (vec![6], 3));
+    let counters = relay.counters();
+    assert_eq!(counters.dtmf_duplicates, 1);
+    assert_eq!(counters.dtmf_converted, 0);
+}
+
+#[test]
+fn a_long_press_of_ours_at_48_khz_goes_in_segments() {
+    let start = Instant::now();
+    let mut relay = call(start, DtmfMethod::Info);
+    let mut wideband = dtmf(DtmfMethod::Rfc4733, G711::Mulaw);
+    wideband.telephone_event_rate = 48_000;
+    wideband.clock_rate = 48_000;
+    relay.set_dtmf(start, TEAMS, wideband).unwrap();
+    relay
+        .send_dtmf(start, TEAMS, DtmfDigit::Pound, Duration::from_secs(3))
+        .unwrap();
+    let (sent, _) = drive(&mut relay, start, start + Duration::from_secs(4));
+    let mut teams_rx = context(0x22);
+    let mut receiver = TelephoneEventReceiver::new(TelephoneEventReceiverConfig {
+        clock_rate: 48_000,
+        ..TelephoneEventReceiverConfig::default()
+    });
+    let mut timestamps = Vec::new();
+    let mut heard = Vec::new();
+    for (at, _, mut packet) in sent {
+        teams_rx.unprotect_rtp(&mut packet).unwrap();
+        let parsed = RtpPacket::parse(&packet).unwrap();
+        timestamps.push(parsed.timestamp());
+        receiver.handle_rtp(at, &parsed).unwrap();
+        while let Some(event) = receiver.poll_event() {
+            if let ReceivedEvent::Ended {
+                digit, duration, ..
+            } = event
+            {
+                heard.push((digit, duration));
+            }
+        }
+    }
+    let first = timestamps[0];
+    let mut segments: Vec<u32> = timestamps.iter().map(|ts| ts.wrapping_sub(first)).collect();
+    segments.sort_unstable();
+    segments.dedup();
+    // 144000 units: two full segments (their closing packets interleave
+    // with the next one's first updates) and the rest.
+    assert_eq!(segments, [0, 0xFFFF, 2 * 0xFFFF]);
+    assert_eq!(heard, [(DtmfDigit::Pound, Duration::from_secs(3))]);
 }

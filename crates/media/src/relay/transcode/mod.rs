@@ -17,9 +17,14 @@
 //!   into the target leg's stream (RFC 3550 §5.1: the target sees one
 //!   SSRC, sequence numbers one by one, its codec's timestamps: + 160 a
 //!   20 ms frame for G.711 and G.722, RFC 3551 §4.5.2, + 960 for Opus,
-//!   RFC 7587 §4.1); RFC 4733 telephone-events carried across (§2.5),
-//!   RFC 3389 comfort noise carried or turned into silence, packet loss
-//!   concealed.
+//!   RFC 7587 §4.1); RFC 4733 telephone-events carried across (§2.5,
+//!   long events in §2.5.1.3 segments on the target's clock), RFC 3389
+//!   comfort noise carried or turned into silence, packet loss
+//!   concealed. Audio after a gap in the sequence numbers waits up to
+//!   [`RelayConfig::reorder_wait`](crate::RelayConfig::reorder_wait) for
+//!   the missing packet (`reorder.rs`), on the relay's timers
+//!   (`transmit.rs`): a packet reordered on the way is decoded in its
+//!   place, one later than that is dropped ([`DropReason::Late`]).
 //!
 //! A transcoding bridge is the RTP end of each leg for RTCP (RFC 3550
 //! §7.1: a translator that changes the encoding cannot pass the
@@ -28,22 +33,27 @@
 //! leg receives. SRTP is removed and applied per leg as for any packet.
 //!
 //! A frame beyond the first that one packet gives (a packet longer than
-//! 20 ms, the padded tail of a talkspurt) waits for
-//! [`MediaRelay::poll_transmit`]. The transcoders and their buffers are
-//! made when the bridge is planned; nothing allocates per packet.
+//! 20 ms, the padded tail of a talkspurt, audio let go by the reorder
+//! stage, the second packet at a long event's segment boundary) waits
+//! for [`MediaRelay::poll_transmit`]. The transcoders and their buffers
+//! are made when the bridge is planned; nothing allocates per packet.
 
 mod direction;
+mod reorder;
 mod rewrite;
 #[cfg(test)]
 mod tests;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use self::direction::Transcoding;
 use self::rewrite::PayloadMap;
 use super::local::LegCodec;
-use super::{DropReason, Forward, MediaRelay, Origin};
+use super::{DropReason, Forward, MediaRelay, Origin, Timer};
 use crate::error::RelayError;
+use crate::rtp::RtpPacket;
 
 /// How packets from a leg reach its bridge partner, when not forwarded
 /// as they are.
@@ -111,6 +121,7 @@ impl MediaRelay {
             leg.local.as_deref().map(|local| local.codec())
         };
         let (codec_a, codec_b) = (codec(a), codec(b));
+        let wait = self.config.reorder_wait;
         let mut result = Ok(());
         for (from, to, slot) in [(codec_a, codec_b, a), (codec_b, codec_a, b)] {
             let Some(leg) = self.legs.get_mut(slot).and_then(Option::as_mut) else {
@@ -133,13 +144,19 @@ impl MediaRelay {
                     from: from_codec,
                     to: to_codec,
                 })),
-                Plan::Transcode => match Transcoding::new(from_codec, to_codec, &mut self.rng) {
-                    Ok(transcoding) => Some(Conversion::Transcode(Box::new(transcoding))),
-                    Err(error) => {
-                        result = Err(RelayError::Codec(error));
-                        None
+                Plan::Transcode => {
+                    match Transcoding::new(from_codec, to_codec, wait, &mut self.rng) {
+                        Ok(transcoding) => {
+                            // Room for its reorder timer (and one stale one).
+                            self.timers.reserve(2);
+                            Some(Conversion::Transcode(Box::new(transcoding)))
+                        }
+                        Err(error) => {
+                            result = Err(RelayError::Codec(error));
+                            None
+                        }
                     }
-                },
+                }
             };
         }
         if result.is_err() {
@@ -174,16 +191,22 @@ impl MediaRelay {
             .ok_or(DropReason::NoPeer)?;
         // Nothing is transcoded for a leg that would not take it: its
         // stream just has a gap, a talkspurt when it resumes.
-        if !target.receives() {
-            return Err(DropReason::OnHold);
-        }
-        if target.local_source {
-            return Err(DropReason::LocalPlayback);
+        let refused = if !target.receives() {
+            Some(DropReason::OnHold)
+        } else if target.local_source {
+            Some(DropReason::LocalPlayback)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            self.pass_by_transcoder(now, slot, buf.get(..len).unwrap_or_default());
+            return Err(reason);
         }
         let Self {
             legs,
             counters,
             transcode_ready,
+            timers,
             ..
         } = self;
         let leg = legs
@@ -197,12 +220,13 @@ impl MediaRelay {
                 len
             }
             Some(Conversion::Transcode(transcoding)) => {
-                let written = transcoding.handle_rtp(buf, len, counters)?;
+                let written = transcoding.handle_rtp(now, buf, len, counters);
                 if transcoding.has_frame() && !transcoding.queued {
                     transcoding.queued = true;
                     transcode_ready.push_back(slot);
                 }
-                let Some(written) = written else {
+                arm(timers, slot, transcoding);
+                let Some(written) = written? else {
                     counters.consumed += 1;
                     return Ok(None);
                 };
@@ -211,6 +235,68 @@ impl MediaRelay {
         };
         self.send_to(now, peer, Origin::Relayed, false, None, buf, len)
             .map(Some)
+    }
+
+    /// An RTP packet (`packet`, decrypted) from the leg in `slot` that
+    /// does not reach its transcoder (taken or dropped before it): it
+    /// fills its place in the direction's order (see `reorder.rs`).
+    pub(super) fn pass_by_transcoder(&mut self, now: Instant, slot: usize, packet: &[u8]) {
+        let Self {
+            legs,
+            counters,
+            transcode_ready,
+            timers,
+            ..
+        } = self;
+        let Some(Conversion::Transcode(transcoding)) = legs
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .and_then(|leg| leg.convert.as_mut())
+        else {
+            return;
+        };
+        let Ok(packet) = RtpPacket::parse(packet) else {
+            return;
+        };
+        let (seq, ssrc) = (packet.sequence_number(), packet.ssrc());
+        transcoding.handle_other(now, seq, ssrc, counters);
+        if transcoding.has_frame() && !transcoding.queued {
+            transcoding.queued = true;
+            transcode_ready.push_back(slot);
+        }
+        arm(timers, slot, transcoding);
+    }
+
+    /// The reorder timer of the transcoding direction of the leg in
+    /// `slot`, set for `at`, fired at `now`: the audio held past its
+    /// wait is decoded, its frames queued for
+    /// [`MediaRelay::poll_transmit`].
+    pub(super) fn handle_transcode_timer(&mut self, now: Instant, at: Instant, slot: usize) {
+        let Self {
+            legs,
+            counters,
+            transcode_ready,
+            timers,
+            ..
+        } = self;
+        let Some(Conversion::Transcode(transcoding)) = legs
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .and_then(|leg| leg.convert.as_mut())
+        else {
+            return;
+        };
+        if transcoding.scheduled != Some(at) {
+            // Superseded by an earlier entry, or another direction since.
+            return;
+        }
+        transcoding.scheduled = None;
+        transcoding.handle_timeout(now, counters);
+        if transcoding.has_frame() && !transcoding.queued {
+            transcoding.queued = true;
+            transcode_ready.push_back(slot);
+        }
+        arm(timers, slot, transcoding);
     }
 
     /// The next frame a transcoding bridge has waiting (see the module
@@ -242,5 +328,25 @@ impl MediaRelay {
             }
         }
         None
+    }
+}
+
+/// Puts the reorder deadline of the transcoding direction of the leg in
+/// `slot` on the relay's timer heap, unless an entry at least as early
+/// is there (entries are lazily deleted, as in `transmit.rs`).
+fn arm(
+    timers: &mut BinaryHeap<Reverse<(Instant, Timer)>>,
+    slot: usize,
+    transcoding: &mut Transcoding,
+) {
+    let Some(due) = transcoding.poll_timeout() else {
+        return;
+    };
+    if transcoding
+        .scheduled
+        .is_none_or(|scheduled| due < scheduled)
+    {
+        transcoding.scheduled = Some(due);
+        timers.push(Reverse((due, Timer::Transcode(slot))));
     }
 }

@@ -6,8 +6,11 @@
 //! - Audio takes the other leg's audio type.
 //! - RFC 4733 telephone-events take its telephone-event type, their
 //!   duration field scaled when the two `telephone-event/<rate>` differ
-//!   (§2.3.5: timestamp units of the event's clock); toward a leg
-//!   without telephone-event they are dropped.
+//!   (§2.3.5: timestamp units of the event's clock); an event that
+//!   becomes longer than 0xFFFF units goes on in segments, the packet's
+//!   timestamp advanced 0xFFFF a segment (§2.5.1.3; packet for packet:
+//!   no closing packets of our own, which the transcoding path sends).
+//!   Toward a leg without telephone-event they are dropped.
 //! - RFC 3389 comfort noise takes its CN type; toward a leg without CN
 //!   it is dropped (the leg hears silence, as from a sender that
 //!   suppresses silence without CN, RFC 3551 §4.1).
@@ -25,18 +28,48 @@ pub(in crate::relay) struct PayloadMap {
     pub(super) to: LegCodec,
 }
 
+/// Longest duration of one segment of an event (RFC 4733 §2.5.1.3).
+pub(super) const SEGMENT: u32 = 0xFFFF;
+
+/// The segment a point `total` units into a long event falls in
+/// (RFC 4733 §2.5.1.3): how many whole segments come before it, and its
+/// duration within its own segment. A duration of exactly 0xFFFF stays
+/// in its segment (it closes it); the next unit starts the next one.
+pub(super) fn segment_of(total: u64) -> (u32, u16) {
+    let before = total.saturating_sub(1) / u64::from(SEGMENT);
+    let within = total - before * u64::from(SEGMENT);
+    // `within` is 1..=0xFFFF (0 for 0); `before` fits u32 for any
+    // 16-bit duration scaled by a ratio of clock rates below 2^16.
+    (
+        u32::try_from(before).unwrap_or(u32::MAX),
+        u16::try_from(within).unwrap_or(u16::MAX),
+    )
+}
+
 /// Scales the duration field of each event report in `payload` from
-/// `from` to `to` units a second (saturating at the field's 16 bits).
-pub(super) fn scale_durations(payload: &mut [u8], from: u32, to: u32) {
+/// `from` to `to` units a second. A single report longer than 0xFFFF
+/// units once scaled is cut into segments (RFC 4733 §2.5.1.3): its
+/// duration becomes the one within its segment and the returned offset
+/// (0xFFFF a segment) is to be added to the packet's timestamp. Several
+/// reports in one packet (§2.5.1.5, short events) saturate instead.
+pub(super) fn scale_durations(payload: &mut [u8], from: u32, to: u32) -> u32 {
     if from == to {
-        return;
+        return 0;
+    }
+    let scale = |report: &[u8]| {
+        let duration = u64::from(u16::from_be_bytes([report[2], report[3]]));
+        duration * u64::from(to) / u64::from(from.max(1))
+    };
+    if payload.len() == TELEPHONE_EVENT_LEN {
+        let (segments, duration) = segment_of(scale(payload));
+        payload[2..4].copy_from_slice(&duration.to_be_bytes());
+        return segments.wrapping_mul(SEGMENT);
     }
     for report in payload.chunks_exact_mut(TELEPHONE_EVENT_LEN) {
-        let duration = u64::from(u16::from_be_bytes([report[2], report[3]]));
-        let scaled = duration * u64::from(to) / u64::from(from.max(1));
-        let scaled = u16::try_from(scaled).unwrap_or(u16::MAX);
+        let scaled = u16::try_from(scale(report)).unwrap_or(u16::MAX);
         report[2..4].copy_from_slice(&scaled.to_be_bytes());
     }
+    0
 }
 
 impl PayloadMap {
@@ -51,7 +84,11 @@ impl PayloadMap {
         } else if Some(payload_type) == from.telephone_event_pt {
             let target = to.telephone_event_pt.ok_or(DropReason::UnmappedPayload)?;
             let rates = (from.telephone_event_rate, to.telephone_event_rate);
-            scale_durations(packet.payload_mut(), rates.0, rates.1);
+            let offset = scale_durations(packet.payload_mut(), rates.0, rates.1);
+            if offset != 0 {
+                let timestamp = packet.as_packet().timestamp();
+                packet.set_timestamp(timestamp.wrapping_add(offset));
+            }
             target
         } else if Some(payload_type) == from.comfort_noise_pt {
             to.comfort_noise_pt.ok_or(DropReason::UnmappedPayload)?
@@ -109,5 +146,36 @@ mod tests {
         back.apply(&mut dtmf).unwrap();
         assert_eq!(dtmf[1], 0x80 | 101);
         assert_eq!(TelephoneEvent::parse(&dtmf[12..]).unwrap().duration, 400);
+    }
+
+    #[test]
+    fn a_long_event_scaled_up_goes_on_in_segments() {
+        assert_eq!(segment_of(0), (0, 0));
+        assert_eq!(segment_of(0xFFFF), (0, 0xFFFF), "closes its segment");
+        assert_eq!(segment_of(0x1_0000), (1, 1));
+        let mut from = LegCodec::new(LegEncoding::Pcmu);
+        from.telephone_event_rate = 8000;
+        let mut to = from;
+        to.telephone_event_pt = Some(96);
+        to.telephone_event_rate = 48_000;
+        let map = PayloadMap { from, to };
+        // 3 s: 24000 units at 8 kHz, 144000 at 48 kHz: the third segment.
+        let event = TelephoneEvent {
+            event: 5,
+            end: true,
+            volume: 10,
+            duration: 24_000,
+        };
+        let mut dtmf = packet(101, &event.to_bytes());
+        map.apply(&mut dtmf).unwrap();
+        let p = crate::RtpPacket::parse(&dtmf).unwrap();
+        assert_eq!(p.timestamp(), 160 + 2 * 0xFFFF);
+        let scaled = TelephoneEvent::parse(p.payload()).unwrap();
+        assert_eq!(u32::from(scaled.duration), 144_000 - 2 * 0xFFFF);
+        assert!(scaled.end);
+        // Several reports in one packet are short events: they saturate.
+        let mut two = [event.to_bytes(), event.to_bytes()].concat();
+        assert_eq!(scale_durations(&mut two, 8000, 48_000), 0);
+        assert_eq!(&two[2..4], &[0xff, 0xff]);
     }
 }

@@ -12,12 +12,14 @@ use super::super::*;
 use crate::codec::test_signal::measure;
 use crate::codec::{AudioDecoder, AudioEncoder, EncoderConfig};
 use crate::{
-    LegCodec, LegEncoding, ReceivedEvent, RtpPacket, SrtpContext, TelephoneEvent,
-    TelephoneEventReceiver, TelephoneEventReceiverConfig, G711,
+    DtmfDigit, LegCodec, LegEncoding, ReceivedEvent, RtpPacket, SrtpContext, TelephoneEvent,
+    TelephoneEventPackets, TelephoneEventReceiver, TelephoneEventReceiverConfig,
+    TelephoneEventSenderConfig, G711,
 };
 
 mod events;
 mod ptime;
+mod reorder;
 
 const FRAME: Duration = Duration::from_millis(20);
 const TONE: (f64, f64) = (1000.0, 8000.0);

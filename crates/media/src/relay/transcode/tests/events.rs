@@ -232,3 +232,108 @@ fn a_transcoding_bridge_ends_rtcp_and_reports_for_the_stream_each_leg_gets() {
     }
     assert!(senders > 0);
 }
+
+/// A press of `digit` held `units` of the phone's telephone-event clock,
+/// as `TelephoneEventPackets` sends it (an update every 50 ms, segments
+/// of 0xFFFF units for a long press, the end three times), each
+/// delivered at its time.
+fn long_press(call: &mut Call, from: LegKey, digit: DtmfDigit, units: u32) {
+    let start = call.now;
+    let phone = if from == CARRIER {
+        &mut call.carrier
+    } else {
+        &mut call.teams
+    };
+    let rate = phone.codec.telephone_event_rate;
+    let te = phone.codec.telephone_event_pt.unwrap();
+    let ts = phone.ts;
+    phone.ts = ts.wrapping_add(units);
+    let config = TelephoneEventSenderConfig {
+        clock_rate: rate,
+        interval: rate / 20,
+        ..TelephoneEventSenderConfig::default()
+    };
+    for sent in TelephoneEventPackets::new(digit, units, ts, &config) {
+        let micros = u64::from(sent.offset) * 1_000_000 / u64::from(rate);
+        call.now = start + Duration::from_micros(micros);
+        let phone = if from == CARRIER {
+            &mut call.carrier
+        } else {
+            &mut call.teams
+        };
+        let packet = phone.packet(te, sent.marker, sent.timestamp, &sent.event.to_bytes());
+        let verdict = call.deliver(from, &packet);
+        assert!(matches!(verdict, Verdict::Forward(_)), "{verdict:?}");
+    }
+}
+
+/// The telephone-events `got` on `pt`: timestamp and report.
+fn events_of(got: &[Got], pt: u8) -> Vec<(u32, TelephoneEvent)> {
+    got.iter()
+        .filter(|got| got.pt == pt)
+        .map(|got| (got.ts, TelephoneEvent::parse(&got.payload).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_long_press_goes_on_in_segments_on_the_faster_clock() {
+    let pcmu = codec(LegEncoding::Pcmu, 0, Some(101));
+    let opus = codec(LegEncoding::Opus, 111, Some(110));
+    let mut call = Call::new(pcmu, opus, false);
+    for _ in 0..5 {
+        call.talk();
+    }
+    // 3 s: 24000 units at 8 kHz, 144000 at 48 kHz, past 0xFFFF twice.
+    long_press(&mut call, CARRIER, DtmfDigit::Five, 3 * 8000);
+    let events = events_of(&call.teams.got, 110);
+    let first = events[0].0;
+    let mut segments: Vec<u32> = events.iter().map(|(ts, _)| ts - first).collect();
+    segments.dedup();
+    assert_eq!(segments, [0, 0xFFFF, 2 * 0xFFFF]);
+    assert!(events.iter().all(|(_, event)| event.event == 5));
+    // Each full segment closed by a packet of 0xFFFF without the E bit,
+    // right before the next segment's first.
+    for segment in 0..2 {
+        let closing = events
+            .iter()
+            .position(|(ts, event)| *ts == first + segment * 0xFFFF && event.duration == 0xFFFF)
+            .unwrap();
+        assert!(!events[closing].1.end);
+        assert_eq!(events[closing + 1].0, first + (segment + 1) * 0xFFFF);
+    }
+    // Durations grow within a segment and restart in the next.
+    for pair in events.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            assert!(pair[1].1.duration >= pair[0].1.duration, "{pair:?}");
+        }
+    }
+    // The end three times in the last segment, with the remainder.
+    let ends: Vec<_> = events.iter().filter(|(_, event)| event.end).collect();
+    assert_eq!(ends.len(), 3);
+    for (ts, event) in ends {
+        assert_eq!(*ts, first + 2 * 0xFFFF);
+        assert_eq!(u32::from(event.duration), 144_000 - 2 * 0xFFFF);
+    }
+    assert_eq!(
+        digits(&call.teams.got, 110, 48_000),
+        [(5, Duration::from_secs(3))]
+    );
+
+    // The other way: Teams' own segments of 0xFFFF at 48 kHz are one
+    // event of 24000 units at 8 kHz.
+    for _ in 0..5 {
+        call.talk();
+    }
+    long_press(&mut call, TEAMS, DtmfDigit::Nine, 3 * 48_000);
+    let back = events_of(&call.carrier.got, 101);
+    assert!(back.iter().all(|(ts, _)| *ts == back[0].0), "{back:?}");
+    assert!(back.iter().all(|(_, event)| event.duration <= 24_000));
+    let ends: Vec<_> = back.iter().filter(|(_, event)| event.end).collect();
+    assert_eq!(ends.len(), 3);
+    assert!(ends.iter().all(|(_, event)| event.duration == 24_000));
+    assert_eq!(
+        digits(&call.carrier.got, 101, 8000),
+        [(9, Duration::from_secs(3))]
+    );
+    assert_eq!(call.relay.counters().dropped_total(), 0);
+}
