@@ -442,14 +442,18 @@ fn media_received<'a>(teams: &'a str, user: &str) -> (u64, &'a str) {
 fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
     let api = common::free_tcp_port();
     let system = start("cc-consult", |config| {
-        config + &format!("\n[api]\nlisten = \"127.0.0.1:{api}\"\ntoken = \"{TOKEN}\"\n")
+        config.replace(
+            "[contact_center]\n",
+            "[contact_center]\nrecord_calls = true\n",
+        ) + &format!("\n[api]\nlisten = \"127.0.0.1:{api}\"\ntoken = \"{TOKEN}\"\n")
     });
     wait_for_log(&system.dir.join("switchboard.log"), "API at", 1);
     let caller = {
         let (dir, sbc_udp) = (system.dir.clone(), system.sbc_udp);
-        std::thread::spawn(move || speaking_caller_at(&dir, sbc_udp, 11_000, 4_000))
+        std::thread::spawn(move || speaking_caller_at(&dir, sbc_udp, 11_000, 7_000))
     };
     let call = call_in_state(api, "connected");
+    let connected = std::time::Instant::now();
     let consult = format!("/api/v1/calls/{call}/consult");
     // Nothing to complete yet.
     let complete = format!("{consult}/complete");
@@ -479,6 +483,7 @@ fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let (status, body) = common::http(api, "POST", &complete, Some(TOKEN), None);
     assert_eq!(status, 202, "{body}");
+    let completed = connected.elapsed().as_secs_f64();
     let teams = wait_for_log(&system.dir.join("emulator.log"), "event=Ended", 1);
     let agent = SUPPORT
         .iter()
@@ -491,6 +496,7 @@ fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
     );
     // The caller talks with bianca until hanging up.
     assert!(caller.join().unwrap(), "{}", system.log("caller-messages"));
+    let hung_up = connected.elapsed().as_secs_f64();
     let teams = wait_for_log(&system.dir.join("emulator.log"), "event=MediaStats", 2);
     let (received, stats) = media_received(&teams, "bianca");
     assert!(received > 0, "{stats}");
@@ -507,6 +513,36 @@ fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
     );
     let log = system.log("switchboard");
     assert!(!log.contains("media layout step refused"), "{log}");
+
+    // One recording of the whole call, not only of the first agent:
+    // bianca joined its agent side and it ended with the caller.
+    wait_for_log(&system.dir.join("switchboard.log"), "recording finished", 1);
+    let (seconds, right) = stereo_wav_right(&system);
+    assert!(
+        (seconds - hung_up).abs() < 1.5,
+        "{seconds} s of WAV for {hung_up} s from answer to hang-up"
+    );
+    // After the handover bianca echoes the caller's speech on the right.
+    let after = &right[((completed + 0.5) * 8000.0) as usize..right.len() - 4000];
+    let rms =
+        (after.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / after.len() as f64).sqrt();
+    assert!(rms > 100.0, "right channel after the transfer: rms {rms}");
+}
+
+/// The only call recording's length in seconds and its right channel.
+fn stereo_wav_right(system: &System) -> (f64, Vec<i16>) {
+    let recordings: Vec<_> = std::fs::read_dir(system.dir.join("data/recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let wav = std::fs::read(&recordings[0]).unwrap();
+    assert_eq!(u16::from_le_bytes([wav[22], wav[23]]), 2, "stereo");
+    let right: Vec<i16> = wav[44..]
+        .chunks_exact(4)
+        .map(|frame| i16::from_le_bytes([frame[2], frame[3]]))
+        .collect();
+    (right.len() as f64 / 8000.0, right)
 }
 
 #[test]

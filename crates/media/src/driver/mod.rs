@@ -1084,6 +1084,30 @@ impl Detached<'_> {
         })
     }
 
+    /// [`MediaDriver::add_to_recording`]; a refusal comes back as
+    /// [`MediaEvent::Refused`] (a recording that has ended:
+    /// [`RelayError::UnknownRecording`](crate::RelayError::UnknownRecording)).
+    pub fn add_to_recording(
+        &self,
+        id: RecordingId,
+        key: LegKey,
+        channel: RecordingChannel,
+    ) -> Result<(), DriverError> {
+        self.0.post(
+            key,
+            Box::new(move |shard, now| Ok(shard.relay.add_to_recording(now, id, key, channel)?)),
+        )
+    }
+
+    /// [`MediaDriver::remove_from_recording`]; a refusal comes back as
+    /// [`MediaEvent::Refused`].
+    pub fn remove_from_recording(&self, key: LegKey) -> Result<(), DriverError> {
+        self.0.post(
+            key,
+            Box::new(move |shard, now| Ok(shard.relay.remove_from_recording(now, key)?)),
+        )
+    }
+
     fn post_recording(
         &self,
         id: RecordingId,

@@ -3,10 +3,16 @@
 //! conference with their roles (supervisor listen, whisper, barge), legs
 //! that hear music on hold. Applied as the difference from the layout
 //! before, so a leg that stays where it was is left alone.
+//!
+//! A recorded call's agent side follows the layout: whoever the caller
+//! can hear speak for the center (the agent, a consulted colleague, a
+//! third party, a supervisor who barges) is mixed into the right channel
+//! from when they join; a supervisor who listens or whispers is not,
+//! since the caller does not hear them.
 
 use std::collections::HashMap;
 
-use media::{ConferenceRole, LegKey};
+use media::{ConferenceRole, LegKey, RecordingChannel, RecordingId};
 use sbc::{CallId, LegId};
 
 use super::ContactCenter;
@@ -17,6 +23,15 @@ use crate::relay::RelayAnchor;
 #[derive(Debug, Default)]
 pub(super) struct Layouts {
     calls: HashMap<CallId, Applied>,
+    recordings: HashMap<CallId, Recorded>,
+}
+
+/// A call's recording and the legs on its agent side.
+#[derive(Debug)]
+struct Recorded {
+    id: RecordingId,
+    caller: LegKey,
+    agent_side: Vec<LegKey>,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +44,19 @@ impl Layouts {
     /// The call ended.
     pub(super) fn forget_call(&mut self, call: CallId) {
         self.calls.remove(&call);
+        self.recordings.remove(&call);
+    }
+
+    /// The call's recording started: `caller` on the left, `agent` on
+    /// the right.
+    pub(super) fn recording_started(&mut self, id: RecordingId, caller: LegKey, agent: LegKey) {
+        let recorded = Recorded {
+            id,
+            caller,
+            agent_side: vec![agent],
+        };
+        self.recordings
+            .insert(RelayAnchor::call_of(caller), recorded);
     }
 
     /// The leg left its call (the relay dropped it with its media).
@@ -37,6 +65,9 @@ impl Layouts {
         if let Some(applied) = self.calls.get_mut(&call) {
             applied.mixed.retain(|(k, _)| *k != key);
             applied.held.retain(|k| *k != key);
+        }
+        if let Some(recorded) = self.recordings.get_mut(&call) {
+            recorded.agent_side.retain(|k| *k != key);
         }
     }
 }
@@ -96,9 +127,51 @@ impl ContactCenter {
                 self.hold_music(call, *leg);
             }
         }
+        if let Some(recorded) = self.layouts.recordings.get_mut(&call) {
+            failures.extend(recorded.follow(call, layout, &detached));
+        }
         for error in failures {
             tracing::warn!(%call, %error, "media layout step refused");
         }
         self.layouts.calls.insert(call, Applied { mixed, held });
+    }
+}
+
+impl Recorded {
+    /// Adds to the agent side the legs the caller now hears speak for
+    /// the center, and takes out supervisors who went back to listening
+    /// or whispering.
+    fn follow(
+        &mut self,
+        call: CallId,
+        layout: &Layout,
+        detached: &media::Detached<'_>,
+    ) -> Vec<media::DriverError> {
+        let heard = layout
+            .bridged
+            .iter()
+            .flat_map(|(a, b)| [*a, *b])
+            .chain(layout.mixed.iter().filter_map(|(leg, role)| {
+                matches!(role, MixRole::Normal | MixRole::Barge).then_some(*leg)
+            }))
+            .map(|leg| key(call, leg));
+        let mut failures = Vec::new();
+        for leg in heard {
+            if leg != self.caller && !self.agent_side.contains(&leg) {
+                let added = detached.add_to_recording(self.id, leg, RecordingChannel::Agent);
+                failures.extend(added.err());
+                self.agent_side.push(leg);
+            }
+        }
+        for (leg, role) in &layout.mixed {
+            let leg = key(call, *leg);
+            if matches!(role, MixRole::Listen | MixRole::Whisper(_))
+                && self.agent_side.contains(&leg)
+            {
+                failures.extend(detached.remove_from_recording(leg).err());
+                self.agent_side.retain(|k| *k != leg);
+            }
+        }
+        failures
     }
 }

@@ -550,9 +550,13 @@ impl ContactCenter {
             tracing::warn!(%call, "call not recorded: its codec is not G.711");
             return;
         }
-        let started = detached.start_recording(*caller, agent, &path, PauseMode::Silence);
+        let caller = *caller;
+        let started = detached.start_recording(caller, agent, &path, PauseMode::Silence);
         match started {
-            Ok(_) => tracing::info!(%call, path = %path.display(), "recording"),
+            Ok(id) => {
+                tracing::info!(%call, path = %path.display(), "recording");
+                self.layouts.recording_started(id, caller, agent);
+            }
             Err(error) => tracing::error!(%call, %error, "call not recorded"),
         }
     }
