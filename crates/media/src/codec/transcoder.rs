@@ -121,6 +121,9 @@ pub struct Transcoder {
     frame: Vec<i16>,
     max_concealed: usize,
     next_input: Option<u32>,
+    /// The next payload starts a new input stream (another SSRC): its
+    /// timestamp says nothing about the distance from `next_input`.
+    new_input: bool,
     last_packet_samples: usize,
     next_output: u32,
     marker: bool,
@@ -173,6 +176,7 @@ impl Transcoder {
             queue: PcmQueue::new(queue_len),
             max_concealed,
             next_input: None,
+            new_input: false,
             last_packet_samples: 0,
             next_output: 0,
             marker: true,
@@ -230,9 +234,25 @@ impl Transcoder {
             .next_output
             .wrapping_add(queued as u32)
             .wrapping_add(jump);
+        if self.new_input {
+            // Nothing of the new stream yet: it starts where the output is.
+            return end;
+        }
         // Serial number arithmetic (RFC 1982): the signed distance.
         let distance = i64::from(timestamp.wrapping_sub(next_input) as i32);
         end.wrapping_add((distance * to / from) as u32)
+    }
+
+    /// The input changes to a new stream (RFC 3550 §5.1: another SSRC,
+    /// its own random timestamps), such as a carrier moving from early
+    /// media to its answer: the next payload is taken whatever its
+    /// timestamp, as the start of a talk spurt right after the audio
+    /// queued, and the output stream goes on without a jump.
+    pub fn restart_input(&mut self) {
+        if self.next_input.is_some() {
+            self.start_talk_spurt(0);
+            self.new_input = true;
+        }
     }
 
     /// Takes one received payload with its RTP timestamp. A malformed
@@ -247,6 +267,7 @@ impl Transcoder {
             });
         }
         match self.next_input {
+            Some(_) if self.new_input => {}
             None => {
                 let scaled = u64::from(timestamp) * u64::from(self.to.clock_rate())
                     / u64::from(self.from.clock_rate());
@@ -280,6 +301,7 @@ impl Transcoder {
         // Ticks of at most 120 ms fit u32.
         let first = self.next_input.is_none();
         self.next_input = Some(timestamp.wrapping_add(ticks as u32));
+        self.new_input = false;
         self.feed(written)?;
         if first {
             // The resampler gives its first chunk a few samples short
@@ -559,6 +581,38 @@ mod tests {
             .map(|(i, _)| i)
             .collect();
         assert_eq!(markers, [0, 20]);
+    }
+
+    #[test]
+    fn a_new_input_stream_goes_on_where_the_output_is() {
+        let config = EncoderConfig::default();
+        let mut transcoder = Transcoder::new(Codec::Pcmu, Codec::Pcma, &config).unwrap();
+        let packets = pcmu_packets(10);
+        let mut frames = Vec::new();
+        for (i, packet) in packets[..5].iter().enumerate() {
+            let timestamp = 1_000_000 + i as u32 * 160;
+            transcoder.handle_payload(timestamp, packet).unwrap();
+            frames.extend(drain(&mut transcoder));
+        }
+        // Another SSRC (early media, then the answer), its clock far
+        // behind the first one's: taken, not refused as out of order.
+        transcoder.restart_input();
+        for (i, packet) in packets[5..].iter().enumerate() {
+            transcoder
+                .handle_payload(7 + i as u32 * 160, packet)
+                .unwrap();
+            frames.extend(drain(&mut transcoder));
+        }
+        let timestamps: Vec<u32> = frames.iter().map(|frame| frame.timestamp).collect();
+        let expected: Vec<u32> = (0..10).map(|i| 1_000_000 + i * 160).collect();
+        assert_eq!(timestamps, expected, "the output goes on without a jump");
+        // Without the restart the same packets are refused.
+        let mut stale = Transcoder::new(Codec::Pcmu, Codec::Pcma, &config).unwrap();
+        stale.handle_payload(1_000_000, &packets[0]).unwrap();
+        assert!(matches!(
+            stale.handle_payload(7, &packets[1]),
+            Err(CodecError::OutOfOrder { .. })
+        ));
     }
 
     #[test]

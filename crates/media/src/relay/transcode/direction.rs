@@ -213,6 +213,8 @@ impl Transcoding {
             Place::Restart => {
                 self.release(GiveUp::All, counters);
                 self.reorder.restart(ssrc);
+                // The new stream's timestamps are its own.
+                self.transcoder.restart_input();
             }
         }
         self.reorder.advance(seq, ssrc);
@@ -247,6 +249,8 @@ impl Transcoding {
             Place::Restart => {
                 self.release(GiveUp::All, counters);
                 self.reorder.restart(ssrc);
+                // The new stream's timestamps are its own.
+                self.transcoder.restart_input();
             }
         }
         Ok(true)

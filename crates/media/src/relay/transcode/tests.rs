@@ -284,6 +284,49 @@ fn pcmu_to_pcma_keeps_every_sample_within_g711_quantisation() {
 }
 
 #[test]
+fn a_carrier_that_changes_source_mid_call_is_still_heard() {
+    let pcmu = codec(LegEncoding::Pcmu, 0, Some(101));
+    let pcma = codec(LegEncoding::Pcma, 8, Some(101));
+    let mut call = Call::new(pcmu, pcma, false);
+    for _ in 0..25 {
+        let packet = call.carrier.tone();
+        call.deliver(CARRIER, &packet);
+        call.now += FRAME;
+    }
+    // Early media ends, the answer comes from another source: a new
+    // SSRC whose clock and sequence numbers are far behind the first.
+    call.carrier.ssrc = 0x5ec0;
+    call.carrier.ts = call.carrier.ts.wrapping_sub(1_000_000);
+    call.carrier.seq = call.carrier.seq.wrapping_sub(20_000);
+    for _ in 0..25 {
+        let packet = call.carrier.tone();
+        assert!(matches!(
+            call.deliver(CARRIER, &packet),
+            Verdict::Forward(_)
+        ));
+        call.now += FRAME;
+    }
+    let got = call.teams.audio();
+    assert_eq!(got.len(), 50, "every frame of both sources");
+    // One stream toward Teams, on without a jump; the new source
+    // starts a talk spurt (RFC 3551 §4.1: the marker bit).
+    assert_stream(&got[..25], 160);
+    assert_stream(&got[25..], 160);
+    let (last, first) = (got[24], got[25]);
+    assert_eq!(
+        (first.ssrc, first.seq),
+        (last.ssrc, last.seq.wrapping_add(1))
+    );
+    assert_eq!(first.ts, last.ts.wrapping_add(160));
+    assert!(first.marker);
+    let counters = call.relay.counters();
+    assert_eq!(
+        (counters.frames_transcoded, counters.transcode_errors),
+        (50, 0)
+    );
+}
+
+#[test]
 fn pcmu_and_g722_hear_each_other_in_their_own_codecs() {
     let pcmu = codec(LegEncoding::Pcmu, 0, Some(101));
     let g722 = codec(LegEncoding::G722, 9, Some(101));
