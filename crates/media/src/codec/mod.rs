@@ -278,6 +278,21 @@ pub trait AudioDecoder: Send {
     /// (packet loss concealment: libopus's for Opus, silence for G.711
     /// and G.722) and returns that count.
     fn conceal(&mut self, samples: usize, out: &mut [i16]) -> Result<usize, CodecError>;
+
+    /// Writes `samples` samples a channel standing in for the packet
+    /// lost just before `next`, from `next`'s in-band forward error
+    /// correction where the codec has it (Opus, RFC 7587 §4.2), else as
+    /// [`conceal`](Self::conceal); `next` is decoded itself afterwards
+    /// as usual.
+    fn recover(
+        &mut self,
+        next: &[u8],
+        samples: usize,
+        out: &mut [i16],
+    ) -> Result<usize, CodecError> {
+        let _ = next;
+        self.conceal(samples, out)
+    }
 }
 
 /// Encodes frames of 16-bit PCM at [`Codec::sample_rate`], channels

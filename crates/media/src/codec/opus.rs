@@ -212,23 +212,6 @@ impl OpusDecoder {
         })
     }
 
-    /// Recovers a lost packet of `samples` samples a channel from the
-    /// in-band FEC data of the packet after it, `next` (RFC 7587 §4.2;
-    /// without FEC data libopus conceals instead). Decode `next` itself
-    /// afterwards as usual.
-    pub fn recover(
-        &mut self,
-        next: &[u8],
-        samples: usize,
-        out: &mut [i16],
-    ) -> Result<usize, CodecError> {
-        if next.is_empty() {
-            return Err(CodecError::EmptyPayload);
-        }
-        let target = self.plc_target(samples, out)?;
-        Ok(self.decoder.decode(next, target, true)?)
-    }
-
     fn plc_target<'a>(
         &self,
         samples: usize,
@@ -286,6 +269,21 @@ impl AudioDecoder for OpusDecoder {
     fn conceal(&mut self, samples: usize, out: &mut [i16]) -> Result<usize, CodecError> {
         let target = self.plc_target(samples, out)?;
         Ok(self.decoder.decode(&[], target, false)?)
+    }
+
+    /// The lost packet from `next`'s in-band FEC data (RFC 7587 §4.2;
+    /// without FEC data libopus conceals instead).
+    fn recover(
+        &mut self,
+        next: &[u8],
+        samples: usize,
+        out: &mut [i16],
+    ) -> Result<usize, CodecError> {
+        if next.is_empty() {
+            return Err(CodecError::EmptyPayload);
+        }
+        let target = self.plc_target(samples, out)?;
+        Ok(self.decoder.decode(next, target, true)?)
     }
 }
 

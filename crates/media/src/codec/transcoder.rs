@@ -290,7 +290,7 @@ impl Transcoder {
                 if gap > self.max_concealed {
                     self.start_talk_spurt(distance as u32);
                 } else if gap > 0 {
-                    self.conceal(gap)?;
+                    self.conceal(gap, payload)?;
                 }
             }
         }
@@ -356,8 +356,10 @@ impl Transcoder {
         Ok(Some(frame))
     }
 
-    /// Fills `gap` samples of lost input with concealment.
-    fn conceal(&mut self, gap: usize) -> Result<(), CodecError> {
+    /// Fills `gap` samples of lost input with concealment; the packet
+    /// just before `next` comes from `next`'s in-band FEC data where it
+    /// has some (Opus, RFC 7587 §4.2).
+    fn conceal(&mut self, gap: usize, next: &[u8]) -> Result<(), CodecError> {
         let step = match self.last_packet_samples {
             0 => gap,
             samples => samples,
@@ -365,7 +367,14 @@ impl Transcoder {
         let mut remaining = gap;
         while remaining > 0 {
             let count = remaining.min(step).min(self.decoded.len());
-            if self.decoder.conceal(count, &mut self.decoded).is_err() {
+            // The packet just before `next` may be in its FEC data
+            // (Opus); those before it are concealed.
+            let concealed = if count == remaining {
+                self.decoder.recover(next, count, &mut self.decoded)
+            } else {
+                self.decoder.conceal(count, &mut self.decoded)
+            };
+            if concealed.is_err() {
                 // A length libopus cannot conceal (not a multiple of
                 // 2.5 ms): silence instead.
                 self.decoded[..count].fill(0);
@@ -613,6 +622,62 @@ mod tests {
             stale.handle_payload(7, &packets[1]),
             Err(CodecError::OutOfOrder { .. })
         ));
+    }
+
+    /// Opus -> PCMU with the 6th packet lost: the squared error of the
+    /// lost 20 ms against the same run without loss, from an encoder
+    /// with in-band FEC on or off.
+    fn opus_loss_error(fec: bool) -> f64 {
+        let config = EncoderConfig {
+            ptime: Duration::from_millis(20),
+            opus: super::super::OpusConfig {
+                fec,
+                packet_loss_percent: 20,
+                ..Default::default()
+            },
+        };
+        let mut source = Codec::Opus.new_encoder(&config).unwrap();
+        let input = signal(48_000, 0, 960 * 10);
+        let mut payloads = Vec::new();
+        for frame in input.chunks_exact(960) {
+            let mut payload = vec![0u8; source.max_payload_len()];
+            let len = source.encode(frame, &mut payload).unwrap();
+            payload.truncate(len);
+            payloads.push(payload);
+        }
+        let decode_all = |lose: Option<usize>| {
+            let mut transcoder = Transcoder::new(Codec::Opus, Codec::Pcmu, &config).unwrap();
+            let mut sink = Codec::Pcmu.new_decoder().unwrap();
+            let (mut out, mut pcm, mut decoded) = ([0u8; 1500], [0i16; 960], Vec::new());
+            for (i, payload) in payloads.iter().enumerate() {
+                if Some(i) == lose {
+                    continue;
+                }
+                transcoder.handle_payload(i as u32 * 960, payload).unwrap();
+                while let Some(frame) = transcoder.poll_payload(&mut out).unwrap() {
+                    let n = sink.decode(&out[..frame.len], &mut pcm).unwrap();
+                    decoded.extend_from_slice(&pcm[..n]);
+                }
+            }
+            decoded
+        };
+        let (whole, lossy) = (decode_all(None), decode_all(Some(5)));
+        assert_eq!(whole.len(), lossy.len(), "the loss is filled, not skipped");
+        let lost = 5 * 160..6 * 160;
+        whole[lost.clone()]
+            .iter()
+            .zip(&lossy[lost])
+            .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+            .sum()
+    }
+
+    #[test]
+    fn a_lost_opus_packet_comes_back_from_the_next_ones_fec() {
+        let (with_fec, plc_only) = (opus_loss_error(true), opus_loss_error(false));
+        assert!(
+            with_fec * 4.0 < plc_only,
+            "error with FEC {with_fec:.0}, with PLC only {plc_only:.0}"
+        );
     }
 
     #[test]
