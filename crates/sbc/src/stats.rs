@@ -89,6 +89,7 @@ pub struct Stats {
     untranscodable_offers: AtomicU64,
     answers_not_offered: AtomicU64,
     dtmf_info_failures: AtomicU64,
+    dtmf_duplicates: AtomicU64,
 }
 
 impl Default for Stats {
@@ -105,6 +106,7 @@ impl Default for Stats {
             untranscodable_offers: AtomicU64::new(0),
             answers_not_offered: AtomicU64::new(0),
             dtmf_info_failures: AtomicU64::new(0),
+            dtmf_duplicates: AtomicU64::new(0),
         }
     }
 }
@@ -156,6 +158,10 @@ impl Stats {
 
     pub(crate) fn record_dtmf_info_failure(&self) {
         self.dtmf_info_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_dtmf_duplicate(&self) {
+        self.dtmf_duplicates.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many times `reason` refused something.
@@ -213,6 +219,14 @@ impl Stats {
     /// that failed: a non-2xx, a timeout, or no dialog to send them in.
     pub fn dtmf_info_failures(&self) -> u64 {
         self.dtmf_info_failures.load(Ordering::Relaxed)
+    }
+
+    /// Key presses not given to a leg that takes INFO because they
+    /// reached it already in the other form: an INFO of the partner's
+    /// not relayed (answered 200 here), or a press converted from its
+    /// RTP not sent. The media relay counts those toward RFC 4733 legs.
+    pub fn dtmf_duplicates(&self) -> u64 {
+        self.dtmf_duplicates.load(Ordering::Relaxed)
     }
 }
 

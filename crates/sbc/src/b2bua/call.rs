@@ -10,6 +10,7 @@ use bytes::Bytes;
 use sip::{HeaderName, Request, Uri};
 use sip_core::{Dialog, TransactionKey, UacInvite};
 
+use super::dtmf::InfoDuplicates;
 use super::io::{CallId, LegId, LegPeer, NextHop, Party};
 use super::sdp_rewrite::LegSdp;
 use super::session_timer::{SessionTimer, UasTimer};
@@ -217,6 +218,9 @@ pub(crate) struct Leg {
     pub(crate) timer: Option<SessionTimer>,
     /// A BYE waits for the ACK of our 2xx (RFC 3261 §15).
     pub(crate) bye_pending: bool,
+    /// Key presses given to the leg as INFO, each way, not matched yet
+    /// (a peer that takes INFO).
+    pub(crate) info_presses: InfoDuplicates,
 }
 
 impl Leg {

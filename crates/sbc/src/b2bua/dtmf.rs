@@ -10,13 +10,23 @@
 //!   [`B2buaEvent::Dtmf`] asks the driver to have the media relay send
 //!   the press on the other leg (RFC 4733 events or tones). A body that
 //!   names no key gets 400. INFO to a peer that takes INFO is relayed
-//!   as any INFO.
+//!   as any INFO (a key press only once, below).
 //! - [`B2bua::send_dtmf_info`]: a press the media relay took out of a
 //!   leg's RTP (RFC 4733 events or tones) goes to the other leg as INFO
 //!   `application/dtmf-relay` in its dialog (next CSeq, RFC 3261
 //!   §12.2.1.1). Its failure (a non-2xx, a timeout) is counted
 //!   ([`Stats::dtmf_info_failures`](crate::Stats::dtmf_info_failures))
 //!   and reported ([`B2buaEvent::DtmfInfoFailed`]); the call goes on.
+//! - A partner that sends each press both as INFO and in its RTP would
+//!   have it reach a leg that takes INFO twice (its INFO relayed, and
+//!   the press the media relay took out of its RTP): within
+//!   `DUPLICATE_WINDOW` (1 s) the later copy is not given, whichever
+//!   form comes first (`duplicate`, the media relay's rule toward RFC
+//!   4733 legs). A suppressed INFO of the partner's is answered 200
+//!   here; both are counted
+//!   ([`Stats::dtmf_duplicates`](crate::Stats::dtmf_duplicates)).
+
+mod duplicate;
 
 use std::time::{Duration, Instant};
 
@@ -29,12 +39,25 @@ use super::io::{B2buaEvent, CallId, LegId, LegPeer};
 use super::B2bua;
 use crate::config::DtmfMode;
 
+pub(super) use self::duplicate::InfoDuplicates;
+
 /// Duration of a press whose INFO does not say (`application/dtmf`, or
 /// no `Duration=` line).
 pub(super) const DEFAULT_PRESS: Duration = Duration::from_millis(100);
 
 /// The content type of the INFO we send.
 const DTMF_RELAY: &str = "application/dtmf-relay";
+
+/// What became of a press converted from RTP for an INFO leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConvertedPress {
+    /// Sent as INFO.
+    Sent,
+    /// The leg had it already as the partner's INFO: not sent.
+    Duplicate,
+    /// Not a key, no such leg or dialog, or the INFO could not be sent.
+    Failed,
+}
 
 /// A key press read from an INFO body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +182,8 @@ impl B2bua {
 
     /// INFO within `from`'s dialog of a two-party call: a key press for
     /// a peer that does not take INFO is answered here
-    /// ([`B2buaEvent::Dtmf`]); anything else is relayed.
+    /// ([`B2buaEvent::Dtmf`]), one for a peer that takes INFO and got it
+    /// already from the media relay too; anything else is relayed.
     pub(super) fn on_info(
         &mut self,
         call: &mut Call,
@@ -177,6 +201,18 @@ impl B2bua {
         let converts = to
             .and_then(|to| call.leg(to))
             .is_some_and(|leg| self.dtmf_mode(&leg.peer) != DtmfMode::Info);
+        if let (Some(Ok(press)), Some(to), false) = (press, to, converts) {
+            let duplicate = call.leg_mut(to).is_some_and(|leg| {
+                leg.info_presses
+                    .handle_relayed(now, press.digit, press.duration)
+            });
+            if duplicate {
+                self.gate.stats().record_dtmf_duplicate();
+                let ok = self.in_dialog_ok(call, from, &request);
+                self.respond(&key, ok, now);
+                return self.flush_leg(call, from, now);
+            }
+        }
         let (Some(press), Some(to), true) = (press, to, converts) else {
             return self.relay(call, from, key, request, now);
         };
@@ -203,9 +239,13 @@ impl B2bua {
     /// Sends `digit` (`0`-`9`, `*`, `#`, `A`-`D`), held `duration`, to
     /// `leg` of `call` as INFO `application/dtmf-relay`: a press the
     /// media relay took out of the other leg's RTP for a peer that takes
-    /// INFO ([`DtmfMode::Info`]). A press that cannot be sent (no such
-    /// leg or dialog, another key) or whose INFO fails is counted and
-    /// reported as [`B2buaEvent::DtmfInfoFailed`]; the call goes on.
+    /// INFO ([`DtmfMode::Info`]). A press that reached the leg already as
+    /// the partner's INFO, relayed, is not sent again (the module docs);
+    /// it is counted in
+    /// [`Stats::dtmf_duplicates`](crate::Stats::dtmf_duplicates). A press
+    /// that cannot be sent (no such leg or dialog, another key) or whose
+    /// INFO fails is counted and reported as
+    /// [`B2buaEvent::DtmfInfoFailed`]; the call goes on.
     pub fn send_dtmf_info(
         &mut self,
         call: CallId,
@@ -214,9 +254,10 @@ impl B2bua {
         duration: Duration,
         now: Instant,
     ) {
-        let sent = self.try_send_dtmf_info(call, leg, digit, duration, now);
-        if !sent {
-            self.dtmf_info_failed(call, leg, StatusCode::BAD_REQUEST);
+        match self.try_send_dtmf_info(call, leg, digit, duration, now) {
+            ConvertedPress::Sent => {}
+            ConvertedPress::Duplicate => self.gate.stats().record_dtmf_duplicate(),
+            ConvertedPress::Failed => self.dtmf_info_failed(call, leg, StatusCode::BAD_REQUEST),
         }
         self.drain(now, None);
     }
@@ -228,33 +269,42 @@ impl B2bua {
         digit: char,
         duration: Duration,
         now: Instant,
-    ) -> bool {
-        if key(digit.encode_utf8(&mut [0; 4])).is_none() {
-            return false;
-        }
-        let Some(mut call) = self.calls.remove(&call_id) else {
-            return false;
+    ) -> ConvertedPress {
+        let Some(digit) = key(digit.encode_utf8(&mut [0; 4])) else {
+            return ConvertedPress::Failed;
         };
-        let built = (call.state == CallState::Confirmed)
+        let Some(mut call) = self.calls.remove(&call_id) else {
+            return ConvertedPress::Failed;
+        };
+        let sendable = call.state == CallState::Confirmed
+            && call.leg_mut(leg).is_some_and(|l| l.dialog_mut().is_some());
+        let duplicate = sendable
+            && call
+                .leg_mut(leg)
+                .is_some_and(|l| l.info_presses.handle_converted(now, digit));
+        if duplicate {
+            self.put_back(call);
+            return ConvertedPress::Duplicate;
+        }
+        let built = sendable
             .then(|| call.leg_mut(leg).and_then(|l| l.dialog_mut()))
             .flatten()
             .map(|dialog| dialog.request(Method::Info, now));
-        let sent = match built {
+        let outcome = match built {
             Some(Ok(mut info)) => {
-                let press = InfoPress {
-                    digit: digit.to_ascii_uppercase(),
-                    duration,
-                };
+                let press = InfoPress { digit, duration };
                 info.headers.set(HeaderName::ContentType, DTMF_RELAY);
                 info.body = Bytes::from(press.body());
                 let purpose = Purpose::DtmfInfo { call: call_id, leg };
-                self.send_in_dialog(&call, leg, info, Some(purpose), now)
-                    .is_some()
+                match self.send_in_dialog(&call, leg, info, Some(purpose), now) {
+                    Some(_) => ConvertedPress::Sent,
+                    None => ConvertedPress::Failed,
+                }
             }
-            _ => false,
+            _ => ConvertedPress::Failed,
         };
         self.put_back(call);
-        sent
+        outcome
     }
 
     /// The response to an INFO of [`B2bua::send_dtmf_info`].

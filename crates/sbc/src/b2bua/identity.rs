@@ -11,6 +11,7 @@ use sip::{HeaderName, Headers, Request};
 use sip_core::TransactionKey;
 
 use super::call::{Call, Leg, LegDialog, Purpose};
+use super::dtmf::InfoDuplicates;
 use super::io::{LegId, LegPeer, Party};
 use super::sdp_rewrite::LegSdp;
 use super::wire;
@@ -152,6 +153,7 @@ impl B2bua {
             dialog,
             timer: None,
             bye_pending: false,
+            info_presses: InfoDuplicates::default(),
         }
     }
 

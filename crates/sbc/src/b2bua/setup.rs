@@ -746,7 +746,11 @@ impl B2bua {
             )?
         };
         if let Some(l) = call.leg(from) {
-            let streams = l.sdp.streams_of(&received);
+            let mut streams = l.sdp.streams_of(&received);
+            let dtmf = self.dtmf_mode(&l.peer);
+            for stream in &mut streams {
+                stream.dtmf = dtmf;
+            }
             if !streams.is_empty() {
                 self.media.update(call_id, from, &streams);
             }

@@ -5,7 +5,7 @@ use super::*;
 use crate::{DialTarget, E164};
 
 /// Trunk b's side of a call to it.
-const TRUNK_B_SIDE: CalleeSide = CalleeSide {
+pub(super) const TRUNK_B_SIDE: CalleeSide = CalleeSide {
     sent_by: "UDP 198.18.0.10:5060",
     branch: "b",
     contact: "<sip:b@198.18.0.10:5060>",

@@ -486,3 +486,191 @@ Record-Route: <sip:sip-du-b-us.pstnhub.microsoft.com:5061;transport=tls;lr>
     assert_eq!(media.codec("52.114.1.2").telephone_event, Some(101));
     assert_eq!(media.codec("192.0.2.10").telephone_event, None);
 }
+
+/// A confirmed call from the carrier (RFC 4733, the default) to trunk b,
+/// which takes DTMF as INFO: the INFO target of the duplicate tests.
+struct InfoTrunkCall {
+    h: Harness,
+    /// Our 200 to the carrier, for its requests in the dialog.
+    carrier_ok: Response,
+    call: CallId,
+    /// Trunk b's leg.
+    b_leg: LegId,
+    /// The carrier's next CSeq.
+    cseq: u32,
+    /// The carrier's INFOs answered 200.
+    answered: u32,
+}
+
+impl InfoTrunkCall {
+    fn new(call_id: &str) -> InfoTrunkCall {
+        let b_targets = "targets = [\"sip:198.18.0.10:5060\"]\n";
+        let config = edit(
+            &with_trunk_b(CONFIG, ""),
+            b_targets,
+            &format!("{b_targets}dtmf = \"info\"\n"),
+        );
+        let (mut h, media) = Harness::recorded(&config);
+        let invite = carrier_invite(call_id, "").replace("2065550100@", "4155550123@");
+        let b_invite = h.place_call(&invite, Harness::carrier());
+        let answer = peer_sdp("198.18.0.10", 1, "0 101", TELEPHONE_EVENT, "sendrecv");
+        let contact = format!("Contact: {}\n", super::codecs::TRUNK_B_SIDE.contact);
+        let b_ok = reply(&b_invite, 200, "b-tag", &contact, Some(&answer));
+        let carrier_ok = h.answered_by(b_ok, Harness::trunk_b());
+        h.ack_carrier(&carrier_ok);
+        h.quiet();
+        let (b_leg, b_stream) = media.stream("198.18.0.10");
+        // Trunk b answered: the media plane knows it takes INFO.
+        assert_eq!(b_stream.dtmf, DtmfMode::Info);
+        let call = h.started_call();
+        InfoTrunkCall {
+            h,
+            carrier_ok,
+            call,
+            b_leg,
+            cseq: 2,
+            answered: 0,
+        }
+    }
+
+    /// The carrier's INFO with a press of `digit` (100 ms), which the
+    /// B2BUA relays to trunk b unless it is a duplicate.
+    fn info(&mut self, digit: char) {
+        let body = format!("Signal={digit}\r\nDuration=100\r\n");
+        let relay = Some(("application/dtmf-relay", body.as_str()));
+        self.h
+            .carrier_request(&self.carrier_ok, "INFO", self.cseq, "", relay);
+        self.cseq += 1;
+    }
+
+    /// A press of `digit` (100 ms) the media relay took out of the
+    /// carrier's RTP for trunk b.
+    fn converted(&mut self, digit: char) {
+        let h = &mut self.h;
+        let duration = Duration::from_millis(100);
+        h.b2bua
+            .send_dtmf_info(self.call, self.b_leg, digit, duration, h.now);
+        h.pump();
+    }
+
+    fn advance_ms(&mut self, ms: u64) {
+        self.h.advance(Duration::from_millis(ms));
+    }
+
+    /// Answers every INFO sent to trunk b with 200 and returns their
+    /// keys, in order; asserts the carrier's INFOs were all answered 200
+    /// and nothing else was sent.
+    fn infos_to_b(&mut self) -> Vec<char> {
+        let mut keys = Vec::new();
+        while let Some(Outgoing { message, next_hop }) = self.h.out.pop_front() {
+            match message {
+                Message::Request(info) if info.method == Method::Info => {
+                    assert!(resolve_uri(&next_hop).contains("@198.18.0.10:5060"));
+                    let body = std::str::from_utf8(&info.body).unwrap();
+                    let key = body.strip_prefix("Signal=").unwrap().chars().next();
+                    keys.push(key.unwrap());
+                    let ok = reply(&info, 200, "", "", None);
+                    self.h.deliver(ok, Harness::trunk_b());
+                }
+                Message::Response(ok) if ok.status == StatusCode::OK => {
+                    assert_eq!(ok.headers.cseq().unwrap().method, Method::Info);
+                    assert_eq!(reply_addr(&next_hop), "192.0.2.10:5060".parse().unwrap());
+                    self.answered += 1;
+                }
+                other => panic!("unexpected {}", summary(&other)),
+            }
+        }
+        assert_eq!(self.answered, self.cseq - 2, "the carrier's INFOs answered");
+        keys
+    }
+}
+
+#[test]
+fn an_info_then_the_same_press_from_rtp_reaches_an_info_trunk_once() {
+    let mut c = InfoTrunkCall::new("c-dup-info-first");
+    c.info('5');
+    assert_eq!(c.infos_to_b(), ['5']);
+    c.advance_ms(200);
+    c.converted('5');
+    assert_eq!(c.infos_to_b(), [], "the press from RTP is the same");
+    assert_eq!(c.h.stats.dtmf_duplicates(), 1);
+    assert_eq!(c.h.stats.dtmf_info_failures(), 0);
+    assert!(!c.h.saw(|e| matches!(e, B2buaEvent::DtmfInfoFailed { .. })));
+}
+
+#[test]
+fn a_press_from_rtp_then_the_same_info_reaches_an_info_trunk_once() {
+    let mut c = InfoTrunkCall::new("c-dup-rtp-first");
+    c.converted('#');
+    assert_eq!(c.infos_to_b(), ['#']);
+    c.advance_ms(400);
+    // The carrier's INFO is answered 200 here, not relayed.
+    c.info('#');
+    assert_eq!(c.infos_to_b(), []);
+    assert_eq!(c.h.stats.dtmf_duplicates(), 1);
+}
+
+#[test]
+fn the_same_key_pressed_again_after_the_window_reaches_an_info_trunk_again() {
+    let mut c = InfoTrunkCall::new("c-dup-later");
+    c.info('5');
+    c.advance_ms(100);
+    c.converted('5');
+    assert_eq!(c.infos_to_b(), ['5']);
+    c.advance_ms(1400);
+    // 1.5 s later: the same key, pressed again, the other form first.
+    c.converted('5');
+    c.advance_ms(100);
+    c.info('5');
+    assert_eq!(c.infos_to_b(), ['5']);
+    assert_eq!(c.h.stats.dtmf_duplicates(), 2);
+    // A press in one form only is forgotten after its window: an INFO
+    // of a 100 ms press, then 1.2 s later the key from RTP alone.
+    c.advance_ms(3000);
+    c.info('5');
+    assert_eq!(c.infos_to_b(), ['5']);
+    c.advance_ms(1200);
+    c.converted('5');
+    assert_eq!(c.infos_to_b(), ['5']);
+    assert_eq!(c.h.stats.dtmf_duplicates(), 2);
+}
+
+#[test]
+fn different_keys_each_reach_an_info_trunk() {
+    let mut c = InfoTrunkCall::new("c-dup-keys");
+    // 5 and 6 pressed quickly, each sent both ways, the forms crossing.
+    c.info('5');
+    c.advance_ms(50);
+    c.converted('6');
+    c.advance_ms(70);
+    c.converted('5');
+    c.advance_ms(30);
+    c.info('6');
+    assert_eq!(c.infos_to_b(), ['5', '6']);
+    assert_eq!(c.h.stats.dtmf_duplicates(), 2);
+}
+
+#[test]
+fn a_quick_double_press_reaches_an_info_trunk_twice() {
+    let mut c = InfoTrunkCall::new("c-dup-double");
+    // 5 twice within 300 ms, each press as INFO then from RTP.
+    c.info('5');
+    c.advance_ms(100);
+    c.converted('5');
+    c.advance_ms(150);
+    c.info('5');
+    c.advance_ms(100);
+    c.converted('5');
+    assert_eq!(c.infos_to_b(), ['5', '5']);
+    // 9 twice, both INFOs before both presses from RTP.
+    c.advance_ms(3000);
+    c.info('9');
+    c.advance_ms(200);
+    c.info('9');
+    c.advance_ms(50);
+    c.converted('9');
+    c.advance_ms(200);
+    c.converted('9');
+    assert_eq!(c.infos_to_b(), ['9', '9']);
+    assert_eq!(c.h.stats.dtmf_duplicates(), 4);
+}
