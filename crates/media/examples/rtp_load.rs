@@ -1005,6 +1005,14 @@ fn main() -> Result<(), Error> {
     if options.search.is_empty() {
         let result = run(&mut relay, &options, 0, options.calls)?;
         print_row(&result);
+        if let Relay::Switchboard(driver) = &relay {
+            // How well the driver batched: datagrams per system call.
+            let c = driver.counters()?;
+            println!(
+                "<!-- driver: {} datagrams in {} recvmmsg, {} sent in {} sendmsg -->",
+                c.recv_datagrams, c.recv_batches, c.sent_datagrams, c.send_calls
+            );
+        }
         return Ok(());
     }
     let (mut held, mut voice) = (None, None);

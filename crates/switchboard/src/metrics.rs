@@ -180,9 +180,53 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
             );
         }
     }
+    let key_presses = [
+        ("info_duplicate", metrics.stats.dtmf_duplicates()),
+        ("info_failed", metrics.stats.dtmf_info_failures()),
+    ];
     let Some(relay) = relay else {
+        family(
+            "switchboard_dtmf_total",
+            "counter",
+            DTMF_HELP,
+            &labelled(&key_presses),
+        );
         return out;
     };
+    let key_presses = [
+        key_presses[0],
+        key_presses[1],
+        ("converted", relay.relay.dtmf_converted),
+        ("undelivered", relay.relay.dtmf_undelivered),
+        ("media_duplicate", relay.relay.dtmf_duplicates),
+    ];
+    family(
+        "switchboard_dtmf_total",
+        "counter",
+        DTMF_HELP,
+        &labelled(&key_presses),
+    );
+    family(
+        "switchboard_media_transcoding_total",
+        "counter",
+        "Transcoding bridges: frames made, input refused, packets put back in order, packets given up as lost.",
+        &labelled(&[
+            ("frames", relay.relay.frames_transcoded),
+            ("errors", relay.relay.transcode_errors),
+            ("reordered", relay.relay.transcode_reordered),
+            ("lost", relay.relay.transcode_lost),
+        ]),
+    );
+    family(
+        "switchboard_conference_frames_total",
+        "counter",
+        "Conference mixer frames: mixed, members' audio too late for its frame, dropped.",
+        &labelled(&[
+            ("mixed", relay.relay.conference_frames_mixed),
+            ("late", relay.relay.conference_frames_late),
+            ("dropped", relay.relay.conference_frames_dropped),
+        ]),
+    );
     let packets = [
         ("received", relay.relay.received),
         ("forwarded_rtp", relay.relay.forwarded_rtp),
@@ -244,6 +288,17 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
         ],
     );
     out
+}
+
+const DTMF_HELP: &str = "Key presses: not sent to an INFO leg that had them in the other form, INFO that failed, \
+     converted between RFC 4733, INFO and tones, not delivered, not sent to an RFC 4733 leg that had them as INFO.";
+
+/// Samples labelled `{what="..."}`.
+fn labelled(samples: &[(&str, u64)]) -> Vec<(String, u64)> {
+    samples
+        .iter()
+        .map(|(what, n)| (format!("{{what=\"{what}\"}}"), *n))
+        .collect()
 }
 
 /// `UnknownPort` -> `unknown_port`.

@@ -190,6 +190,14 @@ fn pressing_2_queues_for_support_and_a_teams_agent_answers() {
         ),
         "{scraped}"
     );
+    for family in [
+        "switchboard_dtmf_total{what=\"info_duplicate\"} 0\n",
+        "switchboard_dtmf_total{what=\"media_duplicate\"} 0\n",
+        "switchboard_media_transcoding_total{what=\"lost\"} 0\n",
+        "switchboard_conference_frames_total{what=\"late\"} ",
+    ] {
+        assert!(scraped.contains(family), "no {family} in {scraped}");
+    }
     let received = scraped
         .lines()
         .find_map(|l| l.strip_prefix("switchboard_media_packets_total{what=\"received\"} "))
