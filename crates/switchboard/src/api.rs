@@ -90,13 +90,19 @@ pub(crate) enum Target {
 /// A request about one call, as the API received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CallRequest {
-    Supervise { user: String, mode: SuperviseMode },
+    Supervise {
+        user: String,
+        mode: SuperviseMode,
+    },
     SetSuperviseMode(SuperviseMode),
     AddParty(Target),
     Consult(Target),
     CompleteConsult,
     MergeConsult,
     CancelConsult,
+    /// Pause (`true`) or resume the call's recording (PCI DSS: while
+    /// the caller gives card details).
+    PauseRecording(bool),
     HangUp,
 }
 
@@ -174,6 +180,7 @@ pub(crate) async fn start(
         .route("/api/v1/calls/{id}/parties", post(add_party))
         .route("/api/v1/calls/{id}/consult", post(consult))
         .route("/api/v1/calls/{id}/consult/{step}", post(consult_step))
+        .route("/api/v1/calls/{id}/recording/{action}", post(recording))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state);
@@ -364,6 +371,18 @@ async fn consult_step(
         "merge" => CallRequest::MergeConsult,
         "cancel" => CallRequest::CancelConsult,
         _ => return error(StatusCode::NOT_FOUND, "no such consult step"),
+    };
+    call_request(&state, call, request).await
+}
+
+async fn recording(
+    State(state): State<ApiState>,
+    Path((call, action)): Path<(u64, String)>,
+) -> Response {
+    let request = match action.as_str() {
+        "pause" => CallRequest::PauseRecording(true),
+        "resume" => CallRequest::PauseRecording(false),
+        _ => return error(StatusCode::NOT_FOUND, "no such recording action"),
     };
     call_request(&state, call, request).await
 }

@@ -353,6 +353,9 @@ fn a_supervisor_listens_then_whispers_then_barges_in_through_the_api() {
     };
     let call = call_in_state(api, "connected");
     let path = format!("/api/v1/calls/{call}/supervise");
+    // Calls are not recorded here: nothing to pause.
+    let pause = format!("/api/v1/calls/{call}/recording/pause");
+    assert_eq!(common::http(api, "POST", &pause, Some(TOKEN), None).0, 409);
 
     // Refusals: no token, an unknown call, a bad mode, an unknown user.
     let listen = r#"{"user":"alex","mode":"listen"}"#;
@@ -462,6 +465,17 @@ fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
     };
     let call = call_in_state(api, "connected");
     let connected = std::time::Instant::now();
+    // The agent pauses the recording for 1.5 s (card details).
+    let recording = |action: &str| {
+        let path = format!("/api/v1/calls/{call}/recording/{action}");
+        common::http(api, "POST", &path, Some(TOKEN), None)
+    };
+    assert_eq!(recording("stop").0, 404);
+    let ghost = "/api/v1/calls/987654/recording/pause";
+    assert_eq!(common::http(api, "POST", ghost, Some(TOKEN), None).0, 404);
+    assert_eq!(recording("pause").0, 202);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(recording("resume").0, 202);
     let consult = format!("/api/v1/calls/{call}/consult");
     // Nothing to complete yet.
     let complete = format!("{consult}/complete");
@@ -524,7 +538,15 @@ fn an_agent_consults_a_colleague_then_transfers_the_caller_to_them() {
 
     // One recording of the whole call, not only of the first agent:
     // bianca joined its agent side and it ended with the caller.
-    wait_for_log(&system.dir.join("switchboard.log"), "recording finished", 1);
+    let log = wait_for_log(&system.dir.join("switchboard.log"), "recording finished", 1);
+    let paused: f64 = log
+        .lines()
+        .find(|l| l.contains("recording finished"))
+        .and_then(|l| l.split("paused_secs=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no paused_secs in {log}"));
+    assert!((1.2..2.5).contains(&paused), "paused {paused} s");
     let (seconds, right) = stereo_wav_right(&system);
     assert!(
         (seconds - hung_up).abs() < 1.5,

@@ -47,6 +47,16 @@ impl Layouts {
         self.recordings.remove(&call);
     }
 
+    /// The call's recording, while it runs.
+    pub(super) fn recording_of(&self, call: CallId) -> Option<RecordingId> {
+        self.recordings.get(&call).map(|recorded| recorded.id)
+    }
+
+    /// A recording ended (its call may go on).
+    pub(super) fn recording_finished(&mut self, id: RecordingId) {
+        self.recordings.retain(|_, recorded| recorded.id != id);
+    }
+
     /// The call's recording started: `caller` on the left, `agent` on
     /// the right.
     pub(super) fn recording_started(&mut self, id: RecordingId, caller: LegKey, agent: LegKey) {

@@ -497,6 +497,7 @@ impl ContactCenter {
             CallRequest::CompleteConsult => Request::CompleteConsult,
             CallRequest::MergeConsult => Request::MergeConsult,
             CallRequest::CancelConsult => Request::CancelConsult,
+            CallRequest::PauseRecording(pause) => return self.pause_recording(call, pause),
             CallRequest::HangUp => Request::HangUp,
         };
         self.center
@@ -505,6 +506,27 @@ impl ContactCenter {
                 RequestError::NoSuchCall => Refusal::NotFound(error.to_string()),
                 _ => Refusal::Conflict(error.to_string()),
             })
+    }
+
+    /// Pauses (or resumes) the call's recording: the file holds silence
+    /// meanwhile, including what was said just before the pause.
+    fn pause_recording(&mut self, call: CallId, pause: bool) -> Result<(), Refusal> {
+        if !self.center.has_call(call) {
+            return Err(Refusal::NotFound(format!("no call {}", call.0)));
+        }
+        let id = self
+            .layouts
+            .recording_of(call)
+            .ok_or_else(|| Refusal::Conflict("the call is not being recorded".to_owned()))?;
+        let detached = self.relay.detached();
+        let done = if pause {
+            detached.pause_recording(id)
+        } else {
+            detached.resume_recording(id)
+        };
+        done.map_err(|error| Refusal::Conflict(error.to_string()))?;
+        tracing::info!(%call, pause, "recording paused or resumed");
+        Ok(())
     }
 
     /// A Teams user's presence from Microsoft Graph.
@@ -590,14 +612,16 @@ impl ContactCenter {
                 id,
                 path,
                 duration,
+                paused,
                 dropped_frames,
                 has_speech,
                 end,
-                ..
             } => {
+                self.layouts.recording_finished(*id);
                 tracing::info!(
                     path = %path.display(),
                     secs = duration.as_secs_f64(),
+                    paused_secs = paused.as_secs_f64(),
                     dropped_frames,
                     ?has_speech,
                     ?end,
