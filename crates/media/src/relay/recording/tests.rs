@@ -593,9 +593,9 @@ fn three_speak(
     }
 }
 
-#[test]
-fn a_colleague_joins_the_agent_side_and_the_recording_outlives_the_agent() {
-    let start = Instant::now();
+/// A recorded call (caller and agent) with a colleague's leg beside it,
+/// not recorded yet.
+fn recorded_with_colleague(start: Instant) -> Sim {
     let mut relay = call(start);
     leg(
         &mut relay,
@@ -611,6 +611,13 @@ fn a_colleague_joins_the_agent_side_and_the_recording_outlives_the_agent() {
     sim.relay
         .start_call_recording(start, ID, CALLER, AGENT)
         .unwrap();
+    sim
+}
+
+#[test]
+fn a_colleague_joins_the_agent_side_and_the_recording_outlives_the_agent() {
+    let start = Instant::now();
+    let mut sim = recorded_with_colleague(start);
     // 0-400 ms: caller and agent; the colleague is not recorded yet.
     three_speak(&mut sim, start, (0, 20), |_| true);
     sim.relay
@@ -650,21 +657,7 @@ fn a_colleague_joins_the_agent_side_and_the_recording_outlives_the_agent() {
 #[test]
 fn the_recording_ends_when_a_side_has_nobody_left() {
     let start = Instant::now();
-    let mut relay = call(start);
-    leg(
-        &mut relay,
-        start,
-        COLLEAGUE,
-        COLLEAGUE_PORT,
-        colleague_addr(),
-    );
-    relay
-        .set_codec(start, COLLEAGUE, LegCodec::new(LegEncoding::Pcmu))
-        .unwrap();
-    let mut sim = Sim::new(relay, start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
+    let mut sim = recorded_with_colleague(start);
     sim.relay
         .add_to_recording(start, ID, COLLEAGUE, RecordingChannel::Agent)
         .unwrap();

@@ -210,15 +210,19 @@ impl Transcoding {
                 self.release(GiveUp::Below(seq), counters);
                 self.reorder.skip_to(seq, &mut counters.transcode_lost);
             }
-            Place::Restart => {
-                self.release(GiveUp::All, counters);
-                self.reorder.restart(ssrc);
-                // The new stream's timestamps are its own.
-                self.transcoder.restart_input();
-            }
+            Place::Restart => self.restart(ssrc, counters),
         }
         self.reorder.advance(seq, ssrc);
         self.release(GiveUp::Nothing, counters);
+    }
+
+    /// A new input stream from `ssrc`: what is held is decoded, the
+    /// order starts again, and the decoder takes the new stream's
+    /// timestamps as its own.
+    fn restart(&mut self, ssrc: u32, counters: &mut RelayCounters) {
+        self.release(GiveUp::All, counters);
+        self.reorder.restart(ssrc);
+        self.transcoder.restart_input();
     }
 
     /// Audio `seq` of `ssrc`: whether to decode it now (after what it
@@ -246,12 +250,7 @@ impl Transcoding {
                 self.release(GiveUp::Below(seq), counters);
                 self.reorder.skip_to(seq, &mut counters.transcode_lost);
             }
-            Place::Restart => {
-                self.release(GiveUp::All, counters);
-                self.reorder.restart(ssrc);
-                // The new stream's timestamps are its own.
-                self.transcoder.restart_input();
-            }
+            Place::Restart => self.restart(ssrc, counters),
         }
         Ok(true)
     }
