@@ -9,6 +9,13 @@
 //!
 //! Names: a call's legs are relay session `call id`, leg
 //! `leg id * MAX_STREAMS + stream index`, so a media event names its call.
+//!
+//! Transcoding follows the legs' codecs (see `sbc`'s `codecs`): bridged
+//! streams whose codecs differ each get their codec, so that the relay
+//! transcodes between them; when a re-INVITE gives them one codec again
+//! the streams that had a codec get that one, and one codec with the
+//! same payload types on both sides is forwarded untouched. Both are
+//! decided again whenever either leg of a bridge is updated.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +55,8 @@ pub(crate) struct RelayAnchor {
     /// The address written in SDP.
     advertised: IpAddr,
     legs: HashMap<(CallId, LegId), Vec<Option<Anchored>>>,
+    /// The leg each bridged leg is bridged with (both ways).
+    partners: HashMap<(CallId, LegId), LegId>,
 }
 
 impl RelayAnchor {
@@ -56,6 +65,7 @@ impl RelayAnchor {
             driver,
             advertised,
             legs: HashMap::new(),
+            partners: HashMap::new(),
         }
     }
 
@@ -72,6 +82,43 @@ impl RelayAnchor {
     /// The B2BUA leg a relay leg is a stream of.
     pub(crate) fn leg_of(leg: LegKey) -> LegId {
         LegId(leg.leg / MAX_STREAMS)
+    }
+
+    /// Prepares each pair of streams of `a` and `b` for their bridge
+    /// ([`RelayAnchor::prepare_bridge`]); then `bridge` runs on each pair.
+    fn prepare_pairs(
+        &mut self,
+        call: CallId,
+        a: LegId,
+        b: LegId,
+        bridge: impl Fn(&MediaDriver, &Anchored, &Anchored),
+    ) {
+        let anchored = |leg| self.legs.contains_key(&(call, leg));
+        if a == b || !anchored(a) || !anchored(b) {
+            return;
+        }
+        let (Some(mut left), Some(mut right)) =
+            (self.legs.remove(&(call, a)), self.legs.remove(&(call, b)))
+        else {
+            return;
+        };
+        for (left, right) in left.iter_mut().zip(right.iter_mut()) {
+            if let (Some(left), Some(right)) = (left, right) {
+                self.prepare_bridge(left, right);
+                bridge(&self.driver, left, right);
+            }
+        }
+        self.legs.insert((call, a), left);
+        self.legs.insert((call, b), right);
+    }
+
+    /// Forgets the bridge of `leg`, both ways.
+    fn forget_partner(&mut self, call: CallId, leg: LegId) {
+        if let Some(partner) = self.partners.remove(&(call, leg)) {
+            if self.partners.get(&(call, partner)) == Some(&leg) {
+                self.partners.remove(&(call, partner));
+            }
+        }
     }
 
     fn update_stream(&self, anchored: &mut Anchored, stream: &StreamMedia) {
@@ -115,8 +162,9 @@ impl RelayAnchor {
                 report(anchored.key, detached.set_dtmf(anchored.key, dtmf));
             }
         }
-        // A re-INVITE changed the codec of a transcoded leg: the relay
-        // transcodes to the new one.
+        // A re-INVITE changed the codec of a leg given one: the relay
+        // takes the new one (and `prepare_bridge` then decides whether it
+        // still transcodes).
         let now = anchored.codec.as_ref().and_then(leg_codec);
         if anchored.transcoding.is_some() && now.is_some() && anchored.transcoding != now {
             anchored.transcoding = now;
@@ -126,15 +174,35 @@ impl RelayAnchor {
         }
     }
 
-    /// Before two streams are bridged: when their codecs differ (or only
-    /// their payload types), both get their codec so the relay transcodes
-    /// (or renumbers) between them; streams of one codec and numbering
-    /// are forwarded untouched.
+    /// Before two streams are bridged, and after either changed: when
+    /// their codecs differ (or only their payload types), both get their
+    /// codec so the relay transcodes (or renumbers) between them. Streams
+    /// of one codec and numbering are forwarded untouched: one that was
+    /// given a codec for an earlier transcoding bridge gets this one, as
+    /// the same codec on both legs is what stops the relay transcoding.
     fn prepare_bridge(&self, left: &mut Anchored, right: &mut Anchored) {
         let (Some(a), Some(b)) = (&left.codec, &right.codec) else {
             return;
         };
         if a == b {
+            let given = left.transcoding.is_some() || right.transcoding.is_some();
+            let Some(shared) = leg_codec(a) else {
+                if given {
+                    tracing::warn!(
+                        left = ?left.key,
+                        right = ?right.key,
+                        "the legs now share a codec the relay does not know: it goes on transcoding"
+                    );
+                }
+                return;
+            };
+            let detached = self.driver.detached();
+            for anchored in [left, right] {
+                if anchored.transcoding.is_some_and(|codec| codec != shared) {
+                    anchored.transcoding = Some(shared);
+                    report(anchored.key, detached.set_codec(anchored.key, shared));
+                }
+            }
             return;
         }
         let (Some(a), Some(b)) = (leg_codec(a), leg_codec(b)) else {
@@ -269,6 +337,11 @@ impl MediaAnchor for RelayAnchor {
             }
         }
         self.legs.insert((call, leg), anchored);
+        // A re-INVITE may have made the bridge's codecs differ, or one
+        // again.
+        if let Some(&partner) = self.partners.get(&(call, leg)) {
+            self.prepare_pairs(call, leg, partner, |_, _, _| {});
+        }
     }
 
     fn bridge(&mut self, call: CallId, a: LegId, b: LegId) {
@@ -276,22 +349,20 @@ impl MediaAnchor for RelayAnchor {
         if a == b || !anchored(a) || !anchored(b) {
             return;
         }
-        let (Some(mut left), Some(mut right)) =
-            (self.legs.remove(&(call, a)), self.legs.remove(&(call, b)))
-        else {
-            return;
-        };
-        for (left, right) in left.iter_mut().zip(right.iter_mut()) {
-            if let (Some(left), Some(right)) = (left, right) {
-                self.prepare_bridge(left, right);
-                report(left.key, self.driver.detached().bridge(left.key, right.key));
-            }
+        for leg in [a, b] {
+            self.forget_partner(call, leg);
         }
-        self.legs.insert((call, a), left);
-        self.legs.insert((call, b), right);
+        self.partners.insert((call, a), b);
+        self.partners.insert((call, b), a);
+        self.prepare_pairs(call, a, b, |driver, left, right| {
+            report(left.key, driver.detached().bridge(left.key, right.key));
+        });
     }
 
     fn unbridge(&mut self, call: CallId, a: LegId, b: LegId) {
+        if self.partners.get(&(call, a)) == Some(&b) {
+            self.forget_partner(call, a);
+        }
         let detached = self.driver.detached();
         for leg in [a, b] {
             let Some(streams) = self.legs.get(&(call, leg)) else {
@@ -304,6 +375,7 @@ impl MediaAnchor for RelayAnchor {
     }
 
     fn release(&mut self, call: CallId, leg: LegId) {
+        self.forget_partner(call, leg);
         let Some(streams) = self.legs.remove(&(call, leg)) else {
             return;
         };
@@ -311,5 +383,179 @@ impl MediaAnchor for RelayAnchor {
         for anchored in streams.into_iter().flatten() {
             report(anchored.key, detached.free_leg(anchored.key));
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    use media::DriverConfig;
+
+    use super::*;
+
+    const CALL: CallId = CallId(7);
+    const CARRIER: LegId = LegId(1);
+    const TEAMS: LegId = LegId(2);
+
+    /// A relay on loopback with one shard, the B2BUA's anchor on it, and
+    /// a socket for each leg's peer.
+    struct Relay {
+        anchor: RelayAnchor,
+        driver: Arc<MediaDriver>,
+        carrier: UdpSocket,
+        teams: UdpSocket,
+        ports: HashMap<LegId, u16>,
+        seq: u16,
+    }
+
+    fn codec(payload_type: u8, encoding: &str) -> StreamCodec {
+        StreamCodec {
+            payload_type,
+            encoding: encoding.to_owned(),
+            clock_rate: 8000,
+            telephone_event: Some(101),
+        }
+    }
+
+    impl Relay {
+        fn start() -> Relay {
+            // A range of its own per test process; taken ports are skipped.
+            let first = 42000 + (std::process::id() % 500) as u16 * 20;
+            let config = DriverConfig {
+                bind: IpAddr::from([127, 0, 0, 1]),
+                first_port: first,
+                last_port: first + 19,
+                shards: 1,
+                gso: false,
+                ..DriverConfig::default()
+            };
+            let (driver, _events) = MediaDriver::start(config).unwrap();
+            let driver = Arc::new(driver);
+            let mut anchor = RelayAnchor::new(Arc::clone(&driver), IpAddr::from([127, 0, 0, 1]));
+            let mut ports = HashMap::new();
+            for leg in [CARRIER, TEAMS] {
+                let local = anchor.allocate(CALL, leg, 0, true).unwrap();
+                ports.insert(leg, local.port());
+            }
+            let peer = || {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket
+                    .set_read_timeout(Some(Duration::from_millis(50)))
+                    .unwrap();
+                socket
+            };
+            Relay {
+                anchor,
+                driver,
+                carrier: peer(),
+                teams: peer(),
+                ports,
+                seq: 0,
+            }
+        }
+
+        /// The B2BUA tells the relay the legs' codecs (an answer, a
+        /// re-INVITE).
+        fn negotiate(&mut self, carrier: StreamCodec, teams: StreamCodec) {
+            for (leg, codec) in [(CARRIER, carrier), (TEAMS, teams)] {
+                let peer = if leg == CARRIER {
+                    &self.carrier
+                } else {
+                    &self.teams
+                };
+                let remote = peer.local_addr().unwrap();
+                let stream = StreamMedia {
+                    stream: 0,
+                    local: SocketAddr::new(self.anchor.advertised, self.ports[&leg]),
+                    remote: Some(remote),
+                    remote_rtcp: Some(remote),
+                    codec: Some(codec),
+                    srtp: None,
+                    direction: Direction::SendRecv,
+                    dtmf: DtmfMode::Rfc4733,
+                };
+                self.anchor.update(CALL, leg, &[stream]);
+            }
+            self.settle();
+        }
+
+        /// Waits until the shard ran every command queued so far (they
+        /// run in order, before the ones of this call).
+        fn settle(&self) {
+            self.driver.counters().unwrap();
+        }
+
+        /// Sends the carrier's audio (payload type `pt`) until Teams gets
+        /// a packet; returns its payload type and whether its payload is
+        /// the one sent.
+        fn carrier_to_teams(&mut self, pt: u8) -> (u8, bool) {
+            let mut buf = [0u8; 1500];
+            while self.teams.recv(&mut buf).is_ok() {}
+            let to = SocketAddr::new(self.anchor.advertised, self.ports[&CARRIER]);
+            for _ in 0..40 {
+                self.seq = self.seq.wrapping_add(1);
+                let ts = u32::from(self.seq) * 160;
+                let mut packet = vec![0x80, pt];
+                packet.extend_from_slice(&self.seq.to_be_bytes());
+                packet.extend_from_slice(&ts.to_be_bytes());
+                packet.extend_from_slice(&[0, 0, 0, 42]);
+                let payload: Vec<u8> = (0..160).map(|i| (i * 7 % 251) as u8).collect();
+                packet.extend_from_slice(&payload);
+                self.carrier.send_to(&packet, to).unwrap();
+                if let Ok(len) = self.teams.recv(&mut buf) {
+                    assert!(len >= 12, "not RTP: {len} bytes");
+                    return (buf[1] & 0x7f, buf[12..len] == payload[..]);
+                }
+            }
+            panic!("nothing reached Teams");
+        }
+    }
+
+    #[test]
+    fn a_reinvite_to_a_shared_codec_stops_the_transcoding() {
+        let mut relay = Relay::start();
+        relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
+        relay.anchor.bridge(CALL, CARRIER, TEAMS);
+        relay.settle();
+        assert_eq!(relay.carrier_to_teams(0), (8, false), "transcoded");
+        // The carrier re-offered PCMA too and Teams took it.
+        relay.negotiate(codec(8, "PCMA"), codec(8, "PCMA"));
+        assert_eq!(relay.carrier_to_teams(8), (8, true), "forwarded");
+        // Back to PCMU on the carrier's side: transcoded again.
+        relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
+        assert_eq!(relay.carrier_to_teams(0), (8, false), "transcoded");
+    }
+
+    #[test]
+    fn a_reinvite_to_different_codecs_starts_transcoding() {
+        let mut relay = Relay::start();
+        relay.negotiate(codec(0, "PCMU"), codec(0, "PCMU"));
+        relay.anchor.bridge(CALL, CARRIER, TEAMS);
+        relay.settle();
+        assert_eq!(relay.carrier_to_teams(0), (0, true), "forwarded");
+        // Teams re-offered PCMA only; the carrier keeps PCMU.
+        relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
+        assert_eq!(relay.carrier_to_teams(0), (8, false), "transcoded");
+        // Released legs leave no bridge behind.
+        relay.anchor.release(CALL, CARRIER);
+        assert!(!relay.anchor.partners.contains_key(&(CALL, TEAMS)));
+    }
+
+    #[test]
+    fn a_bridge_of_one_codec_ends_the_transcoding_of_a_leg_given_another() {
+        let mut relay = Relay::start();
+        relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
+        relay.anchor.bridge(CALL, CARRIER, TEAMS);
+        relay.settle();
+        assert_eq!(relay.carrier_to_teams(0), (8, false), "transcoded");
+        // Unbridged (a party joins), both legs move to PCMA, bridged again.
+        relay.anchor.unbridge(CALL, CARRIER, TEAMS);
+        relay.negotiate(codec(8, "PCMA"), codec(8, "PCMA"));
+        relay.anchor.bridge(CALL, CARRIER, TEAMS);
+        relay.settle();
+        assert_eq!(relay.carrier_to_teams(8), (8, true), "forwarded");
     }
 }

@@ -381,6 +381,10 @@ pub(crate) enum Purpose {
     /// Our own re-INVITE offering `leg` a new description (session
     /// refresh, after a transfer); answered here.
     Reoffer { call: CallId, leg: LegId },
+    /// Our re-INVITE offering `leg` the session in force before a
+    /// relayed offer it accepted but the other leg could not be answered
+    /// with; the call ends if it fails.
+    Restore { call: CallId, leg: LegId },
     /// A re-INVITE to `leg` carrying the offer of the new leg `new` of an
     /// INVITE with Replaces (RFC 3891), whose answer answers that INVITE.
     Replaces {

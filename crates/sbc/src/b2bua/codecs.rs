@@ -17,10 +17,23 @@
 //!   transcodes, with its telephone-event ([`answer_formats`]), a subset
 //!   of the offer as RFC 3264 §6.1 requires. An offer with no codec
 //!   switchboard transcodes passes unfiltered (the far end decides).
-//! - Once transcoded, a stream stays so: each leg is re-offered the codec
-//!   it agreed on and answered with it while its offers list it, even if
-//!   the legs came to share a codec (RFC 3264 §8.3.2 allows a change; the
-//!   relay keeps running without one).
+//! - A transcoded stream goes back to one shared codec as soon as it can
+//!   (RFC 3264 §8.3.2 lets a re-offer change the codec). A re-offer from
+//!   the other leg's peer (hold, resume, a codec change, a transfer's
+//!   INVITE with Replaces) that lists codecs the leg takes (its policy
+//!   allows them and, when its peer's last description was an offer,
+//!   that offer listed them, §5.1) and the media plane knows
+//!   ([`keep_shared`]) is offered to the leg with those, in the payload
+//!   types its session already uses for them and never in a number it
+//!   used for another codec ([`keep_numbers`], §8.3.2). The offerer is
+//!   answered with what the leg chose, in the offerer's numbers
+//!   ([`number_like`]), and the relay forwards again (it must know the
+//!   shared codec: it is told both legs' codec to stop transcoding).
+//! - Otherwise a transcoded stream stays so: a re-offer without such a
+//!   codec, or one made from the other leg's answer (which names the one
+//!   codec its peer chose, not all it takes: a transfer target's), gets
+//!   the codec the leg agreed on, and the offerer is answered with its
+//!   own while its offer lists it.
 //! - An offer towards a leg that takes DTMF only as RFC 4733 events,
 //!   from one whose peer sends INFO or in-band tones, gets a
 //!   telephone-event when it has none ([`add_event`]); the answer to the
@@ -55,6 +68,9 @@ pub(crate) const TEAMS_CODECS: &[&str] = &[
     "CN",
     "telephone-event",
 ];
+
+/// The first dynamic payload type (RFC 3551 §6).
+const DYNAMIC: u8 = 96;
 
 /// Dynamic payload types of our own offers.
 const OPUS_PT: u8 = 111;
@@ -142,7 +158,7 @@ fn codec_of(media: &Media, fallback: Option<&Media>, pt: u8) -> Option<Rtpmap> {
 }
 
 /// Whether `media` lists `codec`.
-pub(crate) fn lists(media: &Media, codec: &Rtpmap) -> bool {
+fn lists(media: &Media, codec: &Rtpmap) -> bool {
     media
         .payload_types()
         .any(|pt| media.codec(pt).is_some_and(|c| same(&c, codec)))
@@ -176,11 +192,6 @@ pub(crate) fn answer_is_offered(offer: &Media, answer: &Media) -> bool {
         Some((_, Some(codec))) => lists(offer, &codec),
         Some((pt, None)) => offer.payload_types().any(|p| p == pt),
     }
-}
-
-/// Whether the codec `answer` (to `offer`) would use is `codec`.
-pub(crate) fn answer_uses(answer: &Media, offer: &Media, codec: &Rtpmap) -> bool {
-    matches!(first_voice(answer, Some(offer)), Some((_, Some(c))) if same(&c, codec))
 }
 
 /// What the exchange of `offer` and `answer` settled on; `None` for a
@@ -234,6 +245,177 @@ pub(crate) fn keep_allowed(media: &mut Media, allowed: &[String]) -> bool {
     kept_voice
 }
 
+/// [`keep_allowed`] for a transcoded stream that may share a codec
+/// again: only voice codecs the media plane transcodes count, and only
+/// those `taken` lists when given (the leg's peer's offer), the others
+/// go (the relay stops transcoding only when it knows the shared codec);
+/// all codecs are allowed when `allowed` is empty. Returns whether a
+/// voice codec remained (nothing is removed otherwise).
+pub(crate) fn keep_shared(media: &mut Media, allowed: &[String], taken: Option<&Media>) -> bool {
+    let mut shared = media.clone();
+    let unknown: Vec<u8> = shared
+        .payload_types()
+        .filter(|pt| {
+            shared.codec(*pt).is_none_or(|c| {
+                is_voice(&c) && (!is_transcodable(&c) || taken.is_some_and(|t| !lists(t, &c)))
+            })
+        })
+        .collect();
+    for pt in unknown {
+        shared.remove_payload_type(pt);
+    }
+    let kept = if allowed.is_empty() {
+        has_transcodable_voice(&shared)
+    } else {
+        keep_allowed(&mut shared, allowed)
+    };
+    if kept {
+        *media = shared;
+    }
+    kept
+}
+
+/// Gives the dynamic payload types of an offer to a leg the numbers its
+/// session used for the same codecs in `earlier` descriptions (what we
+/// sent it, what its peer sent), and a fresh number to one whose number
+/// stood for another codec there: RFC 3264 §8.3.2 keeps a number's codec
+/// for the whole session.
+pub(crate) fn keep_numbers(media: &mut Media, earlier: &[Media]) {
+    let before: Vec<Rtpmap> = earlier.iter().flat_map(Media::rtpmaps).collect();
+    let current: Vec<u8> = media.payload_types().collect();
+    let mut map: Vec<(u8, u8)> = Vec::new();
+    let taken = |map: &[(u8, u8)], pt: u8| map.iter().any(|(_, to)| *to == pt);
+    for &pt in &current {
+        let Some(codec) = media.codec(pt).filter(|_| pt >= DYNAMIC) else {
+            map.push((pt, pt));
+            continue;
+        };
+        let kept = before
+            .iter()
+            .find(|r| r.payload_type >= DYNAMIC && same(r, &codec))
+            .map(|r| r.payload_type)
+            .filter(|to| !taken(&map, *to));
+        let clashes = before
+            .iter()
+            .any(|r| r.payload_type == pt && !same(r, &codec));
+        let to = match kept {
+            Some(to) => to,
+            None if clashes || taken(&map, pt) => {
+                let free = (DYNAMIC..=127).find(|n| {
+                    !current.contains(n)
+                        && !taken(&map, *n)
+                        && !before.iter().any(|r| r.payload_type == *n)
+                });
+                match free {
+                    Some(free) => free,
+                    // No number left: it cannot be offered.
+                    None => {
+                        map.push((pt, pt));
+                        media.remove_payload_type(pt);
+                        continue;
+                    }
+                }
+            }
+            None => pt,
+        };
+        map.push((pt, to));
+    }
+    renumber(media, &map);
+}
+
+/// Gives the payload types of an answer the numbers `offer` listed
+/// their codecs under (RFC 3264 §6.1: the answer uses the offer's
+/// numbers); a second payload type of one codec goes.
+pub(crate) fn number_like(answer: &mut Media, offer: &Media) {
+    let mut map: Vec<(u8, u8)> = Vec::new();
+    let pts: Vec<u8> = answer.payload_types().collect();
+    for pt in pts {
+        let Some(codec) = codec_of(answer, Some(offer), pt) else {
+            continue;
+        };
+        let Some(to) = offer
+            .payload_types()
+            .find(|p| offer.codec(*p).is_some_and(|c| same(&c, &codec)))
+        else {
+            continue;
+        };
+        if map.iter().any(|(_, t)| *t == to) {
+            answer.remove_payload_type(pt);
+        } else {
+            map.push((pt, to));
+        }
+    }
+    renumber(answer, &map);
+}
+
+/// Renames payload types (`from`, `to`) in the formats and the
+/// `a=rtpmap`, `a=fmtp` and `a=rtcp-fb` lines of `media`, all at once
+/// (two may swap); a static type without `a=rtpmap` that becomes another
+/// number gets one.
+fn renumber(media: &mut Media, map: &[(u8, u8)]) {
+    if map.iter().all(|(from, to)| from == to) {
+        return;
+    }
+    let new = |pt: u8| map.iter().find(|(from, _)| *from == pt).map(|(_, to)| *to);
+    let unmapped: Vec<Rtpmap> = map
+        .iter()
+        .filter(|(from, to)| from != to && media.rtpmap(*from).is_none())
+        .filter_map(|(from, to)| {
+            let mut codec = media.codec(*from)?;
+            codec.payload_type = *to;
+            Some(codec)
+        })
+        .collect();
+    for format in &mut media.formats {
+        if let Some(to) = format.parse().ok().and_then(new) {
+            *format = to.to_string();
+        }
+    }
+    for attribute in &mut media.attributes {
+        if !["rtpmap", "fmtp", "rtcp-fb"]
+            .iter()
+            .any(|n| attribute.is(n))
+        {
+            continue;
+        }
+        let Some(value) = &mut attribute.value else {
+            continue;
+        };
+        let renamed = match value.split_once(' ') {
+            Some((number, rest)) => number
+                .parse()
+                .ok()
+                .and_then(new)
+                .map(|to| format!("{to} {rest}")),
+            None => value.parse().ok().and_then(new).map(|to| to.to_string()),
+        };
+        if let Some(renamed) = renamed {
+            *value = renamed;
+        }
+    }
+    let at = after_format_lines(media);
+    media
+        .attributes
+        .splice(at..at, unmapped.iter().map(Attribute::from));
+}
+
+/// Where a new format line goes: after the last one, else before the
+/// direction, else at the end.
+fn after_format_lines(media: &Media) -> usize {
+    media
+        .attributes
+        .iter()
+        .rposition(|a| a.is("rtpmap") || a.is("fmtp"))
+        .map(|i| i + 1)
+        .or_else(|| {
+            media
+                .attributes
+                .iter()
+                .position(|a| a.direction().is_some())
+        })
+        .unwrap_or(media.attributes.len())
+}
+
 /// Removes from an answer the payload types `offer` did not list (by
 /// codec, or by number when the answer names no codec for one).
 pub(crate) fn drop_unoffered(answer: &mut Media, offer: &Media) {
@@ -283,19 +465,7 @@ pub(crate) fn add_event(media: &mut Media) -> bool {
         Attribute::from(&rtpmap),
         Attribute::from(&Fmtp::new(pt, EVENTS)),
     ];
-    // After the last format line, else before the direction.
-    let at = media
-        .attributes
-        .iter()
-        .rposition(|a| a.is("rtpmap") || a.is("fmtp"))
-        .map(|i| i + 1)
-        .or_else(|| {
-            media
-                .attributes
-                .iter()
-                .position(|a| a.direction().is_some())
-        })
-        .unwrap_or(media.attributes.len());
+    let at = after_format_lines(media);
     media.attributes.splice(at..at, lines);
     media.formats.push(pt.to_string());
     true
@@ -563,6 +733,90 @@ mod tests {
         let mut media = audio("0 101", "a=rtpmap:101 telephone-event/8000\r\n");
         assert!(!keep_allowed(&mut media, &policy));
         assert_eq!(media.formats, ["0", "101"], "untouched");
+    }
+
+    #[test]
+    fn shared_codecs_are_the_allowed_ones_the_media_plane_knows() {
+        let policy = names(&["G729", "PCMA", "PCMU", "telephone-event"]);
+        let events = "a=rtpmap:101 telephone-event/8000\r\n";
+        let mut media = audio("18 8 0 101", events);
+        assert!(keep_shared(&mut media, &policy, None));
+        assert_eq!(media.formats, ["8", "0", "101"], "no G.729");
+        // Only what the peer's offer listed.
+        let mut media = audio("18 8 0 101", events);
+        assert!(keep_shared(&mut media, &policy, Some(&audio("0 18", ""))));
+        assert_eq!(media.formats, ["0", "101"]);
+        let mut media = audio("18 8 101", events);
+        assert!(!keep_shared(&mut media, &policy, Some(&audio("0", ""))));
+        assert_eq!(media.formats, ["18", "8", "101"], "untouched");
+        // G.729 alone is no shared codec; an empty policy takes the rest.
+        assert!(!keep_shared(&mut audio("18 101", events), &policy, None));
+        let mut media = audio("18 9 101", events);
+        assert!(keep_shared(&mut media, &[], None));
+        assert_eq!(media.formats, ["9", "101"]);
+    }
+
+    #[test]
+    fn a_legs_payload_numbers_keep_their_codec_across_offers() {
+        let earlier = audio(
+            "0 111 101 97",
+            "a=rtpmap:111 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n\
+             a=rtpmap:97 telephone-event/48000\r\n",
+        );
+        // Opus on 96 goes back to 111, telephone-event/8000 on 97 (which
+        // was telephone-event/48000) to 101, and the 48 kHz one on 101
+        // (which was telephone-event/8000) to 97: a swap. iLBC, new,
+        // keeps its number.
+        let mut media = audio(
+            "96 0 97 101 112",
+            "a=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\n\
+             a=rtpmap:97 telephone-event/8000\r\na=fmtp:97 0-15\r\n\
+             a=rtpmap:101 telephone-event/48000\r\na=rtpmap:112 iLBC/8000\r\n",
+        );
+        keep_numbers(&mut media, std::slice::from_ref(&earlier));
+        assert_eq!(media.formats, ["111", "0", "101", "97", "112"]);
+        assert_eq!(media.rtpmap(111).unwrap().to_string(), "111 opus/48000/2");
+        assert_eq!(media.fmtp(111).unwrap().params, "useinbandfec=1");
+        assert_eq!(
+            media.rtpmap(101).unwrap().to_string(),
+            "101 telephone-event/8000"
+        );
+        assert_eq!(media.fmtp(101).unwrap().params, "0-15");
+        assert_eq!(
+            media.rtpmap(97).unwrap().to_string(),
+            "97 telephone-event/48000"
+        );
+        // iLBC on 111 (opus's) gets a fresh number.
+        let mut clash = audio("111 0", "a=rtpmap:111 iLBC/8000\r\n");
+        keep_numbers(&mut clash, std::slice::from_ref(&earlier));
+        assert_eq!(clash.formats, ["96", "0"]);
+        assert_eq!(clash.rtpmap(96).unwrap().to_string(), "96 iLBC/8000");
+    }
+
+    #[test]
+    fn an_answer_takes_the_numbers_of_its_offer() {
+        let offer = audio(
+            "96 0 100",
+            "a=rtpmap:96 opus/48000/2\r\na=rtpmap:100 telephone-event/8000\r\n",
+        );
+        let mut answer = audio(
+            "0 101",
+            "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n",
+        );
+        number_like(&mut answer, &offer);
+        assert_eq!(answer.formats, ["0", "100"]);
+        assert_eq!(
+            answer.rtpmap(100).unwrap().to_string(),
+            "100 telephone-event/8000"
+        );
+        assert_eq!(answer.fmtp(100).unwrap().params, "0-15");
+        // A static type the offer lists on a dynamic one gets its line.
+        let offer = audio("97", "a=rtpmap:97 PCMU/8000\r\n");
+        let mut answer = audio("0", "a=sendrecv\r\n");
+        number_like(&mut answer, &offer);
+        assert_eq!(answer.formats, ["97"]);
+        assert_eq!(answer.rtpmap(97).unwrap().to_string(), "97 PCMU/8000");
+        assert!(answer.attributes.last().unwrap().direction().is_some());
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! key press for a peer that does not take INFO is answered, `dtmf`),
 //! session
 //! refreshes answered on their own leg (RFC 4028), and the per-call
-//! timers.
+//! timers. A relayed offer whose answer cannot be given to the offerer
+//! (RFC 3264 §6.1) is refused with 488 and the session stays (§8); the
+//! other peer, which took the new one, is offered the previous one
+//! again, and the call ends with BYE and a Reason header (RFC 3326) if
+//! it will not take it back.
 
 use std::time::{Duration, Instant};
 
@@ -440,6 +444,7 @@ impl B2bua {
         let is_invite = request.method == Method::Invite;
         let mut out;
         let mut refused = false;
+        let mut restore = None;
         if status.is_success() {
             if is_invite {
                 self.ack_leg(&mut call, to);
@@ -496,13 +501,13 @@ impl B2bua {
             if refused {
                 // The answer cannot be given to the offerer (a codec we did
                 // not offer, no codec in common): its offer is refused and the
-                // previous session stays on both legs (RFC 3264 §8).
+                // previous session stays (RFC 3264 §8). The other leg's peer
+                // took the new one: it is offered the previous one again.
                 out = Response::for_request(request, StatusCode::NOT_ACCEPTABLE_HERE);
-                for leg in [from, to] {
-                    if let Some(leg) = call.leg_mut(leg) {
-                        leg.sdp.rollback();
-                    }
+                if let Some(leg) = call.leg_mut(from) {
+                    leg.sdp.rollback();
                 }
+                restore = call.leg_mut(to).map(|l| l.sdp.rollback_to_reoffer());
                 self.update_media(&call, from);
                 self.update_media(&call, to);
             }
@@ -526,6 +531,9 @@ impl B2bua {
         }
         self.respond(server, out, now);
         self.flush_leg(&mut call, from, now);
+        if let Some(offer) = restore {
+            self.restore(&mut call, to, offer, now);
+        }
         if matches!(status.0, 408 | 481) {
             let party = call.leg(to).map_or(super::Party::Callee, |l| l.party);
             self.end_call(&mut call, EndReason::DialogLost(party), now);
@@ -550,10 +558,43 @@ impl B2bua {
     /// Sends a re-INVITE with `leg`'s current description (a session
     /// refresh, RFC 4028 §7.4), or a new one written by the caller.
     pub(super) fn reoffer(&mut self, call: &mut Call, leg_id: LegId, now: Instant) -> bool {
-        let Some(leg) = call.leg_mut(leg_id) else {
+        let Some(offer) = call.leg(leg_id).and_then(|l| l.sdp.sent_bytes()) else {
             return false;
         };
-        let Some(offer) = leg.sdp.sent_bytes() else {
+        let purpose = Purpose::Reoffer {
+            call: call.id,
+            leg: leg_id,
+        };
+        self.send_offer(call, leg_id, offer, purpose, now)
+    }
+
+    /// Offers `leg`'s peer the session in force before the offer it
+    /// accepted and the other leg could not be answered with (`offer`,
+    /// from `LegSdp::rollback_to_reoffer`): RFC 3261 §14.1 keeps a
+    /// failed re-INVITE's session, but this peer took the new one. The
+    /// call ends with BYE and a Reason header when that cannot be done.
+    fn restore(&mut self, call: &mut Call, leg_id: LegId, offer: Option<Bytes>, now: Instant) {
+        let purpose = Purpose::Restore {
+            call: call.id,
+            leg: leg_id,
+        };
+        let sent = offer.is_some_and(|offer| self.send_offer(call, leg_id, offer, purpose, now));
+        if !sent {
+            let party = call.leg(leg_id).map_or(super::Party::Callee, |l| l.party);
+            self.lose_leg(call, leg_id, EndReason::SessionNotRestored(party), now);
+        }
+    }
+
+    /// Sends `leg`'s peer a re-INVITE carrying `offer`.
+    fn send_offer(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        offer: Bytes,
+        purpose: Purpose,
+        now: Instant,
+    ) -> bool {
+        let Some(leg) = call.leg_mut(leg_id) else {
             return false;
         };
         let timer = leg.timer;
@@ -568,12 +609,58 @@ impl B2bua {
         }
         request.headers.set(HeaderName::ContentType, SDP);
         request.body = offer;
-        let purpose = Purpose::Reoffer {
-            call: call.id,
-            leg: leg_id,
-        };
         self.send_in_dialog(call, leg_id, request, Some(purpose), now)
             .is_some()
+    }
+
+    /// The answer to our re-INVITE restoring `leg`'s session: taken if it
+    /// names a codec we offered (RFC 3264 §6.1); anything else ends the
+    /// call, the peers' sessions being out of line.
+    pub(super) fn on_restore_response(
+        &mut self,
+        call_id: super::CallId,
+        leg_id: LegId,
+        response: &Response,
+        now: Instant,
+    ) {
+        let Some(mut call) = self.take_call_with_response(call_id, leg_id, response, now) else {
+            return;
+        };
+        let status = response.status;
+        if status.is_provisional() {
+            return self.put_back(call);
+        }
+        let mut restored = false;
+        if status.is_success() {
+            self.ack_leg(&mut call, leg_id);
+            let body = wire::sdp_body(&response.headers, &response.body);
+            if let (Some(body), Some(leg)) = (body, call.leg_mut(leg_id)) {
+                match leg.sdp.receive_answer(&body, true) {
+                    Ok(_) => restored = true,
+                    Err(RewriteError::CodecNotOffered { .. }) => {
+                        self.gate.stats().record_answer_not_offered();
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        if restored {
+            self.update_media(&call, leg_id);
+            if let Some(leg) = call.leg_mut(leg_id) {
+                match session_timer::from_2xx(response, now) {
+                    Some(timer) => leg.timer = Some(timer),
+                    None => {
+                        if let Some(timer) = &mut leg.timer {
+                            timer.refreshed(now);
+                        }
+                    }
+                }
+            }
+        } else if call.state != CallState::Terminated {
+            let party = call.leg(leg_id).map_or(super::Party::Callee, |l| l.party);
+            self.lose_leg(&mut call, leg_id, EndReason::SessionNotRestored(party), now);
+        }
+        self.put_back(call);
     }
 
     /// The answer to our own re-INVITE on `leg`.

@@ -172,6 +172,11 @@ pub enum EndReason {
     /// A leg sent no media for the relay's timeout
     /// ([`crate::B2bua::end_on_media_timeout`]).
     MediaTimeout,
+    /// A party accepted a re-offer whose answer could not be given to the
+    /// other party (a codec we did not offer it, RFC 3264 §6.1), and
+    /// refused to go back to the session in force before; both get a BYE
+    /// with a Reason header (RFC 3326).
+    SessionNotRestored(Party),
 }
 
 /// Something that happened, for CDRs, metrics and logs. Phone numbers are

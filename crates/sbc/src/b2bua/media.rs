@@ -47,7 +47,10 @@ impl fmt::Debug for SrtpKeys {
 /// peers can; when they share none the B2BUA gives each its own and the
 /// relay must transcode: compare the two legs' codecs with
 /// [`StreamCodec::same_codec`] (different payload types or
-/// telephone-event types of one codec only need renumbering).
+/// telephone-event types of one codec only need renumbering). A
+/// re-INVITE can end transcoding (the legs share a codec again) or start
+/// it: compare again after every [`MediaAnchor::update`] of a bridged
+/// leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamCodec {
     /// Its RTP payload type (the answer's, which RFC 3264 §6.1 asks to be

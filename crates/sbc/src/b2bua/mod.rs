@@ -569,6 +569,7 @@ impl B2bua {
                 request,
             } => self.on_relay_response(call, from, to, &server, &request, &response, now),
             Purpose::Reoffer { call, leg } => self.on_reoffer_response(call, leg, &response, now),
+            Purpose::Restore { call, leg } => self.on_restore_response(call, leg, &response, now),
             Purpose::DtmfInfo { call, leg } => {
                 self.on_dtmf_info_response(call, leg, &response, now);
             }
@@ -621,8 +622,13 @@ impl B2bua {
                 let response = Response::for_request(&request, status);
                 self.on_relay_response(call, from, to, &server, &request, &response, now);
             }
-            Purpose::Reoffer { call, leg } | Purpose::InDialog { call, leg } => {
-                if matches!(txn.purpose, Purpose::Reoffer { .. }) {
+            Purpose::Reoffer { call, leg }
+            | Purpose::Restore { call, leg }
+            | Purpose::InDialog { call, leg } => {
+                if matches!(
+                    txn.purpose,
+                    Purpose::Reoffer { .. } | Purpose::Restore { .. }
+                ) {
                     let reason = EndReason::DialogLost(self.party_of(call, leg));
                     if let Some(mut c) = self.calls.remove(&call) {
                         self.lose_leg(&mut c, leg, reason, now);

@@ -19,9 +19,10 @@
 //!   hold, RFC 3264 §8.4) becomes `a=inactive`.
 //! - Codecs follow each leg's policy (`codecs`): an offer keeps what the
 //!   leg allows, else offers the leg its own list and the stream is
-//!   transcoded (RFC 3264 §6.1 answers name one codec of the offer), see
-//!   `codecs`. Answers from a peer are checked against our offer (§6.1:
-//!   the codec used must be one offered).
+//!   transcoded (RFC 3264 §6.1 answers name one codec of the offer); a
+//!   re-offer that lets the legs share a codec again ends that (§8.3.2),
+//!   see `codecs`. Answers from a peer are checked against our offer
+//!   (§6.1: the codec used must be one offered).
 
 use std::net::SocketAddr;
 
@@ -57,7 +58,12 @@ const SUITES: &[&str] = &["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"];
 /// Whether a description is an offer or an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SdpRole {
+    /// An offer made from the other leg's peer's offer.
     Offer,
+    /// An offer made from the other leg's peer's answer (to a transfer
+    /// target's offer): it names the codec that peer chose, not all it
+    /// takes, so a transcoded stream keeps its codec (`codecs`).
+    OfferFromAnswer,
     Answer,
 }
 
@@ -83,6 +89,7 @@ pub(crate) enum RewriteError {
 struct Checkpoint {
     sent: Option<Bytes>,
     received: Option<Bytes>,
+    peer_offered: bool,
     agreed: Vec<Option<Agreed>>,
     transcoded: Vec<bool>,
 }
@@ -125,6 +132,9 @@ pub(crate) struct LegSdp {
     /// is rare after call setup.
     sent: Option<Bytes>,
     received: Option<Bytes>,
+    /// Whether `received` is an offer, which lists every codec the peer
+    /// takes (RFC 3264 §5.1), rather than an answer naming one.
+    peer_offered: bool,
     /// Per stream, what the last completed offer/answer exchange with
     /// the peer settled on (a pending offer changes nothing yet).
     agreed: Vec<Option<Agreed>>,
@@ -153,6 +163,7 @@ impl LegSdp {
             keys: Vec::new(),
             sent: None,
             received: None,
+            peer_offered: false,
             agreed: Vec::new(),
             transcoded: Vec::new(),
             untranscodable: 0,
@@ -177,6 +188,7 @@ impl LegSdp {
         self.checkpoint = Some(Checkpoint {
             sent: self.sent.clone(),
             received: self.received.clone(),
+            peer_offered: self.peer_offered,
             agreed: self.agreed.clone(),
             transcoded: self.transcoded.clone(),
         });
@@ -188,9 +200,28 @@ impl LegSdp {
         if let Some(checkpoint) = self.checkpoint.take() {
             self.sent = checkpoint.sent;
             self.received = checkpoint.received;
+            self.peer_offered = checkpoint.peer_offered;
             self.agreed = checkpoint.agreed;
             self.transcoded = checkpoint.transcoded;
         }
+    }
+
+    /// The peer accepted our offer, but the exchange failed on the other
+    /// leg: back to the descriptions of the last checkpoint, and our
+    /// description before that offer becomes a new offer to restore them,
+    /// its `o=` version above the accepted one's (RFC 3264 §8). `None`
+    /// when there was none before.
+    pub(crate) fn rollback_to_reoffer(&mut self) -> Option<Bytes> {
+        let accepted = self.sent();
+        self.rollback();
+        let mut offer = self.sent()?;
+        if let Some(accepted) = accepted {
+            offer.origin = accepted.origin;
+            offer.bump_version();
+        }
+        let offer = offer.to_bytes();
+        self.sent = Some(offer.clone());
+        Some(offer)
     }
 
     /// Whether a stream of this leg is transcoded.
@@ -266,6 +297,7 @@ impl LegSdp {
         let session = Session::parse(body)?;
         // A copy: a slice would keep the whole datagram alive.
         self.received = Some(Bytes::copy_from_slice(body));
+        self.peer_offered = true;
         Ok(session)
     }
 
@@ -290,6 +322,7 @@ impl LegSdp {
             }
         }
         self.received = Some(Bytes::copy_from_slice(body));
+        self.peer_offered = false;
         self.agreed = answer
             .media
             .iter()
@@ -329,7 +362,7 @@ impl LegSdp {
         let mut out = source.clone();
         let received = match role {
             SdpRole::Answer => self.received(),
-            SdpRole::Offer => None,
+            SdpRole::Offer | SdpRole::OfferFromAnswer => None,
         };
         out.name = "-".to_owned();
         out.info = None;
@@ -506,8 +539,8 @@ impl LegSdp {
         match (role, offered) {
             (SdpRole::Answer, Some(offered)) => self.answer_codecs(index, media, offered),
             (SdpRole::Answer, None) => Ok(()),
-            (SdpRole::Offer, _) => {
-                self.offer_codecs(index, media);
+            (SdpRole::Offer | SdpRole::OfferFromAnswer, _) => {
+                self.offer_codecs(index, media, role == SdpRole::Offer);
                 let allowed = self.codecs.is_empty()
                     || self
                         .codecs
@@ -523,15 +556,19 @@ impl LegSdp {
 
     /// An offer to this leg of the other leg's `media`: what the policy
     /// allows, else this leg's own list (transcoded), else unfiltered. A
-    /// transcoded stream is re-offered the codec it agreed on.
-    fn offer_codecs(&mut self, index: usize, media: &mut Media) {
+    /// transcoded stream is re-offered the codecs it can share again when
+    /// `may_share` (the other peer's offer lists all it takes) and there
+    /// are some, else the codec it agreed on.
+    fn offer_codecs(&mut self, index: usize, media: &mut Media, may_share: bool) {
         let transcodable = codecs::has_transcodable_voice(media);
         if let (true, Some(agreed)) = (
             transcodable && self.is_transcoded(index),
             self.agreed_at(index),
         ) {
             let formats = agreed.formats();
-            codecs::set_formats(media, &formats);
+            if !(may_share && self.offer_shared(index, media)) {
+                codecs::set_formats(media, &formats);
+            }
             return;
         }
         if self.codecs.is_empty() {
@@ -551,36 +588,53 @@ impl LegSdp {
         }
     }
 
+    /// Keeps the codecs of the re-offer `media` of a transcoded stream
+    /// that this leg takes (its policy allows them and, if its peer's
+    /// last description was an offer, that offer listed them) and the
+    /// media plane knows, in the payload types this leg's session uses
+    /// (RFC 3264 §8.3.2); returns whether there were some (the stream is
+    /// no longer transcoded then).
+    fn offer_shared(&mut self, index: usize, media: &mut Media) -> bool {
+        let stream = |session: Option<Session>| {
+            session.and_then(|mut s| (index < s.media.len()).then(|| s.media.swap_remove(index)))
+        };
+        let (sent, received) = (stream(self.sent()), stream(self.received()));
+        let peers_offer = received.as_ref().filter(|_| self.peer_offered);
+        if !codecs::keep_shared(media, &self.codecs, peers_offer) {
+            return false;
+        }
+        let earlier: Vec<Media> = [sent, received].into_iter().flatten().collect();
+        codecs::keep_numbers(media, &earlier);
+        self.set_transcoded(index, false);
+        true
+    }
+
     /// An answer to this leg's `offered` stream made from the other leg's
-    /// answer `media`: as it is when its codec was offered, else (or when
-    /// the stream is transcoded and the offer still lists this leg's
-    /// codec) one codec of the offer switchboard transcodes.
+    /// answer `media`: as it is, in the offer's payload types, when its
+    /// codec was offered (the legs share it, even if this stream was
+    /// transcoded: RFC 3264 §8.3.2); else one codec of the offer
+    /// switchboard transcodes, this leg's current one while the offer
+    /// lists it (the stream is transcoded).
     fn answer_codecs(
         &mut self,
         index: usize,
         media: &mut Media,
         offered: &Media,
     ) -> Result<(), RewriteError> {
+        if codecs::answer_is_offered(offered, media) {
+            codecs::drop_unoffered(media, offered);
+            codecs::number_like(media, offered);
+            self.set_transcoded(index, false);
+            return Ok(());
+        }
         let current = self
             .agreed_at(index)
             .filter(|_| self.is_transcoded(index))
-            .map(|agreed| agreed.voice().clone())
-            .filter(|voice| codecs::lists(offered, voice));
-        match current {
-            Some(voice) if codecs::answer_uses(media, offered, &voice) => {
-                codecs::drop_unoffered(media, offered);
-            }
-            None if codecs::answer_is_offered(offered, media) => {
-                codecs::drop_unoffered(media, offered);
-                self.set_transcoded(index, false);
-            }
-            prefer => {
-                let formats = codecs::answer_formats(offered, prefer.as_ref())
-                    .ok_or(RewriteError::NoCommonCodec { stream: index })?;
-                codecs::set_formats(media, &formats);
-                self.set_transcoded(index, true);
-            }
-        }
+            .map(|agreed| agreed.voice().clone());
+        let formats = codecs::answer_formats(offered, current.as_ref())
+            .ok_or(RewriteError::NoCommonCodec { stream: index })?;
+        codecs::set_formats(media, &formats);
+        self.set_transcoded(index, true);
         Ok(())
     }
 

@@ -716,7 +716,9 @@ impl B2bua {
         let received = {
             let leg = call.leg_mut(from).ok_or(RewriteError::NoLeg)?;
             match role {
-                SdpRole::Offer => leg.sdp.receive(body).map_err(RewriteError::Unparsable)?,
+                SdpRole::Offer | SdpRole::OfferFromAnswer => {
+                    leg.sdp.receive(body).map_err(RewriteError::Unparsable)?
+                }
                 SdpRole::Answer => match leg.sdp.receive_answer(body, check) {
                     Ok(answer) => answer,
                     Err(error) => {
@@ -729,7 +731,7 @@ impl B2bua {
             }
         };
         let adds_events = match (call.leg(from), call.leg(to)) {
-            (Some(f), Some(t)) => role == SdpRole::Offer && self.adds_events(&f.peer, &t.peer),
+            (Some(f), Some(t)) => role != SdpRole::Answer && self.adds_events(&f.peer, &t.peer),
             _ => false,
         };
         let out = {

@@ -17,6 +17,10 @@ use super::B2bua;
 /// The Reason header of a BYE for a call whose media stopped.
 const MEDIA_TIMEOUT_REASON: &str = "SIP;cause=408;text=\"media timeout\"";
 
+/// The Reason header of a BYE for a call whose parties' sessions could
+/// not be brought back in line ([`EndReason::SessionNotRestored`]).
+const SESSION_NOT_RESTORED_REASON: &str = "SIP;cause=488;text=\"session not restored\"";
+
 impl B2bua {
     /// Ends the call `id`.
     /// Ends `call` because its media stopped: the relay saw a leg send
@@ -55,6 +59,7 @@ impl B2bua {
         let reason_header = match reason {
             // RFC 3326: why the SBC, not a party, ended the call.
             EndReason::MediaTimeout => Some(MEDIA_TIMEOUT_REASON),
+            EndReason::SessionNotRestored(_) => Some(SESSION_NOT_RESTORED_REASON),
             _ => None,
         };
         let ids: Vec<LegId> = call.legs.iter().map(|l| l.id).collect();

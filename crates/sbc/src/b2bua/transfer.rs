@@ -448,7 +448,8 @@ impl B2bua {
     /// Media now flows between `remaining` and `new`: the remaining party
     /// is re-offered the new leg's description (its codecs, live again if
     /// it was held for the transfer), or its own codec again when the new
-    /// leg was given its own list (the relay transcodes). A
+    /// leg was given its own list (the relay transcodes: an answer names
+    /// only the codec its peer chose, `codecs`). A
     /// telephone-event the new leg was offered for want of one from the
     /// remaining party ([`NewUacLeg::source_peer`]) stays out of it.
     fn connect(&mut self, call: &mut Call, remaining: LegId, new: LegId, now: Instant) {
@@ -482,7 +483,7 @@ impl B2bua {
                 call_id,
                 leg,
                 &source,
-                SdpRole::Offer,
+                SdpRole::OfferFromAnswer,
                 adds_events,
             );
             if written.is_ok() {

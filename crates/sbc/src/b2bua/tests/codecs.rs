@@ -232,8 +232,8 @@ fn an_opus_offer_towards_teams_is_transcoded() {
 fn hold_on_a_transcoded_call_keeps_each_legs_codec() {
     let (mut h, seen) = Harness::recorded(&with_trunk_b(CONFIG, r#"["PCMA", "telephone-event"]"#));
     let (invite, b_ok, call) = transcoded_call(&mut h, "tc-hold");
-    // The carrier holds (and now lists PCMA too, which b could take).
-    let hold = peer_sdp("192.0.2.10", 2, "0 8", "", "sendonly");
+    // The carrier holds, still with PCMU only: nothing to share.
+    let hold = peer_sdp("192.0.2.10", 2, "0", "", "sendonly");
     h.carrier_in_dialog(&call, "INVITE", 2, "", Some(&hold));
     let (reinvite, _) = h.request(Method::Invite);
     let offered = media(&reinvite.body);
@@ -284,6 +284,163 @@ fn hold_on_a_transcoded_call_keeps_each_legs_codec() {
     h.quiet();
 }
 
+/// A carrier call to Teams transcoded from the start: the carrier offers
+/// Opus only, Teams gets its own list and answers PCMU.
+fn opus_call_to_teams(h: &mut Harness, call_id: &str) -> Established {
+    let opus = peer_sdp(
+        "192.0.2.10",
+        1,
+        "111",
+        "a=rtpmap:111 opus/48000/2\r\n",
+        "sendrecv",
+    );
+    let invite = carrier_invite(call_id, "").replace(CARRIER_SDP, &opus);
+    let invite = h.place_call(&invite, Harness::carrier());
+    assert_eq!(formats(&invite.body), ["9", "0", "8", "13", "101"]);
+    let ok = reply(
+        &invite,
+        200,
+        "teams-tag",
+        TEAMS_DIALOG,
+        Some(&teams_sdp(1, "sendrecv")),
+    );
+    let carrier_ok = h.answered_by(ok.clone(), Harness::teams());
+    h.ack_carrier(&carrier_ok);
+    assert_eq!(formats(&carrier_ok.body), ["111"]);
+    h.quiet();
+    Established {
+        teams_invite: invite,
+        teams_ok: ok,
+        carrier_ok,
+    }
+}
+
+/// Teams' answer naming `formats` (of `0 8 101`).
+fn teams_answer(version: u32, formats: &str, direction: &str) -> String {
+    teams_sdp(version, direction).replace("RTP/SAVP 0 8 101", &format!("RTP/SAVP {formats}"))
+}
+
+#[test]
+fn a_reoffer_with_a_shared_codec_ends_transcoding_towards_teams() {
+    let (mut h, seen) = Harness::recorded(CONFIG);
+    let call = opus_call_to_teams(&mut h, "tc-share-teams");
+    assert_eq!(seen.codec("192.0.2.10").encoding, "opus");
+    assert_eq!(seen.codec("52.114.1.1").encoding, "PCMU");
+    // The carrier re-offers Opus, PCMA and PCMU: Teams takes both G.711.
+    let reoffer = peer_sdp(
+        "192.0.2.10",
+        2,
+        "111 8 0 101",
+        &format!("a=rtpmap:111 opus/48000/2\r\n{TELEPHONE_EVENT}"),
+        "sendrecv",
+    );
+    h.carrier_in_dialog(&call, "INVITE", 2, "", Some(&reoffer));
+    let (reinvite, _) = h.request(Method::Invite);
+    let offered = media(&reinvite.body);
+    assert_eq!(offered.formats, ["8", "0", "101"], "the shared codecs");
+    assert_eq!(offered.proto, "RTP/SAVP");
+    assert_eq!(
+        offered.rtpmap(101).unwrap().to_string(),
+        "101 telephone-event/8000"
+    );
+    // Teams keeps PCMU.
+    let answer = teams_answer(2, "0 101", "sendrecv");
+    h.deliver(
+        reply(&reinvite, 200, "", "", Some(&answer)),
+        Harness::teams(),
+    );
+    h.request(Method::Ack);
+    let (ok, _) = h.response(200);
+    let answered = media(&ok.body);
+    assert_eq!(
+        answered.formats,
+        ["0", "101"],
+        "the carrier is answered PCMU"
+    );
+    assert_eq!(answered.proto, "RTP/AVP");
+    h.carrier_in_dialog(&call, "ACK", 2, "", None);
+    h.quiet();
+    // Both legs report one codec: the relay forwards.
+    let carrier = seen.codec("192.0.2.10");
+    assert_eq!(carrier, seen.codec("52.114.1.1"));
+    assert_eq!(
+        (
+            carrier.payload_type,
+            carrier.encoding.as_str(),
+            carrier.telephone_event
+        ),
+        (0, "PCMU", Some(101))
+    );
+    // Shared from now on: the next re-offer is filtered, not replaced.
+    let hold = peer_sdp("192.0.2.10", 3, "8 0 101", TELEPHONE_EVENT, "sendonly");
+    h.carrier_in_dialog(&call, "INVITE", 3, "", Some(&hold));
+    let (reinvite, _) = h.request(Method::Invite);
+    assert_eq!(formats(&reinvite.body), ["8", "0", "101"]);
+}
+
+#[test]
+fn a_trunk_call_shares_a_codec_again_and_transcodes_again_without_one() {
+    let (mut h, seen) = Harness::recorded(&with_trunk_b(CONFIG, r#"["PCMA", "telephone-event"]"#));
+    let (_, _, call) = transcoded_call(&mut h, "tc-share-b");
+    // The carrier now lists PCMA too, its telephone-event on 96.
+    let reoffer = peer_sdp(
+        "192.0.2.10",
+        2,
+        "0 8 96",
+        "a=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\n",
+        "sendrecv",
+    );
+    h.carrier_in_dialog(&call, "INVITE", 2, "", Some(&reoffer));
+    let (reinvite, _) = h.request(Method::Invite);
+    let offered = media(&reinvite.body);
+    // b's session keeps its number for telephone-event (RFC 3264 §8.3.2).
+    assert_eq!(offered.formats, ["8", "101"]);
+    assert_eq!(
+        offered.rtpmap(101).unwrap().to_string(),
+        "101 telephone-event/8000"
+    );
+    assert_eq!(offered.fmtp(101).unwrap().params, "0-15");
+    assert!(offered.rtpmap(96).is_none());
+    let answer = peer_sdp("198.18.0.10", 2, "8 101", TELEPHONE_EVENT, "sendrecv");
+    h.deliver(
+        reply(&reinvite, 200, "", "", Some(&answer)),
+        Harness::trunk_b(),
+    );
+    h.request(Method::Ack);
+    let (ok, _) = h.response(200);
+    let answered = media(&ok.body);
+    // The carrier is answered PCMA in its own numbers.
+    assert_eq!(answered.formats, ["8", "96"]);
+    assert_eq!(
+        answered.rtpmap(96).unwrap().to_string(),
+        "96 telephone-event/8000"
+    );
+    h.carrier_in_dialog(&call, "ACK", 2, "", None);
+    h.quiet();
+    let (a, b) = (seen.codec("192.0.2.10"), seen.codec("198.18.0.10"));
+    assert!(a.same_codec(&b), "{a:?} {b:?}");
+    assert_eq!(
+        (a.payload_type, a.telephone_event, b.telephone_event),
+        (8, Some(96), Some(101))
+    );
+
+    // PCMU only again: b keeps PCMA, the carrier is transcoded again.
+    let reoffer = peer_sdp("192.0.2.10", 3, "0", "", "sendrecv");
+    h.carrier_in_dialog(&call, "INVITE", 3, "", Some(&reoffer));
+    let (reinvite, _) = h.request(Method::Invite);
+    assert_eq!(formats(&reinvite.body), ["8", "101"]);
+    let answer = peer_sdp("198.18.0.10", 3, "8 101", TELEPHONE_EVENT, "sendrecv");
+    h.deliver(
+        reply(&reinvite, 200, "", "", Some(&answer)),
+        Harness::trunk_b(),
+    );
+    h.request(Method::Ack);
+    let (ok, _) = h.response(200);
+    assert_eq!(formats(&ok.body), ["0"]);
+    assert_eq!(seen.codec("192.0.2.10").encoding, "PCMU");
+    assert_eq!(seen.codec("198.18.0.10").encoding, "PCMA");
+}
+
 #[test]
 fn an_answer_with_a_codec_not_offered_is_refused_with_488() {
     let (mut h, _) = Harness::recorded(&with_trunk_b(CONFIG, r#"["PCMA", "telephone-event"]"#));
@@ -318,12 +475,116 @@ fn an_answer_with_a_codec_not_offered_is_refused_with_488() {
     h.request(Method::Ack);
     h.response(488);
     assert_eq!(h.stats.answers_not_offered(), 2);
+    // b took the new session: it is offered the old one again.
+    let (restore, _) = h.request(Method::Invite);
+    assert_eq!(formats(&restore.body), ["8", "101"]);
+    let answer = peer_sdp("198.18.0.10", 3, "8 101", TELEPHONE_EVENT, "sendrecv");
+    h.deliver(
+        reply(&restore, 200, "", "", Some(&answer)),
+        Harness::trunk_b(),
+    );
+    h.request(Method::Ack);
     h.quiet();
     // The next re-offer still gets b's PCMA.
     let resume = peer_sdp("192.0.2.10", 3, "0", "", "sendrecv");
     h.carrier_in_dialog(&call, "INVITE", 3, "", Some(&resume));
     let (reinvite, _) = h.request(Method::Invite);
     assert_eq!(formats(&reinvite.body), ["8", "101"]);
+}
+
+/// The carrier holds a transcoded call and trunk b answers the re-INVITE
+/// with G.729, which it was not offered: the carrier gets 488, b has
+/// the call on hold with G.729. Returns b's re-INVITE and the call.
+fn hold_answered_with_g729(h: &mut Harness, call_id: &str) -> (Request, Established) {
+    let (_, _, call) = transcoded_call(h, call_id);
+    let hold = peer_sdp("192.0.2.10", 2, "0", "", "sendonly");
+    h.carrier_in_dialog(&call, "INVITE", 2, "", Some(&hold));
+    let (reinvite, _) = h.request(Method::Invite);
+    assert_eq!(
+        media(&reinvite.body).direction(),
+        Some(sdp::Direction::SendOnly)
+    );
+    let bad = peer_sdp("198.18.0.10", 2, "18", "", "recvonly");
+    h.deliver(
+        reply(&reinvite, 200, "", "", Some(&bad)),
+        Harness::trunk_b(),
+    );
+    h.request(Method::Ack);
+    h.response(488);
+    (reinvite, call)
+}
+
+#[test]
+fn a_peer_that_took_an_offer_the_other_could_not_be_answered_is_restored() {
+    let (mut h, seen) = Harness::recorded(&with_trunk_b(CONFIG, r#"["PCMA", "telephone-event"]"#));
+    let (reinvite, call) = hold_answered_with_g729(&mut h, "tc-restore");
+    // b is re-offered the session in force before: PCMA, not on hold,
+    // the o= version above the one it accepted (RFC 3264 §8).
+    let (restore, _) = h.request(Method::Invite);
+    let offered = sdp_of(&restore.body);
+    let held = sdp_of(&reinvite.body);
+    assert_eq!(offered.media[0].formats, ["8", "101"]);
+    assert_eq!(offered.media[0].direction(), Some(sdp::Direction::SendRecv));
+    assert_eq!(offered.origin.session_id, held.origin.session_id);
+    assert_eq!(
+        offered.origin.session_version,
+        held.origin.session_version + 1
+    );
+    assert!(restore.headers.cseq().unwrap().seq > reinvite.headers.cseq().unwrap().seq);
+    h.quiet();
+    let answer = peer_sdp("198.18.0.10", 3, "8 101", TELEPHONE_EVENT, "sendrecv");
+    h.deliver(
+        reply(&restore, 200, "", "", Some(&answer)),
+        Harness::trunk_b(),
+    );
+    h.request(Method::Ack);
+    h.quiet();
+    assert_eq!(seen.codec("198.18.0.10").encoding, "PCMA");
+    assert_eq!(
+        seen.stream("198.18.0.10").1.direction,
+        sdp::Direction::SendRecv
+    );
+    assert!(!h
+        .events
+        .iter()
+        .any(|e| matches!(e, B2buaEvent::CallEnded { .. })));
+    // The carrier can hold again.
+    let hold = peer_sdp("192.0.2.10", 3, "0", "", "sendonly");
+    h.carrier_in_dialog(&call, "INVITE", 3, "", Some(&hold));
+    let (reinvite, _) = h.request(Method::Invite);
+    assert_eq!(formats(&reinvite.body), ["8", "101"]);
+}
+
+#[test]
+fn a_peer_that_refuses_its_old_session_back_ends_the_call() {
+    let (mut h, _) = Harness::recorded(&with_trunk_b(CONFIG, r#"["PCMA", "telephone-event"]"#));
+    hold_answered_with_g729(&mut h, "tc-restore-refused");
+    let (restore, _) = h.request(Method::Invite);
+    h.deliver(reply(&restore, 488, "", "", None), Harness::trunk_b());
+    // Both parties get a BYE saying why (b's INVITE transaction ACKs its
+    // 488 itself).
+    let byes: Vec<Request> = h
+        .out
+        .drain(..)
+        .filter_map(|o| match o.message {
+            Message::Request(r) if r.method == Method::Bye => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(byes.len(), 2, "{byes:?}");
+    for bye in &byes {
+        assert_eq!(
+            bye.headers.get_str(&HeaderName::Reason),
+            Some("SIP;cause=488;text=\"session not restored\"")
+        );
+    }
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        B2buaEvent::CallEnded {
+            reason: EndReason::SessionNotRestored(Party::Callee),
+            ..
+        }
+    )));
 }
 
 #[test]
