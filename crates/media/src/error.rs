@@ -205,6 +205,10 @@ pub enum RelayError {
     /// The leg is already tapped by a recording (or was given twice).
     #[error("leg {0:?} is already recorded")]
     AlreadyRecorded(crate::LegKey),
+    /// The leg's codec cannot be taken away: a recording or a
+    /// conference decodes it.
+    #[error("leg {0:?} is recorded or in a conference: its codec stays")]
+    CodecInUse(crate::LegKey),
     /// The leg is not tapped by any recording.
     #[error("leg {0:?} is not recorded")]
     NotRecorded(crate::LegKey),

@@ -185,18 +185,13 @@ impl RelayAnchor {
             return;
         };
         if a == b {
-            let given = left.transcoding.is_some() || right.transcoding.is_some();
+            let detached = self.driver.detached();
             let Some(shared) = leg_codec(a) else {
-                if given {
-                    tracing::warn!(
-                        left = ?left.key,
-                        right = ?right.key,
-                        "the legs now share a codec the relay does not know: it goes on transcoding"
-                    );
-                }
+                // A codec the relay neither plays nor transcodes (G.729,
+                // SILK): the bridge forwards it as it is.
+                Self::forget_codecs(&detached, [left, right]);
                 return;
             };
-            let detached = self.driver.detached();
             for anchored in [left, right] {
                 if anchored.transcoding.is_some_and(|codec| codec != shared) {
                     anchored.transcoding = Some(shared);
@@ -205,19 +200,31 @@ impl RelayAnchor {
             }
             return;
         }
+        let detached = self.driver.detached();
         let (Some(a), Some(b)) = (leg_codec(a), leg_codec(b)) else {
             tracing::warn!(
                 left = ?left.key,
                 right = ?right.key,
                 "the legs share no codec switchboard can transcode: relayed as they are"
             );
+            Self::forget_codecs(&detached, [left, right]);
             return;
         };
-        let detached = self.driver.detached();
         for (anchored, codec) in [(left, a), (right, b)] {
             if anchored.transcoding != Some(codec) {
                 anchored.transcoding = Some(codec);
                 report(anchored.key, detached.set_codec(anchored.key, codec));
+            }
+        }
+    }
+}
+
+impl RelayAnchor {
+    /// Takes away the codecs the relay was given for transcoding.
+    fn forget_codecs(detached: &media::Detached<'_>, legs: [&mut Anchored; 2]) {
+        for anchored in legs {
+            if anchored.transcoding.take().is_some() {
+                report(anchored.key, detached.clear_codec(anchored.key));
             }
         }
     }
@@ -542,6 +549,19 @@ mod tests {
         // Released legs leave no bridge behind.
         relay.anchor.release(CALL, CARRIER);
         assert!(!relay.anchor.partners.contains_key(&(CALL, TEAMS)));
+    }
+
+    #[test]
+    fn legs_that_come_to_share_g729_are_forwarded_untranscoded() {
+        let mut relay = Relay::start();
+        relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
+        relay.anchor.bridge(CALL, CARRIER, TEAMS);
+        relay.settle();
+        assert_eq!(relay.carrier_to_teams(0), (8, false), "transcoded");
+        // A re-INVITE leaves both legs with G.729, which the relay does
+        // not decode: forwarded as it is.
+        relay.negotiate(codec(18, "G729"), codec(18, "G729"));
+        assert_eq!(relay.carrier_to_teams(18), (18, true), "forwarded");
     }
 
     #[test]

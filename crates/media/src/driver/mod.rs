@@ -499,6 +499,12 @@ impl MediaDriver {
         self.run(key, set_codec_op(key, codec))
     }
 
+    /// Takes the leg's codec away again, so that a bridge forwards it as
+    /// it is; see [`MediaRelay::clear_codec`](crate::MediaRelay::clear_codec).
+    pub fn clear_codec(&self, key: LegKey) -> Result<(), DriverError> {
+        self.run(key, clear_codec_op(key))
+    }
+
     /// Plays `source` toward the leg (replacing a play in progress), its
     /// frames paced by the shard every 20 ms; ends with
     /// [`MediaEvent::PlayFinished`] for `request`. See
@@ -841,6 +847,10 @@ fn set_codec_op(key: LegKey, codec: LegCodec) -> Op {
     Box::new(move |shard, now| Ok(shard.relay.set_codec(now, key, codec)?))
 }
 
+fn clear_codec_op(key: LegKey) -> Op {
+    Box::new(move |shard, now| Ok(shard.relay.clear_codec(now, key)?))
+}
+
 fn play_op(key: LegKey, request: PlayRequestId, source: Box<dyn FrameSource>) -> Op {
     Box::new(move |shard, now| Ok(shard.relay.play(now, key, request, source)?))
 }
@@ -933,6 +943,11 @@ impl Detached<'_> {
     /// [`MediaDriver::set_codec`].
     pub fn set_codec(&self, key: LegKey, codec: LegCodec) -> Result<(), DriverError> {
         self.0.post(key, set_codec_op(key, codec))
+    }
+
+    /// [`MediaDriver::clear_codec`].
+    pub fn clear_codec(&self, key: LegKey) -> Result<(), DriverError> {
+        self.0.post(key, clear_codec_op(key))
     }
 
     /// [`MediaDriver::play`].

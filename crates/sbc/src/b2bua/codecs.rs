@@ -22,13 +22,15 @@
 //!   the other leg's peer (hold, resume, a codec change, a transfer's
 //!   INVITE with Replaces) that lists codecs the leg takes (its policy
 //!   allows them and, when its peer's last description was an offer,
-//!   that offer listed them, §5.1) and the media plane knows
-//!   ([`keep_shared`]) is offered to the leg with those, in the payload
+//!   that offer listed them, §5.1; G.729 or SILK too, which the relay
+//!   then forwards untouched: [`keep_shared`]) is offered to the leg
+//!   with those, in the payload
 //!   types its session already uses for them and never in a number it
 //!   used for another codec ([`keep_numbers`], §8.3.2). The offerer is
 //!   answered with what the leg chose, in the offerer's numbers
-//!   ([`number_like`]), and the relay forwards again (it must know the
-//!   shared codec: it is told both legs' codec to stop transcoding).
+//!   ([`number_like`]), and the relay forwards again (both legs are
+//!   given the shared codec, or their codecs taken away when the relay
+//!   does not know it).
 //! - Otherwise a transcoded stream stays so: a re-offer without such a
 //!   codec, or one made from the other leg's answer (which names the one
 //!   codec its peer chose, not all it takes: a transfer target's), gets
@@ -246,26 +248,28 @@ pub(crate) fn keep_allowed(media: &mut Media, allowed: &[String]) -> bool {
 }
 
 /// [`keep_allowed`] for a transcoded stream that may share a codec
-/// again: only voice codecs the media plane transcodes count, and only
-/// those `taken` lists when given (the leg's peer's offer), the others
-/// go (the relay stops transcoding only when it knows the shared codec);
-/// all codecs are allowed when `allowed` is empty. Returns whether a
-/// voice codec remained (nothing is removed otherwise).
+/// again: only the voice codecs `taken` lists when given (the leg's
+/// peer's offer) count, the others go; all codecs are allowed when
+/// `allowed` is empty. A shared codec the media plane does not transcode
+/// (G.729, SILK) is fine: the relay then forwards it untouched. Returns
+/// whether a voice codec remained (nothing is removed otherwise).
 pub(crate) fn keep_shared(media: &mut Media, allowed: &[String], taken: Option<&Media>) -> bool {
     let mut shared = media.clone();
     let unknown: Vec<u8> = shared
         .payload_types()
         .filter(|pt| {
-            shared.codec(*pt).is_none_or(|c| {
-                is_voice(&c) && (!is_transcodable(&c) || taken.is_some_and(|t| !lists(t, &c)))
-            })
+            shared
+                .codec(*pt)
+                .is_none_or(|c| is_voice(&c) && taken.is_some_and(|t| !lists(t, &c)))
         })
         .collect();
     for pt in unknown {
         shared.remove_payload_type(pt);
     }
     let kept = if allowed.is_empty() {
-        has_transcodable_voice(&shared)
+        shared
+            .payload_types()
+            .any(|pt| shared.codec(pt).is_some_and(|c| is_voice(&c)))
     } else {
         keep_allowed(&mut shared, allowed)
     };
@@ -736,24 +740,28 @@ mod tests {
     }
 
     #[test]
-    fn shared_codecs_are_the_allowed_ones_the_media_plane_knows() {
+    fn shared_codecs_are_the_allowed_ones_the_peer_takes() {
         let policy = names(&["G729", "PCMA", "PCMU", "telephone-event"]);
         let events = "a=rtpmap:101 telephone-event/8000\r\n";
-        let mut media = audio("18 8 0 101", events);
+        let mut media = audio("18 8 0 9 101", events);
         assert!(keep_shared(&mut media, &policy, None));
-        assert_eq!(media.formats, ["8", "0", "101"], "no G.729");
+        assert_eq!(media.formats, ["18", "8", "0", "101"], "G.729 too");
         // Only what the peer's offer listed.
         let mut media = audio("18 8 0 101", events);
         assert!(keep_shared(&mut media, &policy, Some(&audio("0 18", ""))));
-        assert_eq!(media.formats, ["0", "101"]);
+        assert_eq!(media.formats, ["18", "0", "101"]);
         let mut media = audio("18 8 101", events);
         assert!(!keep_shared(&mut media, &policy, Some(&audio("0", ""))));
         assert_eq!(media.formats, ["18", "8", "101"], "untouched");
-        // G.729 alone is no shared codec; an empty policy takes the rest.
-        assert!(!keep_shared(&mut audio("18 101", events), &policy, None));
+        // G.729 alone is shared (the relay forwards it); an empty policy
+        // takes everything; events alone are no shared codec.
+        let mut media = audio("18 101", events);
+        assert!(keep_shared(&mut media, &policy, None));
+        assert_eq!(media.formats, ["18", "101"]);
         let mut media = audio("18 9 101", events);
         assert!(keep_shared(&mut media, &[], None));
-        assert_eq!(media.formats, ["9", "101"]);
+        assert_eq!(media.formats, ["18", "9", "101"]);
+        assert!(!keep_shared(&mut audio("101", events), &[], None));
     }
 
     #[test]

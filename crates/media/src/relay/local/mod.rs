@@ -97,6 +97,30 @@ impl MediaRelay {
         }
     }
 
+    /// Takes the codec [`MediaRelay::set_codec`] gave the leg away again:
+    /// a re-INVITE left it with a codec switchboard neither plays nor
+    /// transcodes, which its bridge partner shares. A bridge then
+    /// forwards as it is (no transcoding, no renumbering); a play in
+    /// progress ends as [`PlayEnd::Stopped`](crate::PlayEnd::Stopped).
+    /// Refused ([`RelayError::CodecInUse`]) while the leg is recorded or
+    /// in a conference, which decode it. A leg without one: nothing to do.
+    pub fn clear_codec(&mut self, _now: Instant, key: LegKey) -> Result<(), RelayError> {
+        let slot = self.slot(key)?;
+        let Self { legs, events, .. } = self;
+        let leg = leg_at(legs, slot, key)?;
+        if leg.tap.is_some() || leg.member.is_some() {
+            return Err(RelayError::CodecInUse(key));
+        }
+        let Some(mut local) = leg.local.take() else {
+            return Ok(());
+        };
+        local.stop(events);
+        match leg.peer {
+            Some(peer) => self.plan_bridge(slot, peer),
+            None => Ok(()),
+        }
+    }
+
     /// Plays `source` toward the leg, in place of the play in progress
     /// (which ends as [`PlayEnd::Stopped`](crate::PlayEnd::Stopped),
     /// the new one going on from its next frame). While it plays, the

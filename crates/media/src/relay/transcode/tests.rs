@@ -430,6 +430,46 @@ fn a_reinvite_to_another_codec_switches_to_transcoding_in_the_same_stream() {
 }
 
 #[test]
+fn legs_that_come_to_share_a_codec_the_relay_does_not_know_are_forwarded() {
+    let pcmu = codec(LegEncoding::Pcmu, 0, Some(101));
+    let pcma = codec(LegEncoding::Pcma, 8, Some(101));
+    let mut call = Call::new(pcmu, pcma, false);
+    for _ in 0..5 {
+        call.talk();
+    }
+    assert_eq!(call.relay.counters().frames_transcoded, 10);
+    // A re-INVITE leaves both with G.729 (payload type 18), which
+    // switchboard does not decode: the codecs are taken away again.
+    let now = call.now;
+    call.relay.clear_codec(now, CARRIER).unwrap();
+    call.relay.clear_codec(now, TEAMS).unwrap();
+    call.relay.clear_codec(now, TEAMS).unwrap();
+    let g729 = [0x5au8; 20];
+    let packet = call.carrier.packet(18, false, 123_456, &g729);
+    assert!(matches!(
+        call.deliver(CARRIER, &packet),
+        Verdict::Forward(_)
+    ));
+    let last = call.teams.got.last().unwrap();
+    assert_eq!((last.pt, last.payload.as_slice()), (18, g729.as_slice()));
+    assert_eq!(
+        call.relay.counters().frames_transcoded,
+        10,
+        "not transcoded"
+    );
+    // A recorded leg keeps its codec: the recording decodes it.
+    let mut call = Call::new(pcmu, pcma, false);
+    let id = RecordingId(1);
+    call.relay
+        .start_call_recording(call.now, id, CARRIER, TEAMS)
+        .unwrap();
+    assert_eq!(
+        call.relay.clear_codec(call.now, CARRIER),
+        Err(RelayError::CodecInUse(CARRIER))
+    );
+}
+
+#[test]
 fn the_same_codec_on_other_payload_types_is_forwarded_with_the_types_rewritten() {
     let carrier = codec(LegEncoding::Pcmu, 0, Some(101));
     let teams = codec(LegEncoding::Pcmu, 0, Some(96));
