@@ -201,7 +201,34 @@ fn teams_digits(log: &str) -> Vec<char> {
 
 #[test]
 fn carrier_info_digits_reach_teams_as_rfc4733_once_each() {
-    let system = System::start("teams.toml", "info-dtmf", |config| {
+    let log = info_dtmf_call("info-dtmf", |scenario| scenario);
+    assert!(log.contains("duration: 160ms"), "{log}");
+}
+
+#[test]
+fn a_press_sent_both_as_info_and_rfc4733_reaches_teams_once() {
+    // The carrier sends its "1" twice over: RFC 4733 events in its RTP
+    // (SIPp's pcap of a "1") and, at once, an INFO.
+    let log = info_dtmf_call("info-and-rfc4733", |scenario| {
+        let first_info = "<send retrans=\"500\">\n    <![CDATA[\n\n      INFO";
+        assert!(scenario.contains(first_info));
+        scenario.replacen(
+            first_info,
+            &format!(
+                "<nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_1.pcap\"/></action></nop>\n  {first_info}"
+            ),
+            1,
+        )
+    });
+    assert!(log.contains("DtmfReceived"), "{log}");
+}
+
+/// A call from a carrier whose trunk takes DTMF as INFO, running
+/// `uac_info_dtmf.xml` (edited by `edit`): its presses 1, 2, 2, # reach
+/// the emulated Teams client as RFC 4733 events, each once. Returns the
+/// emulator's log.
+fn info_dtmf_call(test: &str, edit: impl Fn(String) -> String) -> String {
+    let system = System::start("teams.toml", test, |config| {
         assert!(
             config.contains("dtmf = \"rfc4733\""),
             "the carrier's dtmf key"
@@ -209,12 +236,14 @@ fn carrier_info_digits_reach_teams_as_rfc4733_once_each() {
         config.replace("dtmf = \"rfc4733\"", "dtmf = \"info\"")
     });
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_info_dtmf.xml");
+    let scenario = edit(std::fs::read_to_string(scenario).unwrap());
+    std::fs::write(system.dir.join("scenario.xml"), scenario).unwrap();
     let media_port = free_udp_port() & !1;
     let status = sipp()
         .current_dir(&system.dir)
         .arg(format!("127.0.0.1:{}", system.sbc_udp))
         .arg("-sf")
-        .arg(&scenario)
+        .arg("scenario.xml")
         .args(["-s", "+12065550100", "-i", "127.0.0.1", "-mi", "127.0.0.1"])
         .args(["-mp", &media_port.to_string()])
         .args(["-p", &free_udp_port().to_string()])
@@ -232,9 +261,9 @@ fn carrier_info_digits_reach_teams_as_rfc4733_once_each() {
     // Direct Routing takes.
     wait_for_log(&system.dir.join("emulator.log"), "DtmfReceived", 4);
     // Nothing more arrives: the three redundant end packets of each
-    // press count once.
+    // press count once, and so does a press sent in both forms.
     std::thread::sleep(std::time::Duration::from_secs(1));
     let log = system.log("emulator");
     assert_eq!(teams_digits(&log), ['1', '2', '2', '#'], "{log}");
-    assert!(log.contains("duration: 160ms"), "{log}");
+    log
 }
