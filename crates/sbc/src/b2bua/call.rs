@@ -12,7 +12,7 @@ use sip_core::{Dialog, TransactionKey, UacInvite};
 
 use super::dtmf::InfoDuplicates;
 use super::io::{CallId, LegId, LegPeer, NextHop, Party};
-use super::sdp_rewrite::LegSdp;
+use super::sdp_rewrite::{LegSdp, LocalDescription};
 use super::session_timer::{SessionTimer, UasTimer};
 use crate::config::{TenantName, Transport};
 use crate::number::E164;
@@ -221,6 +221,46 @@ pub(crate) struct Leg {
     /// Key presses given to the leg as INFO, each way, not matched yet
     /// (a peer that takes INFO).
     pub(crate) info_presses: InfoDuplicates,
+    /// Our own re-INVITE on the leg, under way or waiting to be sent
+    /// again after a 491.
+    pub(crate) own_reinvite: Option<OwnReinvite>,
+}
+
+/// A re-INVITE the B2BUA sends on a leg of its own accord (RFC 3261
+/// §14.1), by the state of its offer.
+#[derive(Debug, Clone)]
+pub(crate) enum OwnReinvite {
+    /// Sent, no final response yet: on a non-2xx or a timeout our
+    /// description goes back to `before` (the session in force stays).
+    Proceeding {
+        kind: ReinviteKind,
+        before: LocalDescription,
+        /// How many times it was sent again after a 491.
+        retries: u32,
+    },
+    /// Refused with 491: `offer` is sent again when the dialog's
+    /// back-off ends (`sip_core::DialogEvent::GlareRetry`), unless an
+    /// offer/answer exchange completed on the leg meanwhile (its count
+    /// was `exchanges`).
+    BackingOff {
+        kind: ReinviteKind,
+        offer: LocalDescription,
+        exchanges: u64,
+        retries: u32,
+    },
+}
+
+/// What one of our own re-INVITEs is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReinviteKind {
+    /// [`Purpose::Reoffer`]: a session refresh, or a new description
+    /// after a transfer.
+    Reoffer,
+    /// [`Purpose::Restore`].
+    Restore,
+    /// [`Purpose::Replaces`]: its failure answers the INVITE with
+    /// Replaces, which is not retried here.
+    Replaces,
 }
 
 impl Leg {

@@ -154,6 +154,7 @@ impl B2bua {
             timer: None,
             bye_pending: false,
             info_presses: InfoDuplicates::default(),
+            own_reinvite: None,
         }
     }
 

@@ -10,6 +10,22 @@
 //! other peer, which took the new one, is offered the previous one
 //! again, and the call ends with BYE and a Reason header (RFC 3326) if
 //! it will not take it back.
+//!
+//! Our own re-INVITEs (a session refresh, the new description after a
+//! transfer, a restore, the offer of an INVITE with Replaces): a
+//! non-2xx final response or a timeout leaves the session as it was
+//! (RFC 3261 §14.1), so what we sent the leg, with its codec choice and
+//! SRTP keys, goes back to the description in force and the media
+//! plane is told again; the refused offer still counts as the previous
+//! SDP for the next `o=` version (RFC 3264 §8, see `sdp_rewrite`). A
+//! 491 is retried when the leg's dialog ends its back-off
+//! (`sip_core::DialogEvent::GlareRetry`: 2.1-4 s in 10 ms units on a
+//! leg whose Call-ID we own, 0-2 s otherwise, drawn from a seed of the
+//! B2BUA's random source), at most [`GLARE_RETRIES`] times; not when an
+//! offer/answer exchange completed on the leg meanwhile (the peer's own
+//! re-INVITE, relayed and answered from the other leg, brought the two
+//! in line). An INVITE with Replaces is not retried: its 491 goes to
+//! Teams.
 
 use std::time::{Duration, Instant};
 
@@ -17,10 +33,10 @@ use bytes::Bytes;
 use sip::{HeaderName, Method, Request, Response, StatusCode};
 use sip_core::{DialogId, RequestVerdict, TransactionKey};
 
-use super::call::{Call, CallState, LegDialog, Purpose, Topology};
+use super::call::{Call, CallState, LegDialog, OwnReinvite, Purpose, ReinviteKind, Topology};
 use super::checks;
 use super::io::{EndReason, LegId};
-use super::sdp_rewrite::{RewriteError, SdpRole};
+use super::sdp_rewrite::{LocalDescription, RewriteError, SdpRole};
 use super::session_timer::{self, UasTimer};
 use super::wire::{self, SDP};
 use super::{peer_matches, B2bua};
@@ -29,6 +45,10 @@ use crate::security::Peer;
 /// How long to wait before trying a refresh again after it could not be
 /// sent (an INVITE in progress, a 491).
 const REFRESH_RETRY: Duration = Duration::from_secs(2);
+
+/// How many times one of our re-INVITEs is sent again after a 491
+/// before the B2BUA gives up on it (RFC 3261 §14.1 sets no limit).
+pub(super) const GLARE_RETRIES: u32 = 3;
 
 impl B2bua {
     /// The ACK of a 2xx we sent (RFC 3261 §13.3.1.4); it may carry the
@@ -300,7 +320,7 @@ impl B2bua {
         };
         let is_invite = request.method == Method::Invite;
         if is_invite || had_offer {
-            if let Some(ours) = leg.sdp.sent_bytes() {
+            if let Some(ours) = leg.sdp.sent_again() {
                 response.headers.set(HeaderName::ContentType, SDP);
                 response.body = ours;
             }
@@ -517,12 +537,15 @@ impl B2bua {
                 _ => wire::map_final(status),
             };
             out = Response::for_request(request, mapped);
-            for leg in [from, to] {
-                if let Some(leg) = call.leg_mut(leg) {
-                    leg.sdp.rollback();
-                }
+            if let Some(leg) = call.leg_mut(from) {
+                leg.sdp.rollback();
+            }
+            // Our offer reached `to`'s peer, which refused it.
+            if let Some(leg) = call.leg_mut(to) {
+                leg.sdp.rollback_refused();
             }
             self.update_media(&call, from);
+            self.update_media(&call, to);
         }
         if is_invite {
             if let Some(dialog) = call.leg_mut(from).and_then(|l| l.dialog_mut()) {
@@ -556,49 +579,82 @@ impl B2bua {
     }
 
     /// Sends a re-INVITE with `leg`'s current description (a session
-    /// refresh, RFC 4028 §7.4), or a new one written by the caller.
+    /// refresh, RFC 4028 §7.4).
     pub(super) fn reoffer(&mut self, call: &mut Call, leg_id: LegId, now: Instant) -> bool {
-        let Some(offer) = call.leg(leg_id).and_then(|l| l.sdp.sent_bytes()) else {
+        let Some(before) = call.leg(leg_id).map(|l| l.sdp.local_description()) else {
             return false;
         };
-        let purpose = Purpose::Reoffer {
-            call: call.id,
-            leg: leg_id,
-        };
-        self.send_offer(call, leg_id, offer, purpose, now)
+        self.send_reoffer(call, leg_id, before, now)
+    }
+
+    /// Sends a re-INVITE with `leg`'s description, written by the caller
+    /// since it took `before` (which stays in force if the peer refuses
+    /// it).
+    pub(super) fn send_reoffer(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        before: LocalDescription,
+        now: Instant,
+    ) -> bool {
+        self.send_own_offer(call, leg_id, ReinviteKind::Reoffer, before, 0, now)
     }
 
     /// Offers `leg`'s peer the session in force before the offer it
-    /// accepted and the other leg could not be answered with (`offer`,
-    /// from `LegSdp::rollback_to_reoffer`): RFC 3261 §14.1 keeps a
-    /// failed re-INVITE's session, but this peer took the new one. The
-    /// call ends with BYE and a Reason header when that cannot be done.
-    fn restore(&mut self, call: &mut Call, leg_id: LegId, offer: Option<Bytes>, now: Instant) {
-        let purpose = Purpose::Restore {
-            call: call.id,
-            leg: leg_id,
+    /// accepted and the other leg could not be answered with (`offer`:
+    /// whether `LegSdp::rollback_to_reoffer` made one): RFC 3261 §14.1
+    /// keeps a failed re-INVITE's session, but this peer took the new
+    /// one. The call ends with BYE and a Reason header when that cannot
+    /// be done.
+    fn restore(&mut self, call: &mut Call, leg_id: LegId, offer: bool, now: Instant) {
+        let before = call.leg(leg_id).map(|l| l.sdp.local_description());
+        let sent = match (offer, before) {
+            (true, Some(before)) => {
+                self.send_own_offer(call, leg_id, ReinviteKind::Restore, before, 0, now)
+            }
+            _ => false,
         };
-        let sent = offer.is_some_and(|offer| self.send_offer(call, leg_id, offer, purpose, now));
         if !sent {
             let party = call.leg(leg_id).map_or(super::Party::Callee, |l| l.party);
             self.lose_leg(call, leg_id, EndReason::SessionNotRestored(party), now);
         }
     }
 
-    /// Sends `leg`'s peer a re-INVITE carrying `offer`.
-    fn send_offer(
+    /// Sends `leg`'s peer a re-INVITE of our own (`kind`, sent again
+    /// `retries` times after a 491) carrying our description of the leg;
+    /// `before` is what it replaces. When it cannot be sent, `before`
+    /// comes back.
+    fn send_own_offer(
         &mut self,
         call: &mut Call,
         leg_id: LegId,
-        offer: Bytes,
-        purpose: Purpose,
+        kind: ReinviteKind,
+        before: LocalDescription,
+        retries: u32,
         now: Instant,
     ) -> bool {
+        let purpose = match kind {
+            ReinviteKind::Reoffer => Purpose::Reoffer {
+                call: call.id,
+                leg: leg_id,
+            },
+            ReinviteKind::Restore => Purpose::Restore {
+                call: call.id,
+                leg: leg_id,
+            },
+            // Sent by `on_replaces` with its own purpose.
+            ReinviteKind::Replaces => return false,
+        };
         let Some(leg) = call.leg_mut(leg_id) else {
             return false;
         };
         let timer = leg.timer;
+        let Some(offer) = leg.sdp.sent_again() else {
+            leg.sdp.withdraw_offer(before);
+            return false;
+        };
         let Some(Ok(mut request)) = leg.dialog_mut().map(|d| d.request(Method::Invite, now)) else {
+            leg.sdp.withdraw_offer(before);
             return false;
         };
         request.headers.push(HeaderName::Supported, "timer");
@@ -609,8 +665,93 @@ impl B2bua {
         }
         request.headers.set(HeaderName::ContentType, SDP);
         request.body = offer;
-        self.send_in_dialog(call, leg_id, request, Some(purpose), now)
-            .is_some()
+        let sent = self
+            .send_in_dialog(call, leg_id, request, Some(purpose), now)
+            .is_some();
+        if let Some(leg) = call.leg_mut(leg_id) {
+            if sent {
+                leg.own_reinvite = Some(OwnReinvite::Proceeding {
+                    kind,
+                    before,
+                    retries,
+                });
+            } else {
+                leg.sdp.withdraw_offer(before);
+            }
+        }
+        sent
+    }
+
+    /// Our own re-INVITE on `leg` got the final response `status` (a
+    /// timeout counts as 408). Unless it is a 2xx, the session in force
+    /// stays (RFC 3261 §14.1): our description goes back to the one
+    /// before and the media plane hears of it again. Returns whether it
+    /// will be sent again (a 491 within [`GLARE_RETRIES`]).
+    pub(super) fn own_reinvite_ended(
+        &mut self,
+        call: &mut Call,
+        leg_id: LegId,
+        status: StatusCode,
+    ) -> bool {
+        let Some(leg) = call.leg_mut(leg_id) else {
+            return false;
+        };
+        let Some(OwnReinvite::Proceeding {
+            kind,
+            before,
+            retries,
+        }) = leg.own_reinvite.take()
+        else {
+            return false;
+        };
+        if status.is_success() {
+            return false;
+        }
+        let refused = leg.sdp.offer_refused(before);
+        let retry = status == StatusCode::REQUEST_PENDING
+            && retries < GLARE_RETRIES
+            && kind != ReinviteKind::Replaces;
+        if retry {
+            leg.own_reinvite = Some(OwnReinvite::BackingOff {
+                kind,
+                offer: refused,
+                exchanges: leg.sdp.exchanges(),
+                retries: retries + 1,
+            });
+        }
+        self.update_media(call, leg_id);
+        retry
+    }
+
+    /// The 491 back-off of `leg`'s dialog is over (RFC 3261 §14.1): our
+    /// re-INVITE refused with 491 goes again, unless an offer/answer
+    /// exchange completed on the leg meanwhile (the session was
+    /// renegotiated from the other leg's: nothing is left to bring in
+    /// line) or another INVITE is under way on it (its exchange does
+    /// that).
+    pub(super) fn retry_own_reinvite(&mut self, call: &mut Call, leg_id: LegId, now: Instant) {
+        if call.state == CallState::Terminated {
+            return;
+        }
+        let Some(leg) = call.leg_mut(leg_id) else {
+            return;
+        };
+        let Some(OwnReinvite::BackingOff {
+            kind,
+            offer,
+            exchanges,
+            retries,
+        }) = leg.own_reinvite.take()
+        else {
+            // The 491 was to a relayed request: its offerer retries.
+            return;
+        };
+        if leg.sdp.exchanges() != exchanges {
+            return;
+        }
+        let before = leg.sdp.local_description();
+        leg.sdp.retry_offer(offer);
+        self.send_own_offer(call, leg_id, kind, before, retries, now);
     }
 
     /// The answer to our re-INVITE restoring `leg`'s session: taken if it
@@ -628,6 +769,9 @@ impl B2bua {
         };
         let status = response.status;
         if status.is_provisional() {
+            return self.put_back(call);
+        }
+        if self.own_reinvite_ended(&mut call, leg_id, status) {
             return self.put_back(call);
         }
         let mut restored = false;
@@ -676,6 +820,7 @@ impl B2bua {
         };
         let status = response.status;
         if status.is_success() {
+            self.own_reinvite_ended(&mut call, leg_id, status);
             self.ack_leg(&mut call, leg_id);
             if let Some(body) = wire::sdp_body(&response.headers, &response.body) {
                 if let Some(leg) = call.leg_mut(leg_id) {
@@ -700,9 +845,13 @@ impl B2bua {
                 }
             }
         } else if status.is_final() {
+            let retrying = self.own_reinvite_ended(&mut call, leg_id, status);
             if matches!(status.0, 408 | 481) {
                 let party = call.leg(leg_id).map_or(super::Party::Callee, |l| l.party);
                 self.lose_leg(&mut call, leg_id, EndReason::DialogLost(party), now);
+            } else if retrying {
+                // Sent again when the back-off ends; the session lapses
+                // at the deadline set when it was first sent.
             } else if let Some(timer) = call.leg_mut(leg_id).and_then(|l| l.timer.as_mut()) {
                 timer.deadline = now + REFRESH_RETRY;
             }

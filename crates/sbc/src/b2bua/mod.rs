@@ -631,6 +631,7 @@ impl B2bua {
                 ) {
                     let reason = EndReason::DialogLost(self.party_of(call, leg));
                     if let Some(mut c) = self.calls.remove(&call) {
+                        self.own_reinvite_ended(&mut c, leg, status);
                         self.lose_leg(&mut c, leg, reason, now);
                         self.put_back(c);
                     }
@@ -914,16 +915,22 @@ impl B2bua {
             }
         }
         for event in events {
-            if let DialogEvent::AckTimeout { bye } = event {
-                let mut bye = *bye;
-                self.finish(&peer, transport, &via_host, &mut bye);
-                let hop = wire::dialog_next_hop(&bye, transport);
-                self.send_request(bye, hop, Purpose::Ignore, now);
-                let party = call.leg(leg_id).map_or(Party::Caller, |l| l.party);
-                if let Some(leg) = call.leg_mut(leg_id) {
-                    leg.bye_pending = false;
+            match event {
+                DialogEvent::AckTimeout { bye } => {
+                    let mut bye = *bye;
+                    self.finish(&peer, transport, &via_host, &mut bye);
+                    let hop = wire::dialog_next_hop(&bye, transport);
+                    self.send_request(bye, hop, Purpose::Ignore, now);
+                    let party = call.leg(leg_id).map_or(Party::Caller, |l| l.party);
+                    if let Some(leg) = call.leg_mut(leg_id) {
+                        leg.bye_pending = false;
+                    }
+                    self.lose_leg(call, leg_id, EndReason::DialogLost(party), now);
                 }
-                self.lose_leg(call, leg_id, EndReason::DialogLost(party), now);
+                DialogEvent::GlareRetry {
+                    method: Method::Invite,
+                } => self.retry_own_reinvite(call, leg_id, now),
+                _ => {}
             }
         }
     }

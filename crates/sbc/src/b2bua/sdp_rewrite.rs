@@ -23,6 +23,17 @@
 //!   re-offer that lets the legs share a codec again ends that (§8.3.2),
 //!   see `codecs`. Answers from a peer are checked against our offer
 //!   (§6.1: the codec used must be one offered).
+//!
+//! `o=` versions (RFC 3264 §8): the "previous SDP" is the last one
+//! provided to the peer, "in an offer or an answer", so an offer of ours
+//! the peer refused counts too. When a refused offer is rolled back
+//! ([`LegSdp::offer_refused`]: the session in force stays, RFC 3261
+//! §14.1), it is kept as the previous SDP: the next description we send
+//! keeps its `o=` line, with the same version if identical to it, else
+//! its version plus one. Going back to the version the peer accepted
+//! (or reusing the refused version for other content) would break §8:
+//! "if the version in the origin line does not increment, the SDP MUST
+//! be identical to the SDP with that version number".
 
 use std::net::SocketAddr;
 
@@ -87,11 +98,24 @@ pub(crate) enum RewriteError {
 /// The state an offer exchange may have to go back to.
 #[derive(Debug, Clone)]
 struct Checkpoint {
-    sent: Option<Bytes>,
+    local: LocalDescription,
     received: Option<Bytes>,
     peer_offered: bool,
     agreed: Vec<Option<Agreed>>,
+    exchanges: u64,
+}
+
+/// What we last sent a leg and what went with it: the previous SDP
+/// when that is another (module docs), per stream whether its codec is
+/// transcoded, and our SRTP keys. An offer of ours changes only this
+/// until it is answered; a refused one is undone with
+/// [`LegSdp::offer_refused`].
+#[derive(Debug, Clone)]
+pub(crate) struct LocalDescription {
+    sent: Option<Bytes>,
+    previous: Option<Bytes>,
     transcoded: Vec<bool>,
+    keys: Vec<Option<LocalKey>>,
 }
 
 /// Our key of one stream.
@@ -131,6 +155,10 @@ pub(crate) struct LegSdp {
     /// allocations; this is its text) and parsed again when needed, which
     /// is rare after call setup.
     sent: Option<Bytes>,
+    /// The last description provided to the peer when it is not `sent`:
+    /// an offer of ours it refused, rolled back. The next description
+    /// we send is versioned from it (module docs, RFC 3264 §8).
+    previous: Option<Bytes>,
     received: Option<Bytes>,
     /// Whether `received` is an offer, which lists every codec the peer
     /// takes (RFC 3264 §5.1), rather than an answer naming one.
@@ -141,6 +169,9 @@ pub(crate) struct LegSdp {
     /// Per stream, whether this leg's codec was chosen for it alone
     /// rather than shared with the other leg (the relay transcodes).
     transcoded: Vec<bool>,
+    /// Offer/answer exchanges completed with the peer (the peer answered
+    /// our offer, or we answered its offer).
+    exchanges: u64,
     /// Offers passed on unfiltered since the last
     /// [`LegSdp::take_untranscodable`]: no codec of the offer was
     /// allowed and none could be transcoded.
@@ -162,10 +193,12 @@ impl LegSdp {
             anchors: Vec::new(),
             keys: Vec::new(),
             sent: None,
+            previous: None,
             received: None,
             peer_offered: false,
             agreed: Vec::new(),
             transcoded: Vec::new(),
+            exchanges: 0,
             untranscodable: 0,
             checkpoint: None,
         }
@@ -186,42 +219,127 @@ impl LegSdp {
     /// Remembers the current descriptions before a new offer exchange.
     pub(crate) fn checkpoint(&mut self) {
         self.checkpoint = Some(Checkpoint {
-            sent: self.sent.clone(),
+            local: self.local_description(),
             received: self.received.clone(),
             peer_offered: self.peer_offered,
             agreed: self.agreed.clone(),
-            transcoded: self.transcoded.clone(),
+            exchanges: self.exchanges,
         });
     }
 
-    /// The offer exchange failed: back to the descriptions of the last
-    /// checkpoint.
+    /// The offer exchange failed before anything reached this leg's
+    /// peer: back to the descriptions of the last checkpoint.
     pub(crate) fn rollback(&mut self) {
         if let Some(checkpoint) = self.checkpoint.take() {
-            self.sent = checkpoint.sent;
+            self.set_local_description(checkpoint.local);
             self.received = checkpoint.received;
             self.peer_offered = checkpoint.peer_offered;
             self.agreed = checkpoint.agreed;
-            self.transcoded = checkpoint.transcoded;
+            self.exchanges = checkpoint.exchanges;
         }
+    }
+
+    /// The peer refused the offer we sent it in the exchange of the last
+    /// checkpoint: back to the descriptions of the checkpoint, the
+    /// refused offer kept as the previous SDP (module docs).
+    pub(crate) fn rollback_refused(&mut self) {
+        let refused = self.sent.clone();
+        self.rollback();
+        self.keep_refused(refused);
     }
 
     /// The peer accepted our offer, but the exchange failed on the other
     /// leg: back to the descriptions of the last checkpoint, and our
     /// description before that offer becomes a new offer to restore them,
-    /// its `o=` version above the accepted one's (RFC 3264 §8). `None`
-    /// when there was none before.
-    pub(crate) fn rollback_to_reoffer(&mut self) -> Option<Bytes> {
-        let accepted = self.sent();
+    /// versioned from the accepted one (RFC 3264 §8). `None` when there
+    /// was none before.
+    pub(crate) fn rollback_to_reoffer(&mut self) -> bool {
+        let accepted = self.sent.clone();
         self.rollback();
-        let mut offer = self.sent()?;
-        if let Some(accepted) = accepted {
-            offer.origin = accepted.origin;
-            offer.bump_version();
+        if self.sent.is_none() {
+            return false;
         }
-        let offer = offer.to_bytes();
-        self.sent = Some(offer.clone());
-        Some(offer)
+        self.previous = accepted;
+        self.sent_again().is_some()
+    }
+
+    /// What we last sent and what went with it (see
+    /// [`LocalDescription`]), to go back to if an offer of ours fails.
+    pub(crate) fn local_description(&self) -> LocalDescription {
+        LocalDescription {
+            sent: self.sent.clone(),
+            previous: self.previous.clone(),
+            transcoded: self.transcoded.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+
+    fn set_local_description(&mut self, local: LocalDescription) {
+        self.sent = local.sent;
+        self.previous = local.previous;
+        self.transcoded = local.transcoded;
+        self.keys = local.keys;
+    }
+
+    /// Our offer got a final non-2xx or no answer: the session in force
+    /// stays (RFC 3261 §14.1, RFC 3264 §8), so what we sent goes back to
+    /// `before` (taken before the offer was written), the refused offer
+    /// kept as the previous SDP (module docs). Returns the refused offer,
+    /// to send again after a 491 ([`LegSdp::retry_offer`]).
+    pub(crate) fn offer_refused(&mut self, before: LocalDescription) -> LocalDescription {
+        let refused = self.local_description();
+        self.set_local_description(before);
+        self.keep_refused(refused.sent.clone());
+        refused
+    }
+
+    /// Keeps `refused` as the previous SDP when it is not what we have
+    /// in force.
+    fn keep_refused(&mut self, refused: Option<Bytes>) {
+        if refused.is_some() && refused != self.sent {
+            self.previous = refused;
+        }
+    }
+
+    /// Our offer could not be sent after all: back to `before`.
+    pub(crate) fn withdraw_offer(&mut self, before: LocalDescription) {
+        self.set_local_description(before);
+    }
+
+    /// Makes `offer`, refused with 491 ([`LegSdp::offer_refused`]), our
+    /// description again, to be sent with [`LegSdp::sent_again`]: the
+    /// same version as when it was refused, unless another description
+    /// was refused since (the previous SDP stays what it is).
+    pub(crate) fn retry_offer(&mut self, offer: LocalDescription) {
+        self.sent = offer.sent;
+        self.transcoded = offer.transcoded;
+        self.keys = offer.keys;
+    }
+
+    /// What we last sent to this leg, to send again (a session refresh,
+    /// an answer to one, an offer retried). After a refused offer of
+    /// ours, the description in force gets the refused offer's `o=`
+    /// line, its version one up unless the two are identical (module
+    /// docs); it is what we sent from then on.
+    pub(crate) fn sent_again(&mut self) -> Option<Bytes> {
+        let Some(previous) = self.previous.take() else {
+            return self.sent.clone();
+        };
+        let current = self.sent()?;
+        let again = match parse_kept(Some(&previous)) {
+            Some(previous) => reoffer(&previous, current),
+            None => current,
+        };
+        let again = again.to_bytes();
+        self.sent = Some(again.clone());
+        Some(again)
+    }
+
+    /// How many offer/answer exchanges with the peer completed (the
+    /// peer answered our offer, or we answered its offer): a change
+    /// tells that the session was renegotiated meanwhile.
+    pub(crate) fn exchanges(&self) -> u64 {
+        self.exchanges
     }
 
     /// Whether a stream of this leg is transcoded.
@@ -281,11 +399,6 @@ impl LegSdp {
         parse_kept(self.sent.as_ref())
     }
 
-    /// What we last sent to this leg, as sent.
-    pub(crate) fn sent_bytes(&self) -> Option<Bytes> {
-        self.sent.clone()
-    }
-
     /// What this leg's peer last sent.
     pub(crate) fn received(&self) -> Option<Session> {
         parse_kept(self.received.as_ref())
@@ -323,6 +436,7 @@ impl LegSdp {
         }
         self.received = Some(Bytes::copy_from_slice(body));
         self.peer_offered = false;
+        self.exchanges += 1;
         self.agreed = answer
             .media
             .iter()
@@ -424,6 +538,7 @@ impl LegSdp {
         out.origin = Origin::new(self.session_id, 1, ip);
         if let Some(offer) = &received {
             // Our answer completes the exchange.
+            self.exchanges += 1;
             self.agreed = out
                 .media
                 .iter()
@@ -431,7 +546,12 @@ impl LegSdp {
                 .map(|(index, ours)| codecs::agree(offer.media.get(index)?, ours))
                 .collect();
         }
-        let out = match self.sent() {
+        // Versioned from the last description the peer got (module docs).
+        let previous = match self.previous.take() {
+            Some(refused) => parse_kept(Some(&refused)),
+            None => self.sent(),
+        };
+        let out = match previous {
             Some(previous) => reoffer(&previous, out),
             None => out,
         };
@@ -956,6 +1076,50 @@ mod tests {
         let srtp = streams[0].srtp.as_ref().unwrap();
         assert_eq!(srtp.remote_key_salt.as_ref().unwrap().len(), 30);
         assert_eq!(srtp.local_key_salt.len(), 30);
+    }
+
+    #[test]
+    fn a_refused_offer_is_undone_but_versions_the_next_description() {
+        let teams_offer = Session::parse(TEAMS_OFFER.as_bytes()).unwrap();
+        let held = TEAMS_OFFER.replace("a=rtcp-mux\r\n", "a=rtcp-mux\r\na=sendonly\r\n");
+        let held = Session::parse(held.as_bytes()).unwrap();
+        let mut carrier = LegSdp::new(false, vec![], 1);
+        let write = |leg: &mut LegSdp, source: &Session| {
+            leg.write(
+                source,
+                SdpRole::Offer,
+                &mut anchor("203.0.113.2", 41000),
+                &mut counter(),
+            )
+            .unwrap()
+        };
+        let first = write(&mut carrier, &teams_offer);
+        let before = carrier.local_description();
+        let refused = write(&mut carrier, &held);
+        assert_eq!(
+            refused.origin.session_version,
+            first.origin.session_version + 1
+        );
+        carrier.offer_refused(before.clone());
+        assert_eq!(carrier.sent().unwrap().to_string(), first.to_string());
+        // Sent again: the content in force, one version above the
+        // refused offer (the previous SDP), and kept from then on.
+        let again = Session::parse(&carrier.sent_again().unwrap()).unwrap();
+        assert_eq!(
+            again.origin.session_version,
+            refused.origin.session_version + 1
+        );
+        assert!(again.same_content(&first));
+        assert_eq!(carrier.sent_again().unwrap(), again.to_bytes());
+        // After another refusal, the refused offer retried is identical
+        // to the last one provided: the same version.
+        let mut carrier = LegSdp::new(false, vec![], 1);
+        write(&mut carrier, &teams_offer);
+        write(&mut carrier, &held);
+        let refused_again = carrier.offer_refused(before);
+        carrier.retry_offer(refused_again);
+        let retried = Session::parse(&carrier.sent_again().unwrap()).unwrap();
+        assert_eq!(retried.to_string(), refused.to_string());
     }
 
     #[test]

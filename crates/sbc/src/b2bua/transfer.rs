@@ -17,8 +17,8 @@ use sip::{HeaderName, Method, Request, Response, StatusCode};
 use sip_core::TransactionKey;
 
 use super::call::{
-    Call, CallState, InviteTemplate, Leg, LegDialog, OutboundRoute, Purpose, Topology, Transfer,
-    UacLeg, UasLeg,
+    Call, CallState, InviteTemplate, Leg, LegDialog, OutboundRoute, OwnReinvite, Purpose,
+    ReinviteKind, Topology, Transfer, UacLeg, UasLeg,
 };
 use super::checks;
 use super::codecs;
@@ -474,6 +474,8 @@ impl B2bua {
             }
         }
         if let (Some(source), Some(leg)) = (source, call.leg_mut(remaining)) {
+            // Stays in force if the re-offer fails (RFC 3261 §14.1).
+            let before = leg.sdp.local_description();
             leg.sdp
                 .set_transcoded_streams(transcoded.unwrap_or_default());
             let written = write_sdp(
@@ -487,7 +489,9 @@ impl B2bua {
                 adds_events,
             );
             if written.is_ok() {
-                self.reoffer(call, remaining, now);
+                self.send_reoffer(call, remaining, before, now);
+            } else {
+                leg.sdp.withdraw_offer(before);
             }
         }
         self.count_transcoding(call, remaining, new);
@@ -616,6 +620,9 @@ impl B2bua {
             self.index_dialog(&mut call, new_id, sip_call_id, local_tag);
         }
         self.index_invite(&mut call, new_id, key.clone());
+        let Some(before) = call.leg(remaining).map(|l| l.sdp.local_description()) else {
+            return self.put_back(call);
+        };
         let offer = self.rewrite_across(&mut call, new_id, remaining, &offer, SdpRole::Offer);
         let built = call
             .leg_mut(remaining)
@@ -630,9 +637,28 @@ impl B2bua {
                     leg: remaining,
                     new: new_id,
                 };
-                self.send_in_dialog(&call, remaining, reinvite, Some(purpose), now);
+                let sent = self
+                    .send_in_dialog(&call, remaining, reinvite, Some(purpose), now)
+                    .is_some();
+                if let Some(leg) = call.leg_mut(remaining) {
+                    if sent {
+                        leg.own_reinvite = Some(OwnReinvite::Proceeding {
+                            kind: ReinviteKind::Replaces,
+                            before,
+                            retries: 0,
+                        });
+                    } else {
+                        leg.sdp.withdraw_offer(before);
+                    }
+                }
             }
-            _ => self.drop_leg(&mut call, new_id, StatusCode::REQUEST_PENDING, now),
+            _ => {
+                if let Some(leg) = call.leg_mut(remaining) {
+                    leg.sdp.withdraw_offer(before);
+                }
+                self.update_media(&call, remaining);
+                self.drop_leg(&mut call, new_id, StatusCode::REQUEST_PENDING, now);
+            }
         }
         self.put_back(call);
     }
@@ -654,6 +680,9 @@ impl B2bua {
         if status.is_provisional() {
             return self.put_back(call);
         }
+        // On a failure the remaining party keeps its session (RFC 3261
+        // §14.1): our description of its leg goes back too.
+        self.own_reinvite_ended(&mut call, remaining, status);
         if !status.is_success() {
             self.drop_leg(&mut call, new, wire::map_final(status), now);
             return self.put_back(call);

@@ -16,7 +16,7 @@ fn media(body: &[u8]) -> sdp::Media {
     sdp_of(body).media.remove(0)
 }
 
-fn formats(body: &[u8]) -> Vec<String> {
+pub(super) fn formats(body: &[u8]) -> Vec<String> {
     media(body).formats
 }
 
@@ -316,7 +316,7 @@ fn opus_call_to_teams(h: &mut Harness, call_id: &str) -> Established {
 }
 
 /// Teams' answer naming `formats` (of `0 8 101`).
-fn teams_answer(version: u32, formats: &str, direction: &str) -> String {
+pub(super) fn teams_answer(version: u32, formats: &str, direction: &str) -> String {
     teams_sdp(version, direction).replace("RTP/SAVP 0 8 101", &format!("RTP/SAVP {formats}"))
 }
 
@@ -495,7 +495,7 @@ fn an_answer_with_a_codec_not_offered_is_refused_with_488() {
 /// The carrier holds a transcoded call and trunk b answers the re-INVITE
 /// with G.729, which it was not offered: the carrier gets 488, b has
 /// the call on hold with G.729. Returns b's re-INVITE and the call.
-fn hold_answered_with_g729(h: &mut Harness, call_id: &str) -> (Request, Established) {
+pub(super) fn hold_answered_with_g729(h: &mut Harness, call_id: &str) -> (Request, Established) {
     let (_, _, call) = transcoded_call(h, call_id);
     let hold = peer_sdp("192.0.2.10", 2, "0", "", "sendonly");
     h.carrier_in_dialog(&call, "INVITE", 2, "", Some(&hold));

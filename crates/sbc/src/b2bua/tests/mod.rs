@@ -9,6 +9,7 @@ mod dial;
 mod dtmf;
 mod local;
 mod mid_call;
+mod own_reinvites;
 mod parties;
 mod recorded_media;
 mod refusals;
