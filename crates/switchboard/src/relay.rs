@@ -154,6 +154,7 @@ impl RelayAnchor {
                 detached.set_direction(anchored.key, stream.direction),
             );
         }
+        let changed = anchored.codec.is_some() && anchored.codec != stream.codec;
         anchored.codec = stream.codec.clone();
         let dtmf = leg_dtmf(stream);
         if dtmf.is_some() && anchored.dtmf != dtmf {
@@ -171,6 +172,10 @@ impl RelayAnchor {
             if let Some(codec) = now {
                 report(anchored.key, detached.set_codec(anchored.key, codec));
             }
+        } else if let (None, true, Some(codec)) = (anchored.transcoding, changed, now) {
+            // A leg the contact center gave its codec (music, prompts,
+            // recording) decodes and encodes the new one.
+            report(anchored.key, detached.update_codec(anchored.key, codec));
         }
     }
 
@@ -549,6 +554,55 @@ mod tests {
         // Released legs leave no bridge behind.
         relay.anchor.release(CALL, CARRIER);
         assert!(!relay.anchor.partners.contains_key(&(CALL, TEAMS)));
+    }
+
+    #[test]
+    fn a_leg_given_its_codec_for_prompts_follows_a_reinvite() {
+        let mut relay = Relay::start();
+        relay.negotiate(codec(0, "PCMU"), codec(0, "PCMU"));
+        // The contact center bridges the legs and gives the Teams leg its
+        // codec (for music and recording) itself, not through the
+        // anchor; then a re-INVITE moves both legs to PCMA.
+        let key = RelayAnchor::key(CALL, TEAMS, 0);
+        let carrier = RelayAnchor::key(CALL, CARRIER, 0);
+        relay.driver.bridge(carrier, key).unwrap();
+        relay
+            .driver
+            .set_codec(key, media::LegCodec::new(media::LegEncoding::Pcmu))
+            .unwrap();
+        relay.negotiate(codec(8, "PCMA"), codec(8, "PCMA"));
+        relay.settle();
+        let tone = media::TonePlayer::new(media::Tone::Dtmf {
+            digit: media::DtmfDigit::Five,
+            duration: Duration::from_millis(200),
+        });
+        relay
+            .driver
+            .play(key, media::PlayRequestId(1), Box::new(tone))
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        // The first RTP packet (RTCP reports aside: types 200-204).
+        let mut got = None;
+        for _ in 0..20 {
+            if let Ok(len) = relay.teams.recv(&mut buf) {
+                if len == 12 + 160 && !(200..=204).contains(&buf[1]) {
+                    got = Some((buf[1] & 0x7f, buf[12..len].to_vec()));
+                    break;
+                }
+            }
+        }
+        let (pt, payload) = got.expect("a prompt packet");
+        // What the tone's first 20 ms are in A-law.
+        let mut first = media::TonePlayer::new(media::Tone::Dtmf {
+            digit: media::DtmfDigit::Five,
+            duration: Duration::from_millis(200),
+        });
+        let mut pcm = [0i16; 160];
+        first.fill(&mut pcm);
+        let mut alaw = [0u8; 160];
+        media::G711::Alaw.encode(&pcm, &mut alaw);
+        assert_eq!(pt, 8, "the prompt goes out as PCMA");
+        assert_eq!(payload, alaw, "encoded in A-law");
     }
 
     #[test]

@@ -950,6 +950,15 @@ impl Detached<'_> {
         self.0.post(key, clear_codec_op(key))
     }
 
+    /// [`MediaRelay::update_codec`](crate::MediaRelay::update_codec): a
+    /// re-INVITE's new codec for a leg given one.
+    pub fn update_codec(&self, key: LegKey, codec: LegCodec) -> Result<(), DriverError> {
+        self.0.post(
+            key,
+            Box::new(move |shard, now| Ok(shard.relay.update_codec(now, key, codec)?)),
+        )
+    }
+
     /// [`MediaDriver::play`].
     pub fn play(
         &self,

@@ -97,6 +97,22 @@ impl MediaRelay {
         }
     }
 
+    /// A re-INVITE changed the leg's codec: a leg given one
+    /// ([`MediaRelay::set_codec`], for plays, recording or a bridge)
+    /// takes the new one; a leg without one stays without (it is only
+    /// forwarded, and a codec would make it decode for nothing).
+    pub fn update_codec(
+        &mut self,
+        now: Instant,
+        key: LegKey,
+        codec: LegCodec,
+    ) -> Result<(), RelayError> {
+        if self.leg(key)?.local.is_none() {
+            return Ok(());
+        }
+        self.set_codec(now, key, codec)
+    }
+
     /// Takes the codec [`MediaRelay::set_codec`] gave the leg away again:
     /// a re-INVITE left it with a codec switchboard neither plays nor
     /// transcodes, which its bridge partner shares. A bridge then

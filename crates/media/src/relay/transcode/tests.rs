@@ -444,6 +444,10 @@ fn legs_that_come_to_share_a_codec_the_relay_does_not_know_are_forwarded() {
     call.relay.clear_codec(now, CARRIER).unwrap();
     call.relay.clear_codec(now, TEAMS).unwrap();
     call.relay.clear_codec(now, TEAMS).unwrap();
+    // A later re-INVITE's codec goes only to legs that have one: these
+    // stay without, and forwarded.
+    call.relay.update_codec(now, CARRIER, pcmu).unwrap();
+    call.relay.update_codec(now, TEAMS, pcma).unwrap();
     let g729 = [0x5au8; 20];
     let packet = call.carrier.packet(18, false, 123_456, &g729);
     assert!(matches!(
