@@ -19,7 +19,9 @@
 #   RTPENGINE=0 to skip rtpengine, NICE (niceness of the runs, 0),
 #   RT_PRIO (SCHED_FIFO priority for the relays and the 50-pps search runs,
 #   e.g. 5, so that other work on the machine does not queue the packets;
-#   flood runs never get it).
+#   flood runs never get it), REPEAT (runs per search step, 1; the step
+#   is judged by the run of median relay CPU, as runs on a shared VM vary
+#   by up to 30 %).
 # The generator reads its sockets in rounds 1 ms apart (--gen-coalesce-us),
 # which adds up to 1 ms to every latency figure, for both relays alike: on
 # loopback the sender pays for waking the receiver, and a relay's sends to
@@ -36,6 +38,7 @@ RTPENGINE=${RTPENGINE:-1}
 NICE=${NICE:-0}
 NG_PORT=${NG_PORT:-22230}
 RT_PRIO=${RT_PRIO:-}
+REPEAT=${REPEAT:-1}
 rt=()
 [ -n "$RT_PRIO" ] && rt=(chrt -f "$RT_PRIO")
 
@@ -70,8 +73,8 @@ start_rtpengine() {
 run_suite() { # target args...
     "${gen[@]}" "$@" --flood --calls "$FLOOD_CALLS"
     "${gen[@]}" "$@" --flood --calls "$FLOOD_CALLS" --srtp
-    "${rt[@]}" "${gen[@]}" "$@" --search "$SEARCH"
-    "${rt[@]}" "${gen[@]}" "$@" --search "$SEARCH" --srtp
+    "${rt[@]}" "${gen[@]}" "$@" --search "$SEARCH" --repeat "$REPEAT"
+    "${rt[@]}" "${gen[@]}" "$@" --search "$SEARCH" --srtp --repeat "$REPEAT"
 }
 
 # Everything below goes to the terminal and to the report; no subshell, so
@@ -84,7 +87,7 @@ exec > >(tee "$report")
     echo "- machine: $(nproc) cores, $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo "?")$(git diff --quiet HEAD -- crates/media 2>/dev/null || echo " + uncommitted crates/media changes")"
     echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg) (cores shared with other builds)"
     echo "- generator: crates/media/examples/rtp_load.rs, ${DURATION} s per step after ${WARMUP} s warm-up, niceness ${NICE}, SCHED_FIFO ${RT_PRIO:-no}"
-    echo "- command: NICE=$NICE RT_PRIO=$RT_PRIO DURATION=$DURATION WARMUP=$WARMUP FLOOD_CALLS=$FLOOD_CALLS SEARCH=$SEARCH bench/media-relay.sh"
+    echo "- command: NICE=$NICE RT_PRIO=$RT_PRIO DURATION=$DURATION WARMUP=$WARMUP FLOOD_CALLS=$FLOOD_CALLS SEARCH=$SEARCH REPEAT=$REPEAT bench/media-relay.sh"
     echo "- columns: relayed pps counts packets that came back through the relay in the window;"
     echo "  'per relay CPU-s' divides them by the relay threads' CPU time (utime+stime, /proc),"
     echo "  i.e. packets per second per fully used core; latency is one-way send->receive through"

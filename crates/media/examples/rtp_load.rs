@@ -18,7 +18,8 @@
 //! Modes:
 //! - `--calls K --duration S`: one run at 50 pps per stream;
 //! - `--search K1,K2,...`: runs with more and more calls until the relay
-//!   uses 80 % of a core or loses 0.1 %; prints the largest K that held;
+//!   uses 80 % of a core or loses 0.1 %; prints the largest K that held
+//!   (`--repeat N`: N runs a step, judged by the run of median relay CPU);
 //! - `--flood`: every call sends as fast as the generator can; reports
 //!   relayed packets per second and per relay CPU-second.
 //!
@@ -61,6 +62,9 @@ struct Options {
     target: Target,
     calls: usize,
     search: Vec<usize>,
+    /// Runs per search step; the step is judged by the run of median
+    /// relay CPU (this machine's runs vary by up to 30 %).
+    repeat: usize,
     flood: bool,
     srtp: bool,
     duration: Duration,
@@ -79,6 +83,7 @@ fn parse_args() -> Result<Options, Error> {
         target: Target::Switchboard,
         calls: 100,
         search: Vec::new(),
+        repeat: 1,
         flood: false,
         srtp: false,
         duration: Duration::from_secs(10),
@@ -104,6 +109,7 @@ fn parse_args() -> Result<Options, Error> {
                     .map(str::parse)
                     .collect::<Result<_, _>>()?;
             }
+            "--repeat" => options.repeat = value()?.parse::<usize>()?.max(1),
             "--flood" => options.flood = true,
             "--srtp" => options.srtp = true,
             "--duration" => options.duration = Duration::from_secs_f64(value()?.parse()?),
@@ -1016,9 +1022,23 @@ fn main() -> Result<(), Error> {
         return Ok(());
     }
     let (mut held, mut voice) = (None, None);
-    for (stage, &calls) in options.search.iter().enumerate() {
-        let result = run(&mut relay, &options, stage + 1, calls)?;
-        print_row(&result);
+    let mut stage = 0;
+    for &calls in &options.search {
+        let mut runs = Vec::with_capacity(options.repeat);
+        for _ in 0..options.repeat {
+            stage += 1;
+            let result = run(&mut relay, &options, stage, calls)?;
+            print_row(&result);
+            runs.push(result);
+        }
+        runs.sort_by(|a, b| a.relay_cpu_percent().total_cmp(&b.relay_cpu_percent()));
+        let result = runs.swap_remove(runs.len() / 2);
+        if options.repeat > 1 {
+            println!(
+                "<!-- {calls} calls: median relay CPU {:.1} % -->",
+                result.relay_cpu_percent()
+            );
+        }
         if !result.held() {
             break;
         }
