@@ -552,6 +552,21 @@ struct Side {
     send: Vec<UdpSocket>,
 }
 
+/// Like the relay's sockets: none of the receive ancillary data
+/// quinn-udp enables (the generator uses none). On loopback a sender
+/// pays for the receiver's socket, so what the generator's sockets ask
+/// for the kernel to do per datagram would be charged to the relay.
+/// `RTP_LOAD_CMSGS=1` keeps them, for comparison.
+fn quiet_cmsgs(socket: &impl std::os::fd::AsFd) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if std::env::var_os("RTP_LOAD_CMSGS").is_some() {
+        return;
+    }
+    let _ = setsockopt(socket, sockopt::Ipv4PacketInfo, &false);
+    let _ = setsockopt(socket, sockopt::IpRecvTos, &false);
+    let _ = setsockopt(socket, sockopt::ReceiveTimestampns, &false);
+}
+
 fn bind_side(count: usize) -> Result<(Side, Vec<mio::net::UdpSocket>), Error> {
     let mut send = Vec::new();
     let mut recv = Vec::new();
@@ -603,6 +618,7 @@ fn receive_loop(
         poll.registry()
             .register(socket, mio::Token(i), mio::Interest::READABLE)?;
         states.push(UdpSocketState::new((&*socket).into())?);
+        quiet_cmsgs(&*socket);
     }
     const SLOT: usize = 65_536 + 320;
     let mut buf = vec![0u8; SLOT * BATCH_SIZE];
