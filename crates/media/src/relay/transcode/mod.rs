@@ -221,11 +221,7 @@ impl MediaRelay {
             }
             Some(Conversion::Transcode(transcoding)) => {
                 let written = transcoding.handle_rtp(now, buf, len, counters);
-                if transcoding.has_frame() && !transcoding.queued {
-                    transcoding.queued = true;
-                    transcode_ready.push_back(slot);
-                }
-                arm(timers, slot, transcoding);
+                follow_up(transcode_ready, timers, slot, transcoding);
                 let Some(written) = written? else {
                     counters.consumed += 1;
                     return Ok(None);
@@ -248,11 +244,7 @@ impl MediaRelay {
             timers,
             ..
         } = self;
-        let Some(Conversion::Transcode(transcoding)) = legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .and_then(|leg| leg.convert.as_mut())
-        else {
+        let Some(transcoding) = transcoding_at(legs, slot) else {
             return;
         };
         let Ok(packet) = RtpPacket::parse(packet) else {
@@ -260,11 +252,7 @@ impl MediaRelay {
         };
         let (seq, ssrc) = (packet.sequence_number(), packet.ssrc());
         transcoding.handle_other(now, seq, ssrc, counters);
-        if transcoding.has_frame() && !transcoding.queued {
-            transcoding.queued = true;
-            transcode_ready.push_back(slot);
-        }
-        arm(timers, slot, transcoding);
+        follow_up(transcode_ready, timers, slot, transcoding);
     }
 
     /// The reorder timer of the transcoding direction of the leg in
@@ -279,11 +267,7 @@ impl MediaRelay {
             timers,
             ..
         } = self;
-        let Some(Conversion::Transcode(transcoding)) = legs
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .and_then(|leg| leg.convert.as_mut())
-        else {
+        let Some(transcoding) = transcoding_at(legs, slot) else {
             return;
         };
         if transcoding.scheduled != Some(at) {
@@ -292,11 +276,7 @@ impl MediaRelay {
         }
         transcoding.scheduled = None;
         transcoding.handle_timeout(now, counters);
-        if transcoding.has_frame() && !transcoding.queued {
-            transcoding.queued = true;
-            transcode_ready.push_back(slot);
-        }
-        arm(timers, slot, transcoding);
+        follow_up(transcode_ready, timers, slot, transcoding);
     }
 
     /// The next frame a transcoding bridge has waiting (see the module
@@ -329,6 +309,30 @@ impl MediaRelay {
         }
         None
     }
+}
+
+/// The transcoding direction of the leg in `slot`, if it has one.
+fn transcoding_at(legs: &mut [Option<super::Leg>], slot: usize) -> Option<&mut Transcoding> {
+    match legs.get_mut(slot)?.as_mut()?.convert.as_mut()? {
+        Conversion::Transcode(transcoding) => Some(&mut **transcoding),
+        Conversion::Rewrite(_) => None,
+    }
+}
+
+/// After the direction in `slot` took input or time: its frame queued
+/// for [`MediaRelay::poll_transmit`] if it has one, its reorder timer
+/// armed.
+fn follow_up(
+    transcode_ready: &mut std::collections::VecDeque<usize>,
+    timers: &mut BinaryHeap<Reverse<(Instant, Timer)>>,
+    slot: usize,
+    transcoding: &mut Transcoding,
+) {
+    if transcoding.has_frame() && !transcoding.queued {
+        transcoding.queued = true;
+        transcode_ready.push_back(slot);
+    }
+    arm(timers, slot, transcoding);
 }
 
 /// Puts the reorder deadline of the transcoding direction of the leg in
