@@ -240,12 +240,7 @@ fn hold_on_a_transcoded_call_keeps_each_legs_codec() {
     assert_eq!(offered.formats, ["8", "101"], "b keeps PCMA");
     assert_eq!(offered.direction(), Some(sdp::Direction::SendOnly));
     let answer = peer_sdp("198.18.0.10", 2, "8 101", TELEPHONE_EVENT, "recvonly");
-    h.deliver(
-        reply(&reinvite, 200, "", "", Some(&answer)),
-        Harness::trunk_b(),
-    );
-    h.request(Method::Ack);
-    let (ok, _) = h.response(200);
+    let ok = relayed_answer_from_b(&mut h, &reinvite, &answer);
     let answered = media(&ok.body);
     assert_eq!(answered.formats, ["0"], "the carrier keeps PCMU");
     assert_eq!(answered.direction(), Some(sdp::Direction::RecvOnly));
@@ -402,12 +397,7 @@ fn a_trunk_call_shares_a_codec_again_and_transcodes_again_without_one() {
     assert_eq!(offered.fmtp(101).unwrap().params, "0-15");
     assert!(offered.rtpmap(96).is_none());
     let answer = peer_sdp("198.18.0.10", 2, "8 101", TELEPHONE_EVENT, "sendrecv");
-    h.deliver(
-        reply(&reinvite, 200, "", "", Some(&answer)),
-        Harness::trunk_b(),
-    );
-    h.request(Method::Ack);
-    let (ok, _) = h.response(200);
+    let ok = relayed_answer_from_b(&mut h, &reinvite, &answer);
     let answered = media(&ok.body);
     // The carrier is answered PCMA in its own numbers.
     assert_eq!(answered.formats, ["8", "96"]);
@@ -430,12 +420,7 @@ fn a_trunk_call_shares_a_codec_again_and_transcodes_again_without_one() {
     let (reinvite, _) = h.request(Method::Invite);
     assert_eq!(formats(&reinvite.body), ["8", "101"]);
     let answer = peer_sdp("198.18.0.10", 3, "8 101", TELEPHONE_EVENT, "sendrecv");
-    h.deliver(
-        reply(&reinvite, 200, "", "", Some(&answer)),
-        Harness::trunk_b(),
-    );
-    h.request(Method::Ack);
-    let (ok, _) = h.response(200);
+    let ok = relayed_answer_from_b(&mut h, &reinvite, &answer);
     assert_eq!(formats(&ok.body), ["0"]);
     assert_eq!(seen.codec("192.0.2.10").encoding, "PCMU");
     assert_eq!(seen.codec("198.18.0.10").encoding, "PCMA");
@@ -648,4 +633,15 @@ fn an_agent_dialled_through_a_trunk_without_the_callers_codec_transcodes() {
     h.carrier_request(&ok, "INVITE", 2, "", Some(("application/sdp", &hold)));
     let (reinvite, _) = h.request(Method::Invite);
     assert_eq!(formats(&reinvite.body), ["9", "101"]);
+}
+
+/// Trunk b answers the re-INVITE relayed to it with `answer` (200, then
+/// our ACK); what the carrier is answered.
+fn relayed_answer_from_b(h: &mut Harness, reinvite: &Request, answer: &str) -> Response {
+    h.deliver(
+        reply(reinvite, 200, "", "", Some(answer)),
+        Harness::trunk_b(),
+    );
+    h.request(Method::Ack);
+    h.response(200).0
 }
