@@ -370,15 +370,7 @@ fn an_agent_dialled_for_an_info_caller_is_offered_telephone_event() {
     h.pump();
     let (invite, _) = h.request(Method::Invite);
     assert_offers_added_event(&sdp_of(&invite.body));
-    let ok = reply(
-        &invite,
-        200,
-        "agent-tag",
-        TEAMS_DIALOG,
-        Some(&teams_pcmu_and_event(1)),
-    );
-    h.deliver(ok, Harness::teams());
-    h.request(Method::Ack);
+    agent_answers(&mut h, &invite);
     // The caller, answered long ago, hears nothing of it.
     h.quiet();
     assert_eq!(media.codec("52.114.1.1").telephone_event, Some(101));
@@ -422,15 +414,7 @@ fn a_party_added_to_an_info_callers_call_is_offered_telephone_event() {
         .unwrap();
     h.pump();
     let (invite, _) = h.request(Method::Invite);
-    let ok = reply(
-        &invite,
-        200,
-        "agent-tag",
-        TEAMS_DIALOG,
-        Some(&teams_pcmu_and_event(1)),
-    );
-    h.deliver(ok, Harness::teams());
-    h.request(Method::Ack);
+    agent_answers(&mut h, &invite);
     h.quiet();
     // The third party's offer is made from the caller's media.
     h.b2bua
@@ -673,4 +657,18 @@ fn a_quick_double_press_reaches_an_info_trunk_twice() {
     c.converted('9');
     assert_eq!(c.infos_to_b(), ['9', '9']);
     assert_eq!(c.h.stats.dtmf_duplicates(), 4);
+}
+
+/// The dialled Teams agent answers `invite` with PCMU and
+/// telephone-event; we ACK.
+fn agent_answers(h: &mut Harness, invite: &Request) {
+    let ok = reply(
+        invite,
+        200,
+        "agent-tag",
+        TEAMS_DIALOG,
+        Some(&teams_pcmu_and_event(1)),
+    );
+    h.deliver(ok, Harness::teams());
+    h.request(Method::Ack);
 }
