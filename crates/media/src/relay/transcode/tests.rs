@@ -233,6 +233,22 @@ impl Call {
     }
 }
 
+/// `heard` (what Teams decoded from A-law) is, sample for sample, what
+/// the μ-law payloads `sent` say: within half an A-law step (1/32 of the
+/// level, 8 at the bottom), plus the μ-law step of a level near zero.
+fn assert_heard_as_said(heard: &[i16], sent: &[u8]) {
+    let mut said = vec![0i16; sent.len()];
+    G711::Mulaw.decode(sent, &mut said);
+    assert_eq!(heard.len(), said.len());
+    for (&heard, &said) in heard.iter().zip(&said) {
+        let error = (i32::from(heard) - i32::from(said)).abs();
+        assert!(
+            error <= (i32::from(said).abs() / 32).max(8),
+            "{said} -> {heard}"
+        );
+    }
+}
+
 /// Consecutive sequence numbers, one SSRC, timestamps `step` apart.
 fn assert_stream(got: &[&Got], step: u32) {
     assert!(got.len() > 10, "{} packets", got.len());
@@ -263,19 +279,8 @@ fn pcmu_to_pcma_keeps_every_sample_within_g711_quantisation() {
     assert_eq!(got.len(), 50);
     assert_stream(&got, 160);
     assert!(got.iter().all(|got| got.payload.len() == 160));
-    // What the carrier said, as μ-law decodes it, against what Teams
-    // decodes from A-law: within half an A-law step (1/32 of the level,
-    // 8 at the bottom), plus the μ-law step of a level near zero.
-    let mut said = vec![0i16; sent.len()];
-    G711::Mulaw.decode(&sent, &mut said);
-    assert_eq!(call.teams.pcm.len(), said.len());
-    for (&heard, &said) in call.teams.pcm.iter().zip(&said) {
-        let error = (i32::from(heard) - i32::from(said)).abs();
-        assert!(
-            error <= (i32::from(said).abs() / 32).max(8),
-            "{said} -> {heard}"
-        );
-    }
+    // What the carrier said, against what Teams decodes from A-law.
+    assert_heard_as_said(&call.teams.pcm, &sent);
     let counters = call.relay.counters();
     assert_eq!(
         (counters.frames_transcoded, counters.transcode_errors),
