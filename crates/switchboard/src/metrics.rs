@@ -180,32 +180,27 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
             );
         }
     }
-    let key_presses = [
+    let mut key_presses = vec![
         ("info_duplicate", metrics.stats.dtmf_duplicates()),
         ("info_failed", metrics.stats.dtmf_info_failures()),
     ];
-    let Some(relay) = relay else {
-        family(
-            "switchboard_dtmf_total",
-            "counter",
-            DTMF_HELP,
-            &labelled(&key_presses),
-        );
-        return out;
-    };
-    let key_presses = [
-        key_presses[0],
-        key_presses[1],
-        ("converted", relay.relay.dtmf_converted),
-        ("undelivered", relay.relay.dtmf_undelivered),
-        ("media_duplicate", relay.relay.dtmf_duplicates),
-    ];
+    if let Some(relay) = relay {
+        key_presses.extend([
+            ("converted", relay.relay.dtmf_converted),
+            ("undelivered", relay.relay.dtmf_undelivered),
+            ("media_duplicate", relay.relay.dtmf_duplicates),
+        ]);
+    }
     family(
         "switchboard_dtmf_total",
         "counter",
-        DTMF_HELP,
+        "Key presses: not sent to an INFO leg that had them in the other form, INFO that failed, \
+         converted between RFC 4733, INFO and tones, not delivered, not sent to an RFC 4733 leg that had them as INFO.",
         &labelled(&key_presses),
     );
+    let Some(relay) = relay else {
+        return out;
+    };
     family(
         "switchboard_media_transcoding_total",
         "counter",
@@ -289,9 +284,6 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
     );
     out
 }
-
-const DTMF_HELP: &str = "Key presses: not sent to an INFO leg that had them in the other form, INFO that failed, \
-     converted between RFC 4733, INFO and tones, not delivered, not sent to an RFC 4733 leg that had them as INFO.";
 
 /// Samples labelled `{what="..."}`.
 fn labelled(samples: &[(&str, u64)]) -> Vec<(String, u64)> {
