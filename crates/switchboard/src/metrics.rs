@@ -145,10 +145,7 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
         ("crm_lookup_failed", &center.http_failures),
         ("event_log_append_failed", &center.log_failures),
     ];
-    let problems: Vec<(String, u64)> = problems
-        .iter()
-        .map(|(what, n)| (format!("{{what=\"{what}\"}}"), n.load(Ordering::Relaxed)))
-        .collect();
+    let problems = labelled(&problems.map(|(what, n)| (what, n.load(Ordering::Relaxed))));
     family(
         "switchboard_contact_center_problems_total",
         "counter",
@@ -160,10 +157,7 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
         ("unauthorized", &metrics.api.unauthorized),
         ("refused", &metrics.api.refused),
     ];
-    let api: Vec<(String, u64)> = api
-        .iter()
-        .map(|(what, n)| (format!("{{what=\"{what}\"}}"), n.load(Ordering::Relaxed)))
-        .collect();
+    let api = labelled(&api.map(|(what, n)| (what, n.load(Ordering::Relaxed))));
     family(
         "switchboard_api_requests_total",
         "counter",
@@ -230,10 +224,7 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
         ("local_rtp", relay.relay.local_rtp),
         ("local_rtcp", relay.relay.local_rtcp),
     ];
-    let packets: Vec<(String, u64)> = packets
-        .iter()
-        .map(|(what, n)| (format!("{{what=\"{what}\"}}"), *n))
-        .collect();
+    let packets = labelled(&packets);
     family(
         "switchboard_media_packets_total",
         "counter",
