@@ -1031,7 +1031,7 @@ fn main() -> Result<(), Error> {
             // How well the driver batched: datagrams per system call.
             let c = driver.counters()?;
             println!(
-                "<!-- driver: {} datagrams in {} recvmmsg, {} sent in {} sendmsg -->",
+                "<!-- driver: {} datagrams in {} recvmmsg, {} sent in {} send calls -->",
                 c.recv_datagrams, c.recv_batches, c.sent_datagrams, c.send_calls
             );
         }

@@ -238,6 +238,7 @@ fn start_relay(
         first_port: media.ports.0,
         last_port: media.ports.1,
         shards: media.threads,
+        dscp: media.dscp,
         relay: RelayConfig {
             media_timeout: media.timeout,
             hold_timeout: media.hold_timeout,

@@ -8,13 +8,17 @@
 //! a task per socket sharing the table through a lock or a `RefCell`, a
 //! waker per readiness change and the scheduler between every two
 //! packets. Here each shard is one OS thread that owns its sockets and
-//! its relay outright: `epoll` readiness through mio (edge-triggered),
-//! then `recvmmsg` batches (quinn-udp's `UdpSocketState::recv`, up to
-//! [`quinn_udp::BATCH_SIZE`] datagrams a call, GRO segments split),
-//! [`MediaRelay::handle_packet`] in place in the receive buffer, and
-//! `sendmsg` per destination, with consecutive packets of one size to the
-//! same destination from the same socket coalesced into one GSO send. No
-//! lock and no allocation on that path: one receive pool and one send
+//! its relay outright:
+//! - `epoll` readiness through mio (edge-triggered);
+//! - `recvmmsg` batches (quinn-udp's `UdpSocketState::recv`, up to
+//!   [`quinn_udp::BATCH_SIZE`] datagrams a call, GRO segments split);
+//! - [`MediaRelay::handle_packet`] in place in the receive buffer;
+//! - one `sendto` per packet, with consecutive packets of one size to the
+//!   same destination from the same socket gathered into one GSO
+//!   `sendmsg` (`UDP_SEGMENT`). No control message otherwise, so the
+//!   socket's DSCP mark ([`DriverConfig::dscp`]) holds for every packet.
+//!
+//! No lock and no allocation on that path: one receive pool and one send
 //! buffer per shard, allocated at start. The call layer (async or not)
 //! talks to shards through a command channel and a mio `Waker`; every
 //! command waits for the shard's answer, so after it returns the change
@@ -81,7 +85,7 @@ use std::time::{Duration, Instant};
 use sdp::Direction;
 
 use self::recorder::{RecorderLink, RecorderMessage, RecordingKind, ShardPost};
-use self::shard::{Command, Shard, ShardSocket};
+use self::shard::{Command, Shard, ShardSocket, SocketSettings};
 use crate::dtmf::DtmfDigit;
 use crate::error::DriverError;
 use crate::relay::{
@@ -108,6 +112,12 @@ pub struct DriverConfig {
     pub socket_buffer: usize,
     /// Coalesce packets to one destination into GSO sends.
     pub gso: bool,
+    /// DSCP mark of every packet sent (IPv4 TOS or IPv6 traffic class,
+    /// upper six bits), so that networks with QoS give the audio
+    /// priority. The default, 46 (Expedited Forwarding, RFC 3246), is
+    /// what Microsoft's Teams QoS guidance and RFC 4594 give real-time
+    /// audio; 0 sends unmarked.
+    pub dscp: u8,
     /// After a round that relayed packets, a shard waits this long
     /// before asking the kernel for more, so that the next round finds
     /// many sockets ready: one thread wake-up per round instead of one
@@ -123,8 +133,8 @@ pub struct DriverConfig {
 }
 
 impl Default for DriverConfig {
-    /// Ports 40000-59999 on 0.0.0.0, one shard per core, GSO on, no
-    /// coalescing.
+    /// Ports 40000-59999 on 0.0.0.0, one shard per core, GSO on, DSCP
+    /// EF, no coalescing.
     fn default() -> Self {
         Self {
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -134,6 +144,7 @@ impl Default for DriverConfig {
             relay: RelayConfig::default(),
             socket_buffer: 0,
             gso: true,
+            dscp: 46,
             coalesce: Duration::ZERO,
             recording_queue: 4096,
         }
@@ -149,7 +160,7 @@ pub struct DriverCounters {
     pub recv_batches: u64,
     /// Datagrams received (GRO segments counted one by one).
     pub recv_datagrams: u64,
-    /// `sendmsg` calls.
+    /// Send calls (`sendto`, or `sendmsg` for a GSO batch).
     pub send_calls: u64,
     /// Datagrams sent (a GSO send counts its segments).
     pub sent_datagrams: u64,
@@ -217,7 +228,7 @@ struct ShardHandle {
 pub struct MediaDriver {
     shards: Vec<ShardHandle>,
     bind: IpAddr,
-    socket_buffer: usize,
+    socket: SocketSettings,
     recorder: Option<JoinHandle<()>>,
     /// Recordings started, for their ids.
     recordings: AtomicU64,
@@ -299,7 +310,10 @@ impl MediaDriver {
         let mut driver = Self {
             shards: handles,
             bind: config.bind,
-            socket_buffer: config.socket_buffer,
+            socket: SocketSettings {
+                buffer: config.socket_buffer,
+                dscp: config.dscp,
+            },
             recorder: None,
             recordings: AtomicU64::new(0),
         };
@@ -431,7 +445,7 @@ impl MediaDriver {
 
     fn bind(&self, port: u16) -> std::io::Result<ShardSocket> {
         let socket = UdpSocket::bind(SocketAddr::new(self.bind, port))?;
-        ShardSocket::new(socket, port, self.socket_buffer)
+        ShardSocket::new(socket, port, self.socket)
     }
 
     /// Removes the leg, closes its sockets and frees its ports.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Interest, Token};
-use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
+use quinn_udp::{RecvMeta, UdpSocketState, BATCH_SIZE};
 
 use super::recorder::{RecorderLink, RecorderMessage};
 use super::DriverCounters;
@@ -43,16 +43,31 @@ pub(crate) struct ShardSocket {
     port: u16,
 }
 
+/// Options of every media socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SocketSettings {
+    /// `SO_RCVBUF` and `SO_SNDBUF` in bytes; 0 keeps the system's.
+    pub(crate) buffer: usize,
+    /// DSCP mark of what the socket sends.
+    pub(crate) dscp: u8,
+}
+
 impl ShardSocket {
     /// Wraps a bound socket: non-blocking, GRO where the kernel has it
-    /// (quinn-udp), buffers of `buffer` bytes if not 0, and none of the
-    /// ancillary data quinn-udp asks for on receive ([`quiet_cmsgs`]).
-    pub(crate) fn new(socket: std::net::UdpSocket, port: u16, buffer: usize) -> io::Result<Self> {
+    /// (quinn-udp), buffers as `settings` say, its packets marked with
+    /// the DSCP ([`mark_media`]), and none of the ancillary data
+    /// quinn-udp asks for on receive ([`quiet_cmsgs`]).
+    pub(crate) fn new(
+        socket: std::net::UdpSocket,
+        port: u16,
+        settings: SocketSettings,
+    ) -> io::Result<Self> {
         let state = UdpSocketState::new((&socket).into())?;
         quiet_cmsgs(&socket);
-        if buffer > 0 {
-            state.set_recv_buffer_size((&socket).into(), buffer)?;
-            state.set_send_buffer_size((&socket).into(), buffer)?;
+        mark_media(&socket, settings.dscp)?;
+        if settings.buffer > 0 {
+            state.set_recv_buffer_size((&socket).into(), settings.buffer)?;
+            state.set_send_buffer_size((&socket).into(), settings.buffer)?;
         }
         Ok(Self {
             socket: mio::net::UdpSocket::from_std(socket),
@@ -75,6 +90,19 @@ fn quiet_cmsgs(socket: &std::net::UdpSocket) {
     let _ = setsockopt(socket, sockopt::Ipv4PacketInfo, &false);
     let _ = setsockopt(socket, sockopt::IpRecvTos, &false);
     let _ = setsockopt(socket, sockopt::ReceiveTimestampns, &false);
+}
+
+/// Marks what `socket` sends with `dscp` (RFC 2474: the upper six bits
+/// of the IPv4 TOS byte or IPv6 traffic class; the ECN bits stay 0).
+fn mark_media(socket: &std::net::UdpSocket, dscp: u8) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let class = i32::from(dscp & 0x3f) << 2;
+    if socket.local_addr()?.is_ipv4() {
+        setsockopt(socket, sockopt::Ipv4Tos, &class)?;
+    } else {
+        setsockopt(socket, sockopt::Ipv6TClass, &class)?;
+    }
+    Ok(())
 }
 
 /// The receive pool: `BATCH_SIZE` slots, allocated once.
@@ -112,7 +140,7 @@ fn receive(
 struct Pending {
     port: u16,
     destination: SocketAddr,
-    segment: usize,
+    segment: u16,
     count: usize,
     max: usize,
 }
@@ -130,29 +158,72 @@ fn socket_of(sockets: &Sockets, port: u16) -> Option<&ShardSocket> {
     sockets.get(usize::from(port)).and_then(Option::as_deref)
 }
 
+/// Sends one datagram, or with `segment` a GSO batch of equal-size
+/// ones, and counts it. Single datagrams go out through plain
+/// `sendto(2)`: no control message for the kernel to parse, unlike
+/// quinn-udp's sends, which set the TOS byte on every packet (and would
+/// so clear the socket's DSCP mark, [`mark_media`]).
 fn transmit(
     socket: &ShardSocket,
     destination: SocketAddr,
     contents: &[u8],
-    segment_size: Option<usize>,
+    segment: Option<u16>,
     count: usize,
     counters: &mut DriverCounters,
-) {
-    let transmit = Transmit {
-        destination,
-        ecn: None,
-        contents,
-        segment_size,
-        src_ip: None,
-    };
+) -> io::Result<()> {
     counters.send_calls += 1;
-    match socket.state.try_send((&socket.socket).into(), &transmit) {
+    let sent = match segment {
+        None => socket.socket.send_to(contents, destination).map(drop),
+        Some(segment) => send_segments(&socket.socket, destination, contents, segment),
+    };
+    match &sent {
         Ok(()) => counters.sent_datagrams += count as u64,
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
             counters.send_blocked += count as u64;
         }
         Err(_) => counters.io_errors += 1,
     }
+    sent
+}
+
+/// One `sendmsg(2)` of equal-size datagrams with a `UDP_SEGMENT` control
+/// message (UDP GSO, Linux 4.18).
+fn send_segments(
+    socket: &mio::net::UdpSocket,
+    destination: SocketAddr,
+    contents: &[u8],
+    segment: u16,
+) -> io::Result<()> {
+    let control = gso_control(segment);
+    let address = socket2::SockAddr::from(destination);
+    let buffers = [io::IoSlice::new(contents)];
+    let message = socket2::MsgHdr::new()
+        .with_addr(&address)
+        .with_buffers(&buffers)
+        .with_control(&control);
+    socket2::SockRef::from(socket)
+        .sendmsg(&message, 0)
+        .map(drop)
+}
+
+/// Bytes of a `cmsghdr` of the pointer width's layout: length (size_t),
+/// level and type (int), then the data aligned to size_t.
+const CMSG_HEADER: usize = std::mem::size_of::<usize>() + 8;
+/// The space a `UDP_SEGMENT` message takes: `CMSG_SPACE(2)`.
+const GSO_CONTROL: usize = CMSG_HEADER + std::mem::size_of::<usize>();
+
+/// The control message asking the kernel to cut a send into datagrams
+/// of `segment` bytes, written out as `CMSG_*` would (no unsafe code).
+fn gso_control(segment: u16) -> [u8; GSO_CONTROL] {
+    use nix::libc::{SOL_UDP, UDP_SEGMENT};
+    let mut control = [0; GSO_CONTROL];
+    let length = CMSG_HEADER + std::mem::size_of::<u16>();
+    let word = std::mem::size_of::<usize>();
+    control[..word].copy_from_slice(&length.to_ne_bytes());
+    control[word..word + 4].copy_from_slice(&SOL_UDP.to_ne_bytes());
+    control[word + 4..word + 8].copy_from_slice(&UDP_SEGMENT.to_ne_bytes());
+    control[CMSG_HEADER..CMSG_HEADER + 2].copy_from_slice(&segment.to_ne_bytes());
+    control
 }
 
 impl SendQueue {
@@ -167,7 +238,7 @@ impl SendQueue {
         if let Some(pending) = &mut self.pending {
             if pending.port == port
                 && pending.destination == destination
-                && pending.segment == packet.len()
+                && usize::from(pending.segment) == packet.len()
                 && pending.count < pending.max
                 && self.buf.len() + packet.len() <= self.buf.capacity()
             {
@@ -186,16 +257,17 @@ impl SendQueue {
         } else {
             1
         };
-        if max <= 1 {
-            transmit(socket, destination, packet, None, 1, counters);
+        let segment = u16::try_from(packet.len()).ok().filter(|_| max > 1);
+        let Some(segment) = segment else {
+            let _ = transmit(socket, destination, packet, None, 1, counters);
             return;
-        }
+        };
         self.buf.clear();
         self.buf.extend_from_slice(packet);
         self.pending = Some(Pending {
             port,
             destination,
-            segment: packet.len(),
+            segment,
             count: 1,
             max,
         });
@@ -205,16 +277,27 @@ impl SendQueue {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        if let Some(socket) = socket_of(sockets, pending.port) {
-            let segment = (pending.count > 1).then_some(pending.segment);
-            transmit(
-                socket,
-                pending.destination,
-                &self.buf,
-                segment,
-                pending.count,
-                counters,
-            );
+        let Some(socket) = socket_of(sockets, pending.port) else {
+            return;
+        };
+        let segment = (pending.count > 1).then_some(pending.segment);
+        let sent = transmit(
+            socket,
+            pending.destination,
+            &self.buf,
+            segment,
+            pending.count,
+            counters,
+        );
+        // A device without checksum offload refuses GSO (EIO): the shard
+        // sends datagram by datagram from then on.
+        if let (Some(segment), Err(error)) = (segment, sent) {
+            if error.raw_os_error() == Some(nix::libc::EIO) {
+                self.gso = false;
+                for packet in self.buf.chunks(usize::from(segment)) {
+                    let _ = transmit(socket, pending.destination, packet, None, 1, counters);
+                }
+            }
         }
     }
 }
@@ -537,7 +620,7 @@ impl Shard {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use nix::sys::socket::{getsockopt, sockopt};
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 
     use super::*;
 
@@ -549,10 +632,100 @@ mod tests {
         let _ = UdpSocketState::new((&plain).into()).unwrap();
         assert!(getsockopt(&plain, sockopt::Ipv4PacketInfo).unwrap());
         // ...and a shard's socket turns them off again.
-        let wrapped = ShardSocket::new(socket, 0, 0).unwrap();
+        let wrapped = ShardSocket::new(socket, 0, settings(0)).unwrap();
         let fd = &wrapped.socket;
         assert!(!getsockopt(fd, sockopt::Ipv4PacketInfo).unwrap());
         assert!(!getsockopt(fd, sockopt::IpRecvTos).unwrap());
         assert!(!getsockopt(fd, sockopt::ReceiveTimestampns).unwrap());
+    }
+
+    fn settings(dscp: u8) -> SocketSettings {
+        SocketSettings { buffer: 0, dscp }
+    }
+
+    /// A loopback socket that is told each datagram's TOS byte.
+    fn tos_receiver() -> std::net::UdpSocket {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        setsockopt(&socket, sockopt::IpRecvTos, &true).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        socket
+    }
+
+    /// The next datagram's length and TOS byte.
+    fn receive_with_tos(socket: &std::net::UdpSocket) -> (usize, Option<u8>) {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn};
+        use std::os::fd::AsRawFd;
+        let mut buf = [0; 2048];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut control = nix::cmsg_space!(u8);
+        let message = recvmsg::<SockaddrIn>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let tos = message.cmsgs().unwrap().find_map(|c| match c {
+            ControlMessageOwned::Ipv4Tos(tos) => Some(tos),
+            _ => None,
+        });
+        (message.bytes, tos)
+    }
+
+    fn sender(dscp: u8) -> ShardSocket {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        ShardSocket::new(socket, 0, settings(dscp)).unwrap()
+    }
+
+    #[test]
+    fn single_and_gso_sends_carry_the_dscp_mark() {
+        let receiver = tos_receiver();
+        let to = receiver.local_addr().unwrap();
+        let mut counters = DriverCounters::default();
+        let marked = sender(46);
+        transmit(&marked, to, &[1; 172], None, 1, &mut counters).unwrap();
+        // EF: 46 << 2.
+        assert_eq!(receive_with_tos(&receiver), (172, Some(0xb8)));
+        // Loopback takes UDP GSO on every kernel the driver supports.
+        assert!(marked.state.max_gso_segments() > 1);
+        transmit(&marked, to, &[2; 3 * 160], Some(160), 3, &mut counters).unwrap();
+        for _ in 0..3 {
+            assert_eq!(receive_with_tos(&receiver), (160, Some(0xb8)));
+        }
+        let unmarked = sender(0);
+        transmit(&unmarked, to, &[3; 172], None, 1, &mut counters).unwrap();
+        assert_eq!(receive_with_tos(&receiver), (172, Some(0)));
+        assert_eq!(counters.sent_datagrams, 5);
+        assert_eq!(counters.send_calls, 3);
+    }
+
+    #[test]
+    fn queued_packets_to_one_destination_leave_in_one_gso_send() {
+        let receiver = tos_receiver();
+        let to = receiver.local_addr().unwrap();
+        let mut sockets: Sockets = vec![Some(Box::new(sender(46)))];
+        let mut queue = SendQueue {
+            buf: Vec::with_capacity(65_536),
+            pending: None,
+            gso: true,
+        };
+        let mut counters = DriverCounters::default();
+        for byte in 0..4u8 {
+            queue.push(&sockets, 0, to, &[byte; 200], &mut counters);
+        }
+        // A different size closes the batch.
+        queue.push(&sockets, 0, to, &[9; 100], &mut counters);
+        queue.flush(&sockets, &mut counters);
+        assert_eq!(counters.send_calls, 2);
+        assert_eq!(counters.sent_datagrams, 5);
+        let mut buf = [0; 512];
+        for byte in [0, 1, 2, 3, 9] {
+            let len = receiver.recv(&mut buf).unwrap();
+            assert_eq!(len, if byte == 9 { 100 } else { 200 });
+            assert!(buf[..len].iter().all(|&b| b == byte));
+        }
+        sockets.clear();
     }
 }

@@ -296,6 +296,9 @@ fn media(mut t: Table<'_, '_>) -> Result<MediaSettings, ConfigError> {
         .map("hold_timeout_secs", |n| n.int(0, 86_400))?
         .unwrap_or(7200);
     let threads = t.map("threads", |n| n.usize(0, 256))?.unwrap_or(0);
+    let dscp = t
+        .map("dscp", |n| n.int(0, 63))?
+        .map_or(defaults.dscp, |d| d as u8);
     t.finish()?;
     Ok(MediaSettings {
         bind,
@@ -304,6 +307,7 @@ fn media(mut t: Table<'_, '_>) -> Result<MediaSettings, ConfigError> {
         timeout: Duration::from_secs(timeout),
         hold_timeout: (hold_timeout > 0).then(|| Duration::from_secs(hold_timeout)),
         threads,
+        dscp,
     })
 }
 

@@ -206,6 +206,10 @@ pub struct MediaSettings {
     pub hold_timeout: Option<Duration>,
     /// `threads` (default 0: one per core): relay threads.
     pub threads: usize,
+    /// `dscp` (default 46, Expedited Forwarding; 0-63): the DSCP mark of
+    /// the RTP and RTCP switchboard sends, for networks that give audio
+    /// priority (Microsoft's Teams QoS guidance marks audio 46).
+    pub dscp: u8,
 }
 
 impl Default for MediaSettings {
@@ -217,6 +221,7 @@ impl Default for MediaSettings {
             timeout: Duration::from_secs(30),
             hold_timeout: Some(Duration::from_secs(7200)),
             threads: 0,
+            dscp: 46,
         }
     }
 }

@@ -432,7 +432,7 @@ fn media_section_defaults_and_checks() {
     let config = load(&format!(
         "{BASE}\n[media]\nbind = \"0.0.0.0\"\nadvertised_ip = \"203.0.113.9\"\n\
          first_port = 20000\nlast_port = 20099\ntimeout_secs = 5\nhold_timeout_secs = 0\n\
-         threads = 1\n"
+         threads = 1\ndscp = 34\n"
     ))
     .unwrap();
     assert_eq!(config.media.bind, Some("0.0.0.0".parse().unwrap()));
@@ -444,6 +444,10 @@ fn media_section_defaults_and_checks() {
     assert_eq!(config.media.timeout, Duration::from_secs(5));
     assert_eq!(config.media.hold_timeout, None);
     assert_eq!(config.media.threads, 1);
+    assert_eq!(config.media.dscp, 34);
+    assert_eq!(load(BASE).unwrap().media.dscp, 46);
+    let (key, _) = refused(&format!("{BASE}\n[media]\ndscp = 64\n"));
+    assert_eq!(key, "media.dscp");
 
     let (key, reason) = refused(&format!("{BASE}\n[media]\nadvertised_ip = \"0.0.0.0\"\n"));
     assert_eq!(key, "media.advertised_ip");
