@@ -83,6 +83,7 @@ pub(crate) async fn run_config(config: Config, base: &Path) -> anyhow::Result<()
     let resolver = SipResolver::new(resolver_config(&config))?;
 
     let stats = Arc::new(Stats::default());
+    raise_open_files(&config.media);
     let (relay, media_events) = start_relay(&config)?;
     let metrics = Arc::new(Metrics {
         stats: Arc::clone(&stats),
@@ -224,6 +225,50 @@ fn transport_config(config: &Config) -> TransportConfig {
         advertised_host: config.sbc.advertised_host.clone(),
         ..TransportConfig::default()
     }
+}
+
+/// Descriptors switchboard keeps besides media sockets: SIP connections,
+/// HTTP, databases, recordings being written.
+const OTHER_FILES: u64 = 4096;
+
+/// Raises the soft limit of open files to the hard one. Every media port
+/// in use is a socket, so the usual soft limit of 1024 would refuse
+/// calls at about 250 concurrent (two legs with RTP and RTCP each, or
+/// 500 with rtcp-mux), long before the port range is used up. Logs a
+/// warning when even the hard limit is below the port range plus
+/// [`OTHER_FILES`]. Returns the soft limit before and after.
+fn raise_open_files(media: &sbc::MediaSettings) -> Option<(u64, u64)> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the open-file limit");
+            return None;
+        }
+    };
+    let needed = u64::from(media.ports.1 - media.ports.0) + 1 + OTHER_FILES;
+    let raised = if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(error) => {
+                tracing::warn!(%error, soft, hard, "cannot raise the open-file limit");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    if raised < needed {
+        tracing::warn!(
+            limit = raised,
+            needed,
+            "the open-file limit is below the media port range: calls will be refused \
+             before the ports run out (raise it, e.g. LimitNOFILE= in the systemd unit)"
+        );
+    } else {
+        tracing::info!(before = soft, limit = raised, "open-file limit");
+    }
+    Some((soft, raised))
 }
 
 /// Starts the RTP/SRTP relay's threads on `[media]`; its events come on
@@ -1061,4 +1106,21 @@ fn local_for(udp_local: &[SocketAddr], remote: SocketAddr) -> SocketAddr {
         .copied()
         .find(|local| local.is_ipv4() == remote.is_ipv4())
         .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        // A soft limit below the hard one, as shells and systemd give.
+        let low = if soft < hard { soft } else { hard - 1 };
+        setrlimit(Resource::RLIMIT_NOFILE, low, hard).unwrap();
+        let raised = super::raise_open_files(&sbc::MediaSettings::default());
+        assert_eq!(raised, Some((low, hard)));
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+    }
 }
