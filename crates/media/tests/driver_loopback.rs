@@ -1060,3 +1060,42 @@ fn relayed_packets_carry_the_configured_dscp_mark() {
     }
     driver.shutdown();
 }
+
+/// A carrier that moves to a new address mid-call: the leg latches onto
+/// the new source once the old one has been quiet, the other leg's audio
+/// follows it, and the old address is refused from then on.
+#[test]
+fn relatches_onto_a_new_source_after_silence_and_refuses_the_old_one() {
+    let config = DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port: 47_200,
+        last_port: 47_299,
+        shards: 1,
+        relay: RelayConfig {
+            latch: media::LatchPolicy::RelatchAfter(Duration::from_millis(200)),
+            ..RelayConfig::default()
+        },
+        ..DriverConfig::default()
+    };
+    let (driver, _events) = MediaDriver::start(config).unwrap();
+    let ((_, carrier, relay_carrier), (_, agent, relay_agent)) = g711_call(&driver, 9);
+    let relayed = |from: &UdpSocket, to_relay, packet: Vec<u8>, to: &UdpSocket| {
+        from.send_to(&packet, to_relay).unwrap();
+        assert_eq!(recv(to), packet);
+    };
+    relayed(&carrier, relay_carrier, rtp(0xca11, 0, 1), &agent);
+    relayed(&agent, relay_agent, rtp(0xa6e7, 0, 2), &carrier);
+
+    std::thread::sleep(Duration::from_millis(300));
+    let moved = endpoint();
+    relayed(&moved, relay_carrier, rtp(0xca11, 1, 3), &agent);
+    relayed(&agent, relay_agent, rtp(0xa6e7, 1, 4), &moved);
+
+    carrier.send_to(&rtp(0xca11, 2, 5), relay_carrier).unwrap();
+    // The next genuine packet proves the old address's was not relayed.
+    relayed(&moved, relay_carrier, rtp(0xca11, 3, 6), &agent);
+    let counters = driver.counters().unwrap();
+    assert_eq!(counters.relay.dropped(DropReason::UnlatchedSource), 1);
+    assert_eq!(counters.io_errors, 0);
+    driver.shutdown();
+}

@@ -255,10 +255,11 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
     family(
         "switchboard_media_socket_errors_total",
         "counter",
-        "Relay sends dropped on a full socket buffer, and other socket errors.",
+        "Relay sends dropped on a full socket buffer, ICMP port unreachable from a leg's latched source, and other socket errors.",
         &[
             ("{kind=\"send_blocked\"}".to_owned(), relay.send_blocked),
             ("{kind=\"io\"}".to_owned(), relay.io_errors),
+            ("{kind=\"peer_refused\"}".to_owned(), relay.peer_refused),
         ],
     );
     family(

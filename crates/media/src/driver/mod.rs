@@ -74,7 +74,7 @@ mod recorder;
 mod shard;
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -166,6 +166,9 @@ pub struct DriverCounters {
     pub sent_datagrams: u64,
     /// Datagrams not sent because the socket buffer was full.
     pub send_blocked: u64,
+    /// ICMP "port unreachable" from a leg's latched source, reported on
+    /// a later receive or send of its connected socket (the send is lost).
+    pub peer_refused: u64,
     /// Send or receive calls that failed otherwise.
     pub io_errors: u64,
     /// Legs with their sockets, across shards.
@@ -185,6 +188,7 @@ impl DriverCounters {
         self.send_calls += other.send_calls;
         self.sent_datagrams += other.sent_datagrams;
         self.send_blocked += other.send_blocked;
+        self.peer_refused += other.peer_refused;
         self.io_errors += other.io_errors;
         self.legs += other.legs;
         self.recorded_frames += other.recorded_frames;
@@ -444,8 +448,7 @@ impl MediaDriver {
     }
 
     fn bind(&self, port: u16) -> std::io::Result<ShardSocket> {
-        let socket = UdpSocket::bind(SocketAddr::new(self.bind, port))?;
-        ShardSocket::new(socket, port, self.socket)
+        ShardSocket::bind(SocketAddr::new(self.bind, port), self.socket)
     }
 
     /// Removes the leg, closes its sockets and frees its ports.

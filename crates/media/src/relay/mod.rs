@@ -314,6 +314,11 @@ impl MediaRelay {
         Some(self.leg(key).ok()?.stats)
     }
 
+    /// The ports of a leg.
+    pub fn leg_ports(&self, key: LegKey) -> Option<LegPorts> {
+        Some(self.leg(key).ok()?.ports)
+    }
+
     /// The source a leg latched onto (RTP port), if any.
     pub fn latched_source(&self, key: LegKey) -> Option<SocketAddr> {
         self.leg(key).ok()?.latched
