@@ -1061,9 +1061,38 @@ fn relayed_packets_carry_the_configured_dscp_mark() {
     driver.shutdown();
 }
 
+/// The remote ports of the IPv4 UDP sockets bound to `port`, sorted (0:
+/// not connected), from /proc/net/udp.
+fn remote_ports(port: u16) -> Vec<u16> {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let hex_port = |address: &str| u16::from_str_radix(address.split(':').nth(1).unwrap(), 16);
+    let mut remotes: Vec<u16> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let (local, remote) = (fields.next()?, fields.next()?);
+            (hex_port(local).ok()? == port).then(|| hex_port(remote).ok())?
+        })
+        .collect();
+    remotes.sort_unstable();
+    remotes
+}
+
+/// Waits up to 2 s for `remote_ports(port)` to be `expected`.
+fn wait_for_remote_ports(port: u16, expected: &[u16]) {
+    let give_up = Instant::now() + Duration::from_secs(2);
+    while remote_ports(port) != expected && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(remote_ports(port), expected);
+}
+
 /// A carrier that moves to a new address mid-call: the leg latches onto
 /// the new source once the old one has been quiet, the other leg's audio
-/// follows it, and the old address is refused from then on.
+/// follows it, and the old address is refused from then on. The port's
+/// socket is connected to the latched source, with a catch socket for
+/// every other one.
 #[test]
 fn relatches_onto_a_new_source_after_silence_and_refuses_the_old_one() {
     let config = DriverConfig {
@@ -1083,13 +1112,17 @@ fn relatches_onto_a_new_source_after_silence_and_refuses_the_old_one() {
         from.send_to(&packet, to_relay).unwrap();
         assert_eq!(recv(to), packet);
     };
+    let port_of = |socket: &UdpSocket| socket.local_addr().unwrap().port();
+    assert_eq!(remote_ports(relay_carrier.port()), [0]);
     relayed(&carrier, relay_carrier, rtp(0xca11, 0, 1), &agent);
     relayed(&agent, relay_agent, rtp(0xa6e7, 0, 2), &carrier);
+    wait_for_remote_ports(relay_carrier.port(), &[0, port_of(&carrier)]);
 
     std::thread::sleep(Duration::from_millis(300));
     let moved = endpoint();
     relayed(&moved, relay_carrier, rtp(0xca11, 1, 3), &agent);
     relayed(&agent, relay_agent, rtp(0xa6e7, 1, 4), &moved);
+    wait_for_remote_ports(relay_carrier.port(), &[0, port_of(&moved)]);
 
     carrier.send_to(&rtp(0xca11, 2, 5), relay_carrier).unwrap();
     // The next genuine packet proves the old address's was not relayed.

@@ -1,7 +1,6 @@
 //! One shard: a thread owning a [`MediaRelay`] and its sockets; see the
 //! parent module for the design.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
@@ -40,30 +39,34 @@ const BATCHES_PER_TURN: usize = 4;
 /// How soon a shard retries handing messages to a busy recorder thread.
 const RECORDER_RETRY: Duration = Duration::from_millis(5);
 
-/// A media port: two sockets bound to it with `SO_REUSEPORT`, each with
-/// its quinn-udp state.
+/// A media port's socket, bound with `SO_REUSEPORT`, with its quinn-udp
+/// state.
 ///
-/// Once the leg latches onto a source, the main socket is `connect`ed to
-/// it. The kernel then hands the main socket only that source's
+/// Once the leg latches onto a source on its RTP port, the socket is
+/// `connect`ed to it, and a second, catch socket is bound to the same
+/// port. The kernel then hands the main socket only that source's
 /// packets, and everything else to the catch socket (a connected socket
 /// wins the lookup for its peer; one that is not is picked for the
 /// rest). Both are read alike, so the relay still sees, counts and
 /// judges every packet (hijack attempts, re-latching). What the connect
 /// buys is the send: to the connected peer a `send` needs no route
-/// lookup, which unconnected `sendto` does per packet (about 5 % of a
+/// lookup, which an unconnected `sendto` does per packet (about 5 % of a
 /// shard's time at 1,000 calls, with the security and xfrm checks that
-/// go with it).
+/// go with it). It costs one more socket per latched RTP port; RTCP-only
+/// ports (about one packet a second) are left as they are. Without a
+/// descriptor for the catch socket, the port just stays unconnected.
 ///
 /// `SO_REUSEPORT` lets another program of the same user bind the port
 /// too; two switchboard instances on one host must have separate ranges.
 pub(crate) struct ShardSocket {
     socket: mio::net::UdpSocket,
     state: UdpSocketState,
-    catch: mio::net::UdpSocket,
-    catch_state: UdpSocketState,
+    /// Every source but the peer, once there is one.
+    catch: Option<(mio::net::UdpSocket, UdpSocketState)>,
     /// The source `socket` is connected to.
-    peer: Cell<Option<SocketAddr>>,
+    peer: Option<SocketAddr>,
     port: u16,
+    settings: SocketSettings,
 }
 
 /// Options of every media socket.
@@ -76,33 +79,34 @@ pub(crate) struct SocketSettings {
 }
 
 impl ShardSocket {
-    /// Binds the port of `address` (port 0: any) twice, each socket
-    /// prepared by [`prepare`].
+    /// Binds the port of `address` (port 0: any), the socket prepared by
+    /// [`prepare`].
     pub(crate) fn bind(address: SocketAddr, settings: SocketSettings) -> io::Result<Self> {
-        let socket = bind_shared(address)?;
-        let bound = socket.local_addr()?;
-        let catch = bind_shared(bound)?;
-        let (socket, state) = prepare(socket, settings)?;
-        let (catch, catch_state) = prepare(catch, settings)?;
+        let (socket, state) = prepare(bind_shared(address)?, settings)?;
+        let port = socket.local_addr()?.port();
         Ok(Self {
             socket,
             state,
-            catch,
-            catch_state,
-            peer: Cell::new(None),
-            port: bound.port(),
+            catch: None,
+            peer: None,
+            port,
+            settings,
         })
     }
 
-    /// Connects the main socket to `source`, the leg's latched source. A
-    /// connect that fails leaves the main socket as it was: only the
-    /// route lookup per send is not saved.
-    fn connect(&self, source: SocketAddr) -> io::Result<()> {
-        if self.peer.get() == Some(source) {
-            return Ok(());
-        }
+    /// A catch socket for the port, not yet kept: it is to be registered
+    /// before the main socket connects ([`Self::connect`]), so that no
+    /// packet waits in a socket nobody reads.
+    fn open_catch(&self) -> io::Result<(mio::net::UdpSocket, UdpSocketState)> {
+        prepare(bind_shared(self.socket.local_addr()?)?, self.settings)
+    }
+
+    /// Connects the main socket to `source`, the leg's latched source.
+    /// A connect that fails leaves the socket as it was: only the route
+    /// lookup per send is not saved.
+    fn connect(&mut self, source: SocketAddr) -> io::Result<()> {
         self.socket.connect(source)?;
-        self.peer.set(Some(source));
+        self.peer = Some(source);
         Ok(())
     }
 }
@@ -199,10 +203,11 @@ fn receive(
     let mut slots = buf.chunks_exact_mut(SLOT);
     let mut iovs: [IoSliceMut<'_>; BATCH_SIZE] =
         std::array::from_fn(|_| IoSliceMut::new(slots.next().unwrap_or_default()));
-    if catch {
-        (socket.catch_state).recv((&socket.catch).into(), &mut iovs, meta)
-    } else {
-        socket.state.recv((&socket.socket).into(), &mut iovs, meta)
+    match (&socket.catch, catch) {
+        (Some((catch, state)), true) => state.recv(catch.into(), &mut iovs, meta),
+        // A catch socket closed with its leg: nothing to read.
+        (None, true) => Err(io::ErrorKind::WouldBlock.into()),
+        (_, false) => socket.state.recv((&socket.socket).into(), &mut iovs, meta),
     }
 }
 
@@ -245,7 +250,7 @@ fn transmit(
     counters: &mut DriverCounters,
 ) -> io::Result<()> {
     counters.send_calls += 1;
-    let connected = socket.peer.get() == Some(destination);
+    let connected = socket.peer == Some(destination);
     let to = (!connected).then_some(destination);
     let sent = match (segment, to) {
         (None, None) => socket.socket.send(contents).map(drop),
@@ -453,12 +458,8 @@ impl Shard {
         for mut socket in sockets {
             let token = usize::from(socket.port);
             let registry = self.poll.registry();
-            let registered = registry
-                .register(&mut socket.socket, Token(token), Interest::READABLE)
-                .and_then(|()| {
-                    let catch = Token(token | CATCH);
-                    registry.register(&mut socket.catch, catch, Interest::READABLE)
-                });
+            let registered =
+                registry.register(&mut socket.socket, Token(token), Interest::READABLE);
             if let Err(error) = registered {
                 self.remove_leg(key)?;
                 return Err(error.into());
@@ -468,7 +469,7 @@ impl Shard {
             }
             self.sockets[token] = Some(Box::new(socket));
             // Datagrams may have arrived between bind and register.
-            self.ready.extend([token, token | CATCH]);
+            self.ready.push_back(token);
         }
         Ok(())
     }
@@ -483,7 +484,9 @@ impl Shard {
             {
                 // Closing the sockets removes them from epoll anyway.
                 let _ = self.poll.registry().deregister(&mut socket.socket);
-                let _ = self.poll.registry().deregister(&mut socket.catch);
+                if let Some((catch, _)) = &mut socket.catch {
+                    let _ = self.poll.registry().deregister(catch);
+                }
             }
         }
         Ok(ports)
@@ -593,15 +596,39 @@ impl Shard {
         }
     }
 
-    /// Connects the socket a leg latched on to its new source.
+    /// Connects a leg's RTP socket to the source it latched onto, with a
+    /// catch socket for every other source bound and registered first
+    /// (see [`ShardSocket`]). RTCP-only ports stay unconnected.
     fn connect(&mut self, leg: LegKey, source: SocketAddr, rtcp: bool) {
-        let Some(ports) = self.relay.leg_ports(leg) else {
+        let Some(ports) = self.relay.leg_ports(leg).filter(|_| !rtcp) else {
             return;
         };
-        let port = if rtcp { ports.rtcp } else { Some(ports.rtp) };
-        let Some(socket) = port.and_then(|port| socket_of(&self.sockets, port)) else {
+        let Some(socket) = self
+            .sockets
+            .get_mut(usize::from(ports.rtp))
+            .and_then(Option::as_deref_mut)
+        else {
             return;
         };
+        if socket.peer == Some(source) {
+            return;
+        }
+        if socket.catch.is_none() {
+            let token = Token(usize::from(ports.rtp) | CATCH);
+            let opened = socket.open_catch().and_then(|(mut catch, state)| {
+                let registry = self.poll.registry();
+                registry.register(&mut catch, token, Interest::READABLE)?;
+                Ok((catch, state))
+            });
+            match opened {
+                Ok(catch) => socket.catch = Some(catch),
+                // Out of descriptors, say: the port stays unconnected.
+                Err(_) => {
+                    self.counters.io_errors += 1;
+                    return;
+                }
+            }
+        }
         if socket.connect(source).is_err() {
             self.counters.io_errors += 1;
         }
@@ -745,7 +772,8 @@ mod tests {
         assert!(getsockopt(&plain, sockopt::Ipv4PacketInfo).unwrap());
         // ...and a shard's sockets turn them off again.
         let port = ShardSocket::bind(loopback(), settings(0)).unwrap();
-        for fd in [&port.socket, &port.catch] {
+        let (catch, _) = port.open_catch().unwrap();
+        for fd in [&port.socket, &catch] {
             assert!(!getsockopt(fd, sockopt::Ipv4PacketInfo).unwrap());
             assert!(!getsockopt(fd, sockopt::IpRecvTos).unwrap());
             assert!(!getsockopt(fd, sockopt::ReceiveTimestampns).unwrap());
@@ -770,10 +798,11 @@ mod tests {
 
     #[test]
     fn a_connected_port_gives_its_peer_to_the_main_socket_and_the_rest_to_the_catch_socket() {
-        let port = ShardSocket::bind(loopback(), settings(0)).unwrap();
+        let mut port = ShardSocket::bind(loopback(), settings(0)).unwrap();
         let local = SocketAddr::from(([127, 0, 0, 1], port.port));
         let peer = std::net::UdpSocket::bind(loopback()).unwrap();
         let other = std::net::UdpSocket::bind(loopback()).unwrap();
+        let (catch, _) = port.open_catch().unwrap();
         port.connect(peer.local_addr().unwrap()).unwrap();
         for round in 0..3u8 {
             other.send_to(&[round, 2], local).unwrap();
@@ -781,7 +810,7 @@ mod tests {
             let from_peer = (vec![round, 1], peer.local_addr().unwrap());
             let from_other = (vec![round, 2], other.local_addr().unwrap());
             assert_eq!(next(&port.socket), from_peer);
-            assert_eq!(next(&port.catch), from_other);
+            assert_eq!(next(&catch), from_other);
         }
         // Sends to the peer go out through the connected socket, others
         // still reach their destination.
@@ -804,7 +833,7 @@ mod tests {
 
     #[test]
     fn a_peer_that_went_away_is_counted_apart_from_socket_errors() {
-        let port = ShardSocket::bind(loopback(), settings(0)).unwrap();
+        let mut port = ShardSocket::bind(loopback(), settings(0)).unwrap();
         let gone = std::net::UdpSocket::bind(loopback()).unwrap();
         let gone_at = gone.local_addr().unwrap();
         drop(gone);
