@@ -39,8 +39,7 @@ const BATCHES_PER_TURN: usize = 4;
 /// How soon a shard retries handing messages to a busy recorder thread.
 const RECORDER_RETRY: Duration = Duration::from_millis(5);
 
-/// A media port's socket, bound with `SO_REUSEPORT`, with its quinn-udp
-/// state.
+/// A media port's socket with its quinn-udp state.
 ///
 /// Once the leg latches onto a source on its RTP port, the socket is
 /// `connect`ed to it, and a second, catch socket is bound to the same
@@ -56,8 +55,12 @@ const RECORDER_RETRY: Duration = Duration::from_millis(5);
 /// ports (about one packet a second) are left as they are. Without a
 /// descriptor for the catch socket, the port just stays unconnected.
 ///
-/// `SO_REUSEPORT` lets another program of the same user bind the port
-/// too; two switchboard instances on one host must have separate ranges.
+/// The port is bound exclusively, so a port another program (or another
+/// switchboard) holds is refused and the next one tried; `SO_REUSEPORT`
+/// is set on the main socket only when its catch socket is bound. From
+/// then on, while the leg lasts, a program of the same user that asks
+/// for `SO_REUSEPORT` could bind the port too; switchboard's own binds
+/// never do.
 pub(crate) struct ShardSocket {
     socket: mio::net::UdpSocket,
     state: UdpSocketState,
@@ -82,7 +85,9 @@ impl ShardSocket {
     /// Binds the port of `address` (port 0: any), the socket prepared by
     /// [`prepare`].
     pub(crate) fn bind(address: SocketAddr, settings: SocketSettings) -> io::Result<Self> {
-        let (socket, state) = prepare(bind_shared(address)?, settings)?;
+        let socket = std::net::UdpSocket::bind(address)?;
+        socket.set_nonblocking(true)?;
+        let (socket, state) = prepare(socket, settings)?;
         let port = socket.local_addr()?.port();
         Ok(Self {
             socket,
@@ -98,6 +103,10 @@ impl ShardSocket {
     /// before the main socket connects ([`Self::connect`]), so that no
     /// packet waits in a socket nobody reads.
     fn open_catch(&self) -> io::Result<(mio::net::UdpSocket, UdpSocketState)> {
+        use nix::sys::socket::{setsockopt, sockopt};
+        // Set after the bind (which was exclusive); the kernel makes the
+        // main socket a reuseport group when the catch socket joins.
+        setsockopt(&self.socket, sockopt::ReusePort, &true)?;
         prepare(bind_shared(self.socket.local_addr()?)?, self.settings)
     }
 
@@ -794,6 +803,18 @@ mod tests {
                 Err(error) => panic!("{error}"),
             }
         }
+    }
+
+    #[test]
+    fn a_held_port_is_refused_to_another_binder_before_and_after_its_catch_socket() {
+        let mut port = ShardSocket::bind(loopback(), settings(0)).unwrap();
+        let at = SocketAddr::from(([127, 0, 0, 1], port.port));
+        let refused = || ShardSocket::bind(at, settings(0)).err().map(|e| e.kind());
+        assert_eq!(refused(), Some(io::ErrorKind::AddrInUse));
+        let peer = std::net::UdpSocket::bind(loopback()).unwrap();
+        let _catch = port.open_catch().unwrap();
+        port.connect(peer.local_addr().unwrap()).unwrap();
+        assert_eq!(refused(), Some(io::ErrorKind::AddrInUse));
     }
 
     #[test]
