@@ -1014,34 +1014,13 @@ fn transcodes_between_a_pcmu_and_a_g722_socket() {
     driver.shutdown();
 }
 
-/// The next datagram on `socket` (which asked for IP_RECVTOS) and the
-/// TOS byte it came with.
-fn recv_with_tos(socket: &UdpSocket) -> (Vec<u8>, Option<u8>) {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn};
-    use std::os::fd::AsRawFd;
-    let mut buf = [0u8; 1500];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut control = nix::cmsg_space!(u8);
-    let message = recvmsg::<SockaddrIn>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut control),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let tos = message.cmsgs().unwrap().find_map(|c| match c {
-        ControlMessageOwned::Ipv4Tos(tos) => Some(tos),
-        _ => None,
-    });
-    let len = message.bytes;
-    (buf[..len].to_vec(), tos)
-}
+#[path = "support/tos.rs"]
+mod tos;
 
 /// Relayed RTP leaves with the configured DSCP mark (here AF41, 34), so
 /// that networks with QoS can give it priority.
 #[test]
 fn relayed_packets_carry_the_configured_dscp_mark() {
-    use nix::sys::socket::{setsockopt, sockopt};
     let config = DriverConfig {
         bind: "127.0.0.1".parse().unwrap(),
         first_port: 48_900,
@@ -1052,11 +1031,11 @@ fn relayed_packets_carry_the_configured_dscp_mark() {
     };
     let (driver, _events) = MediaDriver::start(config).unwrap();
     let ((_, carrier, relay_carrier), (_, agent, _)) = g711_call(&driver, 7);
-    setsockopt(&agent, sockopt::IpRecvTos, &true).unwrap();
+    tos::ask_for_tos(&agent);
     for seq in 0..3u16 {
         let packet = rtp(0xca11, seq, 7);
         carrier.send_to(&packet, relay_carrier).unwrap();
-        assert_eq!(recv_with_tos(&agent), (packet, Some(34 << 2)));
+        assert_eq!(tos::recv_with_tos(&agent), (packet, Some(34 << 2)));
     }
     driver.shutdown();
 }

@@ -762,12 +762,19 @@ impl Shard {
     }
 }
 
+// Shared with the driver's integration tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "../../tests/support/tos.rs"]
+mod tos;
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    use nix::sys::socket::{getsockopt, sockopt};
 
     use super::*;
+    use crate::driver::shard::tos;
 
     fn loopback() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 0))
@@ -879,8 +886,8 @@ mod tests {
 
     /// A loopback socket that is told each datagram's TOS byte.
     fn tos_receiver() -> std::net::UdpSocket {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        setsockopt(&socket, sockopt::IpRecvTos, &true).unwrap();
+        let socket = std::net::UdpSocket::bind(loopback()).unwrap();
+        tos::ask_for_tos(&socket);
         socket
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
@@ -889,23 +896,8 @@ mod tests {
 
     /// The next datagram's length and TOS byte.
     fn receive_with_tos(socket: &std::net::UdpSocket) -> (usize, Option<u8>) {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn};
-        use std::os::fd::AsRawFd;
-        let mut buf = [0; 2048];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut control = nix::cmsg_space!(u8);
-        let message = recvmsg::<SockaddrIn>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut control),
-            MsgFlags::empty(),
-        )
-        .unwrap();
-        let tos = message.cmsgs().unwrap().find_map(|c| match c {
-            ControlMessageOwned::Ipv4Tos(tos) => Some(tos),
-            _ => None,
-        });
-        (message.bytes, tos)
+        let (datagram, tos) = tos::recv_with_tos(socket);
+        (datagram.len(), tos)
     }
 
     fn sender(dscp: u8) -> ShardSocket {
