@@ -172,7 +172,9 @@ fn quiet_cmsgs(socket: &std::net::UdpSocket) {
 }
 
 /// Marks what `socket` sends with `dscp` (RFC 2474: the upper six bits
-/// of the IPv4 TOS byte or IPv6 traffic class; the ECN bits stay 0).
+/// of the IPv4 TOS byte or IPv6 traffic class; the ECN bits stay 0). An
+/// IPv6 socket gets both: its IPv4-mapped traffic (a dual-stack bind on
+/// `::`) takes the TOS byte.
 fn mark_media(socket: &std::net::UdpSocket, dscp: u8) -> io::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt};
     let class = i32::from(dscp & 0x3f) << 2;
@@ -180,6 +182,8 @@ fn mark_media(socket: &std::net::UdpSocket, dscp: u8) -> io::Result<()> {
         setsockopt(socket, sockopt::Ipv4Tos, &class)?;
     } else {
         setsockopt(socket, sockopt::Ipv6TClass, &class)?;
+        // A v6-only socket has no IPv4 traffic to mark.
+        let _ = setsockopt(socket, sockopt::Ipv4Tos, &class);
     }
     Ok(())
 }
@@ -924,6 +928,21 @@ mod tests {
         assert_eq!(receive_with_tos(&receiver), (172, Some(0)));
         assert_eq!(counters.sent_datagrams, 5);
         assert_eq!(counters.send_calls, 3);
+    }
+
+    #[test]
+    fn a_dual_stack_socket_marks_its_ipv4_packets_too() {
+        let receiver = tos_receiver();
+        let to = receiver.local_addr().unwrap();
+        let SocketAddr::V4(v4) = to else {
+            unreachable!("bound to 127.0.0.1")
+        };
+        let mapped = SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port()));
+        let any = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0));
+        let port = ShardSocket::bind(any, settings(46)).unwrap();
+        let mut counters = DriverCounters::default();
+        transmit(&port, mapped, &[4; 172], None, 1, &mut counters).unwrap();
+        assert_eq!(receive_with_tos(&receiver), (172, Some(0xb8)));
     }
 
     #[test]
