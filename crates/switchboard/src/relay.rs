@@ -433,6 +433,16 @@ mod tests {
     }
 
     impl Relay {
+        /// A carrier and a Teams leg negotiated with these codecs,
+        /// bridged, the commands carried out.
+        fn bridged(carrier: StreamCodec, teams: StreamCodec) -> Relay {
+            let mut relay = Relay::start();
+            relay.negotiate(carrier, teams);
+            relay.anchor.bridge(CALL, CARRIER, TEAMS);
+            relay.settle();
+            relay
+        }
+
         fn start() -> Relay {
             // A range of its own per test process; taken ports are skipped.
             let first = 42000 + (std::process::id() % 500) as u16 * 20;
@@ -528,10 +538,7 @@ mod tests {
 
     #[test]
     fn a_reinvite_to_a_shared_codec_stops_the_transcoding() {
-        let mut relay = Relay::start();
-        relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
-        relay.anchor.bridge(CALL, CARRIER, TEAMS);
-        relay.settle();
+        let mut relay = Relay::bridged(codec(0, "PCMU"), codec(8, "PCMA"));
         assert_eq!(relay.carrier_to_teams(0), (8, false), "transcoded");
         // The carrier re-offered PCMA too and Teams took it.
         relay.negotiate(codec(8, "PCMA"), codec(8, "PCMA"));
@@ -543,10 +550,7 @@ mod tests {
 
     #[test]
     fn a_reinvite_to_different_codecs_starts_transcoding() {
-        let mut relay = Relay::start();
-        relay.negotiate(codec(0, "PCMU"), codec(0, "PCMU"));
-        relay.anchor.bridge(CALL, CARRIER, TEAMS);
-        relay.settle();
+        let mut relay = Relay::bridged(codec(0, "PCMU"), codec(0, "PCMU"));
         assert_eq!(relay.carrier_to_teams(0), (0, true), "forwarded");
         // Teams re-offered PCMA only; the carrier keeps PCMU.
         relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
@@ -607,10 +611,7 @@ mod tests {
 
     #[test]
     fn legs_that_come_to_share_g729_are_forwarded_untranscoded() {
-        let mut relay = Relay::start();
-        relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
-        relay.anchor.bridge(CALL, CARRIER, TEAMS);
-        relay.settle();
+        let mut relay = Relay::bridged(codec(0, "PCMU"), codec(8, "PCMA"));
         assert_eq!(relay.carrier_to_teams(0), (8, false), "transcoded");
         // A re-INVITE leaves both legs with G.729, which the relay does
         // not decode: forwarded as it is.
@@ -620,10 +621,7 @@ mod tests {
 
     #[test]
     fn a_bridge_of_one_codec_ends_the_transcoding_of_a_leg_given_another() {
-        let mut relay = Relay::start();
-        relay.negotiate(codec(0, "PCMU"), codec(8, "PCMA"));
-        relay.anchor.bridge(CALL, CARRIER, TEAMS);
-        relay.settle();
+        let mut relay = Relay::bridged(codec(0, "PCMU"), codec(8, "PCMA"));
         assert_eq!(relay.carrier_to_teams(0), (8, false), "transcoded");
         // Unbridged (a party joins), both legs move to PCMA, bridged again.
         relay.anchor.unbridge(CALL, CARRIER, TEAMS);

@@ -470,14 +470,7 @@ impl B2bua {
                 self.ack_leg(&mut call, to);
             }
             if let Some(leg) = call.leg_mut(to) {
-                match session_timer::from_2xx(response, now) {
-                    Some(timer) => leg.timer = Some(timer),
-                    None => {
-                        if let Some(timer) = &mut leg.timer {
-                            timer.refreshed(now);
-                        }
-                    }
-                }
+                session_timer::renew(&mut leg.timer, session_timer::from_2xx(response, now), now);
             }
             out = self.in_dialog_ok(&call, from, request);
             out.status = status;
@@ -508,14 +501,7 @@ impl B2bua {
                     out.headers.push(name, value);
                 }
                 if let Some(leg) = call.leg_mut(from) {
-                    match timer.timer(now) {
-                        Some(timer) => leg.timer = Some(timer),
-                        None => {
-                            if let Some(timer) = &mut leg.timer {
-                                timer.refreshed(now);
-                            }
-                        }
-                    }
+                    session_timer::renew(&mut leg.timer, timer.timer(now), now);
                 }
             }
             if refused {
@@ -791,14 +777,7 @@ impl B2bua {
         if restored {
             self.update_media(&call, leg_id);
             if let Some(leg) = call.leg_mut(leg_id) {
-                match session_timer::from_2xx(response, now) {
-                    Some(timer) => leg.timer = Some(timer),
-                    None => {
-                        if let Some(timer) = &mut leg.timer {
-                            timer.refreshed(now);
-                        }
-                    }
-                }
+                session_timer::renew(&mut leg.timer, session_timer::from_2xx(response, now), now);
             }
         } else if call.state != CallState::Terminated {
             let party = call.leg(leg_id).map_or(super::Party::Callee, |l| l.party);
@@ -835,14 +814,7 @@ impl B2bua {
                 self.update_media(&call, leg_id);
             }
             if let Some(leg) = call.leg_mut(leg_id) {
-                match session_timer::from_2xx(response, now) {
-                    Some(timer) => leg.timer = Some(timer),
-                    None => {
-                        if let Some(timer) = &mut leg.timer {
-                            timer.refreshed(now);
-                        }
-                    }
-                }
+                session_timer::renew(&mut leg.timer, session_timer::from_2xx(response, now), now);
             }
         } else if status.is_final() {
             let retrying = self.own_reinvite_ended(&mut call, leg_id, status);

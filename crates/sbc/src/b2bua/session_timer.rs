@@ -156,6 +156,20 @@ pub(crate) fn from_2xx(response: &Response, now: Instant) -> Option<SessionTimer
     ))
 }
 
+/// A re-INVITE exchange succeeded at `now`: the timer it negotiated
+/// (`new`, from its Session-Expires, RFC 4028 §7) replaces the leg's, and
+/// without one the running timer counts it as a refresh (§10).
+pub(crate) fn renew(timer: &mut Option<SessionTimer>, new: Option<SessionTimer>, now: Instant) {
+    match new {
+        Some(new) => *timer = Some(new),
+        None => {
+            if let Some(running) = timer {
+                running.refreshed(now);
+            }
+        }
+    }
+}
+
 /// Whole seconds, saturating.
 fn secs(duration: Duration) -> u32 {
     u32::try_from(duration.as_secs()).unwrap_or(u32::MAX)

@@ -289,25 +289,13 @@ fn opus_call_to_teams(h: &mut Harness, call_id: &str) -> Established {
         "a=rtpmap:111 opus/48000/2\r\n",
         "sendrecv",
     );
-    let invite = carrier_invite(call_id, "").replace(CARRIER_SDP, &opus);
-    let invite = h.place_call(&invite, Harness::carrier());
-    assert_eq!(formats(&invite.body), ["9", "0", "8", "13", "101"]);
-    let ok = reply(
-        &invite,
-        200,
-        "teams-tag",
-        TEAMS_DIALOG,
-        Some(&teams_sdp(1, "sendrecv")),
+    let call = h.establish_invite(&carrier_invite(call_id, "").replace(CARRIER_SDP, &opus));
+    assert_eq!(
+        formats(&call.teams_invite.body),
+        ["9", "0", "8", "13", "101"]
     );
-    let carrier_ok = h.answered_by(ok.clone(), Harness::teams());
-    h.ack_carrier(&carrier_ok);
-    assert_eq!(formats(&carrier_ok.body), ["111"]);
-    h.quiet();
-    Established {
-        teams_invite: invite,
-        teams_ok: ok,
-        carrier_ok,
-    }
+    assert_eq!(formats(&call.carrier_ok.body), ["111"]);
+    call
 }
 
 /// Teams' answer naming `formats` (of `0 8 101`).
@@ -448,17 +436,7 @@ fn an_answer_with_a_codec_not_offered_is_refused_with_488() {
     )));
 
     // In a re-INVITE: 488 to the offerer, the session stays.
-    let (_, _, call) = transcoded_call(&mut h, "tc-bad-reinvite");
-    let reoffer = peer_sdp("192.0.2.10", 2, "0", "", "sendonly");
-    h.carrier_in_dialog(&call, "INVITE", 2, "", Some(&reoffer));
-    let (reinvite, _) = h.request(Method::Invite);
-    let bad = peer_sdp("198.18.0.10", 2, "18", "", "recvonly");
-    h.deliver(
-        reply(&reinvite, 200, "", "", Some(&bad)),
-        Harness::trunk_b(),
-    );
-    h.request(Method::Ack);
-    h.response(488);
+    let (_, call) = hold_answered_with_g729(&mut h, "tc-bad-reinvite");
     assert_eq!(h.stats.answers_not_offered(), 2);
     // b took the new session: it is offered the old one again.
     let (restore, _) = h.request(Method::Invite);
@@ -475,6 +453,29 @@ fn an_answer_with_a_codec_not_offered_is_refused_with_488() {
     h.carrier_in_dialog(&call, "INVITE", 3, "", Some(&resume));
     let (reinvite, _) = h.request(Method::Invite);
     assert_eq!(formats(&reinvite.body), ["8", "101"]);
+}
+
+/// Trunk b answers `restore` (the re-INVITE giving back its session
+/// after [`hold_answered_with_g729`]) with PCMA: it is back on PCMA, not
+/// on hold, and the call goes on.
+pub(super) fn takes_the_restore(
+    h: &mut Harness,
+    seen: &super::recorded_media::MediaLog,
+    restore: &Request,
+) {
+    let answer = peer_sdp("198.18.0.10", 3, "8 101", TELEPHONE_EVENT, "sendrecv");
+    h.deliver(
+        reply(restore, 200, "", "", Some(&answer)),
+        Harness::trunk_b(),
+    );
+    h.request(Method::Ack);
+    h.quiet();
+    assert_eq!(seen.codec("198.18.0.10").encoding, "PCMA");
+    assert_eq!(
+        seen.stream("198.18.0.10").1.direction,
+        sdp::Direction::SendRecv
+    );
+    assert!(!h.saw(|e| matches!(e, B2buaEvent::CallEnded { .. })));
 }
 
 /// The carrier holds a transcoded call and trunk b answers the re-INVITE
@@ -517,22 +518,7 @@ fn a_peer_that_took_an_offer_the_other_could_not_be_answered_is_restored() {
     );
     assert!(restore.headers.cseq().unwrap().seq > reinvite.headers.cseq().unwrap().seq);
     h.quiet();
-    let answer = peer_sdp("198.18.0.10", 3, "8 101", TELEPHONE_EVENT, "sendrecv");
-    h.deliver(
-        reply(&restore, 200, "", "", Some(&answer)),
-        Harness::trunk_b(),
-    );
-    h.request(Method::Ack);
-    h.quiet();
-    assert_eq!(seen.codec("198.18.0.10").encoding, "PCMA");
-    assert_eq!(
-        seen.stream("198.18.0.10").1.direction,
-        sdp::Direction::SendRecv
-    );
-    assert!(!h
-        .events
-        .iter()
-        .any(|e| matches!(e, B2buaEvent::CallEnded { .. })));
+    takes_the_restore(&mut h, &seen, &restore);
     // The carrier can hold again.
     let hold = peer_sdp("192.0.2.10", 3, "0", "", "sendonly");
     h.carrier_in_dialog(&call, "INVITE", 3, "", Some(&hold));

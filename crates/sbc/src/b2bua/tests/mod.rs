@@ -501,7 +501,12 @@ impl Harness {
 
     /// Sets up a carrier -> Teams call up to both ACKs.
     pub(super) fn establish(&mut self, call_id: &str) -> Established {
-        let invite = self.place_call(&carrier_invite(call_id, ""), Harness::carrier());
+        self.establish_invite(&carrier_invite(call_id, ""))
+    }
+
+    /// [`Self::establish`] with the carrier's INVITE as given.
+    pub(super) fn establish_invite(&mut self, carrier_invite: &str) -> Established {
+        let invite = self.place_call(carrier_invite, Harness::carrier());
         let ok = reply(
             &invite,
             200,

@@ -2,7 +2,7 @@
 //! transfer, a restore): a refused one leaves the session as it was
 //! (RFC 3261 §14.1, RFC 3264 §8), a 491 is retried after the back-off.
 
-use super::codecs::{formats, hold_answered_with_g729, teams_answer};
+use super::codecs::{formats, hold_answered_with_g729, takes_the_restore, teams_answer};
 use super::*;
 use crate::b2bua::in_dialog::GLARE_RETRIES;
 
@@ -129,19 +129,7 @@ fn a_491_to_a_restore_is_retried_after_the_owners_back_off() {
     // The same offer: identical, so the same o= version (RFC 3264 §8).
     assert_eq!(retry.body, restore.body);
     h.quiet();
-    let answer = peer_sdp("198.18.0.10", 3, "8 101", TELEPHONE_EVENT, "sendrecv");
-    h.deliver(
-        reply(&retry, 200, "", "", Some(&answer)),
-        Harness::trunk_b(),
-    );
-    h.request(Method::Ack);
-    h.quiet();
-    assert_eq!(seen.codec("198.18.0.10").encoding, "PCMA");
-    assert_eq!(
-        seen.stream("198.18.0.10").1.direction,
-        sdp::Direction::SendRecv
-    );
-    assert!(!h.saw(|e| matches!(e, B2buaEvent::CallEnded { .. })));
+    takes_the_restore(&mut h, &seen, &retry);
     let (_, more) = wait_for_request(&mut h, Duration::from_secs(10));
     assert!(more.is_none(), "{more:?}");
 }
