@@ -16,6 +16,18 @@ use media::{
     PlayRequestId, Prompt, PromptPlayer, RelayConfig, SrtpContext, SrtpSuite, TelephoneEvent, G711,
 };
 
+/// A driver on loopback with 100 ports from `first_port` and `shards`
+/// shards, the rest as by default.
+fn loopback(first_port: u16, shards: usize) -> DriverConfig {
+    DriverConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        first_port,
+        last_port: first_port + 99,
+        shards,
+        ..DriverConfig::default()
+    }
+}
+
 fn context(byte: u8) -> SrtpContext {
     SrtpContext::new(
         SrtpSuite::AesCm128HmacSha1_80,
@@ -51,15 +63,12 @@ fn recv(socket: &UdpSocket) -> Vec<u8> {
 #[test]
 fn relays_rtp_and_srtp_between_two_sockets() {
     let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 46000,
-        last_port: 46999,
-        shards: 2,
+        last_port: 46_999,
         relay: RelayConfig {
             media_timeout: Duration::from_millis(400),
             ..RelayConfig::default()
         },
-        ..DriverConfig::default()
+        ..loopback(46_000, 2)
     };
     let (driver, events) = MediaDriver::start(config).unwrap();
     let (carrier_leg, teams_leg) = (LegKey::new(42, 0), LegKey::new(42, 1));
@@ -142,13 +151,7 @@ fn relays_rtp_and_srtp_between_two_sockets() {
 
 #[test]
 fn legs_of_sessions_in_different_shards_are_not_bridged() {
-    let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 47000,
-        last_port: 47099,
-        shards: 2,
-        ..DriverConfig::default()
-    };
+    let config = loopback(47000, 2);
     let (driver, _events) = MediaDriver::start(config).unwrap();
     // Find two sessions in different shards by trying to bridge.
     let a = LegKey::new(1, 0);
@@ -170,13 +173,7 @@ fn legs_of_sessions_in_different_shards_are_not_bridged() {
 
 #[test]
 fn detached_commands_run_in_order_and_report_refusals() {
-    let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 47100,
-        last_port: 47199,
-        shards: 2,
-        ..DriverConfig::default()
-    };
+    let config = loopback(47100, 2);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let detached = driver.detached();
     let (a, b) = (LegKey::new(9, 0), LegKey::new(9, 1));
@@ -250,13 +247,7 @@ fn frequency(payloads: &[Vec<u8>]) -> f32 {
 /// press 5 (RFC 4733); with `srtp`, both ways are SRTP.
 fn plays_a_prompt_and_hears_a_key_press(first_port: u16, srtp: bool) {
     const FRAMES: usize = 30;
-    let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port,
-        last_port: first_port + 99,
-        shards: 1,
-        ..DriverConfig::default()
-    };
+    let config = loopback(first_port, 1);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let leg = LegKey::new(77, 0);
     let ports = driver.allocate_leg(leg, true).unwrap();
@@ -469,13 +460,7 @@ fn g711_call(
 /// pause as silence, and the length of the call.
 #[test]
 fn records_a_call_as_stereo_wav() {
-    let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 48_300,
-        last_port: 48_399,
-        shards: 1,
-        ..DriverConfig::default()
-    };
+    let config = loopback(48_300, 1);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let ((caller, caller_far, caller_port), (agent, agent_far, agent_port)) =
         g711_call(&driver, 31);
@@ -615,13 +600,7 @@ fn records_a_call_as_stereo_wav() {
 /// voicemail ends by itself on silence, the silence left out.
 #[test]
 fn a_voicemail_ends_on_silence() {
-    let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 48_400,
-        last_port: 48_499,
-        shards: 1,
-        ..DriverConfig::default()
-    };
+    let config = loopback(48_400, 1);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let leg = LegKey::new(41, 0);
     let ports = driver.allocate_leg(leg, true).unwrap();
@@ -698,13 +677,7 @@ fn a_voicemail_ends_on_silence() {
 /// and freeing a leg completes its recording.
 #[test]
 fn recording_errors_and_freed_legs_end_cleanly() {
-    let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 48_500,
-        last_port: 48_599,
-        shards: 2,
-        ..DriverConfig::default()
-    };
+    let config = loopback(48_500, 2);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let ((caller, caller_far, caller_port), (agent, _agent_far, _)) = g711_call(&driver, 51);
     let mode = media::PauseMode::Silence;
@@ -850,13 +823,7 @@ fn drain_audio(socket: &UdpSocket, skip: usize) -> Vec<i16> {
 #[test]
 fn three_sockets_in_a_conference() {
     const PACKETS: u32 = 40;
-    let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 48_600,
-        last_port: 48_699,
-        shards: 2,
-        ..DriverConfig::default()
-    };
+    let config = loopback(48_600, 2);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let (caller, agent) = g711_call(&driver, 61);
     let supervisor_key = LegKey::new(61, 2);
@@ -961,13 +928,7 @@ fn three_sockets_in_a_conference() {
 #[test]
 fn transcodes_between_a_pcmu_and_a_g722_socket() {
     const PACKETS: u32 = 50;
-    let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 48_800,
-        last_port: 48_899,
-        shards: 2,
-        ..DriverConfig::default()
-    };
+    let config = loopback(48_800, 2);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let ((_, carrier, to_carrier), (agent_key, agent, _)) = g711_call(&driver, 71);
     let mut g722 = LegCodec::new(LegEncoding::G722);
@@ -1022,12 +983,8 @@ mod tos;
 #[test]
 fn relayed_packets_carry_the_configured_dscp_mark() {
     let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 48_900,
-        last_port: 48_999,
-        shards: 1,
         dscp: 34,
-        ..DriverConfig::default()
+        ..loopback(48_900, 1)
     };
     let (driver, _events) = MediaDriver::start(config).unwrap();
     let ((_, carrier, relay_carrier), (_, agent, _)) = g711_call(&driver, 7);
@@ -1075,15 +1032,11 @@ fn wait_for_remote_ports(port: u16, expected: &[u16]) {
 #[test]
 fn relatches_onto_a_new_source_after_silence_and_refuses_the_old_one() {
     let config = DriverConfig {
-        bind: "127.0.0.1".parse().unwrap(),
-        first_port: 47_200,
-        last_port: 47_299,
-        shards: 1,
         relay: RelayConfig {
             latch: media::LatchPolicy::RelatchAfter(Duration::from_millis(200)),
             ..RelayConfig::default()
         },
-        ..DriverConfig::default()
+        ..loopback(47_200, 1)
     };
     let (driver, _events) = MediaDriver::start(config).unwrap();
     let ((_, carrier, relay_carrier), (_, agent, relay_agent)) = g711_call(&driver, 9);

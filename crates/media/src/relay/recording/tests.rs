@@ -70,6 +70,16 @@ impl Sim {
         }
     }
 
+    /// A sim whose relay records the call of `CALLER` and `AGENT` as
+    /// `ID` from `now`.
+    fn recording(relay: MediaRelay, now: Instant) -> Self {
+        let mut sim = Self::new(relay, now);
+        sim.relay
+            .start_call_recording(now, ID, CALLER, AGENT)
+            .unwrap();
+        sim
+    }
+
     fn drain(&mut self) {
         while let Some(output) = self.relay.poll_recording() {
             match output {
@@ -195,10 +205,7 @@ fn jittered_call(sim: &mut Sim, start: Instant, duration: Duration) {
 #[test]
 fn both_legs_are_recorded_on_one_timeline() {
     let start = Instant::now();
-    let mut sim = Sim::new(call(start), start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
+    let mut sim = Sim::recording(call(start), start);
     assert_eq!(sim.relay.recording_of(CALLER), Some(ID));
     assert_eq!(sim.relay.recording_of(AGENT), Some(ID));
     jittered_call(&mut sim, start, Duration::from_millis(1000));
@@ -240,10 +247,7 @@ fn both_legs_are_recorded_on_one_timeline() {
 #[test]
 fn the_file_follows_the_clock_without_packets() {
     let start = Instant::now();
-    let mut sim = Sim::new(call(start), start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
+    let mut sim = Sim::recording(call(start), start);
     sim.advance(start + Duration::from_secs(10));
     // Frames went out as the clock went, not all at the stop.
     assert!(sim.frames.len() >= 490, "{}", sim.frames.len());
@@ -259,10 +263,7 @@ fn the_file_follows_the_clock_without_packets() {
 #[test]
 fn a_burst_read_late_lands_by_timestamp() {
     let start = Instant::now();
-    let mut sim = Sim::new(call(start), start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
+    let mut sim = Sim::recording(call(start), start);
     let caller = Stream {
         ssrc: 1,
         ts0: 5_000,
@@ -298,10 +299,7 @@ fn a_burst_read_late_lands_by_timestamp() {
 fn packets_of_10_30_and_60_ms_land_sample_for_sample() {
     for ptime in [10u32, 30, 60] {
         let start = Instant::now();
-        let mut sim = Sim::new(call(start), start);
-        sim.relay
-            .start_call_recording(start, ID, CALLER, AGENT)
-            .unwrap();
+        let mut sim = Sim::recording(call(start), start);
         let len = 8 * ptime;
         let mut said = Vec::new();
         for n in 0..600 / ptime {
@@ -333,10 +331,7 @@ fn packets_of_10_30_and_60_ms_land_sample_for_sample() {
 #[test]
 fn a_new_stream_or_a_stale_clock_reanchors_on_arrival() {
     let start = Instant::now();
-    let mut sim = Sim::new(call(start), start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
+    let mut sim = Sim::recording(call(start), start);
     let first = Stream {
         ssrc: 1,
         ts0: 0,
@@ -369,10 +364,7 @@ fn a_new_stream_or_a_stale_clock_reanchors_on_arrival() {
 #[test]
 fn a_pause_silences_everything_said_until_the_resume() {
     let start = Instant::now();
-    let mut sim = Sim::new(call(start), start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
+    let mut sim = Sim::recording(call(start), start);
     let caller = Stream {
         ssrc: 9,
         ts0: 77,
@@ -424,10 +416,7 @@ fn a_pause_silences_everything_said_until_the_resume() {
 #[test]
 fn removing_a_leg_ends_its_recording() {
     let start = Instant::now();
-    let mut sim = Sim::new(call(start), start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
+    let mut sim = Sim::recording(call(start), start);
     sim.advance(start + Duration::from_millis(500));
     sim.relay.remove_leg(AGENT).unwrap();
     sim.drain();
@@ -534,10 +523,7 @@ fn recordings_are_refused_clearly() {
 #[test]
 fn late_and_odd_packets_never_panic() {
     let start = Instant::now();
-    let mut sim = Sim::new(call(start), start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
+    let mut sim = Sim::recording(call(start), start);
     sim.advance(start + Duration::from_secs(2));
     let odd: [(u32, usize); 5] = [(0, 0), (u32::MAX, 1), (1 << 31, 160), (7, 1200), (3, 481)];
     for (ts, len) in odd {
@@ -607,11 +593,7 @@ fn recorded_with_colleague(start: Instant) -> Sim {
     relay
         .set_codec(start, COLLEAGUE, LegCodec::new(LegEncoding::Pcmu))
         .unwrap();
-    let mut sim = Sim::new(relay, start);
-    sim.relay
-        .start_call_recording(start, ID, CALLER, AGENT)
-        .unwrap();
-    sim
+    Sim::recording(relay, start)
 }
 
 #[test]
