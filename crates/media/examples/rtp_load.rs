@@ -13,7 +13,14 @@
 //!   named `media-shard-*`);
 //! - `--target rtpengine --ng 127.0.0.1:2223 --pid PID`: a running
 //!   rtpengine, sessions set up with offer/answer over its ng control
-//!   protocol (bencode over UDP), CPU from /proc/PID/stat.
+//!   protocol (bencode over UDP), CPU from /proc/PID/stat;
+//! - `--target static --base-port P --pid PID`: a running relay with
+//!   fixed ports and nothing to set up (the io_uring experiment's
+//!   `minirelay`): call i's carrier side sends to 127.0.0.1:(P + 4i),
+//!   its Teams side to 127.0.0.1:(P + 4i + 2); plain RTP only; CPU from
+//!   /proc/PID/stat. The relay learns where to send by latching, so it
+//!   drops each call's first carrier packet (the Teams side has not
+//!   sent yet): expect a loss of one packet per call.
 //!
 //! Modes:
 //! - `--calls K --duration S`: one run at 50 pps per stream;
@@ -34,7 +41,7 @@
 //! are derived from the call number, not random.
 
 use std::io::{self, IoSliceMut};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,6 +62,7 @@ const HISTORY: usize = 256;
 enum Target {
     Switchboard,
     Rtpengine { ng: SocketAddr, pid: u32 },
+    Static { base_port: u16, pid: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -95,13 +103,14 @@ fn parse_args() -> Result<Options, Error> {
         gen_coalesce: Duration::from_micros(1000),
         first_port: 30000,
     };
-    let (mut target, mut ng, mut pid) = ("switchboard".to_owned(), None, None);
+    let (mut target, mut ng, mut pid, mut base_port) = ("switchboard".to_owned(), None, None, None);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--target" => target = value()?,
             "--ng" => ng = Some(SocketAddr::from_str(&value()?)?),
             "--pid" => pid = Some(value()?.parse()?),
+            "--base-port" => base_port = Some(value()?.parse()?),
             "--calls" => options.calls = value()?.parse()?,
             "--search" => {
                 options.search = value()?
@@ -130,6 +139,13 @@ fn parse_args() -> Result<Options, Error> {
         "rtpengine" => Target::Rtpengine {
             ng: ng.ok_or("--ng is needed for rtpengine")?,
             pid: pid.ok_or("--pid is needed for rtpengine")?,
+        },
+        "static" if options.srtp => {
+            return Err("--target static relays plain RTP only: drop --srtp".into())
+        }
+        "static" => Target::Static {
+            base_port: base_port.ok_or("--base-port is needed for static")?,
+            pid: pid.ok_or("--pid is needed for static")?,
         },
         other => return Err(format!("unknown target {other}").into()),
     };
@@ -419,14 +435,23 @@ struct Call {
 /// Sets up calls on the relay; tears them down on drop of the session.
 enum Relay {
     Switchboard(MediaDriver),
-    Rtpengine { ng: NgClient, pid: u32 },
+    Rtpengine {
+        ng: NgClient,
+        pid: u32,
+    },
+    /// A relay with fixed ports: call i at `base_port + 4i` (carrier)
+    /// and `base_port + 4i + 2` (Teams).
+    Static {
+        base_port: u16,
+        pid: u32,
+    },
 }
 
 impl Relay {
     fn cpu(&self) -> Duration {
         match self {
             Relay::Switchboard(_) => threads_cpu("media-shard"),
-            Relay::Rtpengine { pid, .. } => {
+            Relay::Rtpengine { pid, .. } | Relay::Static { pid, .. } => {
                 stat_cpu(&format!("/proc/{pid}/stat")).unwrap_or_default()
             }
         }
@@ -470,6 +495,21 @@ impl Relay {
                     relay_teams: SocketAddr::new(ip, ports_b.rtp),
                     teams_tx,
                     teams_rx,
+                })
+            }
+            Relay::Static { base_port, .. } => {
+                let relay = |side: usize| {
+                    u16::try_from(4 * call + side)
+                        .ok()
+                        .and_then(|offset| base_port.checked_add(offset))
+                        .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+                        .ok_or("static relay port past 65535")
+                };
+                Ok(Call {
+                    relay_carrier: relay(0)?,
+                    relay_teams: relay(2)?,
+                    teams_tx: None,
+                    teams_rx: None,
                 })
             }
             Relay::Rtpengine { ng, .. } => {
@@ -539,6 +579,8 @@ impl Relay {
                         ("call-id", Bencode::str(&call_id)),
                     ])?;
                 }
+                // Nothing was set up.
+                Relay::Static { .. } => {}
             }
         }
         Ok(())
@@ -956,6 +998,9 @@ fn print_header(options: &Options) {
     let target = match &options.target {
         Target::Switchboard => format!("switchboard ({} shard(s))", options.shards),
         Target::Rtpengine { .. } => "rtpengine userspace".to_owned(),
+        Target::Static { base_port, pid } => {
+            format!("static relay (pid {pid}, ports from {base_port})")
+        }
     };
     println!(
         "\n#### {target}, {mode}{}\n",
@@ -1022,6 +1067,10 @@ fn main() -> Result<(), Error> {
             ng.request(vec![("command", Bencode::str("ping"))])?;
             Relay::Rtpengine { ng, pid: *pid }
         }
+        Target::Static { base_port, pid } => Relay::Static {
+            base_port: *base_port,
+            pid: *pid,
+        },
     };
     print_header(&options);
     if options.search.is_empty() {
