@@ -75,7 +75,7 @@ pub use codec::{
     G722_PAYLOAD_TYPE, MAX_PACKET_DURATION,
 };
 pub use demux::{classify, PacketKind};
-pub use driver::{Detached, DriverConfig, DriverCounters, MediaDriver};
+pub use driver::{Detached, DriverConfig, DriverCounters, MediaDriver, MediaIo};
 pub use dtmf::{
     DtmfDetector, DtmfDetectorConfig, DtmfDigit, DtmfError, DtmfEvent, DtmfMethod, DtmfRouter,
     DtmfRouterConfig, EventEnd, InbandEvent, InfoContentType, InfoDigit, LegDtmfConfig,

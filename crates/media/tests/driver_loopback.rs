@@ -12,20 +12,43 @@ use std::time::{Duration, Instant};
 
 use media::{
     ConferenceRole, DriverConfig, DropReason, DtmfDigit, DtmfMethod, G722Decoder, LegCodec,
-    LegEncoding, LegKey, LegSrtp, MediaDriver, MediaEvent, MediaRate, PlayEnd, PlayItem,
+    LegEncoding, LegKey, LegSrtp, MediaDriver, MediaEvent, MediaIo, MediaRate, PlayEnd, PlayItem,
     PlayRequestId, Prompt, PromptPlayer, RelayConfig, SrtpContext, SrtpSuite, TelephoneEvent, G711,
 };
 
-/// A driver on loopback with 100 ports from `first_port` and `shards`
-/// shards, the rest as by default.
-fn loopback(first_port: u16, shards: usize) -> DriverConfig {
+/// A driver on loopback with 100 ports from `first_port`, `shards`
+/// shards and `io`, the rest as by default.
+fn loopback(first_port: u16, shards: usize, io: MediaIo) -> DriverConfig {
     DriverConfig {
         bind: "127.0.0.1".parse().unwrap(),
         first_port,
         last_port: first_port + 99,
         shards,
+        io,
         ..DriverConfig::default()
     }
+}
+
+/// Where the io_uring run of a test takes its ports: this far above the
+/// epoll run's.
+const URING_PORTS: u16 = 3000;
+
+/// Runs `$body(io, first_port)` as two tests: `$epoll` on epoll from
+/// port `$port`, `$uring` on io_uring ([`MediaIo::Uring`]) from
+/// `$port` + [`URING_PORTS`]. The io_uring run fails where the kernel or
+/// a seccomp policy refuses io_uring.
+macro_rules! on_both_backends {
+    ($body:ident($port:expr): $epoll:ident, $uring:ident) => {
+        #[test]
+        fn $epoll() {
+            $body(MediaIo::Epoll, $port);
+        }
+
+        #[test]
+        fn $uring() {
+            $body(MediaIo::Uring, $port + URING_PORTS);
+        }
+    };
 }
 
 fn context(byte: u8) -> SrtpContext {
@@ -60,15 +83,14 @@ fn recv(socket: &UdpSocket) -> Vec<u8> {
     buf[..len].to_vec()
 }
 
-#[test]
-fn relays_rtp_and_srtp_between_two_sockets() {
+fn relays_rtp_and_srtp_between_two_sockets_on(io: MediaIo, first_port: u16) {
     let config = DriverConfig {
-        last_port: 46_999,
+        last_port: first_port + 999,
         relay: RelayConfig {
             media_timeout: Duration::from_millis(400),
             ..RelayConfig::default()
         },
-        ..loopback(46_000, 2)
+        ..loopback(first_port, 2, io)
     };
     let (driver, events) = MediaDriver::start(config).unwrap();
     let (carrier_leg, teams_leg) = (LegKey::new(42, 0), LegKey::new(42, 1));
@@ -151,7 +173,7 @@ fn relays_rtp_and_srtp_between_two_sockets() {
 
 #[test]
 fn legs_of_sessions_in_different_shards_are_not_bridged() {
-    let config = loopback(47000, 2);
+    let config = loopback(47000, 2, MediaIo::Epoll);
     let (driver, _events) = MediaDriver::start(config).unwrap();
     // Find two sessions in different shards by trying to bridge.
     let a = LegKey::new(1, 0);
@@ -173,7 +195,7 @@ fn legs_of_sessions_in_different_shards_are_not_bridged() {
 
 #[test]
 fn detached_commands_run_in_order_and_report_refusals() {
-    let config = loopback(47100, 2);
+    let config = loopback(47100, 2, MediaIo::Epoll);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let detached = driver.detached();
     let (a, b) = (LegKey::new(9, 0), LegKey::new(9, 1));
@@ -245,9 +267,9 @@ fn frequency(payloads: &[Vec<u8>]) -> f32 {
 
 /// The driver plays a prompt to a caller socket, then hears the caller
 /// press 5 (RFC 4733); with `srtp`, both ways are SRTP.
-fn plays_a_prompt_and_hears_a_key_press(first_port: u16, srtp: bool) {
+fn plays_a_prompt_and_hears_a_key_press(io: MediaIo, first_port: u16, srtp: bool) {
     const FRAMES: usize = 30;
-    let config = loopback(first_port, 1);
+    let config = loopback(first_port, 1, io);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let leg = LegKey::new(77, 0);
     let ports = driver.allocate_leg(leg, true).unwrap();
@@ -347,15 +369,20 @@ fn plays_a_prompt_and_hears_a_key_press(first_port: u16, srtp: bool) {
     driver.shutdown();
 }
 
-#[test]
-fn plays_a_prompt_to_a_caller_and_hears_a_key_press() {
-    plays_a_prompt_and_hears_a_key_press(48_100, false);
+fn plays_a_prompt_to_a_caller(io: MediaIo, first_port: u16) {
+    plays_a_prompt_and_hears_a_key_press(io, first_port, false);
 }
 
-#[test]
-fn plays_a_prompt_to_an_srtp_caller_and_hears_a_key_press() {
-    plays_a_prompt_and_hears_a_key_press(48_200, true);
+fn plays_a_prompt_to_an_srtp_caller(io: MediaIo, first_port: u16) {
+    plays_a_prompt_and_hears_a_key_press(io, first_port, true);
 }
+
+on_both_backends!(plays_a_prompt_to_a_caller(48_100):
+    plays_a_prompt_to_a_caller_and_hears_a_key_press,
+    plays_a_prompt_to_a_caller_and_hears_a_key_press_on_io_uring);
+on_both_backends!(plays_a_prompt_to_an_srtp_caller(48_200):
+    plays_a_prompt_to_an_srtp_caller_and_hears_a_key_press,
+    plays_a_prompt_to_an_srtp_caller_and_hears_a_key_press_on_io_uring);
 
 /// A fresh directory for one test's recordings.
 fn recording_dir(test: &str) -> std::path::PathBuf {
@@ -458,13 +485,12 @@ fn g711_call(
 /// with 0.5 s of nothing from 0.6 s, the recording paused from 1.4 to
 /// 1.7 s. The WAV has the caller left, the agent right, the gap and the
 /// pause as silence, and the length of the call.
-#[test]
-fn records_a_call_as_stereo_wav() {
-    let config = loopback(48_300, 1);
+fn records_a_call_as_stereo_wav_on(io: MediaIo, first_port: u16) {
+    let config = loopback(first_port, 1, io);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let ((caller, caller_far, caller_port), (agent, agent_far, agent_port)) =
         g711_call(&driver, 31);
-    let path = recording_dir("call").join("call.wav");
+    let path = recording_dir(&format!("call-{io:?}")).join("call.wav");
 
     let before_start = Instant::now();
     let id = driver
@@ -598,9 +624,8 @@ fn records_a_call_as_stereo_wav() {
 
 /// A caller leaves 0.8 s of message and then says nothing: the
 /// voicemail ends by itself on silence, the silence left out.
-#[test]
-fn a_voicemail_ends_on_silence() {
-    let config = loopback(48_400, 1);
+fn a_voicemail_ends_on_silence_on(io: MediaIo, first_port: u16) {
+    let config = loopback(first_port, 1, io);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let leg = LegKey::new(41, 0);
     let ports = driver.allocate_leg(leg, true).unwrap();
@@ -611,7 +636,7 @@ fn a_voicemail_ends_on_silence() {
     driver
         .set_codec(leg, LegCodec::new(LegEncoding::Pcmu))
         .unwrap();
-    let path = recording_dir("voicemail").join("message.wav");
+    let path = recording_dir(&format!("voicemail-{io:?}")).join("message.wav");
     let limits = media::VoicemailConfig {
         max_length: Duration::from_secs(10),
         min_length: Duration::from_millis(300),
@@ -675,9 +700,8 @@ fn a_voicemail_ends_on_silence() {
 /// Paths that cannot be created are refused (blocking: an error;
 /// detached: a failed end), a start on a leg without codec is refused,
 /// and freeing a leg completes its recording.
-#[test]
-fn recording_errors_and_freed_legs_end_cleanly() {
-    let config = loopback(48_500, 2);
+fn recording_errors_and_freed_legs_end_cleanly_on(io: MediaIo, first_port: u16) {
+    let config = loopback(first_port, 2, io);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let ((caller, caller_far, caller_port), (agent, _agent_far, _)) = g711_call(&driver, 51);
     let mode = media::PauseMode::Silence;
@@ -745,7 +769,7 @@ fn recording_errors_and_freed_legs_end_cleanly() {
 
     // The failures left the legs free to record; an existing file is
     // not overwritten.
-    let path = recording_dir("freed").join("call.wav");
+    let path = recording_dir(&format!("freed-{io:?}")).join("call.wav");
     let id = driver.start_recording(caller, agent, &path, mode).unwrap();
     assert!(matches!(
         driver.start_recording(caller, agent, &path, mode),
@@ -820,10 +844,9 @@ fn drain_audio(socket: &UdpSocket, skip: usize) -> Vec<i16> {
 /// unbridges them), a supervisor 1.5 kHz while listening (joined with
 /// a detached command). Each hears the others it may hear, never
 /// itself; nobody hears the supervisor.
-#[test]
-fn three_sockets_in_a_conference() {
+fn three_sockets_in_a_conference_on(io: MediaIo, first_port: u16) {
     const PACKETS: u32 = 40;
-    let config = loopback(48_600, 2);
+    let config = loopback(first_port, 2, io);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let (caller, agent) = g711_call(&driver, 61);
     let supervisor_key = LegKey::new(61, 2);
@@ -925,10 +948,9 @@ fn three_sockets_in_a_conference() {
 /// the relay transcodes, the agent gets G.722 (payload type 9, 160
 /// timestamp units a packet) that decodes to the carrier's 1 kHz tone.
 /// A codec refused by a detached command leaves the bridge as it was.
-#[test]
-fn transcodes_between_a_pcmu_and_a_g722_socket() {
+fn transcodes_between_a_pcmu_and_a_g722_socket_on(io: MediaIo, first_port: u16) {
     const PACKETS: u32 = 50;
-    let config = loopback(48_800, 2);
+    let config = loopback(first_port, 2, io);
     let (driver, events) = MediaDriver::start(config).unwrap();
     let ((_, carrier, to_carrier), (agent_key, agent, _)) = g711_call(&driver, 71);
     let mut g722 = LegCodec::new(LegEncoding::G722);
@@ -980,11 +1002,10 @@ mod tos;
 
 /// Relayed RTP leaves with the configured DSCP mark (here AF41, 34), so
 /// that networks with QoS can give it priority.
-#[test]
-fn relayed_packets_carry_the_configured_dscp_mark() {
+fn relayed_packets_carry_the_configured_dscp_mark_on(io: MediaIo, first_port: u16) {
     let config = DriverConfig {
         dscp: 34,
-        ..loopback(48_900, 1)
+        ..loopback(first_port, 1, io)
     };
     let (driver, _events) = MediaDriver::start(config).unwrap();
     let ((_, carrier, relay_carrier), (_, agent, _)) = g711_call(&driver, 7);
@@ -1029,14 +1050,16 @@ fn wait_for_remote_ports(port: u16, expected: &[u16]) {
 /// follows it, and the old address is refused from then on. The port's
 /// socket is connected to the latched source, with a catch socket for
 /// every other one.
-#[test]
-fn relatches_onto_a_new_source_after_silence_and_refuses_the_old_one() {
+fn relatches_onto_a_new_source_after_silence_and_refuses_the_old_one_on(
+    io: MediaIo,
+    first_port: u16,
+) {
     let config = DriverConfig {
         relay: RelayConfig {
             latch: media::LatchPolicy::RelatchAfter(Duration::from_millis(200)),
             ..RelayConfig::default()
         },
-        ..loopback(47_200, 1)
+        ..loopback(first_port, 1, io)
     };
     let (driver, _events) = MediaDriver::start(config).unwrap();
     let ((_, carrier, relay_carrier), (_, agent, relay_agent)) = g711_call(&driver, 9);
@@ -1064,3 +1087,55 @@ fn relatches_onto_a_new_source_after_silence_and_refuses_the_old_one() {
     assert_eq!(counters.io_errors, 0);
     driver.shutdown();
 }
+
+on_both_backends!(relays_rtp_and_srtp_between_two_sockets_on(46_000): relays_rtp_and_srtp_between_two_sockets, relays_rtp_and_srtp_between_two_sockets_on_io_uring);
+
+on_both_backends!(records_a_call_as_stereo_wav_on(48_300): records_a_call_as_stereo_wav, records_a_call_as_stereo_wav_on_io_uring);
+
+on_both_backends!(recording_errors_and_freed_legs_end_cleanly_on(48_500): recording_errors_and_freed_legs_end_cleanly, recording_errors_and_freed_legs_end_cleanly_on_io_uring);
+
+on_both_backends!(three_sockets_in_a_conference_on(48_600): three_sockets_in_a_conference, three_sockets_in_a_conference_on_io_uring);
+
+on_both_backends!(relayed_packets_carry_the_configured_dscp_mark_on(48_900): relayed_packets_carry_the_configured_dscp_mark, relayed_packets_carry_the_configured_dscp_mark_on_io_uring);
+
+on_both_backends!(relatches_onto_a_new_source_after_silence_and_refuses_the_old_one_on(47_200): relatches_onto_a_new_source_after_silence_and_refuses_the_old_one, relatches_onto_a_new_source_after_silence_and_refuses_the_old_one_on_io_uring);
+
+on_both_backends!(a_voicemail_ends_on_silence_on(48_400): a_voicemail_ends_on_silence, a_voicemail_ends_on_silence_on_io_uring);
+
+on_both_backends!(transcodes_between_a_pcmu_and_a_g722_socket_on(48_800): transcodes_between_a_pcmu_and_a_g722_socket, transcodes_between_a_pcmu_and_a_g722_socket_on_io_uring);
+
+/// Waits up to a second for `address` to be free to bind.
+fn bindable_soon(address: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while UdpSocket::bind(address).is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// A freed leg's port, and after a shutdown every port, is given back
+/// to the system (with io_uring: once the socket's receive is
+/// cancelled), and the driver runs on the I/O it was asked for.
+fn ports_are_released_on(io: MediaIo, first_port: u16) {
+    let (driver, _events) = MediaDriver::start(loopback(first_port, 1, io)).unwrap();
+    assert_eq!(driver.io(), io);
+    let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let (freed, kept) = (LegKey::new(5, 0), LegKey::new(5, 1));
+    let freed_port = at(driver.allocate_leg(freed, false).unwrap().rtp);
+    let kept_port = at(driver.allocate_leg(kept, true).unwrap().rtp);
+    assert!(
+        UdpSocket::bind(freed_port).is_err(),
+        "the leg holds its port"
+    );
+    driver.free_leg(freed).unwrap();
+    assert!(bindable_soon(freed_port), "{freed_port} still bound");
+    assert!(UdpSocket::bind(kept_port).is_err());
+    driver.shutdown();
+    assert!(bindable_soon(kept_port), "{kept_port} still bound");
+}
+
+on_both_backends!(ports_are_released_on(47_300):
+    ports_are_released, ports_are_released_on_io_uring);

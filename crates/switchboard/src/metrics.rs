@@ -255,11 +255,12 @@ fn render(metrics: &Metrics, relay: Option<&DriverCounters>) -> String {
     family(
         "switchboard_media_socket_errors_total",
         "counter",
-        "Relay sends dropped on a full socket buffer, ICMP port unreachable from a leg's latched source, and other socket errors.",
+        "Relay sends dropped on a full socket buffer, ICMP port unreachable from a leg's latched source, datagrams too long for an io_uring receive buffer, and other socket errors.",
         &[
             ("{kind=\"send_blocked\"}".to_owned(), relay.send_blocked),
             ("{kind=\"io\"}".to_owned(), relay.io_errors),
             ("{kind=\"peer_refused\"}".to_owned(), relay.peer_refused),
+            ("{kind=\"truncated\"}".to_owned(), relay.recv_truncated),
         ],
     );
     family(

@@ -72,6 +72,7 @@
 
 mod recorder;
 mod shard;
+mod uring;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -85,7 +86,7 @@ use std::time::{Duration, Instant};
 use sdp::Direction;
 
 use self::recorder::{RecorderLink, RecorderMessage, RecordingKind, ShardPost};
-use self::shard::{Command, Shard, ShardSocket, SocketSettings};
+use self::shard::{Command, Shard, ShardIo, ShardSocket, SocketSettings};
 use crate::dtmf::DtmfDigit;
 use crate::error::DriverError;
 use crate::relay::{
@@ -130,6 +131,26 @@ pub struct DriverConfig {
     /// frame that finds it full is dropped. The default, 4096, is 80 ms
     /// of 1000 recorded calls, or 8 s of 10.
     pub recording_queue: usize,
+    /// How the shards do their socket I/O.
+    pub io: MediaIo,
+}
+
+/// How the shards receive and send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MediaIo {
+    /// Readiness from epoll, then `recvmmsg` per ready socket and a
+    /// `send` (or a GSO `sendmsg`) per packet: works everywhere.
+    #[default]
+    Epoll,
+    /// io_uring (Linux 6.0 and later): multishot receives into provided
+    /// buffers and sends without a system call per packet, 15-25 % less
+    /// CPU per packet at 1,200 paced calls (README, Performance). No GSO.
+    /// [`MediaDriver::start`] fails where the kernel or a seccomp policy
+    /// (container runtimes often block io_uring) does not allow it.
+    Uring,
+    /// io_uring where it is allowed, epoll elsewhere.
+    Auto,
 }
 
 impl Default for DriverConfig {
@@ -147,6 +168,7 @@ impl Default for DriverConfig {
             dscp: 46,
             coalesce: Duration::ZERO,
             recording_queue: 4096,
+            io: MediaIo::Epoll,
         }
     }
 }
@@ -169,6 +191,9 @@ pub struct DriverCounters {
     /// ICMP "port unreachable" from a leg's latched source, reported on
     /// a later receive or send of its connected socket (the send is lost).
     pub peer_refused: u64,
+    /// Datagrams too long for an io_uring receive buffer (about 2,000
+    /// bytes; RTP stays under the path MTU), dropped.
+    pub recv_truncated: u64,
     /// Send or receive calls that failed otherwise.
     pub io_errors: u64,
     /// Legs with their sockets, across shards.
@@ -189,6 +214,7 @@ impl DriverCounters {
         self.sent_datagrams += other.sent_datagrams;
         self.send_blocked += other.send_blocked;
         self.peer_refused += other.peer_refused;
+        self.recv_truncated += other.recv_truncated;
         self.io_errors += other.io_errors;
         self.legs += other.legs;
         self.recorded_frames += other.recorded_frames;
@@ -236,6 +262,7 @@ pub struct MediaDriver {
     recorder: Option<JoinHandle<()>>,
     /// Recordings started, for their ids.
     recordings: AtomicU64,
+    io: MediaIo,
 }
 
 impl std::fmt::Debug for MediaDriver {
@@ -243,6 +270,7 @@ impl std::fmt::Debug for MediaDriver {
         f.debug_struct("MediaDriver")
             .field("shards", &self.shards.len())
             .field("bind", &self.bind)
+            .field("io", &self.io)
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +303,14 @@ impl MediaDriver {
         for (at, port) in pairs.enumerate() {
             free[at % shards].push_back(port);
         }
+        let uring = match config.io {
+            MediaIo::Epoll => false,
+            MediaIo::Uring => {
+                uring::Uring::available()?;
+                true
+            }
+            MediaIo::Auto => uring::Uring::available().is_ok(),
+        };
         let (events_tx, events_rx) = mpsc::channel();
         let (recorder_tx, recorder_rx) = mpsc::sync_channel(config.recording_queue.max(1));
         let mut handles = Vec::with_capacity(shards);
@@ -289,8 +325,11 @@ impl MediaDriver {
                 (commands_rx, Arc::clone(&wake_pending)),
                 events_tx.clone(),
                 RecorderLink::new(recorder_tx.clone()),
-                config.gso,
-                config.coalesce,
+                ShardIo {
+                    gso: config.gso,
+                    coalesce: config.coalesce,
+                    uring,
+                },
             );
             let thread = std::thread::Builder::new()
                 .name(format!("media-shard-{index}"))
@@ -320,6 +359,11 @@ impl MediaDriver {
             },
             recorder: None,
             recordings: AtomicU64::new(0),
+            io: if uring {
+                MediaIo::Uring
+            } else {
+                MediaIo::Epoll
+            },
         };
         let recorder = std::thread::Builder::new()
             .name("media-recorder".into())
@@ -485,6 +529,12 @@ impl MediaDriver {
     /// The direction of the leg's SDP (hold, resume).
     pub fn set_direction(&self, key: LegKey, direction: Direction) -> Result<(), DriverError> {
         self.run(key, set_direction_op(key, direction))
+    }
+
+    /// The I/O the shards use: [`MediaIo::Epoll`] or [`MediaIo::Uring`]
+    /// ([`MediaIo::Auto`] resolved at start).
+    pub fn io(&self) -> MediaIo {
+        self.io
     }
 
     /// Bridges two legs of sessions in the same shard (always true for

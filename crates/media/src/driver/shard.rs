@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use mio::{Interest, Token};
 use quinn_udp::{RecvMeta, UdpSocketState, BATCH_SIZE};
 
 use super::recorder::{RecorderLink, RecorderMessage};
+use super::uring::{Completion, Uring};
 use super::DriverCounters;
 use crate::error::{DriverError, RelayError};
 use crate::relay::{
@@ -70,6 +72,9 @@ pub(crate) struct ShardSocket {
     peer: Option<SocketAddr>,
     port: u16,
     settings: SocketSettings,
+    /// With io_uring: tells this socket's completions from those of an
+    /// earlier socket of the port.
+    generation: u32,
 }
 
 /// Options of every media socket.
@@ -96,6 +101,7 @@ impl ShardSocket {
             peer: None,
             port,
             settings,
+            generation: 0,
         })
     }
 
@@ -403,6 +409,131 @@ impl SendQueue {
     }
 }
 
+/// Starts the io_uring receive of a new socket (main socket `token`).
+fn arm(uring: &mut Uring, socket: &ShardSocket, token: usize) -> io::Result<()> {
+    quiet_gro(&socket.socket);
+    uring.receive(token, socket.generation, socket.socket.as_raw_fd())
+}
+
+/// Turns off UDP GRO, which quinn-udp turns on: a multishot receive
+/// asks for no control messages, so it could not split a GRO batch.
+fn quiet_gro(socket: &mio::net::UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(socket, sockopt::UdpGroSegment, &false);
+}
+
+/// Counts a send's completion.
+fn count_sent(counters: &mut DriverCounters, result: i32) {
+    use nix::libc::{EAGAIN, ECONNREFUSED};
+    match result {
+        0.. => counters.sent_datagrams += 1,
+        r if r == -EAGAIN => counters.send_blocked += 1,
+        // The ICMP "port unreachable" of an earlier packet.
+        r if r == -ECONNREFUSED => counters.peer_refused += 1,
+        _ => counters.io_errors += 1,
+    }
+}
+
+/// A receive completion ([`Completion::Recv`]).
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    token: usize,
+    generation: u32,
+    result: i32,
+    buffer: Option<u16>,
+    more: bool,
+}
+
+/// Relays what a receive completion brought, and arms the receive again
+/// when it ended (it ends on an error, for want of buffers, or when
+/// cancelled, which is no longer the socket's generation).
+fn relay_received(
+    uring: &mut Uring,
+    relay: &mut MediaRelay,
+    sockets: &Sockets,
+    counters: &mut DriverCounters,
+    now: Instant,
+    received: Received,
+) {
+    use nix::libc::{ECANCELED, ECONNREFUSED, ENOBUFS};
+    let Received {
+        token,
+        generation,
+        result,
+        buffer,
+        more,
+    } = received;
+    let port = (token & !CATCH) as u16;
+    let socket = socket_of(sockets, port).filter(|s| s.generation == generation);
+    let fd = socket.and_then(|s| {
+        if token & CATCH == 0 {
+            Some(s.socket.as_raw_fd())
+        } else {
+            s.catch.as_ref().map(|(catch, _)| catch.as_raw_fd())
+        }
+    });
+    if let (false, Some(fd)) = (more, fd) {
+        let armed = if result == -ENOBUFS {
+            uring.starve(token, generation, fd);
+            Ok(())
+        } else {
+            uring.receive(token, generation, fd)
+        };
+        if armed.is_err() {
+            counters.io_errors += 1;
+        }
+    }
+    let Some(buffer) = buffer else {
+        match result {
+            r if r == -ECONNREFUSED => counters.peer_refused += 1,
+            r if r >= 0 || r == -ENOBUFS || r == -ECANCELED => {}
+            _ => counters.io_errors += 1,
+        }
+        return;
+    };
+    let (Some(_), Some(datagram)) = (fd, uring.datagram(buffer, result)) else {
+        // A socket closed since, or a datagram too long for a buffer.
+        if fd.is_some() {
+            counters.recv_datagrams += 1;
+            counters.recv_truncated += 1;
+        }
+        uring.give(buffer);
+        return;
+    };
+    counters.recv_datagrams += 1;
+    let slot = uring
+        .buffer(buffer)
+        .get_mut(datagram.offset..)
+        .unwrap_or_default();
+    let verdict = relay.handle_packet(now, port, datagram.source, slot, datagram.len);
+    let Verdict::Forward(out) = verdict else {
+        uring.give(buffer);
+        return;
+    };
+    let Some(from) = socket_of(sockets, out.local_port) else {
+        counters.io_errors += 1;
+        uring.give(buffer);
+        return;
+    };
+    let to = (from.peer != Some(out.destination)).then_some(out.destination);
+    let fd = from.socket.as_raw_fd();
+    if uring
+        .send_buffer(fd, buffer, datagram.offset, out.len, to)
+        .is_err()
+    {
+        counters.io_errors += 1;
+    }
+}
+
+/// How a shard does its I/O ([`super::DriverConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShardIo {
+    pub(crate) gso: bool,
+    pub(crate) coalesce: Duration,
+    /// io_uring rather than epoll.
+    pub(crate) uring: bool,
+}
+
 /// A shard's state, owned by its thread.
 pub(crate) struct Shard {
     poll: mio::Poll,
@@ -422,6 +553,11 @@ pub(crate) struct Shard {
     counters: DriverCounters,
     coalesce: Duration,
     running: bool,
+    /// The io_uring backend, when the driver asked for it (set up on
+    /// the shard's thread, which alone may use it).
+    uring: Option<Box<Uring>>,
+    wants_uring: bool,
+    generation: u32,
 }
 
 impl Shard {
@@ -431,8 +567,7 @@ impl Shard {
         (commands, wake_pending): (Receiver<Command>, Arc<AtomicBool>),
         events: Sender<MediaEvent>,
         recorder: RecorderLink,
-        gso: bool,
-        coalesce: Duration,
+        io: ShardIo,
     ) -> Self {
         let mut relay = MediaRelay::new(relay);
         // SRs carry NTP time; a clock before 1970 leaves them at zero.
@@ -451,12 +586,15 @@ impl Shard {
             send: SendQueue {
                 buf: Vec::with_capacity(65_536),
                 pending: None,
-                gso,
+                gso: io.gso,
             },
             ready: VecDeque::with_capacity(1024),
             counters: DriverCounters::default(),
-            coalesce,
+            coalesce: io.coalesce,
             running: true,
+            uring: None,
+            wants_uring: io.uring,
+            generation: 0,
         }
     }
 
@@ -470,9 +608,17 @@ impl Shard {
         self.relay.add_leg(now, key, config)?;
         for mut socket in sockets {
             let token = usize::from(socket.port);
-            let registry = self.poll.registry();
-            let registered =
-                registry.register(&mut socket.socket, Token(token), Interest::READABLE);
+            let registered = match &mut self.uring {
+                Some(uring) => {
+                    self.generation = self.generation.wrapping_add(1);
+                    socket.generation = self.generation;
+                    arm(uring, &socket, token)
+                }
+                None => {
+                    let registry = self.poll.registry();
+                    registry.register(&mut socket.socket, Token(token), Interest::READABLE)
+                }
+            };
             if let Err(error) = registered {
                 self.remove_leg(key)?;
                 return Err(error.into());
@@ -495,6 +641,15 @@ impl Shard {
                 .get_mut(usize::from(port))
                 .and_then(Option::take)
             {
+                if let Some(uring) = &mut self.uring {
+                    // The receives hold the sockets until cancelled.
+                    let token = usize::from(port);
+                    let _ = uring.cancel(token, socket.generation);
+                    if socket.catch.is_some() {
+                        let _ = uring.cancel(token | CATCH, socket.generation);
+                    }
+                    continue;
+                }
                 // Closing the sockets removes them from epoll anyway.
                 let _ = self.poll.registry().deregister(&mut socket.socket);
                 if let Some((catch, _)) = &mut socket.catch {
@@ -524,6 +679,9 @@ impl Shard {
     /// last messages waited for.
     pub(crate) fn stop(&mut self) {
         self.running = false;
+        // Cancels every receive first, so that the ports are free once
+        // the driver is gone.
+        self.uring = None;
         self.sockets.clear();
         let now = Instant::now();
         for id in self.relay.recording_ids() {
@@ -557,6 +715,14 @@ impl Shard {
     /// The thread's loop: wait for readiness or the relay's timer, run
     /// commands, drain ready sockets, check timeouts, pass events on.
     pub(crate) fn run(mut self) {
+        if self.wants_uring {
+            match Uring::new() {
+                Ok(uring) => return self.run_uring(Box::new(uring)),
+                // The driver checked io_uring before it started the
+                // shards; should it fail now, epoll does the work.
+                Err(_) => self.counters.io_errors += 1,
+            }
+        }
         let mut events = mio::Events::with_capacity(1024);
         while self.running {
             let mut timeout = if self.ready.is_empty() {
@@ -609,6 +775,102 @@ impl Shard {
         }
     }
 
+    /// [`Self::run`] on io_uring: one `io_uring_enter` a turn submits the
+    /// turn's sends and waits for them and what comes next (see
+    /// [`Uring`]). The waker still goes through the mio poll, whose
+    /// descriptor the ring watches.
+    fn run_uring(mut self, mut uring: Box<Uring>) {
+        let mut events = mio::Events::with_capacity(16);
+        if uring.watch(self.poll.as_raw_fd()).is_err() {
+            self.counters.io_errors += 1;
+        }
+        self.uring = Some(uring);
+        while self.running {
+            let Some(uring) = &mut self.uring else {
+                break;
+            };
+            let mut timeout = self
+                .relay
+                .poll_timeout()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            if self.recorder.is_waiting() {
+                timeout = Some(timeout.map_or(RECORDER_RETRY, |t| t.min(RECORDER_RETRY)));
+            }
+            if uring.submit_and_wait(timeout).is_err() {
+                self.counters.io_errors += 1;
+            }
+            let now = Instant::now();
+            let (received, sent) = (self.counters.recv_datagrams, self.counters.sent_datagrams);
+            let mut wake = false;
+            while let Some(completion) = uring.next() {
+                match completion {
+                    Completion::Wake { more } => {
+                        wake = true;
+                        if !more && uring.watch(self.poll.as_raw_fd()).is_err() {
+                            self.counters.io_errors += 1;
+                        }
+                    }
+                    Completion::Sent { result } => count_sent(&mut self.counters, result),
+                    Completion::Recv {
+                        token,
+                        generation,
+                        result,
+                        buffer,
+                        more,
+                    } => {
+                        let received = Received {
+                            token,
+                            generation,
+                            result,
+                            buffer,
+                            more,
+                        };
+                        relay_received(
+                            uring,
+                            &mut self.relay,
+                            &self.sockets,
+                            &mut self.counters,
+                            now,
+                            received,
+                        );
+                    }
+                    Completion::Other => {}
+                }
+            }
+            if uring.end_turn().is_err() {
+                self.counters.io_errors += 1;
+            }
+            if self.counters.recv_datagrams != received {
+                self.counters.recv_batches += 1;
+            }
+            if self.counters.sent_datagrams != sent {
+                self.counters.send_calls += 1;
+            }
+            if wake {
+                let _ = self.poll.poll(&mut events, Some(Duration::ZERO));
+                if events.iter().any(|event| event.token() == WAKER) {
+                    self.run_commands();
+                }
+            }
+            if !self.running {
+                break;
+            }
+            if self.counters.recv_datagrams != received && !self.coalesce.is_zero() {
+                std::thread::sleep(self.coalesce);
+            }
+            let now = Instant::now();
+            self.relay.handle_timeout(now);
+            self.transmit_local(now);
+            self.pass_recordings();
+            while let Some(event) = self.relay.poll_event() {
+                if let MediaEvent::Latched { leg, source, rtcp } = event {
+                    self.connect(leg, source, rtcp);
+                }
+                self.report(event);
+            }
+        }
+    }
+
     /// Connects a leg's RTP socket to the source it latched onto, with a
     /// catch socket for every other source bound and registered first
     /// (see [`ShardSocket`]). RTCP-only ports stay unconnected.
@@ -627,10 +889,20 @@ impl Shard {
             return;
         }
         if socket.catch.is_none() {
-            let token = Token(usize::from(ports.rtp) | CATCH);
+            let token = usize::from(ports.rtp) | CATCH;
+            let (poll, uring) = (&self.poll, &mut self.uring);
+            let generation = socket.generation;
             let opened = socket.open_catch().and_then(|(mut catch, state)| {
-                let registry = self.poll.registry();
-                registry.register(&mut catch, token, Interest::READABLE)?;
+                match uring {
+                    Some(uring) => {
+                        quiet_gro(&catch);
+                        uring.receive(token, generation, catch.as_raw_fd())?;
+                    }
+                    None => {
+                        poll.registry()
+                            .register(&mut catch, Token(token), Interest::READABLE)?
+                    }
+                }
                 Ok((catch, state))
             });
             match opened {
@@ -655,8 +927,27 @@ impl Shard {
             recv,
             send,
             counters,
+            uring,
             ..
         } = self;
+        if let Some(uring) = uring {
+            while let Some(out) = relay.poll_transmit(now, &mut recv.scratch) {
+                let Some(socket) = socket_of(sockets, out.local_port) else {
+                    counters.io_errors += 1;
+                    continue;
+                };
+                let to = (socket.peer != Some(out.destination)).then_some(out.destination);
+                let packet = &recv.scratch[..out.len];
+                match uring.send_copy(socket.socket.as_raw_fd(), packet, to) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        counters.send_blocked += 1;
+                    }
+                    Err(_) => counters.io_errors += 1,
+                }
+            }
+            return;
+        }
         while let Some(out) = relay.poll_transmit(now, &mut recv.scratch) {
             send.push(
                 sockets,
