@@ -16,7 +16,8 @@
 # Knobs (environment): DURATION (s per step, 10), WARMUP (s, 2),
 #   FLOOD_CALLS (500: spread over many sockets, since rtpengine discards a
 #   stream's packets once its socket queue passes 50), SEARCH (call counts),
-#   RTPENGINE=0 to skip rtpengine, NICE (niceness of the runs, 0),
+#   RTPENGINE=0 to skip rtpengine, IO=uring (or auto) for the driver's
+#   io_uring backend (media::MediaIo; epoll by default), NICE (niceness of the runs, 0),
 #   RT_PRIO (SCHED_FIFO priority for the relays and the 50-pps search runs,
 #   e.g. 5, so that other work on the machine does not queue the packets;
 #   flood runs never get it), REPEAT (runs per search step, 1; the step
@@ -39,6 +40,7 @@ NICE=${NICE:-0}
 NG_PORT=${NG_PORT:-22230}
 RT_PRIO=${RT_PRIO:-}
 REPEAT=${REPEAT:-1}
+IO=${IO:-epoll}
 rt=()
 [ -n "$RT_PRIO" ] && rt=(chrt -f "$RT_PRIO")
 
@@ -87,7 +89,7 @@ exec > >(tee "$report")
     echo "- machine: $(nproc) cores, $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo "?")$(git diff --quiet HEAD -- crates/media 2>/dev/null || echo " + uncommitted crates/media changes")"
     echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg) (cores shared with other builds)"
     echo "- generator: crates/media/examples/rtp_load.rs, ${DURATION} s per step after ${WARMUP} s warm-up, niceness ${NICE}, SCHED_FIFO ${RT_PRIO:-no}"
-    echo "- command: NICE=$NICE RT_PRIO=$RT_PRIO DURATION=$DURATION WARMUP=$WARMUP FLOOD_CALLS=$FLOOD_CALLS SEARCH=$SEARCH REPEAT=$REPEAT bench/media-relay.sh"
+    echo "- command: IO=$IO NICE=$NICE RT_PRIO=$RT_PRIO DURATION=$DURATION WARMUP=$WARMUP FLOOD_CALLS=$FLOOD_CALLS SEARCH=$SEARCH REPEAT=$REPEAT bench/media-relay.sh"
     echo "- columns: relayed pps counts packets that came back through the relay in the window;"
     echo "  'per relay CPU-s' divides them by the relay threads' CPU time (utime+stime, /proc),"
     echo "  i.e. packets per second per fully used core; latency is one-way send->receive through"
@@ -96,10 +98,10 @@ exec > >(tee "$report")
     echo "  load sent and >= 97 % of it relayed within the window."
     echo
     echo "## switchboard (MediaDriver, 1 shard)"
-    run_suite --target switchboard --shards 1
+    run_suite --target switchboard --shards 1 --io "$IO"
     echo
     echo "Flood without GSO (one sendmsg per packet, as with many distinct destinations):"
-    "${gen[@]}" --target switchboard --shards 1 --flood --calls "$FLOOD_CALLS" --no-gso
+    "${gen[@]}" --target switchboard --shards 1 --io "$IO" --flood --calls "$FLOOD_CALLS" --no-gso
     echo
     if [ "$RTPENGINE" = 1 ]; then
         if start_rtpengine; then

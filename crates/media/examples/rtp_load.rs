@@ -9,7 +9,8 @@
 //!
 //! Relays:
 //! - `--target switchboard`: this crate's [`media::MediaDriver`] in this
-//!   process, `--shards` threads (CPU from /proc/self/task/*, threads
+//!   process, `--shards` threads, `--io epoll|uring|auto` (the
+//!   driver's [`media::MediaIo`]; epoll by default) (CPU from /proc/self/task/*, threads
 //!   named `media-shard-*`);
 //! - `--target rtpengine --ng 127.0.0.1:2223 --pid PID`: a running
 //!   rtpengine, sessions set up with offer/answer over its ng control
@@ -47,7 +48,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use media::{DriverConfig, LegKey, LegSrtp, MediaDriver, RelayConfig, SrtpContext, SrtpSuite};
+use media::{
+    DriverConfig, LegKey, LegSrtp, MediaDriver, MediaIo, RelayConfig, SrtpContext, SrtpSuite,
+};
 use quinn_udp::{RecvMeta, UdpSocketState, BATCH_SIZE};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -78,6 +81,7 @@ struct Options {
     duration: Duration,
     warmup: Duration,
     shards: usize,
+    io: MediaIo,
     sockets: usize,
     gso: bool,
     coalesce: Duration,
@@ -97,6 +101,7 @@ fn parse_args() -> Result<Options, Error> {
         duration: Duration::from_secs(10),
         warmup: Duration::from_secs(2),
         shards: 1,
+        io: MediaIo::Epoll,
         sockets: 4,
         gso: true,
         coalesce: DriverConfig::default().coalesce,
@@ -124,6 +129,14 @@ fn parse_args() -> Result<Options, Error> {
             "--duration" => options.duration = Duration::from_secs_f64(value()?.parse()?),
             "--warmup" => options.warmup = Duration::from_secs_f64(value()?.parse()?),
             "--shards" => options.shards = value()?.parse()?,
+            "--io" => {
+                options.io = match value()?.as_str() {
+                    "epoll" => MediaIo::Epoll,
+                    "uring" => MediaIo::Uring,
+                    "auto" => MediaIo::Auto,
+                    other => return Err(format!("--io {other}: epoll, uring or auto").into()),
+                }
+            }
             "--sockets" => options.sockets = value()?.parse()?,
             "--no-gso" => options.gso = false,
             "--coalesce-us" => options.coalesce = Duration::from_micros(value()?.parse()?),
@@ -996,7 +1009,10 @@ fn print_header(options: &Options) {
         "plain RTP"
     };
     let target = match &options.target {
-        Target::Switchboard => format!("switchboard ({} shard(s))", options.shards),
+        Target::Switchboard => format!(
+            "switchboard ({} shard(s), {:?})",
+            options.shards, options.io
+        ),
         Target::Rtpengine { .. } => "rtpengine userspace".to_owned(),
         Target::Static { base_port, pid } => {
             format!("static relay (pid {pid}, ports from {base_port})")
@@ -1052,6 +1068,7 @@ fn main() -> Result<(), Error> {
                 first_port: options.first_port,
                 last_port: options.first_port.saturating_add(19_999),
                 shards: options.shards,
+                io: options.io,
                 relay: RelayConfig::default(),
                 socket_buffer: 1 << 20,
                 gso: options.gso,

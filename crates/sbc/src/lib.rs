@@ -70,9 +70,9 @@ pub use b2bua::{
 };
 pub use config::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount, DtmfMode,
-    FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget,
-    SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
-    DEFAULT_MAX_TRANSACTIONS,
+    FloodSettings, HostAddr, HostMap, Listener, MediaIoMode, MediaSettings, ProxyAddr, Route,
+    RouteTarget, SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles,
+    Transport, TrunkName, DEFAULT_MAX_TRANSACTIONS,
 };
 pub use error::{ConfigError, DialError, MediaError, NumberError, PartyError, ReferError};
 pub use header_policy::{HeaderPattern, HeaderPolicy};

@@ -284,6 +284,11 @@ fn start_relay(
         last_port: media.ports.1,
         shards: media.threads,
         dscp: media.dscp,
+        io: match media.io {
+            sbc::MediaIoMode::Epoll => media::MediaIo::Epoll,
+            sbc::MediaIoMode::Uring => media::MediaIo::Uring,
+            sbc::MediaIoMode::Auto => media::MediaIo::Auto,
+        },
         relay: RelayConfig {
             media_timeout: media.timeout,
             hold_timeout: media.hold_timeout,

@@ -13,9 +13,9 @@ use toml::de::DeTable;
 use super::reader::{Node, Source, Table};
 use super::{
     AuthSettings, CallLimits, CarrierTrunk, Config, Destination, DialPlan, DigestAccount, DtmfMode,
-    FloodSettings, HostAddr, HostMap, Listener, MediaSettings, ProxyAddr, Route, RouteTarget,
-    SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles, Transport, TrunkName,
-    DEFAULT_MAX_TRANSACTIONS,
+    FloodSettings, HostAddr, HostMap, Listener, MediaIoMode, MediaSettings, ProxyAddr, Route,
+    RouteTarget, SbcSettings, SecuritySettings, TeamsTrunk, Tenant, TenantName, TlsFiles,
+    Transport, TrunkName, DEFAULT_MAX_TRANSACTIONS,
 };
 use crate::error::ConfigError;
 use crate::header_policy::{HeaderPattern, HeaderPolicy};
@@ -299,6 +299,7 @@ fn media(mut t: Table<'_, '_>) -> Result<MediaSettings, ConfigError> {
     let dscp = t
         .map("dscp", |n| n.int(0, 63))?
         .map_or(defaults.dscp, |d| d as u8);
+    let io = t.map("io", media_io)?.unwrap_or(defaults.io);
     t.finish()?;
     Ok(MediaSettings {
         bind,
@@ -308,7 +309,17 @@ fn media(mut t: Table<'_, '_>) -> Result<MediaSettings, ConfigError> {
         hold_timeout: (hold_timeout > 0).then(|| Duration::from_secs(hold_timeout)),
         threads,
         dscp,
+        io,
     })
+}
+
+fn media_io(n: &Node<'_, '_>) -> Result<MediaIoMode, ConfigError> {
+    match n.str()?.to_ascii_lowercase().as_str() {
+        "epoll" => Ok(MediaIoMode::Epoll),
+        "io_uring" | "uring" => Ok(MediaIoMode::Uring),
+        "auto" => Ok(MediaIoMode::Auto),
+        other => Err(n.err(format!("`{other}` is not epoll, io_uring or auto"))),
+    }
 }
 
 /// A string that may go between quotes in a header: no `"`, `\` or

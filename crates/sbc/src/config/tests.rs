@@ -446,6 +446,17 @@ fn media_section_defaults_and_checks() {
     assert_eq!(config.media.threads, 1);
     assert_eq!(config.media.dscp, 34);
     assert_eq!(load(BASE).unwrap().media.dscp, 46);
+    assert_eq!(load(BASE).unwrap().media.io, crate::MediaIoMode::Epoll);
+    for (written, io) in [
+        ("io_uring", crate::MediaIoMode::Uring),
+        ("auto", crate::MediaIoMode::Auto),
+        ("EPOLL", crate::MediaIoMode::Epoll),
+    ] {
+        let config = load(&format!("{BASE}\n[media]\nio = \"{written}\"\n")).unwrap();
+        assert_eq!(config.media.io, io);
+    }
+    let (key, _) = refused(&format!("{BASE}\n[media]\nio = \"kqueue\"\n"));
+    assert_eq!(key, "media.io");
     let (key, _) = refused(&format!("{BASE}\n[media]\ndscp = 64\n"));
     assert_eq!(key, "media.dscp");
 
