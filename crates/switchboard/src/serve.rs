@@ -311,6 +311,7 @@ fn start_relay(
     tracing::info!(
         ports = %format_args!("{}-{}", media.ports.0, media.ports.1),
         threads = driver.shards(),
+        io = ?driver.io(),
         "media relay started"
     );
     Ok((Arc::new(driver), rx))

@@ -210,7 +210,7 @@ pub struct MediaSettings {
     /// the RTP and RTCP switchboard sends, for networks that give audio
     /// priority (Microsoft's Teams QoS guidance marks audio 46).
     pub dscp: u8,
-    /// `io` (default `epoll`): how the relay threads receive and send.
+    /// `io` (default `auto`): how the relay threads receive and send.
     pub io: MediaIoMode,
 }
 
@@ -219,7 +219,6 @@ pub struct MediaSettings {
 pub enum MediaIoMode {
     /// `epoll`: readiness, then `recvmmsg` and `send` per packet; works
     /// everywhere.
-    #[default]
     Epoll,
     /// `io_uring` (Linux 6.1 and later): no system call per packet,
     /// 15-25 % less relay CPU at 1,200 calls a core (README,
@@ -228,6 +227,7 @@ pub enum MediaIoMode {
     /// it.
     Uring,
     /// `auto`: io_uring where it is allowed, epoll elsewhere.
+    #[default]
     Auto,
 }
 
@@ -241,7 +241,7 @@ impl Default for MediaSettings {
             hold_timeout: Some(Duration::from_secs(7200)),
             threads: 0,
             dscp: 46,
-            io: MediaIoMode::Epoll,
+            io: MediaIoMode::Auto,
         }
     }
 }

@@ -446,7 +446,7 @@ fn media_section_defaults_and_checks() {
     assert_eq!(config.media.threads, 1);
     assert_eq!(config.media.dscp, 34);
     assert_eq!(load(BASE).unwrap().media.dscp, 46);
-    assert_eq!(load(BASE).unwrap().media.io, crate::MediaIoMode::Epoll);
+    assert_eq!(load(BASE).unwrap().media.io, crate::MediaIoMode::Auto);
     for (written, io) in [
         ("io_uring", crate::MediaIoMode::Uring),
         ("auto", crate::MediaIoMode::Auto),
