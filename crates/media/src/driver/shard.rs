@@ -759,19 +759,7 @@ impl Shard {
                     self.ready.push_back(token);
                 }
             }
-            if self.counters.recv_datagrams != received && !self.coalesce.is_zero() {
-                std::thread::sleep(self.coalesce);
-            }
-            let now = Instant::now();
-            self.relay.handle_timeout(now);
-            self.transmit_local(now);
-            self.pass_recordings();
-            while let Some(event) = self.relay.poll_event() {
-                if let MediaEvent::Latched { leg, source, rtcp } = event {
-                    self.connect(leg, source, rtcp);
-                }
-                self.report(event);
-            }
+            self.finish_turn(self.counters.recv_datagrams != received);
         }
     }
 
@@ -855,19 +843,26 @@ impl Shard {
             if !self.running {
                 break;
             }
-            if self.counters.recv_datagrams != received && !self.coalesce.is_zero() {
-                std::thread::sleep(self.coalesce);
+            self.finish_turn(self.counters.recv_datagrams != received);
+        }
+    }
+
+    /// The end of a loop turn (both backends): the coalescing pause
+    /// after a turn that `received`, the relay's timers, what it sends
+    /// of its own, recordings and events (a latch connects its socket).
+    fn finish_turn(&mut self, received: bool) {
+        if received && !self.coalesce.is_zero() {
+            std::thread::sleep(self.coalesce);
+        }
+        let now = Instant::now();
+        self.relay.handle_timeout(now);
+        self.transmit_local(now);
+        self.pass_recordings();
+        while let Some(event) = self.relay.poll_event() {
+            if let MediaEvent::Latched { leg, source, rtcp } = event {
+                self.connect(leg, source, rtcp);
             }
-            let now = Instant::now();
-            self.relay.handle_timeout(now);
-            self.transmit_local(now);
-            self.pass_recordings();
-            while let Some(event) = self.relay.poll_event() {
-                if let MediaEvent::Latched { leg, source, rtcp } = event {
-                    self.connect(leg, source, rtcp);
-                }
-                self.report(event);
-            }
+            self.report(event);
         }
     }
 
