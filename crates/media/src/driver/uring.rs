@@ -46,6 +46,8 @@ const BUFFERS: u16 = 8192;
 const LOCAL_SLOTS: usize = 1024;
 /// Submission queue entries; the completion queue has four times more.
 const ENTRIES: u32 = 4096;
+/// Completions in a turn that make the next wait for one only.
+const BUSY_TURN: usize = 256;
 /// The longest a turn that sent waits for more completions.
 const SEND_WAIT: Duration = Duration::from_micros(500);
 /// Sends that can be in flight: one per provided buffer and local slot.
@@ -199,6 +201,8 @@ pub(crate) struct Uring {
     /// Multishot receives and sends in flight (for the drop).
     receiving: usize,
     sending: usize,
+    /// Completions taken since the last submission.
+    taken: usize,
 }
 
 // SAFETY: the raw pointers (the buffer ring's entries, those of the
@@ -245,6 +249,7 @@ impl Uring {
             starved: Vec::new(),
             receiving: 0,
             sending: 0,
+            taken: 0,
         })
     }
 
@@ -480,8 +485,17 @@ impl Uring {
     /// sends would let turns, and the latency of every packet, grow
     /// without bound (seen: 4,000 packets and 30 ms a turn at 1,200
     /// calls).
+    ///
+    /// After a busy turn ([`BUSY_TURN`] completions or more) it waits for
+    /// one completion only: a backlog is waiting, and a turn should not
+    /// sleep while it grows.
     pub(crate) fn submit_and_wait(&mut self, mut timeout: Option<Duration>) -> io::Result<()> {
-        let want = self.sends + 1;
+        let want = if self.taken >= BUSY_TURN {
+            1
+        } else {
+            self.sends + 1
+        };
+        self.taken = 0;
         if self.sends > 0 {
             timeout = Some(timeout.map_or(SEND_WAIT, |t| t.min(SEND_WAIT)));
         }
@@ -514,6 +528,7 @@ impl Uring {
     /// The next completion; send completions free their memory here.
     pub(crate) fn next(&mut self) -> Option<Completion> {
         let cqe = self.ring.completion().next()?;
+        self.taken += 1;
         let (data, result, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
         let completion = match data & KIND {
             RECV => {
