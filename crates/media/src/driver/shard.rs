@@ -14,7 +14,7 @@ use mio::{Interest, Token};
 use quinn_udp::{RecvMeta, UdpSocketState, BATCH_SIZE};
 
 use super::recorder::{RecorderLink, RecorderMessage};
-use super::uring::{Completion, Uring};
+use super::uring::{Completion, Received, Uring};
 use super::DriverCounters;
 use crate::error::{DriverError, RelayError};
 use crate::relay::{
@@ -116,6 +116,21 @@ impl ShardSocket {
         prepare(bind_shared(self.socket.local_addr()?)?, self.settings)
     }
 
+    /// The descriptor of the catch socket or the main one.
+    fn fd(&self, catch: bool) -> Option<std::os::fd::RawFd> {
+        if catch {
+            self.catch.as_ref().map(|(catch, _)| catch.as_raw_fd())
+        } else {
+            Some(self.socket.as_raw_fd())
+        }
+    }
+
+    /// Where a send to `destination` must say it goes: nowhere for the
+    /// connected peer.
+    fn unconnected(&self, destination: SocketAddr) -> Option<SocketAddr> {
+        (self.peer != Some(destination)).then_some(destination)
+    }
+
     /// Connects the main socket to `source`, the leg's latched source.
     /// A connect that fails leaves the socket as it was: only the route
     /// lookup per send is not saved.
@@ -131,7 +146,6 @@ fn bind_shared(address: SocketAddr) -> io::Result<std::net::UdpSocket> {
     use nix::sys::socket::{
         bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
     };
-    use std::os::fd::AsRawFd;
     let family = if address.is_ipv4() {
         AddressFamily::Inet
     } else {
@@ -269,9 +283,7 @@ fn transmit(
     counters: &mut DriverCounters,
 ) -> io::Result<()> {
     counters.send_calls += 1;
-    let connected = socket.peer == Some(destination);
-    let to = (!connected).then_some(destination);
-    let sent = match (segment, to) {
+    let sent = match (segment, socket.unconnected(destination)) {
         (None, None) => socket.socket.send(contents).map(drop),
         (None, Some(to)) => socket.socket.send_to(contents, to).map(drop),
         (Some(segment), to) => send_segments(&socket.socket, to, contents, segment),
@@ -422,6 +434,18 @@ fn quiet_gro(socket: &mio::net::UdpSocket) {
     let _ = setsockopt(socket, sockopt::UdpGroSegment, &false);
 }
 
+/// How long a shard may wait for I/O: until the relay's next timer, and
+/// at most [`RECORDER_RETRY`] while the recorder thread is behind.
+fn wait_limit(relay: &MediaRelay, recorder: &RecorderLink) -> Option<Duration> {
+    let timeout = relay
+        .poll_timeout()
+        .map(|at| at.saturating_duration_since(Instant::now()));
+    if recorder.is_waiting() {
+        return Some(timeout.map_or(RECORDER_RETRY, |t| t.min(RECORDER_RETRY)));
+    }
+    timeout
+}
+
 /// Counts a send's completion.
 fn count_sent(counters: &mut DriverCounters, result: i32) {
     use nix::libc::{EAGAIN, ECONNREFUSED};
@@ -432,16 +456,6 @@ fn count_sent(counters: &mut DriverCounters, result: i32) {
         r if r == -ECONNREFUSED => counters.peer_refused += 1,
         _ => counters.io_errors += 1,
     }
-}
-
-/// A receive completion ([`Completion::Recv`]).
-#[derive(Debug, Clone, Copy)]
-struct Received {
-    token: usize,
-    generation: u32,
-    result: i32,
-    buffer: Option<u16>,
-    more: bool,
 }
 
 /// Relays what a receive completion brought, and arms the receive again
@@ -464,14 +478,9 @@ fn relay_received(
         more,
     } = received;
     let port = (token & !CATCH) as u16;
-    let socket = socket_of(sockets, port).filter(|s| s.generation == generation);
-    let fd = socket.and_then(|s| {
-        if token & CATCH == 0 {
-            Some(s.socket.as_raw_fd())
-        } else {
-            s.catch.as_ref().map(|(catch, _)| catch.as_raw_fd())
-        }
-    });
+    let fd = socket_of(sockets, port)
+        .filter(|s| s.generation == generation)
+        .and_then(|s| s.fd(token & CATCH != 0));
     if let (false, Some(fd)) = (more, fd) {
         let armed = if result == -ENOBUFS {
             uring.starve(token, generation, fd);
@@ -515,7 +524,7 @@ fn relay_received(
         uring.give(buffer);
         return;
     };
-    let to = (from.peer != Some(out.destination)).then_some(out.destination);
+    let to = from.unconnected(out.destination);
     let fd = from.socket.as_raw_fd();
     if uring
         .send_buffer(fd, buffer, datagram.offset, out.len, to)
@@ -725,16 +734,11 @@ impl Shard {
         }
         let mut events = mio::Events::with_capacity(1024);
         while self.running {
-            let mut timeout = if self.ready.is_empty() {
-                self.relay
-                    .poll_timeout()
-                    .map(|at| at.saturating_duration_since(Instant::now()))
+            let timeout = if self.ready.is_empty() {
+                wait_limit(&self.relay, &self.recorder)
             } else {
                 Some(Duration::ZERO)
             };
-            if self.recorder.is_waiting() {
-                timeout = Some(timeout.map_or(RECORDER_RETRY, |t| t.min(RECORDER_RETRY)));
-            }
             if let Err(error) = self.poll.poll(&mut events, timeout) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     self.counters.io_errors += 1;
@@ -777,14 +781,10 @@ impl Shard {
             let Some(uring) = &mut self.uring else {
                 break;
             };
-            let mut timeout = self
-                .relay
-                .poll_timeout()
-                .map(|at| at.saturating_duration_since(Instant::now()));
-            if self.recorder.is_waiting() {
-                timeout = Some(timeout.map_or(RECORDER_RETRY, |t| t.min(RECORDER_RETRY)));
-            }
-            if uring.submit_and_wait(timeout).is_err() {
+            if uring
+                .submit_and_wait(wait_limit(&self.relay, &self.recorder))
+                .is_err()
+            {
                 self.counters.io_errors += 1;
             }
             let now = Instant::now();
@@ -799,29 +799,14 @@ impl Shard {
                         }
                     }
                     Completion::Sent { result } => count_sent(&mut self.counters, result),
-                    Completion::Recv {
-                        token,
-                        generation,
-                        result,
-                        buffer,
-                        more,
-                    } => {
-                        let received = Received {
-                            token,
-                            generation,
-                            result,
-                            buffer,
-                            more,
-                        };
-                        relay_received(
-                            uring,
-                            &mut self.relay,
-                            &self.sockets,
-                            &mut self.counters,
-                            now,
-                            received,
-                        );
-                    }
+                    Completion::Recv(received) => relay_received(
+                        uring,
+                        &mut self.relay,
+                        &self.sockets,
+                        &mut self.counters,
+                        now,
+                        received,
+                    ),
                     Completion::Other => {}
                 }
             }
@@ -931,7 +916,7 @@ impl Shard {
                     counters.io_errors += 1;
                     continue;
                 };
-                let to = (socket.peer != Some(out.destination)).then_some(out.destination);
+                let to = socket.unconnected(out.destination);
                 let packet = &recv.scratch[..out.len];
                 match uring.send_copy(socket.socket.as_raw_fd(), packet, to) {
                     Ok(()) => {}

@@ -66,22 +66,27 @@ const LOCAL: u64 = 1 << 16;
 /// A completion, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Completion {
-    /// The multishot receive of socket `token` (of generation `generation`)
-    /// produced `result`: a datagram in provided buffer `buffer`, or an
-    /// error. `more`: the receive goes on (else it is to be armed again).
-    Recv {
-        token: usize,
-        generation: u32,
-        result: i32,
-        buffer: Option<u16>,
-        more: bool,
-    },
+    /// A multishot receive produced a datagram or an error.
+    Recv(Received),
     /// A send finished with `result` (bytes or -errno).
     Sent { result: i32 },
     /// The watched descriptor is readable; `more`: still watched.
     Wake { more: bool },
     /// A cancellation's own completion.
     Other,
+}
+
+/// What the multishot receive of socket `token` (of generation
+/// `generation`) produced: `result`, a datagram in provided buffer
+/// `buffer`, or an error. `more`: the receive goes on (else it is to be
+/// armed again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Received {
+    pub(crate) token: usize,
+    pub(crate) generation: u32,
+    pub(crate) result: i32,
+    pub(crate) buffer: Option<u16>,
+    pub(crate) more: bool,
 }
 
 /// A received datagram inside its provided buffer.
@@ -536,13 +541,13 @@ impl Uring {
                 if !more {
                     self.receiving = self.receiving.saturating_sub(1);
                 }
-                Completion::Recv {
+                Completion::Recv(Received {
                     token: (data & 0x1_ffff) as usize,
                     generation: (data >> 32) as u32 & 0x3fff_ffff,
                     result,
                     buffer: cqueue::buffer_select(flags),
                     more,
-                }
+                })
             }
             SEND => {
                 self.sent(data & !KIND);
