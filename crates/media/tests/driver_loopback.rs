@@ -1139,3 +1139,22 @@ fn ports_are_released_on(io: MediaIo, first_port: u16) {
 
 on_both_backends!(ports_are_released_on(47_300):
     ports_are_released, ports_are_released_on_io_uring);
+
+/// On io_uring a datagram longer than a receive buffer (2 KiB, far
+/// above the path MTU RTP keeps to) is dropped and counted, and the
+/// packets after it are relayed as ever.
+#[test]
+fn an_oversized_datagram_is_dropped_and_counted_on_io_uring() {
+    let (driver, _events) = MediaDriver::start(loopback(50_400, 1, MediaIo::Uring)).unwrap();
+    let ((_, carrier, relay_carrier), (_, agent, _)) = g711_call(&driver, 8);
+    let mut oversized = rtp(0xca11, 1, 7);
+    oversized.resize(3000, 7);
+    carrier.send_to(&oversized, relay_carrier).unwrap();
+    let packet = rtp(0xca11, 2, 7);
+    carrier.send_to(&packet, relay_carrier).unwrap();
+    assert_eq!(recv(&agent), packet);
+    let counters = driver.counters().unwrap();
+    assert_eq!(counters.recv_truncated, 1);
+    assert_eq!(counters.recv_datagrams, 2);
+    driver.shutdown();
+}
